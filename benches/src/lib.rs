@@ -1,0 +1,1 @@
+//! Workloads shared by masu's demo and benchmark programs.

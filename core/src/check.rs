@@ -1,0 +1,300 @@
+//! Fail fast: the faults masu detects and the handler that reports them.
+//!
+//! With the `checks` feature the heap validates every free and every free-list
+//! pop; a fault calls the installed handler, which must not return. The
+//! default handler panics with a message naming the pointer and the fault.
+
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// What kind of misuse was detected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A block was freed while already free.
+    DoubleFree,
+    /// A pointer that this heap did not hand out (outside its segments, not at
+    /// a block boundary, or in a page that is not in use).
+    ForeignPointer,
+    /// The layout passed to `dealloc`/`realloc` does not match the block.
+    LayoutMismatch,
+    /// A free-list link decoded to an address outside its page.
+    CorruptFreeList,
+}
+
+impl FaultKind {
+    /// A short, stable description used in fault messages.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            FaultKind::DoubleFree => "double free",
+            FaultKind::ForeignPointer => "foreign pointer",
+            FaultKind::LayoutMismatch => "layout mismatch",
+            FaultKind::CorruptFreeList => "corrupted free list",
+        }
+    }
+}
+
+/// A detected fault: what happened, to which pointer, and the evidence.
+#[derive(Clone, Copy, Debug)]
+pub struct Fault {
+    /// The fault's kind.
+    pub kind: FaultKind,
+    /// The pointer the fault is about.
+    pub ptr: usize,
+    /// Why masu concluded this.
+    pub detail: &'static str,
+    /// A number that goes with `detail` (a size, a class, an address).
+    pub value: usize,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "masu: {} of {:#x}: {} ({:#x})",
+            self.kind.describe(),
+            self.ptr,
+            self.detail,
+            self.value
+        )
+    }
+}
+
+/// A fault handler: reports the fault and never returns.
+pub type FaultHandler = fn(&Fault) -> !;
+
+fn panic_handler(fault: &Fault) -> ! {
+    panic!("{fault}")
+}
+
+// Not part of a concurrent protocol, only a process-wide setting, so a core
+// atomic (see `sync`).
+static HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs `handler` for all heaps in the process. The default panics.
+pub fn set_fault_handler(handler: FaultHandler) {
+    HANDLER.store(handler as usize, Ordering::Release);
+}
+
+/// Reports `fault` through the installed handler.
+#[cold]
+#[inline(never)]
+pub fn report(fault: Fault) -> ! {
+    let raw = HANDLER.load(Ordering::Acquire);
+    if raw == 0 {
+        panic_handler(&fault)
+    }
+    // SAFETY: the only non-zero values stored are `FaultHandler`s cast to usize
+    // by `set_fault_handler`; fn pointers and usize have the same size.
+    let handler: FaultHandler = unsafe { core::mem::transmute::<usize, FaultHandler>(raw) };
+    handler(&fault)
+}
+
+/// Shorthand for `report(Fault { .. })`.
+#[cold]
+pub(crate) fn fault(kind: FaultKind, ptr: usize, detail: &'static str, value: usize) -> ! {
+    report(Fault {
+        kind,
+        ptr,
+        detail,
+        value,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Validation used by the heap when the `checks` feature is on.
+
+#[cfg(feature = "checks")]
+mod validate {
+    use super::{fault, FaultKind};
+    use crate::heap::{Heap, MIN_BLOCK};
+    use crate::os::Os;
+    use crate::page::{Block, Page, CLASS_LARGE, CLASS_UNUSED};
+    use crate::segment::Segment;
+    use crate::size_class::class_of;
+    use crate::sync::Ordering;
+    use core::alloc::Layout;
+
+    /// A freed block carries this in its second word.
+    #[inline]
+    fn freed_tag(key: usize) -> usize {
+        key.rotate_left(31) ^ 0x5a5a_f4ee_d0b1_0c4b_u64 as usize
+    }
+
+    /// Clears the freed tag of a block being handed out.
+    #[inline]
+    pub(crate) fn clear_freed_tag(page: &Page, block: *mut u8) {
+        if page.block_size >= 16 {
+            // SAFETY: the block is ours and at least 16 bytes.
+            unsafe { (block as *mut usize).add(1).write(0) };
+        }
+    }
+
+    /// A link popped from `free` must be null or a block of the same page.
+    #[inline]
+    pub(crate) fn validate_link(page: &Page, block: *mut Block, next: *mut Block) {
+        if !next.is_null() && !page.is_block_start(next as usize) {
+            fault(
+                FaultKind::CorruptFreeList,
+                block as usize,
+                "its free-list link points outside its page",
+                next as usize,
+            );
+        }
+    }
+
+    /// A block taken from `thread_free` must be a block of the page.
+    pub(crate) fn validate_remote(page: &Page, block: *mut Block) {
+        if !page.is_block_start(block as usize) {
+            fault(
+                FaultKind::CorruptFreeList,
+                block as usize,
+                "remote free list holds a pointer outside its page",
+                page.start as usize,
+            );
+        }
+    }
+
+    /// True when `block` is on the list starting at `head` (owner only).
+    fn list_contains(page: &Page, mut cur: *mut Block, block: *mut Block) -> bool {
+        let mut steps = 0usize;
+        while !cur.is_null() && steps <= page.reserved as usize {
+            if cur == block {
+                return true;
+            }
+            if !page.is_block_start(cur as usize) {
+                return false;
+            }
+            // SAFETY: `cur` is a free block of the page.
+            cur = page.decode(unsafe { (*cur).next });
+            steps += 1;
+        }
+        false
+    }
+
+    impl<O: Os> Heap<O> {
+        /// Checks that `ptr` is a live block of a masu segment whose class
+        /// matches `layout`; reports the fault otherwise.
+        pub(crate) fn check_live(
+            &self,
+            seg: *mut Segment,
+            ptr: *mut u8,
+            layout: Layout,
+        ) -> *mut Page {
+            let p = ptr as usize;
+            if ptr.is_null() || !self.os.may_contain(seg as usize) {
+                fault(
+                    FaultKind::ForeignPointer,
+                    p,
+                    "not inside memory this heap's Os handed out",
+                    seg as usize,
+                );
+            }
+            // SAFETY: `seg` lies in memory of our `Os`, which is readable.
+            let cookie = unsafe { (*seg).cookie };
+            if cookie != Segment::cookie_for(seg as usize) {
+                fault(
+                    FaultKind::ForeignPointer,
+                    p,
+                    "no masu segment header at its segment address",
+                    seg as usize,
+                );
+            }
+            // SAFETY: the cookie proves `seg` is a live segment header.
+            let page = unsafe { Segment::page_of(seg, ptr) };
+            // SAFETY: as above.
+            let pg = unsafe { &*page };
+            if pg.class == CLASS_UNUSED || pg.owner.load(Ordering::Relaxed) == 0 {
+                fault(
+                    FaultKind::ForeignPointer,
+                    p,
+                    "its page is not in use",
+                    pg.class as usize,
+                );
+            }
+            if pg.class >= CLASS_LARGE {
+                if p != pg.start as usize {
+                    fault(
+                        FaultKind::ForeignPointer,
+                        p,
+                        "not the start of a large block",
+                        pg.start as usize,
+                    );
+                }
+                let rounded =
+                    (layout.size().max(MIN_BLOCK) + layout.align() - 1) & !(layout.align() - 1);
+                let small = rounded <= self.geometry.max_small_size
+                    && layout.align() <= self.geometry.slice_size;
+                if layout.size() > pg.block_size || small {
+                    fault(
+                        FaultKind::LayoutMismatch,
+                        p,
+                        "layout size does not match the large block",
+                        layout.size(),
+                    );
+                }
+            } else {
+                if !pg.is_block_start(p) {
+                    fault(
+                        FaultKind::ForeignPointer,
+                        p,
+                        "not at a block boundary of its page",
+                        pg.start as usize,
+                    );
+                }
+                let rounded =
+                    (layout.size().max(MIN_BLOCK) + layout.align() - 1) & !(layout.align() - 1);
+                if rounded > self.geometry.max_small_size || class_of(rounded) != pg.class as usize
+                {
+                    fault(
+                        FaultKind::LayoutMismatch,
+                        p,
+                        "layout size maps to another class than the block's",
+                        layout.size(),
+                    );
+                }
+            }
+            if pg.block_size >= 16 {
+                // SAFETY: the block is at least 16 bytes inside a live page.
+                let tag = unsafe { (ptr as *const usize).add(1).read() };
+                if tag == freed_tag(pg.key) && self.is_on_free_list(pg, ptr as *mut Block) {
+                    fault(
+                        FaultKind::DoubleFree,
+                        p,
+                        "the block is already free",
+                        pg.block_size,
+                    );
+                }
+            }
+            page
+        }
+
+        /// True when `block` is free. The owner searches its lists; another
+        /// heap relies on the freed tag alone.
+        fn is_on_free_list(&self, page: &Page, block: *mut Block) -> bool {
+            if page.owner.load(Ordering::Relaxed) != self.id {
+                return true;
+            }
+            list_contains(page, page.free, block)
+                || list_contains(page, page.local_free, block)
+                || list_contains(
+                    page,
+                    page.thread_free.load(Ordering::Acquire) as *mut Block,
+                    block,
+                )
+        }
+
+        /// Checks a block about to be freed and tags it as free.
+        pub(crate) fn check_free(&self, seg: *mut Segment, ptr: *mut u8, layout: Layout) {
+            let page = self.check_live(seg, ptr, layout);
+            // SAFETY: `check_live` proved `page` is a live page.
+            let pg = unsafe { &*page };
+            if pg.block_size >= 16 {
+                // SAFETY: the block is ours until freed, and at least 16 bytes.
+                unsafe { (ptr as *mut usize).add(1).write(freed_tag(pg.key)) };
+            }
+        }
+    }
+}
+
+#[cfg(feature = "checks")]
+pub(crate) use validate::{clear_freed_tag, validate_link, validate_remote};

@@ -1,0 +1,216 @@
+//! Heap configuration and the geometry derived from it.
+//!
+//! A segment is `2^segment_shift` bytes, aligned to its size, and split into
+//! `2^(segment_shift - slice_shift)` slices (at most 64, so one `u64` mask
+//! describes a segment). The first slices hold the segment header; a page is a
+//! run of slices holding blocks of one class; a large span is a run of slices
+//! holding one block.
+
+use crate::page::Page;
+use crate::segment::Segment;
+use crate::size_class::{class_size, CLASS_COUNT};
+
+/// Tunables of one heap. Build one with the presets and `with_*` methods;
+/// [`Heap::new`](crate::Heap::new) validates it (a bad value panics, at
+/// compile time when the heap is a `static`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// log2 of the segment size.
+    pub segment_shift: u32,
+    /// log2 of the slice size; at most 6 less than `segment_shift`.
+    pub slice_shift: u32,
+    /// Slow-path events an empty page's memory waits before it is decommitted
+    /// (0: at once; `u32::MAX`: never, except by `collect(true)`).
+    pub purge_delay: u32,
+    /// Most empty or huge segments kept in the segment cache.
+    pub segment_cache_count: u32,
+    /// Most bytes of segments kept in the segment cache.
+    pub segment_cache_bytes: usize,
+    /// Mixed into the free-list encoding keys of the `checks` feature.
+    pub seed: u64,
+}
+
+impl Config {
+    /// For fixed regions of about 1 MiB and up: 256 KiB segments of 4 KiB slices.
+    pub const FIXED_REGION: Config = Config {
+        segment_shift: 18,
+        slice_shift: 12,
+        purge_delay: 256,
+        segment_cache_count: 1,
+        segment_cache_bytes: 1 << 18,
+        seed: 0x6d61_7375_2d63_6f72,
+    };
+
+    /// For small RAM (a 64 KiB region): 16 KiB segments of 1 KiB slices.
+    pub const SMALL_REGION: Config = Config {
+        segment_shift: 14,
+        slice_shift: 10,
+        purge_delay: 256,
+        segment_cache_count: 0,
+        segment_cache_bytes: 0,
+        seed: 0x6d61_7375_2d63_6f72,
+    };
+
+    /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
+    pub const VIRTUAL_MEMORY: Config = Config {
+        segment_shift: 22,
+        slice_shift: 16,
+        purge_delay: 1024,
+        segment_cache_count: 8,
+        segment_cache_bytes: 64 << 20,
+        seed: 0x6d61_7375_2d63_6f72,
+    };
+
+    /// This config with another segment and slice size.
+    pub const fn with_segment(mut self, segment_shift: u32, slice_shift: u32) -> Self {
+        self.segment_shift = segment_shift;
+        self.slice_shift = slice_shift;
+        self
+    }
+
+    /// This config with another purge delay (in slow-path events).
+    pub const fn with_purge_delay(mut self, events: u32) -> Self {
+        self.purge_delay = events;
+        self
+    }
+
+    /// This config with another segment cache bound.
+    pub const fn with_segment_cache(mut self, count: u32, bytes: usize) -> Self {
+        self.segment_cache_count = count;
+        self.segment_cache_bytes = bytes;
+        self
+    }
+
+    /// This config with another checks seed.
+    pub const fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+/// Most slices in a segment: one bit each in a `u64` mask.
+pub const MAX_SLICES: usize = 64;
+/// Smallest slice: 256 bytes.
+pub const MIN_SLICE_SHIFT: u32 = 8;
+/// A page holds at least this many blocks of its class.
+pub const MIN_BLOCKS_PER_PAGE: usize = 8;
+
+/// Sizes derived from a [`Config`], computed once when the heap is built.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    pub segment_size: usize,
+    pub slice_shift: u32,
+    pub slice_size: usize,
+    pub slice_count: usize,
+    pub header_slices: usize,
+    /// Largest request (after rounding to its alignment) served by a class.
+    pub max_small_size: usize,
+    /// Slices per page, per class (0 for classes too large for this geometry).
+    pub class_slices: [u8; CLASS_COUNT],
+    /// Largest span, in slices, placed inside a normal segment.
+    pub max_large_slices: usize,
+}
+
+/// Bytes of a normal segment's header: the segment fields plus one page
+/// descriptor per slice.
+pub(crate) const fn header_bytes(slice_count: usize) -> usize {
+    core::mem::size_of::<Segment>() + slice_count * core::mem::size_of::<Page>()
+}
+
+impl Geometry {
+    pub const fn new(config: &Config) -> Geometry {
+        assert!(
+            config.slice_shift >= MIN_SLICE_SHIFT,
+            "masu: slice_shift below 8"
+        );
+        assert!(
+            config.segment_shift > config.slice_shift,
+            "masu: segment not above slice"
+        );
+        assert!(
+            config.segment_shift - config.slice_shift <= 6,
+            "masu: more than 64 slices per segment"
+        );
+        assert!(
+            config.segment_shift < usize::BITS - 2,
+            "masu: segment_shift too large"
+        );
+        let segment_size = 1usize << config.segment_shift;
+        let slice_size = 1usize << config.slice_shift;
+        let slice_count = segment_size / slice_size;
+        let header_slices = header_bytes(slice_count).div_ceil(slice_size);
+        assert!(
+            header_slices < slice_count,
+            "masu: segment header fills the segment"
+        );
+        let usable = slice_count - header_slices;
+        let max_page_slices = if usable / 4 > 1 { usable / 4 } else { 1 };
+        let mut class_slices = [0u8; CLASS_COUNT];
+        let mut max_small_size = 0;
+        let mut c = 0;
+        while c < CLASS_COUNT {
+            let need = (class_size(c) * MIN_BLOCKS_PER_PAGE).div_ceil(slice_size);
+            if need <= max_page_slices {
+                class_slices[c] = need as u8;
+                max_small_size = class_size(c);
+            }
+            c += 1;
+        }
+        assert!(
+            max_small_size >= 64,
+            "masu: segment too small to hold 8 blocks of 64 bytes"
+        );
+        let max_large_slices = if usable / 2 > 1 { usable / 2 } else { 1 };
+        Geometry {
+            segment_size,
+            slice_shift: config.slice_shift,
+            slice_size,
+            slice_count,
+            header_slices,
+            max_small_size,
+            class_slices,
+            max_large_slices,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::size_class::class_of;
+
+    #[test]
+    fn every_page_holds_at_least_eight_blocks() {
+        for config in [
+            Config::FIXED_REGION,
+            Config::SMALL_REGION,
+            Config::VIRTUAL_MEMORY,
+        ] {
+            let g = Geometry::new(&config);
+            let mut served = 0;
+            for c in 0..CLASS_COUNT {
+                let n = g.class_slices[c] as usize;
+                if n == 0 {
+                    assert!(class_size(c) > g.max_small_size);
+                    continue;
+                }
+                served += 1;
+                assert!(
+                    n * g.slice_size / class_size(c) >= MIN_BLOCKS_PER_PAGE,
+                    "class {c}"
+                );
+                assert!(n <= g.slice_count - g.header_slices);
+            }
+            assert_eq!(served, class_of(g.max_small_size) + 1);
+        }
+    }
+
+    #[test]
+    fn presets_keep_header_overhead_small() {
+        let g = Geometry::new(&Config::VIRTUAL_MEMORY);
+        assert_eq!(g.header_slices, 1);
+        assert_eq!(g.max_small_size, 1 << 16);
+        let g = Geometry::new(&Config::FIXED_REGION);
+        assert!(g.header_slices <= 2, "header {} slices", g.header_slices);
+    }
+}

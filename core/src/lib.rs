@@ -1,0 +1,40 @@
+//! # masu-core
+//!
+//! The `no_std` core of masu, a size-class allocator: it measures memory into
+//! boxes. It needs no `alloc` crate and reaches the platform only through the
+//! [`Os`] trait, so it runs over a fixed region ([`FixedRegion`]) on bare metal
+//! or in a kernel, and under the `masu` crate on Linux.
+//!
+//! * [`size_class`]: the class table (≤ 12.5 % waste from 64 B up).
+//! * [`Heap`]: a single-owner heap of segments → pages → blocks, with three
+//!   free lists per page (`free`, `local_free`, atomic `thread_free`).
+//! * [`LockedHeap`]: a heap behind a spin lock, a `#[global_allocator]`.
+//! * [`Stats`]: one snapshot of a heap's counters.
+//! * [`check`]: fail-fast faults (`checks` feature) and their handler.
+//!
+//! The allocation and free fast paths never call the `Os` and never lock;
+//! memory goes back only at release boundaries (see `release.rs`).
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod check;
+mod config;
+mod fixed_region;
+mod heap;
+mod large;
+mod locked;
+mod os;
+mod page;
+mod release;
+mod segment;
+pub mod size_class;
+mod stats;
+mod sync;
+
+pub use config::{Config, MAX_SLICES, MIN_BLOCKS_PER_PAGE, MIN_SLICE_SHIFT};
+pub use fixed_region::FixedRegion;
+pub use heap::Heap;
+pub use locked::LockedHeap;
+pub use os::Os;
+pub use stats::Stats;

@@ -1,0 +1,91 @@
+//! [`LockedHeap`]: one [`Heap`] behind a spin lock, usable as the
+//! `#[global_allocator]` of a `no_std` program.
+
+use crate::config::Config;
+use crate::fixed_region::FixedRegion;
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::stats::Stats;
+use core::alloc::{GlobalAlloc, Layout};
+use spin::{Mutex, MutexGuard};
+
+/// A heap shared behind a `spin::Mutex`.
+///
+/// ```ignore
+/// #[global_allocator]
+/// static HEAP: masu_core::LockedHeap<masu_core::FixedRegion> = masu_core::LockedHeap::empty();
+/// // at start-up:
+/// unsafe { HEAP.init(region_start, region_len) };
+/// ```
+pub struct LockedHeap<O: Os> {
+    heap: Mutex<Heap<O>>,
+}
+
+impl<O: Os> LockedHeap<O> {
+    /// A locked heap over `os`.
+    pub const fn new(os: O, config: Config) -> Self {
+        LockedHeap {
+            heap: Mutex::new(Heap::new(os, config)),
+        }
+    }
+
+    /// Locks the heap for direct use.
+    pub fn lock(&self) -> MutexGuard<'_, Heap<O>> {
+        self.heap.lock()
+    }
+
+    /// A snapshot of the heap's counters.
+    pub fn stats(&self) -> Stats {
+        self.heap.lock().stats()
+    }
+
+    /// Runs [`Heap::collect`].
+    pub fn collect(&self, force: bool) {
+        self.heap.lock().collect(force)
+    }
+}
+
+impl LockedHeap<FixedRegion> {
+    /// A locked heap over a region that is given memory later by
+    /// [`LockedHeap::init`]; allocation returns null until then.
+    pub const fn empty() -> Self {
+        Self::new(FixedRegion::empty(), Config::FIXED_REGION)
+    }
+
+    /// Like [`LockedHeap::empty`] with another configuration.
+    pub const fn empty_with(config: Config) -> Self {
+        Self::new(FixedRegion::empty(), config)
+    }
+
+    /// Gives the region `[start, start + len)` to the heap.
+    ///
+    /// # Safety
+    /// As for [`FixedRegion::init`].
+    pub unsafe fn init(&self, start: *mut u8, len: usize) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.heap.lock().os().init(start, len) }
+    }
+}
+
+// SAFETY: every call locks the heap, which upholds `GlobalAlloc`'s contract:
+// blocks are at least `layout.size()` bytes, aligned to `layout.align()`,
+// disjoint while live, and null is returned on failure.
+unsafe impl<O: Os + Send> GlobalAlloc for LockedHeap<O> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.heap.lock().alloc(layout)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.heap.lock().alloc_zeroed(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `GlobalAlloc`'s caller guarantees `ptr` came from us with `layout`.
+        unsafe { self.heap.lock().dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: as for `dealloc`; `new_size` is valid per `GlobalAlloc`.
+        unsafe { self.heap.lock().realloc(ptr, layout, new_size) }
+    }
+}

@@ -1,0 +1,107 @@
+//! The platform boundary: how masu-core gets address space and memory.
+//!
+//! The core never calls the platform directly; every reservation, commit,
+//! decommit and release goes through an [`Os`]. It calls these only from slow
+//! paths and release boundaries, never from the allocation or free fast path.
+
+/// A source of address space and memory for masu-core.
+///
+/// # Contract
+/// Methods take `&self`: one `Os` may serve several heaps at once (one per
+/// thread or per CPU), so an implementation that keeps state synchronises it.
+///
+/// # Safety
+/// An implementation must uphold each method's guarantee below; the core
+/// writes to memory on the strength of them.
+pub unsafe trait Os {
+    /// Reserves `size` bytes of address space whose start is a multiple of
+    /// `align`.
+    ///
+    /// The core passes `size` as a multiple of [`Os::page_size`] and `align` as
+    /// a power of two that is at least `page_size`. On success the
+    /// implementation guarantees that the range is exclusively the caller's
+    /// until [`Os::release`]; it may already be committed. On failure it
+    /// returns null; it never panics or blocks indefinitely.
+    fn reserve(&self, size: usize, align: usize) -> *mut u8;
+
+    /// Makes `[ptr, ptr + size)` readable and writable.
+    ///
+    /// Returns false when memory is exhausted; the core then treats the
+    /// allocation as out of memory. Committing committed memory is allowed and
+    /// keeps its contents.
+    ///
+    /// # Safety
+    /// The range lies inside one reservation of this `Os` and is page-aligned.
+    unsafe fn commit(&self, ptr: *mut u8, size: usize) -> bool;
+
+    /// Tells the platform that `[ptr, ptr + size)` is no longer needed; its
+    /// contents may be lost and its resident memory may be given back.
+    ///
+    /// Returns true when memory was actually given back (the core counts it as
+    /// decommitted and will [`Os::commit`] before reuse); false when the call
+    /// did nothing and the contents are kept.
+    ///
+    /// # Safety
+    /// The range lies inside one reservation of this `Os`, is page-aligned, and
+    /// nothing in it is in use.
+    unsafe fn decommit(&self, ptr: *mut u8, size: usize) -> bool;
+
+    /// Gives back a whole reservation made by [`Os::reserve`] with the same
+    /// `size` and `align`.
+    ///
+    /// # Safety
+    /// The reservation is not used afterwards.
+    unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize);
+
+    /// The granularity of commit and decommit, a power of two.
+    fn page_size(&self) -> usize;
+
+    /// True when memory that is freshly reserved and committed, or committed
+    /// again after a decommit that returned true, reads as zero. The core then
+    /// skips zeroing it in `alloc_zeroed`.
+    fn fresh_memory_is_zeroed(&self) -> bool;
+
+    /// False when `addr` certainly lies outside every reservation of this
+    /// `Os`. Checked builds call it before reading a segment header, so that a
+    /// foreign pointer is reported instead of read. The default knows nothing
+    /// and says true.
+    fn may_contain(&self, addr: usize) -> bool {
+        let _ = addr;
+        true
+    }
+}
+
+// SAFETY: forwards every call to `O`, which upholds the contract.
+unsafe impl<O: Os + ?Sized> Os for &O {
+    #[inline]
+    fn reserve(&self, size: usize, align: usize) -> *mut u8 {
+        (**self).reserve(size, align)
+    }
+    #[inline]
+    unsafe fn commit(&self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller upholds `commit`'s contract for `O`.
+        unsafe { (**self).commit(ptr, size) }
+    }
+    #[inline]
+    unsafe fn decommit(&self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller upholds `decommit`'s contract for `O`.
+        unsafe { (**self).decommit(ptr, size) }
+    }
+    #[inline]
+    unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize) {
+        // SAFETY: the caller upholds `release`'s contract for `O`.
+        unsafe { (**self).release(ptr, size, align) }
+    }
+    #[inline]
+    fn page_size(&self) -> usize {
+        (**self).page_size()
+    }
+    #[inline]
+    fn fresh_memory_is_zeroed(&self) -> bool {
+        (**self).fresh_memory_is_zeroed()
+    }
+    #[inline]
+    fn may_contain(&self, addr: usize) -> bool {
+        (**self).may_contain(addr)
+    }
+}

@@ -1,0 +1,348 @@
+//! Pages: a run of slices holding blocks of one size class, with three free
+//! lists (the "sharded" free list).
+//!
+//! * `free`: the owner pops blocks here on the fast path;
+//! * `local_free`: the owner pushes blocks it frees here (no atomics);
+//! * `thread_free`: other threads push blocks they free here with one CAS.
+//!
+//! The owner swaps `local_free` and `thread_free` into `free` in its slow path
+//! ([`Page::collect`]). A fresh page is carved lazily: [`Page::extend`] threads
+//! at most [`EXTEND_BYTES`] of new blocks onto `free` at a time.
+
+use crate::sync::{AtomicUsize, Ordering};
+use core::ptr;
+
+/// A free block: its first word links to the next free block (encoded with
+/// the `checks` feature).
+#[repr(C)]
+pub(crate) struct Block {
+    pub next: usize,
+}
+
+/// Bytes of new blocks threaded onto `free` by one [`Page::extend`].
+pub(crate) const EXTEND_BYTES: usize = 4096;
+
+/// `class` of a page descriptor whose slices are free.
+pub(crate) const CLASS_UNUSED: u8 = 253;
+/// `class` of a page holding one large span.
+pub(crate) const CLASS_LARGE: u8 = 254;
+/// `class` of a huge segment's single page.
+pub(crate) const CLASS_HUGE: u8 = 255;
+
+/// Page is in the heap's `full` queue (small page with no free block, or a
+/// large or huge page).
+pub(crate) const FLAG_IN_FULL: u8 = 1;
+/// Every block on `free` is fresh: never handed out, memory known zero except
+/// its link word.
+pub(crate) const FLAG_FREE_IS_ZERO: u8 = 2;
+/// The page's memory was known zero when the page was made.
+pub(crate) const FLAG_FRESH: u8 = 4;
+/// The page is in a class queue.
+pub(crate) const FLAG_IN_QUEUE: u8 = 8;
+
+/// A page descriptor. One exists per slice in a segment header; only the one
+/// of a page's first slice describes the page, the others hold
+/// `slice_offset`, the distance back to it.
+#[repr(C)]
+pub(crate) struct Page {
+    /// Blocks ready for the owner's fast path.
+    pub free: *mut Block,
+    /// Blocks handed out and not known freed (includes pending remote frees).
+    pub used: u32,
+    /// Blocks carved so far (lazy extension).
+    pub capacity: u32,
+    /// Blocks the page can hold.
+    pub reserved: u32,
+    /// Size class, or one of the `CLASS_*` markers.
+    pub class: u8,
+    /// `FLAG_*` bits.
+    pub flags: u8,
+    /// Slices in the page (first descriptor only).
+    pub slice_count: u16,
+    /// Distance, in descriptors, back to the page's first descriptor.
+    pub slice_offset: u32,
+    /// Epoch at which a kept empty page became empty.
+    pub retired_at: u32,
+    /// Bytes per block (for large and huge pages: the usable span).
+    pub block_size: usize,
+    /// First block.
+    pub start: *mut u8,
+    /// Blocks the owner freed since the last collect.
+    pub local_free: *mut Block,
+    /// Blocks other threads freed: a Treiber stack of (encoded) links.
+    pub thread_free: AtomicUsize,
+    /// Id of the owning heap (0: none).
+    pub owner: AtomicUsize,
+    /// Free-list encoding key (a copy of the segment's).
+    pub key: usize,
+    /// Links in the heap's queue.
+    pub next: *mut Page,
+    pub prev: *mut Page,
+}
+
+impl Page {
+    /// A descriptor for free slices.
+    pub fn new() -> Page {
+        Page {
+            free: ptr::null_mut(),
+            used: 0,
+            capacity: 0,
+            reserved: 0,
+            class: CLASS_UNUSED,
+            flags: 0,
+            slice_count: 0,
+            slice_offset: 0,
+            retired_at: 0,
+            block_size: 0,
+            start: ptr::null_mut(),
+            local_free: ptr::null_mut(),
+            thread_free: AtomicUsize::new(0),
+            owner: AtomicUsize::new(0),
+            key: 0,
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+        }
+    }
+
+    /// Encodes a free-list link. With `checks` the link is mixed with the
+    /// page key so that a scribbled list is detected when decoded.
+    #[inline(always)]
+    pub fn encode(&self, next: *mut Block) -> usize {
+        if cfg!(feature = "checks") {
+            (next as usize ^ self.key).rotate_left(17)
+        } else {
+            next as usize
+        }
+    }
+
+    /// Decodes a link made by [`Page::encode`].
+    #[inline(always)]
+    pub fn decode(&self, raw: usize) -> *mut Block {
+        if cfg!(feature = "checks") {
+            (raw.rotate_right(17) ^ self.key) as *mut Block
+        } else {
+            raw as *mut Block
+        }
+    }
+
+    /// One past the last byte blocks may occupy.
+    #[inline]
+    pub fn end(&self) -> *mut u8 {
+        self.start
+            .wrapping_add(self.block_size * self.reserved as usize)
+    }
+
+    /// True when `p` is the start of one of this page's carved blocks.
+    #[inline]
+    pub fn is_block_start(&self, p: usize) -> bool {
+        let start = self.start as usize;
+        if p < start || self.block_size == 0 {
+            return false;
+        }
+        let off = p - start;
+        off % self.block_size == 0 && off / self.block_size < self.capacity as usize
+    }
+
+    /// Pushes `block` onto `local_free` (owner only).
+    ///
+    /// # Safety
+    /// `block` is a block of this page that is no longer in use.
+    #[inline(always)]
+    pub unsafe fn push_local(&mut self, block: *mut Block) {
+        // SAFETY: the caller guarantees the block is ours and unused, so its
+        // first word is ours to write.
+        unsafe { (*block).next = self.encode(self.local_free) };
+        self.local_free = block;
+    }
+
+    /// Pushes `block` onto `thread_free` (any thread): one CAS when uncontended.
+    ///
+    /// # Safety
+    /// `block` is a block of this page that is no longer in use.
+    #[inline]
+    pub unsafe fn push_remote(&self, block: *mut Block) {
+        let mut head = self.thread_free.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the block is ours to write until the CAS publishes it.
+            unsafe { (*block).next = self.encode(head as *mut Block) };
+            // Release: the owner's Acquire swap in `take_remote` must see the
+            // link written above.
+            match self.thread_free.compare_exchange_weak(
+                head,
+                block as usize,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Takes the whole `thread_free` list (owner only).
+    #[inline]
+    pub fn take_remote(&self) -> *mut Block {
+        if self.thread_free.load(Ordering::Relaxed) == 0 {
+            return ptr::null_mut();
+        }
+        self.thread_free.swap(0, Ordering::Acquire) as *mut Block
+    }
+
+    /// True when other threads have freed blocks the owner has not collected.
+    #[inline]
+    pub fn has_remote(&self) -> bool {
+        self.thread_free.load(Ordering::Relaxed) != 0
+    }
+
+    /// Moves `thread_free` and `local_free` onto `free` (owner only). Returns
+    /// the number of remote-freed blocks collected, which are no longer
+    /// `used`. `validate` is called on every collected remote block.
+    ///
+    /// # Safety
+    /// The page is in use and owned by the caller.
+    pub unsafe fn collect(&mut self, mut validate: impl FnMut(&Page, *mut Block)) -> u32 {
+        let mut remote = self.take_remote();
+        let mut collected = 0u32;
+        while !remote.is_null() {
+            validate(self, remote);
+            // SAFETY: blocks on `thread_free` belong to this page and were
+            // published with Release; `take_remote` acquired them.
+            let next = self.decode(unsafe { (*remote).next });
+            // SAFETY: as above; we now own the block.
+            unsafe { self.push_local(remote) };
+            remote = next;
+            collected += 1;
+        }
+        self.used -= collected;
+        if !self.local_free.is_null() {
+            if self.free.is_null() {
+                self.free = self.local_free;
+            } else {
+                // Append `free` behind `local_free` (rare: collect with a
+                // non-empty free list only happens on `collect`).
+                let mut tail = self.local_free;
+                // SAFETY: every block on `local_free` is a free block of this
+                // page written by `push_local`.
+                unsafe {
+                    loop {
+                        let next = self.decode((*tail).next);
+                        if next.is_null() {
+                            break;
+                        }
+                        tail = next;
+                    }
+                    (*tail).next = self.encode(self.free);
+                }
+                self.free = self.local_free;
+            }
+            self.local_free = ptr::null_mut();
+            self.flags &= !FLAG_FREE_IS_ZERO;
+        }
+        collected
+    }
+
+    /// Carves up to [`EXTEND_BYTES`] of not-yet-used blocks onto `free`.
+    /// Returns false when the page is fully carved.
+    ///
+    /// # Safety
+    /// The page is in use, owned by the caller, committed, and `free` is empty.
+    pub unsafe fn extend(&mut self) -> bool {
+        debug_assert!(self.free.is_null());
+        let left = (self.reserved - self.capacity) as usize;
+        if left == 0 {
+            return false;
+        }
+        let n = (EXTEND_BYTES / self.block_size).clamp(1, left);
+        let first =
+            self.start
+                .wrapping_add(self.capacity as usize * self.block_size) as *mut Block;
+        let mut b = first;
+        for _ in 1..n {
+            let next = (b as *mut u8).wrapping_add(self.block_size) as *mut Block;
+            // SAFETY: `b` lies in the committed, uncarved part of the page.
+            unsafe { (*b).next = self.encode(next) };
+            b = next;
+        }
+        // SAFETY: as above.
+        unsafe { (*b).next = self.encode(ptr::null_mut()) };
+        self.free = first;
+        self.capacity += n as u32;
+        if self.flags & FLAG_FRESH != 0 {
+            self.flags |= FLAG_FREE_IS_ZERO;
+        } else {
+            self.flags &= !FLAG_FREE_IS_ZERO;
+        }
+        true
+    }
+}
+
+/// A doubly-linked list of pages through `Page::next`/`prev`.
+#[derive(Clone, Copy)]
+pub(crate) struct PageQueue {
+    pub first: *mut Page,
+    pub last: *mut Page,
+}
+
+impl PageQueue {
+    pub const EMPTY: PageQueue = PageQueue {
+        first: ptr::null_mut(),
+        last: ptr::null_mut(),
+    };
+
+    /// # Safety
+    /// `page` is valid and in no queue.
+    pub unsafe fn push_front(&mut self, page: *mut Page) {
+        // SAFETY: the caller guarantees `page` and the queue's pages are valid.
+        unsafe {
+            (*page).prev = ptr::null_mut();
+            (*page).next = self.first;
+            if self.first.is_null() {
+                self.last = page;
+            } else {
+                (*self.first).prev = page;
+            }
+        }
+        self.first = page;
+    }
+
+    /// # Safety
+    /// `page` is valid and in no queue.
+    pub unsafe fn push_back(&mut self, page: *mut Page) {
+        // SAFETY: the caller guarantees `page` and the queue's pages are valid.
+        unsafe {
+            (*page).next = ptr::null_mut();
+            (*page).prev = self.last;
+            if self.last.is_null() {
+                self.first = page;
+            } else {
+                (*self.last).next = page;
+            }
+        }
+        self.last = page;
+    }
+
+    /// # Safety
+    /// `page` is in this queue.
+    pub unsafe fn remove(&mut self, page: *mut Page) {
+        // SAFETY: the caller guarantees `page` is linked in this queue.
+        unsafe {
+            let (prev, next) = ((*page).prev, (*page).next);
+            if prev.is_null() {
+                self.first = next;
+            } else {
+                (*prev).next = next;
+            }
+            if next.is_null() {
+                self.last = prev;
+            } else {
+                (*next).prev = prev;
+            }
+            (*page).next = ptr::null_mut();
+            (*page).prev = ptr::null_mut();
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_null()
+    }
+}

@@ -1,0 +1,382 @@
+//! Release boundaries: the only places where memory goes back.
+//!
+//! * a page becomes empty → its slices return to the segment (still
+//!   committed) and the segment joins the purge queue;
+//! * the purge queue is worked a little at every slow-path event (the epoch):
+//!   free slices idle for `purge_delay` events are decommitted;
+//! * a segment becomes empty → the segment cache (bounded by count and bytes),
+//!   then the `Os`;
+//! * the only page of a class, kept when it empties, is freed by the epoch
+//!   tick once idle for `purge_delay` events;
+//! * [`Heap::collect`] on demand; out of memory flushes the cache and retries.
+//!
+//! Every event does bounded work: at most [`PURGE_PER_EVENT`] segments are
+//! examined per slow-path event and the tick scans one queue head per class.
+
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_FULL, FLAG_IN_QUEUE};
+use crate::segment::{range_bits, Segment, KIND_HUGE, KIND_NORMAL};
+use crate::size_class::CLASS_COUNT;
+use crate::sync::Ordering;
+use core::ptr;
+
+/// Segments examined in the purge queue per slow-path event.
+pub(crate) const PURGE_PER_EVENT: usize = 2;
+/// Slow-path events between scans for idle kept pages.
+pub(crate) const TICK_EVENTS: u64 = 64;
+
+impl<O: Os> Heap<O> {
+    /// Counts a slow-path event and does the release work that is due.
+    #[inline]
+    pub(crate) fn on_slow_event(&mut self) {
+        self.epoch += 1;
+        if !self.purge.first.is_null() {
+            self.purge_due(PURGE_PER_EVENT, false);
+        }
+        if self.epoch % TICK_EVENTS == 0 {
+            self.free_idle_pages(false);
+        }
+    }
+
+    /// True when free slices dirtied at `dirtied_at` have waited long enough.
+    fn purge_is_due(&self, dirtied_at: u64) -> bool {
+        let delay = self.config.purge_delay;
+        delay != u32::MAX && self.epoch.wrapping_sub(dirtied_at) >= delay as u64
+    }
+
+    /// Examines up to `limit` segments at the front of the purge queue and
+    /// purges those due (all of them when `force`).
+    pub(crate) fn purge_due(&mut self, limit: usize, force: bool) {
+        for _ in 0..limit {
+            let seg = self.purge.first;
+            if seg.is_null() {
+                return;
+            }
+            // SAFETY: queued segments are live and ours.
+            let dirtied_at = unsafe { (*seg).dirtied_at };
+            if force || self.purge_is_due(dirtied_at) {
+                self.purge_segment(seg);
+            } else {
+                // Not due yet: move it behind the others.
+                // SAFETY: as above.
+                unsafe {
+                    self.purge.remove(seg);
+                    self.purge.enqueue(seg);
+                }
+            }
+        }
+    }
+
+    /// Decommits every free, committed slice of `seg` and takes it out of the
+    /// purge queue.
+    pub(crate) fn purge_segment(&mut self, seg: *mut Segment) {
+        // SAFETY: `seg` is a live segment of ours.
+        unsafe {
+            self.purge.remove(seg);
+            let s = &mut *seg;
+            let page_size = self.os.page_size();
+            if s.kind == KIND_HUGE {
+                // Only cached huge segments are purged: keep the header.
+                let keep =
+                    (core::mem::size_of::<Segment>() + core::mem::size_of::<Page>() + page_size
+                        - 1)
+                        & !(page_size - 1);
+                let held = s.reserved_size - (seg as usize - s.reservation as usize);
+                if s.committed_bytes > keep && held > keep {
+                    let len = held - keep;
+                    if self.os.decommit((seg as *mut u8).add(keep), len) {
+                        self.decommitted_bytes += len as u64;
+                        self.committed_bytes -= s.committed_bytes - keep;
+                        s.committed_bytes = keep;
+                        s.zero_mask = 1;
+                        self.purges += 1;
+                    }
+                }
+                return;
+            }
+            let g = self.geometry;
+            if g.slice_size % page_size != 0 {
+                return;
+            }
+            let mut dirty = s.free_mask & s.committed_mask;
+            let mut any = false;
+            while dirty != 0 {
+                let first = dirty.trailing_zeros() as usize;
+                let run = (!(dirty >> first)).trailing_zeros() as usize;
+                let bits = range_bits(first, run);
+                dirty &= !bits;
+                let len = run << g.slice_shift;
+                if self
+                    .os
+                    .decommit(Segment::slice_addr(seg, first, g.slice_shift), len)
+                {
+                    s.committed_mask &= !bits;
+                    s.zero_mask &= !bits;
+                    self.committed_bytes -= len;
+                    self.decommitted_bytes += len as u64;
+                    any = true;
+                }
+            }
+            if any {
+                self.purges += 1;
+            }
+        }
+    }
+
+    /// Returns the slices of an empty page (small or large) to its segment.
+    ///
+    /// # Safety
+    /// `page` is an empty page of this heap in no queue.
+    pub(crate) unsafe fn release_page_slices(&mut self, page: *mut Page) {
+        // SAFETY: page descriptors live in their segment's header.
+        unsafe {
+            let seg = Segment::of(page as *const u8, self.segment_mask());
+            let idx = Segment::index_of(seg, page);
+            let n = (*page).slice_count as usize;
+            for k in 1..n {
+                (*Segment::page(seg, idx + k)).slice_offset = 0;
+            }
+            let p = &mut *page;
+            p.class = CLASS_UNUSED;
+            p.flags = 0;
+            p.free = ptr::null_mut();
+            p.local_free = ptr::null_mut();
+            p.owner.store(0, Ordering::Relaxed);
+            (*seg).free_mask |= range_bits(idx, n);
+            self.note_slices_freed(seg);
+        }
+    }
+
+    /// Bookkeeping after slices of `seg` became free.
+    pub(crate) fn note_slices_freed(&mut self, seg: *mut Segment) {
+        // SAFETY: `seg` is a live normal segment in `self.segments`.
+        unsafe {
+            (*seg).dirtied_at = self.epoch;
+            if (*seg).is_empty() {
+                self.segments.remove(seg);
+                self.cache_put(seg);
+                return;
+            }
+            if self.segments.first != seg {
+                self.segments.remove(seg);
+                self.segments.push_front(seg);
+            }
+            self.schedule_purge(seg);
+        }
+    }
+
+    /// Queues `seg` for purging, or purges it now when the delay is 0.
+    fn schedule_purge(&mut self, seg: *mut Segment) {
+        match self.config.purge_delay {
+            0 => self.purge_segment(seg),
+            u32::MAX => {}
+            // SAFETY: `seg` is live and ours.
+            _ => unsafe { self.purge.enqueue(seg) },
+        }
+    }
+
+    /// Puts an empty normal or freed huge segment into the cache, evicting the
+    /// oldest entries to stay within the bounds; releases it if it can't fit.
+    pub(crate) fn cache_put(&mut self, seg: *mut Segment) {
+        // SAFETY: `seg` is live, ours, and in no segment list.
+        unsafe {
+            let size = (*seg).reserved_size;
+            let max_count = self.config.segment_cache_count as usize;
+            let max_bytes = self.config.segment_cache_bytes;
+            if max_count == 0 || size > max_bytes {
+                self.release_segment(seg);
+                return;
+            }
+            while self.cache.len >= max_count || self.cache_bytes + size > max_bytes {
+                let oldest = self.cache.last;
+                self.cache.remove(oldest);
+                (*oldest).cached = false;
+                self.cache_bytes -= (*oldest).reserved_size;
+                self.release_segment(oldest);
+            }
+            (*seg).cached = true;
+            self.cache.push_front(seg);
+            self.cache_bytes += size;
+            self.schedule_purge(seg);
+        }
+    }
+
+    /// Takes a cached segment of `kind` whose reservation is within
+    /// `[min, max]` bytes, or null.
+    pub(crate) fn cache_take(&mut self, kind: u8, min: usize, max: usize) -> *mut Segment {
+        let mut seg = self.cache.first;
+        while !seg.is_null() {
+            // SAFETY: cached segments are live and ours.
+            unsafe {
+                let s = &mut *seg;
+                if s.kind == kind
+                    && s.reserved_size >= min
+                    && s.reserved_size <= max
+                    && s.reservation == seg as *mut u8
+                {
+                    self.cache.remove(seg);
+                    self.purge.remove(seg);
+                    s.cached = false;
+                    self.cache_bytes -= s.reserved_size;
+                    if kind == KIND_NORMAL {
+                        // The header keeps the slices' state; pages are unused.
+                        Segment::reset_pages(seg, s.slice_count as usize);
+                    }
+                    return seg;
+                }
+                seg = s.next;
+            }
+        }
+        ptr::null_mut()
+    }
+
+    /// Releases every cached segment; true when any was released.
+    pub(crate) fn release_cache(&mut self) -> bool {
+        let mut any = false;
+        while !self.cache.first.is_null() {
+            let seg = self.cache.first;
+            // SAFETY: cached segments are live and ours.
+            unsafe {
+                self.cache.remove(seg);
+                (*seg).cached = false;
+                self.cache_bytes -= (*seg).reserved_size;
+            }
+            self.release_segment(seg);
+            any = true;
+        }
+        any
+    }
+
+    /// Gives a segment (in no list) back to the `Os`.
+    pub(crate) fn release_segment(&mut self, seg: *mut Segment) {
+        // SAFETY: `seg` is live, ours, and in no segment list.
+        unsafe {
+            self.purge.remove(seg);
+            let s = &*seg;
+            let committed = if s.kind == KIND_NORMAL {
+                (s.committed_mask.count_ones() as usize) << s.slice_shift
+            } else {
+                s.committed_bytes
+            };
+            self.committed_bytes -= committed;
+            self.reserved_bytes -= s.reserved_size;
+            let (base, size, align) = (s.reservation, s.reserved_size, s.reserved_align);
+            self.os.release(base, size, align);
+        }
+    }
+
+    /// Frees kept empty pages: those idle for the purge delay, or all when
+    /// `force`.
+    pub(crate) fn free_idle_pages(&mut self, force: bool) {
+        for c in 0..CLASS_COUNT {
+            let page = self.queues[c].first;
+            if page.is_null() {
+                continue;
+            }
+            // SAFETY: queued pages are live and ours.
+            unsafe {
+                let p = &*page;
+                let idle = (self.epoch as u32).wrapping_sub(p.retired_at) as u64;
+                let delay = self.config.purge_delay;
+                if p.used == 0
+                    && p.next.is_null()
+                    && (force || (delay != u32::MAX && idle >= delay as u64))
+                {
+                    self.free_any_page(page);
+                }
+            }
+        }
+    }
+
+    /// Collects remote frees from every page, frees empty pages and does the
+    /// due purges. With `force`, also frees kept pages, purges regardless of
+    /// the delay, and releases the segment cache.
+    ///
+    /// Work is proportional to the heap's pages: call it at quiet moments
+    /// (idle, thread exit, low memory), not per operation.
+    pub fn collect(&mut self, force: bool) {
+        self.epoch += 1;
+        for c in 0..CLASS_COUNT {
+            let mut page = self.queues[c].first;
+            while !page.is_null() {
+                // SAFETY: queued pages are live and ours.
+                unsafe {
+                    let next = (*page).next;
+                    self.collect_page(page);
+                    let only = self.queues[c].first == page && next.is_null();
+                    if (*page).used == 0 && (force || !only) {
+                        self.free_any_page(page);
+                    }
+                    page = next;
+                }
+            }
+        }
+        let mut page = self.full.first;
+        while !page.is_null() {
+            // SAFETY: pages in `full` are live and ours.
+            unsafe {
+                let next = (*page).next;
+                if (*page).has_remote() {
+                    self.collect_page(page);
+                    let p = &mut *page;
+                    if p.used == 0 {
+                        self.full.remove(page);
+                        p.flags &= !FLAG_IN_FULL;
+                        self.free_any_page(page);
+                    } else if p.class < CLASS_LARGE && !p.free.is_null() {
+                        self.full.remove(page);
+                        p.flags = (p.flags & !FLAG_IN_FULL) | FLAG_IN_QUEUE;
+                        self.queues[p.class as usize].push_back(page);
+                    }
+                }
+                page = next;
+            }
+        }
+        if force {
+            self.free_idle_pages(true);
+            while !self.purge.first.is_null() {
+                self.purge_segment(self.purge.first);
+            }
+            self.release_cache();
+        } else {
+            self.free_idle_pages(false);
+            let mut n = 0;
+            let mut seg = self.purge.first;
+            while !seg.is_null() {
+                n += 1;
+                // SAFETY: queued segments are live.
+                seg = unsafe { (*seg).purge_next };
+            }
+            self.purge_due(n, false);
+        }
+    }
+
+    /// Gives every segment back to the `Os` (on drop).
+    pub(crate) fn release_everything(&mut self) {
+        self.release_cache();
+        for list in [0, 1] {
+            loop {
+                let seg = if list == 0 {
+                    self.segments.first
+                } else {
+                    self.huge.first
+                };
+                if seg.is_null() {
+                    break;
+                }
+                // SAFETY: listed segments are live and ours.
+                unsafe {
+                    if list == 0 {
+                        self.segments.remove(seg);
+                    } else {
+                        self.huge.remove(seg);
+                    }
+                }
+                self.release_segment(seg);
+            }
+        }
+        self.queues = [crate::page::PageQueue::EMPTY; CLASS_COUNT];
+        self.full = crate::page::PageQueue::EMPTY;
+    }
+}

@@ -1,0 +1,375 @@
+//! Segments: regions aligned to their size, whose header describes every
+//! slice, so that any block pointer finds its page by arithmetic alone.
+//!
+//! ```text
+//! segment (aligned to segment_size)
+//! +--------------------+---------+---------+---------+-----+
+//! | header: Segment +  | slice 1 | slice 2 | slice 3 | ... |
+//! | Page[slice_count]  |  page A (class 5)  | large B |     |
+//! +--------------------+---------+---------+---------+-----+
+//! ```
+//!
+//! `segment_of(p) = (p - 1) & !(segment_size - 1)`: using `p - 1` lets a huge
+//! block with an alignment of a whole segment start exactly one segment past
+//! its header. A huge segment has one page and `slice_shift = 63`, so every
+//! pointer in it maps to descriptor 0.
+
+use crate::page::{Page, CLASS_UNUSED};
+use core::mem::size_of;
+use core::ptr;
+
+/// A normal segment: slices hold pages and large spans.
+pub(crate) const KIND_NORMAL: u8 = 0;
+/// A huge segment: one block, sized to fit it.
+pub(crate) const KIND_HUGE: u8 = 1;
+
+/// Mixed into every segment's cookie.
+const COOKIE_SALT: usize = 0x4d41_5355_5345_474d_u64 as usize;
+
+/// A segment header. The page descriptors follow it directly.
+#[repr(C)]
+pub(crate) struct Segment {
+    /// `address ^ COOKIE_SALT`: lets checked builds reject foreign pointers.
+    pub cookie: usize,
+    /// log2 of the slice size (63 for huge segments).
+    pub slice_shift: u32,
+    /// Page descriptors that follow the header.
+    pub slice_count: u32,
+    /// `KIND_*`.
+    pub kind: u8,
+    /// True while the segment sits in the purge queue.
+    pub in_purge_queue: bool,
+    /// True while the segment sits in the cache.
+    pub cached: bool,
+    /// Slices taken by the header.
+    pub header_slices: u8,
+    /// Start, size and alignment of the `Os` reservation.
+    pub reservation: *mut u8,
+    pub reserved_size: usize,
+    pub reserved_align: usize,
+    /// Slices not in any page or span (bit i: slice i).
+    pub free_mask: u64,
+    /// Slices currently committed.
+    pub committed_mask: u64,
+    /// Committed slices known to read as zero.
+    pub zero_mask: u64,
+    /// Bytes committed (huge segments; normal ones use `committed_mask`).
+    pub committed_bytes: usize,
+    /// Free-list encoding key for this segment's pages.
+    pub key: usize,
+    /// Last epoch at which slices became free (for the purge delay).
+    pub dirtied_at: u64,
+    /// Links in the heap's segment list or in the cache.
+    pub next: *mut Segment,
+    pub prev: *mut Segment,
+    /// Links in the heap's purge queue.
+    pub purge_next: *mut Segment,
+    pub purge_prev: *mut Segment,
+}
+
+static_assertions::const_assert!(size_of::<Segment>() % 16 == 0);
+static_assertions::const_assert!(size_of::<Page>() % 8 == 0);
+
+impl Segment {
+    /// The segment holding `p`.
+    #[inline(always)]
+    pub fn of(p: *const u8, segment_mask: usize) -> *mut Segment {
+        ((p as usize).wrapping_sub(1) & !segment_mask) as *mut Segment
+    }
+
+    /// The expected cookie of a segment at `addr`.
+    #[inline]
+    pub fn cookie_for(addr: usize) -> usize {
+        addr ^ COOKIE_SALT
+    }
+
+    /// Descriptor `i`.
+    ///
+    /// # Safety
+    /// `this` is a live segment and `i < slice_count`.
+    #[inline(always)]
+    pub unsafe fn page(this: *mut Segment, i: usize) -> *mut Page {
+        // SAFETY: descriptors follow the header contiguously.
+        unsafe { (this.add(1) as *mut Page).add(i) }
+    }
+
+    /// The page holding `p`.
+    ///
+    /// # Safety
+    /// `this` is a live segment holding `p`.
+    #[inline(always)]
+    pub unsafe fn page_of(this: *mut Segment, p: *const u8) -> *mut Page {
+        // SAFETY: the caller guarantees `p` is in this segment, so the slice
+        // index is below `slice_count` (huge segments shift everything to 0).
+        unsafe {
+            let idx = ((p as usize) - (this as usize)) >> (*this).slice_shift;
+            let d = Segment::page(this, idx);
+            d.sub((*d).slice_offset as usize)
+        }
+    }
+
+    /// The index of descriptor `page` in `this`.
+    ///
+    /// # Safety
+    /// `page` is one of `this`'s descriptors.
+    #[inline]
+    pub unsafe fn index_of(this: *mut Segment, page: *mut Page) -> usize {
+        // SAFETY: both pointers are in the same header.
+        unsafe { page.offset_from(Segment::page(this, 0)) as usize }
+    }
+
+    /// Address of slice `i`.
+    #[inline]
+    pub fn slice_addr(this: *mut Segment, i: usize, slice_shift: u32) -> *mut u8 {
+        (this as *mut u8).wrapping_add(i << slice_shift)
+    }
+
+    /// Initialises descriptors `[0, count)` to "unused".
+    ///
+    /// # Safety
+    /// The header's descriptor area is committed and writable.
+    pub unsafe fn reset_pages(this: *mut Segment, count: usize) {
+        for i in 0..count {
+            // SAFETY: descriptor `i` is in the committed header.
+            unsafe { ptr::write(Segment::page(this, i), Page::new()) };
+        }
+    }
+
+    /// True when every slice outside the header is free.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.free_mask
+            == all_slices(self.slice_count as usize) & !low_bits(self.header_slices as usize)
+    }
+
+    /// Marks descriptors of `[first, first + n)` as one page starting at `first`.
+    ///
+    /// # Safety
+    /// The range is inside the segment.
+    pub unsafe fn link_interior(this: *mut Segment, first: usize, n: usize) {
+        for k in 1..n {
+            // SAFETY: `first + k < slice_count` by the caller's guarantee.
+            unsafe {
+                let d = Segment::page(this, first + k);
+                (*d).slice_offset = k as u32;
+                (*d).class = CLASS_UNUSED;
+            }
+        }
+    }
+}
+
+/// Bits `[0, n)`.
+#[inline]
+pub(crate) const fn low_bits(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
+/// Bits for all slices of a segment with `n` slices.
+#[inline]
+pub(crate) const fn all_slices(n: usize) -> u64 {
+    low_bits(n)
+}
+
+/// Bits `[first, first + n)`.
+#[inline]
+pub(crate) const fn range_bits(first: usize, n: usize) -> u64 {
+    low_bits(n) << first
+}
+
+/// Positions `i` where bits `[i, i + n)` of `mask` are all set, restricted to
+/// multiples of `step`.
+#[inline]
+pub(crate) fn run_starts(mask: u64, n: usize, step: usize) -> u64 {
+    let mut m = mask;
+    let mut k = 1;
+    while k < n && m != 0 {
+        m &= mask >> k;
+        k += 1;
+    }
+    if n > 64 {
+        m = 0;
+    }
+    if step > 1 {
+        let mut allowed = 0u64;
+        let mut i = 0;
+        while i < 64 {
+            allowed |= 1 << i;
+            i += step;
+        }
+        m &= allowed;
+    }
+    m
+}
+
+/// A doubly-linked list of segments through `Segment::next`/`prev`.
+pub(crate) struct SegmentList {
+    pub first: *mut Segment,
+    pub last: *mut Segment,
+    pub len: usize,
+}
+
+impl SegmentList {
+    pub const EMPTY: SegmentList = SegmentList {
+        first: ptr::null_mut(),
+        last: ptr::null_mut(),
+        len: 0,
+    };
+
+    /// # Safety
+    /// `s` is valid and in no list.
+    pub unsafe fn push_front(&mut self, s: *mut Segment) {
+        // SAFETY: the caller guarantees validity of `s` and the list.
+        unsafe {
+            (*s).prev = ptr::null_mut();
+            (*s).next = self.first;
+            if self.first.is_null() {
+                self.last = s;
+            } else {
+                (*self.first).prev = s;
+            }
+        }
+        self.first = s;
+        self.len += 1;
+    }
+
+    /// # Safety
+    /// `s` is valid and in no list.
+    pub unsafe fn push_back(&mut self, s: *mut Segment) {
+        // SAFETY: the caller guarantees validity of `s` and the list.
+        unsafe {
+            (*s).next = ptr::null_mut();
+            (*s).prev = self.last;
+            if self.last.is_null() {
+                self.first = s;
+            } else {
+                (*self.last).next = s;
+            }
+        }
+        self.last = s;
+        self.len += 1;
+    }
+
+    /// # Safety
+    /// `s` is in this list.
+    pub unsafe fn remove(&mut self, s: *mut Segment) {
+        // SAFETY: the caller guarantees `s` is linked in this list.
+        unsafe {
+            let (prev, next) = ((*s).prev, (*s).next);
+            if prev.is_null() {
+                self.first = next;
+            } else {
+                (*prev).next = next;
+            }
+            if next.is_null() {
+                self.last = prev;
+            } else {
+                (*next).prev = prev;
+            }
+            (*s).next = ptr::null_mut();
+            (*s).prev = ptr::null_mut();
+        }
+        self.len -= 1;
+    }
+
+    /// True when `s` is in this list (linear; for checked builds).
+    pub fn contains(&self, s: *mut Segment) -> bool {
+        let mut cur = self.first;
+        while !cur.is_null() {
+            if cur == s {
+                return true;
+            }
+            // SAFETY: every segment in the list is live.
+            cur = unsafe { (*cur).next };
+        }
+        false
+    }
+}
+
+/// A FIFO of segments through `purge_next`/`purge_prev`.
+pub(crate) struct PurgeQueue {
+    pub first: *mut Segment,
+    pub last: *mut Segment,
+}
+
+impl PurgeQueue {
+    pub const EMPTY: PurgeQueue = PurgeQueue {
+        first: ptr::null_mut(),
+        last: ptr::null_mut(),
+    };
+
+    /// Appends `s` unless it is queued already.
+    ///
+    /// # Safety
+    /// `s` is a live segment.
+    pub unsafe fn enqueue(&mut self, s: *mut Segment) {
+        // SAFETY: the caller guarantees `s` and the queued segments are live.
+        unsafe {
+            if (*s).in_purge_queue {
+                return;
+            }
+            (*s).in_purge_queue = true;
+            (*s).purge_next = ptr::null_mut();
+            (*s).purge_prev = self.last;
+            if self.last.is_null() {
+                self.first = s;
+            } else {
+                (*self.last).purge_next = s;
+            }
+        }
+        self.last = s;
+    }
+
+    /// Removes `s` if queued.
+    ///
+    /// # Safety
+    /// `s` is a live segment.
+    pub unsafe fn remove(&mut self, s: *mut Segment) {
+        // SAFETY: the caller guarantees `s` and the queued segments are live.
+        unsafe {
+            if !(*s).in_purge_queue {
+                return;
+            }
+            let (prev, next) = ((*s).purge_prev, (*s).purge_next);
+            if prev.is_null() {
+                self.first = next;
+            } else {
+                (*prev).purge_next = next;
+            }
+            if next.is_null() {
+                self.last = prev;
+            } else {
+                (*next).purge_prev = prev;
+            }
+            (*s).in_purge_queue = false;
+            (*s).purge_next = ptr::null_mut();
+            (*s).purge_prev = ptr::null_mut();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_starts_finds_only_full_runs() {
+        let mask = 0b0111_0110u64;
+        assert_eq!(run_starts(mask, 1, 1), mask);
+        assert_eq!(run_starts(mask, 2, 1), 0b0011_0010);
+        assert_eq!(run_starts(mask, 3, 1), 0b0001_0000);
+        assert_eq!(run_starts(mask, 4, 1), 0);
+        assert_eq!(run_starts(mask, 1, 4), 0b0001_0000);
+        assert_eq!(run_starts(u64::MAX, 64, 1), 1);
+    }
+
+    #[test]
+    fn range_and_low_bits() {
+        assert_eq!(range_bits(3, 2), 0b11000);
+        assert_eq!(low_bits(64), u64::MAX);
+        assert_eq!(low_bits(0), 0);
+    }
+}
