@@ -90,6 +90,7 @@ pub fn report(fault: Fault) -> ! {
 }
 
 /// Shorthand for `report(Fault { .. })`.
+#[cfg_attr(not(feature = "checks"), allow(dead_code))]
 #[cold]
 pub(crate) fn fault(kind: FaultKind, ptr: usize, detail: &'static str, value: usize) -> ! {
     report(Fault {
@@ -111,6 +112,7 @@ mod validate {
     use crate::page::{Block, Page, CLASS_LARGE, CLASS_UNUSED};
     use crate::segment::Segment;
     use crate::size_class::class_of;
+    use crate::stats::CounterSink;
     use crate::sync::Ordering;
     use core::alloc::Layout;
 
@@ -171,7 +173,7 @@ mod validate {
         false
     }
 
-    impl<O: Os> Heap<O> {
+    impl<O: Os, C: CounterSink> Heap<O, C> {
         /// Checks that `ptr` is a live block of a masu segment whose class
         /// matches `layout`; reports the fault otherwise.
         pub(crate) fn check_live(

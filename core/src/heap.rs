@@ -14,6 +14,7 @@ use crate::segment::{
     low_bits, range_bits, run_starts, PurgeQueue, Segment, SegmentList, KIND_NORMAL,
 };
 use crate::size_class::{class_of, class_size, CLASS_COUNT};
+use crate::stats::CounterSink;
 use crate::stats::{Counters, Stats};
 use crate::sync::Ordering;
 use core::alloc::Layout;
@@ -39,7 +40,7 @@ static NEXT_HEAP_ID: core::sync::atomic::AtomicUsize = core::sync::atomic::Atomi
 ///
 /// Dropping a heap gives all its segments back to the `Os`: blocks still
 /// live become invalid.
-pub struct Heap<O: Os> {
+pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// Pages with (possibly) free blocks, per class; the fast path uses `first`.
     pub(crate) queues: [PageQueue; CLASS_COUNT],
     /// Pages without free blocks, plus all large and huge pages.
@@ -59,7 +60,8 @@ pub struct Heap<O: Os> {
     pub(crate) epoch: u64,
     /// Process-unique id (0 until the heap first takes memory).
     pub(crate) id: usize,
-    pub(crate) counters: Counters,
+    /// Allocation and free counts (see [`CounterSink`]).
+    pub(crate) counters: C,
     pub(crate) committed_bytes: usize,
     pub(crate) reserved_bytes: usize,
     pub(crate) decommitted_bytes: u64,
@@ -74,13 +76,24 @@ pub struct Heap<O: Os> {
 // SAFETY: a heap exclusively owns its segments and pages; the raw pointers
 // it holds point into them. Moving the heap to another thread moves that
 // ownership along; its page owner ids do not depend on the thread.
-unsafe impl<O: Os + Send> Send for Heap<O> {}
+unsafe impl<O: Os + Send, C: CounterSink + Send> Send for Heap<O, C> {}
 
-impl<O: Os> Heap<O> {
-    /// A heap over `os`. Takes no memory until the first allocation.
+impl<O: Os> Heap<O, Counters> {
+    /// A heap over `os` that keeps its counters inside. Takes no memory until
+    /// the first allocation.
     ///
     /// Panics (at compile time in a `static`) when `config` is invalid.
     pub const fn new(os: O, config: Config) -> Self {
+        Heap::with_counters(os, config, Counters::new())
+    }
+}
+
+impl<O: Os, C: CounterSink> Heap<O, C> {
+    /// A heap over `os` counting into `counters` (for instance a
+    /// `&'static Counters` that other threads read).
+    ///
+    /// Panics (at compile time in a `static`) when `config` is invalid.
+    pub const fn with_counters(os: O, config: Config, counters: C) -> Self {
         Heap {
             queues: [PageQueue::EMPTY; CLASS_COUNT],
             full: PageQueue::EMPTY,
@@ -93,7 +106,7 @@ impl<O: Os> Heap<O> {
             config,
             epoch: 0,
             id: 0,
-            counters: Counters::ZERO,
+            counters,
             committed_bytes: 0,
             reserved_bytes: 0,
             decommitted_bytes: 0,
@@ -256,7 +269,7 @@ impl<O: Os> Heap<O> {
             })
         };
         if n != 0 {
-            self.counters.on_free(n as u64, n as usize * p.block_size);
+            self.counters.on_free(n as usize, n as usize * p.block_size);
             self.remote_collected += n as u64;
         }
     }
@@ -569,7 +582,7 @@ impl<O: Os> Heap<O> {
                     // epoch tick frees it after the purge delay.
                     let q = &self.queues[p.class as usize];
                     if q.first == page && q.last == page && self.config.purge_delay != 0 {
-                        p.retired_at = self.epoch as u32;
+                        p.retired_at = self.now() as u32;
                         return;
                     }
                 }
@@ -677,11 +690,12 @@ impl<O: Os> Heap<O> {
 
     /// A snapshot of this heap's counters.
     pub fn stats(&self) -> Stats {
+        let counts = self.counters.read();
         Stats {
-            live_bytes: self.counters.live_bytes,
-            peak_live_bytes: self.counters.peak_live_bytes,
-            alloc_count: self.counters.alloc_count,
-            free_count: self.counters.free_count,
+            live_bytes: counts.live_bytes,
+            peak_live_bytes: counts.peak_live_bytes,
+            alloc_count: counts.alloc_count as u64,
+            free_count: counts.free_count as u64,
             committed_bytes: self.committed_bytes,
             reserved_bytes: self.reserved_bytes,
             decommitted_bytes: self.decommitted_bytes,
@@ -696,7 +710,7 @@ impl<O: Os> Heap<O> {
     }
 }
 
-impl<O: Os> Drop for Heap<O> {
+impl<O: Os, C: CounterSink> Drop for Heap<O, C> {
     fn drop(&mut self) {
         self.release_everything();
     }

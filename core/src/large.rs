@@ -13,6 +13,7 @@ use crate::heap::Heap;
 use crate::os::Os;
 use crate::page::{Page, CLASS_HUGE, CLASS_LARGE, FLAG_IN_FULL};
 use crate::segment::{range_bits, Segment, KIND_HUGE};
+use crate::stats::CounterSink;
 use crate::sync::Ordering;
 use core::mem::size_of;
 use core::ptr;
@@ -57,7 +58,7 @@ impl HugeLayout {
     }
 }
 
-impl<O: Os> Heap<O> {
+impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Allocates a large span or a huge segment.
     #[cold]
     #[inline(never)]
@@ -228,7 +229,7 @@ impl<O: Os> Heap<O> {
             (*page).owner.store(0, Ordering::Relaxed);
             self.huge.remove(seg);
             self.huge_allocs -= 1;
-            (*seg).dirtied_at = self.epoch;
+            (*seg).dirtied_at = self.now();
             self.cache_put(seg);
         }
     }

@@ -37,4 +37,4 @@ pub use fixed_region::FixedRegion;
 pub use heap::Heap;
 pub use locked::LockedHeap;
 pub use os::Os;
-pub use stats::Stats;
+pub use stats::{CounterSink, Counters, Counts, Stats};

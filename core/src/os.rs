@@ -69,6 +69,13 @@ pub unsafe trait Os {
         let _ = addr;
         true
     }
+
+    /// A monotonic clock in milliseconds, if the platform has one. With a
+    /// clock, [`Config::purge_delay`](crate::Config::purge_delay) counts
+    /// milliseconds; without one (the default) it counts slow-path events.
+    fn clock_ms(&self) -> Option<u64> {
+        None
+    }
 }
 
 // SAFETY: forwards every call to `O`, which upholds the contract.
@@ -103,5 +110,9 @@ unsafe impl<O: Os + ?Sized> Os for &O {
     #[inline]
     fn may_contain(&self, addr: usize) -> bool {
         (**self).may_contain(addr)
+    }
+    #[inline]
+    fn clock_ms(&self) -> Option<u64> {
+        (**self).clock_ms()
     }
 }

@@ -125,14 +125,8 @@ impl Page {
         }
     }
 
-    /// One past the last byte blocks may occupy.
-    #[inline]
-    pub fn end(&self) -> *mut u8 {
-        self.start
-            .wrapping_add(self.block_size * self.reserved as usize)
-    }
-
     /// True when `p` is the start of one of this page's carved blocks.
+    #[cfg_attr(not(feature = "checks"), allow(dead_code))]
     #[inline]
     pub fn is_block_start(&self, p: usize) -> bool {
         let start = self.start as usize;
@@ -340,9 +334,5 @@ impl PageQueue {
             (*page).next = ptr::null_mut();
             (*page).prev = ptr::null_mut();
         }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.first.is_null()
     }
 }

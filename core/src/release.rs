@@ -18,6 +18,7 @@ use crate::os::Os;
 use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_FULL, FLAG_IN_QUEUE};
 use crate::segment::{range_bits, Segment, KIND_HUGE, KIND_NORMAL};
 use crate::size_class::CLASS_COUNT;
+use crate::stats::CounterSink;
 use crate::sync::Ordering;
 use core::ptr;
 
@@ -26,7 +27,7 @@ pub(crate) const PURGE_PER_EVENT: usize = 2;
 /// Slow-path events between scans for idle kept pages.
 pub(crate) const TICK_EVENTS: u64 = 64;
 
-impl<O: Os> Heap<O> {
+impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Counts a slow-path event and does the release work that is due.
     #[inline]
     pub(crate) fn on_slow_event(&mut self) {
@@ -39,15 +40,23 @@ impl<O: Os> Heap<O> {
         }
     }
 
-    /// True when free slices dirtied at `dirtied_at` have waited long enough.
-    fn purge_is_due(&self, dirtied_at: u64) -> bool {
+    /// The time that purge delays are measured in: the `Os` clock in
+    /// milliseconds if it has one, else the count of slow-path events.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.os.clock_ms().unwrap_or(self.epoch)
+    }
+
+    /// True when something that went idle at `since` has waited the purge delay.
+    fn delay_passed(&self, now: u64, since: u64) -> bool {
         let delay = self.config.purge_delay;
-        delay != u32::MAX && self.epoch.wrapping_sub(dirtied_at) >= delay as u64
+        delay != u32::MAX && now.wrapping_sub(since) >= delay as u64
     }
 
     /// Examines up to `limit` segments at the front of the purge queue and
     /// purges those due (all of them when `force`).
     pub(crate) fn purge_due(&mut self, limit: usize, force: bool) {
+        let now = self.now();
         for _ in 0..limit {
             let seg = self.purge.first;
             if seg.is_null() {
@@ -55,7 +64,7 @@ impl<O: Os> Heap<O> {
             }
             // SAFETY: queued segments are live and ours.
             let dirtied_at = unsafe { (*seg).dirtied_at };
-            if force || self.purge_is_due(dirtied_at) {
+            if force || self.delay_passed(now, dirtied_at) {
                 self.purge_segment(seg);
             } else {
                 // Not due yet: move it behind the others.
@@ -152,7 +161,7 @@ impl<O: Os> Heap<O> {
     pub(crate) fn note_slices_freed(&mut self, seg: *mut Segment) {
         // SAFETY: `seg` is a live normal segment in `self.segments`.
         unsafe {
-            (*seg).dirtied_at = self.epoch;
+            (*seg).dirtied_at = self.now();
             if (*seg).is_empty() {
                 self.segments.remove(seg);
                 self.cache_put(seg);
@@ -269,6 +278,7 @@ impl<O: Os> Heap<O> {
     /// Frees kept empty pages: those idle for the purge delay, or all when
     /// `force`.
     pub(crate) fn free_idle_pages(&mut self, force: bool) {
+        let now = self.now();
         for c in 0..CLASS_COUNT {
             let page = self.queues[c].first;
             if page.is_null() {
@@ -277,7 +287,8 @@ impl<O: Os> Heap<O> {
             // SAFETY: queued pages are live and ours.
             unsafe {
                 let p = &*page;
-                let idle = (self.epoch as u32).wrapping_sub(p.retired_at) as u64;
+                // `retired_at` keeps the low 32 bits of `now()`.
+                let idle = (now as u32).wrapping_sub(p.retired_at) as u64;
                 let delay = self.config.purge_delay;
                 if p.used == 0
                     && p.next.is_null()

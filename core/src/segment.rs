@@ -274,19 +274,6 @@ impl SegmentList {
         }
         self.len -= 1;
     }
-
-    /// True when `s` is in this list (linear; for checked builds).
-    pub fn contains(&self, s: *mut Segment) -> bool {
-        let mut cur = self.first;
-        while !cur.is_null() {
-            if cur == s {
-                return true;
-            }
-            // SAFETY: every segment in the list is live.
-            cur = unsafe { (*cur).next };
-        }
-        false
-    }
 }
 
 /// A FIFO of segments through `purge_next`/`purge_prev`.

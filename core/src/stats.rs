@@ -1,11 +1,13 @@
 //! Statistics: one snapshot type per heap, cheap counters, no logging.
 //!
-//! Allocation and free counts and live bytes are counted with plain
-//! (non-atomic) additions in the owning heap; with the `stats` feature off they
-//! compile away. Everything else is counted on slow paths only. A free done by
+//! Allocation and free counts and live bytes are counted by the owning heap
+//! with single-writer relaxed stores (plain moves on x86 and Arm) into a
+//! [`CounterSink`]; with the `stats` feature off they compile away. Everything else is counted on slow paths only. A free done by
 //! another thread is counted when the owner collects it.
 
 use crate::size_class::CLASS_COUNT;
+use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::Ordering::Relaxed;
 
 /// A snapshot of one heap's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,52 +93,127 @@ impl Default for Stats {
     }
 }
 
-/// The heap's live counters; `Stats` minus what is derived at snapshot time.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Counters {
+/// Where a heap counts the blocks it hands out and takes back.
+///
+/// Only the heap's owner calls the `on_*` methods; anyone may call [`read`]
+/// at any time. [`Counters`] is the implementation; a heap can also count into
+/// a `&'static Counters` kept outside it (see [`Heap::with_counters`]), so
+/// other threads can read one thread's counters without touching its heap.
+///
+/// [`read`]: CounterSink::read
+/// [`Heap::with_counters`]: crate::Heap::with_counters
+pub trait CounterSink {
+    /// Counts one block of `bytes` handed out.
+    fn on_alloc(&self, bytes: usize);
+    /// Counts `count` blocks totalling `bytes` freed.
+    fn on_free(&self, count: usize, bytes: usize);
+    /// Counts a block resized in place from `old` to `new` bytes.
+    fn on_resize(&self, old: usize, new: usize);
+    /// The counts so far.
+    fn read(&self) -> Counts;
+}
+
+/// A reading of a [`CounterSink`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Bytes in live blocks.
     pub live_bytes: usize,
+    /// Highest `live_bytes` seen.
     pub peak_live_bytes: usize,
-    pub alloc_count: u64,
-    pub free_count: u64,
+    /// Blocks handed out.
+    pub alloc_count: usize,
+    /// Blocks freed.
+    pub free_count: usize,
+}
+
+/// Single-writer counters: the owning heap updates them with plain relaxed
+/// loads and stores (no read-modify-write, so no `lock` prefix on x86), and
+/// any thread may read them. With the `stats` feature off they stay zero.
+///
+/// These atomics take part in no synchronisation protocol, so they are
+/// `core` atomics rather than `sync` ones (see `sync`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    live_bytes: AtomicUsize,
+    peak_live_bytes: AtomicUsize,
+    alloc_count: AtomicUsize,
+    free_count: AtomicUsize,
 }
 
 impl Counters {
-    pub const ZERO: Counters = Counters {
-        live_bytes: 0,
-        peak_live_bytes: 0,
-        alloc_count: 0,
-        free_count: 0,
-    };
+    /// All zero.
+    pub const fn new() -> Counters {
+        Counters {
+            live_bytes: AtomicUsize::new(0),
+            peak_live_bytes: AtomicUsize::new(0),
+            alloc_count: AtomicUsize::new(0),
+            free_count: AtomicUsize::new(0),
+        }
+    }
+}
 
-    /// Counts one block of `bytes` handed out.
+/// Adds `by` to a single-writer counter.
+#[inline(always)]
+fn bump(c: &AtomicUsize, by: usize) -> usize {
+    let v = c.load(Relaxed).wrapping_add(by);
+    c.store(v, Relaxed);
+    v
+}
+
+impl CounterSink for Counters {
     #[inline(always)]
-    pub fn on_alloc(&mut self, bytes: usize) {
+    fn on_alloc(&self, bytes: usize) {
         if cfg!(feature = "stats") {
-            self.alloc_count += 1;
-            self.live_bytes += bytes;
-            if self.live_bytes > self.peak_live_bytes {
-                self.peak_live_bytes = self.live_bytes;
+            bump(&self.alloc_count, 1);
+            let live = bump(&self.live_bytes, bytes);
+            if live > self.peak_live_bytes.load(Relaxed) {
+                self.peak_live_bytes.store(live, Relaxed);
             }
         }
     }
 
-    /// Counts `count` blocks totalling `bytes` freed.
     #[inline(always)]
-    pub fn on_free(&mut self, count: u64, bytes: usize) {
+    fn on_free(&self, count: usize, bytes: usize) {
         if cfg!(feature = "stats") {
-            self.free_count += count;
-            self.live_bytes -= bytes;
+            bump(&self.free_count, count);
+            bump(&self.live_bytes, bytes.wrapping_neg());
         }
     }
 
-    /// Counts a block resized in place from `old` to `new` bytes.
     #[inline(always)]
-    pub fn on_resize(&mut self, old: usize, new: usize) {
+    fn on_resize(&self, old: usize, new: usize) {
         if cfg!(feature = "stats") {
-            self.live_bytes = self.live_bytes - old + new;
-            if self.live_bytes > self.peak_live_bytes {
-                self.peak_live_bytes = self.live_bytes;
+            let live = bump(&self.live_bytes, new.wrapping_sub(old));
+            if live > self.peak_live_bytes.load(Relaxed) {
+                self.peak_live_bytes.store(live, Relaxed);
             }
         }
+    }
+
+    fn read(&self) -> Counts {
+        Counts {
+            live_bytes: self.live_bytes.load(Relaxed),
+            peak_live_bytes: self.peak_live_bytes.load(Relaxed),
+            alloc_count: self.alloc_count.load(Relaxed),
+            free_count: self.free_count.load(Relaxed),
+        }
+    }
+}
+
+impl<C: CounterSink + ?Sized> CounterSink for &C {
+    #[inline(always)]
+    fn on_alloc(&self, bytes: usize) {
+        (**self).on_alloc(bytes)
+    }
+    #[inline(always)]
+    fn on_free(&self, count: usize, bytes: usize) {
+        (**self).on_free(count, bytes)
+    }
+    #[inline(always)]
+    fn on_resize(&self, old: usize, new: usize) {
+        (**self).on_resize(old, new)
+    }
+    fn read(&self) -> Counts {
+        (**self).read()
     }
 }

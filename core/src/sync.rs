@@ -12,12 +12,3 @@ pub use loom::sync::atomic::{AtomicUsize, Ordering};
 
 #[cfg(not(loom))]
 pub use core::sync::atomic::{AtomicUsize, Ordering};
-
-/// Hints to the CPU that we are spinning on a value another thread will change.
-#[inline]
-pub fn spin_hint() {
-    #[cfg(loom)]
-    loom::thread::yield_now();
-    #[cfg(not(loom))]
-    core::hint::spin_loop();
-}
