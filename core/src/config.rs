@@ -31,13 +31,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// For fixed regions of about 1 MiB and up: 256 KiB segments of 4 KiB slices.
+    /// For fixed regions of about 1 MiB and up: 128 KiB segments of 4 KiB slices.
     pub const FIXED_REGION: Config = Config {
-        segment_shift: 18,
+        segment_shift: 17,
         slice_shift: 12,
         purge_delay: 256,
         segment_cache_count: 1,
-        segment_cache_bytes: 1 << 18,
+        segment_cache_bytes: 1 << 17,
         seed: 0x6d61_7375_2d63_6f72,
     };
 

@@ -568,7 +568,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[cold]
     #[inline(never)]
     unsafe fn free_slow(&mut self, page: *mut Page) {
+        // SAFETY: the caller passes a live page of this heap.
+        unsafe { self.settle_page(page) };
+        // The epoch's release work comes after the page is settled: it may
+        // free this very page if it was kept empty.
         self.on_slow_event();
+    }
+
+    /// Re-files a page after a free left it empty or took it out of `full`.
+    ///
+    /// # Safety
+    /// `page` is a live page of this heap.
+    unsafe fn settle_page(&mut self, page: *mut Page) {
         // SAFETY: the caller passes a live page of this heap.
         unsafe {
             let p = &mut *page;

@@ -21,6 +21,12 @@ use core::ptr;
 /// Bytes before the block in a huge segment with default alignment.
 const HUGE_HEADER: usize = (size_of::<Segment>() + size_of::<Page>() + 15) & !15;
 
+/// Bytes at the start of a cached huge segment that a purge keeps committed
+/// (the header's `Os` pages); the rest is decommitted.
+pub(crate) fn huge_kept_bytes(page_size: usize) -> usize {
+    (HUGE_HEADER + page_size - 1) & !(page_size - 1)
+}
+
 /// Where the parts of a huge segment go.
 struct HugeLayout {
     /// Bytes to reserve and their alignment.
@@ -118,6 +124,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let Some(lay) = HugeLayout::new(size, align, g.segment_size, self.os.page_size()) else {
             return ptr::null_mut();
         };
+        // True when the block's memory is known zero beyond the kept head.
         let mut fresh = false;
         let mut seg = ptr::null_mut();
         if lay.header_off == 0 && lay.block_off == HUGE_HEADER {
@@ -210,8 +217,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.huge.push_back(seg);
             self.start_single_block_page(page);
             self.huge_allocs += 1;
-            if zero && !fresh {
-                ptr::write_bytes(p.start, 0, size);
+            if zero {
+                // A purged segment kept its first `Os` pages, which the block
+                // may start in: only the memory beyond them is fresh.
+                let dirty_head = huge_kept_bytes(self.os.page_size()).saturating_sub(lay.block_off);
+                let len = if fresh && lay.header_off == 0 {
+                    size.min(dirty_head)
+                } else {
+                    size
+                };
+                ptr::write_bytes(p.start, 0, len);
             }
             p.start
         }

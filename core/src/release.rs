@@ -87,10 +87,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let page_size = self.os.page_size();
             if s.kind == KIND_HUGE {
                 // Only cached huge segments are purged: keep the header.
-                let keep =
-                    (core::mem::size_of::<Segment>() + core::mem::size_of::<Page>() + page_size
-                        - 1)
-                        & !(page_size - 1);
+                let keep = crate::large::huge_kept_bytes(page_size);
                 let held = s.reserved_size - (seg as usize - s.reservation as usize);
                 if s.committed_bytes > keep && held > keep {
                     let len = held - keep;

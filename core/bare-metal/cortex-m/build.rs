@@ -1,0 +1,17 @@
+//! Puts `memory.x` where the linker finds it and links with cortex-m-rt's
+//! `link.x` (which includes it). The link argument is given here rather than
+//! in `.cargo/config.toml` so that a `RUSTFLAGS` set by the caller does not
+//! drop it.
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
+    fs::write(out.join("memory.x"), include_bytes!("memory.x")).expect("write memory.x");
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,390 @@
+//! masu-core as the `#[global_allocator]` of Cortex-M firmware.
+//!
+//! Built for `thumbv7m-none-eabi` and run under QEMU's `mps2-an385` board
+//! (a Cortex-M3 with 4 MiB of RAM) by `scripts/firmware-test`. The heap is a
+//! 64 KiB static region managed with [`Config::SMALL_REGION`] (16 KiB
+//! segments of 1 KiB slices). The firmware runs a workload with `Vec`,
+//! `String`, `BTreeMap` and `Box`, grows vectors through `realloc`, runs the
+//! heap out of memory through fallible `try_reserve` calls, checks every
+//! result, prints masu's statistics over semihosting and exits through
+//! semihosting with success or failure.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use core::panic::PanicInfo;
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::{debug, hprintln};
+use masu_core::{Config, FixedRegion, LockedHeap};
+
+/// The allocator: built at compile time, given its memory in [`main`].
+#[global_allocator]
+static HEAP: LockedHeap<FixedRegion> = LockedHeap::empty_with(Config::SMALL_REGION);
+
+/// Bytes of RAM given to the heap.
+const HEAP_SIZE: usize = 64 * 1024;
+
+/// The heap's memory. Aligned to the 16 KiB segment size of
+/// `Config::SMALL_REGION`, so that the 64 KiB hold four whole segments (an
+/// unaligned region loses one segment to alignment).
+#[repr(C, align(16384))]
+struct Region([u8; HEAP_SIZE]);
+
+/// Written only through the pointer handed to `HEAP.init`, once.
+static mut REGION: Region = Region([0; HEAP_SIZE]);
+
+/// Checks a condition; on failure prints where and exits with failure.
+macro_rules! check {
+    ($cond:expr) => {
+        if !$cond {
+            fail(file!(), line!(), stringify!($cond));
+        }
+    };
+}
+
+fn fail(file: &str, line: u32, what: &str) -> ! {
+    hprintln!("FAIL: check failed at {}:{}: {}", file, line, what);
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+#[entry]
+fn main() -> ! {
+    let start = core::ptr::addr_of_mut!(REGION) as *mut u8;
+    // SAFETY: `REGION` is a static of `HEAP_SIZE` bytes that nothing but the
+    // heap touches (this is the only place that names it, and it runs once,
+    // before any allocation), so the range is valid, writable and exclusively
+    // the heap's for the rest of the program.
+    unsafe { HEAP.init(start, HEAP_SIZE) };
+    check!(HEAP.lock().os().size() == HEAP_SIZE);
+    check!(HEAP.lock().os().free_bytes() == HEAP_SIZE);
+    hprintln!(
+        "masu-core firmware: heap of {} bytes at {:p}, {}-byte segments",
+        HEAP_SIZE,
+        start,
+        HEAP.lock().segment_size()
+    );
+
+    growing_vectors();
+    strings();
+    btree_map();
+    boxes();
+    print_stats("after workload");
+    out_of_memory();
+    print_stats("after out-of-memory");
+
+    // Everything the workload allocated has been dropped.
+    let s = HEAP.stats();
+    check!(s.live_bytes == 0);
+    check!(s.alloc_count == s.free_count);
+    check!(s.peak_live_bytes > 0);
+    // A forced collect gives every segment back to the region, which
+    // coalesces them: the region is whole again.
+    HEAP.collect(true);
+    print_stats("after collect(true)");
+    check!(HEAP.stats().reserved_bytes == 0);
+    check!(HEAP.lock().os().free_bytes() == HEAP_SIZE);
+
+    hprintln!("PASS: masu-core firmware workload");
+    debug::exit(debug::EXIT_SUCCESS);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// Vectors grown one element at a time: each growth is a `realloc`, in place
+/// within a size class or moved to a larger one.
+fn growing_vectors() {
+    let mut v: Vec<u32> = Vec::new();
+    let mut moves = 0;
+    let mut last = v.as_ptr();
+    for i in 0..3000u32 {
+        v.push(i.wrapping_mul(2_654_435_761));
+        if v.as_ptr() != last {
+            moves += 1;
+            last = v.as_ptr();
+        }
+    }
+    check!(v.len() == 3000);
+    check!(v.capacity() >= 3000);
+    check!(moves > 3);
+    for (i, x) in v.iter().enumerate() {
+        check!(*x == (i as u32).wrapping_mul(2_654_435_761));
+    }
+    // 12 KB of u32s is above the largest span inside a 16 KiB segment, so
+    // this vector lives in a segment of its own (a huge block).
+    check!(HEAP.stats().huge_allocs == 1);
+    // Shrink: realloc to a smaller size keeps the contents.
+    v.truncate(100);
+    v.shrink_to_fit();
+    check!(v.capacity() == 100);
+    for (i, x) in v.iter().enumerate() {
+        check!(*x == (i as u32).wrapping_mul(2_654_435_761));
+    }
+    drop(v);
+    check!(HEAP.stats().huge_allocs == 0);
+
+    // Many small vectors growing side by side.
+    let mut vs: Vec<Vec<u8>> = (0..16).map(|_| Vec::new()).collect();
+    for round in 0..200usize {
+        for (k, v) in vs.iter_mut().enumerate() {
+            if round % (k + 1) == 0 {
+                v.push((round + k) as u8);
+            }
+        }
+    }
+    for (k, v) in vs.iter().enumerate() {
+        check!(v.len() == 200usize.div_ceil(k + 1));
+        for (j, b) in v.iter().enumerate() {
+            check!(*b == (j * (k + 1) + k) as u8);
+        }
+    }
+}
+
+fn strings() {
+    let mut s = String::new();
+    for i in 0..500u32 {
+        write!(s, "{},", i).ok();
+    }
+    // 10 one-digit, 90 two-digit, 400 three-digit numbers, each with a comma.
+    check!(s.len() == 10 * 2 + 90 * 3 + 400 * 4);
+    check!(s.starts_with("0,1,2,"));
+    check!(s.ends_with(",498,499,"));
+    let parsed: u32 = s
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<u32>().unwrap_or(u32::MAX))
+        .sum();
+    check!(parsed == 499 * 500 / 2);
+    let upper: String = "masu measures memory into boxes".to_uppercase();
+    check!(upper == "MASU MEASURES MEMORY INTO BOXES");
+    let words: Vec<String> = upper.split(' ').map(String::from).collect();
+    check!(words.len() == 5);
+    check!(words.concat() == "MASUMEASURESMEMORYINTOBOXES");
+}
+
+fn btree_map() {
+    let mut m: BTreeMap<u32, String> = BTreeMap::new();
+    for i in 0..300u32 {
+        let mut v = String::new();
+        write!(v, "value-{}", i * 7).ok();
+        m.insert(i * 7 % 311, v);
+    }
+    check!(m.len() == 300);
+    // Remove every key divisible by 3.
+    let keys: Vec<u32> = m.keys().copied().filter(|k| k % 3 == 0).collect();
+    for k in &keys {
+        check!(m.remove(k).is_some());
+    }
+    check!(m.len() == 300 - keys.len());
+    for (k, v) in &m {
+        check!(k % 3 != 0);
+        // The key was i * 7 % 311 for the i whose value is "value-{i*7}".
+        let n: u32 = v["value-".len()..].parse().unwrap_or(u32::MAX);
+        check!(n % 7 == 0);
+        check!(n % 311 == *k);
+    }
+    let mut prev = None;
+    for k in m.keys() {
+        check!(prev.map_or(true, |p| p < *k));
+        prev = Some(*k);
+    }
+}
+
+/// A singly linked list of boxes, a boxed array and boxed trait objects.
+fn boxes() {
+    struct Node {
+        value: u64,
+        next: Option<Box<Node>>,
+    }
+    let mut head: Option<Box<Node>> = None;
+    for i in 0..500u64 {
+        head = Some(Box::new(Node {
+            value: i * i,
+            next: head.take(),
+        }));
+    }
+    let mut n = 0u64;
+    let mut cur = head.as_deref();
+    while let Some(node) = cur {
+        check!(node.value == (499 - n) * (499 - n));
+        n += 1;
+        cur = node.next.as_deref();
+    }
+    check!(n == 500);
+    // Drop iteratively (a recursive drop of 500 nodes would be fine too).
+    while let Some(mut node) = head {
+        head = node.next.take();
+    }
+
+    let big: Box<[u64; 512]> = Box::new([0x5a5a_5a5a_5a5a_5a5a; 512]);
+    check!(big.iter().all(|&x| x == 0x5a5a_5a5a_5a5a_5a5a));
+    let zeroed: Box<[u8]> = alloc::vec![0u8; 3000].into_boxed_slice();
+    check!(zeroed.iter().all(|&b| b == 0));
+
+    let fs: Vec<Box<dyn Fn(u32) -> u32>> = (1..=8u32)
+        .map(|k| Box::new(move |x| x * k) as Box<dyn Fn(u32) -> u32>)
+        .collect();
+    let total: u32 = fs.iter().map(|f| f(3)).sum();
+    check!(total == 3 * 36);
+}
+
+/// Block size of the out-of-memory fill (a size class of `SMALL_REGION`).
+const CHUNK: usize = 256;
+/// A block that needs more than two of the region's four segments.
+const BIG: usize = 40 * 1024;
+/// More chunks than the region can hold.
+const MAX_CHUNKS: usize = HEAP_SIZE / CHUNK;
+
+/// Out of memory is a null return, seen as `Err` by fallible APIs, and the
+/// heap works normally afterwards.
+fn out_of_memory() {
+    // More than the whole region: refused at once.
+    let mut v: Vec<u8> = Vec::new();
+    check!(v.try_reserve(HEAP_SIZE + 1).is_err());
+    check!(v.try_reserve(HEAP_SIZE).is_err());
+    check!(v.capacity() == 0);
+
+    // Fill the heap with CHUNK-byte blocks until an allocation fails.
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    if chunks.try_reserve(MAX_CHUNKS).is_err() {
+        fail(file!(), line!(), "reserve the chunk list");
+    }
+    // The list for the refill below, taken now while memory is plentiful.
+    let mut refill: Vec<Vec<u8>> = Vec::new();
+    if refill.try_reserve_exact(MAX_CHUNKS).is_err() {
+        fail(file!(), line!(), "reserve the refill list");
+    }
+    let mut failed = false;
+    for i in 0..MAX_CHUNKS {
+        let mut c: Vec<u8> = Vec::new();
+        if c.try_reserve_exact(CHUNK).is_err() {
+            failed = true;
+            break;
+        }
+        c.resize(CHUNK, i as u8);
+        chunks.push(c);
+    }
+    check!(failed);
+    let held = chunks.len();
+    hprintln!(
+        "out of memory after {} chunks of {} bytes; region free bytes {}",
+        held,
+        CHUNK,
+        HEAP.lock().os().free_bytes()
+    );
+    // At least half of the region went to chunks before the heap said no.
+    check!(held * CHUNK >= HEAP_SIZE / 2);
+    // A growing vector hits the wall too, and keeps what it had.
+    let mut grow: Vec<u8> = Vec::new();
+    let mut grow_failed = false;
+    for i in 0..HEAP_SIZE {
+        if grow.try_reserve(1).is_err() {
+            grow_failed = true;
+            break;
+        }
+        grow.push(i as u8);
+    }
+    check!(grow_failed);
+    for (i, b) in grow.iter().enumerate() {
+        check!(*b == i as u8);
+    }
+    drop(grow);
+    for (i, c) in chunks.iter().enumerate() {
+        check!(c.len() == CHUNK && c.iter().all(|&b| b == i as u8));
+    }
+
+    // Free every other chunk: the same size fits again, at least that many.
+    let mut index = 0;
+    chunks.retain(|_| {
+        index += 1;
+        index % 2 == 1
+    });
+    let kept = chunks;
+    let freed = held - kept.len();
+    let mut again = 0;
+    while refill.len() < refill.capacity() {
+        let mut c: Vec<u8> = Vec::new();
+        if c.try_reserve_exact(CHUNK).is_err() {
+            break;
+        }
+        c.resize(CHUNK, 0xee);
+        refill.push(c);
+        again += 1;
+    }
+    hprintln!(
+        "after freeing {} of {} chunks, {} chunks of {} bytes fit again",
+        freed,
+        held,
+        again,
+        CHUNK
+    );
+    check!(again >= freed);
+    for (i, c) in kept.iter().enumerate() {
+        check!(c.iter().all(|&b| b == (2 * i) as u8));
+    }
+    for c in &refill {
+        check!(c.iter().all(|&b| b == 0xee));
+    }
+    drop(kept);
+    drop(refill);
+
+    // Everything is freed: a big block fits again, at the latest after a
+    // forced collect. (masu keeps the last empty page of each size class
+    // until its purge delay passes, and out of memory does not reclaim those
+    // pages, so a block needing whole segments can fail while
+    // `live_bytes == 0`; `collect(true)` gives them back.)
+    check!(HEAP.stats().live_bytes == 0);
+    print_stats("all freed");
+    let mut big: Vec<u8> = Vec::new();
+    if big.try_reserve_exact(BIG).is_err() {
+        hprintln!(
+            "a {}-byte block did not fit with live_bytes == 0; collecting",
+            BIG
+        );
+        HEAP.collect(true);
+        print_stats("after collect(true)");
+        check!(big.try_reserve_exact(BIG).is_ok());
+    }
+    big.resize(BIG, 0x77);
+    check!(big.iter().all(|&b| b == 0x77));
+}
+
+fn print_stats(when: &str) {
+    let s = HEAP.stats();
+    let free = HEAP.lock().os().free_bytes();
+    hprintln!(
+        "masu stats ({}): live_bytes={} peak_live_bytes={} committed_bytes={} reserved_bytes={} region_free_bytes={} allocs={} frees={} segments={}",
+        when,
+        s.live_bytes,
+        s.peak_live_bytes,
+        s.committed_bytes,
+        s.reserved_bytes,
+        free,
+        s.alloc_count,
+        s.free_count,
+        s.segments
+    );
+}
+
+#[exception]
+unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+    hprintln!("FAIL: HardFault at pc={:#010x}", ef.pc());
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    hprintln!("FAIL: panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}

@@ -1,0 +1,146 @@
+//! Shared helpers for masu-core's integration tests.
+#![allow(dead_code)]
+
+use masu_core::{FixedRegion, Os};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// xorshift64*: a small deterministic PRNG.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// Uniform in `[lo, hi]`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + (self.next() % (hi - lo + 1) as u64) as usize
+    }
+    /// True with probability `pct` percent.
+    pub fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+}
+
+/// A leaked, zeroed region of `len` bytes.
+pub fn region(len: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; len].into_boxed_slice())
+}
+
+/// A leaked `FixedRegion` of `len` bytes, shareable by several heaps.
+pub fn shared_region(len: usize) -> &'static FixedRegion {
+    Box::leak(Box::new(FixedRegion::from_slice(region(len))))
+}
+
+/// An `Os` over a fixed region that behaves like virtual memory: decommit
+/// zeroes the memory and reports it given back, fresh memory reads as zero,
+/// and every call is counted.
+pub struct VmLikeOs {
+    region: FixedRegion,
+    pub reserves: AtomicUsize,
+    pub releases: AtomicUsize,
+    pub decommits: AtomicUsize,
+    pub decommitted: AtomicUsize,
+    pub committed: AtomicUsize,
+}
+
+impl VmLikeOs {
+    pub fn new(len: usize) -> &'static VmLikeOs {
+        Box::leak(Box::new(VmLikeOs {
+            region: FixedRegion::from_slice(region(len)),
+            reserves: AtomicUsize::new(0),
+            releases: AtomicUsize::new(0),
+            decommits: AtomicUsize::new(0),
+            decommitted: AtomicUsize::new(0),
+            committed: AtomicUsize::new(0),
+        }))
+    }
+    pub fn free_bytes(&self) -> usize {
+        self.region.free_bytes()
+    }
+}
+
+// SAFETY: spans come from a `FixedRegion`; decommit zeroes the range, which
+// keeps the promise that re-committed memory reads as zero.
+unsafe impl Os for VmLikeOs {
+    fn reserve(&self, size: usize, align: usize) -> *mut u8 {
+        let p = self.region.reserve(size, align);
+        if !p.is_null() {
+            // Fresh memory must read as zero: the region may be reused.
+            // SAFETY: the span was just handed to us.
+            unsafe { p.write_bytes(0, size) };
+            self.reserves.fetch_add(1, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn commit(&self, _ptr: *mut u8, size: usize) -> bool {
+        self.committed.fetch_add(size, Ordering::Relaxed);
+        true
+    }
+    unsafe fn decommit(&self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller passes an unused range of one of our spans.
+        unsafe { ptr.write_bytes(0, size) };
+        self.decommits.fetch_add(1, Ordering::Relaxed);
+        self.decommitted.fetch_add(size, Ordering::Relaxed);
+        true
+    }
+    unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize) {
+        self.releases.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded.
+        unsafe { self.region.release(ptr, size, align) }
+    }
+    fn page_size(&self) -> usize {
+        4096
+    }
+    fn fresh_memory_is_zeroed(&self) -> bool {
+        true
+    }
+    fn may_contain(&self, addr: usize) -> bool {
+        self.region.may_contain(addr)
+    }
+}
+
+/// The byte a block with `id` is filled with at offset `off`.
+pub fn pattern(id: u64, off: usize) -> u8 {
+    (id as u8).wrapping_mul(31).wrapping_add(off as u8)
+}
+
+/// Fills `len` bytes at `p` with the pattern of `id`.
+///
+/// # Safety
+/// `p` is valid for `len` bytes of writes.
+pub unsafe fn fill(p: *mut u8, len: usize, id: u64) {
+    for off in 0..len {
+        // SAFETY: forwarded from the caller.
+        unsafe { *p.add(off) = pattern(id, off) };
+    }
+}
+
+/// Checks the first and last 64 bytes of `len` bytes at `p` hold `id`'s pattern.
+///
+/// # Safety
+/// `p` is valid for `len` bytes of reads.
+pub unsafe fn verify(p: *const u8, len: usize, id: u64) {
+    let check = |off: usize| {
+        // SAFETY: `off < len`.
+        let got = unsafe { *p.add(off) };
+        assert_eq!(
+            got,
+            pattern(id, off),
+            "block {id} at {p:?} corrupted at offset {off}"
+        );
+    };
+    for off in 0..len.min(64) {
+        check(off);
+    }
+    for off in len.saturating_sub(64)..len {
+        check(off);
+    }
+}

@@ -1,0 +1,127 @@
+//! Fill a region to out-of-memory, free everything, fill again: the same
+//! capacity comes back (nothing leaked, everything coalesced), and running out
+//! is a plain null, never a panic or a hang.
+
+mod common;
+
+use common::Rng;
+use core::alloc::Layout;
+use masu_core::{Config, FixedRegion, Heap};
+
+/// Allocates random sizes in `[lo, hi]` until one fails; returns the blocks
+/// and the bytes requested.
+fn fill_until_oom(
+    heap: &mut Heap<FixedRegion>,
+    seed: u64,
+    lo: usize,
+    hi: usize,
+) -> (Vec<(*mut u8, Layout)>, usize) {
+    let mut rng = Rng::new(seed);
+    let mut blocks = Vec::new();
+    let mut bytes = 0;
+    loop {
+        let layout = Layout::from_size_align(rng.range(lo, hi), 8).unwrap();
+        let p = heap.alloc(layout);
+        if p.is_null() {
+            return (blocks, bytes);
+        }
+        // SAFETY: a fresh block of `layout.size()` bytes.
+        unsafe { p.write_bytes(0xA5, layout.size()) };
+        blocks.push((p, layout));
+        bytes += layout.size();
+    }
+}
+
+fn free_all(heap: &mut Heap<FixedRegion>, blocks: Vec<(*mut u8, Layout)>) {
+    for (p, l) in blocks {
+        // SAFETY: every block is live with its layout.
+        unsafe { heap.dealloc(p, l) };
+    }
+}
+
+/// Fills twice, checks the second fill equals the first, returns the fill
+/// ratio (bytes handed out / region size).
+fn capacity(region_len: usize, config: Config, lo: usize, hi: usize) -> f64 {
+    let os = FixedRegion::from_slice(common::region(region_len));
+    let free_at_start = os.free_bytes();
+    let mut heap = Heap::new(os, config);
+    let (blocks, first) = fill_until_oom(&mut heap, 7, lo, hi);
+    assert!(!blocks.is_empty());
+    free_all(&mut heap, blocks);
+    assert_eq!(heap.stats().live_bytes, 0);
+    heap.collect(true);
+    assert_eq!(
+        heap.os().free_bytes(),
+        free_at_start,
+        "region did not coalesce back whole"
+    );
+    let (blocks, second) = fill_until_oom(&mut heap, 7, lo, hi);
+    assert_eq!(first, second, "second fill got a different capacity");
+    free_all(&mut heap, blocks);
+    let ratio = first as f64 / region_len as f64;
+    println!(
+        "fill-to-OOM: region {:>5} KiB, sizes {lo}-{hi} B, segment {} KiB: {first} bytes handed out = {:.1} % of the region",
+        region_len >> 10,
+        heap.segment_size() >> 10,
+        ratio * 100.0
+    );
+    ratio
+}
+
+#[test]
+fn one_mib_region_small_sizes() {
+    assert!(capacity(1 << 20, Config::FIXED_REGION, 16, 256) > 0.72);
+}
+
+#[test]
+fn one_mib_region_mixed_sizes() {
+    assert!(capacity(1 << 20, Config::FIXED_REGION, 16, 4096) > 0.54);
+}
+
+#[test]
+fn sixteen_mib_region_small_sizes() {
+    assert!(capacity(16 << 20, Config::FIXED_REGION, 16, 256) > 0.88);
+}
+
+#[test]
+fn sixteen_mib_region_mixed_sizes() {
+    assert!(capacity(16 << 20, Config::FIXED_REGION, 16, 4096) > 0.83);
+}
+
+#[test]
+fn sixty_four_kib_region_with_small_segments() {
+    assert!(capacity(64 << 10, Config::SMALL_REGION, 16, 256) > 0.38);
+}
+
+#[test]
+fn an_empty_region_returns_null() {
+    let mut heap = Heap::new(FixedRegion::empty(), Config::FIXED_REGION);
+    assert!(heap.alloc(Layout::new::<u64>()).is_null());
+    assert!(heap
+        .alloc(Layout::from_size_align(1 << 20, 8).unwrap())
+        .is_null());
+    assert!(heap
+        .alloc_zeroed(Layout::from_size_align(100, 64).unwrap())
+        .is_null());
+}
+
+#[test]
+fn a_request_larger_than_the_region_returns_null_and_the_heap_still_works() {
+    let mut heap = Heap::new(
+        FixedRegion::from_slice(common::region(1 << 20)),
+        Config::FIXED_REGION,
+    );
+    assert!(heap
+        .alloc(Layout::from_size_align(2 << 20, 8).unwrap())
+        .is_null());
+    assert!(heap
+        .alloc(Layout::from_size_align(usize::MAX / 4, 8).unwrap())
+        .is_null());
+    assert!(heap
+        .alloc(Layout::from_size_align(1 << 30, 1 << 29).unwrap())
+        .is_null());
+    let p = heap.alloc(Layout::new::<[u64; 4]>());
+    assert!(!p.is_null());
+    // SAFETY: live block with that layout.
+    unsafe { heap.dealloc(p, Layout::new::<[u64; 4]>()) };
+}
