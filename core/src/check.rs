@@ -206,6 +206,18 @@ mod validate {
             // SAFETY: as above.
             let pg = unsafe { &*page };
             if pg.class == CLASS_UNUSED || pg.owner.load(Ordering::Relaxed) == 0 {
+                // A large span starts on a slice boundary; once freed, its
+                // slices are free. Anything else in a free slice is foreign.
+                // SAFETY: the cookie proves `seg` is a live segment header.
+                let slice_shift = unsafe { (*seg).slice_shift }.min(usize::BITS - 1);
+                if (p - seg as usize) & ((1usize << slice_shift) - 1) == 0 {
+                    fault(
+                        FaultKind::DoubleFree,
+                        p,
+                        "it starts a span whose slices are already free (a large block freed twice)",
+                        pg.class as usize,
+                    );
+                }
                 fault(
                     FaultKind::ForeignPointer,
                     p,

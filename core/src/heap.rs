@@ -388,6 +388,37 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         n: usize,
         step: usize,
     ) -> Option<(*mut Segment, usize, bool)> {
+        if let Some(found) = self.take_slices_in_segments(n, step) {
+            return Some(found);
+        }
+        // Before growing, take back what other threads freed into full pages:
+        // the bounded rescan on each slow path can lag behind them.
+        if self.reclaim_full_pages() {
+            if let Some(found) = self.take_slices_in_segments(n, step) {
+                return Some(found);
+            }
+        }
+        let seg = self.new_segment();
+        if seg.is_null() {
+            return None;
+        }
+        // SAFETY: a new segment is live and ours.
+        let starts = run_starts(unsafe { (*seg).free_mask }, n, step);
+        if starts == 0 {
+            return None;
+        }
+        let idx = starts.trailing_zeros() as usize;
+        self.claim_slices(seg, idx, n)
+            .map(|fresh| (seg, idx, fresh))
+    }
+
+    /// Takes `n` free slices (index a multiple of `step`) from an existing
+    /// segment, if one has room.
+    fn take_slices_in_segments(
+        &mut self,
+        n: usize,
+        step: usize,
+    ) -> Option<(*mut Segment, usize, bool)> {
         let mut seg = self.segments.first;
         while !seg.is_null() {
             // SAFETY: segments in the list are live and ours.
@@ -406,18 +437,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
-        let seg = self.new_segment();
-        if seg.is_null() {
-            return None;
-        }
-        // SAFETY: a new segment is live and ours.
-        let starts = run_starts(unsafe { (*seg).free_mask }, n, step);
-        if starts == 0 {
-            return None;
-        }
-        let idx = starts.trailing_zeros() as usize;
-        self.claim_slices(seg, idx, n)
-            .map(|fresh| (seg, idx, fresh))
+        None
     }
 
     /// Marks slices `[idx, idx + n)` used and commits them.

@@ -285,7 +285,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     (*d).slice_offset = 0;
                 }
                 (*seg).free_mask |= tail;
-                self.note_slices_freed(seg);
+                self.note_slices_freed(seg, idx + n, old - n);
             } else {
                 if idx + n > (*seg).slice_count as usize {
                     return false;

@@ -61,7 +61,8 @@ pub(crate) struct Page {
     pub slice_count: u16,
     /// Distance, in descriptors, back to the page's first descriptor.
     pub slice_offset: u32,
-    /// Epoch at which a kept empty page became empty.
+    /// Low 32 bits of `Heap::now()` when a kept page became empty, or, in
+    /// the descriptor of a free slice, when that slice was freed.
     pub retired_at: u32,
     /// Bytes per block (for large and huge pages: the usable span).
     pub block_size: usize,

@@ -33,7 +33,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) fn on_slow_event(&mut self) {
         self.epoch += 1;
         if !self.purge.first.is_null() {
-            self.purge_due(PURGE_PER_EVENT, false);
+            self.purge_due(PURGE_PER_EVENT);
         }
         if self.epoch % TICK_EVENTS == 0 {
             self.free_idle_pages(false);
@@ -53,9 +53,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         delay != u32::MAX && now.wrapping_sub(since) >= delay as u64
     }
 
-    /// Examines up to `limit` segments at the front of the purge queue and
-    /// purges those due (all of them when `force`).
-    pub(crate) fn purge_due(&mut self, limit: usize, force: bool) {
+    /// Examines up to `limit` segments at the front of the purge queue,
+    /// decommitting the free slices whose delay has passed.
+    pub(crate) fn purge_due(&mut self, limit: usize) {
         let now = self.now();
         for _ in 0..limit {
             let seg = self.purge.first;
@@ -64,10 +64,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // SAFETY: queued segments are live and ours.
             let dirtied_at = unsafe { (*seg).dirtied_at };
-            if force || self.delay_passed(now, dirtied_at) {
-                self.purge_segment(seg);
+            if self.delay_passed(now, dirtied_at) {
+                self.purge_segment(seg, false);
             } else {
-                // Not due yet: move it behind the others.
+                // Nothing in it is due yet: move it behind the others.
                 // SAFETY: as above.
                 unsafe {
                     self.purge.remove(seg);
@@ -77,9 +77,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
-    /// Decommits every free, committed slice of `seg` and takes it out of the
-    /// purge queue.
-    pub(crate) fn purge_segment(&mut self, seg: *mut Segment) {
+    /// Decommits the free, committed slices of `seg` that have been free for
+    /// the purge delay (all of them when `force`), and keeps the segment
+    /// queued while others are still waiting.
+    pub(crate) fn purge_segment(&mut self, seg: *mut Segment, force: bool) {
+        let now = self.now();
         // SAFETY: `seg` is a live segment of ours.
         unsafe {
             self.purge.remove(seg);
@@ -87,6 +89,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let page_size = self.os.page_size();
             if s.kind == KIND_HUGE {
                 // Only cached huge segments are purged: keep the header.
+                if !force && !self.delay_passed(now, s.dirtied_at) {
+                    self.purge.enqueue(seg);
+                    return;
+                }
                 let keep = crate::large::huge_kept_bytes(page_size);
                 let held = s.reserved_size - (seg as usize - s.reservation as usize);
                 if s.committed_bytes > keep && held > keep {
@@ -103,15 +109,31 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             let g = self.geometry;
             if g.slice_size % page_size != 0 {
-                return;
+                return; // slices finer than the Os page: never decommitted
             }
-            let mut dirty = s.free_mask & s.committed_mask;
+            // Free slices carry the time they were freed in `retired_at`.
+            let dirty = s.free_mask & s.committed_mask;
+            let now32 = now as u32;
+            let delay = self.config.purge_delay;
+            let mut due = 0u64;
+            let mut oldest_waiting = None::<u32>;
+            let mut bits = dirty;
+            while bits != 0 {
+                let i = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let age = now32.wrapping_sub((*Segment::page(seg, i)).retired_at);
+                if force || (delay != u32::MAX && age as u64 >= delay as u64) {
+                    due |= 1 << i;
+                } else {
+                    oldest_waiting = Some(oldest_waiting.map_or(age, |a| a.max(age)));
+                }
+            }
             let mut any = false;
-            while dirty != 0 {
-                let first = dirty.trailing_zeros() as usize;
-                let run = (!(dirty >> first)).trailing_zeros() as usize;
+            while due != 0 {
+                let first = due.trailing_zeros() as usize;
+                let run = (!(due >> first)).trailing_zeros() as usize;
                 let bits = range_bits(first, run);
-                dirty &= !bits;
+                due &= !bits;
                 let len = run << g.slice_shift;
                 if self
                     .os
@@ -126,6 +148,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             if any {
                 self.purges += 1;
+            }
+            if let Some(age) = oldest_waiting {
+                s.dirtied_at = now.wrapping_sub(age as u64);
+                self.purge.enqueue(seg);
             }
         }
     }
@@ -150,15 +176,22 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.local_free = ptr::null_mut();
             p.owner.store(0, Ordering::Relaxed);
             (*seg).free_mask |= range_bits(idx, n);
-            self.note_slices_freed(seg);
+            self.note_slices_freed(seg, idx, n);
         }
     }
 
-    /// Bookkeeping after slices of `seg` became free.
-    pub(crate) fn note_slices_freed(&mut self, seg: *mut Segment) {
+    /// Bookkeeping after slices `[idx, idx + n)` of `seg` became free: stamp
+    /// their free time, move the segment forward, queue the purge.
+    pub(crate) fn note_slices_freed(&mut self, seg: *mut Segment, idx: usize, n: usize) {
+        let now = self.now();
         // SAFETY: `seg` is a live normal segment in `self.segments`.
         unsafe {
-            (*seg).dirtied_at = self.now();
+            for i in idx..idx + n {
+                (*Segment::page(seg, i)).retired_at = now as u32;
+            }
+            if !(*seg).in_purge_queue {
+                (*seg).dirtied_at = now;
+            }
             if (*seg).is_empty() {
                 self.segments.remove(seg);
                 self.cache_put(seg);
@@ -175,7 +208,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Queues `seg` for purging, or purges it now when the delay is 0.
     fn schedule_purge(&mut self, seg: *mut Segment) {
         match self.config.purge_delay {
-            0 => self.purge_segment(seg),
+            0 => self.purge_segment(seg, true),
             u32::MAX => {}
             // SAFETY: `seg` is live and ours.
             _ => unsafe { self.purge.enqueue(seg) },
@@ -320,6 +353,38 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
             }
         }
+        self.reclaim_full_pages();
+        if force {
+            self.free_idle_pages(true);
+            let mut seg = self.segments.first;
+            while !seg.is_null() {
+                // SAFETY: listed segments are live and ours.
+                let next = unsafe { (*seg).next };
+                self.purge_segment(seg, true);
+                seg = next;
+            }
+            while !self.purge.first.is_null() {
+                self.purge_segment(self.purge.first, true);
+            }
+            self.release_cache();
+        } else {
+            self.free_idle_pages(false);
+            let mut n = 0;
+            let mut seg = self.purge.first;
+            while !seg.is_null() {
+                n += 1;
+                // SAFETY: queued segments are live.
+                seg = unsafe { (*seg).purge_next };
+            }
+            self.purge_due(n);
+        }
+    }
+
+    /// Collects the remote frees of every page in the `full` queue: pages that
+    /// became empty are freed, small pages with free blocks are queued again.
+    /// True when any page changed. Work is proportional to the full pages.
+    pub(crate) fn reclaim_full_pages(&mut self) -> bool {
+        let mut any = false;
         let mut page = self.full.first;
         while !page.is_null() {
             // SAFETY: pages in `full` are live and ours.
@@ -332,32 +397,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                         self.full.remove(page);
                         p.flags &= !FLAG_IN_FULL;
                         self.free_any_page(page);
+                        any = true;
                     } else if p.class < CLASS_LARGE && !p.free.is_null() {
                         self.full.remove(page);
                         p.flags = (p.flags & !FLAG_IN_FULL) | FLAG_IN_QUEUE;
                         self.queues[p.class as usize].push_back(page);
+                        any = true;
                     }
                 }
                 page = next;
             }
         }
-        if force {
-            self.free_idle_pages(true);
-            while !self.purge.first.is_null() {
-                self.purge_segment(self.purge.first);
-            }
-            self.release_cache();
-        } else {
-            self.free_idle_pages(false);
-            let mut n = 0;
-            let mut seg = self.purge.first;
-            while !seg.is_null() {
-                n += 1;
-                // SAFETY: queued segments are live.
-                seg = unsafe { (*seg).purge_next };
-            }
-            self.purge_due(n, false);
-        }
+        any
     }
 
     /// Gives every segment back to the `Os` (on drop).

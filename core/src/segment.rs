@@ -57,7 +57,8 @@ pub(crate) struct Segment {
     pub committed_bytes: usize,
     /// Free-list encoding key for this segment's pages.
     pub key: usize,
-    /// Last epoch at which slices became free (for the purge delay).
+    /// While queued for purging: when its longest-waiting free slice was
+    /// freed (huge segments: when the block was freed).
     pub dirtied_at: u64,
     /// Links in the heap's segment list or in the cache.
     pub next: *mut Segment,

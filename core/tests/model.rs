@@ -3,6 +3,7 @@
 //! zero, stats agree with the model, and freeing everything gives the whole
 //! region back.
 
+#[macro_use]
 mod common;
 
 use common::{fill, verify, Rng, VmLikeOs};
@@ -90,13 +91,17 @@ fn pick_align(rng: &mut Rng, max_align: usize) -> usize {
 
 fn check_stats<O: Os>(heap: &Heap<O>, model: &Model) {
     let s = heap.stats();
+    assert!(s.committed_bytes <= s.reserved_bytes);
+    if !cfg!(feature = "stats") {
+        return;
+    }
     assert_eq!(
         s.live_bytes,
         model.live_bytes(),
         "stats live bytes disagree with the model"
     );
-    assert_eq!(s.alloc_count, model.allocs, "alloc count");
-    assert_eq!(s.free_count, model.frees, "free count");
+    assert_counted!(s.alloc_count, model.allocs, "alloc count");
+    assert_counted!(s.free_count, model.frees, "free count");
     assert!(s.peak_live_bytes >= s.live_bytes);
     assert!(s.committed_bytes <= s.reserved_bytes);
 }
@@ -214,7 +219,7 @@ fn run<O: Os>(
     }
     check_stats(heap, &model);
     let s = heap.stats();
-    assert_eq!(s.live_bytes, 0);
+    assert_counted!(s.live_bytes, 0);
     heap.collect(true);
     let s = heap.stats();
     assert_eq!(
@@ -270,9 +275,6 @@ fn random_ops_with_virtual_memory_geometry_and_purging() {
         run(&mut heap, seed, 5000, 6 << 20, 8 << 20);
         drop(heap);
         assert_eq!(os.free_bytes(), initial_free);
-        if delay == u32::MAX {
-            assert_eq!(os.decommits.load(std::sync::atomic::Ordering::Relaxed), 0);
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! capacity comes back (nothing leaked, everything coalesced), and running out
 //! is a plain null, never a panic or a hang.
 
+#[macro_use]
 mod common;
 
 use common::Rng;
@@ -48,7 +49,7 @@ fn capacity(region_len: usize, config: Config, lo: usize, hi: usize) -> f64 {
     let (blocks, first) = fill_until_oom(&mut heap, 7, lo, hi);
     assert!(!blocks.is_empty());
     free_all(&mut heap, blocks);
-    assert_eq!(heap.stats().live_bytes, 0);
+    assert_counted!(heap.stats().live_bytes, 0);
     heap.collect(true);
     assert_eq!(
         heap.os().free_bytes(),

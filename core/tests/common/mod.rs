@@ -4,6 +4,18 @@
 use masu_core::{FixedRegion, Os};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// `assert_eq!` on a figure that only the `stats` feature counts (live and
+/// peak bytes, alloc and free counts); with the feature off they stay zero,
+/// which `counters_stay_zero_without_the_stats_feature` checks.
+#[allow(unused_macros)]
+macro_rules! assert_counted {
+    ($($t:tt)*) => {
+        if cfg!(feature = "stats") {
+            assert_eq!($($t)*);
+        }
+    };
+}
+
 /// xorshift64*: a small deterministic PRNG.
 pub struct Rng(u64);
 

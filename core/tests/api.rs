@@ -1,0 +1,195 @@
+//! realloc in place, alignment, zeroing and `LockedHeap` as a `GlobalAlloc`.
+
+#[macro_use]
+mod common;
+
+use core::alloc::{GlobalAlloc, Layout};
+use masu_core::{Config, FixedRegion, Heap, LockedHeap};
+
+fn heap(len: usize) -> Heap<FixedRegion> {
+    Heap::new(
+        FixedRegion::from_slice(common::region(len)),
+        Config::FIXED_REGION,
+    )
+}
+
+#[test]
+fn realloc_within_a_class_stays_in_place() {
+    let mut h = heap(1 << 20);
+    let l = Layout::from_size_align(100, 8).unwrap();
+    let p = h.alloc(l);
+    // 100 -> class 104: 97..=104 stay.
+    // SAFETY: live block, sizes valid.
+    unsafe {
+        assert_eq!(h.realloc(p, l, 104), p);
+        assert_eq!(
+            h.realloc(p, Layout::from_size_align(104, 8).unwrap(), 97),
+            p
+        );
+        let q = h.realloc(p, Layout::from_size_align(97, 8).unwrap(), 2000);
+        assert_ne!(q, p);
+        h.dealloc(q, Layout::from_size_align(2000, 8).unwrap());
+    }
+    assert_counted!(h.stats().live_bytes, 0);
+}
+
+#[test]
+fn large_spans_grow_and_shrink_in_place() {
+    let mut h = heap(8 << 20);
+    let slice = 4096;
+    let l = Layout::from_size_align(40 * 1024, 8).unwrap();
+    let p = h.alloc(l);
+    // SAFETY: live block; the slices after a fresh span in a fresh segment
+    // are free, so growth stays in place.
+    unsafe {
+        p.write_bytes(7, l.size());
+        let q = h.realloc(p, l, 60 * 1024);
+        assert_eq!(q, p, "grow did not stay in place");
+        assert_eq!(h.usable_size(q), 60 * 1024);
+        assert_counted!(h.stats().live_bytes, 60 * 1024);
+        assert!((0..40 * 1024).all(|i| *q.add(i) == 7));
+        let r = h.realloc(
+            q,
+            Layout::from_size_align(60 * 1024, 8).unwrap(),
+            20 * 1024 + 1,
+        );
+        assert_eq!(r, p, "shrink did not stay in place");
+        assert_eq!(h.usable_size(r), 20 * 1024 + slice);
+        assert_counted!(h.stats().live_bytes, 20 * 1024 + slice);
+        // The freed tail is usable again.
+        let other = h.alloc(Layout::from_size_align(30 * 1024, 8).unwrap());
+        assert_eq!(other as usize, r as usize + 24 * 1024);
+        h.dealloc(other, Layout::from_size_align(30 * 1024, 8).unwrap());
+        h.dealloc(r, Layout::from_size_align(20 * 1024 + 1, 8).unwrap());
+    }
+    assert_counted!(h.stats().live_bytes, 0);
+}
+
+#[test]
+fn every_power_of_two_alignment_is_honoured() {
+    let mut h = heap(64 << 20);
+    for size in [1usize, 24, 100, 4096, 5000, 70_000, 300_000] {
+        let mut align = 1;
+        while align <= 4 << 20 {
+            let l = Layout::from_size_align(size, align).unwrap();
+            let p = h.alloc(l);
+            assert!(!p.is_null(), "size {size} align {align}");
+            assert_eq!(p as usize % align, 0, "size {size} align {align}");
+            // SAFETY: live block of `size` bytes.
+            unsafe {
+                assert!(h.usable_size(p) >= size);
+                p.write_bytes(1, size);
+                h.dealloc(p, l);
+            }
+            align *= 2;
+        }
+    }
+    h.collect(true);
+    assert_eq!(h.stats().reserved_bytes, 0);
+}
+
+#[test]
+fn zeroed_memory_is_zero_after_reuse() {
+    let mut h = heap(4 << 20);
+    for size in [8usize, 200, 3000, 50_000, 500_000] {
+        let l = Layout::from_size_align(size, 8).unwrap();
+        for _ in 0..3 {
+            let p = h.alloc(l);
+            // SAFETY: live block.
+            unsafe {
+                p.write_bytes(0xFF, size);
+                h.dealloc(p, l);
+            }
+            let z = h.alloc_zeroed(l);
+            // SAFETY: live block.
+            unsafe {
+                assert!(
+                    core::slice::from_raw_parts(z, size).iter().all(|&b| b == 0),
+                    "size {size}"
+                );
+                h.dealloc(z, l);
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_sized_requests_get_distinct_blocks() {
+    let mut h = heap(1 << 20);
+    let l = Layout::from_size_align(0, 1).unwrap();
+    let a = h.alloc(l);
+    let b = h.alloc(l);
+    assert!(!a.is_null() && !b.is_null());
+    assert_ne!(a, b);
+    // SAFETY: live blocks.
+    unsafe {
+        h.dealloc(a, l);
+        h.dealloc(b, l);
+    }
+}
+
+static SHARED: LockedHeap<FixedRegion> = LockedHeap::empty();
+
+#[test]
+fn locked_heap_serves_several_threads_as_a_global_alloc() {
+    let region = common::region(32 << 20);
+    // SAFETY: the region is leaked and used only by SHARED.
+    unsafe { SHARED.init(region.as_mut_ptr(), region.len()) };
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut live = Vec::new();
+                for i in 0..5000usize {
+                    let l = Layout::from_size_align(1 + (i * 31 + t) % 3000, 8).unwrap();
+                    // SAFETY: non-zero layouts; blocks freed with their layouts.
+                    unsafe {
+                        let p = SHARED.alloc(l);
+                        assert!(!p.is_null());
+                        p.write_bytes(t as u8, l.size());
+                        live.push((p, l));
+                        if i % 2 == 1 {
+                            let (q, lq) = live.swap_remove(i % live.len());
+                            assert_eq!(*q, t as u8);
+                            let q2 = SHARED.realloc(q, lq, lq.size() * 2);
+                            assert_eq!(*q2, t as u8);
+                            SHARED.dealloc(q2, Layout::from_size_align(lq.size() * 2, 8).unwrap());
+                        }
+                    }
+                }
+                for (p, l) in live {
+                    // SAFETY: live blocks.
+                    unsafe { SHARED.dealloc(p, l) };
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_counted!(SHARED.stats().live_bytes, 0);
+    let s = SHARED.stats();
+    assert_counted!(s.alloc_count, s.free_count);
+    SHARED.collect(true);
+    assert_eq!(SHARED.stats().reserved_bytes, 0);
+}
+
+#[test]
+fn counters_stay_zero_without_the_stats_feature() {
+    let mut h = heap(1 << 20);
+    let l = Layout::from_size_align(100, 8).unwrap();
+    let p = h.alloc(l);
+    let s = h.stats();
+    if cfg!(feature = "stats") {
+        assert_eq!(
+            (s.alloc_count, s.live_bytes, s.peak_live_bytes),
+            (1, 104, 104)
+        );
+    } else {
+        assert_eq!((s.alloc_count, s.live_bytes, s.peak_live_bytes), (0, 0, 0));
+    }
+    // Slow-path figures are counted either way.
+    assert_eq!(s.pages_per_class.iter().sum::<u32>(), 1);
+    assert!(s.reserved_bytes > 0);
+    // SAFETY: live block.
+    unsafe { h.dealloc(p, l) };
+}

@@ -1,0 +1,165 @@
+//! The `checks` feature turns each kind of heap misuse into an immediate,
+//! explained fault (the default handler panics with the message).
+#![cfg(feature = "checks")]
+
+#[macro_use]
+mod common;
+
+use core::alloc::Layout;
+use masu_core::{Config, FixedRegion, Heap};
+
+fn heap() -> Heap<FixedRegion> {
+    Heap::new(
+        FixedRegion::from_slice(common::region(4 << 20)),
+        Config::FIXED_REGION,
+    )
+}
+
+const L64: Layout = match Layout::from_size_align(64, 8) {
+    Ok(l) => l,
+    Err(_) => panic!(),
+};
+
+#[test]
+#[should_panic(expected = "double free")]
+fn double_free_is_caught() {
+    let mut h = heap();
+    let p = h.alloc(L64);
+    let _keep = h.alloc(L64); // keep the page from being released
+                              // SAFETY: deliberately freeing twice to provoke the fault.
+    unsafe {
+        h.dealloc(p, L64);
+        h.dealloc(p, L64);
+    }
+}
+
+#[test]
+#[should_panic(expected = "double free")]
+fn double_free_after_the_block_moved_to_the_free_list_is_caught() {
+    let mut h = heap();
+    let blocks: Vec<_> = (0..100).map(|_| h.alloc(L64)).collect();
+    // SAFETY: deliberate double free, with other frees in between.
+    unsafe {
+        h.dealloc(blocks[10], L64);
+        for &b in &blocks[20..40] {
+            h.dealloc(b, L64);
+        }
+        h.dealloc(blocks[10], L64);
+    }
+}
+
+#[test]
+#[should_panic(expected = "double free")]
+fn double_free_of_a_large_block_is_caught() {
+    let mut h = heap();
+    let l = Layout::from_size_align(40_000, 8).unwrap();
+    let p = h.alloc(l);
+    let _keep = h.alloc(l);
+    // SAFETY: deliberate double free; the span stays in the segment.
+    unsafe {
+        h.dealloc(p, l);
+        h.dealloc(p, l);
+    }
+}
+
+#[test]
+#[should_panic(expected = "double free")]
+fn cross_heap_double_free_is_caught() {
+    let region = common::shared_region(8 << 20);
+    let mut a = Heap::new(region, Config::FIXED_REGION);
+    let mut b = Heap::new(region, Config::FIXED_REGION);
+    let p = a.alloc(L64);
+    let _keep = a.alloc(L64);
+    // SAFETY: `b` frees `a`'s block twice (two remote frees).
+    unsafe {
+        b.dealloc(p, L64);
+        b.dealloc(p, L64);
+    }
+}
+
+#[test]
+#[should_panic(expected = "foreign pointer")]
+fn pointer_outside_the_region_is_caught() {
+    let mut h = heap();
+    let _ = h.alloc(L64);
+    let mut outside = [0u64; 16];
+    // SAFETY: deliberately freeing memory masu did not hand out.
+    unsafe { h.dealloc(outside.as_mut_ptr().add(8) as *mut u8, L64) };
+}
+
+#[test]
+#[should_panic(expected = "foreign pointer")]
+fn interior_pointer_is_caught() {
+    let mut h = heap();
+    let p = h.alloc(L64);
+    // SAFETY: deliberately freeing a pointer into the middle of a block.
+    unsafe { h.dealloc(p.add(8), L64) };
+}
+
+#[test]
+#[should_panic(expected = "foreign pointer")]
+fn pointer_into_a_free_page_is_caught() {
+    let mut h = heap();
+    let p = h.alloc(L64);
+    // A pointer a few slices further on lies in slices no page uses.
+    // SAFETY: deliberately freeing memory no page owns.
+    unsafe { h.dealloc(p.add(16 * 4096 + 64), L64) };
+}
+
+#[test]
+#[should_panic(expected = "layout mismatch")]
+fn wrong_layout_size_is_caught() {
+    let mut h = heap();
+    let p = h.alloc(L64);
+    // SAFETY: deliberately freeing with another size class.
+    unsafe { h.dealloc(p, Layout::from_size_align(512, 8).unwrap()) };
+}
+
+#[test]
+#[should_panic(expected = "layout mismatch")]
+fn wrong_layout_for_a_large_block_is_caught() {
+    let mut h = heap();
+    let l = Layout::from_size_align(40_000, 8).unwrap();
+    let p = h.alloc(l);
+    // SAFETY: deliberately freeing a large block with a small layout.
+    unsafe { h.dealloc(p, L64) };
+}
+
+#[test]
+#[should_panic(expected = "corrupted free list")]
+fn scribbled_free_list_is_caught() {
+    let mut h = heap();
+    let a = h.alloc(L64);
+    let b = h.alloc(L64);
+    let _keep = h.alloc(L64);
+    // SAFETY: after the frees, `b` is on the free list; scribbling its link
+    // (a use after free) must be detected when the list is walked.
+    unsafe {
+        h.dealloc(a, L64);
+        h.dealloc(b, L64);
+        (b as *mut usize).write(0x1234_5678);
+    }
+    // Allocations drain the page's free list, then collect `b` and `a`
+    // from `local_free`, pop `b` and follow its scribbled link.
+    for _ in 0..10_000 {
+        let _ = h.alloc(L64);
+    }
+}
+
+#[test]
+fn correct_use_raises_no_fault() {
+    let mut h = Heap::new(
+        FixedRegion::from_slice(common::region(32 << 20)),
+        Config::FIXED_REGION,
+    );
+    let mut blocks = Vec::new();
+    for i in 0..2000usize {
+        let l = Layout::from_size_align(1 + (i * 97) % 5000, 1 << (i % 8)).unwrap();
+        blocks.push((h.alloc(l), l));
+    }
+    for (p, l) in blocks.drain(..).rev() {
+        // SAFETY: live blocks with their layouts.
+        unsafe { h.dealloc(p, l) };
+    }
+    assert_counted!(h.stats().live_bytes, 0);
+}

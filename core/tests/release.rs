@@ -1,0 +1,226 @@
+//! Release boundaries: when memory goes back, and that it does.
+
+#[macro_use]
+mod common;
+
+use common::VmLikeOs;
+use core::alloc::Layout;
+use masu_core::{Config, FixedRegion, Heap};
+use std::sync::atomic::Ordering::Relaxed;
+
+const SMALL: Layout = match Layout::from_size_align(48, 8) {
+    Ok(l) => l,
+    Err(_) => panic!(),
+};
+
+/// Allocates `n` blocks of `layout`.
+fn alloc_n(h: &mut Heap<&'static VmLikeOs>, layout: Layout, n: usize) -> Vec<*mut u8> {
+    (0..n)
+        .map(|_| {
+            let p = h.alloc(layout);
+            assert!(!p.is_null());
+            p
+        })
+        .collect()
+}
+
+fn free_all(h: &mut Heap<&'static VmLikeOs>, layout: Layout, blocks: Vec<*mut u8>) {
+    for p in blocks {
+        // SAFETY: live blocks of `layout`.
+        unsafe { h.dealloc(p, layout) };
+    }
+}
+
+#[test]
+fn empty_pages_are_decommitted_only_after_the_delay() {
+    let os = VmLikeOs::new(64 << 20);
+    let delay = 40;
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(delay));
+    // Several pages of two classes, then free one class entirely.
+    let big = Layout::from_size_align(4000, 8).unwrap();
+    let keep = alloc_n(&mut h, SMALL, 10);
+    let blocks = alloc_n(&mut h, big, 200); // 200 * 4000 B over several pages
+    free_all(&mut h, big, blocks);
+    assert_eq!(
+        os.decommits.load(Relaxed),
+        0,
+        "decommitted before the delay"
+    );
+    let committed_before = h.stats().committed_bytes;
+    // Slow-path events: large allocations count as events.
+    let l = Layout::from_size_align(200_000, 8).unwrap();
+    for _ in 0..(delay as usize + 10) {
+        let p = h.alloc(l);
+        // SAFETY: live block.
+        unsafe { h.dealloc(p, l) };
+    }
+    assert!(
+        os.decommits.load(Relaxed) > 0,
+        "never decommitted after the delay"
+    );
+    let s = h.stats();
+    assert!(s.decommitted_bytes > 0);
+    assert!(
+        s.committed_bytes < committed_before,
+        "{} !< {committed_before}",
+        s.committed_bytes
+    );
+    assert!(s.purges > 0);
+    free_all(&mut h, SMALL, keep);
+}
+
+#[test]
+fn small_slow_path_events_advance_the_epoch() {
+    // A workload of only small allocations must still reach the purge: the
+    // epoch counts small slow paths too.
+    let os = VmLikeOs::new(64 << 20);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(8));
+    let mid = Layout::from_size_align(6000, 8).unwrap();
+    let blocks = alloc_n(&mut h, mid, 300);
+    let keep = alloc_n(&mut h, SMALL, 1);
+    free_all(&mut h, mid, blocks);
+    for round in 0..50 {
+        let b = alloc_n(&mut h, SMALL, 2000);
+        free_all(&mut h, SMALL, b);
+        if os.decommits.load(Relaxed) > 0 {
+            assert!(round < 50);
+            free_all(&mut h, SMALL, keep);
+            return;
+        }
+    }
+    panic!("small-only workload never triggered a purge");
+}
+
+#[test]
+fn purge_delay_never_means_only_collect_force_decommits() {
+    let os = VmLikeOs::new(64 << 20);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(u32::MAX));
+    let big = Layout::from_size_align(3000, 8).unwrap();
+    let keep = alloc_n(&mut h, SMALL, 1);
+    for _ in 0..20 {
+        let b = alloc_n(&mut h, big, 300);
+        free_all(&mut h, big, b);
+    }
+    h.collect(false);
+    assert_eq!(os.decommits.load(Relaxed), 0);
+    h.collect(true);
+    assert!(os.decommits.load(Relaxed) > 0);
+    free_all(&mut h, SMALL, keep);
+}
+
+#[test]
+fn the_only_page_of_a_class_is_kept_to_avoid_thrashing() {
+    let os = VmLikeOs::new(16 << 20);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(1000));
+    for _ in 0..10_000 {
+        let p = h.alloc(SMALL);
+        // SAFETY: live block.
+        unsafe { h.dealloc(p, SMALL) };
+    }
+    let s = h.stats();
+    assert_counted!(s.alloc_count, 10_000);
+    assert_eq!(
+        s.pages_per_class.iter().sum::<u32>(),
+        1,
+        "page freed and remade"
+    );
+    assert_eq!(os.reserves.load(Relaxed), 1);
+    h.collect(true);
+    assert_eq!(h.stats().pages_per_class.iter().sum::<u32>(), 0);
+    assert_eq!(h.stats().reserved_bytes, 0);
+}
+
+#[test]
+fn empty_segments_pass_through_a_bounded_cache() {
+    let os = VmLikeOs::new(256 << 20);
+    let config = Config::VIRTUAL_MEMORY.with_segment_cache(2, 64 << 20);
+    let mut h = Heap::new(os, config);
+    let l = Layout::from_size_align(1 << 20, 8).unwrap(); // 16 slices: 3 per segment
+    let blocks = alloc_n(&mut h, l, 30);
+    let segments = h.stats().segments;
+    assert!(segments >= 10, "{segments}");
+    free_all(&mut h, l, blocks);
+    let s = h.stats();
+    assert_eq!(s.segments, 0);
+    assert_eq!(s.cached_segments, 2, "cache holds at most 2");
+    assert_eq!(s.reserved_bytes, 2 * h.segment_size());
+    assert_eq!(os.releases.load(Relaxed), segments - 2);
+    // Reuse comes from the cache first.
+    let reserves = os.reserves.load(Relaxed);
+    let again = alloc_n(&mut h, l, 3);
+    assert_eq!(
+        os.reserves.load(Relaxed),
+        reserves,
+        "did not reuse a cached segment"
+    );
+    free_all(&mut h, l, again);
+    h.collect(true);
+    assert_eq!(h.stats().reserved_bytes, 0);
+    assert_eq!(h.stats().cached_segments, 0);
+}
+
+#[test]
+fn huge_blocks_are_cached_within_the_byte_budget() {
+    let os = VmLikeOs::new(256 << 20);
+    let config = Config::VIRTUAL_MEMORY.with_segment_cache(4, 24 << 20);
+    let mut h = Heap::new(os, config);
+    let l = Layout::from_size_align(10 << 20, 8).unwrap();
+    let a = h.alloc(l);
+    let b = h.alloc(l);
+    let c = h.alloc(l);
+    assert!(!a.is_null() && !b.is_null() && !c.is_null());
+    assert_eq!(h.stats().huge_allocs, 3);
+    // SAFETY: live blocks.
+    unsafe {
+        h.dealloc(a, l);
+        h.dealloc(b, l);
+        h.dealloc(c, l);
+    }
+    let s = h.stats();
+    assert_eq!(s.huge_allocs, 0);
+    assert_eq!(
+        s.cached_segments, 2,
+        "24 MiB budget holds two 10 MiB blocks"
+    );
+    assert!(s.reserved_bytes <= 24 << 20);
+    let reserves = os.reserves.load(Relaxed);
+    let d = h.alloc(l);
+    assert_eq!(
+        os.reserves.load(Relaxed),
+        reserves,
+        "huge block not reused from the cache"
+    );
+    // A zeroed huge block from the cache is zero even though it was written.
+    // SAFETY: live block of 10 MiB.
+    unsafe {
+        d.write_bytes(0xEE, l.size());
+        h.dealloc(d, l);
+    }
+    let z = h.alloc_zeroed(l);
+    // SAFETY: live block of 10 MiB.
+    let all_zero = unsafe { core::slice::from_raw_parts(z, l.size()) }
+        .iter()
+        .all(|&b| b == 0);
+    assert!(all_zero);
+    // SAFETY: live block.
+    unsafe { h.dealloc(z, l) };
+    h.collect(true);
+    assert_eq!(h.stats().reserved_bytes, 0);
+}
+
+#[test]
+fn fixed_region_never_reports_decommitted_memory() {
+    let mut h = Heap::new(
+        FixedRegion::from_slice(common::region(4 << 20)),
+        Config::FIXED_REGION.with_purge_delay(0),
+    );
+    let l = Layout::from_size_align(3000, 8).unwrap();
+    let blocks: Vec<_> = (0..500).map(|_| h.alloc(l)).collect();
+    for p in blocks {
+        // SAFETY: live blocks.
+        unsafe { h.dealloc(p, l) };
+    }
+    h.collect(true);
+    assert_eq!(h.stats().decommitted_bytes, 0);
+    assert_eq!(h.stats().reserved_bytes, 0);
+}

@@ -1,0 +1,118 @@
+//! Cross-heap (cross-thread) frees: a block freed through another heap goes
+//! onto its page's `thread_free` list and the owner collects it.
+
+#[macro_use]
+mod common;
+
+use core::alloc::Layout;
+use masu_core::{Config, FixedRegion, Heap};
+use std::sync::mpsc;
+
+#[test]
+fn blocks_freed_by_another_heap_are_collected_by_the_owner() {
+    let region = common::shared_region(32 << 20);
+    let mut owner = Heap::new(region, Config::FIXED_REGION);
+    let l = Layout::from_size_align(96, 16).unwrap();
+    let blocks: Vec<usize> = (0..5000).map(|_| owner.alloc(l) as usize).collect();
+    let (tx, rx) = mpsc::channel();
+    let freer = std::thread::spawn(move || {
+        let mut other = Heap::new(region, Config::FIXED_REGION);
+        for p in rx {
+            // SAFETY: `p` is a live block of the owner, sent to us to free.
+            unsafe { other.dealloc(p as *mut u8, l) };
+        }
+        other.stats()
+    });
+    for &p in &blocks {
+        tx.send(p).unwrap();
+    }
+    drop(tx);
+    let other_stats = freer.join().unwrap();
+    assert_counted!(
+        other_stats.free_count,
+        0,
+        "remote frees are counted by the owner"
+    );
+    assert_counted!(owner.stats().live_bytes, 5000 * 96);
+    owner.collect(false);
+    let s = owner.stats();
+    assert_counted!(s.live_bytes, 0);
+    assert_eq!(s.remote_frees_collected, 5000);
+    assert_counted!(s.free_count, 5000);
+    owner.collect(true);
+    assert_eq!(owner.stats().reserved_bytes, 0);
+}
+
+#[test]
+fn remote_frees_race_with_the_owner_allocating() {
+    let region = common::shared_region(64 << 20);
+    let (tx, rx) = mpsc::sync_channel::<usize>(256);
+    let sizes = [24usize, 200, 3000, 40_000];
+    let freer = std::thread::spawn(move || {
+        let mut other = Heap::new(region, Config::FIXED_REGION);
+        let mut n = 0u64;
+        for p in rx {
+            let size = sizes[p >> 56];
+            let p = (p & ((1 << 56) - 1)) as *mut u8;
+            // SAFETY: a live block of the owner with this size, ours to free.
+            unsafe {
+                assert_eq!(*p, (size % 251) as u8, "block contents changed in flight");
+                other.dealloc(p, Layout::from_size_align(size, 8).unwrap());
+            }
+            n += 1;
+        }
+        n
+    });
+    let mut owner = Heap::new(region, Config::FIXED_REGION);
+    for i in 0..40_000usize {
+        let which = i % sizes.len();
+        let size = sizes[which];
+        let p = owner.alloc(Layout::from_size_align(size, 8).unwrap());
+        assert!(!p.is_null());
+        // SAFETY: a fresh block of `size` bytes.
+        unsafe { p.write_bytes((size % 251) as u8, size) };
+        tx.send(p as usize | (which << 56)).unwrap();
+    }
+    drop(tx);
+    assert_eq!(freer.join().unwrap(), 40_000);
+    owner.collect(false);
+    assert_counted!(owner.stats().live_bytes, 0);
+    assert_eq!(owner.stats().remote_frees_collected, 40_000);
+    owner.collect(true);
+    assert_eq!(owner.stats().reserved_bytes, 0);
+}
+
+#[test]
+fn per_cpu_heaps_share_one_region_and_give_it_back() {
+    let region: &'static FixedRegion = common::shared_region(16 << 20);
+    let free_at_start = region.free_bytes();
+    let handles: Vec<_> = (0..2)
+        .map(|cpu| {
+            std::thread::spawn(move || {
+                let mut h = Heap::new(region, Config::FIXED_REGION);
+                let mut v = Vec::new();
+                for i in 0..20_000usize {
+                    let l = Layout::from_size_align(8 + (i * 13 + cpu) % 700, 8).unwrap();
+                    v.push((h.alloc(l), l));
+                    if i % 3 == 0 {
+                        let (p, l) = v.swap_remove(i % v.len());
+                        // SAFETY: live block of this heap.
+                        unsafe { h.dealloc(p, l) };
+                    }
+                }
+                for (p, l) in v {
+                    // SAFETY: live blocks of this heap.
+                    unsafe { h.dealloc(p, l) };
+                }
+                h.collect(true);
+                h.stats()
+            })
+        })
+        .collect();
+    for h in handles {
+        let s = h.join().unwrap();
+        assert_counted!(s.live_bytes, 0);
+        assert_eq!(s.reserved_bytes, 0);
+    }
+    assert_eq!(region.free_bytes(), free_at_start);
+}
