@@ -68,8 +68,9 @@ pub(crate) struct Segment {
     pub purge_prev: *mut Segment,
 }
 
-static_assertions::const_assert!(size_of::<Segment>() % 16 == 0);
-static_assertions::const_assert!(size_of::<Page>() % 8 == 0);
+// Page descriptors follow the header directly, so it must keep them aligned.
+static_assertions::const_assert!(size_of::<Segment>() % core::mem::align_of::<Page>() == 0);
+static_assertions::const_assert!(core::mem::align_of::<Segment>() >= core::mem::align_of::<Page>());
 
 impl Segment {
     /// The segment holding `p`.
