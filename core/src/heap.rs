@@ -24,6 +24,10 @@ use core::ptr;
 /// carry a tag in its second word.
 pub(crate) const MIN_BLOCK: usize = if cfg!(feature = "checks") { 16 } else { 1 };
 
+/// `Page::retired_at` of a kept empty page that the epoch tick has not yet
+/// stamped with the time.
+pub(crate) const RETIRED_UNSTAMPED: u32 = u32::MAX;
+
 /// Full pages checked for remote frees per slow-path event.
 const FULL_RESCAN: usize = 4;
 
@@ -589,9 +593,22 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[inline(never)]
     unsafe fn free_slow(&mut self, page: *mut Page) {
         // SAFETY: the caller passes a live page of this heap.
-        unsafe { self.settle_page(page) };
-        // The epoch's release work comes after the page is settled: it may
-        // free this very page if it was kept empty.
+        unsafe {
+            let p = &mut *page;
+            if p.used == 0 && p.flags & FLAG_IN_FULL == 0 && p.class < CLASS_LARGE {
+                // Keep the only page of a class, to avoid thrashing when a
+                // program allocates and frees one block in a loop. This is no
+                // slow-path event: the epoch tick stamps the page and frees it
+                // once it has stayed empty for the purge delay.
+                let q = &self.queues[p.class as usize];
+                if q.first == page && q.last == page && self.config.purge_delay != 0 {
+                    p.retired_at = RETIRED_UNSTAMPED;
+                    return;
+                }
+            }
+            self.settle_page(page);
+        }
+        // The epoch's release work comes after the page is settled.
         self.on_slow_event();
     }
 
@@ -607,15 +624,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if p.flags & FLAG_IN_FULL != 0 {
                     self.full.remove(page);
                     p.flags &= !FLAG_IN_FULL;
-                } else if p.class < CLASS_LARGE {
-                    // Keep the only page of a class, to avoid thrashing when a
-                    // program allocates and frees one block in a loop; the
-                    // epoch tick frees it after the purge delay.
-                    let q = &self.queues[p.class as usize];
-                    if q.first == page && q.last == page && self.config.purge_delay != 0 {
-                        p.retired_at = self.now() as u32;
-                        return;
-                    }
                 }
                 self.free_any_page(page);
             } else {

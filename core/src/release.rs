@@ -13,7 +13,7 @@
 //! Every event does bounded work: at most [`PURGE_PER_EVENT`] segments are
 //! examined per slow-path event and the tick scans one queue head per class.
 
-use crate::heap::Heap;
+use crate::heap::{Heap, RETIRED_UNSTAMPED};
 use crate::os::Os;
 use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_FULL, FLAG_IN_QUEUE};
 use crate::segment::{range_bits, Segment, KIND_HUGE, KIND_NORMAL};
@@ -316,14 +316,23 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // SAFETY: queued pages are live and ours.
             unsafe {
-                let p = &*page;
-                // `retired_at` keeps the low 32 bits of `now()`.
-                let idle = (now as u32).wrapping_sub(p.retired_at) as u64;
-                let delay = self.config.purge_delay;
-                if p.used == 0
-                    && p.next.is_null()
-                    && (force || (delay != u32::MAX && idle >= delay as u64))
-                {
+                let p = &mut *page;
+                if p.used != 0 || !p.next.is_null() {
+                    continue;
+                }
+                let due = if force {
+                    true
+                } else if p.retired_at == RETIRED_UNSTAMPED {
+                    // First tick to see it empty: start its idle time now.
+                    p.retired_at = (now as u32).min(RETIRED_UNSTAMPED - 1);
+                    false
+                } else {
+                    // `retired_at` keeps the low 32 bits of `now()`.
+                    let idle = (now as u32).wrapping_sub(p.retired_at) as u64;
+                    let delay = self.config.purge_delay;
+                    delay != u32::MAX && idle >= delay as u64
+                };
+                if due {
                     self.free_any_page(page);
                 }
             }
