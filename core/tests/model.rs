@@ -139,11 +139,8 @@ fn run<O: Os>(
             if zero {
                 for off in 0..layout.size() {
                     // SAFETY: the block has `layout.size()` bytes.
-                    assert_eq!(
-                        unsafe { *p.add(off) },
-                        0,
-                        "alloc_zeroed byte {off} of {layout:?} not zero"
-                    );
+                    let byte = unsafe { *p.add(off) };
+                    assert_eq!(byte, 0, "alloc_zeroed byte {off} of {layout:?} not zero");
                 }
             }
             let id = model.insert(p, layout, usable);
