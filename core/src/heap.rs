@@ -688,6 +688,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         #[cfg(feature = "checks")]
         self.check_live(seg, ptr, layout);
         let align = layout.align();
+        // A size that cannot form a `Layout` fails here, before any rounding
+        // could wrap around and pass for a small size.
+        let Ok(new_layout) = Layout::from_size_align(new_size, align) else {
+            return ptr::null_mut();
+        };
         // SAFETY: `ptr` is a live block, so its page is live.
         let page = unsafe { Segment::page_of(seg, ptr) };
         // SAFETY: as above.
@@ -712,9 +717,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
             }
         }
-        let Ok(new_layout) = Layout::from_size_align(new_size, align) else {
-            return ptr::null_mut();
-        };
         let new = self.alloc(new_layout);
         if !new.is_null() {
             // SAFETY: both blocks are live and distinct; the old one holds at

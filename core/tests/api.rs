@@ -66,6 +66,21 @@ fn large_spans_grow_and_shrink_in_place() {
 }
 
 #[test]
+fn realloc_to_an_impossible_size_fails_and_keeps_the_block() {
+    let mut h = heap(1 << 20);
+    let l = Layout::from_size_align(24, 8).unwrap();
+    let p = h.alloc(l);
+    // SAFETY: live block; the sizes are deliberately beyond `isize::MAX`.
+    unsafe {
+        p.write_bytes(9, 24);
+        assert!(h.realloc(p, l, usize::MAX - 3).is_null());
+        assert!(h.realloc(p, l, isize::MAX as usize).is_null());
+        assert_eq!(*p.add(23), 9);
+        h.dealloc(p, l);
+    }
+}
+
+#[test]
 fn every_power_of_two_alignment_is_honoured() {
     let mut h = heap(64 << 20);
     for size in [1usize, 24, 100, 4096, 5000, 70_000, 300_000] {
