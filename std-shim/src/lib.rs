@@ -1,7 +1,258 @@
-//! `masu`: masu for Rust programs on Linux.
+//! # masu
 //!
-//! This crate is a placeholder until the std-shim work lands: it re-exports
-//! the core so that the workspace layout is final from the first commit.
+//! masu on Linux: a thread-local masu-core [`Heap`](masu_core::Heap) per
+//! thread over `mmap`, usable as a Rust `#[global_allocator]` and, through the
+//! `masu-capi` crate (`libmasu.so`), as the C `malloc` family.
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static A: masu::Masu = masu::Masu::new();
+//! ```
+//!
+//! * [`Masu`]: the global allocator.
+//! * [`MmapOs`]: masu-core's `Os` over `mmap`/`madvise`/`munmap`.
+//! * [`stats`], [`os_stats`], [`pool_stats`], [`print_stats`]: observation.
+//! * [`collect`], [`collect_abandoned`]: release memory on demand.
+//! * [`c`]: the C allocation functions with POSIX semantics, exported by
+//!   `masu-capi`.
+//! * Options come from the environment (`MASU_*`, see [`Options`]).
+//!
+//! See `docs/std-shim.md` for the design (thread exit, adoption, fork).
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod c;
+mod fmtbuf;
+mod options;
+mod os;
+mod pool;
+mod report;
 
 pub use masu_core as core;
+pub use options::{
+    options, set_memory_limit, Options, DEFAULT_LARGE_CACHE, DEFAULT_PURGE_DELAY_MS,
+};
+pub use os::{os_stats, page_size, MmapOs, OsStats, CHUNK};
+pub use pool::{collect, collect_abandoned, init, pool_stats, register_hooks, PoolStats, ShimHeap};
+pub use report::print_stats;
+
+use ::core::alloc::{GlobalAlloc, Layout};
+use pool::{attach, current, free_without_heap, heap_of, is_slot, with_borrowed};
+
+/// masu as a Rust global allocator: each thread allocates from its own heap.
+///
+/// ```ignore
+/// #[global_allocator]
+/// static A: masu::Masu = masu::Masu::new();
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Masu {
+    _private: (),
+}
+
+impl Masu {
+    /// The allocator. All `Masu` values share the same per-thread heaps.
+    pub const fn new() -> Self {
+        Masu { _private: () }
+    }
+}
+
+// SAFETY: blocks come from masu-core heaps, which hand out disjoint blocks of
+// at least `layout.size()` bytes aligned to `layout.align()`, or null. A
+// thread's heap is only used by that thread (see `pool`); blocks freed by
+// another thread go through the page's atomic `thread_free` list.
+unsafe impl GlobalAlloc for Masu {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        alloc(layout, false)
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        alloc(layout, true)
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded from `GlobalAlloc`'s contract.
+        unsafe { dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded from `GlobalAlloc`'s contract.
+        unsafe { realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Allocates a block for `layout` from the calling thread's heap; null when
+/// out of memory.
+///
+/// An attached thread's null is final: retrying after a collection here
+/// would keep `layout` alive across the heap's slow-path call and cost the
+/// fast path three register spills (7 of its ~50 instructions, measured).
+/// masu-core already releases its segment cache and retries when `reserve`
+/// fails; a commit refused by `MASU_MEMORY_LIMIT` is not retried.
+#[inline(always)]
+pub(crate) fn alloc(layout: Layout, zero: bool) -> *mut u8 {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot and is not inside a heap call
+        // (heap calls never re-enter the allocator).
+        let h = unsafe { heap_of(s) };
+        return if zero {
+            h.alloc_zeroed(layout)
+        } else {
+            h.alloc(layout)
+        };
+    }
+    alloc_slow(layout, zero)
+}
+
+/// First allocation of a thread (which attaches it) and allocation after the
+/// thread's exit hook (on a borrowed heap).
+#[cold]
+#[inline(never)]
+fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
+    let run = |h: &mut ShimHeap| {
+        if zero {
+            h.alloc_zeroed(layout)
+        } else {
+            h.alloc(layout)
+        }
+    };
+    let mut s = current();
+    if s.is_null() {
+        s = attach();
+    }
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot.
+        return run(unsafe { heap_of(s) });
+    }
+    with_borrowed(run).unwrap_or(::core::ptr::null_mut())
+}
+
+/// Frees a block of any heap from the calling thread.
+///
+/// # Safety
+/// As for [`GlobalAlloc::dealloc`].
+#[inline(always)]
+pub(crate) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
+        unsafe { heap_of(s).dealloc(ptr, layout) }
+    } else {
+        // SAFETY: forwarded from the caller.
+        unsafe { dealloc_slow(ptr, layout) }
+    }
+}
+
+/// A free by a thread without a heap: one that never allocated attaches
+/// (so a thread that only frees pays this once); one past its exit hook, or
+/// one that cannot get a heap, frees remotely through a scratch heap.
+///
+/// # Safety
+/// As for [`GlobalAlloc::dealloc`].
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
+    let mut s = current();
+    if s.is_null() {
+        s = attach();
+    }
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
+        unsafe { heap_of(s).dealloc(ptr, layout) }
+    } else {
+        // SAFETY: forwarded from the caller.
+        unsafe { free_without_heap(ptr, layout) }
+    }
+}
+
+/// Resizes a block (in place when the heap can).
+///
+/// # Safety
+/// As for [`GlobalAlloc::realloc`].
+#[inline]
+pub(crate) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot; the caller vouches for the rest.
+        let p = unsafe { heap_of(s).realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            return p;
+        }
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { realloc_slow(ptr, layout, new_size) }
+}
+
+/// # Safety
+/// As for [`GlobalAlloc::realloc`].
+#[cold]
+#[inline(never)]
+unsafe fn realloc_slow(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    let mut s = current();
+    if s.is_null() {
+        s = attach();
+    }
+    let run = |h: &mut ShimHeap| {
+        // SAFETY: the caller vouches for `ptr`, `layout` and `new_size`; a
+        // failed realloc leaves the block untouched, so a retry is sound.
+        unsafe { h.realloc(ptr, layout, new_size) }
+    };
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot.
+        let h = unsafe { heap_of(s) };
+        let p = run(h);
+        if !p.is_null() {
+            return p;
+        }
+        h.collect(true);
+        return run(h);
+    }
+    with_borrowed(run).unwrap_or(::core::ptr::null_mut())
+}
+
+/// Statistics of all heaps of the process together.
+///
+/// Exact process-wide: `live_bytes`, `alloc_count`, `free_count` (summed over
+/// every heap's counters; a block freed by another thread counts as freed
+/// once its owner heap collects it), `committed_bytes`, `reserved_bytes`,
+/// `decommitted_bytes` (from [`MmapOs`]). `peak_live_bytes` is the sum of the
+/// heaps' peaks, an upper bound. The detail that only a heap itself knows
+/// (`segments`, `cached_segments`, `pages_per_class`, `large_spans`,
+/// `huge_allocs`, `purges`, `remote_frees_collected`) covers the calling
+/// thread's heap and the idle heaps of exited threads, not other live
+/// threads' heaps.
+pub fn stats() -> masu_core::Stats {
+    pool::stats()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_realloc_roundtrip() {
+        let m = Masu::new();
+        let l = Layout::from_size_align(100, 8).unwrap();
+        // SAFETY: valid layout; blocks are used within their size and freed
+        // with the layout (or size) they have.
+        unsafe {
+            let p = m.alloc(l);
+            assert!(!p.is_null());
+            p.write_bytes(0xab, 100);
+            let q = m.realloc(p, l, 5000);
+            assert!(!q.is_null());
+            assert!((0..100).all(|i| *q.add(i) == 0xab));
+            let l2 = Layout::from_size_align(5000, 8).unwrap();
+            m.dealloc(q, l2);
+            let z = m.alloc_zeroed(Layout::from_size_align(1 << 20, 4096).unwrap());
+            assert_eq!(z as usize % 4096, 0);
+            assert!((0..1 << 20).step_by(997).all(|i| *z.add(i) == 0));
+            m.dealloc(z, Layout::from_size_align(1 << 20, 4096).unwrap());
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! `libmasu.so`: masu as the C allocator.
+//!
+//! Build it with `cargo build --release -p masu-capi`; the library is
+//! `target/release/libmasu.so`. Use it with `LD_PRELOAD`:
+//!
+//! ```text
+//! LD_PRELOAD=target/release/libmasu.so python3 -c 'print(42)'
+//! ```
+//!
+//! It exports the C allocation functions (`malloc`, `free`, `calloc`,
+//! `realloc`, `reallocarray`, `posix_memalign`, `aligned_alloc`, `memalign`,
+//! `valloc`, `pvalloc`, `malloc_usable_size`, `cfree`, `free_sized`,
+//! `free_aligned_sized`) with the semantics
+//! documented in `masu::c`, plus `masu_stats_print`, `masu_collect` and
+//! `malloc_trim`. Rust code inside the library allocates through masu too.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use core::ffi::{c_int, c_void};
+use masu_shim::c;
+
+#[global_allocator]
+static A: masu_shim::Masu = masu_shim::Masu::new();
+
+/// Runs when the library is loaded (after libc is initialised): reads the
+/// options and registers the `fork` and exit hooks before `main`.
+extern "C" fn masu_init() {
+    masu_shim::init();
+    masu_shim::register_hooks();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn() = masu_init;
+
+/// C `malloc`.
+#[no_mangle]
+pub extern "C" fn malloc(size: usize) -> *mut c_void {
+    c::malloc(size)
+}
+
+/// C `free`.
+///
+/// # Safety
+/// `p` is null or a live block of this allocator.
+#[no_mangle]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    // SAFETY: forwarded from the C caller.
+    unsafe { c::free(p) }
+}
+
+/// The obsolete `cfree`, as `free`.
+///
+/// # Safety
+/// As for [`free`].
+#[no_mangle]
+pub unsafe extern "C" fn cfree(p: *mut c_void) {
+    // SAFETY: forwarded from the C caller.
+    unsafe { c::free(p) }
+}
+
+/// C23 `free_sized`: as `free` (the size is not needed).
+///
+/// # Safety
+/// As for [`free`].
+#[no_mangle]
+pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
+    // SAFETY: forwarded from the C caller.
+    unsafe { c::free(p) }
+}
+
+/// C23 `free_aligned_sized`: as `free`.
+///
+/// # Safety
+/// As for [`free`].
+#[no_mangle]
+pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
+    // SAFETY: forwarded from the C caller.
+    unsafe { c::free(p) }
+}
+
+/// C `calloc`.
+#[no_mangle]
+pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+    c::calloc(n, size)
+}
+
+/// C `realloc`.
+///
+/// # Safety
+/// `p` is null or a live block of this allocator.
+#[no_mangle]
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: forwarded from the C caller.
+    unsafe { c::realloc(p, size) }
+}
+
+/// `reallocarray`.
+///
+/// # Safety
+/// `p` is null or a live block of this allocator.
+#[no_mangle]
+pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    // SAFETY: forwarded from the C caller.
+    unsafe { c::reallocarray(p, n, size) }
+}
+
+/// `posix_memalign`.
+///
+/// # Safety
+/// `out` is valid for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    // SAFETY: forwarded from the C caller.
+    unsafe { c::posix_memalign(out, align, size) }
+}
+
+/// C11 `aligned_alloc`.
+#[no_mangle]
+pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    c::aligned_alloc(align, size)
+}
+
+/// `memalign`.
+#[no_mangle]
+pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    c::memalign(align, size)
+}
+
+/// `valloc`.
+#[no_mangle]
+pub extern "C" fn valloc(size: usize) -> *mut c_void {
+    c::valloc(size)
+}
+
+/// `pvalloc`.
+#[no_mangle]
+pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    c::pvalloc(size)
+}
+
+/// `malloc_usable_size`.
+///
+/// # Safety
+/// `p` is null or a live block of this allocator.
+#[no_mangle]
+pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
+    // SAFETY: forwarded from the C caller.
+    unsafe { c::malloc_usable_size(p) }
+}
+
+/// glibc's `malloc_trim`: collects the calling thread's heap and the idle
+/// heaps of exited threads, purging what is empty. Returns 1.
+#[no_mangle]
+pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
+    masu_shim::collect(true);
+    masu_shim::collect_abandoned(true);
+    1
+}
+
+/// Prints masu's statistics report on stderr.
+#[no_mangle]
+pub extern "C" fn masu_stats_print() {
+    masu_shim::print_stats();
+}
+
+/// Collects the calling thread's heap (`force != 0`: also purge everything
+/// empty now and release the segment cache) and the idle heaps.
+#[no_mangle]
+pub extern "C" fn masu_collect(force: c_int) {
+    masu_shim::collect(force != 0);
+    masu_shim::collect_abandoned(force != 0);
+}

@@ -1,0 +1,318 @@
+//! Options, read once from the environment without allocating.
+//!
+//! | variable | values | default |
+//! |---|---|---|
+//! | `MASU_PURGE_DELAY` | milliseconds an empty page waits before it is decommitted; `0` at once; `-1` never (except by `collect(true)` and thread exit) | 10 |
+//! | `MASU_DECOMMIT` | `dontneed` (`MADV_DONTNEED`) or `free` (`MADV_FREE`) | `dontneed` |
+//! | `MASU_LARGE_CACHE` | bytes of empty segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 64M |
+//! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
+//! | `MASU_STATS` | `1`: print the statistics report to stderr at exit | 0 |
+//! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
+//!
+//! A value that does not parse is reported once on stderr and the default is
+//! used.
+
+use crate::fmtbuf::StackWriter;
+use core::fmt::Write;
+use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
+use masu_core::Config;
+
+/// Default purge delay in milliseconds (mimalloc 2's default is 10 ms too).
+pub const DEFAULT_PURGE_DELAY_MS: u32 = 10;
+/// Default byte bound of each heap's segment cache.
+pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_bytes;
+
+// Process-wide settings, not part of any synchronisation protocol.
+static PURGE_DELAY: AtomicU32 = AtomicU32::new(DEFAULT_PURGE_DELAY_MS);
+static DECOMMIT_FREE: AtomicBool = AtomicBool::new(false);
+static LARGE_CACHE: AtomicUsize = AtomicUsize::new(DEFAULT_LARGE_CACHE);
+static MEMORY_LIMIT: AtomicUsize = AtomicUsize::new(0);
+static STATS: AtomicBool = AtomicBool::new(false);
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// The options in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Milliseconds before empty memory is decommitted (`u32::MAX`: never).
+    pub purge_delay_ms: u32,
+    /// `MADV_FREE` instead of `MADV_DONTNEED`.
+    pub decommit_free: bool,
+    /// Bytes of empty segments each heap may cache.
+    pub large_cache_bytes: usize,
+    /// Most committed bytes (0: no limit).
+    pub memory_limit: usize,
+    /// Print the report at exit.
+    pub stats_at_exit: bool,
+    /// Print options and rare events.
+    pub verbose: bool,
+}
+
+/// The options in force.
+pub fn options() -> Options {
+    Options {
+        purge_delay_ms: PURGE_DELAY.load(Relaxed),
+        decommit_free: DECOMMIT_FREE.load(Relaxed),
+        large_cache_bytes: LARGE_CACHE.load(Relaxed),
+        memory_limit: MEMORY_LIMIT.load(Relaxed),
+        stats_at_exit: STATS.load(Relaxed),
+        verbose: VERBOSE.load(Relaxed),
+    }
+}
+
+/// Sets the memory limit (bytes committed by all heaps; 0: none) at run time.
+/// Memory already committed stays; later commits past the limit fail.
+pub fn set_memory_limit(bytes: usize) {
+    MEMORY_LIMIT.store(bytes, Relaxed);
+}
+
+#[inline]
+pub(crate) fn memory_limit() -> usize {
+    MEMORY_LIMIT.load(Relaxed)
+}
+
+#[inline]
+pub(crate) fn decommit_free() -> bool {
+    DECOMMIT_FREE.load(Relaxed)
+}
+
+pub(crate) fn stats_at_exit() -> bool {
+    STATS.load(Relaxed)
+}
+
+/// The heap configuration the options give: masu-core's `VIRTUAL_MEMORY`
+/// preset (4 MiB segments of 64 KiB slices) with the purge delay and cache
+/// bound from the options and a per-process checks seed.
+pub(crate) fn heap_config(seed: u64) -> Config {
+    let cache = LARGE_CACHE.load(Relaxed);
+    let count = if cache == 0 {
+        0
+    } else {
+        Config::VIRTUAL_MEMORY.segment_cache_count
+    };
+    Config::VIRTUAL_MEMORY
+        .with_purge_delay(PURGE_DELAY.load(Relaxed))
+        .with_segment_cache(count, cache)
+        .with_seed(seed)
+}
+
+/// Prints `masu: <msg>` on stderr when `MASU_VERBOSE=1`.
+pub(crate) fn verbose_event(msg: &[u8]) {
+    if VERBOSE.load(Relaxed) {
+        let mut w = StackWriter::<256>::stderr();
+        w.bytes(b"masu: ");
+        w.bytes(msg);
+        w.bytes(b"\n");
+    }
+}
+
+/// The value of environment variable `name` (NUL-terminated), if set.
+fn env(name: &[u8]) -> Option<&'static [u8]> {
+    debug_assert!(name.ends_with(b"\0"));
+    // SAFETY: `name` is NUL-terminated; getenv does not allocate and returns
+    // null or a NUL-terminated string in the environment block, which lives
+    // as long as the process unless the program changes the variable.
+    let p = unsafe { libc::getenv(name.as_ptr() as *const libc::c_char) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` is a NUL-terminated C string (see above).
+    Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+}
+
+/// Parses a byte count: digits with an optional `K`, `M`, `G` or `T` suffix
+/// (powers of 1024), optionally followed by `B` or `iB`.
+pub(crate) fn parse_size(s: &[u8]) -> Option<usize> {
+    let s = s.trim_ascii();
+    let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut n: usize = 0;
+    for &c in &s[..digits] {
+        n = n.checked_mul(10)?.checked_add((c - b'0') as usize)?;
+    }
+    let mut rest = &s[digits..];
+    let shift = match rest.first().map(|c| c.to_ascii_lowercase()) {
+        Some(b'k') => 10,
+        Some(b'm') => 20,
+        Some(b'g') => 30,
+        Some(b't') => 40,
+        _ => 0,
+    };
+    if shift != 0 {
+        rest = &rest[1..];
+        if rest.first().map(|c| c.to_ascii_lowercase()) == Some(b'i') {
+            rest = &rest[1..];
+            if rest.first().map(|c| c.to_ascii_lowercase()) != Some(b'b') {
+                return None;
+            }
+        }
+    }
+    if rest.first().map(|c| c.to_ascii_lowercase()) == Some(b'b') {
+        rest = &rest[1..];
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    n.checked_mul(1usize.checked_shl(shift)?)
+        .filter(|&v| v <= isize::MAX as usize)
+}
+
+/// Parses a purge delay: milliseconds, or `-1` for never.
+pub(crate) fn parse_delay(s: &[u8]) -> Option<u32> {
+    let s = s.trim_ascii();
+    if s == b"-1" || s.eq_ignore_ascii_case(b"never") {
+        return Some(u32::MAX);
+    }
+    if !s.iter().all(|c| c.is_ascii_digit()) || s.is_empty() {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in s {
+        n = n.saturating_mul(10).saturating_add((c - b'0') as u64);
+    }
+    Some(n.min(u32::MAX as u64 - 1) as u32)
+}
+
+/// Parses a switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
+    let s = s.trim_ascii();
+    for t in [&b"1"[..], b"true", b"yes", b"on"] {
+        if s.eq_ignore_ascii_case(t) {
+            return Some(true);
+        }
+    }
+    for f in [&b"0"[..], b"false", b"no", b"off", b""] {
+        if s.eq_ignore_ascii_case(f) {
+            return Some(false);
+        }
+    }
+    None
+}
+
+/// Parses `MASU_DECOMMIT`: true for `free`.
+pub(crate) fn parse_decommit(s: &[u8]) -> Option<bool> {
+    let s = s.trim_ascii();
+    if s.eq_ignore_ascii_case(b"free") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case(b"dontneed") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Reports a value that did not parse.
+fn complain(name: &[u8], value: &[u8], expected: &str) {
+    let mut w = StackWriter::<512>::stderr();
+    w.bytes(b"masu: ignoring ");
+    w.bytes(&name[..name.len() - 1]);
+    w.bytes(b"=\"");
+    w.bytes(&value[..value.len().min(64)]);
+    let _ = writeln!(w, "\": expected {expected}; using the default");
+}
+
+/// Reads one variable with `parse`; stores it with `store` when it parses.
+fn read<T>(name: &[u8], expected: &str, parse: fn(&[u8]) -> Option<T>, store: impl FnOnce(T)) {
+    if let Some(v) = env(name) {
+        match parse(v) {
+            Some(x) => store(x),
+            None => complain(name, v, expected),
+        }
+    }
+}
+
+/// Reads all options from the environment (called once, at initialisation).
+pub(crate) fn load_from_env() {
+    read(
+        b"MASU_PURGE_DELAY\0",
+        "milliseconds or -1",
+        parse_delay,
+        |v| PURGE_DELAY.store(v, Relaxed),
+    );
+    read(
+        b"MASU_DECOMMIT\0",
+        "dontneed or free",
+        parse_decommit,
+        |v| DECOMMIT_FREE.store(v, Relaxed),
+    );
+    read(
+        b"MASU_LARGE_CACHE\0",
+        "a byte count such as 0, 65536 or 64M",
+        parse_size,
+        |v| LARGE_CACHE.store(v, Relaxed),
+    );
+    read(
+        b"MASU_MEMORY_LIMIT\0",
+        "a byte count such as 512M or 0 (no limit)",
+        parse_size,
+        |v| MEMORY_LIMIT.store(v, Relaxed),
+    );
+    read(b"MASU_STATS\0", "0 or 1", parse_bool, |v| {
+        STATS.store(v, Relaxed)
+    });
+    read(b"MASU_VERBOSE\0", "0 or 1", parse_bool, |v| {
+        VERBOSE.store(v, Relaxed)
+    });
+    if VERBOSE.load(Relaxed) {
+        let o = options();
+        let mut w = StackWriter::<512>::stderr();
+        let _ = write!(w, "masu: options: purge_delay=");
+        if o.purge_delay_ms == u32::MAX {
+            let _ = write!(w, "never");
+        } else {
+            let _ = write!(w, "{}ms", o.purge_delay_ms);
+        }
+        let _ = writeln!(
+            w,
+            " decommit={} large_cache={} memory_limit={} stats={} page_size={}",
+            if o.decommit_free { "free" } else { "dontneed" },
+            o.large_cache_bytes,
+            o.memory_limit,
+            o.stats_at_exit as u8,
+            crate::os::page_size(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size(b"0"), Some(0));
+        assert_eq!(parse_size(b" 65536 "), Some(65536));
+        assert_eq!(parse_size(b"64M"), Some(64 << 20));
+        assert_eq!(parse_size(b"64MiB"), Some(64 << 20));
+        assert_eq!(parse_size(b"2g"), Some(2 << 30));
+        assert_eq!(parse_size(b"100B"), Some(100));
+        assert_eq!(parse_size(b"1k"), Some(1024));
+        assert_eq!(parse_size(b""), None);
+        assert_eq!(parse_size(b"M"), None);
+        assert_eq!(parse_size(b"12x"), None);
+        assert_eq!(parse_size(b"-5"), None);
+        assert_eq!(parse_size(b"1Mi"), None);
+        assert_eq!(parse_size(b"99999999999999999999999"), None);
+        assert_eq!(parse_size(b"99999999999T"), None);
+    }
+
+    #[test]
+    fn delays_and_switches_parse() {
+        assert_eq!(parse_delay(b"0"), Some(0));
+        assert_eq!(parse_delay(b"250"), Some(250));
+        assert_eq!(parse_delay(b"-1"), Some(u32::MAX));
+        assert_eq!(parse_delay(b"never"), Some(u32::MAX));
+        assert_eq!(parse_delay(b"-2"), None);
+        assert_eq!(parse_delay(b"10ms"), None);
+        assert_eq!(parse_delay(b"99999999999"), Some(u32::MAX - 1));
+        assert_eq!(parse_bool(b"1"), Some(true));
+        assert_eq!(parse_bool(b"YES"), Some(true));
+        assert_eq!(parse_bool(b"0"), Some(false));
+        assert_eq!(parse_bool(b"2"), None);
+        assert_eq!(parse_decommit(b"free"), Some(true));
+        assert_eq!(parse_decommit(b"DontNeed"), Some(false));
+        assert_eq!(parse_decommit(b"later"), None);
+    }
+}

@@ -1,0 +1,681 @@
+//! Heap slots: one masu-core [`Heap`] per thread, kept in a process-wide pool.
+//!
+//! # Design
+//! * A [`Slot`] holds a heap, the [`Counters`] it counts into (readable from
+//!   any thread) and pool bookkeeping. Slots are carved from `mmap`ed arenas,
+//!   never from `malloc`, and are never unmapped: the pool only grows to the
+//!   most threads that used masu at once.
+//! * A thread's slot pointer lives in a `thread_local!` with a `const`
+//!   initialiser and no destructor, so reading it never allocates or
+//!   registers anything. Its values: null (not attached yet), [`DEAD`] (the
+//!   thread has gone through its exit hook), or the slot.
+//! * On its first allocation a thread *attaches*: it takes an idle slot from
+//!   the pool (adopting the heap whole, live blocks and all) or makes a new
+//!   one, under a spin lock that is only taken at thread start and exit.
+//! * The exit hook is a `pthread_key_create` destructor, not a Rust TLS
+//!   destructor: glibc's `__cxa_thread_atexit_impl` may call `calloc`, and
+//!   key destructors run after every C++/Rust TLS destructor, so nearly all
+//!   of a thread's frees still reach its own heap. The hook runs
+//!   `collect(true)` (purging what is empty) and gives the slot back to the
+//!   pool, where the next new thread adopts it. Blocks still live in it stay
+//!   valid; other threads' frees of them go to the pages' `thread_free` lists
+//!   and are collected by the adopter.
+//! * After the hook (later key destructors, glibc freeing the thread's
+//!   dynamic TLS), a free is pushed as a remote free through a scratch heap
+//!   that owns nothing, and an allocation borrows an idle slot for the one
+//!   call. A thread whose first call is a free attaches like one whose first
+//!   call is an allocation.
+//! * `fork`: `pthread_atfork` handlers hold the pool lock across `fork`. In
+//!   the child only the forking thread exists; the slots of the parent's other
+//!   threads stay marked in use (their heaps may have been caught in the
+//!   middle of an operation), so they are never adopted: their live blocks
+//!   stay valid and frees of them are remote frees that are never collected.
+
+use crate::fmtbuf::StackWriter;
+use crate::options;
+use crate::os::{self, MmapOs};
+use core::cell::{Cell, UnsafeCell};
+use core::fmt::Write;
+use core::mem::ManuallyDrop;
+use core::ptr;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize};
+use masu_core::{Config, Counters, Heap, Stats};
+
+/// A thread's heap: masu-core's heap over `mmap`, counting into its slot.
+pub type ShimHeap = Heap<MmapOs, &'static Counters>;
+
+/// One heap and its bookkeeping. Lives forever once made.
+#[repr(C, align(64))]
+pub(crate) struct Slot {
+    /// Used only by the thread holding the slot (or under the pool lock for
+    /// an idle slot).
+    heap: UnsafeCell<ShimHeap>,
+    /// The heap's allocation counters, read by anyone.
+    counters: Counters,
+    /// True while a thread holds the slot. Changed only under the pool lock.
+    in_use: AtomicBool,
+    /// Next idle slot (under the pool lock).
+    next_free: Cell<*mut Slot>,
+    /// Next slot ever made; written before the slot is published.
+    next_all: *mut Slot,
+}
+
+/// The slot value of a thread that has run its exit hook.
+pub(crate) const DEAD: *mut Slot = 1 as *mut Slot;
+
+/// The calling thread's slot word (see the module documentation).
+///
+/// On x86-64 it is a thread-local word of our own in `.tbss`, read with the
+/// initial-exec TLS model (`%fs`-relative through one GOT entry): stable Rust
+/// cannot choose a TLS model, and `thread_local!` in a `cdylib` uses the
+/// general-dynamic model, a `__tls_get_addr` call per access (22 of the 137
+/// instructions of a malloc/free pair under LD_PRELOAD, measured). Static TLS
+/// is what an `LD_PRELOAD` library or an executable gets anyway, so reading it
+/// never allocates. Elsewhere, a `thread_local!` with a `const` initialiser
+/// and no destructor.
+#[cfg(target_arch = "x86_64")]
+mod tls {
+    use super::Slot;
+
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".p2align 3",
+        ".globl __masu_slot_0_1",
+        ".hidden __masu_slot_0_1",
+        ".type __masu_slot_0_1,@object",
+        ".size __masu_slot_0_1,8",
+        "__masu_slot_0_1:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    #[inline(always)]
+    pub(crate) fn get() -> *mut Slot {
+        let v: *mut Slot;
+        // SAFETY: reads this thread's 8-byte TLS word defined above; the
+        // GOT entry holds its offset from the thread pointer (%fs).
+        unsafe {
+            core::arch::asm!(
+                "mov {off}, qword ptr [rip + __masu_slot_0_1@GOTTPOFF]",
+                "mov {v}, qword ptr fs:[{off}]",
+                off = out(reg) _,
+                v = lateout(reg) v,
+                options(nostack, readonly, preserves_flags, pure),
+            );
+        }
+        v
+    }
+
+    #[inline(always)]
+    pub(crate) fn set(v: *mut Slot) {
+        // SAFETY: writes this thread's TLS word (see `get`).
+        unsafe {
+            core::arch::asm!(
+                "mov {off}, qword ptr [rip + __masu_slot_0_1@GOTTPOFF]",
+                "mov qword ptr fs:[{off}], {v}",
+                off = out(reg) _,
+                v = in(reg) v,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod tls {
+    use super::Slot;
+    use core::cell::Cell;
+
+    thread_local! {
+        static CURRENT: Cell<*mut Slot> = const { Cell::new(core::ptr::null_mut()) };
+    }
+
+    #[inline(always)]
+    pub(crate) fn get() -> *mut Slot {
+        CURRENT.with(Cell::get)
+    }
+
+    #[inline(always)]
+    pub(crate) fn set(v: *mut Slot) {
+        CURRENT.with(|c| c.set(v))
+    }
+}
+
+/// The calling thread's slot, null, or [`DEAD`].
+#[inline(always)]
+pub(crate) fn current() -> *mut Slot {
+    tls::get()
+}
+
+/// True for a real slot (neither null nor [`DEAD`]).
+#[inline(always)]
+pub(crate) fn is_slot(s: *mut Slot) -> bool {
+    s as usize > DEAD as usize
+}
+
+/// The heap of `s`.
+///
+/// # Safety
+/// `s` is a real slot held by the calling thread (or an idle slot while the
+/// caller holds the pool lock), and no other reference to the heap is live.
+#[inline(always)]
+#[allow(clippy::mut_from_ref)]
+pub(crate) unsafe fn heap_of<'a>(s: *mut Slot) -> &'a mut ShimHeap {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &mut *(*s).heap.get() }
+}
+
+// ---------------------------------------------------------------------------
+// A spin lock: taken at thread start and exit, by stats and by fork.
+
+pub(crate) struct SpinLock<T> {
+    locked: AtomicBool,
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached through a guard, which exists only while
+// the lock is held, so at most one thread touches it at a time.
+unsafe impl<T> Sync for SpinLock<T> {}
+
+pub(crate) struct SpinGuard<'a, T> {
+    lock: &'a SpinLock<T>,
+}
+
+impl<T> SpinLock<T> {
+    const fn new(value: T) -> Self {
+        SpinLock {
+            locked: AtomicBool::new(false),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    fn raw_lock(&self) {
+        let mut spins = 0u32;
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Acquire, Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 64 {
+                core::hint::spin_loop();
+            } else {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            }
+        }
+    }
+
+    /// # Safety
+    /// The caller holds the lock (or, in a forked child, held it at `fork`).
+    unsafe fn raw_unlock(&self) {
+        self.locked.store(false, Release);
+    }
+
+    fn lock(&self) -> SpinGuard<'_, T> {
+        self.raw_lock();
+        SpinGuard { lock: self }
+    }
+}
+
+impl<T> core::ops::Deref for SpinGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard holds the lock.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> core::ops::DerefMut for SpinGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: the guard holds the lock.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for SpinGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: the guard holds the lock.
+        unsafe { self.lock.raw_unlock() }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The pool.
+
+struct Pool {
+    /// Idle slots, most recently released first.
+    free: *mut Slot,
+    /// Unused part of the current slot arena.
+    arena: usize,
+    arena_end: usize,
+}
+
+/// Bytes mapped at a time for slots.
+const ARENA_BYTES: usize = 256 << 10;
+const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
+static_assertions::const_assert!(SLOT_BYTES <= ARENA_BYTES);
+
+static POOL: SpinLock<Pool> = SpinLock::new(Pool {
+    free: ptr::null_mut(),
+    arena: 0,
+    arena_end: 0,
+});
+/// Every slot ever made, newest first (pushed under the pool lock, read
+/// without it).
+static ALL: AtomicPtr<Slot> = AtomicPtr::new(ptr::null_mut());
+
+// Counters only, not part of a synchronisation protocol.
+static SLOTS: AtomicUsize = AtomicUsize::new(0);
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static ADOPTIONS: AtomicU64 = AtomicU64::new(0);
+static THREAD_EXITS: AtomicU64 = AtomicU64::new(0);
+static BORROWS: AtomicU64 = AtomicU64::new(0);
+static ORPHAN_FREES: AtomicU64 = AtomicU64::new(0);
+static FORKS: AtomicU64 = AtomicU64::new(0);
+static METADATA_BYTES: AtomicUsize = AtomicUsize::new(0);
+static SEED: AtomicU64 = AtomicU64::new(0);
+
+/// Figures about the heap pool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Heaps ever made (the most threads that used masu at once).
+    pub heaps: usize,
+    /// Heaps held by a live thread now.
+    pub heaps_in_use: usize,
+    /// Times a new thread adopted an idle heap.
+    pub adoptions: u64,
+    /// Thread exits that gave a heap back.
+    pub thread_exits: u64,
+    /// Allocations by exiting threads after their exit hook (borrowed heap).
+    pub borrows: u64,
+    /// Frees by threads without a heap (remote frees through a scratch heap).
+    pub orphan_frees: u64,
+    /// `fork` calls seen in a child.
+    pub forks: u64,
+    /// Bytes mapped for heap slots.
+    pub metadata_bytes: usize,
+}
+
+/// A snapshot of the pool's figures.
+pub fn pool_stats() -> PoolStats {
+    PoolStats {
+        heaps: SLOTS.load(Relaxed),
+        heaps_in_use: IN_USE.load(Relaxed),
+        adoptions: ADOPTIONS.load(Relaxed),
+        thread_exits: THREAD_EXITS.load(Relaxed),
+        borrows: BORROWS.load(Relaxed),
+        orphan_frees: ORPHAN_FREES.load(Relaxed),
+        forks: FORKS.load(Relaxed),
+        metadata_bytes: METADATA_BYTES.load(Relaxed),
+    }
+}
+
+/// Takes an idle slot or makes one; null when no memory is left. The bool
+/// tells whether the slot was adopted (it may hold live blocks).
+fn take_slot() -> (*mut Slot, bool) {
+    let mut pool = POOL.lock();
+    let s = pool.free;
+    if !s.is_null() {
+        // SAFETY: slots on the free list are live slots; we hold the lock.
+        unsafe {
+            pool.free = (*s).next_free.get();
+            (*s).next_free.set(ptr::null_mut());
+            (*s).in_use.store(true, Relaxed);
+        }
+        IN_USE.fetch_add(1, Relaxed);
+        ADOPTIONS.fetch_add(1, Relaxed);
+        return (s, true);
+    }
+    if pool.arena_end - pool.arena < SLOT_BYTES {
+        let m = os::map(ARENA_BYTES);
+        if m.is_null() {
+            return (ptr::null_mut(), false);
+        }
+        METADATA_BYTES.fetch_add(ARENA_BYTES, Relaxed);
+        pool.arena = m as usize;
+        pool.arena_end = m as usize + ARENA_BYTES;
+    }
+    let s = pool.arena as *mut Slot;
+    pool.arena += SLOT_BYTES;
+    let config = options::heap_config(SEED.load(Relaxed));
+    // SAFETY: `s` is fresh, suitably aligned (arena chunks are page-aligned
+    // and SLOT_BYTES is a multiple of the slot's alignment), writable memory
+    // that nobody else knows about; slots are never freed, so the reference
+    // to its counters is `'static`.
+    unsafe {
+        ptr::addr_of_mut!((*s).counters).write(Counters::new());
+        let counters: &'static Counters = &*ptr::addr_of!((*s).counters);
+        ptr::addr_of_mut!((*s).heap).write(UnsafeCell::new(Heap::with_counters(
+            MmapOs, config, counters,
+        )));
+        ptr::addr_of_mut!((*s).in_use).write(AtomicBool::new(true));
+        ptr::addr_of_mut!((*s).next_free).write(Cell::new(ptr::null_mut()));
+        ptr::addr_of_mut!((*s).next_all).write(ALL.load(Relaxed));
+    }
+    ALL.store(s, Release);
+    SLOTS.fetch_add(1, Relaxed);
+    IN_USE.fetch_add(1, Relaxed);
+    (s, false)
+}
+
+/// Gives `s` back to the pool.
+///
+/// # Safety
+/// The caller holds `s` and does not use it afterwards.
+unsafe fn release_slot(s: *mut Slot) {
+    let mut pool = POOL.lock();
+    // SAFETY: `s` is a live slot; we hold the lock.
+    unsafe {
+        (*s).in_use.store(false, Relaxed);
+        (*s).next_free.set(pool.free);
+    }
+    pool.free = s;
+    IN_USE.fetch_sub(1, Relaxed);
+}
+
+/// Calls `f` on every slot ever made.
+fn for_each_slot(mut f: impl FnMut(*mut Slot)) {
+    let mut s = ALL.load(Acquire);
+    while !s.is_null() {
+        f(s);
+        // SAFETY: published slots are live forever and `next_all` was written
+        // before publication (Release/Acquire on ALL).
+        s = unsafe { (*s).next_all };
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Initialisation.
+
+static INIT: AtomicU8 = AtomicU8::new(0);
+static HOOKS: AtomicBool = AtomicBool::new(false);
+static KEY: AtomicU32 = AtomicU32::new(0);
+static KEY_OK: AtomicBool = AtomicBool::new(false);
+
+/// Reads the options and creates the thread-exit key, once. Allocates
+/// nothing, so it is safe to run inside the first `malloc`.
+#[inline]
+pub fn init() {
+    if INIT.load(Acquire) != 2 {
+        init_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn init_slow() {
+    if INIT.compare_exchange(0, 1, Acquire, Acquire).is_ok() {
+        options::load_from_env();
+        if options::stats_at_exit() {
+            crate::report::keep_stderr_for_exit();
+        }
+        os::page_size();
+        SEED.store(make_seed(), Relaxed);
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid out-pointer; the destructor has the
+        // required signature. glibc's pthread_key_create does not allocate.
+        if unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) } == 0 {
+            KEY.store(key, Relaxed);
+            KEY_OK.store(true, Relaxed);
+        } else {
+            options::verbose_event(
+                b"pthread_key_create failed: heaps of exited threads are not reused",
+            );
+        }
+        #[cfg(feature = "checks")]
+        masu_core::check::set_fault_handler(crate::report::fault_abort);
+        INIT.store(2, Release);
+    } else {
+        while INIT.load(Acquire) != 2 {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// Registers the `fork` handlers and the exit report, once. These calls may
+/// allocate, so they run after the calling thread is attached.
+pub fn register_hooks() {
+    if HOOKS.load(Relaxed) || HOOKS.swap(true, Relaxed) {
+        return;
+    }
+    // SAFETY: the handlers are `extern "C" fn()` that never unwind.
+    unsafe {
+        libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+        if options::stats_at_exit() {
+            libc::atexit(crate::report::print_at_exit);
+        }
+    }
+}
+
+/// A per-process seed for the checks' free-list encoding.
+fn make_seed() -> u64 {
+    let local = 0u8;
+    let addr = &local as *const u8 as u64;
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u64;
+    let mut z = addr ^ pid.rotate_left(32) ^ os::clock_ms().wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+// ---------------------------------------------------------------------------
+// Thread life cycle.
+
+/// Gives the calling thread a heap; returns its slot (null when out of
+/// memory). Called when [`current`] is null.
+#[cold]
+#[inline(never)]
+pub(crate) fn attach() -> *mut Slot {
+    init();
+    let s = current();
+    if !s.is_null() {
+        return s;
+    }
+    let (s, adopted) = take_slot();
+    if s.is_null() {
+        return s;
+    }
+    tls::set(s);
+    if KEY_OK.load(Relaxed) {
+        // SAFETY: the key is valid. With a high key number glibc may calloc
+        // here; that call finds the slot already set and uses it.
+        unsafe { libc::pthread_setspecific(KEY.load(Relaxed), s as *const libc::c_void) };
+    }
+    if adopted {
+        // SAFETY: the thread holds `s` now.
+        unsafe { heap_of(s).collect(false) };
+    }
+    register_hooks();
+    s
+}
+
+/// The `pthread_key_create` destructor: collect and give the heap back.
+unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
+    let s = value as *mut Slot;
+    if !is_slot(s) {
+        return;
+    }
+    // SAFETY: the key's value is the slot this thread holds.
+    unsafe { heap_of(s).collect(true) };
+    if tls::get() == s {
+        tls::set(DEAD);
+    }
+    // SAFETY: the thread gives up `s` and no longer reaches it (its slot word is DEAD).
+    unsafe { release_slot(s) };
+    THREAD_EXITS.fetch_add(1, Relaxed);
+}
+
+/// Runs `f` on an idle heap borrowed for the call (for threads past their
+/// exit hook); None when no heap can be had.
+pub(crate) fn with_borrowed<R>(f: impl FnOnce(&mut ShimHeap) -> R) -> Option<R> {
+    init();
+    let (s, _) = take_slot();
+    if s.is_null() {
+        return None;
+    }
+    BORROWS.fetch_add(1, Relaxed);
+    // SAFETY: we hold `s` until `release_slot`.
+    let r = f(unsafe { heap_of(s) });
+    // SAFETY: we are done with `s`.
+    unsafe { release_slot(s) };
+    Some(r)
+}
+
+/// Counters of the scratch heap (it never counts: it owns no pages).
+static SCRATCH_COUNTERS: Counters = Counters::new();
+
+/// Frees `ptr` from a thread that has no heap (past its exit hook): a
+/// remote free.
+///
+/// # Safety
+/// As for [`Heap::dealloc`].
+#[cold]
+#[inline(never)]
+pub(crate) unsafe fn free_without_heap(ptr: *mut u8, layout: core::alloc::Layout) {
+    ORPHAN_FREES.fetch_add(1, Relaxed);
+    // A heap that never took memory has id 0, which no page has as its
+    // owner, so `dealloc` pushes the block on its page's `thread_free` list
+    // and touches nothing of the scratch heap itself.
+    let mut scratch = ManuallyDrop::new(ShimHeap::with_counters(
+        MmapOs,
+        Config::VIRTUAL_MEMORY,
+        &SCRATCH_COUNTERS,
+    ));
+    // SAFETY: forwarded from the caller.
+    unsafe { scratch.dealloc(ptr, layout) };
+}
+
+// ---------------------------------------------------------------------------
+// Collection and statistics across heaps.
+
+/// Collects the calling thread's heap (see [`Heap::collect`]).
+pub fn collect(force: bool) {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds `s`; no heap call is in progress.
+        unsafe { heap_of(s).collect(force) };
+    }
+}
+
+/// Collects every idle heap (those left by exited threads): remote frees that
+/// reached them since are taken in, empty pages freed and, with `force`,
+/// purged and their segment caches released.
+pub fn collect_abandoned(force: bool) {
+    // Take the idle list whole so the collection runs without the lock.
+    let mut list = {
+        let mut pool = POOL.lock();
+        let l = pool.free;
+        pool.free = ptr::null_mut();
+        l
+    };
+    let mut last: *mut Slot = ptr::null_mut();
+    let head = list;
+    while !list.is_null() {
+        // SAFETY: we hold every slot of the detached list.
+        unsafe {
+            heap_of(list).collect(force);
+            last = list;
+            list = (*list).next_free.get();
+        }
+    }
+    if !last.is_null() {
+        let mut pool = POOL.lock();
+        // SAFETY: `last` is the tail of the detached list; we hold the lock.
+        unsafe { (*last).next_free.set(pool.free) };
+        pool.free = head;
+    }
+}
+
+/// Adds the per-heap detail of `h` (what only the heap itself knows).
+fn merge_detail(into: &mut Stats, h: &Stats) {
+    into.segments += h.segments;
+    into.cached_segments += h.cached_segments;
+    into.remote_frees_collected += h.remote_frees_collected;
+    for (a, b) in into
+        .pages_per_class
+        .iter_mut()
+        .zip(h.pages_per_class.iter())
+    {
+        *a += *b;
+    }
+    into.large_spans += h.large_spans;
+    into.huge_allocs += h.huge_allocs;
+    into.purges += h.purges;
+}
+
+/// Statistics of all heaps together; see [`crate::stats`].
+pub fn stats() -> Stats {
+    let mut st = Stats::ZERO;
+    for_each_slot(|s| {
+        // SAFETY: slots are live forever; counters are readable by anyone.
+        let c = masu_core::CounterSink::read(unsafe { &(*s).counters });
+        st.live_bytes = st.live_bytes.wrapping_add(c.live_bytes);
+        st.peak_live_bytes += c.peak_live_bytes;
+        st.alloc_count += c.alloc_count as u64;
+        st.free_count += c.free_count as u64;
+    });
+    let own = current();
+    if is_slot(own) {
+        // SAFETY: the thread holds its slot and is not inside a heap call.
+        merge_detail(&mut st, &unsafe { heap_of(own) }.stats());
+    }
+    {
+        let _pool = POOL.lock();
+        for_each_slot(|s| {
+            // SAFETY: an idle slot's heap is only touched under the pool
+            // lock, which we hold.
+            unsafe {
+                if !(*s).in_use.load(Relaxed) {
+                    merge_detail(&mut st, &heap_of(s).stats());
+                }
+            }
+        });
+    }
+    let o = os::os_stats();
+    st.committed_bytes = o.committed_bytes;
+    st.reserved_bytes = o.reserved_bytes;
+    st.decommitted_bytes = o.decommitted_bytes;
+    st
+}
+
+// ---------------------------------------------------------------------------
+// fork.
+
+extern "C" fn fork_prepare() {
+    POOL.raw_lock();
+}
+
+extern "C" fn fork_parent() {
+    // SAFETY: `fork_prepare` took the lock in this process.
+    unsafe { POOL.raw_unlock() };
+}
+
+extern "C" fn fork_child() {
+    // SAFETY: the lock was taken by `fork_prepare` in the parent's forking
+    // thread, which is this thread in the child.
+    unsafe { POOL.raw_unlock() };
+    FORKS.fetch_add(1, Relaxed);
+}
+
+/// Writes a line per heap slot (for the verbose report).
+pub(crate) fn write_slots(w: &mut StackWriter<1024>) {
+    let mut n = 0usize;
+    for_each_slot(|s| {
+        // SAFETY: slots are live forever; counters are readable by anyone.
+        let c = masu_core::CounterSink::read(unsafe { &(*s).counters });
+        // SAFETY: as above; `in_use` is an atomic.
+        let used = unsafe { (*s).in_use.load(Relaxed) };
+        let _ = writeln!(
+            w,
+            "  heap {n:>4}  {}  live {:>12}  allocs {:>12}  frees {:>12}",
+            if used { "in use" } else { "idle  " },
+            c.live_bytes,
+            c.alloc_count,
+            c.free_count
+        );
+        n += 1;
+    });
+}
