@@ -19,8 +19,11 @@ pub struct Config {
     pub segment_shift: u32,
     /// log2 of the slice size; at most 6 less than `segment_shift`.
     pub slice_shift: u32,
-    /// Slow-path events an empty page's memory waits before it is decommitted
-    /// (0: at once; `u32::MAX`: never, except by `collect(true)`).
+    /// How long an empty page, or a free slice, waits before it is freed or
+    /// decommitted: in milliseconds when the `Os` has a clock
+    /// ([`Os::clock_ms`](crate::Os::clock_ms)), else in slow-path events.
+    /// 0: at once; `u32::MAX`: never, except by `collect(true)` or memory
+    /// pressure.
     pub purge_delay: u32,
     /// Most empty or huge segments kept in the segment cache.
     pub segment_cache_count: u32,

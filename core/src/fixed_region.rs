@@ -50,9 +50,25 @@ impl FixedRegion {
     pub unsafe fn init(&self, start: *mut u8, len: usize) {
         let mut spans = self.spans.lock();
         assert!(spans.size() == 0, "FixedRegion::init called twice");
-        // SAFETY: forwarded from the caller's contract.
-        unsafe { spans.init(start, len) };
+        // The span list needs 16-byte granularity: a hole shorter than 16
+        // bytes cannot exist, so a span that would leave one fails. Trimming
+        // both ends to 16-byte boundaries makes every remainder 0 or >= 16.
+        let first = (start as usize)
+            .checked_add(Self::GRAIN - 1)
+            .map(|a| a & !(Self::GRAIN - 1));
+        let end = (start as usize).saturating_add(len) & !(Self::GRAIN - 1);
+        let Some(first) = first.filter(|&f| end >= f + Self::MIN_LEN) else {
+            return; // too small to hold anything: the region stays empty
+        };
+        // SAFETY: `[first, end)` lies within the caller's range.
+        unsafe { spans.init(start.wrapping_add(first - start as usize), end - first) };
     }
+
+    /// Shortest region `init` accepts after trimming (shorter ones stay empty).
+    pub const MIN_LEN: usize = 64;
+
+    /// Granularity of the span list: `init` trims the region to it.
+    const GRAIN: usize = 16;
 
     /// Bytes of the region not handed out as spans.
     pub fn free_bytes(&self) -> usize {

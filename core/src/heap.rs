@@ -402,9 +402,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 return Some(found);
             }
         }
-        let seg = self.new_segment();
+        let mut seg = self.new_segment();
         if seg.is_null() {
-            return None;
+            // Out of memory: free kept empty pages, purge and release the
+            // cache, then look again before giving up.
+            if !self.relieve_memory_pressure() {
+                return None;
+            }
+            if let Some(found) = self.take_slices_in_segments(n, step) {
+                return Some(found);
+            }
+            seg = self.new_segment();
+            if seg.is_null() {
+                return None;
+            }
         }
         // SAFETY: a new segment is live and ours.
         let starts = run_starts(unsafe { (*seg).free_mask }, n, step);
@@ -446,23 +457,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Marks slices `[idx, idx + n)` used and commits them.
     pub(crate) fn claim_slices(&mut self, seg: *mut Segment, idx: usize, n: usize) -> Option<bool> {
-        let g = self.geometry;
         let range = range_bits(idx, n);
         // SAFETY: `seg` is live and ours; the range is free.
         unsafe {
-            let s = &mut *seg;
-            let missing = range & !s.committed_mask;
-            if missing != 0 {
-                let addr = Segment::slice_addr(seg, idx, g.slice_shift);
-                if !self.os.commit(addr, n << g.slice_shift) {
+            let missing = range & !(*seg).committed_mask;
+            if missing != 0 && !self.commit_slices(seg, missing) {
+                // Retry once after giving back what waits for its purge delay
+                // (which may decommit more of the range).
+                if !self.relieve_memory_pressure()
+                    || !self.commit_slices(seg, range & !(*seg).committed_mask)
+                {
                     return None;
                 }
-                s.committed_mask |= missing;
-                self.committed_bytes += (missing.count_ones() as usize) << g.slice_shift;
-                if self.os.fresh_memory_is_zeroed() {
-                    s.zero_mask |= missing;
-                }
             }
+            let s = &mut *seg;
             let fresh = s.zero_mask & range == range;
             s.zero_mask &= !range;
             s.free_mask &= !range;
@@ -472,6 +480,32 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             Some(fresh)
         }
+    }
+
+    /// Commits the runs of slices in `mask` (all uncommitted), recording each
+    /// run that succeeds; false when the `Os` refuses one.
+    fn commit_slices(&mut self, seg: *mut Segment, mask: u64) -> bool {
+        let g = self.geometry;
+        let mut left = mask;
+        while left != 0 {
+            let first = left.trailing_zeros() as usize;
+            let run = (!(left >> first)).trailing_zeros() as usize;
+            let bits = range_bits(first, run);
+            left &= !bits;
+            let addr = Segment::slice_addr(seg, first, g.slice_shift);
+            // SAFETY: the run lies inside the segment's reservation.
+            if unsafe { !self.os.commit(addr, run << g.slice_shift) } {
+                return false;
+            }
+            // SAFETY: `seg` is live and ours.
+            let s = unsafe { &mut *seg };
+            s.committed_mask |= bits;
+            self.committed_bytes += run << g.slice_shift;
+            if self.os.fresh_memory_is_zeroed() {
+                s.zero_mask |= bits;
+            }
+        }
+        true
     }
 
     /// A new normal segment (from the cache or the `Os`), first in the list.
@@ -489,7 +523,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             let header = g.header_slices << g.slice_shift;
             // SAFETY: `base` is a fresh reservation of `segment_size` bytes.
-            if unsafe { !self.os.commit(base, header) } {
+            if !self.commit_or_relieve(base, header) {
                 // SAFETY: giving back the reservation just made.
                 unsafe { self.os.release(base, g.segment_size, g.segment_size) };
                 return ptr::null_mut();

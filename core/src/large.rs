@@ -135,10 +135,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             unsafe {
                 let s = &mut *seg;
                 if s.committed_bytes < s.reserved_size {
-                    if !self.os.commit(seg as *mut u8, s.reserved_size) {
+                    // A purge kept the head committed: commit the rest.
+                    let head = s.committed_bytes;
+                    if !self.commit_or_relieve((seg as *mut u8).add(head), s.reserved_size - head) {
                         self.cache_put(seg);
                         return ptr::null_mut();
                     }
+                    let s = &mut *seg;
                     self.committed_bytes += s.reserved_size - s.committed_bytes;
                     fresh = s.zero_mask != 0 && self.os.fresh_memory_is_zeroed();
                     s.committed_bytes = s.reserved_size;
@@ -146,7 +149,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
         } else {
             let mut base = self.os.reserve(lay.total, lay.align);
-            if base.is_null() && self.release_cache() {
+            if base.is_null() && self.relieve_memory_pressure() {
                 base = self.os.reserve(lay.total, lay.align);
             }
             if base.is_null() {
@@ -155,7 +158,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let committed = lay.total - lay.header_off;
             seg = base.wrapping_add(lay.header_off) as *mut Segment;
             // SAFETY: the range is inside the fresh reservation.
-            if unsafe { !self.os.commit(seg as *mut u8, committed) } {
+            if !self.commit_or_relieve(seg as *mut u8, committed) {
                 // SAFETY: giving back the reservation just made.
                 unsafe { self.os.release(base, lay.total, lay.align) };
                 return ptr::null_mut();

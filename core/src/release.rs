@@ -270,6 +270,31 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         ptr::null_mut()
     }
 
+    /// Out of memory (a refused commit or reservation): frees kept empty
+    /// pages, purges every queued segment regardless of the delay and releases
+    /// the cache, so that memory merely waiting for its delay is used before
+    /// the heap reports out of memory. True when anything was given back.
+    pub(crate) fn relieve_memory_pressure(&mut self) -> bool {
+        let pages_before: u32 = self.pages_per_class.iter().sum();
+        let before = (self.decommitted_bytes, self.reserved_bytes);
+        self.free_idle_pages(true);
+        let pages_freed = self.pages_per_class.iter().sum::<u32>() != pages_before;
+        while !self.purge.first.is_null() {
+            self.purge_segment(self.purge.first, true);
+        }
+        self.release_cache();
+        pages_freed || (self.decommitted_bytes, self.reserved_bytes) != before
+    }
+
+    /// Commits `[ptr, ptr + len)`, relieving memory pressure and trying once
+    /// more if the `Os` refuses.
+    pub(crate) fn commit_or_relieve(&mut self, ptr: *mut u8, len: usize) -> bool {
+        // SAFETY: callers pass a range inside one of our reservations.
+        unsafe {
+            self.os.commit(ptr, len) || (self.relieve_memory_pressure() && self.os.commit(ptr, len))
+        }
+    }
+
     /// Releases every cached segment; true when any was released.
     pub(crate) fn release_cache(&mut self) -> bool {
         let mut any = false;

@@ -224,3 +224,62 @@ fn fixed_region_never_reports_decommitted_memory() {
     assert_eq!(h.stats().decommitted_bytes, 0);
     assert_eq!(h.stats().reserved_bytes, 0);
 }
+
+#[test]
+fn a_refused_commit_first_purges_what_waits_for_its_delay() {
+    let os = VmLikeOs::new(64 << 20);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(1_000_000));
+    // 3000 B blocks: 21 per one-slice page. Free every other page, leaving
+    // one-slice holes that are free but still committed.
+    let a = Layout::from_size_align(3000, 8).unwrap();
+    let blocks = alloc_n(&mut h, a, 21 * 16);
+    let mut keep = Vec::new();
+    let mut holes = Vec::new();
+    for (i, p) in blocks.into_iter().enumerate() {
+        if (i / 21) % 2 == 1 {
+            holes.push(p)
+        } else {
+            keep.push(p)
+        }
+    }
+    free_all(&mut h, a, holes);
+    assert_eq!(os.decommits.load(Relaxed), 0, "purged before the delay");
+    // Cap commits at what is committed now. A two-slice span fits in no hole,
+    // so it needs new commits, which only decommitting the holes allows.
+    os.commit_limit
+        .store(os.net_committed.load(Relaxed), Relaxed);
+    let span = Layout::from_size_align(100_000, 8).unwrap();
+    let p = h.alloc(span);
+    assert!(!p.is_null(), "refused commit was not retried after purging");
+    assert!(os.decommits.load(Relaxed) > 0);
+    // SAFETY: live block.
+    unsafe { h.dealloc(p, span) };
+    free_all(&mut h, a, keep);
+}
+
+#[test]
+fn the_os_sees_each_byte_committed_once() {
+    // Commits go to the `Os` only for what is not committed yet, so an `Os`
+    // that counts commits agrees with the heap. (The cache is large enough
+    // that nothing is released: this `Os` cannot count releases.)
+    let os = VmLikeOs::new(128 << 20);
+    let mut h = Heap::new(
+        os,
+        Config::VIRTUAL_MEMORY
+            .with_purge_delay(0)
+            .with_segment_cache(8, 128 << 20),
+    );
+    for size in [3000usize, 100_000, 8 << 20, 8 << 20, 700, 8 << 20] {
+        let l = Layout::from_size_align(size, 8).unwrap();
+        let blocks = alloc_n(&mut h, l, 3);
+        free_all(&mut h, l, blocks);
+        let keep = alloc_n(&mut h, l, 1);
+        assert_eq!(os.releases.load(Relaxed), 0);
+        assert_eq!(
+            os.net_committed.load(Relaxed),
+            h.stats().committed_bytes,
+            "after {size} B blocks"
+        );
+        free_all(&mut h, l, keep);
+    }
+}

@@ -61,6 +61,10 @@ pub struct VmLikeOs {
     pub decommits: AtomicUsize,
     pub decommitted: AtomicUsize,
     pub committed: AtomicUsize,
+    /// Bytes committed and not decommitted (releases are not subtracted).
+    pub net_committed: AtomicUsize,
+    /// `commit` fails when `net_committed` would pass this.
+    pub commit_limit: AtomicUsize,
 }
 
 impl VmLikeOs {
@@ -72,6 +76,8 @@ impl VmLikeOs {
             decommits: AtomicUsize::new(0),
             decommitted: AtomicUsize::new(0),
             committed: AtomicUsize::new(0),
+            net_committed: AtomicUsize::new(0),
+            commit_limit: AtomicUsize::new(usize::MAX),
         }))
     }
     pub fn free_bytes(&self) -> usize {
@@ -93,6 +99,11 @@ unsafe impl Os for VmLikeOs {
         p
     }
     unsafe fn commit(&self, _ptr: *mut u8, size: usize) -> bool {
+        let net = self.net_committed.load(Ordering::Relaxed);
+        if net + size > self.commit_limit.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.net_committed.fetch_add(size, Ordering::Relaxed);
         self.committed.fetch_add(size, Ordering::Relaxed);
         true
     }
@@ -101,6 +112,7 @@ unsafe impl Os for VmLikeOs {
         unsafe { ptr.write_bytes(0, size) };
         self.decommits.fetch_add(1, Ordering::Relaxed);
         self.decommitted.fetch_add(size, Ordering::Relaxed);
+        self.net_committed.fetch_sub(size, Ordering::Relaxed);
         true
     }
     unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize) {
