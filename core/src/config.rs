@@ -102,6 +102,8 @@ pub const MIN_BLOCKS_PER_PAGE: usize = 8;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Geometry {
     pub segment_size: usize,
+    /// `!(segment_size - 1)`: masks a pointer down to its segment.
+    pub segment_base_mask: usize,
     pub slice_shift: u32,
     pub slice_size: usize,
     pub slice_count: usize,
@@ -166,6 +168,7 @@ impl Geometry {
         let max_large_slices = if usable / 2 > 1 { usable / 2 } else { 1 };
         Geometry {
             segment_size,
+            segment_base_mask: !(segment_size - 1),
             slice_shift: config.slice_shift,
             slice_size,
             slice_count,

@@ -13,7 +13,7 @@ use crate::page::{
 use crate::segment::{
     low_bits, range_bits, run_starts, PurgeQueue, Segment, SegmentList, KIND_NORMAL,
 };
-use crate::size_class::{class_of, class_size, CLASS_COUNT};
+use crate::size_class::{class_of, class_size, CLASS_BY_WORDS, CLASS_COUNT, DIRECT_MAX};
 use crate::stats::CounterSink;
 use crate::stats::{Counters, Stats};
 use crate::sync::Ordering;
@@ -27,6 +27,10 @@ pub(crate) const MIN_BLOCK: usize = if cfg!(feature = "checks") { 16 } else { 1 
 /// `Page::retired_at` of a kept empty page that the epoch tick has not yet
 /// stamped with the time.
 pub(crate) const RETIRED_UNSTAMPED: u32 = u32::MAX;
+
+/// The flags of a page that `dealloc` may keep when it empties: queued (so a
+/// small page) and not in `full`.
+const KEEPABLE_MASK: u8 = FLAG_IN_QUEUE | FLAG_IN_FULL;
 
 /// Full pages checked for remote frees per slow-path event.
 const FULL_RESCAN: usize = 4;
@@ -59,6 +63,10 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// Segments with free, committed slices waiting for their purge delay.
     pub(crate) purge: PurgeQueue,
     pub(crate) geometry: Geometry,
+    /// Requests up to this size with an alignment up to 16 take the table
+    /// lookup in `alloc_impl`: `min(DIRECT_MAX, max_small_size)` rounded
+    /// down to 16, so rounding up to 16 stays within the size classes.
+    pub(crate) direct_max: usize,
     pub(crate) config: Config,
     /// Slow-path events so far.
     pub(crate) epoch: u64,
@@ -81,6 +89,17 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
 // it holds point into them. Moving the heap to another thread moves that
 // ownership along; its page owner ids do not depend on the thread.
 unsafe impl<O: Os + Send, C: CounterSink + Send> Send for Heap<O, C> {}
+
+/// See `Heap::direct_max`.
+const fn direct_max(config: &Config) -> usize {
+    let max_small = Geometry::new(config).max_small_size;
+    let m = if max_small < DIRECT_MAX {
+        max_small
+    } else {
+        DIRECT_MAX
+    };
+    m & !15
+}
 
 impl<O: Os> Heap<O, Counters> {
     /// A heap over `os` that keeps its counters inside. Takes no memory until
@@ -107,6 +126,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             cache_bytes: 0,
             purge: PurgeQueue::EMPTY,
             geometry: Geometry::new(&config),
+            direct_max: direct_max(&config),
             config,
             epoch: 0,
             id: 0,
@@ -144,8 +164,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     #[inline(always)]
-    pub(crate) fn segment_mask(&self) -> usize {
-        self.geometry.segment_size - 1
+    pub(crate) fn segment_base_mask(&self) -> usize {
+        self.geometry.segment_base_mask
     }
 
     /// Allocates a block for `layout`; null when out of memory.
@@ -163,8 +183,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     #[inline(always)]
     fn alloc_impl(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
-        // `Layout` guarantees `size + align - 1` does not overflow.
-        let rounded = (size.max(MIN_BLOCK) + align - 1) & !(align - 1);
+        let size_or_min = if MIN_BLOCK > 1 {
+            size.max(MIN_BLOCK)
+        } else {
+            size
+        };
+        if size_or_min <= self.direct_max && align <= 16 {
+            // The common case: one table load, no geometry checks (every
+            // class up to `direct_max` rounded to 16 is a size class here).
+            let rounded = (size_or_min + align - 1) & !(align - 1);
+            // SAFETY: `direct_max <= DIRECT_MAX` is a multiple of 16 and
+            // `align <= 16`, so `rounded <= DIRECT_MAX` and the index is in
+            // the table.
+            let class = unsafe { *CLASS_BY_WORDS.get_unchecked(rounded.div_ceil(8)) } as usize;
+            return self.alloc_small(class, if zero { size } else { 0 });
+        }
+        // `Layout` guarantees `size + align - 1` does not overflow. A zero
+        // size counts as 1 so that it rounds up to a whole aligned block.
+        let rounded = (size_or_min.max(1) + align - 1) & !(align - 1);
         if rounded <= self.geometry.max_small_size && align <= self.geometry.slice_size {
             self.alloc_small(class_of(rounded), if zero { size } else { 0 })
         } else {
@@ -175,7 +211,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Takes a block of `class`, zeroing `zero_len` bytes of it.
     #[inline(always)]
     fn alloc_small(&mut self, class: usize, zero_len: usize) -> *mut u8 {
-        let page = self.queues[class].first;
+        debug_assert!(class < CLASS_COUNT);
+        // SAFETY: callers pass a class from `class_of` or `CLASS_BY_WORDS` of
+        // a size within the classes, so `class < CLASS_COUNT`.
+        let page = unsafe { self.queues.get_unchecked(class).first };
         // SAFETY: queued pages are live pages owned by this heap.
         if !page.is_null() && unsafe { !(*page).free.is_null() } {
             // SAFETY: as above, and its `free` list is non-empty.
@@ -599,7 +638,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// passed to `realloc`), and is not used afterwards.
     #[inline]
     pub unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
-        let seg = Segment::of(ptr, self.segment_mask());
+        let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
         self.check_free(seg, ptr, layout);
         #[cfg(not(feature = "checks"))]
@@ -614,6 +653,17 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 p.used -= 1;
                 self.counters.on_free(1, p.block_size);
                 if p.used == 0 || p.flags & FLAG_IN_FULL != 0 {
+                    // Fast exit for the only page of its class going empty
+                    // (a block allocated and freed in a loop): keep it.
+                    if p.used == 0
+                        && p.next.is_null()
+                        && p.prev.is_null()
+                        && p.flags & KEEPABLE_MASK == FLAG_IN_QUEUE
+                        && self.config.purge_delay != 0
+                    {
+                        p.retired_at = RETIRED_UNSTAMPED;
+                        return;
+                    }
                     self.free_slow(page);
                 }
             } else {
@@ -700,7 +750,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub unsafe fn usable_size(&self, ptr: *const u8) -> usize {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            let page = Segment::page_of(Segment::of(ptr, self.segment_mask()), ptr);
+            let page = Segment::page_of(Segment::of(ptr, self.segment_base_mask()), ptr);
             let p = &*page;
             if p.class >= CLASS_LARGE {
                 p.block_size - (ptr as usize - p.start as usize)
@@ -718,7 +768,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// As for [`Heap::dealloc`]; `new_size` rounded up to `layout.align()`
     /// does not overflow `isize`.
     pub unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let seg = Segment::of(ptr, self.segment_mask());
+        let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
         self.check_live(seg, ptr, layout);
         let align = layout.align();

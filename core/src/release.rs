@@ -163,7 +163,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) unsafe fn release_page_slices(&mut self, page: *mut Page) {
         // SAFETY: page descriptors live in their segment's header.
         unsafe {
-            let seg = Segment::of(page as *const u8, self.segment_mask());
+            let seg = Segment::of(page as *const u8, self.segment_base_mask());
             let idx = Segment::index_of(seg, page);
             let n = (*page).slice_count as usize;
             for k in 1..n {

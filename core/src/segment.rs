@@ -73,10 +73,10 @@ static_assertions::const_assert!(size_of::<Segment>() % core::mem::align_of::<Pa
 static_assertions::const_assert!(core::mem::align_of::<Segment>() >= core::mem::align_of::<Page>());
 
 impl Segment {
-    /// The segment holding `p`.
+    /// The segment holding `p`; `base_mask` is `!(segment_size - 1)`.
     #[inline(always)]
-    pub fn of(p: *const u8, segment_mask: usize) -> *mut Segment {
-        ((p as usize).wrapping_sub(1) & !segment_mask) as *mut Segment
+    pub fn of(p: *const u8, base_mask: usize) -> *mut Segment {
+        ((p as usize).wrapping_sub(1) & base_mask) as *mut Segment
     }
 
     /// The expected cookie of a segment at `addr`.
@@ -106,7 +106,7 @@ impl Segment {
         unsafe {
             let idx = ((p as usize) - (this as usize)) >> (*this).slice_shift;
             let d = Segment::page(this, idx);
-            d.sub((*d).slice_offset as usize)
+            d.byte_sub((*d).slice_offset as usize)
         }
     }
 
@@ -153,7 +153,7 @@ impl Segment {
             // SAFETY: `first + k < slice_count` by the caller's guarantee.
             unsafe {
                 let d = Segment::page(this, first + k);
-                (*d).slice_offset = k as u32;
+                (*d).slice_offset = (k * core::mem::size_of::<Page>()) as u32;
                 (*d).class = CLASS_UNUSED;
             }
         }

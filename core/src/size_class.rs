@@ -63,6 +63,28 @@ const fn build_class_sizes() -> [u32; CLASS_COUNT] {
     t
 }
 
+/// Requests up to this size (after rounding up to an alignment of at most
+/// 16) find their class in [`CLASS_BY_WORDS`].
+pub const DIRECT_MAX: usize = 1024;
+
+const fn build_class_by_words() -> [u8; DIRECT_MAX / 8 + 1] {
+    let mut t = [0u8; DIRECT_MAX / 8 + 1];
+    let mut i = 0;
+    while i <= DIRECT_MAX / 8 {
+        t[i] = class_of(i * 8) as u8;
+        i += 1;
+    }
+    // A zero-size request gets a 16-byte block, aligned for any alignment up
+    // to 16 (the table serves those).
+    t[0] = class_of(16) as u8;
+    t
+}
+
+/// `class_of(8 * i)` for every `1 <= i <= DIRECT_MAX / 8`, and the 16-byte
+/// class for `i == 0`: the class of a request of `n` bytes (after rounding up
+/// to an alignment of at most 16) is `CLASS_BY_WORDS[(n + 7) / 8]`, one load.
+pub const CLASS_BY_WORDS: [u8; DIRECT_MAX / 8 + 1] = build_class_by_words();
+
 /// Block size of every class, smallest first.
 pub const CLASS_SIZES: [u32; CLASS_COUNT] = build_class_sizes();
 
@@ -125,6 +147,22 @@ const_assert!(table_is_consistent());
 const_assert!(waste_is_bounded());
 const_assert!(alignment_rule_holds());
 const_assert!(CLASS_COUNT <= u8::MAX as usize);
+
+/// True when the table agrees with `class_of` for every size it covers.
+const fn class_by_words_is_exact() -> bool {
+    if CLASS_BY_WORDS[0] as usize != class_of(16) {
+        return false;
+    }
+    let mut n = 1;
+    while n <= DIRECT_MAX {
+        if CLASS_BY_WORDS[n.div_ceil(8)] as usize != class_of(n) {
+            return false;
+        }
+        n += 1;
+    }
+    true
+}
+const_assert!(class_by_words_is_exact());
 
 #[cfg(test)]
 mod tests {

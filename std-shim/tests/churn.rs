@@ -119,9 +119,14 @@ fn ten_thousand_threads_leave_live_objects() {
     );
     // The test harness's threads and this one hold heaps too.
     assert!(pool.heaps <= 4 * WAVE + 8, "one heap per thread: {pool:?}");
+    // Reserved memory is bounded by the heaps alive at once, not by the
+    // threads that ever ran: a leak per thread would pass 10,000 x 4 MiB.
+    // (How many heaps overlap depends on scheduling; under load it rises.)
+    let bound = (256usize << 20).max(pool.heaps * (16 << 20));
     assert!(
-        max_reserved <= 256 << 20,
-        "reserved grew to {max_reserved} bytes"
+        max_reserved <= bound,
+        "reserved grew to {max_reserved} bytes with {} heaps: {pool:?}",
+        pool.heaps
     );
     assert!(
         end_rss <= warm_rss + (128 << 20),
