@@ -7,11 +7,14 @@
 //!   design brief) that writes every block it gets, checks it when it frees or
 //!   reallocates it, and folds what it read into a checksum that must be the
 //!   same on every correct allocator.
+//! * [`work`]: the workload programs of the benchmark runner (`masu-bench`),
+//!   each run in a child process with the allocator under test.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use core::alloc::Layout;
 
 pub mod subjects;
+pub mod work;
 
 /// An allocator under test.
 pub trait Subject {

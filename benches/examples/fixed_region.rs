@@ -1,0 +1,365 @@
+//! masu-core over a fixed arena (`Heap<FixedRegion>`, `Config::FIXED_REGION`)
+//! against the `no_std` allocators people use for the same job: `talc`,
+//! `linked_list_allocator`, `buddy_system_allocator` and `rlsf` (TLSF).
+//!
+//! ```text
+//! cargo run --release -p masu-bench --example fixed_region [-- quick|full] [machine]
+//! ```
+//!
+//! For each largest request size (200, 1000, 3000, 10000, 30000 B), single
+//! threaded, no lock:
+//!
+//! * **throughput** ("random actions"): 1,000 slots over a 64 MiB arena;
+//!   each operation picks a slot: an empty one gets a block of 1..=max bytes
+//!   (alignment 8); a full one is freed, or (half the time) reallocated to
+//!   1..=max bytes. The first and last byte of every block are written. The
+//!   run lasts 200 ms (quick: 100 ms) from a fresh arena, repeated 3 times
+//!   (quick: 1), median ops/s.
+//! * **heap efficiency**: on a fresh 2 MiB arena (aligned to 1 MiB),
+//!   allocate blocks of 1..=max bytes, freeing a random live one instead one
+//!   time in four, until the first allocation fails; efficiency is the sum
+//!   of the live requested sizes at that moment over the arena size. Mean
+//!   of 5 trials (quick: 2), each with its own seed.
+//!
+//! Prints a table, or with `machine`, one `fixed-region` line per
+//! allocator and size for `masu-bench`.
+
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+use masu_bench::subjects::LinkedList;
+use masu_bench::{Rng, Subject};
+use masu_core::{Config, FixedRegion, Heap};
+use std::time::{Duration, Instant};
+
+const MAX_SIZES: [usize; 5] = [200, 1000, 3000, 10000, 30000];
+const SPEED_ARENA: usize = 64 << 20;
+const EFF_ARENA: usize = 2 << 20;
+const SLOTS: usize = 1000;
+
+/// The allocators, by the names used in the output.
+const NAMES: [&str; 5] = [
+    "masu-core",
+    "talc",
+    "rlsf",
+    "buddy_system_allocator",
+    "linked_list_allocator",
+];
+
+struct Masu(Heap<FixedRegion>);
+
+impl Masu {
+    /// # Safety
+    /// `arena` is valid for `len` bytes, used by nothing else while the heap lives.
+    unsafe fn new(arena: *mut u8, len: usize) -> Self {
+        let heap = Heap::new(FixedRegion::empty(), Config::FIXED_REGION);
+        // SAFETY: forwarded from the caller; `init` runs once per region.
+        unsafe { heap.os().init(arena, len) };
+        Masu(heap)
+    }
+}
+
+impl Subject for Masu {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        self.0.alloc(layout)
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded.
+        unsafe { self.0.realloc(ptr, layout, new_size) }
+    }
+}
+
+struct Talc(talc::Talc<talc::ErrOnOom>);
+
+impl Talc {
+    /// # Safety
+    /// As for [`Masu::new`].
+    unsafe fn new(arena: *mut u8, len: usize) -> Self {
+        let mut t = talc::Talc::new(talc::ErrOnOom);
+        // SAFETY: forwarded from the caller.
+        unsafe { t.claim(talc::Span::from_base_size(arena, len)) }.expect("talc claims the arena");
+        Talc(t)
+    }
+}
+
+impl Subject for Talc {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        // SAFETY: a non-zero size.
+        unsafe { self.0.malloc(layout) }.map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded; a block of this heap is non-null.
+        unsafe { self.0.free(NonNull::new_unchecked(ptr), layout) }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded; grow for larger sizes, shrink (in place) otherwise.
+        unsafe {
+            let p = NonNull::new_unchecked(ptr);
+            if new_size >= layout.size() {
+                self.0
+                    .grow(p, layout, new_size)
+                    .map_or(ptr::null_mut(), NonNull::as_ptr)
+            } else {
+                self.0.shrink(p, layout, new_size);
+                ptr
+            }
+        }
+    }
+}
+
+type TlsfHeap = rlsf::Tlsf<'static, u32, u32, 24, 32>;
+
+struct Rlsf(TlsfHeap);
+
+impl Rlsf {
+    /// # Safety
+    /// As for [`Masu::new`].
+    unsafe fn new(arena: *mut u8, len: usize) -> Self {
+        let mut t = TlsfHeap::new();
+        let block = NonNull::new(ptr::slice_from_raw_parts_mut(arena, len)).unwrap();
+        // SAFETY: forwarded from the caller.
+        unsafe { t.insert_free_block_ptr(block) }.expect("rlsf takes the arena");
+        Rlsf(t)
+    }
+}
+
+impl Subject for Rlsf {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        self.0
+            .allocate(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded.
+        unsafe {
+            self.0
+                .deallocate(NonNull::new_unchecked(ptr), layout.align())
+        }
+    }
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = Layout::from_size_align(new_size, layout.align()).unwrap();
+        // SAFETY: forwarded.
+        unsafe { self.0.reallocate(NonNull::new_unchecked(ptr), new) }
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+}
+
+struct Buddy(buddy_system_allocator::Heap<32>);
+
+impl Buddy {
+    /// # Safety
+    /// As for [`Masu::new`].
+    unsafe fn new(arena: *mut u8, len: usize) -> Self {
+        let mut h = buddy_system_allocator::Heap::<32>::new();
+        // SAFETY: forwarded from the caller.
+        unsafe { h.init(arena as usize, len) };
+        Buddy(h)
+    }
+}
+
+impl Subject for Buddy {
+    fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        self.0
+            .alloc(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+    unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded.
+        self.0
+            .dealloc(unsafe { NonNull::new_unchecked(ptr) }, layout)
+    }
+    /// No realloc of its own: allocate, copy, free.
+    unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new = self.alloc(Layout::from_size_align(new_size, layout.align()).unwrap());
+        if !new.is_null() {
+            // SAFETY: distinct live blocks, each long enough.
+            unsafe {
+                ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
+    }
+}
+
+/// Runs `f` on a fresh allocator `name` over `len` bytes at `arena`.
+fn with_subject<R>(
+    name: &str,
+    arena: *mut u8,
+    len: usize,
+    f: impl FnOnce(&mut dyn Runner) -> R,
+) -> R {
+    // SAFETY (all arms): the arena is ours, and each heap is dropped (or,
+    // for linked_list_allocator, forgotten) before the next one is made.
+    unsafe {
+        match name {
+            "masu-core" => f(&mut Masu::new(arena, len)),
+            "talc" => f(&mut Talc::new(arena, len)),
+            "rlsf" => f(&mut Rlsf::new(arena, len)),
+            "buddy_system_allocator" => f(&mut Buddy::new(arena, len)),
+            "linked_list_allocator" => f(&mut LinkedList::new(std::slice::from_raw_parts_mut(
+                arena, len,
+            ))),
+            _ => unreachable!("unknown allocator {name}"),
+        }
+    }
+}
+
+/// The two measurements, monomorphised per allocator.
+trait Runner {
+    fn speed(&mut self, max: usize, window: Duration, seed: u64) -> (u64, f64, u64);
+    fn efficiency(&mut self, max: usize, arena: usize, seed: u64) -> f64;
+}
+
+impl<S: Subject> Runner for S {
+    /// Random actions for `window`: returns (operations, seconds, failed allocations).
+    fn speed(&mut self, max: usize, window: Duration, seed: u64) -> (u64, f64, u64) {
+        let mut rng = Rng::new(seed);
+        let mut slots: Vec<Option<(*mut u8, Layout)>> = vec![None; SLOTS];
+        let (mut ops, mut oom) = (0u64, 0u64);
+        let t = Instant::now();
+        loop {
+            for _ in 0..256 {
+                let i = rng.below(SLOTS as u64) as usize;
+                let size = 1 + rng.below(max as u64) as usize;
+                match slots[i] {
+                    None => {
+                        let l = Layout::from_size_align(size, 8).unwrap();
+                        let p = self.alloc(l);
+                        if p.is_null() {
+                            oom += 1;
+                        } else {
+                            // SAFETY: a fresh block of `size` bytes.
+                            unsafe {
+                                p.write(1);
+                                p.add(size - 1).write(1);
+                            }
+                            slots[i] = Some((p, l));
+                        }
+                    }
+                    Some((p, l)) if rng.below(2) == 0 => {
+                        // SAFETY: a live block of this layout.
+                        unsafe { self.dealloc(p, l) };
+                        slots[i] = None;
+                    }
+                    Some((p, l)) => {
+                        // SAFETY: a live block of this layout.
+                        let q = unsafe { self.realloc(p, l, size) };
+                        if q.is_null() {
+                            oom += 1;
+                        } else {
+                            // SAFETY: the block now holds `size` bytes.
+                            unsafe { q.add(size - 1).write(2) };
+                            slots[i] = Some((q, Layout::from_size_align(size, 8).unwrap()));
+                        }
+                    }
+                }
+                ops += 1;
+            }
+            if t.elapsed() >= window {
+                break;
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        for (p, l) in slots.into_iter().flatten() {
+            // SAFETY: live blocks, freed once.
+            unsafe { self.dealloc(p, l) };
+        }
+        (ops, secs, oom)
+    }
+
+    /// Allocates (3 in 4) or frees a random live block (1 in 4) until an
+    /// allocation fails: the live requested bytes over the arena.
+    fn efficiency(&mut self, max: usize, arena: usize, seed: u64) -> f64 {
+        let mut rng = Rng::new(seed);
+        let mut live: Vec<(*mut u8, Layout)> = Vec::new();
+        let mut requested = 0usize;
+        loop {
+            if live.is_empty() || rng.below(4) != 0 {
+                let size = 1 + rng.below(max as u64) as usize;
+                let l = Layout::from_size_align(size, 8).unwrap();
+                let p = self.alloc(l);
+                if p.is_null() {
+                    break;
+                }
+                requested += size;
+                live.push((p, l));
+            } else {
+                let i = rng.below(live.len() as u64) as usize;
+                let (p, l) = live.swap_remove(i);
+                requested -= l.size();
+                // SAFETY: a live block of this layout.
+                unsafe { self.dealloc(p, l) };
+            }
+        }
+        let eff = requested as f64 / arena as f64;
+        for (p, l) in live {
+            // SAFETY: live blocks, freed once.
+            unsafe { self.dealloc(p, l) };
+        }
+        eff
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "quick");
+    let machine = args.iter().any(|a| a == "machine");
+    let (window, reps, trials) = if quick {
+        (Duration::from_millis(100), 1, 2)
+    } else {
+        (Duration::from_millis(200), 3, 5)
+    };
+    let layout = Layout::from_size_align(SPEED_ARENA, 1 << 20).unwrap();
+    // SAFETY: a non-zero size; the arena lives until the process ends.
+    let arena = unsafe { std::alloc::alloc_zeroed(layout) };
+    assert!(!arena.is_null());
+    // Make every page resident first, so no allocator pays the page faults.
+    // SAFETY: the arena is SPEED_ARENA bytes.
+    unsafe { arena.write_bytes(0xa5, SPEED_ARENA) };
+    if !machine {
+        println!("fixed region, single thread: ops/s (random actions, {} ms, median of {reps}) and heap efficiency (2 MiB arena, mean of {trials})", window.as_millis());
+        println!(
+            "{:<24} {:>7} {:>14} {:>10} {:>6}",
+            "allocator", "max B", "ops/s", "efficiency", "oom"
+        );
+    }
+    for max in MAX_SIZES {
+        for name in NAMES {
+            let mut rates = Vec::new();
+            let mut ooms = 0;
+            for rep in 0..reps {
+                let (ops, secs, oom) = with_subject(name, arena, SPEED_ARENA, |s| {
+                    s.speed(max, window, 0x5eed + rep as u64)
+                });
+                rates.push(ops as f64 / secs);
+                ooms += oom;
+            }
+            let effs: Vec<f64> = (0..trials)
+                .map(|t| {
+                    with_subject(name, arena, EFF_ARENA, |s| {
+                        s.efficiency(max, EFF_ARENA, 0xeff + t as u64)
+                    })
+                })
+                .collect();
+            let eff = effs.iter().sum::<f64>() / effs.len() as f64;
+            let rate = median(rates);
+            if machine {
+                println!("fixed-region alloc={name} max={max} ops_per_s={rate:.0} efficiency={eff:.5} oom={ooms} window_ms={} reps={reps} trials={trials}", window.as_millis());
+            } else {
+                println!(
+                    "{name:<24} {max:>7} {rate:>14.0} {:>9.1}% {ooms:>6}",
+                    eff * 100.0
+                );
+            }
+        }
+    }
+}
