@@ -205,7 +205,7 @@ mod validate {
             let page = unsafe { Segment::page_of(seg, ptr) };
             // SAFETY: as above.
             let pg = unsafe { &*page };
-            if pg.class == CLASS_UNUSED || pg.owner.load(Ordering::Relaxed) == 0 {
+            if pg.class == CLASS_UNUSED || pg.owner_id() == 0 {
                 // A large span starts on a slice boundary; once freed, its
                 // slices are free. Anything else in a free slice is foreign.
                 // SAFETY: the cookie proves `seg` is a live segment header.
@@ -285,7 +285,7 @@ mod validate {
         /// True when `block` is free. The owner searches its lists; another
         /// heap relies on the freed tag alone.
         fn is_on_free_list(&self, page: &Page, block: *mut Block) -> bool {
-            if page.owner.load(Ordering::Relaxed) != self.id {
+            if page.owner_id() != self.id {
                 return true;
             }
             list_contains(page, page.free, block)
@@ -296,19 +296,18 @@ mod validate {
                     block,
                 )
         }
+    }
 
-        /// Checks a block about to be freed and tags it as free.
-        pub(crate) fn check_free(&self, seg: *mut Segment, ptr: *mut u8, layout: Layout) {
-            let page = self.check_live(seg, ptr, layout);
-            // SAFETY: `check_live` proved `page` is a live page.
-            let pg = unsafe { &*page };
-            if pg.block_size >= 16 {
-                // SAFETY: the block is ours until freed, and at least 16 bytes.
-                unsafe { (ptr as *mut usize).add(1).write(freed_tag(pg.key)) };
-            }
+    /// Tags a block that passed `check_live` as free, just before it goes
+    /// onto a free list.
+    #[inline]
+    pub(crate) fn tag_freed(page: &Page, block: *mut u8) {
+        if page.block_size >= 16 {
+            // SAFETY: the block is ours until freed, and at least 16 bytes.
+            unsafe { (block as *mut usize).add(1).write(freed_tag(page.key)) };
         }
     }
 }
 
 #[cfg(feature = "checks")]
-pub(crate) use validate::{clear_freed_tag, validate_link, validate_remote};
+pub(crate) use validate::{clear_freed_tag, tag_freed, validate_link, validate_remote};

@@ -8,7 +8,8 @@
 use crate::config::{header_bytes, Config, Geometry};
 use crate::os::Os;
 use crate::page::{
-    Block, Page, PageQueue, CLASS_HUGE, CLASS_LARGE, FLAG_FREE_IS_ZERO, FLAG_IN_FULL, FLAG_IN_QUEUE,
+    Block, Page, PageQueue, CLASS_HUGE, CLASS_LARGE, FLAG_FREE_IS_ZERO, FLAG_IN_FULL,
+    FLAG_IN_QUEUE, FLAG_KEEP,
 };
 use crate::segment::{
     low_bits, range_bits, run_starts, PurgeQueue, Segment, SegmentList, KIND_NORMAL,
@@ -28,9 +29,24 @@ pub(crate) const MIN_BLOCK: usize = if cfg!(feature = "checks") { 16 } else { 1 
 /// stamped with the time.
 pub(crate) const RETIRED_UNSTAMPED: u32 = u32::MAX;
 
-/// The flags of a page that `dealloc` may keep when it empties: queued (so a
-/// small page) and not in `full`.
-const KEEPABLE_MASK: u8 = FLAG_IN_QUEUE | FLAG_IN_FULL;
+/// Entries of `Heap::direct`: one per 8 bytes of request up to `DIRECT_MAX`.
+const DIRECT_LEN: usize = DIRECT_MAX / 8 + 1;
+
+/// What a direct entry of a class without pages points to: a zeroed block
+/// the size of a descriptor, whose `free` reads as null, so the fast path
+/// falls through to the slow path without a null check of its own. Nothing
+/// ever writes to it (no block belongs to it, and the slow paths work on the
+/// class queues, never on direct entries).
+#[repr(C, align(64))]
+struct EmptyPage([usize; core::mem::size_of::<Page>().div_ceil(core::mem::size_of::<usize>())]);
+
+static_assertions::const_assert!(core::mem::align_of::<Page>() <= 64);
+// `Heap::lone_mask` has a bit per class.
+static_assertions::const_assert!(CLASS_COUNT <= 128);
+
+const EMPTY_PAGE: *mut Page =
+    &EmptyPage([0; core::mem::size_of::<Page>().div_ceil(core::mem::size_of::<usize>())])
+        as *const EmptyPage as *mut Page;
 
 /// Full pages checked for remote frees per slow-path event.
 const FULL_RESCAN: usize = 4;
@@ -49,8 +65,15 @@ static NEXT_HEAP_ID: core::sync::atomic::AtomicUsize = core::sync::atomic::Atomi
 /// Dropping a heap gives all its segments back to the `Os`: blocks still
 /// live become invalid.
 pub struct Heap<O: Os, C: CounterSink = Counters> {
-    /// Pages with (possibly) free blocks, per class; the fast path uses `first`.
+    /// The allocation fast path's view of `queues`: entry `i` is the first
+    /// page of the class of an `8 * i`-byte request (`CLASS_BY_WORDS[i]`),
+    /// or `EMPTY_PAGE`. Kept up to date by `queue_changed`.
+    pub(crate) direct: [*mut Page; DIRECT_LEN],
+    /// Pages with (possibly) free blocks, per class.
     pub(crate) queues: [PageQueue; CLASS_COUNT],
+    /// Bit `c` set when class `c`'s queue holds exactly one page (the pages
+    /// that the epoch tick looks at, see `free_idle_pages`).
+    pub(crate) lone_mask: u128,
     /// Pages without free blocks, plus all large and huge pages.
     pub(crate) full: PageQueue,
     /// Normal segments, those with free slices first.
@@ -118,7 +141,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Panics (at compile time in a `static`) when `config` is invalid.
     pub const fn with_counters(os: O, config: Config, counters: C) -> Self {
         Heap {
+            direct: [EMPTY_PAGE; DIRECT_LEN],
             queues: [PageQueue::EMPTY; CLASS_COUNT],
+            lone_mask: 0,
             full: PageQueue::EMPTY,
             segments: SegmentList::EMPTY,
             huge: SegmentList::EMPTY,
@@ -183,52 +208,129 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     #[inline(always)]
     fn alloc_impl(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        // SAFETY: `&mut self`: this thread owns the heap; the heap's own sink.
+        let p = unsafe { self.alloc_fast(size, align, zero, &self.counters) };
+        if !p.is_null() {
+            return p;
+        }
+        self.alloc_rest(size, align, zero)
+    }
+
+    /// What [`Heap::alloc`] does when [`Heap::alloc_fast`] returns null (it
+    /// does not try the fast path again): use it after `alloc_fast`. On its
+    /// own it is a complete, slower `alloc` (`alloc_zeroed` with `zero`).
+    #[inline]
+    pub fn alloc_slow(&mut self, layout: Layout, zero: bool) -> *mut u8 {
+        self.alloc_rest(layout.size(), layout.align(), zero)
+    }
+
+    /// The allocation fast path alone: a block of at least `size` bytes
+    /// aligned to `align` (zeroed if `zero`), from the page that the
+    /// request's class allocates from, when that page has a free block; null
+    /// when the request needs more (larger than the direct table or aligned
+    /// beyond 16, a class without a ready block), having changed nothing.
+    /// Then call [`Heap::alloc_slow`] (or [`Heap::alloc`]). Any `size` may
+    /// be asked: those that no `Layout` could hold get null.
+    ///
+    /// It is the first half of `alloc` for callers that keep the slow half
+    /// out of line (the `masu` crate's global allocator and C `malloc`), and
+    /// that count into counters they can name without a load: `counters`
+    /// stands in for the heap's own [`CounterSink`] on this path.
+    ///
+    /// # Safety
+    /// * `align` is a power of two.
+    /// * The caller owns the heap: no other thread uses it meanwhile, as
+    ///   with `&mut self`. A heap that has never allocated is the exception:
+    ///   this call reads it only and returns null, so any number of threads
+    ///   may make it at once.
+    /// * `counters` counts into the same place as the heap's own sink (the
+    ///   one it was made with); otherwise the counts are split.
+    #[inline(always)]
+    pub unsafe fn alloc_fast(
+        &self,
+        size: usize,
+        align: usize,
+        zero: bool,
+        counters: &impl CounterSink,
+    ) -> *mut u8 {
         let size_or_min = if MIN_BLOCK > 1 {
             size.max(MIN_BLOCK)
         } else {
             size
         };
+        if size_or_min > self.direct_max {
+            return ptr::null_mut();
+        }
+        // One load finds the page: every class up to `direct_max` rounded to
+        // 16 is a size class here. Entry `i` serves `8 * i` bytes. (The two
+        // indices are written so that the compiler keeps them apart: merged
+        // into one computation with selected constants, or with a mask it
+        // widens to 64 bits, they cost more than either.)
+        let idx = if align <= 8 {
+            // Every class is a multiple of 8 bytes, so an alignment up to 8
+            // needs no rounding beyond that: the class of `size` serves it.
+            (size_or_min + 7) >> 3
+        } else if align <= 16 {
+            ((size_or_min + 15) & !15) >> 3
+        } else {
+            return ptr::null_mut();
+        };
+        debug_assert!(idx * 8 <= self.direct_max);
+        // SAFETY: `idx <= direct_max / 8 < DIRECT_LEN`.
+        let page = unsafe { *self.direct.get_unchecked(idx) };
+        // SAFETY: a direct entry is a live page owned by this heap or
+        // `EMPTY_PAGE`, whose `free` reads as null.
+        if unsafe { (*page).free.is_null() } {
+            return ptr::null_mut();
+        }
+        // SAFETY: a real page (`EMPTY_PAGE` has no free block) of this heap,
+        // which the caller owns, with a non-empty `free` list.
+        unsafe { Self::take_block(page, if zero { size } else { 0 }, counters) }
+    }
+
+    /// Everything `alloc` does when the fast path cannot serve the request.
+    #[cold]
+    #[inline(never)]
+    fn alloc_rest(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        let size_or_min = if MIN_BLOCK > 1 {
+            size.max(MIN_BLOCK)
+        } else {
+            size
+        };
+        let zero_len = if zero { size } else { 0 };
         if size_or_min <= self.direct_max && align <= 16 {
-            // The common case: one table load, no geometry checks (every
-            // class up to `direct_max` rounded to 16 is a size class here).
-            let rounded = (size_or_min + align - 1) & !(align - 1);
-            // SAFETY: `direct_max <= DIRECT_MAX` is a multiple of 16 and
-            // `align <= 16`, so `rounded <= DIRECT_MAX` and the index is in
-            // the table.
-            let class = unsafe { *CLASS_BY_WORDS.get_unchecked(rounded.div_ceil(8)) } as usize;
-            return self.alloc_small(class, if zero { size } else { 0 });
+            // A direct request whose page had no ready block (the usual
+            // reason to be here): its class from the table.
+            let idx = if align <= 8 {
+                (size_or_min + 7) >> 3
+            } else {
+                ((size_or_min + 15) & !15) >> 3
+            };
+            return self.alloc_small_slow(CLASS_BY_WORDS[idx] as usize, zero_len);
         }
         // `Layout` guarantees `size + align - 1` does not overflow. A zero
         // size counts as 1 so that it rounds up to a whole aligned block.
         let rounded = (size_or_min.max(1) + align - 1) & !(align - 1);
         if rounded <= self.geometry.max_small_size && align <= self.geometry.slice_size {
-            self.alloc_small(class_of(rounded), if zero { size } else { 0 })
+            let class = class_of(rounded);
+            let page = self.queues[class].first;
+            // SAFETY: queued pages are live pages owned by this heap.
+            if !page.is_null() && unsafe { !(*page).free.is_null() } {
+                // SAFETY: as above, and its `free` list is non-empty.
+                return unsafe { Self::take_block(page, zero_len, &self.counters) };
+            }
+            self.alloc_small_slow(class, zero_len)
         } else {
             self.alloc_large(size, align, zero)
         }
     }
 
-    /// Takes a block of `class`, zeroing `zero_len` bytes of it.
-    #[inline(always)]
-    fn alloc_small(&mut self, class: usize, zero_len: usize) -> *mut u8 {
-        debug_assert!(class < CLASS_COUNT);
-        // SAFETY: callers pass a class from `class_of` or `CLASS_BY_WORDS` of
-        // a size within the classes, so `class < CLASS_COUNT`.
-        let page = unsafe { self.queues.get_unchecked(class).first };
-        // SAFETY: queued pages are live pages owned by this heap.
-        if !page.is_null() && unsafe { !(*page).free.is_null() } {
-            // SAFETY: as above, and its `free` list is non-empty.
-            return unsafe { self.take_block(page, zero_len) };
-        }
-        self.alloc_small_slow(class, zero_len)
-    }
-
-    /// Pops the first block of `page.free`.
+    /// Pops the first block of `page.free`, counting it into `counters`.
     ///
     /// # Safety
-    /// `page` is owned by this heap and its `free` list is non-empty.
+    /// `page` is owned by the caller's heap and its `free` list is non-empty.
     #[inline(always)]
-    unsafe fn take_block(&mut self, page: *mut Page, zero_len: usize) -> *mut u8 {
+    unsafe fn take_block(page: *mut Page, zero_len: usize, counters: &impl CounterSink) -> *mut u8 {
         // SAFETY: guaranteed by the caller.
         let p = unsafe { &mut *page };
         let block = p.free;
@@ -238,7 +340,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         crate::check::validate_link(p, block, next);
         p.free = next;
         p.used += 1;
-        self.counters.on_alloc(p.block_size);
+        counters.on_alloc(p.block_size);
         #[cfg(feature = "checks")]
         crate::check::clear_freed_tag(p, block as *mut u8);
         if zero_len != 0 {
@@ -261,13 +363,34 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return ptr::null_mut();
         }
         // SAFETY: `find_page` returns an owned page with a free block.
-        unsafe { self.take_block(page, zero_len) }
+        unsafe { Self::take_block(page, zero_len, &self.counters) }
     }
 
     /// Finds or makes a page of `class` with a free block and puts it first in
     /// its queue; null when out of memory.
+    #[inline(always)]
     fn find_page(&mut self, class: usize) -> *mut Page {
         self.on_slow_event();
+        // The common case first, without the rest's register pressure: the
+        // first page got blocks back (its `free` list ran dry while the
+        // owner's frees went to `local_free`).
+        let page = self.queues[class].first;
+        if !page.is_null() {
+            // SAFETY: queued pages are live pages owned by this heap.
+            unsafe {
+                self.collect_page(page);
+                if !(*page).free.is_null() {
+                    return page;
+                }
+            }
+        }
+        self.find_page_in_queue(class)
+    }
+
+    /// The rest of `find_page`: extends or retires the class's pages in
+    /// turn, then looks in `full`, then makes a new page.
+    #[inline(never)]
+    fn find_page_in_queue(&mut self, class: usize) -> *mut Page {
         let mut page = self.queues[class].first;
         while !page.is_null() {
             // SAFETY: queued pages are live pages owned by this heap.
@@ -281,11 +404,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     if self.queues[class].first != page {
                         self.queues[class].remove(page);
                         self.queues[class].push_front(page);
+                        self.queue_changed(class);
                     }
                     return page;
                 }
                 self.queues[class].remove(page);
-                (*page).flags = ((*page).flags & !FLAG_IN_QUEUE) | FLAG_IN_FULL;
+                (*page).enter_full();
+                self.queue_changed(class);
                 self.full.push_back(page);
                 page = next;
             }
@@ -295,6 +420,53 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return page;
         }
         self.new_small_page(class)
+    }
+
+    /// Re-derives what follows from the ends of `class`'s queue after it
+    /// changed: the fast path's direct entries of the class, `lone_mask`,
+    /// and `FLAG_KEEP` (set on a page alone in its queue when the heap keeps
+    /// lone pages, cleared on the ends of a longer queue; a page that leaves
+    /// the queue clears it itself).
+    pub(crate) fn queue_changed(&mut self, class: usize) {
+        let q = self.queues[class];
+        if !q.first.is_null() && q.first == q.last {
+            self.lone_mask |= 1 << class;
+        } else {
+            self.lone_mask &= !(1 << class);
+        }
+        if !q.first.is_null() {
+            // SAFETY: queued pages are live pages owned by this heap.
+            unsafe {
+                if q.first == q.last && self.config.purge_delay != 0 {
+                    (*q.first).flags |= FLAG_KEEP;
+                } else {
+                    (*q.first).flags &= !FLAG_KEEP;
+                    (*q.last).flags &= !FLAG_KEEP;
+                }
+            }
+        }
+        let size = class_size(class);
+        if size > DIRECT_MAX {
+            return;
+        }
+        let page = if q.first.is_null() {
+            EMPTY_PAGE
+        } else {
+            q.first
+        };
+        // The requests of `8 * i` bytes that this class serves: those above
+        // the previous class, and the zero-size request for the 16-byte class.
+        let lo = if class == 0 {
+            1
+        } else {
+            class_size(class - 1) / 8 + 1
+        };
+        for e in &mut self.direct[lo..=size / 8] {
+            *e = page;
+        }
+        if class == CLASS_BY_WORDS[0] as usize {
+            self.direct[0] = page;
+        }
     }
 
     /// Collects remote and local frees of `page` onto its `free` list.
@@ -336,10 +508,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 self.collect_page(page);
                 let p = &mut *page;
                 if p.used == 0 {
-                    p.flags &= !FLAG_IN_FULL;
+                    p.leave_full();
                     self.free_any_page(page);
                 } else if p.class < CLASS_LARGE && !p.free.is_null() {
-                    p.flags = (p.flags & !FLAG_IN_FULL) | FLAG_IN_QUEUE;
+                    p.leave_full();
+                    p.flags |= FLAG_IN_QUEUE;
                     let c = p.class as usize;
                     if c == class && found.is_null() {
                         self.queues[c].push_front(page);
@@ -347,6 +520,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     } else {
                         self.queues[c].push_back(page);
                     }
+                    self.queue_changed(c);
                 } else {
                     self.full.push_back(page);
                 }
@@ -378,6 +552,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             );
             (*page).flags |= FLAG_IN_QUEUE;
             self.queues[class].push_front(page);
+            self.queue_changed(class);
             self.pages_per_class[class] += 1;
             (*page).extend();
             page
@@ -638,60 +813,131 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// passed to `realloc`), and is not used afterwards.
     #[inline]
     pub unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `&mut self`: this thread owns the heap; the heap's own
+        // sink; the caller vouches for `ptr` and `layout`.
+        if unsafe { !self.dealloc_fast(ptr, layout, &self.counters) } {
+            // SAFETY: as above; `dealloc_fast` validated the block.
+            unsafe { self.dealloc_rest(ptr) }
+        }
+    }
+
+    /// The free fast path alone: frees `ptr` when that is all it takes: the
+    /// owner's free of a block whose page stays where it is (it does not go
+    /// empty, unless it is the page kept for its class, and it was not
+    /// full). Otherwise (another heap's block, any block when this heap owns
+    /// nothing, a page that needs the slow path) it returns false, having
+    /// changed nothing: then call [`Heap::dealloc_slow`] (or
+    /// [`Heap::dealloc`]).
+    ///
+    /// It is the first half of `dealloc` for callers that keep the slow half
+    /// out of line (the `masu` crate's global allocator), and that count into
+    /// counters they can name without a load: `counters` stands in for the
+    /// heap's own [`CounterSink`] on this path.
+    ///
+    /// # Safety
+    /// * As for [`Heap::dealloc`] (`ptr`, `layout`).
+    /// * The caller owns the heap: no other thread uses it meanwhile, as
+    ///   with `&mut self`. A heap that has never allocated is the exception:
+    ///   it owns no page, so this call only reads and returns false, and any
+    ///   number of threads may make it at once.
+    /// * `counters` counts into the same place as the heap's own sink (the
+    ///   one it was made with); otherwise the counts are split.
+    #[inline(always)]
+    pub unsafe fn dealloc_fast(
+        &self,
+        ptr: *mut u8,
+        layout: Layout,
+        counters: &impl CounterSink,
+    ) -> bool {
         let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
-        self.check_free(seg, ptr, layout);
+        self.check_live(seg, ptr, layout);
         #[cfg(not(feature = "checks"))]
         let _ = layout;
+        // SAFETY: the caller guarantees `ptr` is a live block, so its segment
+        // header and page descriptor are live; an owned page is the caller's.
+        unsafe {
+            let page = Segment::page_of(seg, ptr);
+            let p = &mut *page;
+            // Not this heap's, or in the full queue (`OWNER_SLOW`: a full
+            // small page, or a large or huge one).
+            if p.owner.load(Ordering::Relaxed) != self.id {
+                return false;
+            }
+            // The count first, so that its flags decide: a page that goes
+            // empty needs the slow path unless it is kept (then `used`
+            // is put back and nothing else has changed).
+            p.used -= 1;
+            if p.used == 0 {
+                if p.flags & FLAG_KEEP == 0 {
+                    p.used = 1;
+                    return false;
+                }
+                // The only page of its class went empty (a block allocated
+                // and freed in a loop): keep it. This is no slow-path event:
+                // the epoch tick stamps the page and frees it once it has
+                // stayed empty for the purge delay.
+                p.retired_at = RETIRED_UNSTAMPED;
+            }
+            #[cfg(feature = "checks")]
+            crate::check::tag_freed(p, ptr);
+            p.push_local(ptr as *mut Block);
+            counters.on_free(1, p.block_size);
+        }
+        true
+    }
+
+    /// What [`Heap::dealloc`] does when [`Heap::dealloc_fast`] returns false
+    /// (it does not try the fast path again): a remote free, or an owner's
+    /// free whose page needs the slow path.
+    ///
+    /// # Safety
+    /// As for [`Heap::dealloc`], and `dealloc_fast` has just returned false
+    /// for this block, on this heap: with `checks` it validated the block,
+    /// which this does not do again.
+    #[inline]
+    pub unsafe fn dealloc_slow(&mut self, ptr: *mut u8, layout: Layout) {
+        let _ = layout;
+        // SAFETY: forwarded from the caller.
+        unsafe { self.dealloc_rest(ptr) }
+    }
+
+    /// See [`Heap::dealloc_slow`] (the layout is not needed).
+    #[inline(never)]
+    unsafe fn dealloc_rest(&mut self, ptr: *mut u8) {
+        let seg = Segment::of(ptr, self.segment_base_mask());
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
         // header and page descriptor are live.
         unsafe {
             let page = Segment::page_of(seg, ptr);
             let p = &mut *page;
-            if p.owner.load(Ordering::Relaxed) == self.id {
-                p.push_local(ptr as *mut Block);
-                p.used -= 1;
-                self.counters.on_free(1, p.block_size);
-                if p.used == 0 || p.flags & FLAG_IN_FULL != 0 {
-                    // Fast exit for the only page of its class going empty
-                    // (a block allocated and freed in a loop): keep it.
-                    if p.used == 0
-                        && p.next.is_null()
-                        && p.prev.is_null()
-                        && p.flags & KEEPABLE_MASK == FLAG_IN_QUEUE
-                        && self.config.purge_delay != 0
-                    {
-                        p.retired_at = RETIRED_UNSTAMPED;
-                        return;
-                    }
-                    self.free_slow(page);
-                }
-            } else {
+            #[cfg(feature = "checks")]
+            crate::check::tag_freed(p, ptr);
+            if p.owner_id() != self.id {
+                // Another heap's block: one CAS onto the page's `thread_free`.
                 p.push_remote(ptr as *mut Block);
+                return;
+            }
+            p.push_local(ptr as *mut Block);
+            self.counters.on_free(1, p.block_size);
+            p.used -= 1;
+            // After `dealloc_fast` said no, the page went empty (and is not
+            // kept) or was full; anything else needs nothing more.
+            if (p.used == 0 && p.flags & FLAG_KEEP == 0) || p.flags & FLAG_IN_FULL != 0 {
+                self.free_slow(page);
+            } else if p.used == 0 {
+                p.retired_at = RETIRED_UNSTAMPED;
             }
         }
     }
 
-    /// The owner's slow free: a page became empty or left the full queue.
+    /// The owner's slow free: a page became empty (and is not kept) or left
+    /// the full queue.
     #[cold]
     #[inline(never)]
     unsafe fn free_slow(&mut self, page: *mut Page) {
         // SAFETY: the caller passes a live page of this heap.
-        unsafe {
-            let p = &mut *page;
-            if p.used == 0 && p.flags & FLAG_IN_FULL == 0 && p.class < CLASS_LARGE {
-                // Keep the only page of a class, to avoid thrashing when a
-                // program allocates and frees one block in a loop. This is no
-                // slow-path event: the epoch tick stamps the page and frees it
-                // once it has stayed empty for the purge delay.
-                let q = &self.queues[p.class as usize];
-                if q.first == page && q.last == page && self.config.purge_delay != 0 {
-                    p.retired_at = RETIRED_UNSTAMPED;
-                    return;
-                }
-            }
-            self.settle_page(page);
-        }
+        unsafe { self.settle_page(page) };
         // The epoch's release work comes after the page is settled.
         self.on_slow_event();
     }
@@ -701,20 +947,23 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// # Safety
     /// `page` is a live page of this heap.
     unsafe fn settle_page(&mut self, page: *mut Page) {
-        // SAFETY: the caller passes a live page of this heap.
+        // SAFETY: the caller passes a live page of this heap. (Through the
+        // raw pointer only: the queues reach the page through it too.)
         unsafe {
-            let p = &mut *page;
-            if p.used == 0 {
-                if p.flags & FLAG_IN_FULL != 0 {
+            if (*page).used == 0 {
+                if (*page).flags & FLAG_IN_FULL != 0 {
                     self.full.remove(page);
-                    p.flags &= !FLAG_IN_FULL;
+                    (*page).leave_full();
                 }
                 self.free_any_page(page);
             } else {
                 // A full small page got a block back: queue it again.
                 self.full.remove(page);
-                p.flags = (p.flags & !FLAG_IN_FULL) | FLAG_IN_QUEUE;
-                self.queues[p.class as usize].push_back(page);
+                (*page).leave_full();
+                (*page).flags |= FLAG_IN_QUEUE;
+                let class = (*page).class as usize;
+                self.queues[class].push_back(page);
+                self.queue_changed(class);
             }
         }
     }
@@ -735,6 +984,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 c => {
                     if (*page).flags & FLAG_IN_QUEUE != 0 {
                         self.queues[c as usize].remove(page);
+                        self.queue_changed(c as usize);
                     }
                     self.pages_per_class[c as usize] -= 1;
                     self.release_page_slices(page);
@@ -780,12 +1030,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: `ptr` is a live block, so its page is live.
         let page = unsafe { Segment::page_of(seg, ptr) };
         // SAFETY: as above.
-        let (owned, class) = unsafe {
-            (
-                (*page).owner.load(Ordering::Relaxed) == self.id,
-                (*page).class,
-            )
-        };
+        let (owned, class) = unsafe { ((*page).owner_id() == self.id, (*page).class) };
         if owned {
             let rounded = (new_size.max(MIN_BLOCK) + align - 1) & !(align - 1);
             let small =

@@ -11,7 +11,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Page, CLASS_HUGE, CLASS_LARGE, FLAG_IN_FULL};
+use crate::page::{Page, CLASS_HUGE, CLASS_LARGE, OWNER_SLOW};
 use crate::segment::{range_bits, Segment, KIND_HUGE};
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
@@ -111,7 +111,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let p = &mut *page;
             p.capacity = 1;
             p.used = 1;
-            p.flags |= FLAG_IN_FULL;
+            p.enter_full();
             self.full.push_back(page);
             self.counters.on_alloc(p.block_size);
         }
@@ -217,6 +217,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.key = s.key;
             p.thread_free.store(0, Ordering::Relaxed);
             p.owner.store(self.id, Ordering::Relaxed);
+            let start = p.start;
             self.huge.push_back(seg);
             self.start_single_block_page(page);
             self.huge_allocs += 1;
@@ -229,9 +230,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 } else {
                     size
                 };
-                ptr::write_bytes(p.start, 0, len);
+                ptr::write_bytes(start, 0, len);
             }
-            p.start
+            start
         }
     }
 
@@ -244,7 +245,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             let seg = (page as *mut u8).sub(size_of::<Segment>()) as *mut Segment;
             (*page).class = crate::page::CLASS_UNUSED;
-            (*page).owner.store(0, Ordering::Relaxed);
+            (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
             self.huge.remove(seg);
             self.huge_allocs -= 1;
             (*seg).dirtied_at = self.now();

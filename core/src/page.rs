@@ -30,7 +30,8 @@ pub(crate) const CLASS_LARGE: u8 = 254;
 pub(crate) const CLASS_HUGE: u8 = 255;
 
 /// Page is in the heap's `full` queue (small page with no free block, or a
-/// large or huge page).
+/// large or huge page). Set and cleared with [`Page::enter_full`] and
+/// [`Page::leave_full`], which also mark the owner word.
 pub(crate) const FLAG_IN_FULL: u8 = 1;
 /// Every block on `free` is fresh: never handed out, memory known zero except
 /// its link word.
@@ -39,6 +40,20 @@ pub(crate) const FLAG_FREE_IS_ZERO: u8 = 2;
 pub(crate) const FLAG_FRESH: u8 = 4;
 /// The page is in a class queue.
 pub(crate) const FLAG_IN_QUEUE: u8 = 8;
+/// The page is alone in its class queue and the heap keeps it when it
+/// empties (its purge delay is not 0): the owner's free of its last block
+/// only stamps it (see `Heap::dealloc`). Kept up to date by
+/// `Heap::queue_changed`.
+pub(crate) const FLAG_KEEP: u8 = 16;
+
+/// Set in `Page::owner` (beside the heap id) while a free of one of its
+/// blocks needs the slow path even for its owner: while the page is in the
+/// full queue, and in every unused descriptor (whose owner word is this bit
+/// alone). So the owner's free fast path tells "my page, nothing else to
+/// do" from everything else with one comparison: such a word matches no
+/// heap's id, not even the 0 of a heap that owns nothing. Heap ids never
+/// reach this bit.
+pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 
 /// A page descriptor. One exists per slice in a segment header; only the one
 /// of a page's first slice describes the page, the others hold
@@ -72,7 +87,10 @@ pub(crate) struct Page {
     pub local_free: *mut Block,
     /// Blocks other threads freed: a Treiber stack of (encoded) links.
     pub thread_free: AtomicUsize,
-    /// Id of the owning heap (0: none).
+    /// Id of the owning heap (0: none), with [`OWNER_SLOW`] while the
+    /// page is in the heap's full queue or unused. Written by the owner
+    /// only; read by any thread that frees a block of the page (a word that
+    /// is not its own heap's id means a remote free).
     pub owner: AtomicUsize,
     /// Free-list encoding key (a copy of the segment's).
     pub key: usize,
@@ -98,11 +116,36 @@ impl Page {
             start: ptr::null_mut(),
             local_free: ptr::null_mut(),
             thread_free: AtomicUsize::new(0),
-            owner: AtomicUsize::new(0),
+            owner: AtomicUsize::new(OWNER_SLOW),
             key: 0,
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
         }
+    }
+
+    /// The owning heap's id (0: none), without [`OWNER_SLOW`].
+    #[inline]
+    pub fn owner_id(&self) -> usize {
+        self.owner.load(Ordering::Relaxed) & !OWNER_SLOW
+    }
+
+    /// Files the page as full: `FLAG_IN_FULL` and [`OWNER_SLOW`], with
+    /// `FLAG_IN_QUEUE` and `FLAG_KEEP` cleared (owner only; the caller moves
+    /// it to the `full` queue).
+    #[inline]
+    pub fn enter_full(&mut self) {
+        self.flags = (self.flags & !(FLAG_IN_QUEUE | FLAG_KEEP)) | FLAG_IN_FULL;
+        let o = self.owner.load(Ordering::Relaxed);
+        self.owner.store(o | OWNER_SLOW, Ordering::Relaxed);
+    }
+
+    /// Takes the page out of the full state (owner only; the caller moves it
+    /// out of the `full` queue and sets `FLAG_IN_QUEUE` if it queues it).
+    #[inline]
+    pub fn leave_full(&mut self) {
+        self.flags &= !FLAG_IN_FULL;
+        let o = self.owner.load(Ordering::Relaxed);
+        self.owner.store(o & !OWNER_SLOW, Ordering::Relaxed);
     }
 
     /// Encodes a free-list link. With `checks` the link is mixed with the

@@ -15,7 +15,7 @@
 
 use crate::heap::{Heap, RETIRED_UNSTAMPED};
 use crate::os::Os;
-use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_FULL, FLAG_IN_QUEUE};
+use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_QUEUE, OWNER_SLOW};
 use crate::segment::{range_bits, Segment, KIND_HUGE, KIND_NORMAL};
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
@@ -54,7 +54,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Examines up to `limit` segments at the front of the purge queue,
-    /// decommitting the free slices whose delay has passed.
+    /// decommitting the free slices whose delay has passed. (Out of line:
+    /// inlined, it would weigh on every slow path's registers.)
+    #[inline(never)]
     pub(crate) fn purge_due(&mut self, limit: usize) {
         let now = self.now();
         for _ in 0..limit {
@@ -174,7 +176,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.flags = 0;
             p.free = ptr::null_mut();
             p.local_free = ptr::null_mut();
-            p.owner.store(0, Ordering::Relaxed);
+            p.owner.store(OWNER_SLOW, Ordering::Relaxed);
             (*seg).free_mask |= range_bits(idx, n);
             self.note_slices_freed(seg, idx, n);
         }
@@ -332,9 +334,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Frees kept empty pages: those idle for the purge delay, or all when
     /// `force`.
+    #[inline(never)]
     pub(crate) fn free_idle_pages(&mut self, force: bool) {
-        let now = self.now();
-        for c in 0..CLASS_COUNT {
+        // The clock is read only if a lone page is empty.
+        let mut now = None;
+        // Only classes with a lone page (`free_any_page` below clears bits,
+        // so iterate over a copy).
+        let mut lone = self.lone_mask;
+        while lone != 0 {
+            let c = lone.trailing_zeros() as usize;
+            lone &= lone - 1;
             let page = self.queues[c].first;
             if page.is_null() {
                 continue;
@@ -345,6 +354,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if p.used != 0 || !p.next.is_null() {
                     continue;
                 }
+                let now = *now.get_or_insert_with(|| self.now());
                 let due = if force {
                     true
                 } else if p.retired_at == RETIRED_UNSTAMPED {
@@ -426,16 +436,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let next = (*page).next;
                 if (*page).has_remote() {
                     self.collect_page(page);
-                    let p = &mut *page;
-                    if p.used == 0 {
+                    // Through the raw pointer only: the queues reach the
+                    // page through it too.
+                    if (*page).used == 0 {
                         self.full.remove(page);
-                        p.flags &= !FLAG_IN_FULL;
+                        (*page).leave_full();
                         self.free_any_page(page);
                         any = true;
-                    } else if p.class < CLASS_LARGE && !p.free.is_null() {
+                    } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
                         self.full.remove(page);
-                        p.flags = (p.flags & !FLAG_IN_FULL) | FLAG_IN_QUEUE;
-                        self.queues[p.class as usize].push_back(page);
+                        (*page).leave_full();
+                        (*page).flags |= FLAG_IN_QUEUE;
+                        let class = (*page).class as usize;
+                        self.queues[class].push_back(page);
+                        self.queue_changed(class);
                         any = true;
                     }
                 }
@@ -470,6 +484,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
         }
         self.queues = [crate::page::PageQueue::EMPTY; CLASS_COUNT];
+        for c in 0..CLASS_COUNT {
+            self.queue_changed(c);
+        }
         self.full = crate::page::PageQueue::EMPTY;
     }
 }

@@ -105,8 +105,14 @@ impl Segment {
         // index is below `slice_count` (huge segments shift everything to 0).
         unsafe {
             let idx = ((p as usize) - (this as usize)) >> (*this).slice_shift;
-            let d = Segment::page(this, idx);
-            d.byte_sub((*d).slice_offset as usize)
+            // Byte offsets from the segment base, so that the page ends up as
+            // the base plus one register (fields are then one addressing
+            // mode away): descriptor `idx`, then back by its `slice_offset`.
+            let desc = size_of::<Segment>() + idx * size_of::<Page>();
+            let back = *(this as *const u8)
+                .add(desc + core::mem::offset_of!(Page, slice_offset))
+                .cast::<u32>();
+            (this as *mut u8).add(desc - back as usize) as *mut Page
         }
     }
 

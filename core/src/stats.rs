@@ -130,11 +130,19 @@ pub struct Counts {
 /// loads and stores (no read-modify-write, so no `lock` prefix on x86), and
 /// any thread may read them. With the `stats` feature off they stay zero.
 ///
+/// Live bytes are kept as the *headroom* below the peak (`peak - live`): an
+/// allocation subtracts its size from the headroom, and only when that would
+/// go below zero (a new peak) does it touch the peak. So one subtraction and
+/// its borrow flag both count the bytes and check the peak. A reading of a
+/// heap that is not allocating at that moment is exact; one taken while the
+/// owner allocates may mix two moments (live is then clamped to `0..=peak`).
+///
 /// These atomics take part in no synchronisation protocol, so they are
 /// `core` atomics rather than `sync` ones (see `sync`).
 #[derive(Debug, Default)]
 pub struct Counters {
-    live_bytes: AtomicUsize,
+    /// `peak_live_bytes - live_bytes`.
+    headroom: AtomicUsize,
     peak_live_bytes: AtomicUsize,
     alloc_count: AtomicUsize,
     free_count: AtomicUsize,
@@ -144,10 +152,26 @@ impl Counters {
     /// All zero.
     pub const fn new() -> Counters {
         Counters {
-            live_bytes: AtomicUsize::new(0),
+            headroom: AtomicUsize::new(0),
             peak_live_bytes: AtomicUsize::new(0),
             alloc_count: AtomicUsize::new(0),
             free_count: AtomicUsize::new(0),
+        }
+    }
+
+    /// Adds `bytes` to the live bytes, raising the peak if they pass it.
+    #[inline(always)]
+    fn grow(&self, bytes: usize) {
+        // One subtraction whose borrow says "a new peak". The result is
+        // stored before the borrow is looked at (it is one instruction less
+        // that way); a reader that catches the wrapped value in between
+        // sees a headroom above the peak and reads live = peak.
+        let (left, new_peak) = self.headroom.load(Relaxed).overflowing_sub(bytes);
+        self.headroom.store(left, Relaxed);
+        if new_peak {
+            // live = peak + (bytes - headroom) = peak - left (wrapping).
+            bump(&self.peak_live_bytes, left.wrapping_neg());
+            self.headroom.store(0, Relaxed);
         }
     }
 }
@@ -165,10 +189,7 @@ impl CounterSink for Counters {
     fn on_alloc(&self, bytes: usize) {
         if cfg!(feature = "stats") {
             bump(&self.alloc_count, 1);
-            let live = bump(&self.live_bytes, bytes);
-            if live > self.peak_live_bytes.load(Relaxed) {
-                self.peak_live_bytes.store(live, Relaxed);
-            }
+            self.grow(bytes);
         }
     }
 
@@ -176,24 +197,30 @@ impl CounterSink for Counters {
     fn on_free(&self, count: usize, bytes: usize) {
         if cfg!(feature = "stats") {
             bump(&self.free_count, count);
-            bump(&self.live_bytes, bytes.wrapping_neg());
+            bump(&self.headroom, bytes);
         }
     }
 
     #[inline(always)]
     fn on_resize(&self, old: usize, new: usize) {
         if cfg!(feature = "stats") {
-            let live = bump(&self.live_bytes, new.wrapping_sub(old));
-            if live > self.peak_live_bytes.load(Relaxed) {
-                self.peak_live_bytes.store(live, Relaxed);
+            if new >= old {
+                self.grow(new - old);
+            } else {
+                bump(&self.headroom, old - new);
             }
         }
     }
 
     fn read(&self) -> Counts {
+        // The headroom first: the peak only grows, so a later peak keeps
+        // `peak - headroom` from wrapping, except while an allocation of the
+        // owner passes the peak (see `grow`): then live is about the peak.
+        let headroom = self.headroom.load(Relaxed);
+        let peak = self.peak_live_bytes.load(Relaxed);
         Counts {
-            live_bytes: self.live_bytes.load(Relaxed),
-            peak_live_bytes: self.peak_live_bytes.load(Relaxed),
+            live_bytes: peak.checked_sub(headroom).unwrap_or(peak),
+            peak_live_bytes: peak,
             alloc_count: self.alloc_count.load(Relaxed),
             free_count: self.free_count.load(Relaxed),
         }

@@ -122,13 +122,25 @@ fn check_ours(p: *mut c_void) {
 /// `malloc`.
 #[inline]
 pub fn malloc(size: usize) -> *mut c_void {
+    // The fast path takes any size (those it cannot serve give null).
+    let p = crate::alloc_fast(size, min_align(size), false);
+    if !p.is_null() {
+        return p as *mut c_void;
+    }
+    alloc_slow(size, false)
+}
+
+/// `malloc` or `calloc` of `size` bytes beyond the fast path.
+#[cold]
+#[inline(never)]
+fn alloc_slow(size: usize, zero: bool) -> *mut c_void {
     if size > MAX_REQUEST {
         return fail(libc::ENOMEM);
     }
     // SAFETY: the alignment is a power of two and `size` rounded up to it
     // does not overflow isize.
     let layout = unsafe { Layout::from_size_align_unchecked(size, min_align(size)) };
-    let p = crate::alloc(layout, false);
+    let p = crate::alloc_slow(layout, zero);
     if p.is_null() {
         return fail(libc::ENOMEM);
     }
@@ -154,16 +166,14 @@ pub unsafe fn free(p: *mut c_void) {
 /// `calloc`.
 #[inline]
 pub fn calloc(n: usize, size: usize) -> *mut c_void {
-    let Some(total) = n.checked_mul(size).filter(|&t| t <= MAX_REQUEST) else {
+    let Some(total) = n.checked_mul(size) else {
         return fail(libc::ENOMEM);
     };
-    // SAFETY: as in `malloc`.
-    let layout = unsafe { Layout::from_size_align_unchecked(total, min_align(total)) };
-    let p = crate::alloc(layout, true);
-    if p.is_null() {
-        return fail(libc::ENOMEM);
+    let p = crate::alloc_fast(total, min_align(total), true);
+    if !p.is_null() {
+        return p as *mut c_void;
     }
-    p as *mut c_void
+    alloc_slow(total, true)
 }
 
 /// `realloc`.

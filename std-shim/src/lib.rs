@@ -37,7 +37,10 @@ pub use pool::{collect, collect_abandoned, init, pool_stats, register_hooks, Poo
 pub use report::print_stats;
 
 use ::core::alloc::{GlobalAlloc, Layout};
-use pool::{attach, current, free_without_heap, heap_of, is_slot, with_borrowed};
+use pool::{
+    attach, counters_of, current, fast_heap, free_without_heap, gone, heap_of, is_slot,
+    with_borrowed,
+};
 
 /// masu as a Rust global allocator: each thread allocates from its own heap.
 ///
@@ -88,32 +91,56 @@ unsafe impl GlobalAlloc for Masu {
 /// Allocates a block for `layout` from the calling thread's heap; null when
 /// out of memory.
 ///
-/// An attached thread's null is final: retrying after a collection here
-/// would keep `layout` alive across the heap's slow-path call and cost the
-/// fast path three register spills (7 of its ~50 instructions, measured).
-/// masu-core already releases its segment cache and retries when `reserve`
-/// fails; a commit refused by `MASU_MEMORY_LIMIT` is not retried.
+/// The inlined part is masu-core's fast path alone ([`Heap::alloc_fast`]) on
+/// whatever the slot word holds, with no check of it: a thread without a
+/// heap holds a sentinel whose heap has no block to give, so it falls
+/// through to [`alloc_slow`] like a class without a ready block. Nothing
+/// stays live across a call, so nothing is spilled.
+///
+/// An attached thread's null is final: masu-core already releases its
+/// segment cache and retries when `reserve` fails; a commit refused by
+/// `MASU_MEMORY_LIMIT` is not retried.
+///
+/// [`Heap::alloc_fast`]: masu_core::Heap::alloc_fast
 #[inline(always)]
 pub(crate) fn alloc(layout: Layout, zero: bool) -> *mut u8 {
-    let s = current();
-    if is_slot(s) {
-        // SAFETY: the thread holds its slot and is not inside a heap call
-        // (heap calls never re-enter the allocator).
-        let h = unsafe { heap_of(s) };
-        return if zero {
-            h.alloc_zeroed(layout)
-        } else {
-            h.alloc(layout)
-        };
+    let p = alloc_fast(layout.size(), layout.align(), zero);
+    if !p.is_null() {
+        return p;
     }
     alloc_slow(layout, zero)
 }
 
-/// First allocation of a thread (which attaches it) and allocation after the
+/// The inlined part of [`alloc`]: a block from the calling thread's heap if
+/// its fast path has one, else null. `align` is a power of two; any `size`
+/// may be asked.
+#[inline(always)]
+pub(crate) fn alloc_fast(size: usize, align: usize, zero: bool) -> *mut u8 {
+    let s = current();
+    // SAFETY: `align` is a power of two (callers pass a `Layout`'s or 8 or
+    // 16); `s` is the thread's slot or a sentinel, the thread is not inside
+    // a heap call (heap calls never re-enter the allocator), and the
+    // counters are those the heap counts into.
+    unsafe { fast_heap(s).alloc_fast(size, align, zero, counters_of(s)) }
+}
+
+/// Everything else: the heap's slow path, or no heap yet or any more.
+#[cold]
+#[inline(never)]
+pub(crate) fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot.
+        return unsafe { heap_of(s) }.alloc_slow(layout, zero);
+    }
+    alloc_without_slot(layout, zero)
+}
+
+/// A thread's first allocation (which attaches it) and allocation after the
 /// thread's exit hook (on a borrowed heap).
 #[cold]
 #[inline(never)]
-fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
+fn alloc_without_slot(layout: Layout, zero: bool) -> *mut u8 {
     let run = |h: &mut ShimHeap| {
         if zero {
             h.alloc_zeroed(layout)
@@ -122,7 +149,7 @@ fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
         }
     };
     let mut s = current();
-    if s.is_null() {
+    if s == pool::idle() {
         s = attach();
     }
     if is_slot(s) {
@@ -134,23 +161,36 @@ fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
 
 /// Frees a block of any heap from the calling thread.
 ///
+/// As [`alloc`]: masu-core's fast path alone ([`Heap::dealloc_fast`]), which
+/// changes nothing when it cannot finish (another heap's block, a page that
+/// needs the slow path, or a sentinel's heap, which owns no page); then
+/// [`dealloc_slow`].
+///
 /// # Safety
 /// As for [`GlobalAlloc::dealloc`].
+///
+/// [`Heap::dealloc_fast`]: masu_core::Heap::dealloc_fast
 #[inline(always)]
 pub(crate) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
-    let s = current();
-    if is_slot(s) {
-        // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
-        unsafe { heap_of(s).dealloc(ptr, layout) }
+    // masu-core reads a free's layout only to check it (`checks`): without
+    // the feature, a constant keeps the caller's registers free.
+    let layout = if cfg!(feature = "checks") {
+        layout
     } else {
+        Layout::new::<u8>()
+    };
+    let s = current();
+    // SAFETY: as in `alloc`; the caller vouches for `ptr` and `layout`.
+    if unsafe { !fast_heap(s).dealloc_fast(ptr, layout, counters_of(s)) } {
         // SAFETY: forwarded from the caller.
         unsafe { dealloc_slow(ptr, layout) }
     }
 }
 
-/// A free by a thread without a heap: one that never allocated attaches
-/// (so a thread that only frees pays this once); one past its exit hook, or
-/// one that cannot get a heap, frees remotely through a scratch heap.
+/// A free that the fast path did not finish: the heap's slow path (a remote
+/// free, a page to re-file); a thread that never allocated attaches (so a
+/// thread that only frees pays this once); one past its exit hook, or one
+/// that cannot get a heap, frees remotely through a scratch heap.
 ///
 /// # Safety
 /// As for [`GlobalAlloc::dealloc`].
@@ -158,13 +198,20 @@ pub(crate) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
 #[inline(never)]
 unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
     let mut s = current();
-    if s.is_null() {
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot, whose heap's `dealloc_fast` just
+        // said no; the caller vouches for `ptr`.
+        return unsafe { heap_of(s).dealloc_slow(ptr, layout) };
+    }
+    if s == pool::idle() {
         s = attach();
     }
     if is_slot(s) {
         // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
+        // (`dealloc`, not `dealloc_slow`: the checks ran on the sentinel.)
         unsafe { heap_of(s).dealloc(ptr, layout) }
     } else {
+        debug_assert!(s == gone() || s.is_null());
         // SAFETY: forwarded from the caller.
         unsafe { free_without_heap(ptr, layout) }
     }
@@ -194,7 +241,7 @@ pub(crate) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *
 #[inline(never)]
 unsafe fn realloc_slow(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
     let mut s = current();
-    if s.is_null() {
+    if s == pool::idle() {
         s = attach();
     }
     let run = |h: &mut ShimHeap| {

@@ -5,10 +5,14 @@
 //!   any thread) and pool bookkeeping. Slots are carved from `mmap`ed arenas,
 //!   never from `malloc`, and are never unmapped: the pool only grows to the
 //!   most threads that used masu at once.
-//! * A thread's slot pointer lives in a `thread_local!` with a `const`
-//!   initialiser and no destructor, so reading it never allocates or
-//!   registers anything. Its values: null (not attached yet), [`DEAD`] (the
-//!   thread has gone through its exit hook), or the slot.
+//! * A thread's slot pointer lives in a thread-local word with a constant
+//!   initial value and no destructor, so reading it never allocates or
+//!   registers anything. Its values: [`IDLE`] (not attached yet), [`GONE`]
+//!   (the thread has gone through its exit hook), or the slot. `IDLE` and
+//!   `GONE` are static slots whose heaps own nothing and never change, so
+//!   the fast paths run on them without a check: they find no block to hand
+//!   out and no page of their own, and fall through to the slow paths,
+//!   which tell the three apart.
 //! * On its first allocation a thread *attaches*: it takes an idle slot from
 //!   the pool (adopting the heap whole, live blocks and all) or makes a new
 //!   one, under a spin lock that is only taken at thread start and exit.
@@ -61,12 +65,55 @@ pub(crate) struct Slot {
     next_all: *mut Slot,
 }
 
-/// The slot value of a thread that has run its exit hook.
-pub(crate) const DEAD: *mut Slot = 1 as *mut Slot;
+/// A slot that no thread holds and whose heap never allocates: the slot
+/// word's value before a thread attaches ([`IDLE`]) and after its exit hook
+/// ([`GONE`]). Only ever read, by any number of threads at once.
+#[repr(transparent)]
+pub(crate) struct Sentinel(Slot);
+
+// SAFETY: nothing writes to a sentinel: its heap has never allocated, so the
+// fast paths only read it (`Heap::alloc_fast` and `Heap::dealloc_fast` say
+// so), and the slow paths never use it as a heap (`is_slot`).
+unsafe impl Sync for Sentinel {}
+
+impl Sentinel {
+    const fn new() -> Sentinel {
+        Sentinel(Slot {
+            heap: UnsafeCell::new(Heap::with_counters(
+                MmapOs,
+                Config::VIRTUAL_MEMORY,
+                &SCRATCH_COUNTERS,
+            )),
+            counters: Counters::new(),
+            in_use: AtomicBool::new(false),
+            next_free: Cell::new(ptr::null_mut()),
+            next_all: ptr::null_mut(),
+        })
+    }
+}
+
+/// The slot word of a thread that has not attached yet.
+pub(crate) static IDLE: Sentinel = Sentinel::new();
+/// The slot word of a thread that has run its exit hook.
+pub(crate) static GONE: Sentinel = Sentinel::new();
+
+/// [`IDLE`] as a slot pointer.
+#[inline(always)]
+pub(crate) fn idle() -> *mut Slot {
+    &IDLE as *const Sentinel as *mut Slot
+}
+
+/// [`GONE`] as a slot pointer.
+#[inline(always)]
+pub(crate) fn gone() -> *mut Slot {
+    &GONE as *const Sentinel as *mut Slot
+}
 
 /// The calling thread's slot word (see the module documentation).
 ///
-/// On x86-64 it is a thread-local word of our own in `.tbss`, read with the
+/// On x86-64 it is a thread-local word of our own in `.tdata` (initially the
+/// address of [`IDLE`]; the dynamic linker relocates the TLS image before it
+/// copies it for any thread), read with the
 /// initial-exec TLS model (`%fs`-relative through one GOT entry): stable Rust
 /// cannot choose a TLS model, and `thread_local!` in a `cdylib` uses the
 /// general-dynamic model, a `__tls_get_addr` call per access (22 of the 137
@@ -79,15 +126,16 @@ mod tls {
     use super::Slot;
 
     core::arch::global_asm!(
-        ".pushsection .tbss,\"awT\",@nobits",
+        ".pushsection .tdata,\"awT\",@progbits",
         ".p2align 3",
         ".globl __masu_slot_0_1",
         ".hidden __masu_slot_0_1",
         ".type __masu_slot_0_1,@object",
         ".size __masu_slot_0_1,8",
         "__masu_slot_0_1:",
-        ".zero 8",
+        ".quad {idle}",
         ".popsection",
+        idle = sym super::IDLE,
     );
 
     #[inline(always)]
@@ -127,13 +175,20 @@ mod tls {
     use super::Slot;
     use core::cell::Cell;
 
+    // Null stands for `IDLE` (a `const` initialiser cannot name a static
+    // before Rust 1.83).
     thread_local! {
         static CURRENT: Cell<*mut Slot> = const { Cell::new(core::ptr::null_mut()) };
     }
 
     #[inline(always)]
     pub(crate) fn get() -> *mut Slot {
-        CURRENT.with(Cell::get)
+        let s = CURRENT.with(Cell::get);
+        if s.is_null() {
+            super::idle()
+        } else {
+            s
+        }
     }
 
     #[inline(always)]
@@ -142,16 +197,39 @@ mod tls {
     }
 }
 
-/// The calling thread's slot, null, or [`DEAD`].
+/// The calling thread's slot, [`IDLE`] or [`GONE`]: never null.
 #[inline(always)]
 pub(crate) fn current() -> *mut Slot {
     tls::get()
 }
 
-/// True for a real slot (neither null nor [`DEAD`]).
+/// True for a real slot (not null, [`IDLE`] or [`GONE`]).
 #[inline(always)]
 pub(crate) fn is_slot(s: *mut Slot) -> bool {
-    s as usize > DEAD as usize
+    !s.is_null() && s != idle() && s != gone()
+}
+
+/// The heap of `s` for the fast paths ([`Heap::alloc_fast`],
+/// [`Heap::dealloc_fast`]), which take it shared.
+///
+/// # Safety
+/// `s` is [`current`]'s value, and the thread is not inside a heap call.
+#[inline(always)]
+pub(crate) unsafe fn fast_heap<'a>(s: *mut Slot) -> &'a ShimHeap {
+    // SAFETY: a sentinel's heap is never written; a real slot's is this
+    // thread's, and no `&mut` to it is live (not inside a heap call).
+    unsafe { &*(*s).heap.get() }
+}
+
+/// The counters of `s` (those its heap counts into), at a fixed offset from
+/// the slot, so that the fast paths reach them without a load.
+///
+/// # Safety
+/// `s` is a live slot or a sentinel.
+#[inline(always)]
+pub(crate) unsafe fn counters_of<'a>(s: *mut Slot) -> &'a Counters {
+    // SAFETY: slots and sentinels live forever; counters are atomics.
+    unsafe { &(*s).counters }
 }
 
 /// The heap of `s`.
@@ -465,13 +543,13 @@ fn make_seed() -> u64 {
 // Thread life cycle.
 
 /// Gives the calling thread a heap; returns its slot (null when out of
-/// memory). Called when [`current`] is null.
+/// memory). Called when [`current`] is [`IDLE`].
 #[cold]
 #[inline(never)]
 pub(crate) fn attach() -> *mut Slot {
     init();
     let s = current();
-    if !s.is_null() {
+    if s != idle() {
         return s;
     }
     let (s, adopted) = take_slot();
@@ -501,9 +579,9 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     // SAFETY: the key's value is the slot this thread holds.
     unsafe { heap_of(s).collect(true) };
     if tls::get() == s {
-        tls::set(DEAD);
+        tls::set(gone());
     }
-    // SAFETY: the thread gives up `s` and no longer reaches it (its slot word is DEAD).
+    // SAFETY: the thread gives up `s` and no longer reaches it (its slot word is GONE).
     unsafe { release_slot(s) };
     THREAD_EXITS.fetch_add(1, Relaxed);
 }
