@@ -5,7 +5,7 @@
 //! default handler panics with a message naming the pointer and the fault.
 
 use core::fmt;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// What kind of misuse was detected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,11 +68,11 @@ fn panic_handler(fault: &Fault) -> ! {
 
 // Not part of a concurrent protocol, only a process-wide setting, so a core
 // atomic (see `sync`).
-static HANDLER: AtomicUsize = AtomicUsize::new(0);
+static HANDLER: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Installs `handler` for all heaps in the process. The default panics.
 pub fn set_fault_handler(handler: FaultHandler) {
-    HANDLER.store(handler as usize, Ordering::Release);
+    HANDLER.store(handler as *mut (), Ordering::Release);
 }
 
 /// Reports `fault` through the installed handler.
@@ -80,12 +80,13 @@ pub fn set_fault_handler(handler: FaultHandler) {
 #[inline(never)]
 pub fn report(fault: Fault) -> ! {
     let raw = HANDLER.load(Ordering::Acquire);
-    if raw == 0 {
+    if raw.is_null() {
         panic_handler(&fault)
     }
-    // SAFETY: the only non-zero values stored are `FaultHandler`s cast to usize
-    // by `set_fault_handler`; fn pointers and usize have the same size.
-    let handler: FaultHandler = unsafe { core::mem::transmute::<usize, FaultHandler>(raw) };
+    // SAFETY: the only non-null values stored are `FaultHandler`s cast to
+    // pointers by `set_fault_handler`; a pointer keeps the function's
+    // provenance, and fn pointers and data pointers have the same size here.
+    let handler: FaultHandler = unsafe { core::mem::transmute::<*mut (), FaultHandler>(raw) };
     handler(&fault)
 }
 

@@ -26,6 +26,10 @@ mod large;
 mod locked;
 mod os;
 mod page;
+// Hooks for the loom models in `loom-tests/`; no part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod protocol;
 mod release;
 mod segment;
 pub mod size_class;

@@ -1,0 +1,182 @@
+//! Hooks for the loom models in `loom-tests/`: they drive the real
+//! remote-free protocol of a page (`Page::push_remote`,
+//! `Page::take_remote`, `Page::collect`) over blocks the model lays out
+//! itself, so that loom checks this crate's code rather than a copy of it.
+//!
+//! Compiled only under `--cfg loom` and hidden from the documentation: it is
+//! no part of masu-core's API. Nothing here adds to the algorithm; the
+//! owner-only helpers (`ProtocolPage::pop_free`, `ProtocolPage::free_local`)
+//! do what `Heap::take_block` and `Heap::dealloc` do to a page.
+
+use crate::page::{Block, Page};
+use crate::sync::AtomicUsize;
+use core::cell::UnsafeCell;
+
+/// A page descriptor over blocks that the caller provides, shared by the
+/// page's owner and the threads that free its blocks, like a descriptor in a
+/// segment header that every thread reaches through a block pointer.
+pub struct ProtocolPage {
+    page: UnsafeCell<Page>,
+}
+
+// SAFETY: as for a descriptor in a segment header: any thread may call the
+// safe methods, which only touch the atomic `thread_free` list and the
+// immutable layout fields; the methods that touch the owner's fields are
+// `unsafe` and require that only the page's one owner calls them.
+unsafe impl Sync for ProtocolPage {}
+// SAFETY: the descriptor holds no thread-bound state; its raw pointers point
+// into memory the caller keeps alive for as long as the page is used.
+unsafe impl Send for ProtocolPage {}
+
+impl ProtocolPage {
+    /// A small page of `count` blocks of `block_size` bytes from `start`, all
+    /// carved and handed out (`used == count`, `free` empty), owned by the heap
+    /// with id `owner`, with free-list key `key` (used by the `checks`
+    /// encoding).
+    ///
+    /// # Safety
+    /// `[start, start + count * block_size)` is valid for reads and writes
+    /// for as long as the page is used, `block_size` is a multiple of the
+    /// word size and at least one word.
+    pub unsafe fn new(
+        start: *mut u8,
+        block_size: usize,
+        count: u32,
+        owner: usize,
+        key: usize,
+    ) -> ProtocolPage {
+        let mut page = Page::new();
+        page.class = 0;
+        page.start = start;
+        page.block_size = block_size;
+        page.capacity = count;
+        page.reserved = count;
+        page.used = count;
+        page.slice_count = 1;
+        page.key = key;
+        page.owner = AtomicUsize::new(owner);
+        ProtocolPage {
+            page: UnsafeCell::new(page),
+        }
+    }
+
+    /// The real `Page::push_remote`: a free by a thread that does not own
+    /// the page.
+    ///
+    /// # Safety
+    /// `block` is a block of this page that is handed out and no longer used.
+    pub unsafe fn push_remote(&self, block: *mut u8) {
+        // SAFETY: shared access like `Heap::dealloc`'s: `push_remote` only
+        // touches the atomic list and the block, which the caller gives up.
+        unsafe { (*self.page.get()).push_remote(block as *mut Block) }
+    }
+
+    /// The real `Page::take_remote`: takes the whole `thread_free` list.
+    /// Owner only (it is safe because it only touches the atomic list).
+    pub fn take_remote(&self) -> *mut u8 {
+        // SAFETY: shared access to the atomic list only.
+        unsafe { (*self.page.get()).take_remote() as *mut u8 }
+    }
+
+    /// The real `Page::has_remote`.
+    pub fn has_remote(&self) -> bool {
+        // SAFETY: shared access to the atomic list only.
+        unsafe { (*self.page.get()).has_remote() }
+    }
+
+    /// The real `Page::collect`, with the validation `Heap::collect_page`
+    /// passes it: moves `thread_free` and `local_free` onto `free`; returns
+    /// the number of remote frees collected.
+    ///
+    /// # Safety
+    /// Only the page's owner calls it, never two threads at once.
+    pub unsafe fn collect(&self) -> u32 {
+        // SAFETY: the caller is the only owner; other threads touch only the
+        // atomic list, as with a page of a heap.
+        let p = unsafe { &mut *self.page.get() };
+        // SAFETY: the page is in use and the caller owns it.
+        unsafe {
+            p.collect(|_pg: &Page, _b: *mut Block| {
+                #[cfg(feature = "checks")]
+                crate::check::validate_remote(_pg, _b);
+            })
+        }
+    }
+
+    /// Pops the first block of `free` as `Heap::take_block` does (null when
+    /// `free` is empty) and counts it used.
+    ///
+    /// # Safety
+    /// Only the page's owner calls it.
+    pub unsafe fn pop_free(&self) -> *mut u8 {
+        // SAFETY: the caller is the only owner.
+        let p = unsafe { &mut *self.page.get() };
+        let block = p.free;
+        if block.is_null() {
+            return block as *mut u8;
+        }
+        // SAFETY: blocks on `free` are free blocks of this page.
+        p.free = p.decode(unsafe { (*block).next });
+        p.used += 1;
+        block as *mut u8
+    }
+
+    /// An owner's free, as `Heap::dealloc` does it when `owner` matches:
+    /// the real `Page::push_local` and one block less in use.
+    ///
+    /// # Safety
+    /// Only the page's owner calls it; `block` is a handed-out block of this
+    /// page that is no longer used.
+    pub unsafe fn free_local(&self, block: *mut u8) {
+        // SAFETY: the caller is the only owner.
+        let p = unsafe { &mut *self.page.get() };
+        // SAFETY: forwarded from the caller.
+        unsafe { p.push_local(block as *mut Block) };
+        p.used -= 1;
+    }
+
+    /// Blocks handed out and not known freed (pending remote frees count as
+    /// used until collected).
+    ///
+    /// # Safety
+    /// Only the page's owner calls it.
+    pub unsafe fn used(&self) -> u32 {
+        // SAFETY: the caller is the only owner.
+        unsafe { (*self.page.get()).used }
+    }
+
+    /// True when the owner's `free` and `local_free` lists are both empty.
+    ///
+    /// # Safety
+    /// Only the page's owner calls it.
+    pub unsafe fn owner_lists_empty(&self) -> bool {
+        // SAFETY: the caller is the only owner.
+        let p = unsafe { &*self.page.get() };
+        p.free.is_null() && p.local_free.is_null()
+    }
+
+    /// The page's `thread_free` list head, for models of broken variants of
+    /// the protocol.
+    pub fn thread_free(&self) -> &AtomicUsize {
+        // SAFETY: shared access to an atomic field.
+        unsafe { &(*self.page.get()).thread_free }
+    }
+
+    /// The page's `owner` id.
+    pub fn owner(&self) -> &AtomicUsize {
+        // SAFETY: shared access to an atomic field.
+        unsafe { &(*self.page.get()).owner }
+    }
+
+    /// The real `Page::encode` of a free-list link.
+    pub fn encode(&self, next: *mut u8) -> usize {
+        // SAFETY: `key` is set at construction and never changes.
+        unsafe { (*self.page.get()).encode(next as *mut Block) }
+    }
+
+    /// The real `Page::decode` of a free-list link.
+    pub fn decode(&self, raw: usize) -> *mut u8 {
+        // SAFETY: `key` is set at construction and never changes.
+        unsafe { (*self.page.get()).decode(raw) as *mut u8 }
+    }
+}

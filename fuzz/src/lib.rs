@@ -1,0 +1,426 @@
+//! Shared parts of masu-core's fuzz targets: the operations a fuzz input
+//! decodes into, and a harness that applies them to a real heap while
+//! keeping a model of the live blocks.
+//!
+//! Every operation is checked against the model: a new block overlaps no
+//! live block, is aligned and at least as large as asked; zeroed memory is
+//! zero; each block keeps its contents (a fill pattern) until freed,
+//! including across `realloc`; the heap's counters agree with the model.
+//! [`Harness::finish`] frees everything and checks the heap is empty and the
+//! region whole again.
+
+use arbitrary::Arbitrary;
+use core::alloc::Layout;
+use masu_core::{Config, FixedRegion, Heap, Stats};
+use std::collections::BTreeMap;
+
+/// Most operations run per input (longer inputs are cut).
+pub const MAX_OPS: usize = 1000;
+
+/// Which geometry the heap uses.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Geometry {
+    /// `Config::FIXED_REGION`: 128 KiB segments of 4 KiB slices.
+    FixedRegion,
+    /// `Config::SMALL_REGION`: 16 KiB segments of 1 KiB slices.
+    SmallRegion,
+    /// `Config::FIXED_REGION` with purge delay 0 and no segment cache.
+    FixedRegionEager,
+}
+
+impl Geometry {
+    /// The configuration.
+    pub fn config(self) -> Config {
+        match self {
+            Geometry::FixedRegion => Config::FIXED_REGION,
+            Geometry::SmallRegion => Config::SMALL_REGION,
+            Geometry::FixedRegionEager => Config::FIXED_REGION
+                .with_purge_delay(0)
+                .with_segment_cache(0, 0),
+        }
+    }
+}
+
+/// A request size, by band.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Size {
+    /// 0..=255 bytes.
+    Tiny(u8),
+    /// 0..=4096 bytes.
+    Small(u16),
+    /// 0..=65535 bytes.
+    Medium(u16),
+    /// Up to 1 MiB.
+    Large(u32),
+}
+
+impl Size {
+    /// The size in bytes.
+    pub fn bytes(self) -> usize {
+        match self {
+            Size::Tiny(n) => n as usize,
+            Size::Small(n) => n as usize % 4097,
+            Size::Medium(n) => n as usize,
+            Size::Large(n) => n as usize % ((1 << 20) + 1),
+        }
+    }
+}
+
+/// One operation of a fuzz input. Block indices pick a live block modulo the
+/// number of live blocks (in address order).
+#[derive(Arbitrary, Clone, Copy, Debug)]
+pub enum Op {
+    /// `alloc`, or `alloc_zeroed` when `zeroed`, aligned to
+    /// `2^(align_shift % 21)`.
+    Alloc {
+        size: Size,
+        align_shift: u8,
+        zeroed: bool,
+    },
+    /// `realloc` of a live block to a new size (grow or shrink).
+    Realloc { block: u16, size: Size },
+    /// `realloc` of a live block to a size at or below its current one.
+    Shrink { block: u16, keep_per_mille: u16 },
+    /// `dealloc` by the owning heap.
+    Free { block: u16 },
+    /// `dealloc` through a second heap over the same region: a remote
+    /// (cross-thread) free, collected later by the owner.
+    RemoteFree { block: u16 },
+    /// `collect`.
+    Collect { force: bool },
+}
+
+/// A live block in the model.
+#[derive(Clone, Copy, Debug)]
+pub struct Live {
+    /// The layout it was allocated (or last reallocated) with.
+    pub layout: Layout,
+    /// `usable_size` when handed out.
+    pub usable: usize,
+    /// Fill pattern seed.
+    pub id: u64,
+}
+
+/// The byte at offset `off` of a block filled with seed `id`.
+#[inline]
+pub fn pattern(id: u64, off: usize) -> u8 {
+    (id as u8)
+        .wrapping_mul(31)
+        .wrapping_add(off as u8)
+        .wrapping_add((off >> 8) as u8)
+}
+
+/// Fills `len` bytes at `p` with `id`'s pattern.
+///
+/// # Safety
+/// `p` is valid for `len` bytes of writes.
+pub unsafe fn fill(p: *mut u8, len: usize, id: u64) {
+    // SAFETY: forwarded from the caller.
+    let s = unsafe { core::slice::from_raw_parts_mut(p, len) };
+    for (off, b) in s.iter_mut().enumerate() {
+        *b = pattern(id, off);
+    }
+}
+
+/// Checks `len` bytes at `p` hold `id`'s pattern.
+///
+/// # Safety
+/// `p` is valid for `len` bytes of reads.
+pub unsafe fn verify(p: *const u8, len: usize, id: u64, what: &str) {
+    // SAFETY: forwarded from the caller.
+    let s = unsafe { core::slice::from_raw_parts(p, len) };
+    if let Some(off) = s
+        .iter()
+        .enumerate()
+        .position(|(off, &b)| b != pattern(id, off))
+    {
+        panic!(
+            "{what}: block {p:?} (seed {id}) corrupted at offset {off}: {:#x} != {:#x}",
+            s[off],
+            pattern(id, off)
+        );
+    }
+}
+
+/// A model of the live blocks of one heap and of what its counters must say.
+#[derive(Default)]
+pub struct Model {
+    /// start address → block.
+    pub blocks: BTreeMap<usize, Live>,
+    /// Blocks handed out (`alloc`, `alloc_zeroed`, moving `realloc`).
+    pub allocs: u64,
+    /// Blocks freed by the owner (`dealloc`, moving `realloc`).
+    pub frees: u64,
+    /// Blocks freed remotely, and their bytes, not yet known collected.
+    pub pending: u64,
+    pub pending_bytes: usize,
+    /// All remote frees so far.
+    pub remote_frees: u64,
+    next_id: u64,
+}
+
+impl Model {
+    /// Bytes in live blocks.
+    pub fn live_bytes(&self) -> usize {
+        self.blocks.values().map(|b| b.usable).sum()
+    }
+
+    /// The address of the live block `pick` selects.
+    pub fn pick(&self, pick: u16) -> Option<usize> {
+        if self.blocks.is_empty() {
+            return None;
+        }
+        let n = pick as usize % self.blocks.len();
+        self.blocks.keys().nth(n).copied()
+    }
+
+    /// Records a block handed out, checking alignment, size and overlap.
+    pub fn insert(&mut self, p: *mut u8, layout: Layout, usable: usize) -> u64 {
+        let a = p as usize;
+        assert!(
+            usable >= layout.size(),
+            "usable {usable} < requested {}",
+            layout.size()
+        );
+        assert_eq!(a % layout.align(), 0, "{p:?} not aligned to {layout:?}");
+        if let Some((&s, b)) = self.blocks.range(..=a).next_back() {
+            assert!(
+                s + b.usable <= a,
+                "{a:#x}+{usable} overlaps live block {s:#x}+{}",
+                b.usable
+            );
+        }
+        if let Some((&s, b)) = self.blocks.range(a..).next() {
+            assert!(
+                a + usable <= s,
+                "{a:#x}+{usable} overlaps live block {s:#x}+{}",
+                b.usable
+            );
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        self.blocks.insert(a, Live { layout, usable, id });
+        id
+    }
+}
+
+/// An `alloc`/`dealloc` harness: an owner heap, a second heap that only
+/// frees (remote frees), both over one region, and the model.
+pub struct Harness<'r> {
+    pub owner: Heap<&'r FixedRegion>,
+    pub other: Heap<&'r FixedRegion>,
+    pub model: Model,
+    pub region: &'r FixedRegion,
+    pub region_free_at_start: usize,
+    /// Allocations that returned null (out of memory).
+    pub nulls: u64,
+}
+
+impl<'r> Harness<'r> {
+    /// Heaps with `config` over `region`, which must be whole (nothing
+    /// handed out).
+    pub fn new(region: &'r FixedRegion, config: Config) -> Harness<'r> {
+        Harness {
+            owner: Heap::new(region, config),
+            other: Heap::new(region, config),
+            model: Model::default(),
+            region,
+            region_free_at_start: region.free_bytes(),
+            nulls: 0,
+        }
+    }
+
+    /// Applies `op` and checks the heap against the model.
+    pub fn apply(&mut self, op: Op) {
+        match op {
+            Op::Alloc {
+                size,
+                align_shift,
+                zeroed,
+            } => {
+                let layout = Layout::from_size_align(size.bytes(), 1 << (align_shift % 21))
+                    .expect("valid layout");
+                self.alloc(layout, zeroed);
+            }
+            Op::Realloc { block, size } => {
+                if let Some(a) = self.model.pick(block) {
+                    self.realloc(a, size.bytes());
+                }
+            }
+            Op::Shrink {
+                block,
+                keep_per_mille,
+            } => {
+                if let Some(a) = self.model.pick(block) {
+                    let old = self.model.blocks[&a].layout.size();
+                    let new = old * (keep_per_mille as usize % 1001) / 1000;
+                    self.realloc(a, new);
+                }
+            }
+            Op::Free { block } => {
+                if let Some(a) = self.model.pick(block) {
+                    self.free(a);
+                }
+            }
+            Op::RemoteFree { block } => {
+                if let Some(a) = self.model.pick(block) {
+                    self.remote_free(a);
+                }
+            }
+            Op::Collect { force } => self.collect(force),
+        }
+        self.check_stats();
+    }
+
+    /// Allocates, checks and fills a block; returns it (null on OOM).
+    pub fn alloc(&mut self, layout: Layout, zeroed: bool) -> *mut u8 {
+        let p = if zeroed {
+            self.owner.alloc_zeroed(layout)
+        } else {
+            self.owner.alloc(layout)
+        };
+        if p.is_null() {
+            self.nulls += 1;
+            return p;
+        }
+        // SAFETY: `p` is a live block of the owner.
+        let usable = unsafe { self.owner.usable_size(p) };
+        if zeroed {
+            // SAFETY: the block has `layout.size()` bytes.
+            let s = unsafe { core::slice::from_raw_parts(p, layout.size()) };
+            if let Some(off) = s.iter().position(|&b| b != 0) {
+                panic!(
+                    "alloc_zeroed({layout:?}) = {p:?}: byte {off} is {:#x}",
+                    s[off]
+                );
+            }
+        }
+        let id = self.model.insert(p, layout, usable);
+        self.model.allocs += 1;
+        // SAFETY: the block has `layout.size()` bytes.
+        unsafe { fill(p, layout.size(), id) };
+        p
+    }
+
+    /// Reallocates the live block at `a` to `new_size`.
+    pub fn realloc(&mut self, a: usize, new_size: usize) {
+        let old = self.model.blocks.remove(&a).expect("live block");
+        // SAFETY: `a` is live with `old.layout`; sizes are small.
+        let p = unsafe { self.owner.realloc(a as *mut u8, old.layout, new_size) };
+        if p.is_null() {
+            self.nulls += 1;
+            // SAFETY: on failure the old block is untouched and live.
+            unsafe { verify(a as *const u8, old.layout.size(), old.id, "failed realloc") };
+            self.model.blocks.insert(a, old);
+            return;
+        }
+        let kept = old.layout.size().min(new_size);
+        // SAFETY: the new block holds at least `kept` bytes.
+        unsafe { verify(p, kept, old.id, "realloc") };
+        let layout = Layout::from_size_align(new_size, old.layout.align()).expect("valid layout");
+        // SAFETY: `p` is live.
+        let usable = unsafe { self.owner.usable_size(p) };
+        if p as usize != a {
+            self.model.allocs += 1;
+            self.model.frees += 1;
+        }
+        let id = self.model.insert(p, layout, usable);
+        // SAFETY: the block has `new_size` bytes.
+        unsafe { fill(p, new_size, id) };
+    }
+
+    /// Frees the live block at `a` through the owner.
+    pub fn free(&mut self, a: usize) {
+        let b = self.model.blocks.remove(&a).expect("live block");
+        // SAFETY: `a` is live with `b.layout`.
+        unsafe {
+            verify(a as *const u8, b.layout.size(), b.id, "free");
+            self.owner.dealloc(a as *mut u8, b.layout);
+        }
+        self.model.frees += 1;
+    }
+
+    /// Frees the live block at `a` through the other heap (a remote free).
+    pub fn remote_free(&mut self, a: usize) {
+        let b = self.model.blocks.remove(&a).expect("live block");
+        // SAFETY: `a` is live with `b.layout`; the other heap is over the
+        // same region.
+        unsafe {
+            verify(a as *const u8, b.layout.size(), b.id, "remote free");
+            self.other.dealloc(a as *mut u8, b.layout);
+        }
+        self.model.pending += 1;
+        self.model.pending_bytes += b.usable;
+        self.model.remote_frees += 1;
+    }
+
+    /// `collect(force)`; every pending remote free is collected by it.
+    pub fn collect(&mut self, force: bool) {
+        self.owner.collect(force);
+        self.model.pending = 0;
+        self.model.pending_bytes = 0;
+        assert_eq!(
+            self.owner.stats().remote_frees_collected,
+            self.model.remote_frees,
+            "collect left remote frees uncollected"
+        );
+    }
+
+    /// Checks the owner's counters against the model.
+    pub fn check_stats(&self) {
+        let s: Stats = self.owner.stats();
+        let m = &self.model;
+        assert!(s.committed_bytes <= s.reserved_bytes, "{s:?}");
+        assert!(s.peak_live_bytes >= s.live_bytes, "{s:?}");
+        let live = m.live_bytes();
+        let collected = s.remote_frees_collected;
+        assert!(collected <= m.remote_frees, "{s:?}");
+        let uncollected = m.remote_frees - collected;
+        assert!(uncollected <= m.pending, "{s:?}");
+        assert_eq!(s.alloc_count, m.allocs, "alloc count: {s:?}");
+        assert_eq!(
+            s.free_count,
+            m.frees + collected,
+            "free count (owner frees + collected remote frees): {s:?}"
+        );
+        if uncollected == 0 {
+            assert_eq!(s.live_bytes, live, "live bytes: {s:?}");
+        } else {
+            assert!(
+                s.live_bytes > live && s.live_bytes <= live + m.pending_bytes,
+                "live bytes {} outside [{live}, {live} + {}] with {uncollected} remote frees pending: {s:?}",
+                s.live_bytes,
+                m.pending_bytes
+            );
+        }
+        let o = self.other.stats();
+        assert_eq!(
+            (o.alloc_count, o.free_count, o.live_bytes, o.reserved_bytes),
+            (0, 0, 0, 0),
+            "remote frees are counted by the owner: {o:?}"
+        );
+    }
+
+    /// Frees every live block, collects with force, and checks the heap is
+    /// empty and the region whole again.
+    pub fn finish(mut self) {
+        let live: Vec<usize> = self.model.blocks.keys().copied().collect();
+        for a in live {
+            self.free(a);
+        }
+        self.collect(true);
+        self.check_stats();
+        let s = self.owner.stats();
+        assert_eq!(s.live_bytes, 0, "{s:?}");
+        assert_eq!(s.reserved_bytes, 0, "memory still reserved: {s:?}");
+        assert_eq!(s.committed_bytes, 0, "{s:?}");
+        assert_eq!(s.segments + s.cached_segments, 0, "{s:?}");
+        assert_eq!(s.large_spans + s.huge_allocs, 0, "{s:?}");
+        assert!(s.pages_per_class.iter().all(|&n| n == 0), "{s:?}");
+        assert_eq!(
+            self.region.free_bytes(),
+            self.region_free_at_start,
+            "region not whole again"
+        );
+    }
+}

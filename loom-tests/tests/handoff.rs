@@ -1,0 +1,319 @@
+//! A heap handed from an exiting thread to an adopting one while other
+//! threads free its blocks: real `masu_core::Heap`s over one fixed region.
+//!
+//! masu-core has no page-level abandon/adopt protocol: a page's `owner` is
+//! the id of the heap that made it, set when the page is made and cleared
+//! when it is freed, both by that heap and only while none of the page's
+//! blocks is live (pending remote frees count as live until collected), so a
+//! thread freeing a live block never sees it change. Thread exit is handled
+//! by the std shim, which hands the *whole* heap, id and all, to the next
+//! thread through its pool lock; frees a thread makes after that go through
+//! a scratch heap with id 0, which owns no page, so they are remote frees.
+//! This model checks that protocol:
+//!
+//! * the owner's first page of 128-byte blocks is full, so it sits in the
+//!   heap's full queue and its owner word carries the slow-path bit;
+//! * thread A (the exiting owner) frees a block locally (which takes the
+//!   page out of the full queue and clears the bit, while the other threads
+//!   read the word), gives its heap to the pool, then frees another block
+//!   through a scratch heap;
+//! * thread B (the adopter) takes the heap from the pool, collects, reuses
+//!   what it got back and frees it again;
+//! * thread C (another heap) frees a small and a large block of the heap.
+//!
+//! In every interleaving within the bound: each `dealloc` takes the right
+//! side of the owner test (the owner's frees go to `local_free`, everyone
+//! else's to `thread_free`), every block is reclaimed exactly once (the
+//! counters balance, no block is handed out twice afterwards, the large
+//! span's page is freed), freeing everything gives the region back whole,
+//! and every reuse of a block comes after its free (the [`Payload`] cells),
+//! every use of the heap after the previous one ([`Tracked`]).
+//!
+//! The twin hands the heap over through an atomic slot with `Relaxed`
+//! instead of the pool lock; loom must catch the unordered uses of the heap.
+//!
+//! The adopter and the model's owner yield while waiting, and the remote
+//! freers start with a yield, which steers loom towards running the frees
+//! before the collects (see `remote_free.rs` for why); [`Coverage`] checks
+//! the adopter did collect remote frees in some executions.
+//!
+//! [`Payload`]: masu_loom_tests::Payload
+//! [`Tracked`]: masu_loom_tests::Tracked
+//! [`Coverage`]: masu_loom_tests::Coverage
+#![cfg(loom)]
+
+use core::alloc::Layout;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use masu_core::size_class::class_of;
+use masu_core::{Config, Heap};
+use masu_loom_tests::{install_payload, model, use_block, Coverage, Region, Tracked};
+
+const SMALL: Layout = match Layout::from_size_align(128, 16) {
+    Ok(l) => l,
+    Err(_) => panic!(),
+};
+const LARGE: Layout = match Layout::from_size_align(2048, 16) {
+    Ok(l) => l,
+    Err(_) => panic!(),
+};
+/// Blocks of `SMALL` in one page of `Config::SMALL_REGION` (1 KiB slices).
+const SMALL_PER_PAGE: usize = 8;
+/// Room for a few 16 KiB segments at 16 KiB alignment.
+const REGION_BYTES: usize = 96 << 10;
+
+type TestHeap = Heap<Region>;
+type Shared = Box<Tracked<TestHeap>>;
+
+/// How the exiting thread hands its heap to the adopter.
+#[derive(Clone, Copy)]
+enum Handoff {
+    /// Through a lock, as the std shim's pool does.
+    PoolLock,
+    /// BROKEN: through an atomic slot written and read with `Relaxed`.
+    BrokenRelaxedSlot,
+}
+
+struct Pool {
+    how: Handoff,
+    idle: Mutex<Option<Shared>>,
+    slot: AtomicUsize,
+}
+
+impl Pool {
+    fn new(how: Handoff) -> Pool {
+        Pool {
+            how,
+            idle: Mutex::new(None),
+            slot: AtomicUsize::new(0),
+        }
+    }
+
+    fn give(&self, heap: Shared) {
+        match self.how {
+            Handoff::PoolLock => *self.idle.lock().unwrap() = Some(heap),
+            Handoff::BrokenRelaxedSlot => {
+                // BUG: must be Release (and the load Acquire).
+                self.slot
+                    .store(Box::into_raw(heap) as usize, Ordering::Relaxed)
+            }
+        }
+    }
+
+    fn take(&self) -> Shared {
+        loop {
+            match self.how {
+                Handoff::PoolLock => {
+                    if let Some(h) = self.idle.lock().unwrap().take() {
+                        return h;
+                    }
+                }
+                Handoff::BrokenRelaxedSlot => {
+                    let p = self.slot.swap(0, Ordering::Relaxed);
+                    if p != 0 {
+                        // SAFETY: `p` came from `Box::into_raw` in `give`
+                        // and the swap took it out of the slot.
+                        return unsafe { Box::from_raw(p as *mut Tracked<TestHeap>) };
+                    }
+                }
+            }
+            thread::yield_now();
+        }
+    }
+}
+
+/// Block addresses, sendable to other threads.
+#[derive(Clone, Copy)]
+struct Blocks {
+    small: [usize; 3],
+    large: usize,
+}
+
+impl Blocks {
+    fn small(&self, i: usize) -> *mut u8 {
+        self.small[i] as *mut u8
+    }
+}
+
+fn handoff_model(how: Handoff, coverage: &Coverage) {
+    let region = Region::new(REGION_BYTES);
+    let free_at_start = region.free_bytes();
+    assert!(free_at_start > 0 && free_at_start <= region.size());
+
+    // The owner's heap and another thread's heap over the same region.
+    let mut owner = TestHeap::new(region.clone(), Config::SMALL_REGION);
+    assert!(
+        LARGE.size() > owner.max_small_size(),
+        "LARGE must be a span"
+    );
+    let mut other = TestHeap::new(region.clone(), Config::SMALL_REGION);
+    let x = other.alloc(SMALL) as usize;
+    assert_ne!(x, 0);
+    // Three blocks to free, five more to fill their page, and one that
+    // finds the page full: the page goes to the full queue, where its owner
+    // word carries the slow-path bit that the frees below must read right
+    // while the owner clears it.
+    let mut small = [0usize; 3];
+    for s in &mut small {
+        *s = owner.alloc(SMALL) as usize;
+        assert_ne!(*s, 0);
+    }
+    let fillers: Vec<usize> = (0..SMALL_PER_PAGE - 3 + 1)
+        .map(|_| owner.alloc(SMALL) as usize)
+        .collect();
+    assert!(fillers.iter().all(|&p| p != 0));
+    let class = class_of(SMALL.size());
+    assert_eq!(
+        owner.stats().pages_per_class[class],
+        2,
+        "the first page is full"
+    );
+    let large = owner.alloc(LARGE) as usize;
+    assert_ne!(large, 0);
+    let blocks = Blocks { small, large };
+    for p in small.iter().chain([&large]) {
+        // SAFETY: a live block of at least 128 bytes, aligned to 16.
+        unsafe { install_payload(*p as *mut u8) };
+    }
+    let page_base = small[0] & !1023;
+    assert!(
+        small.iter().all(|&p| p & !1023 == page_base),
+        "the three small blocks share one page"
+    );
+
+    let pool = Arc::new(Pool::new(how));
+    let owner: Shared = Box::new(Tracked::new(owner));
+
+    // A: the exiting owner.
+    let a = {
+        let (pool, region) = (pool.clone(), region.clone());
+        thread::spawn(move || {
+            owner.with(|h| {
+                // SAFETY: a live block of `h`, last used here.
+                unsafe {
+                    use_block(blocks.small(0), 1);
+                    h.dealloc(blocks.small(0), SMALL);
+                }
+            });
+            pool.give(owner);
+            // After its exit hook a thread frees through a heap that owns
+            // nothing (id 0): a remote free.
+            let mut scratch = TestHeap::new(region, Config::SMALL_REGION);
+            // SAFETY: a live block of the heap A gave away, last used here.
+            unsafe {
+                use_block(blocks.small(1), 1);
+                scratch.dealloc(blocks.small(1), SMALL);
+            }
+            assert_eq!(scratch.stats().reserved_bytes, 0);
+        })
+    };
+
+    // B: the adopter.
+    let b = {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            let heap = pool.take();
+            let reused_remote = heap.with(|h| {
+                h.collect(false);
+                let mut reused_remote = false;
+                // The second page first (it is ahead in the queue), then the first.
+                let got: Vec<*mut u8> = (0..SMALL_PER_PAGE + 2).map(|_| h.alloc(SMALL)).collect();
+                for &p in &got {
+                    assert!(!p.is_null());
+                    if let Some(i) = blocks.small.iter().position(|&s| s == p as usize) {
+                        reused_remote |= i != 0;
+                        // SAFETY: the block was freed and came back to us;
+                        // this use must come after the free.
+                        unsafe { use_block(p, 2) };
+                    }
+                }
+                for p in got {
+                    // SAFETY: live blocks of `h`.
+                    unsafe { h.dealloc(p, SMALL) };
+                }
+                reused_remote
+            });
+            (heap, reused_remote)
+        })
+    };
+
+    // C: another thread's heap frees a small and a large block of the owner.
+    let c = thread::spawn(move || {
+        thread::yield_now();
+        // SAFETY: live blocks of the owner's heap, handed to us to free;
+        // `x` is a live block of `other`.
+        unsafe {
+            use_block(blocks.small(2), 3);
+            other.dealloc(blocks.small(2), SMALL);
+            use_block(blocks.large as *mut u8, 3);
+            other.dealloc(blocks.large as *mut u8, LARGE);
+            other.dealloc(x as *mut u8, SMALL);
+        }
+        other
+    });
+
+    a.join().unwrap();
+    let (owner, reused_remote) = b.join().unwrap();
+    let mut other = c.join().unwrap();
+    coverage.count(reused_remote);
+
+    let mut owner = (*owner).into_inner();
+    for &p in &fillers {
+        // SAFETY: live blocks of `owner`.
+        unsafe { owner.dealloc(p as *mut u8, SMALL) };
+    }
+    owner.collect(false);
+    let s = owner.stats();
+    assert_eq!(s.live_bytes, 0, "{s:?}");
+    assert_eq!(s.alloc_count, s.free_count, "{s:?}");
+    assert_eq!(
+        s.alloc_count as usize,
+        3 + fillers.len() + 1 + SMALL_PER_PAGE + 2,
+        "{s:?}"
+    );
+    assert_eq!(
+        s.remote_frees_collected, 3,
+        "the scratch heap's and C's frees are remote: {s:?}"
+    );
+    assert_eq!(s.large_spans, 0, "the large span's page was not freed");
+    // No block is on a free list twice: the pages hand out distinct blocks.
+    let again: Vec<usize> = (0..2 * SMALL_PER_PAGE)
+        .map(|_| owner.alloc(SMALL) as usize)
+        .collect();
+    let mut sorted = again.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), again.len(), "a block handed out twice");
+    assert!(!again.contains(&0));
+    for p in again {
+        // SAFETY: live blocks of `owner`.
+        unsafe { owner.dealloc(p as *mut u8, SMALL) };
+    }
+    owner.collect(true);
+    other.collect(true);
+    assert_eq!(owner.stats().reserved_bytes, 0);
+    assert_eq!(other.stats().reserved_bytes, 0);
+    let o = other.stats();
+    assert_eq!((o.alloc_count, o.free_count, o.live_bytes), (1, 1, 0));
+    drop(owner);
+    drop(other);
+    assert_eq!(region.free_bytes(), free_at_start, "region not whole again");
+}
+
+fn check(name: &'static str, bound: usize, how: Handoff) {
+    let coverage: &'static Coverage = Box::leak(Box::new(Coverage::new(name)));
+    model(bound, move || handoff_model(how, coverage));
+    coverage.check("the adopter reusing a remotely freed block", 1);
+}
+
+#[test]
+fn heap_handed_over_through_the_pool_lock_while_others_free_its_blocks() {
+    check("handoff through the pool lock", 2, Handoff::PoolLock);
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn twin_handoff_through_a_relaxed_slot_is_caught() {
+    check("twin: relaxed handoff slot", 2, Handoff::BrokenRelaxedSlot);
+}
