@@ -118,8 +118,12 @@ fn zeroed_memory_is_zero_after_reuse() {
             let z = h.alloc_zeroed(l);
             // SAFETY: live block.
             unsafe {
+                // Compared a page at a time (a `memcmp`, which miri runs
+                // natively; a byte loop over 500 KB takes it minutes).
                 assert!(
-                    core::slice::from_raw_parts(z, size).iter().all(|&b| b == 0),
+                    core::slice::from_raw_parts(z, size)
+                        .chunks(4096)
+                        .all(|c| c == &[0u8; 4096][..c.len()]),
                     "size {size}"
                 );
                 h.dealloc(z, l);
@@ -154,7 +158,8 @@ fn locked_heap_serves_several_threads_as_a_global_alloc() {
         .map(|t| {
             std::thread::spawn(move || {
                 let mut live = Vec::new();
-                for i in 0..5000usize {
+                // Fewer under miri (see `common::scaled`).
+                for i in 0..common::scaled(5000, 100) {
                     let l = Layout::from_size_align(1 + (i * 31 + t) % 3000, 8).unwrap();
                     // SAFETY: non-zero layouts; blocks freed with their layouts.
                     unsafe {

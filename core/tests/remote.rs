@@ -13,7 +13,9 @@ fn blocks_freed_by_another_heap_are_collected_by_the_owner() {
     let region = common::shared_region(32 << 20);
     let mut owner = Heap::new(region, Config::FIXED_REGION);
     let l = Layout::from_size_align(96, 16).unwrap();
-    let blocks: Vec<usize> = (0..5000).map(|_| owner.alloc(l) as usize).collect();
+    // Fewer under miri (see `common::scaled`).
+    let n = common::scaled(5000, 300);
+    let blocks: Vec<usize> = (0..n).map(|_| owner.alloc(l) as usize).collect();
     let (tx, rx) = mpsc::channel();
     let freer = std::thread::spawn(move || {
         let mut other = Heap::new(region, Config::FIXED_REGION);
@@ -33,12 +35,12 @@ fn blocks_freed_by_another_heap_are_collected_by_the_owner() {
         0,
         "remote frees are counted by the owner"
     );
-    assert_counted!(owner.stats().live_bytes, 5000 * 96);
+    assert_counted!(owner.stats().live_bytes, n * 96);
     owner.collect(false);
     let s = owner.stats();
     assert_counted!(s.live_bytes, 0);
-    assert_eq!(s.remote_frees_collected, 5000);
-    assert_counted!(s.free_count, 5000);
+    assert_eq!(s.remote_frees_collected, n as u64);
+    assert_counted!(s.free_count, n as u64);
     owner.collect(true);
     assert_eq!(owner.stats().reserved_bytes, 0);
 }
@@ -64,7 +66,9 @@ fn remote_frees_race_with_the_owner_allocating() {
         n
     });
     let mut owner = Heap::new(region, Config::FIXED_REGION);
-    for i in 0..40_000usize {
+    // Fewer under miri (see `common::scaled`).
+    let n = common::scaled(40_000, 400);
+    for i in 0..n {
         let which = i % sizes.len();
         let size = sizes[which];
         let p = owner.alloc(Layout::from_size_align(size, 8).unwrap());
@@ -74,10 +78,10 @@ fn remote_frees_race_with_the_owner_allocating() {
         tx.send(p as usize | (which << 56)).unwrap();
     }
     drop(tx);
-    assert_eq!(freer.join().unwrap(), 40_000);
+    assert_eq!(freer.join().unwrap(), n as u64);
     owner.collect(false);
     assert_counted!(owner.stats().live_bytes, 0);
-    assert_eq!(owner.stats().remote_frees_collected, 40_000);
+    assert_eq!(owner.stats().remote_frees_collected, n as u64);
     owner.collect(true);
     assert_eq!(owner.stats().reserved_bytes, 0);
 }
@@ -91,7 +95,8 @@ fn per_cpu_heaps_share_one_region_and_give_it_back() {
             std::thread::spawn(move || {
                 let mut h = Heap::new(region, Config::FIXED_REGION);
                 let mut v = Vec::new();
-                for i in 0..20_000usize {
+                // Fewer under miri (see `common::scaled`).
+                for i in 0..common::scaled(20_000, 300) {
                     let l = Layout::from_size_align(8 + (i * 13 + cpu) % 700, 8).unwrap();
                     v.push((h.alloc(l), l));
                     if i % 3 == 0 {

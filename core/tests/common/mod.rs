@@ -16,6 +16,18 @@ macro_rules! assert_counted {
     };
 }
 
+/// `normal`, or `under_miri` when the tests run under miri (about a
+/// thousand times slower than native): the iteration counts and sizes of the
+/// heavier tests, so that `cargo +nightly miri test -p masu-core` runs in
+/// minutes. The code paths stay the same; only the repetitions shrink.
+pub const fn scaled(normal: usize, under_miri: usize) -> usize {
+    if cfg!(miri) {
+        under_miri
+    } else {
+        normal
+    }
+}
+
 /// xorshift64*: a small deterministic PRNG.
 pub struct Rng(u64);
 
