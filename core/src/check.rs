@@ -204,9 +204,22 @@ mod validate {
             }
             // SAFETY: the cookie proves `seg` is a live segment header.
             let page = unsafe { Segment::page_of(seg, ptr) };
+            // The page may be another heap's, whose owner writes its lists
+            // and counts meanwhile: no reference to it is formed here, only
+            // reads of the fields that stay fixed while a block is in use.
+            // (After a misuse they may not be, and the verdict is then a
+            // best effort; a correct program is never misjudged.)
             // SAFETY: as above.
-            let pg = unsafe { &*page };
-            if pg.class == CLASS_UNUSED || pg.owner_id() == 0 {
+            let (class, start, block_size, key) = unsafe {
+                (
+                    (*page).class,
+                    (*page).start as usize,
+                    (*page).block_size,
+                    (*page).key,
+                )
+            };
+            // SAFETY: as above.
+            if class == CLASS_UNUSED || unsafe { Page::owner_id_of(page) } == 0 {
                 // A large span starts on a slice boundary; once freed, its
                 // slices are free. Anything else in a free slice is foreign.
                 // SAFETY: the cookie proves `seg` is a live segment header.
@@ -216,30 +229,30 @@ mod validate {
                         FaultKind::DoubleFree,
                         p,
                         "it starts a span whose slices are already free (a large block freed twice)",
-                        pg.class as usize,
+                        class as usize,
                     );
                 }
                 fault(
                     FaultKind::ForeignPointer,
                     p,
                     "its page is not in use",
-                    pg.class as usize,
+                    class as usize,
                 );
             }
-            if pg.class >= CLASS_LARGE {
-                if p != pg.start as usize {
+            if class >= CLASS_LARGE {
+                if p != start {
                     fault(
                         FaultKind::ForeignPointer,
                         p,
                         "not the start of a large block",
-                        pg.start as usize,
+                        start,
                     );
                 }
                 let rounded =
                     (layout.size().max(MIN_BLOCK) + layout.align() - 1) & !(layout.align() - 1);
                 let small = rounded <= self.geometry.max_small_size
                     && layout.align() <= self.geometry.slice_size;
-                if layout.size() > pg.block_size || small {
+                if layout.size() > block_size || small {
                     fault(
                         FaultKind::LayoutMismatch,
                         p,
@@ -248,18 +261,18 @@ mod validate {
                     );
                 }
             } else {
-                if !pg.is_block_start(p) {
+                // SAFETY: as above.
+                if unsafe { !Page::is_slot_start_of(page, p) } {
                     fault(
                         FaultKind::ForeignPointer,
                         p,
                         "not at a block boundary of its page",
-                        pg.start as usize,
+                        start,
                     );
                 }
                 let rounded =
                     (layout.size().max(MIN_BLOCK) + layout.align() - 1) & !(layout.align() - 1);
-                if rounded > self.geometry.max_small_size || class_of(rounded) != pg.class as usize
-                {
+                if rounded > self.geometry.max_small_size || class_of(rounded) != class as usize {
                     fault(
                         FaultKind::LayoutMismatch,
                         p,
@@ -268,15 +281,15 @@ mod validate {
                     );
                 }
             }
-            if pg.block_size >= 16 {
+            if block_size >= 16 {
                 // SAFETY: the block is at least 16 bytes inside a live page.
                 let tag = unsafe { (ptr as *const usize).add(1).read() };
-                if tag == freed_tag(pg.key) && self.is_on_free_list(pg, ptr as *mut Block) {
+                if tag == freed_tag(key) && self.is_on_free_list(page, ptr as *mut Block) {
                     fault(
                         FaultKind::DoubleFree,
                         p,
                         "the block is already free",
-                        pg.block_size,
+                        block_size,
                     );
                 }
             }
@@ -284,11 +297,16 @@ mod validate {
         }
 
         /// True when `block` is free. The owner searches its lists; another
-        /// heap relies on the freed tag alone.
-        fn is_on_free_list(&self, page: &Page, block: *mut Block) -> bool {
-            if page.owner_id() != self.id {
+        /// heap relies on the freed tag alone (and forms no reference to a
+        /// page whose owner may be writing it).
+        fn is_on_free_list(&self, page: *mut Page, block: *mut Block) -> bool {
+            // SAFETY: `check_live` passes a page of a live segment.
+            if unsafe { Page::owner_id_of(page) } != self.id {
                 return true;
             }
+            // SAFETY: as above, and the page is ours: no one else writes
+            // its non-atomic fields.
+            let page = unsafe { &*page };
             list_contains(page, page.free, block)
                 || list_contains(page, page.local_free, block)
                 || list_contains(
@@ -302,10 +320,16 @@ mod validate {
     /// Tags a block that passed `check_live` as free, just before it goes
     /// onto a free list.
     #[inline]
-    pub(crate) fn tag_freed(page: &Page, block: *mut u8) {
-        if page.block_size >= 16 {
+    ///
+    /// Any thread may call it: it reads the page's fixed fields through the
+    /// raw pointer.
+    pub(crate) fn tag_freed(page: *const Page, block: *mut u8) {
+        // SAFETY: the caller passes the live page of a block in use, whose
+        // `block_size` and `key` are fixed meanwhile.
+        let (block_size, key) = unsafe { ((*page).block_size, (*page).key) };
+        if block_size >= 16 {
             // SAFETY: the block is ours until freed, and at least 16 bytes.
-            unsafe { (block as *mut usize).add(1).write(freed_tag(page.key)) };
+            unsafe { (block as *mut usize).add(1).write(freed_tag(key)) };
         }
     }
 }

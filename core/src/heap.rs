@@ -331,20 +331,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// `page` is owned by the caller's heap and its `free` list is non-empty.
     #[inline(always)]
     unsafe fn take_block(page: *mut Page, zero_len: usize, counters: &impl CounterSink) -> *mut u8 {
-        // SAFETY: guaranteed by the caller.
-        let p = unsafe { &mut *page };
-        let block = p.free;
-        // SAFETY: blocks on `free` are free blocks of this page.
-        let next = p.decode(unsafe { (*block).next });
+        // SAFETY: guaranteed by the caller; the page is written through the
+        // raw pointer (see "Access" on `Page`), and blocks on `free` are
+        // free blocks of this page.
+        let (block, block_size, flags) = unsafe {
+            let block = (*page).free;
+            let next = (*page).decode((*block).next);
+            #[cfg(feature = "checks")]
+            crate::check::validate_link(&*page, block, next);
+            (*page).free = next;
+            (*page).used += 1;
+            (block, (*page).block_size, (*page).flags)
+        };
+        counters.on_alloc(block_size);
         #[cfg(feature = "checks")]
-        crate::check::validate_link(p, block, next);
-        p.free = next;
-        p.used += 1;
-        counters.on_alloc(p.block_size);
-        #[cfg(feature = "checks")]
-        crate::check::clear_freed_tag(p, block as *mut u8);
+        // SAFETY: as above.
+        crate::check::clear_freed_tag(unsafe { &*page }, block as *mut u8);
         if zero_len != 0 {
-            if p.flags & FLAG_FREE_IS_ZERO != 0 {
+            if flags & FLAG_FREE_IS_ZERO != 0 {
                 // SAFETY: the block is ours; only its link word was written.
                 unsafe { (*block).next = 0 };
             } else {
@@ -398,7 +402,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let next = (*page).next;
                 self.collect_page(page);
                 if (*page).free.is_null() {
-                    (*page).extend();
+                    Page::extend(page);
                 }
                 if !(*page).free.is_null() {
                     if self.queues[class].first != page {
@@ -409,7 +413,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     return page;
                 }
                 self.queues[class].remove(page);
-                (*page).enter_full();
+                Page::enter_full(page);
                 self.queue_changed(class);
                 self.full.push_back(page);
                 page = next;
@@ -474,17 +478,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// # Safety
     /// `page` is a live page owned by this heap.
     pub(crate) unsafe fn collect_page(&mut self, page: *mut Page) {
-        // SAFETY: guaranteed by the caller.
-        let p = unsafe { &mut *page };
-        // SAFETY: the page is ours and in use.
+        // SAFETY: guaranteed by the caller: the page is ours and in use.
         let n = unsafe {
-            p.collect(|_pg: &Page, _b: *mut Block| {
+            Page::collect(page, |_pg: *mut Page, _b: *mut Block| {
                 #[cfg(feature = "checks")]
-                crate::check::validate_remote(_pg, _b);
+                // SAFETY: `collect` passes its own, live page.
+                crate::check::validate_remote(&*_pg, _b);
             })
         };
         if n != 0 {
-            self.counters.on_free(n as usize, n as usize * p.block_size);
+            // SAFETY: as above.
+            let block_size = unsafe { (*page).block_size };
+            self.counters.on_free(n as usize, n as usize * block_size);
             self.remote_collected += n as u64;
         }
     }
@@ -506,14 +511,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     continue;
                 }
                 self.collect_page(page);
-                let p = &mut *page;
-                if p.used == 0 {
-                    p.leave_full();
+                if (*page).used == 0 {
+                    Page::leave_full(page);
                     self.free_any_page(page);
-                } else if p.class < CLASS_LARGE && !p.free.is_null() {
-                    p.leave_full();
-                    p.flags |= FLAG_IN_QUEUE;
-                    let c = p.class as usize;
+                } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
+                    Page::leave_full(page);
+                    (*page).flags |= FLAG_IN_QUEUE;
+                    let c = (*page).class as usize;
                     if c == class && found.is_null() {
                         self.queues[c].push_front(page);
                         found = page;
@@ -554,7 +558,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.queues[class].push_front(page);
             self.queue_changed(class);
             self.pages_per_class[class] += 1;
-            (*page).extend();
+            Page::extend(page);
             page
         }
     }
@@ -684,11 +688,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     return None;
                 }
             }
-            let s = &mut *seg;
-            let fresh = s.zero_mask & range == range;
-            s.zero_mask &= !range;
-            s.free_mask &= !range;
-            if s.free_mask == 0 && self.segments.last != seg {
+            // Through the raw pointer: other threads read the header's
+            // fixed fields meanwhile (see "Access" on `Segment`).
+            let fresh = (*seg).zero_mask & range == range;
+            (*seg).zero_mask &= !range;
+            (*seg).free_mask &= !range;
+            if (*seg).free_mask == 0 && self.segments.last != seg {
                 self.segments.remove(seg);
                 self.segments.push_back(seg);
             }
@@ -711,12 +716,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if unsafe { !self.os.commit(addr, run << g.slice_shift) } {
                 return false;
             }
-            // SAFETY: `seg` is live and ours.
-            let s = unsafe { &mut *seg };
-            s.committed_mask |= bits;
+            // SAFETY: `seg` is live and ours; written through the raw
+            // pointer (see "Access" on `Segment`).
+            unsafe { (*seg).committed_mask |= bits };
             self.committed_bytes += run << g.slice_shift;
             if self.os.fresh_memory_is_zeroed() {
-                s.zero_mask |= bits;
+                // SAFETY: as above.
+                unsafe { (*seg).zero_mask |= bits };
             }
         }
         true
@@ -858,31 +864,33 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // header and page descriptor are live; an owned page is the caller's.
         unsafe {
             let page = Segment::page_of(seg, ptr);
-            let p = &mut *page;
             // Not this heap's, or in the full queue (`OWNER_SLOW`: a full
-            // small page, or a large or huge one).
-            if p.owner.load(Ordering::Relaxed) != self.id {
+            // small page, or a large or huge one). Read through the raw
+            // pointer: until the owner check passes, the page may be another
+            // heap's, whose owner is writing its fields.
+            if Page::owner_word_of(page) != self.id {
                 return false;
             }
-            // The count first, so that its flags decide: a page that goes
-            // empty needs the slow path unless it is kept (then `used`
-            // is put back and nothing else has changed).
-            p.used -= 1;
-            if p.used == 0 {
-                if p.flags & FLAG_KEEP == 0 {
-                    p.used = 1;
+            // Ours: written through the raw pointer (see "Access" on
+            // `Page`). The count first, so that its flags decide: a page
+            // that goes empty needs the slow path unless it is kept (then
+            // `used` is put back and nothing else has changed).
+            let used = (*page).used - 1;
+            if used == 0 {
+                if (*page).flags & FLAG_KEEP == 0 {
                     return false;
                 }
                 // The only page of its class went empty (a block allocated
                 // and freed in a loop): keep it. This is no slow-path event:
                 // the epoch tick stamps the page and frees it once it has
                 // stayed empty for the purge delay.
-                p.retired_at = RETIRED_UNSTAMPED;
+                (*page).retired_at = RETIRED_UNSTAMPED;
             }
+            (*page).used = used;
             #[cfg(feature = "checks")]
-            crate::check::tag_freed(p, ptr);
-            p.push_local(ptr as *mut Block);
-            counters.on_free(1, p.block_size);
+            crate::check::tag_freed(page, ptr);
+            Page::push_local(page, ptr as *mut Block);
+            counters.on_free(1, (*page).block_size);
         }
         true
     }
@@ -910,23 +918,25 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // header and page descriptor are live.
         unsafe {
             let page = Segment::page_of(seg, ptr);
-            let p = &mut *page;
             #[cfg(feature = "checks")]
-            crate::check::tag_freed(p, ptr);
-            if p.owner_id() != self.id {
-                // Another heap's block: one CAS onto the page's `thread_free`.
-                p.push_remote(ptr as *mut Block);
+            crate::check::tag_freed(page, ptr);
+            if Page::owner_id_of(page) != self.id {
+                // Another heap's block: one CAS onto the page's `thread_free`,
+                // through the raw pointer (the owner may be writing the page).
+                Page::push_remote(page, ptr as *mut Block);
                 return;
             }
-            p.push_local(ptr as *mut Block);
-            self.counters.on_free(1, p.block_size);
-            p.used -= 1;
+            // Ours: written through the raw pointer (see "Access" on `Page`).
+            Page::push_local(page, ptr as *mut Block);
+            self.counters.on_free(1, (*page).block_size);
+            (*page).used -= 1;
+            let (used, flags) = ((*page).used, (*page).flags);
             // After `dealloc_fast` said no, the page went empty (and is not
             // kept) or was full; anything else needs nothing more.
-            if (p.used == 0 && p.flags & FLAG_KEEP == 0) || p.flags & FLAG_IN_FULL != 0 {
+            if (used == 0 && flags & FLAG_KEEP == 0) || flags & FLAG_IN_FULL != 0 {
                 self.free_slow(page);
-            } else if p.used == 0 {
-                p.retired_at = RETIRED_UNSTAMPED;
+            } else if used == 0 {
+                (*page).retired_at = RETIRED_UNSTAMPED;
             }
         }
     }
@@ -953,13 +963,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if (*page).used == 0 {
                 if (*page).flags & FLAG_IN_FULL != 0 {
                     self.full.remove(page);
-                    (*page).leave_full();
+                    Page::leave_full(page);
                 }
                 self.free_any_page(page);
             } else {
                 // A full small page got a block back: queue it again.
                 self.full.remove(page);
-                (*page).leave_full();
+                Page::leave_full(page);
                 (*page).flags |= FLAG_IN_QUEUE;
                 let class = (*page).class as usize;
                 self.queues[class].push_back(page);
@@ -1000,12 +1010,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub unsafe fn usable_size(&self, ptr: *const u8) -> usize {
         // SAFETY: guaranteed by the caller.
         unsafe {
+            // Field reads through the raw pointer: the block may be another
+            // heap's, whose owner may be writing the page's other fields.
             let page = Segment::page_of(Segment::of(ptr, self.segment_base_mask()), ptr);
-            let p = &*page;
-            if p.class >= CLASS_LARGE {
-                p.block_size - (ptr as usize - p.start as usize)
+            if (*page).class >= CLASS_LARGE {
+                (*page).block_size - (ptr as usize - (*page).start as usize)
             } else {
-                p.block_size
+                (*page).block_size
             }
         }
     }
@@ -1030,7 +1041,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: `ptr` is a live block, so its page is live.
         let page = unsafe { Segment::page_of(seg, ptr) };
         // SAFETY: as above.
-        let (owned, class) = unsafe { ((*page).owner_id() == self.id, (*page).class) };
+        let (owned, class) = unsafe { (Page::owner_id_of(page) == self.id, (*page).class) };
         if owned {
             let rounded = (new_size.max(MIN_BLOCK) + align - 1) & !(align - 1);
             let small =

@@ -108,12 +108,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     unsafe fn start_single_block_page(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            let p = &mut *page;
-            p.capacity = 1;
-            p.used = 1;
-            p.enter_full();
+            (*page).capacity = 1;
+            (*page).used = 1;
+            Page::enter_full(page);
             self.full.push_back(page);
-            self.counters.on_alloc(p.block_size);
+            self.counters.on_alloc((*page).block_size);
         }
     }
 
@@ -263,15 +262,21 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         page: *mut Page,
         new_size: usize,
     ) -> bool {
-        // SAFETY: guaranteed by the caller.
-        let p = unsafe { &mut *page };
-        if p.class == CLASS_HUGE {
+        // SAFETY: guaranteed by the caller; the page is read and written
+        // through the raw pointer (see "Access" on `Page`).
+        let (class, block_size, old) = unsafe {
+            (
+                (*page).class,
+                (*page).block_size,
+                (*page).slice_count as usize,
+            )
+        };
+        if class == CLASS_HUGE {
             // Keep the block when it still fits and wastes at most half.
-            return new_size <= p.block_size && new_size >= p.block_size / 2;
+            return new_size <= block_size && new_size >= block_size / 2;
         }
         let g = self.geometry;
         let n = new_size.max(1).div_ceil(g.slice_size);
-        let old = p.slice_count as usize;
         if n == old {
             return true;
         }
@@ -302,10 +307,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
                 Segment::link_interior(seg, idx, n);
             }
-            let old_bytes = p.block_size;
-            p.slice_count = n as u16;
-            p.block_size = n * g.slice_size;
-            self.counters.on_resize(old_bytes, p.block_size);
+            (*page).slice_count = n as u16;
+            (*page).block_size = n * g.slice_size;
+            self.counters.on_resize(block_size, n * g.slice_size);
         }
         true
     }

@@ -58,6 +58,20 @@ pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 /// A page descriptor. One exists per slice in a segment header; only the one
 /// of a page's first slice describes the page, the others hold
 /// `slice_offset`, the distance back to it.
+///
+/// # Access
+/// While a page has blocks in use, threads that do not own it read its
+/// fixed fields (`slice_offset`, `class`, `block_size`, `start`, `key`,
+/// `reserved`) and use its atomics (`owner`, `thread_free`). So no code
+/// forms a `&mut Page` of a live page, not even its owner: a unique
+/// reference claims every byte of the page and races with those readers.
+/// The owner writes its fields through the raw pointer (`(*page).free =
+/// ...`) and the functions that change a page take `*mut Page`; a shared
+/// `&Page` is fine for a moment (other threads only read the bytes it
+/// covers, and write only atomics). Only [`Heap::init_page`], before any
+/// block of the page exists, writes the whole descriptor.
+///
+/// [`Heap::init_page`]: crate::Heap
 #[repr(C)]
 pub(crate) struct Page {
     /// Blocks ready for the owner's fast path.
@@ -123,89 +137,127 @@ impl Page {
         }
     }
 
-    /// The owning heap's id (0: none), without [`OWNER_SLOW`].
-    #[inline]
-    pub fn owner_id(&self) -> usize {
-        self.owner.load(Ordering::Relaxed) & !OWNER_SLOW
+    /// The owner word ([`OWNER_SLOW`] included) through a raw pointer, for
+    /// any thread: only the atomic field is referenced, never the page.
+    ///
+    /// # Safety
+    /// `this` points to a page descriptor in a live segment header.
+    #[inline(always)]
+    pub unsafe fn owner_word_of(this: *const Page) -> usize {
+        // SAFETY: guaranteed by the caller; `owner` is an atomic.
+        unsafe { (*this).owner.load(Ordering::Relaxed) }
+    }
+
+    /// The owning heap's id (0: none), without [`OWNER_SLOW`], through a raw
+    /// pointer (see [`Page::owner_word_of`]).
+    ///
+    /// # Safety
+    /// As for [`Page::owner_word_of`].
+    #[inline(always)]
+    pub unsafe fn owner_id_of(this: *const Page) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { Page::owner_word_of(this) & !OWNER_SLOW }
     }
 
     /// Files the page as full: `FLAG_IN_FULL` and [`OWNER_SLOW`], with
     /// `FLAG_IN_QUEUE` and `FLAG_KEEP` cleared (owner only; the caller moves
     /// it to the `full` queue).
+    ///
+    /// # Safety
+    /// `this` is a live page owned by the caller.
     #[inline]
-    pub fn enter_full(&mut self) {
-        self.flags = (self.flags & !(FLAG_IN_QUEUE | FLAG_KEEP)) | FLAG_IN_FULL;
-        let o = self.owner.load(Ordering::Relaxed);
-        self.owner.store(o | OWNER_SLOW, Ordering::Relaxed);
+    pub unsafe fn enter_full(this: *mut Page) {
+        // SAFETY: guaranteed by the caller (see "Access" on [`Page`]).
+        unsafe {
+            (*this).flags = ((*this).flags & !(FLAG_IN_QUEUE | FLAG_KEEP)) | FLAG_IN_FULL;
+            let o = (*this).owner.load(Ordering::Relaxed);
+            (*this).owner.store(o | OWNER_SLOW, Ordering::Relaxed);
+        }
     }
 
     /// Takes the page out of the full state (owner only; the caller moves it
     /// out of the `full` queue and sets `FLAG_IN_QUEUE` if it queues it).
+    ///
+    /// # Safety
+    /// `this` is a live page owned by the caller.
     #[inline]
-    pub fn leave_full(&mut self) {
-        self.flags &= !FLAG_IN_FULL;
-        let o = self.owner.load(Ordering::Relaxed);
-        self.owner.store(o & !OWNER_SLOW, Ordering::Relaxed);
-    }
-
-    /// Encodes a free-list link. With `checks` the link is mixed with the
-    /// page key so that a scribbled list is detected when decoded.
-    #[inline(always)]
-    pub fn encode(&self, next: *mut Block) -> usize {
-        if cfg!(feature = "checks") {
-            (next as usize ^ self.key).rotate_left(17)
-        } else {
-            next as usize
+    pub unsafe fn leave_full(this: *mut Page) {
+        // SAFETY: guaranteed by the caller (see "Access" on [`Page`]).
+        unsafe {
+            (*this).flags &= !FLAG_IN_FULL;
+            let o = (*this).owner.load(Ordering::Relaxed);
+            (*this).owner.store(o & !OWNER_SLOW, Ordering::Relaxed);
         }
     }
 
-    /// Decodes a link made by [`Page::encode`].
+    /// Decodes a link made by [`encode_link`] for this page.
     #[inline(always)]
     pub fn decode(&self, raw: usize) -> *mut Block {
-        if cfg!(feature = "checks") {
-            (raw.rotate_right(17) ^ self.key) as *mut Block
-        } else {
-            raw as *mut Block
-        }
+        decode_link(self.key, raw)
     }
 
-    /// True when `p` is the start of one of this page's carved blocks.
+    /// True when `p` is the start of one of this page's carved blocks
+    /// (owner only: `capacity` grows as the owner carves).
     #[cfg_attr(not(feature = "checks"), allow(dead_code))]
     #[inline]
     pub fn is_block_start(&self, p: usize) -> bool {
-        let start = self.start as usize;
-        if p < start || self.block_size == 0 {
-            return false;
-        }
-        let off = p - start;
-        off % self.block_size == 0 && off / self.block_size < self.capacity as usize
+        block_start_within(self.start as usize, self.block_size, self.capacity, p)
+    }
+
+    /// True when `p` is the start of one of the blocks the page can hold,
+    /// carved or not, through a raw pointer: for threads that do not own the
+    /// page, which read only the fields fixed while it is in use (not
+    /// `capacity`, which its owner writes).
+    ///
+    /// # Safety
+    /// `this` points to a page descriptor in a live segment header.
+    #[cfg_attr(not(feature = "checks"), allow(dead_code))]
+    #[inline]
+    pub unsafe fn is_slot_start_of(this: *const Page, p: usize) -> bool {
+        // SAFETY: guaranteed by the caller; field reads through the raw
+        // pointer form no reference to the whole page.
+        let (start, block_size, reserved) =
+            unsafe { ((*this).start as usize, (*this).block_size, (*this).reserved) };
+        block_start_within(start, block_size, reserved, p)
     }
 
     /// Pushes `block` onto `local_free` (owner only).
     ///
     /// # Safety
-    /// `block` is a block of this page that is no longer in use.
+    /// `this` is a live page owned by the caller; `block` is a block of it
+    /// that is no longer in use.
     #[inline(always)]
-    pub unsafe fn push_local(&mut self, block: *mut Block) {
-        // SAFETY: the caller guarantees the block is ours and unused, so its
-        // first word is ours to write.
-        unsafe { (*block).next = self.encode(self.local_free) };
-        self.local_free = block;
+    pub unsafe fn push_local(this: *mut Page, block: *mut Block) {
+        // SAFETY: the caller guarantees the page is ours and the block is
+        // ours and unused, so its first word is ours to write.
+        unsafe {
+            (*block).next = encode_link((*this).key, (*this).local_free);
+            (*this).local_free = block;
+        }
     }
 
     /// Pushes `block` onto `thread_free` (any thread): one CAS when uncontended.
     ///
     /// # Safety
     /// `block` is a block of this page that is no longer in use.
+    ///
+    /// It takes a raw pointer, not `&self`: the caller does not own the page,
+    /// whose owner may be writing its other fields meanwhile, so no reference
+    /// to the whole page may exist on this side. It reads `key` (fixed while
+    /// the page is in use) and touches `thread_free` only.
     #[inline]
-    pub unsafe fn push_remote(&self, block: *mut Block) {
-        let mut head = self.thread_free.load(Ordering::Relaxed);
+    pub unsafe fn push_remote(this: *const Page, block: *mut Block) {
+        // SAFETY: the caller guarantees a live page; `key` is not written
+        // while it has a block in use, and `thread_free` is an atomic, so a
+        // reference to that field alone is shared with the owner soundly.
+        let (key, thread_free) = unsafe { ((*this).key, &(*this).thread_free) };
+        let mut head = thread_free.load(Ordering::Relaxed);
         loop {
             // SAFETY: the block is ours to write until the CAS publishes it.
-            unsafe { (*block).next = self.encode(head as *mut Block) };
+            unsafe { (*block).next = encode_link(key, head as *mut Block) };
             // Release: the owner's Acquire swap in `take_remote` must see the
             // link written above.
-            match self.thread_free.compare_exchange_weak(
+            match thread_free.compare_exchange_weak(
                 head,
                 block as usize,
                 Ordering::Release,
@@ -237,46 +289,47 @@ impl Page {
     /// `used`. `validate` is called on every collected remote block.
     ///
     /// # Safety
-    /// The page is in use and owned by the caller.
-    pub unsafe fn collect(&mut self, mut validate: impl FnMut(&Page, *mut Block)) -> u32 {
-        let mut remote = self.take_remote();
-        let mut collected = 0u32;
-        while !remote.is_null() {
-            validate(self, remote);
-            // SAFETY: blocks on `thread_free` belong to this page and were
-            // published with Release; `take_remote` acquired them.
-            let next = self.decode(unsafe { (*remote).next });
-            // SAFETY: as above; we now own the block.
-            unsafe { self.push_local(remote) };
-            remote = next;
-            collected += 1;
-        }
-        self.used -= collected;
-        if !self.local_free.is_null() {
-            if self.free.is_null() {
-                self.free = self.local_free;
-            } else {
-                // Append `free` behind `local_free` (rare: collect with a
-                // non-empty free list only happens on `collect`).
-                let mut tail = self.local_free;
-                // SAFETY: every block on `local_free` is a free block of this
-                // page written by `push_local`.
-                unsafe {
+    /// `this` is in use and owned by the caller.
+    pub unsafe fn collect(this: *mut Page, mut validate: impl FnMut(*mut Page, *mut Block)) -> u32 {
+        // SAFETY: guaranteed by the caller (see "Access" on [`Page`]); blocks
+        // on `thread_free` belong to this page and were published with
+        // Release, which `take_remote` acquired, so they are ours now.
+        unsafe {
+            let key = (*this).key;
+            let mut remote = (*this).take_remote();
+            let mut collected = 0u32;
+            while !remote.is_null() {
+                validate(this, remote);
+                let next = decode_link(key, (*remote).next);
+                Page::push_local(this, remote);
+                remote = next;
+                collected += 1;
+            }
+            (*this).used -= collected;
+            let local = (*this).local_free;
+            if !local.is_null() {
+                if (*this).free.is_null() {
+                    (*this).free = local;
+                } else {
+                    // Append `free` behind `local_free` (rare: collect with a
+                    // non-empty free list only happens on `collect`). Every
+                    // block on `local_free` was linked by `push_local`.
+                    let mut tail = local;
                     loop {
-                        let next = self.decode((*tail).next);
+                        let next = decode_link(key, (*tail).next);
                         if next.is_null() {
                             break;
                         }
                         tail = next;
                     }
-                    (*tail).next = self.encode(self.free);
+                    (*tail).next = encode_link(key, (*this).free);
+                    (*this).free = local;
                 }
-                self.free = self.local_free;
+                (*this).local_free = ptr::null_mut();
+                (*this).flags &= !FLAG_FREE_IS_ZERO;
             }
-            self.local_free = ptr::null_mut();
-            self.flags &= !FLAG_FREE_IS_ZERO;
+            collected
         }
-        collected
     }
 
     /// Carves up to [`EXTEND_BYTES`] of not-yet-used blocks onto `free`.
@@ -284,33 +337,34 @@ impl Page {
     ///
     /// # Safety
     /// The page is in use, owned by the caller, committed, and `free` is empty.
-    pub unsafe fn extend(&mut self) -> bool {
-        debug_assert!(self.free.is_null());
-        let left = (self.reserved - self.capacity) as usize;
-        if left == 0 {
-            return false;
+    pub unsafe fn extend(this: *mut Page) -> bool {
+        // SAFETY: guaranteed by the caller (see "Access" on [`Page`]); the
+        // carved blocks lie in the committed, uncarved part of the page.
+        unsafe {
+            debug_assert!((*this).free.is_null());
+            let (key, block_size, capacity) = ((*this).key, (*this).block_size, (*this).capacity);
+            let left = ((*this).reserved - capacity) as usize;
+            if left == 0 {
+                return false;
+            }
+            let n = (EXTEND_BYTES / block_size).clamp(1, left);
+            let first = (*this).start.wrapping_add(capacity as usize * block_size) as *mut Block;
+            let mut b = first;
+            for _ in 1..n {
+                let next = (b as *mut u8).wrapping_add(block_size) as *mut Block;
+                (*b).next = encode_link(key, next);
+                b = next;
+            }
+            (*b).next = encode_link(key, ptr::null_mut());
+            (*this).free = first;
+            (*this).capacity = capacity + n as u32;
+            if (*this).flags & FLAG_FRESH != 0 {
+                (*this).flags |= FLAG_FREE_IS_ZERO;
+            } else {
+                (*this).flags &= !FLAG_FREE_IS_ZERO;
+            }
+            true
         }
-        let n = (EXTEND_BYTES / self.block_size).clamp(1, left);
-        let first =
-            self.start
-                .wrapping_add(self.capacity as usize * self.block_size) as *mut Block;
-        let mut b = first;
-        for _ in 1..n {
-            let next = (b as *mut u8).wrapping_add(self.block_size) as *mut Block;
-            // SAFETY: `b` lies in the committed, uncarved part of the page.
-            unsafe { (*b).next = self.encode(next) };
-            b = next;
-        }
-        // SAFETY: as above.
-        unsafe { (*b).next = self.encode(ptr::null_mut()) };
-        self.free = first;
-        self.capacity += n as u32;
-        if self.flags & FLAG_FRESH != 0 {
-            self.flags |= FLAG_FREE_IS_ZERO;
-        } else {
-            self.flags &= !FLAG_FREE_IS_ZERO;
-        }
-        true
     }
 }
 
@@ -379,4 +433,38 @@ impl PageQueue {
             (*page).prev = ptr::null_mut();
         }
     }
+}
+
+/// Encodes a free-list link for a page with `key`.
+/// With `checks` the link is mixed with the key so that a scribbled list is
+/// detected when decoded.
+#[inline(always)]
+pub(crate) fn encode_link(key: usize, next: *mut Block) -> usize {
+    if cfg!(feature = "checks") {
+        (next as usize ^ key).rotate_left(17)
+    } else {
+        next as usize
+    }
+}
+
+/// Decodes a link made by [`encode_link`] with the same `key`.
+#[inline(always)]
+pub(crate) fn decode_link(key: usize, raw: usize) -> *mut Block {
+    if cfg!(feature = "checks") {
+        (raw.rotate_right(17) ^ key) as *mut Block
+    } else {
+        raw as *mut Block
+    }
+}
+
+/// True when `p` is the start of one of the first `count` blocks of
+/// `block_size` bytes from `start`.
+#[cfg_attr(not(feature = "checks"), allow(dead_code))]
+#[inline]
+fn block_start_within(start: usize, block_size: usize, count: u32, p: usize) -> bool {
+    if p < start || block_size == 0 {
+        return false;
+    }
+    let off = p - start;
+    off % block_size == 0 && off / block_size < count as usize
 }

@@ -66,9 +66,10 @@ impl ProtocolPage {
     /// # Safety
     /// `block` is a block of this page that is handed out and no longer used.
     pub unsafe fn push_remote(&self, block: *mut u8) {
-        // SAFETY: shared access like `Heap::dealloc`'s: `push_remote` only
-        // touches the atomic list and the block, which the caller gives up.
-        unsafe { (*self.page.get()).push_remote(block as *mut Block) }
+        // SAFETY: shared access like `Heap::dealloc`'s: `push_remote` reads
+        // the fixed key and touches only the atomic list and the block, which
+        // the caller gives up; it forms no reference to the page.
+        unsafe { Page::push_remote(self.page.get(), block as *mut Block) }
     }
 
     /// The real `Page::take_remote`: takes the whole `thread_free` list.
@@ -92,13 +93,12 @@ impl ProtocolPage {
     /// Only the page's owner calls it, never two threads at once.
     pub unsafe fn collect(&self) -> u32 {
         // SAFETY: the caller is the only owner; other threads touch only the
-        // atomic list, as with a page of a heap.
-        let p = unsafe { &mut *self.page.get() };
-        // SAFETY: the page is in use and the caller owns it.
+        // atomic list, as with a page of a heap. The page is in use.
         unsafe {
-            p.collect(|_pg: &Page, _b: *mut Block| {
+            Page::collect(self.page.get(), |_pg: *mut Page, _b: *mut Block| {
                 #[cfg(feature = "checks")]
-                crate::check::validate_remote(_pg, _b);
+                // SAFETY: `collect` passes its own, live page.
+                crate::check::validate_remote(&*_pg, _b);
             })
         }
     }
@@ -109,16 +109,19 @@ impl ProtocolPage {
     /// # Safety
     /// Only the page's owner calls it.
     pub unsafe fn pop_free(&self) -> *mut u8 {
-        // SAFETY: the caller is the only owner.
-        let p = unsafe { &mut *self.page.get() };
-        let block = p.free;
-        if block.is_null() {
-            return block as *mut u8;
+        let p = self.page.get();
+        // SAFETY: the caller is the only owner; written through the raw
+        // pointer as `Heap::take_block` does; blocks on `free` are free
+        // blocks of this page.
+        unsafe {
+            let block = (*p).free;
+            if block.is_null() {
+                return block as *mut u8;
+            }
+            (*p).free = (*p).decode((*block).next);
+            (*p).used += 1;
+            block as *mut u8
         }
-        // SAFETY: blocks on `free` are free blocks of this page.
-        p.free = p.decode(unsafe { (*block).next });
-        p.used += 1;
-        block as *mut u8
     }
 
     /// An owner's free, as `Heap::dealloc` does it when `owner` matches:
@@ -128,11 +131,13 @@ impl ProtocolPage {
     /// Only the page's owner calls it; `block` is a handed-out block of this
     /// page that is no longer used.
     pub unsafe fn free_local(&self, block: *mut u8) {
-        // SAFETY: the caller is the only owner.
-        let p = unsafe { &mut *self.page.get() };
-        // SAFETY: forwarded from the caller.
-        unsafe { p.push_local(block as *mut Block) };
-        p.used -= 1;
+        let p = self.page.get();
+        // SAFETY: the caller is the only owner; `block` is forwarded from
+        // the caller.
+        unsafe {
+            Page::push_local(p, block as *mut Block);
+            (*p).used -= 1;
+        }
     }
 
     /// Blocks handed out and not known freed (pending remote frees count as
@@ -168,10 +173,10 @@ impl ProtocolPage {
         unsafe { &(*self.page.get()).owner }
     }
 
-    /// The real `Page::encode` of a free-list link.
+    /// The real `encode_link` of a free-list link, with this page's key.
     pub fn encode(&self, next: *mut u8) -> usize {
         // SAFETY: `key` is set at construction and never changes.
-        unsafe { (*self.page.get()).encode(next as *mut Block) }
+        crate::page::encode_link(unsafe { (*self.page.get()).key }, next as *mut Block)
     }
 
     /// The real `Page::decode` of a free-list link.

@@ -87,23 +87,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: `seg` is a live segment of ours.
         unsafe {
             self.purge.remove(seg);
-            let s = &mut *seg;
+            // Through the raw pointer: other threads read the header of a
+            // segment with live blocks (see "Access" on `Segment`).
             let page_size = self.os.page_size();
-            if s.kind == KIND_HUGE {
+            if (*seg).kind == KIND_HUGE {
                 // Only cached huge segments are purged: keep the header.
-                if !force && !self.delay_passed(now, s.dirtied_at) {
+                if !force && !self.delay_passed(now, (*seg).dirtied_at) {
                     self.purge.enqueue(seg);
                     return;
                 }
                 let keep = crate::large::huge_kept_bytes(page_size);
-                let held = s.reserved_size - (seg as usize - s.reservation as usize);
-                if s.committed_bytes > keep && held > keep {
+                let held = (*seg).reserved_size - (seg as usize - (*seg).reservation as usize);
+                if (*seg).committed_bytes > keep && held > keep {
                     let len = held - keep;
                     if self.os.decommit((seg as *mut u8).add(keep), len) {
                         self.decommitted_bytes += len as u64;
-                        self.committed_bytes -= s.committed_bytes - keep;
-                        s.committed_bytes = keep;
-                        s.zero_mask = 1;
+                        self.committed_bytes -= (*seg).committed_bytes - keep;
+                        (*seg).committed_bytes = keep;
+                        (*seg).zero_mask = 1;
                         self.purges += 1;
                     }
                 }
@@ -114,7 +115,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 return; // slices finer than the Os page: never decommitted
             }
             // Free slices carry the time they were freed in `retired_at`.
-            let dirty = s.free_mask & s.committed_mask;
+            let dirty = (*seg).free_mask & (*seg).committed_mask;
             let now32 = now as u32;
             let delay = self.config.purge_delay;
             let mut due = 0u64;
@@ -141,8 +142,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     .os
                     .decommit(Segment::slice_addr(seg, first, g.slice_shift), len)
                 {
-                    s.committed_mask &= !bits;
-                    s.zero_mask &= !bits;
+                    (*seg).committed_mask &= !bits;
+                    (*seg).zero_mask &= !bits;
                     self.committed_bytes -= len;
                     self.decommitted_bytes += len as u64;
                     any = true;
@@ -152,7 +153,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 self.purges += 1;
             }
             if let Some(age) = oldest_waiting {
-                s.dirtied_at = now.wrapping_sub(age as u64);
+                (*seg).dirtied_at = now.wrapping_sub(age as u64);
                 self.purge.enqueue(seg);
             }
         }
@@ -171,12 +172,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             for k in 1..n {
                 (*Segment::page(seg, idx + k)).slice_offset = 0;
             }
-            let p = &mut *page;
-            p.class = CLASS_UNUSED;
-            p.flags = 0;
-            p.free = ptr::null_mut();
-            p.local_free = ptr::null_mut();
-            p.owner.store(OWNER_SLOW, Ordering::Relaxed);
+            (*page).class = CLASS_UNUSED;
+            (*page).flags = 0;
+            (*page).free = ptr::null_mut();
+            (*page).local_free = ptr::null_mut();
+            (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
             (*seg).free_mask |= range_bits(idx, n);
             self.note_slices_freed(seg, idx, n);
         }
@@ -350,20 +350,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // SAFETY: queued pages are live and ours.
             unsafe {
-                let p = &mut *page;
-                if p.used != 0 || !p.next.is_null() {
+                // Through the raw pointer (see "Access" on `Page`).
+                if (*page).used != 0 || !(*page).next.is_null() {
                     continue;
                 }
                 let now = *now.get_or_insert_with(|| self.now());
                 let due = if force {
                     true
-                } else if p.retired_at == RETIRED_UNSTAMPED {
+                } else if (*page).retired_at == RETIRED_UNSTAMPED {
                     // First tick to see it empty: start its idle time now.
-                    p.retired_at = (now as u32).min(RETIRED_UNSTAMPED - 1);
+                    (*page).retired_at = (now as u32).min(RETIRED_UNSTAMPED - 1);
                     false
                 } else {
                     // `retired_at` keeps the low 32 bits of `now()`.
-                    let idle = (now as u32).wrapping_sub(p.retired_at) as u64;
+                    let idle = (now as u32).wrapping_sub((*page).retired_at) as u64;
                     let delay = self.config.purge_delay;
                     delay != u32::MAX && idle >= delay as u64
                 };
@@ -440,12 +440,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     // page through it too.
                     if (*page).used == 0 {
                         self.full.remove(page);
-                        (*page).leave_full();
+                        Page::leave_full(page);
                         self.free_any_page(page);
                         any = true;
                     } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
                         self.full.remove(page);
-                        (*page).leave_full();
+                        Page::leave_full(page);
                         (*page).flags |= FLAG_IN_QUEUE;
                         let class = (*page).class as usize;
                         self.queues[class].push_back(page);

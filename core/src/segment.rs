@@ -27,6 +27,15 @@ pub(crate) const KIND_HUGE: u8 = 1;
 const COOKIE_SALT: usize = 0x4d41_5355_5345_474d_u64 as usize;
 
 /// A segment header. The page descriptors follow it directly.
+///
+/// # Access
+/// While a segment holds blocks in use, any thread that frees one reads the
+/// header's fixed fields (`slice_shift`, and `cookie` with `checks`)
+/// through a raw pointer. So its owner writes the header through the raw
+/// pointer too (`(*seg).free_mask |= ...`) and forms no `&mut Segment`,
+/// which would claim every byte of it and race with those readers; a
+/// `&mut Segment` is fine only for a segment with no block in use (being
+/// set up, cached or released).
 #[repr(C)]
 pub(crate) struct Segment {
     /// `address ^ COOKIE_SALT`: lets checked builds reject foreign pointers.
