@@ -198,7 +198,7 @@ mod validate {
                 fault(
                     FaultKind::ForeignPointer,
                     p,
-                    "no masu segment header at its segment address",
+                    "no masu segment header at its segment address (not masu's, or freed twice after its segment was given back)",
                     seg as usize,
                 );
             }
@@ -235,7 +235,7 @@ mod validate {
                 fault(
                     FaultKind::ForeignPointer,
                     p,
-                    "its page is not in use",
+                    "its page is not in use (never handed out, or freed twice after its page was given back)",
                     class as usize,
                 );
             }

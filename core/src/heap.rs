@@ -51,6 +51,11 @@ const EMPTY_PAGE: *mut Page =
 /// Full pages checked for remote frees per slow-path event.
 const FULL_RESCAN: usize = 4;
 
+/// Blocks a page hands out before a refill folds its counts into the sink
+/// (see `Heap::refilled`).
+#[cfg(feature = "stats")]
+const STATS_FLUSH_ALLOCS: usize = 1024;
+
 // Not part of a concurrent protocol: a monotonic id generator (see `sync`).
 static NEXT_HEAP_ID: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
 
@@ -95,8 +100,14 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) epoch: u64,
     /// Process-unique id (0 until the heap first takes memory).
     pub(crate) id: usize,
-    /// Allocation and free counts (see [`CounterSink`]).
+    /// Allocation and free counts (see [`CounterSink`]), as far as pages
+    /// have folded theirs in (see `flush_page`).
     pub(crate) counters: C,
+    /// Bytes of the blocks of pages in the `full` queue as last folded into
+    /// `counters` (`stat_used * block_size` summed): live bytes the heap
+    /// knows for certain on its slow paths, to raise the peak by.
+    #[cfg(feature = "stats")]
+    pub(crate) full_live: usize,
     pub(crate) committed_bytes: usize,
     pub(crate) reserved_bytes: usize,
     pub(crate) decommitted_bytes: u64,
@@ -156,6 +167,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             epoch: 0,
             id: 0,
             counters,
+            #[cfg(feature = "stats")]
+            full_live: 0,
             committed_bytes: 0,
             reserved_bytes: 0,
             decommitted_bytes: 0,
@@ -233,9 +246,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// be asked: those that no `Layout` could hold get null.
     ///
     /// It is the first half of `alloc` for callers that keep the slow half
-    /// out of line (the `masu` crate's global allocator and C `malloc`), and
-    /// that count into counters they can name without a load: `counters`
-    /// stands in for the heap's own [`CounterSink`] on this path.
+    /// out of line (the `masu` crate's global allocator and C `malloc`).
+    /// `counters` stands for the heap's own [`CounterSink`]; this path no
+    /// longer touches it (the page counts the block, see [`Heap::stats`]),
+    /// and it is kept so that callers need not change.
     ///
     /// # Safety
     /// * `align` is a power of two.
@@ -283,9 +297,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if unsafe { (*page).free.is_null() } {
             return ptr::null_mut();
         }
+        let _ = counters;
         // SAFETY: a real page (`EMPTY_PAGE` has no free block) of this heap,
         // which the caller owns, with a non-empty `free` list.
-        unsafe { Self::take_block(page, if zero { size } else { 0 }, counters) }
+        unsafe { Self::take_block(page, if zero { size } else { 0 }) }
     }
 
     /// Everything `alloc` does when the fast path cannot serve the request.
@@ -317,7 +332,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: queued pages are live pages owned by this heap.
             if !page.is_null() && unsafe { !(*page).free.is_null() } {
                 // SAFETY: as above, and its `free` list is non-empty.
-                return unsafe { Self::take_block(page, zero_len, &self.counters) };
+                return unsafe { Self::take_block(page, zero_len) };
             }
             self.alloc_small_slow(class, zero_len)
         } else {
@@ -325,25 +340,29 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
-    /// Pops the first block of `page.free`, counting it into `counters`.
+    /// Pops the first block of `page.free`, counting it in the page (one
+    /// add with `stats`; see `flush_page`).
     ///
     /// # Safety
     /// `page` is owned by the caller's heap and its `free` list is non-empty.
     #[inline(always)]
-    unsafe fn take_block(page: *mut Page, zero_len: usize, counters: &impl CounterSink) -> *mut u8 {
+    unsafe fn take_block(page: *mut Page, zero_len: usize) -> *mut u8 {
         // SAFETY: guaranteed by the caller; the page is written through the
         // raw pointer (see "Access" on `Page`), and blocks on `free` are
         // free blocks of this page.
-        let (block, block_size, flags) = unsafe {
+        let (block, flags) = unsafe {
             let block = (*page).free;
             let next = (*page).decode((*block).next);
             #[cfg(feature = "checks")]
             crate::check::validate_link(&*page, block, next);
             (*page).free = next;
             (*page).used += 1;
-            (block, (*page).block_size, (*page).flags)
+            #[cfg(feature = "stats")]
+            {
+                (*page).stat_allocs = (*page).stat_allocs.wrapping_add(1);
+            }
+            (block, (*page).flags)
         };
-        counters.on_alloc(block_size);
         #[cfg(feature = "checks")]
         // SAFETY: as above.
         crate::check::clear_freed_tag(unsafe { &*page }, block as *mut u8);
@@ -367,7 +386,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return ptr::null_mut();
         }
         // SAFETY: `find_page` returns an owned page with a free block.
-        unsafe { Self::take_block(page, zero_len, &self.counters) }
+        unsafe { Self::take_block(page, zero_len) }
     }
 
     /// Finds or makes a page of `class` with a free block and puts it first in
@@ -382,8 +401,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if !page.is_null() {
             // SAFETY: queued pages are live pages owned by this heap.
             unsafe {
-                self.collect_page(page);
+                self.collect_only(page);
                 if !(*page).free.is_null() {
+                    self.refilled(page);
                     return page;
                 }
             }
@@ -400,11 +420,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: queued pages are live pages owned by this heap.
             unsafe {
                 let next = (*page).next;
-                self.collect_page(page);
+                self.collect_only(page);
                 if (*page).free.is_null() {
                     Page::extend(page);
                 }
                 if !(*page).free.is_null() {
+                    self.refilled(page);
                     if self.queues[class].first != page {
                         self.queues[class].remove(page);
                         self.queues[class].push_front(page);
@@ -413,7 +434,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     return page;
                 }
                 self.queues[class].remove(page);
-                Page::enter_full(page);
+                // A full page has nothing pending (see `flush_page`).
+                self.flush_page(page);
+                self.enter_full(page);
                 self.queue_changed(class);
                 self.full.push_back(page);
                 page = next;
@@ -473,11 +496,46 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
-    /// Collects remote and local frees of `page` onto its `free` list.
+    /// Collects remote and local frees of `page` onto its `free` list and
+    /// folds its pending counts into the sink (see `flush_page`).
     ///
     /// # Safety
     /// `page` is a live page owned by this heap.
     pub(crate) unsafe fn collect_page(&mut self, page: *mut Page) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.collect_only(page);
+            self.flush_page(page);
+        }
+    }
+
+    /// The allocation slow path refilled `page` (collected or extended it):
+    /// folds its counts in once it has handed out `STATS_FLUSH_ALLOCS`
+    /// blocks since the last time, so that a page in steady use reaches the
+    /// sink now and then without every refill paying for it.
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap.
+    #[inline(always)]
+    unsafe fn refilled(&mut self, page: *mut Page) {
+        #[cfg(feature = "stats")]
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            if (*page).stat_allocs >= STATS_FLUSH_ALLOCS {
+                self.flush_page(page);
+            }
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = page;
+    }
+
+    /// Collects remote and local frees of `page` onto its `free` list; the
+    /// collected remote frees are counted freed at the page's next fold.
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap.
+    #[inline(always)]
+    unsafe fn collect_only(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller: the page is ours and in use.
         let n = unsafe {
             Page::collect(page, |_pg: *mut Page, _b: *mut Block| {
@@ -486,11 +544,114 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 crate::check::validate_remote(&*_pg, _b);
             })
         };
-        if n != 0 {
-            // SAFETY: as above.
-            let block_size = unsafe { (*page).block_size };
-            self.counters.on_free(n as usize, n as usize * block_size);
-            self.remote_collected += n as u64;
+        self.remote_collected += n as u64;
+    }
+
+    /// Folds the counts pending in `page` into the heap's sink: blocks
+    /// handed out since the last fold (`stat_allocs`, counted by
+    /// `take_block`), and blocks freed, which follow from those and the
+    /// change of `used` since then (`stat_used`): the owner's frees and the
+    /// remote frees it collected lower `used`, nothing else does. Then
+    /// raises the peak to the live bytes known for certain: those of the
+    /// full pages (which have nothing pending: every change to one is a slow
+    /// path that folds it in) and of this page. Without `stats`, nothing.
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap.
+    #[inline]
+    pub(crate) unsafe fn flush_page(&mut self, page: *mut Page) {
+        #[cfg(feature = "stats")]
+        // SAFETY: guaranteed by the caller; written through the raw pointer
+        // (see "Access" on `Page`).
+        unsafe {
+            let (allocs, used, base) = ((*page).stat_allocs, (*page).used, (*page).stat_used);
+            if allocs == 0 && used == base {
+                return;
+            }
+            let bs = (*page).block_size;
+            // `used` and `stat_used` are at most `reserved`, so their
+            // difference fits an `i32`.
+            let net = used.wrapping_sub(base) as i32 as isize as usize;
+            let frees = allocs.wrapping_sub(net);
+            self.counters.on_blocks(
+                allocs,
+                frees,
+                allocs.wrapping_mul(bs),
+                frees.wrapping_mul(bs),
+            );
+            (*page).stat_allocs = 0;
+            (*page).stat_used = used;
+            let own = used as usize * bs;
+            if (*page).flags & FLAG_IN_FULL != 0 {
+                self.full_live = self.full_live - base as usize * bs + own;
+                self.counters.note_live(self.full_live);
+            } else {
+                self.counters.note_live(self.full_live + own);
+            }
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = page;
+    }
+
+    /// Files `page` as full (see [`Page::enter_full`]); the caller moves it
+    /// to the `full` queue.
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap, not in `full`.
+    pub(crate) unsafe fn enter_full(&mut self, page: *mut Page) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Page::enter_full(page);
+            #[cfg(feature = "stats")]
+            {
+                self.full_live += (*page).stat_used as usize * (*page).block_size;
+            }
+        }
+    }
+
+    /// Takes `page` out of the full state (see [`Page::leave_full`]); the
+    /// caller takes it out of the `full` queue.
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap, filed full.
+    pub(crate) unsafe fn leave_full(&mut self, page: *mut Page) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Page::leave_full(page);
+            #[cfg(feature = "stats")]
+            {
+                self.full_live -= (*page).stat_used as usize * (*page).block_size;
+            }
+        }
+    }
+
+    /// Folds every page's pending counts into the heap's sink (see
+    /// [`CounterSink`]) and raises the peak to the live bytes, exact then.
+    /// [`Heap::stats`] is exact without it; it is for readers of the sink
+    /// that do not go through the heap (another thread reading a
+    /// `&'static Counters`, see [`Heap::with_counters`]). [`Heap::collect`]
+    /// does it too. Work is proportional to the heap's pages.
+    pub fn flush_stats(&mut self) {
+        #[cfg(feature = "stats")]
+        {
+            let mut live = 0usize;
+            for q in 0..=CLASS_COUNT {
+                let mut page = if q < CLASS_COUNT {
+                    self.queues[q].first
+                } else {
+                    self.full.first
+                };
+                while !page.is_null() {
+                    // SAFETY: queued and full pages are live pages owned by
+                    // this heap.
+                    unsafe {
+                        self.flush_page(page);
+                        live += (*page).used as usize * (*page).block_size;
+                        page = (*page).next;
+                    }
+                }
+            }
+            self.counters.note_live(live);
         }
     }
 
@@ -512,10 +673,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
                 self.collect_page(page);
                 if (*page).used == 0 {
-                    Page::leave_full(page);
+                    self.leave_full(page);
                     self.free_any_page(page);
                 } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
-                    Page::leave_full(page);
+                    self.leave_full(page);
                     (*page).flags |= FLAG_IN_QUEUE;
                     let c = (*page).class as usize;
                     if c == class && found.is_null() {
@@ -585,6 +746,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.free = ptr::null_mut();
             p.local_free = ptr::null_mut();
             p.used = 0;
+            #[cfg(feature = "stats")]
+            {
+                p.stat_allocs = 0;
+                p.stat_used = 0;
+            }
             p.capacity = 0;
             p.reserved = reserved;
             p.class = class;
@@ -836,9 +1002,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// [`Heap::dealloc`]).
     ///
     /// It is the first half of `dealloc` for callers that keep the slow half
-    /// out of line (the `masu` crate's global allocator), and that count into
-    /// counters they can name without a load: `counters` stands in for the
-    /// heap's own [`CounterSink`] on this path.
+    /// out of line (the `masu` crate's global allocator). `counters` stands
+    /// for the heap's own [`CounterSink`]; this path no longer touches it
+    /// (the free shows in the page's `used`, see [`Heap::stats`]), and it
+    /// is kept so that callers need not change.
     ///
     /// # Safety
     /// * As for [`Heap::dealloc`] (`ptr`, `layout`).
@@ -860,6 +1027,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.check_live(seg, ptr, layout);
         #[cfg(not(feature = "checks"))]
         let _ = layout;
+        let _ = counters;
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
         // header and page descriptor are live; an owned page is the caller's.
         unsafe {
@@ -890,7 +1058,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             #[cfg(feature = "checks")]
             crate::check::tag_freed(page, ptr);
             Page::push_local(page, ptr as *mut Block);
-            counters.on_free(1, (*page).block_size);
         }
         true
     }
@@ -928,7 +1095,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // Ours: written through the raw pointer (see "Access" on `Page`).
             Page::push_local(page, ptr as *mut Block);
-            self.counters.on_free(1, (*page).block_size);
             (*page).used -= 1;
             let (used, flags) = ((*page).used, (*page).flags);
             // After `dealloc_fast` said no, the page went empty (and is not
@@ -960,16 +1126,17 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: the caller passes a live page of this heap. (Through the
         // raw pointer only: the queues reach the page through it too.)
         unsafe {
+            self.flush_page(page);
             if (*page).used == 0 {
                 if (*page).flags & FLAG_IN_FULL != 0 {
                     self.full.remove(page);
-                    Page::leave_full(page);
+                    self.leave_full(page);
                 }
                 self.free_any_page(page);
             } else {
                 // A full small page got a block back: queue it again.
                 self.full.remove(page);
-                Page::leave_full(page);
+                self.leave_full(page);
                 (*page).flags |= FLAG_IN_QUEUE;
                 let class = (*page).class as usize;
                 self.queues[class].push_back(page);
@@ -985,6 +1152,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) unsafe fn free_any_page(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
+            // The page's last frees are counted before it goes.
+            self.flush_page(page);
             match (*page).class {
                 CLASS_HUGE => self.free_huge_page(page),
                 CLASS_LARGE => {
@@ -1069,14 +1238,52 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         new
     }
 
-    /// A snapshot of this heap's counters.
+    /// A snapshot of this heap's counters, exact: the counts pending in its
+    /// pages (see [`Heap::flush_stats`]) are added to its sink's. Work is
+    /// proportional to the heap's pages. It also raises the sink's peak to
+    /// the live bytes (see [`Stats::peak_live_bytes`]).
     pub fn stats(&self) -> Stats {
         let counts = self.counters.read();
+        #[allow(unused_mut)]
+        let (mut allocs, mut frees, mut live) =
+            (counts.alloc_count, counts.free_count, counts.live_bytes);
+        #[cfg(feature = "stats")]
+        {
+            let mut full_live = 0usize;
+            for q in 0..=CLASS_COUNT {
+                let mut page = if q < CLASS_COUNT {
+                    self.queues[q].first
+                } else {
+                    self.full.first
+                };
+                while !page.is_null() {
+                    // SAFETY: queued and full pages are live pages owned by
+                    // this heap; read through the raw pointer (see "Access"
+                    // on `Page`).
+                    unsafe {
+                        let a = (*page).stat_allocs;
+                        let net = (*page).used.wrapping_sub((*page).stat_used) as i32 as isize;
+                        let bs = (*page).block_size;
+                        if q == CLASS_COUNT {
+                            // Full pages have nothing pending (see `flush_page`).
+                            debug_assert!(a == 0 && net == 0, "pending counts in a full page");
+                            full_live += (*page).stat_used as usize * bs;
+                        }
+                        allocs = allocs.wrapping_add(a);
+                        frees = frees.wrapping_add(a.wrapping_sub(net as usize));
+                        live = live.wrapping_add((net * bs as isize) as usize);
+                        page = (*page).next;
+                    }
+                }
+            }
+            debug_assert_eq!(full_live, self.full_live, "full pages' bytes");
+            self.counters.note_live(live);
+        }
         Stats {
-            live_bytes: counts.live_bytes,
-            peak_live_bytes: counts.peak_live_bytes,
-            alloc_count: counts.alloc_count as u64,
-            free_count: counts.free_count as u64,
+            live_bytes: live,
+            peak_live_bytes: counts.peak_live_bytes.max(live),
+            alloc_count: allocs as u64,
+            free_count: frees as u64,
             committed_bytes: self.committed_bytes,
             reserved_bytes: self.reserved_bytes,
             decommitted_bytes: self.decommitted_bytes,

@@ -110,9 +110,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             (*page).capacity = 1;
             (*page).used = 1;
-            Page::enter_full(page);
+            self.enter_full(page);
             self.full.push_back(page);
-            self.counters.on_alloc((*page).block_size);
+            // Counted at once: a slow path anyway.
+            #[cfg(feature = "stats")]
+            {
+                (*page).stat_allocs = 1;
+            }
+            self.flush_page(page);
         }
     }
 
@@ -307,9 +312,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
                 Segment::link_interior(seg, idx, n);
             }
+            // Nothing is pending in a large page (its allocation and any
+            // collected free were folded in), but fold first to be sure:
+            // pending counts are valued at the block size.
+            self.flush_page(page);
             (*page).slice_count = n as u16;
             (*page).block_size = n * g.slice_size;
             self.counters.on_resize(block_size, n * g.slice_size);
+            #[cfg(feature = "stats")]
+            {
+                // A large page is filed full: its bytes there change too.
+                let used = (*page).stat_used as usize;
+                self.full_live = self.full_live - used * block_size + used * n * g.slice_size;
+                self.counters.note_live(self.full_live);
+            }
         }
         true
     }

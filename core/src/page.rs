@@ -76,8 +76,16 @@ pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 pub(crate) struct Page {
     /// Blocks ready for the owner's fast path.
     pub free: *mut Block,
+    /// Blocks the owner's allocation paths handed out since the page's
+    /// counts were last folded into the heap's sink (`Heap::flush_page`);
+    /// with `used` and `stat_used` it gives the frees too. Owner only.
+    #[cfg(feature = "stats")]
+    pub stat_allocs: usize,
     /// Blocks handed out and not known freed (includes pending remote frees).
     pub used: u32,
+    /// `used` when the page's counts were last folded in. Owner only.
+    #[cfg(feature = "stats")]
+    pub stat_used: u32,
     /// Blocks carved so far (lazy extension).
     pub capacity: u32,
     /// Blocks the page can hold.
@@ -118,7 +126,11 @@ impl Page {
     pub fn new() -> Page {
         Page {
             free: ptr::null_mut(),
+            #[cfg(feature = "stats")]
+            stat_allocs: 0,
             used: 0,
+            #[cfg(feature = "stats")]
+            stat_used: 0,
             capacity: 0,
             reserved: 0,
             class: CLASS_UNUSED,

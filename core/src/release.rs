@@ -378,6 +378,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// due purges. With `force`, also frees kept pages, purges regardless of
     /// the delay, and releases the segment cache.
     ///
+    /// Also folds every page's pending counts into the heap's sink (see
+    /// [`Heap::flush_stats`]).
+    ///
     /// Work is proportional to the heap's pages: call it at quiet moments
     /// (idle, thread exit, low memory), not per operation.
     pub fn collect(&mut self, force: bool) {
@@ -398,6 +401,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
         }
         self.reclaim_full_pages();
+        // Every page's pending counts reach the sink (the collection above
+        // folded in those of the queued pages already).
+        self.flush_stats();
         if force {
             self.free_idle_pages(true);
             let mut seg = self.segments.first;
@@ -440,12 +446,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     // page through it too.
                     if (*page).used == 0 {
                         self.full.remove(page);
-                        Page::leave_full(page);
+                        self.leave_full(page);
                         self.free_any_page(page);
                         any = true;
                     } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
                         self.full.remove(page);
-                        Page::leave_full(page);
+                        self.leave_full(page);
                         (*page).flags |= FLAG_IN_QUEUE;
                         let class = (*page).class as usize;
                         self.queues[class].push_back(page);
@@ -461,6 +467,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Gives every segment back to the `Os` (on drop).
     pub(crate) fn release_everything(&mut self) {
+        // Counts pending in pages reach the sink, which may outlive the heap.
+        self.flush_stats();
         self.release_cache();
         for list in [0, 1] {
             loop {
@@ -488,5 +496,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.queue_changed(c);
         }
         self.full = crate::page::PageQueue::EMPTY;
+        #[cfg(feature = "stats")]
+        {
+            self.full_live = 0;
+        }
     }
 }

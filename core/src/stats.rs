@@ -1,20 +1,45 @@
 //! Statistics: one snapshot type per heap, cheap counters, no logging.
 //!
-//! Allocation and free counts and live bytes are counted by the owning heap
-//! with single-writer relaxed stores (plain moves on x86 and Arm) into a
-//! [`CounterSink`]; with the `stats` feature off they compile away. Everything else is counted on slow paths only. A free done by
-//! another thread is counted when the owner collects it.
+//! Allocation and free counts and live bytes cost the fast paths one
+//! instruction per allocation and none per free (with the `stats` feature;
+//! off, nothing): the owner's allocation fast path bumps a count in the page
+//! it takes the block from, and frees follow from that count and the change
+//! of the page's `used` (see `Heap::flush_page`). The heap folds a page's
+//! pending counts into its [`CounterSink`] on slow paths it takes anyway
+//! (filing or freeing the page, collecting remote frees, refilling it once
+//! it has handed out 1024 blocks since the last time, [`Heap::collect`]) and
+//! on demand ([`Heap::flush_stats`]);
+//! [`Heap::stats`] adds the pending counts of every page, so it is exact.
+//! Everything else is counted on slow paths only. A free done by another
+//! thread is counted when the owner collects it.
+//!
+//! [`Heap::collect`]: crate::Heap::collect
+//! [`Heap::flush_stats`]: crate::Heap::flush_stats
+//! [`Heap::stats`]: crate::Heap::stats
 
 use crate::size_class::CLASS_COUNT;
 use core::sync::atomic::AtomicUsize;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// A snapshot of one heap's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stats {
     /// Bytes in blocks handed out and not yet freed (block sizes, not requests).
     pub live_bytes: usize,
-    /// The highest `live_bytes` seen.
+    /// The highest `live_bytes` seen, as far as the heap can tell without
+    /// counting on the fast path. Never above the true peak and never below
+    /// `live_bytes` or any earlier snapshot's `live_bytes`: the exact live
+    /// bytes raise it whenever the heap computes them ([`Heap::stats`],
+    /// [`Heap::flush_stats`], [`Heap::collect`]). Between those it may miss
+    /// a rise that falls again: when a page's counts are folded in on a
+    /// slow path, the peak is raised only to the live bytes known for
+    /// certain then (those of full, large and huge pages and of that page),
+    /// so at the true peak's moment the miss is at most the live bytes then
+    /// on small pages that were not full.
+    ///
+    /// [`Heap::stats`]: crate::Heap::stats
+    /// [`Heap::flush_stats`]: crate::Heap::flush_stats
+    /// [`Heap::collect`]: crate::Heap::collect
     pub peak_live_bytes: usize,
     /// Blocks handed out since the heap began (reallocs that move count once).
     pub alloc_count: u64,
@@ -100,15 +125,33 @@ impl Default for Stats {
 /// a `&'static Counters` kept outside it (see [`Heap::with_counters`]), so
 /// other threads can read one thread's counters without touching its heap.
 ///
+/// The heap counts in batches: a small page's allocations and frees are
+/// folded in when the owner takes certain slow paths with that page (or
+/// flushes, see [`Heap::flush_stats`]), so a sink read by another thread
+/// lags the owner: per page, by fewer than 1024 plus its block count
+/// allocations and the frees that go with them, and in live bytes by at
+/// most what its non-full small pages hold. [`Heap::stats`] is exact.
+///
 /// [`read`]: CounterSink::read
 /// [`Heap::with_counters`]: crate::Heap::with_counters
+/// [`Heap::flush_stats`]: crate::Heap::flush_stats
+/// [`Heap::stats`]: crate::Heap::stats
 pub trait CounterSink {
-    /// Counts one block of `bytes` handed out.
-    fn on_alloc(&self, bytes: usize);
-    /// Counts `count` blocks totalling `bytes` freed.
-    fn on_free(&self, count: usize, bytes: usize);
-    /// Counts a block resized in place from `old` to `new` bytes.
+    /// Counts `allocs` blocks handed out, totalling `bytes_in`, and `frees`
+    /// blocks freed, totalling `bytes_out`, in any order since the last call:
+    /// live bytes change by `bytes_in - bytes_out` (wrapping). The peak is
+    /// left alone: the heap raises it with [`note_live`].
+    ///
+    /// [`note_live`]: CounterSink::note_live
+    fn on_blocks(&self, allocs: usize, frees: usize, bytes_in: usize, bytes_out: usize);
+    /// Counts a block resized in place from `old` to `new` bytes (the peak
+    /// is left alone, as with [`on_blocks`]).
+    ///
+    /// [`on_blocks`]: CounterSink::on_blocks
     fn on_resize(&self, old: usize, new: usize);
+    /// The heap's live bytes are at least `live` now: raises the peak to
+    /// `live` if it is lower.
+    fn note_live(&self, live: usize);
     /// The counts so far.
     fn read(&self) -> Counts;
 }
@@ -116,9 +159,12 @@ pub trait CounterSink {
 /// A reading of a [`CounterSink`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
-    /// Bytes in live blocks.
+    /// Bytes in live blocks, as far as the heap has folded its pages' counts
+    /// in (see [`CounterSink`]).
     pub live_bytes: usize,
-    /// Highest `live_bytes` seen.
+    /// Highest live bytes the heap noted (see [`CounterSink::note_live`]).
+    /// A sink whose heap has frees not yet folded in may read a
+    /// `live_bytes` above it.
     pub peak_live_bytes: usize,
     /// Blocks handed out.
     pub alloc_count: usize,
@@ -127,22 +173,18 @@ pub struct Counts {
 }
 
 /// Single-writer counters: the owning heap updates them with plain relaxed
-/// loads and stores (no read-modify-write, so no `lock` prefix on x86), and
-/// any thread may read them. With the `stats` feature off they stay zero.
+/// loads and stores (no read-modify-write, so no `lock` prefix on x86), on
+/// its slow paths only, and any thread may read them. With the `stats`
+/// feature off they stay zero.
 ///
-/// Live bytes are kept as the *headroom* below the peak (`peak - live`): an
-/// allocation subtracts its size from the headroom, and only when that would
-/// go below zero (a new peak) does it touch the peak. So one subtraction and
-/// its borrow flag both count the bytes and check the peak. A reading of a
-/// heap that is not allocating at that moment is exact; one taken while the
-/// owner allocates may mix two moments (live is then clamped to `0..=peak`).
+/// A reading of a heap that is not counting at that moment is consistent;
+/// one taken while the owner counts may mix two moments.
 ///
 /// These atomics take part in no synchronisation protocol, so they are
 /// `core` atomics rather than `sync` ones (see `sync`).
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// `peak_live_bytes - live_bytes`.
-    headroom: AtomicUsize,
+    live_bytes: AtomicUsize,
     peak_live_bytes: AtomicUsize,
     alloc_count: AtomicUsize,
     free_count: AtomicUsize,
@@ -152,93 +194,73 @@ impl Counters {
     /// All zero.
     pub const fn new() -> Counters {
         Counters {
-            headroom: AtomicUsize::new(0),
+            live_bytes: AtomicUsize::new(0),
             peak_live_bytes: AtomicUsize::new(0),
             alloc_count: AtomicUsize::new(0),
             free_count: AtomicUsize::new(0),
         }
     }
-
-    /// Adds `bytes` to the live bytes, raising the peak if they pass it.
-    #[inline(always)]
-    fn grow(&self, bytes: usize) {
-        // One subtraction whose borrow says "a new peak". The result is
-        // stored before the borrow is looked at (it is one instruction less
-        // that way); a reader that catches the wrapped value in between
-        // sees a headroom above the peak and reads live = peak.
-        let (left, new_peak) = self.headroom.load(Relaxed).overflowing_sub(bytes);
-        self.headroom.store(left, Relaxed);
-        if new_peak {
-            // live = peak + (bytes - headroom) = peak - left (wrapping).
-            bump(&self.peak_live_bytes, left.wrapping_neg());
-            self.headroom.store(0, Relaxed);
-        }
-    }
 }
 
-/// Adds `by` to a single-writer counter.
+/// Adds `by` to a single-writer counter (wrapping).
 #[inline(always)]
-fn bump(c: &AtomicUsize, by: usize) -> usize {
-    let v = c.load(Relaxed).wrapping_add(by);
-    c.store(v, Relaxed);
-    v
+fn bump(c: &AtomicUsize, by: usize) {
+    c.store(c.load(Relaxed).wrapping_add(by), Relaxed);
 }
 
 impl CounterSink for Counters {
-    #[inline(always)]
-    fn on_alloc(&self, bytes: usize) {
+    #[inline]
+    fn on_blocks(&self, allocs: usize, frees: usize, bytes_in: usize, bytes_out: usize) {
         if cfg!(feature = "stats") {
-            bump(&self.alloc_count, 1);
-            self.grow(bytes);
+            bump(&self.alloc_count, allocs);
+            // Release, after the allocations: a reader that sees these frees
+            // (Acquire, first) sees their allocations too, so it never reads
+            // more frees than allocations.
+            let f = &self.free_count;
+            f.store(f.load(Relaxed).wrapping_add(frees), Release);
+            bump(&self.live_bytes, bytes_in.wrapping_sub(bytes_out));
         }
     }
 
-    #[inline(always)]
-    fn on_free(&self, count: usize, bytes: usize) {
-        if cfg!(feature = "stats") {
-            bump(&self.free_count, count);
-            bump(&self.headroom, bytes);
-        }
-    }
-
-    #[inline(always)]
+    #[inline]
     fn on_resize(&self, old: usize, new: usize) {
         if cfg!(feature = "stats") {
-            if new >= old {
-                self.grow(new - old);
-            } else {
-                bump(&self.headroom, old - new);
-            }
+            bump(&self.live_bytes, new.wrapping_sub(old));
+        }
+    }
+
+    #[inline]
+    fn note_live(&self, live: usize) {
+        if cfg!(feature = "stats") && live > self.peak_live_bytes.load(Relaxed) {
+            self.peak_live_bytes.store(live, Relaxed);
         }
     }
 
     fn read(&self) -> Counts {
-        // The headroom first: the peak only grows, so a later peak keeps
-        // `peak - headroom` from wrapping, except while an allocation of the
-        // owner passes the peak (see `grow`): then live is about the peak.
-        let headroom = self.headroom.load(Relaxed);
-        let peak = self.peak_live_bytes.load(Relaxed);
+        // Frees first (Acquire, pairing with `on_blocks`' Release): then the
+        // allocations read are at least those the frees belong to.
+        let free_count = self.free_count.load(Acquire);
         Counts {
-            live_bytes: peak.checked_sub(headroom).unwrap_or(peak),
-            peak_live_bytes: peak,
+            live_bytes: self.live_bytes.load(Relaxed),
+            peak_live_bytes: self.peak_live_bytes.load(Relaxed),
             alloc_count: self.alloc_count.load(Relaxed),
-            free_count: self.free_count.load(Relaxed),
+            free_count,
         }
     }
 }
 
 impl<C: CounterSink + ?Sized> CounterSink for &C {
-    #[inline(always)]
-    fn on_alloc(&self, bytes: usize) {
-        (**self).on_alloc(bytes)
+    #[inline]
+    fn on_blocks(&self, allocs: usize, frees: usize, bytes_in: usize, bytes_out: usize) {
+        (**self).on_blocks(allocs, frees, bytes_in, bytes_out)
     }
-    #[inline(always)]
-    fn on_free(&self, count: usize, bytes: usize) {
-        (**self).on_free(count, bytes)
-    }
-    #[inline(always)]
+    #[inline]
     fn on_resize(&self, old: usize, new: usize) {
         (**self).on_resize(old, new)
+    }
+    #[inline]
+    fn note_live(&self, live: usize) {
+        (**self).note_live(live)
     }
     fn read(&self) -> Counts {
         (**self).read()

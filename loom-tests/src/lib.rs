@@ -1,4 +1,4 @@
-//! loom models of masu-core's concurrent protocols.
+//! loom models of masu-core's and the std shim's concurrent protocols.
 //!
 //! Run with
 //!
@@ -18,10 +18,24 @@
 //!   (`Page::take_remote`, `Page::collect`), reached through the hidden
 //!   `masu_core::protocol` hooks;
 //! * `tests/handoff.rs`: real [`masu_core::Heap`]s over one [`Region`]: a
-//!   heap handed whole from an exiting thread to an adopting one, as the std
-//!   shim does, while other threads free its blocks.
+//!   heap abandoned with live blocks by an exiting thread and adopted whole
+//!   by another through the std shim's pool (`masu::protocol::SlotPool`),
+//!   while other threads free its blocks.
 //!
-//! Each model has a twin with a deliberate bug that loom must catch.
+//! and, under `--cfg loom`, the std shim's protocols are generic over their
+//! atomics (`masu::protocol`), so the shim's models run its code over loom's
+//! atomics:
+//!
+//! * `tests/slot_pool.rs`: the heap pool: slots claimed and given back under
+//!   the pool's spin lock, the list of all slots published to lock-free
+//!   readers, the slot counts;
+//! * `tests/commit_map.rs`: the commit map's leaf published by a CAS, the
+//!   committed total kept under the memory limit and its peak;
+//! * `tests/init.rs`: the one-time initialisation that publishes the
+//!   options.
+//!
+//! Each model has a twin with a deliberate bug that loom must catch. The
+//! shim's twins run the same code over the broken atomics of [`broken`].
 //!
 //! loom checks atomics itself; plain memory it does not see. To make a
 //! missing happens-before edge visible, the models put a loom-tracked
@@ -32,7 +46,11 @@
 //! cell — the data race a real program would have on the block.
 #![cfg(loom)]
 
+pub mod broken;
+
+use core::cell::Cell;
 use core::mem::size_of;
+use masu::protocol::PoolSlot;
 use masu_core::{FixedRegion, Os};
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
@@ -267,5 +285,116 @@ impl<T> Tracked<T> {
     /// Unwraps the value.
     pub fn into_inner(self) -> T {
         self.0.into_inner()
+    }
+}
+
+/// A value shared between a model's threads that holds raw pointers on
+/// purpose (the shim's pool: slots are shared by design, and who may touch
+/// what is the business of the protocol under test).
+pub struct Shared<T>(pub T);
+
+// SAFETY: see the type's documentation: the protocol under test decides who
+// touches what, and loom checks it.
+unsafe impl<T> Send for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> core::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// A slot of the shim's pool for the models: what `masu::protocol::SlotPool`
+/// needs of a slot (over loom's atomics and cells), a heap `H`, and checks.
+pub struct ModelSlot<H> {
+    in_use: loom::sync::atomic::AtomicBool,
+    next_idle: Cell<*mut ModelSlot<H>>,
+    /// A loom cell, so that reading it unordered after its write is caught.
+    next_all: loom::cell::UnsafeCell<*mut ModelSlot<H>>,
+    /// Written when the slot is made, read by whoever walks the list of all
+    /// slots: stands for the slot's counters, initialised before publication.
+    made: loom::cell::UnsafeCell<u64>,
+    /// The slot's heap: used by the slot's holder only, or under the pool
+    /// lock while the slot is idle.
+    pub heap: Tracked<H>,
+    /// Threads holding the slot now (a check of the model, not part of the
+    /// protocol, so not a loom atomic: loom runs one thread at a time).
+    holders: AtomicUsize,
+}
+
+// SAFETY: `in_use`, `next_idle` and `next_all` are fields of the slot;
+// `next_all` is touched only through these two functions.
+unsafe impl<H> PoolSlot for ModelSlot<H> {
+    type Flag = loom::sync::atomic::AtomicBool;
+
+    fn in_use(&self) -> &Self::Flag {
+        &self.in_use
+    }
+
+    fn next_idle(&self) -> &Cell<*mut Self> {
+        &self.next_idle
+    }
+
+    unsafe fn set_next_all(this: *mut Self, next: *mut Self) {
+        // SAFETY: `this` is a live slot (the caller); loom checks the access.
+        unsafe { (*this).next_all.with_mut(|p| *p = next) }
+    }
+
+    unsafe fn next_all(this: *mut Self) -> *mut Self {
+        // SAFETY: `this` is a live slot (the caller); loom checks the access.
+        unsafe { (*this).next_all.with(|p| *p) }
+    }
+}
+
+/// The value [`ModelSlot::made`] holds once the slot is made.
+pub const MADE: u64 = 0x5107;
+
+impl<H> ModelSlot<H> {
+    /// A new slot holding `heap`, in use (as the pool's `make` must return
+    /// it; whoever gets it from the pool calls [`ModelSlot::hold`]), leaked:
+    /// free it with [`ModelSlot::free`].
+    pub fn new_held(heap: H) -> *mut ModelSlot<H> {
+        let s = Box::into_raw(Box::new(ModelSlot {
+            in_use: loom::sync::atomic::AtomicBool::new(true),
+            next_idle: Cell::new(core::ptr::null_mut()),
+            next_all: loom::cell::UnsafeCell::new(core::ptr::null_mut()),
+            made: loom::cell::UnsafeCell::new(0),
+            heap: Tracked::new(heap),
+            holders: AtomicUsize::new(0),
+        }));
+        // SAFETY: just made; the write is the slot's initialisation.
+        unsafe { (*s).made.with_mut(|m| *m = MADE) };
+        s
+    }
+
+    /// Frees a slot made by [`ModelSlot::new_held`], returning its heap.
+    ///
+    /// # Safety
+    /// No thread uses the slot any more, and it is freed once.
+    pub unsafe fn free(this: *mut ModelSlot<H>) -> H {
+        // SAFETY: guaranteed by the caller.
+        unsafe { Box::from_raw(this) }.heap.into_inner()
+    }
+
+    /// Reads the slot's initialisation (what a stats reader reads of a slot
+    /// it finds on the list of all slots); loom catches a read unordered
+    /// after the write.
+    pub fn made(&self) -> u64 {
+        // SAFETY: loom checks the access.
+        self.made.with(|m| unsafe { *m })
+    }
+
+    /// Counts the caller as a holder of the slot; panics if another thread
+    /// holds it.
+    pub fn hold(&self) {
+        let others = self.holders.fetch_add(1, Relaxed);
+        assert_eq!(others, 0, "a slot claimed by two threads");
+    }
+
+    /// The caller no longer holds the slot.
+    pub fn unhold(&self) {
+        self.holders.fetch_sub(1, Relaxed);
     }
 }

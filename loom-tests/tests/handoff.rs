@@ -1,5 +1,7 @@
-//! A heap handed from an exiting thread to an adopting one while other
-//! threads free its blocks: real `masu_core::Heap`s over one fixed region.
+//! Abandon and adopt: a heap handed from an exiting thread to an adopting
+//! one while other threads free its blocks: real `masu_core::Heap`s over one
+//! fixed region, handed over through the std shim's real pool
+//! (`masu::protocol::SlotPool`: its spin lock and idle list).
 //!
 //! masu-core has no page-level abandon/adopt protocol: a page's `owner` is
 //! the id of the heap that made it, set when the page is made and cleared
@@ -15,11 +17,15 @@
 //!   heap's full queue and its owner word carries the slow-path bit;
 //! * thread A (the exiting owner) frees a block locally (which takes the
 //!   page out of the full queue and clears the bit, while the other threads
-//!   read the word), gives its heap to the pool, then frees another block
-//!   through a scratch heap;
-//! * thread B (the adopter) takes the heap from the pool, collects, reuses
-//!   what it got back and frees it again;
-//! * thread C (another heap) frees a small and a large block of the heap.
+//!   read the word), then, as the shim's exit hook does, collects its heap
+//!   and gives its slot back to the pool with the heap's blocks still live
+//!   (it abandons them), then frees another block through a scratch heap;
+//! * thread B (the adopter) takes the idle slot from the pool as a new
+//!   thread's first allocation does (`SlotPool::take`; its `make` finds no
+//!   memory for a new slot, so B retries until A's slot is idle), collects,
+//!   reuses what it got back and frees it again;
+//! * thread C (another heap) frees a small and a large block of the heap,
+//!   before, during or after the handoff.
 //!
 //! In every interleaving within the bound: each `dealloc` takes the right
 //! side of the owner test (the owner's frees go to `local_free`, everyone
@@ -29,13 +35,16 @@
 //! and every reuse of a block comes after its free (the [`Payload`] cells),
 //! every use of the heap after the previous one ([`Tracked`]).
 //!
-//! The twin hands the heap over through an atomic slot with `Relaxed`
-//! instead of the pool lock; loom must catch the unordered uses of the heap.
+//! The twin runs the same pool over a lock whose acquire is `Relaxed`
+//! (`masu_loom_tests::broken::NoAcquire`); loom must catch the unordered
+//! uses of the heap.
 //!
 //! The adopter and the model's owner yield while waiting, and the remote
 //! freers start with a yield, which steers loom towards running the frees
 //! before the collects (see `remote_free.rs` for why); [`Coverage`] checks
-//! the adopter did collect remote frees in some executions.
+//! the adopter did collect remote frees in some executions, and that C did
+//! free into the heap while it lay abandoned (given back, not yet adopted)
+//! in some.
 //!
 //! [`Payload`]: masu_loom_tests::Payload
 //! [`Tracked`]: masu_loom_tests::Tracked
@@ -43,12 +52,14 @@
 #![cfg(loom)]
 
 use core::alloc::Layout;
-use loom::sync::atomic::{AtomicUsize, Ordering};
-use loom::sync::{Arc, Mutex};
+use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize};
+use loom::sync::Arc;
 use loom::thread;
+use masu::protocol::{Atomic, SlotPool};
 use masu_core::size_class::class_of;
 use masu_core::{Config, Heap};
-use masu_loom_tests::{install_payload, model, use_block, Coverage, Region, Tracked};
+use masu_loom_tests::broken::NoAcquire;
+use masu_loom_tests::{install_payload, model, use_block, Coverage, ModelSlot, Region, Shared};
 
 const SMALL: Layout = match Layout::from_size_align(128, 16) {
     Ok(l) => l,
@@ -64,62 +75,17 @@ const SMALL_PER_PAGE: usize = 8;
 const REGION_BYTES: usize = 96 << 10;
 
 type TestHeap = Heap<Region>;
-type Shared = Box<Tracked<TestHeap>>;
+type Slot = ModelSlot<TestHeap>;
+/// The shim's pool over the lock flag `F`.
+type Pool<F> = SlotPool<Slot, (), F, AtomicPtr<Slot>, AtomicUsize>;
 
-/// How the exiting thread hands its heap to the adopter.
+/// An address sendable to other threads.
 #[derive(Clone, Copy)]
-enum Handoff {
-    /// Through a lock, as the std shim's pool does.
-    PoolLock,
-    /// BROKEN: through an atomic slot written and read with `Relaxed`.
-    BrokenRelaxedSlot,
-}
+struct SlotPtr(usize);
 
-struct Pool {
-    how: Handoff,
-    idle: Mutex<Option<Shared>>,
-    slot: AtomicUsize,
-}
-
-impl Pool {
-    fn new(how: Handoff) -> Pool {
-        Pool {
-            how,
-            idle: Mutex::new(None),
-            slot: AtomicUsize::new(0),
-        }
-    }
-
-    fn give(&self, heap: Shared) {
-        match self.how {
-            Handoff::PoolLock => *self.idle.lock().unwrap() = Some(heap),
-            Handoff::BrokenRelaxedSlot => {
-                // BUG: must be Release (and the load Acquire).
-                self.slot
-                    .store(Box::into_raw(heap) as usize, Ordering::Relaxed)
-            }
-        }
-    }
-
-    fn take(&self) -> Shared {
-        loop {
-            match self.how {
-                Handoff::PoolLock => {
-                    if let Some(h) = self.idle.lock().unwrap().take() {
-                        return h;
-                    }
-                }
-                Handoff::BrokenRelaxedSlot => {
-                    let p = self.slot.swap(0, Ordering::Relaxed);
-                    if p != 0 {
-                        // SAFETY: `p` came from `Box::into_raw` in `give`
-                        // and the swap took it out of the slot.
-                        return unsafe { Box::from_raw(p as *mut Tracked<TestHeap>) };
-                    }
-                }
-            }
-            thread::yield_now();
-        }
+impl SlotPtr {
+    fn get(self) -> *mut Slot {
+        self.0 as *mut Slot
     }
 }
 
@@ -136,7 +102,29 @@ impl Blocks {
     }
 }
 
-fn handoff_model(how: Handoff, coverage: &Coverage) {
+/// Where the heap is in its handoff (model bookkeeping, not a loom atomic:
+/// loom runs one thread at a time, so this is the real order of events).
+#[derive(Clone)]
+struct Phase(std::sync::Arc<std::sync::atomic::AtomicU8>);
+const HELD: u8 = 0;
+const ABANDONED: u8 = 1;
+const ADOPTED: u8 = 2;
+
+impl Phase {
+    fn set(&self, p: u8) {
+        self.0.store(p, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn is(&self, p: u8) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed) == p
+    }
+}
+
+fn handoff_model<F: Atomic<bool> + Send + Sync + 'static>(
+    coverage: &Coverage,
+    abandoned: &Coverage,
+) {
+    let phase = Phase(std::sync::Arc::new(HELD.into()));
     let region = Region::new(REGION_BYTES);
     let free_at_start = region.free_bytes();
     assert!(free_at_start > 0 && free_at_start <= region.size());
@@ -182,21 +170,32 @@ fn handoff_model(how: Handoff, coverage: &Coverage) {
         "the three small blocks share one page"
     );
 
-    let pool = Arc::new(Pool::new(how));
-    let owner: Shared = Box::new(Tracked::new(owner));
+    // The owner's heap in a slot of the pool, held by thread A.
+    let pool: Arc<Shared<Pool<F>>> = Arc::new(Shared(SlotPool::new_in(())));
+    let (slot, adopted) = pool.take(|_| ModelSlot::new_held(owner));
+    assert!(!slot.is_null() && !adopted);
+    let slot = SlotPtr(slot as usize);
 
     // A: the exiting owner.
     let a = {
-        let (pool, region) = (pool.clone(), region.clone());
+        let (pool, region, phase) = (pool.clone(), region.clone(), phase.clone());
         thread::spawn(move || {
-            owner.with(|h| {
+            // SAFETY: A holds the slot.
+            let owner = unsafe { &*slot.get() };
+            owner.hold();
+            owner.heap.with(|h| {
                 // SAFETY: a live block of `h`, last used here.
                 unsafe {
                     use_block(blocks.small(0), 1);
                     h.dealloc(blocks.small(0), SMALL);
                 }
+                // The exit hook.
+                h.collect(true);
             });
-            pool.give(owner);
+            owner.unhold();
+            // SAFETY: A holds the slot and does not use it again.
+            unsafe { pool.give(slot.get()) };
+            phase.set(ABANDONED);
             // After its exit hook a thread frees through a heap that owns
             // nothing (id 0): a remote free.
             let mut scratch = TestHeap::new(region, Config::SMALL_REGION);
@@ -211,10 +210,24 @@ fn handoff_model(how: Handoff, coverage: &Coverage) {
 
     // B: the adopter.
     let b = {
-        let pool = pool.clone();
+        let (pool, phase) = (pool.clone(), phase.clone());
         thread::spawn(move || {
-            let heap = pool.take();
-            let reused_remote = heap.with(|h| {
+            // A new thread's first allocation: the idle slot (the pool has
+            // no memory for a new one).
+            let s = loop {
+                let (s, adopted) = pool.take(|_| core::ptr::null_mut());
+                if !s.is_null() {
+                    assert!(adopted);
+                    break s;
+                }
+                thread::yield_now();
+            };
+            phase.set(ADOPTED);
+            assert_eq!(s, slot.get(), "adopted another slot");
+            // SAFETY: B holds the slot now.
+            let heap = unsafe { &*s };
+            heap.hold();
+            let reused_remote = heap.heap.with(|h| {
                 h.collect(false);
                 let mut reused_remote = false;
                 // The second page first (it is ahead in the queue), then the first.
@@ -234,31 +247,38 @@ fn handoff_model(how: Handoff, coverage: &Coverage) {
                 }
                 reused_remote
             });
-            (heap, reused_remote)
+            heap.unhold();
+            reused_remote
         })
     };
 
     // C: another thread's heap frees a small and a large block of the owner.
     let c = thread::spawn(move || {
         thread::yield_now();
+        let mut into_abandoned = false;
         // SAFETY: live blocks of the owner's heap, handed to us to free;
         // `x` is a live block of `other`.
         unsafe {
             use_block(blocks.small(2), 3);
+            into_abandoned |= phase.is(ABANDONED);
             other.dealloc(blocks.small(2), SMALL);
             use_block(blocks.large as *mut u8, 3);
+            into_abandoned |= phase.is(ABANDONED);
             other.dealloc(blocks.large as *mut u8, LARGE);
             other.dealloc(x as *mut u8, SMALL);
         }
-        other
+        (other, into_abandoned)
     });
 
     a.join().unwrap();
-    let (owner, reused_remote) = b.join().unwrap();
-    let mut other = c.join().unwrap();
+    let reused_remote = b.join().unwrap();
+    let (mut other, into_abandoned) = c.join().unwrap();
     coverage.count(reused_remote);
+    abandoned.count(into_abandoned);
 
-    let mut owner = (*owner).into_inner();
+    assert_eq!(pool.counts(), (1, 1), "counts: (made, in use)");
+    // SAFETY: every thread is done with the slot.
+    let mut owner = unsafe { ModelSlot::free(slot.get()) };
     for &p in &fillers {
         // SAFETY: live blocks of `owner`.
         unsafe { owner.dealloc(p as *mut u8, SMALL) };
@@ -301,19 +321,21 @@ fn handoff_model(how: Handoff, coverage: &Coverage) {
     assert_eq!(region.free_bytes(), free_at_start, "region not whole again");
 }
 
-fn check(name: &'static str, bound: usize, how: Handoff) {
+fn check<F: Atomic<bool> + Send + Sync + 'static>(name: &'static str, bound: usize) {
     let coverage: &'static Coverage = Box::leak(Box::new(Coverage::new(name)));
-    model(bound, move || handoff_model(how, coverage));
+    let abandoned: &'static Coverage = Box::leak(Box::new(Coverage::new(name)));
+    model(bound, move || handoff_model::<F>(coverage, abandoned));
     coverage.check("the adopter reusing a remotely freed block", 1);
+    abandoned.check("a free into the heap while it lay abandoned", 1);
 }
 
 #[test]
 fn heap_handed_over_through_the_pool_lock_while_others_free_its_blocks() {
-    check("handoff through the pool lock", 2, Handoff::PoolLock);
+    check::<AtomicBool>("handoff through the pool", 2);
 }
 
 #[test]
 #[should_panic(expected = "Causality violation")]
-fn twin_handoff_through_a_relaxed_slot_is_caught() {
-    check("twin: relaxed handoff slot", 2, Handoff::BrokenRelaxedSlot);
+fn twin_handoff_through_a_pool_lock_with_a_relaxed_acquire_is_caught() {
+    check::<NoAcquire<AtomicBool>>("twin: relaxed pool lock acquire", 2);
 }

@@ -18,15 +18,28 @@
 //! * Options come from the environment (`MASU_*`, see [`Options`]).
 //!
 //! See `docs/std-shim.md` for the design (thread exit, adoption, fork).
+//!
+//! The shim's lock-free protocols (the pool lock and slot lists, the
+//! one-time initialisation, the commit map's leaves, the committed total)
+//! are small types generic over their atomics (`sync`, `spin`, `slots`,
+//! `commit`); under `--cfg loom` the hidden module `protocol` exports them
+//! for the loom models in `loom-tests/`, which run them over loom's atomics.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 pub mod c;
+mod commit;
 mod fmtbuf;
 mod options;
 mod os;
 mod pool;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod protocol;
 mod report;
+mod slots;
+mod spin;
+mod sync;
 
 pub use masu_core as core;
 pub use options::{
@@ -267,14 +280,37 @@ unsafe fn realloc_slow(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8
 /// Exact process-wide: `live_bytes`, `alloc_count`, `free_count` (summed over
 /// every heap's counters; a block freed by another thread counts as freed
 /// once its owner heap collects it), `committed_bytes`, `reserved_bytes`,
-/// `decommitted_bytes` (from [`MmapOs`]). `peak_live_bytes` is the sum of the
-/// heaps' peaks, an upper bound. The detail that only a heap itself knows
-/// (`segments`, `cached_segments`, `pages_per_class`, `large_spans`,
-/// `huge_allocs`, `purges`, `remote_frees_collected`) covers the calling
-/// thread's heap and the idle heaps of exited threads, not other live
-/// threads' heaps.
+/// `decommitted_bytes` (from [`MmapOs`]), with one lag: the allocation and
+/// free fast paths count in the page they use, and a heap folds a page's
+/// counts into its counters on some slow paths with that page (filing it
+/// full, freeing it, collecting its remote frees, refilling from it once it
+/// has handed out 1024 blocks since) and at a flush. This call flushes the
+/// calling thread's heap first, so a thread sees its own activity exactly; a
+/// thread that exited was flushed by the [`collect`] it did then. Another
+/// live thread's latest activity may not be in yet: per page of its heap,
+/// fewer than 1024 plus the page's block count allocations and the frees
+/// that go with them, and in live bytes at most what its small pages that
+/// are not full hold.
+///
+/// `peak_live_bytes` is the sum of the heaps' peaks, an upper bound of the
+/// process's peak (each heap's peak is raised on its slow paths and
+/// flushes, see [`masu_core::Stats::peak_live_bytes`]), and never below
+/// `live_bytes`. The detail that only a heap itself knows (`segments`,
+/// `cached_segments`, `pages_per_class`, `large_spans`, `huge_allocs`,
+/// `purges`, `remote_frees_collected`) covers the calling thread's heap and
+/// the idle heaps of exited threads, not other live threads' heaps.
 pub fn stats() -> masu_core::Stats {
-    pool::stats()
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot and is not inside a heap call
+        // (this is no allocation path).
+        unsafe { heap_of(s) }.flush_stats();
+    }
+    let mut st = pool::stats();
+    // Another live heap's counters may have frees not yet folded in, which
+    // can leave its live bytes above its peak for a while.
+    st.peak_live_bytes = st.peak_live_bytes.max(st.live_bytes);
+    st
 }
 
 #[cfg(test)]

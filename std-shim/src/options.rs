@@ -11,10 +11,16 @@
 //!
 //! A value that does not parse is reported once on stderr and the default is
 //! used.
+//!
+//! The options live in an [`OptionStore`] of relaxed atomics: they are
+//! written once, by the initialisation, whose [`Once`](crate::spin::Once)
+//! makes them visible to every thread that sees it done (and the memory
+//! limit again by [`set_memory_limit`], a single value). The loom models in
+//! `loom-tests/` run this store and the `Once` together.
 
 use crate::fmtbuf::StackWriter;
+use crate::sync::{Atomic, Ordering::Relaxed};
 use core::fmt::Write;
-use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use masu_core::Config;
 
@@ -23,13 +29,8 @@ pub const DEFAULT_PURGE_DELAY_MS: u32 = 10;
 /// Default byte bound of each heap's segment cache.
 pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_bytes;
 
-// Process-wide settings, not part of any synchronisation protocol.
-static PURGE_DELAY: AtomicU32 = AtomicU32::new(DEFAULT_PURGE_DELAY_MS);
-static DECOMMIT_FREE: AtomicBool = AtomicBool::new(false);
-static LARGE_CACHE: AtomicUsize = AtomicUsize::new(DEFAULT_LARGE_CACHE);
-static MEMORY_LIMIT: AtomicUsize = AtomicUsize::new(0);
-static STATS: AtomicBool = AtomicBool::new(false);
-static VERBOSE: AtomicBool = AtomicBool::new(false);
+/// The options in force, published by the initialisation.
+static OPTIONS: OptionStore = OptionStore::new();
 
 /// The options in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,57 +49,127 @@ pub struct Options {
     pub verbose: bool,
 }
 
+/// The defaults, in force until the initialisation reads the environment.
+const DEFAULTS: Options = Options {
+    purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
+    decommit_free: false,
+    large_cache_bytes: DEFAULT_LARGE_CACHE,
+    memory_limit: 0,
+    stats_at_exit: false,
+    verbose: false,
+};
+
+/// Where the options are kept: one relaxed atomic each. They take part in
+/// the initialisation's protocol (see the module documentation), hence the
+/// type parameters: the loom models build the store over loom's atomics.
+pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
+    purge_delay_ms: U32,
+    decommit_free: B,
+    large_cache_bytes: U,
+    memory_limit: U,
+    stats_at_exit: B,
+    verbose: B,
+}
+
+// `new` is `const`, for the shim's statics; `Default` cannot be.
+#[allow(clippy::new_without_default)]
+impl OptionStore {
+    /// The defaults, over `core`'s atomics.
+    pub const fn new() -> Self {
+        let d = DEFAULTS;
+        OptionStore {
+            purge_delay_ms: AtomicU32::new(d.purge_delay_ms),
+            decommit_free: AtomicBool::new(d.decommit_free),
+            large_cache_bytes: AtomicUsize::new(d.large_cache_bytes),
+            memory_limit: AtomicUsize::new(d.memory_limit),
+            stats_at_exit: AtomicBool::new(d.stats_at_exit),
+            verbose: AtomicBool::new(d.verbose),
+        }
+    }
+}
+
+impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U> {
+    /// The defaults, over any atomics (the loom models).
+    #[cfg(loom)]
+    pub fn new_in() -> Self {
+        let d = DEFAULTS;
+        OptionStore {
+            purge_delay_ms: U32::new(d.purge_delay_ms),
+            decommit_free: B::new(d.decommit_free),
+            large_cache_bytes: U::new(d.large_cache_bytes),
+            memory_limit: U::new(d.memory_limit),
+            stats_at_exit: B::new(d.stats_at_exit),
+            verbose: B::new(d.verbose),
+        }
+    }
+
+    /// The options stored.
+    pub fn get(&self) -> Options {
+        Options {
+            purge_delay_ms: self.purge_delay_ms.load(Relaxed),
+            decommit_free: self.decommit_free.load(Relaxed),
+            large_cache_bytes: self.large_cache_bytes.load(Relaxed),
+            memory_limit: self.memory_limit.load(Relaxed),
+            stats_at_exit: self.stats_at_exit.load(Relaxed),
+            verbose: self.verbose.load(Relaxed),
+        }
+    }
+
+    /// Stores `o` (the initialisation, which publishes it).
+    pub fn set(&self, o: &Options) {
+        self.purge_delay_ms.store(o.purge_delay_ms, Relaxed);
+        self.decommit_free.store(o.decommit_free, Relaxed);
+        self.large_cache_bytes.store(o.large_cache_bytes, Relaxed);
+        self.memory_limit.store(o.memory_limit, Relaxed);
+        self.stats_at_exit.store(o.stats_at_exit, Relaxed);
+        self.verbose.store(o.verbose, Relaxed);
+    }
+}
+
 /// The options in force.
 pub fn options() -> Options {
-    Options {
-        purge_delay_ms: PURGE_DELAY.load(Relaxed),
-        decommit_free: DECOMMIT_FREE.load(Relaxed),
-        large_cache_bytes: LARGE_CACHE.load(Relaxed),
-        memory_limit: MEMORY_LIMIT.load(Relaxed),
-        stats_at_exit: STATS.load(Relaxed),
-        verbose: VERBOSE.load(Relaxed),
-    }
+    OPTIONS.get()
 }
 
 /// Sets the memory limit (bytes committed by all heaps; 0: none) at run time.
 /// Memory already committed stays; later commits past the limit fail.
 pub fn set_memory_limit(bytes: usize) {
-    MEMORY_LIMIT.store(bytes, Relaxed);
+    OPTIONS.memory_limit.store(bytes, Relaxed);
 }
 
 #[inline]
 pub(crate) fn memory_limit() -> usize {
-    MEMORY_LIMIT.load(Relaxed)
+    OPTIONS.memory_limit.load(Relaxed)
 }
 
 #[inline]
 pub(crate) fn decommit_free() -> bool {
-    DECOMMIT_FREE.load(Relaxed)
+    OPTIONS.decommit_free.load(Relaxed)
 }
 
 pub(crate) fn stats_at_exit() -> bool {
-    STATS.load(Relaxed)
+    OPTIONS.stats_at_exit.load(Relaxed)
 }
 
 /// The heap configuration the options give: masu-core's `VIRTUAL_MEMORY`
 /// preset (4 MiB segments of 64 KiB slices) with the purge delay and cache
 /// bound from the options and a per-process checks seed.
 pub(crate) fn heap_config(seed: u64) -> Config {
-    let cache = LARGE_CACHE.load(Relaxed);
+    let cache = OPTIONS.large_cache_bytes.load(Relaxed);
     let count = if cache == 0 {
         0
     } else {
         Config::VIRTUAL_MEMORY.segment_cache_count
     };
     Config::VIRTUAL_MEMORY
-        .with_purge_delay(PURGE_DELAY.load(Relaxed))
+        .with_purge_delay(OPTIONS.purge_delay_ms.load(Relaxed))
         .with_segment_cache(count, cache)
         .with_seed(seed)
 }
 
 /// Prints `masu: <msg>` on stderr when `MASU_VERBOSE=1`.
 pub(crate) fn verbose_event(msg: &[u8]) {
-    if VERBOSE.load(Relaxed) {
+    if OPTIONS.verbose.load(Relaxed) {
         let mut w = StackWriter::<256>::stderr();
         w.bytes(b"masu: ");
         w.bytes(msg);
@@ -225,38 +296,37 @@ fn read<T>(name: &[u8], expected: &str, parse: fn(&[u8]) -> Option<T>, store: im
 
 /// Reads all options from the environment (called once, at initialisation).
 pub(crate) fn load_from_env() {
+    let mut o = OPTIONS.get();
     read(
         b"MASU_PURGE_DELAY\0",
         "milliseconds or -1",
         parse_delay,
-        |v| PURGE_DELAY.store(v, Relaxed),
+        |v| o.purge_delay_ms = v,
     );
     read(
         b"MASU_DECOMMIT\0",
         "dontneed or free",
         parse_decommit,
-        |v| DECOMMIT_FREE.store(v, Relaxed),
+        |v| o.decommit_free = v,
     );
     read(
         b"MASU_LARGE_CACHE\0",
         "a byte count such as 0, 65536 or 64M",
         parse_size,
-        |v| LARGE_CACHE.store(v, Relaxed),
+        |v| o.large_cache_bytes = v,
     );
     read(
         b"MASU_MEMORY_LIMIT\0",
         "a byte count such as 512M or 0 (no limit)",
         parse_size,
-        |v| MEMORY_LIMIT.store(v, Relaxed),
+        |v| o.memory_limit = v,
     );
     read(b"MASU_STATS\0", "0 or 1", parse_bool, |v| {
-        STATS.store(v, Relaxed)
+        o.stats_at_exit = v
     });
-    read(b"MASU_VERBOSE\0", "0 or 1", parse_bool, |v| {
-        VERBOSE.store(v, Relaxed)
-    });
-    if VERBOSE.load(Relaxed) {
-        let o = options();
+    read(b"MASU_VERBOSE\0", "0 or 1", parse_bool, |v| o.verbose = v);
+    OPTIONS.set(&o);
+    if o.verbose {
         let mut w = StackWriter::<512>::stderr();
         let _ = write!(w, "masu: options: purge_delay=");
         if o.purge_delay_ms == u32::MAX {

@@ -25,10 +25,15 @@
 //! Only the heap that owns a reservation calls `commit` and `decommit` on it,
 //! so a chunk's entry has one writer at a time (plain relaxed loads and
 //! stores); the totals are shared atomics, touched on slow paths only.
+//!
+//! The two lock-free protocols here, a leaf's publication in the top table
+//! and the committed total under the memory limit, are in [`crate::commit`],
+//! which the loom models in `loom-tests/` run as well.
 
+use crate::commit::{self, CommitCounter};
 use crate::options;
 use core::ptr;
-use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize};
 use masu_core::Os;
 
@@ -53,10 +58,11 @@ static_assertions::const_assert!(CHUNK >> UNIT_SHIFT <= LOW as usize);
 
 static TOP: [AtomicPtr<AtomicU32>; TOP_LEN] = [const { AtomicPtr::new(ptr::null_mut()) }; TOP_LEN];
 
+/// Bytes committed in all reservations, and their peak, kept under
+/// `MASU_MEMORY_LIMIT` (see [`crate::commit`]).
+static COMMITTED: CommitCounter = CommitCounter::new();
 // Process-wide totals. Not part of any synchronisation protocol: counters.
 static RESERVED: AtomicUsize = AtomicUsize::new(0);
-static COMMITTED: AtomicUsize = AtomicUsize::new(0);
-static PEAK_COMMITTED: AtomicUsize = AtomicUsize::new(0);
 static DECOMMITTED: AtomicU64 = AtomicU64::new(0);
 static RESERVATIONS: AtomicUsize = AtomicUsize::new(0);
 static MMAP_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -93,10 +99,11 @@ pub struct OsStats {
 
 /// A snapshot of the `Os` layer's totals.
 pub fn os_stats() -> OsStats {
+    let (committed_bytes, peak_committed_bytes) = COMMITTED.read();
     OsStats {
         reserved_bytes: RESERVED.load(Relaxed),
-        committed_bytes: COMMITTED.load(Relaxed),
-        peak_committed_bytes: PEAK_COMMITTED.load(Relaxed),
+        committed_bytes,
+        peak_committed_bytes,
         decommitted_bytes: DECOMMITTED.load(Relaxed),
         reservations: RESERVATIONS.load(Relaxed),
         mmap_calls: MMAP_CALLS.load(Relaxed),
@@ -168,25 +175,14 @@ fn leaf(chunk: usize, create: bool) -> Option<&'static [AtomicU32; LEAF_LEN]> {
     if top >= TOP_LEN {
         return None;
     }
-    let mut l = TOP[top].load(Acquire);
-    if l.is_null() {
-        if !create {
-            return None;
-        }
-        let bytes = LEAF_LEN * core::mem::size_of::<AtomicU32>();
-        let fresh = map(bytes) as *mut AtomicU32;
-        if fresh.is_null() {
-            return None;
-        }
-        match TOP[top].compare_exchange(ptr::null_mut(), fresh, AcqRel, Acquire) {
-            Ok(_) => l = fresh,
-            Err(other) => {
-                // SAFETY: `fresh` was mapped above and never published.
-                unsafe { unmap(fresh as *mut u8, bytes) };
-                l = other;
-            }
-        }
-    }
+    const BYTES: usize = LEAF_LEN * core::mem::size_of::<AtomicU32>();
+    let l = commit::publish(
+        &TOP[top],
+        create,
+        || map(BYTES) as *mut AtomicU32,
+        // SAFETY: `fresh` was mapped above and never published.
+        |fresh| unsafe { unmap(fresh as *mut u8, BYTES) },
+    )?;
     // SAFETY: a published leaf is a zero-initialised (valid for AtomicU32)
     // mapping of LEAF_LEN entries that is never unmapped.
     Some(unsafe { &*(l as *const [AtomicU32; LEAF_LEN]) })
@@ -236,27 +232,12 @@ fn cap_of(v: u32) -> u32 {
 
 /// Adds `bytes` to the committed total unless that passes the memory limit.
 fn charge(bytes: usize) -> bool {
-    let limit = options::memory_limit();
-    if limit == 0 {
-        let now = COMMITTED.fetch_add(bytes, Relaxed) + bytes;
-        PEAK_COMMITTED.fetch_max(now, Relaxed);
+    if COMMITTED.charge(bytes, options::memory_limit()) {
         return true;
     }
-    let mut cur = COMMITTED.load(Relaxed);
-    loop {
-        let Some(next) = cur.checked_add(bytes).filter(|&n| n <= limit) else {
-            LIMIT_REFUSALS.fetch_add(1, Relaxed);
-            options::verbose_event(b"commit refused: MASU_MEMORY_LIMIT reached");
-            return false;
-        };
-        match COMMITTED.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
-            Ok(_) => {
-                PEAK_COMMITTED.fetch_max(next, Relaxed);
-                return true;
-            }
-            Err(now) => cur = now,
-        }
-    }
+    LIMIT_REFUSALS.fetch_add(1, Relaxed);
+    options::verbose_event(b"commit refused: MASU_MEMORY_LIMIT reached");
+    false
 }
 
 /// masu-core's [`Os`] on Linux. It has no state of its own: the totals it
@@ -362,7 +343,7 @@ unsafe impl Os for MmapOs {
             delta += (committed_of(v) - now) as usize;
             e.store((v & !LOW) | now, Relaxed);
         });
-        COMMITTED.fetch_sub(delta << UNIT_SHIFT, Relaxed);
+        COMMITTED.uncharge(delta << UNIT_SHIFT);
         DECOMMITTED.fetch_add(size as u64, Relaxed);
         true
     }
@@ -375,7 +356,7 @@ unsafe impl Os for MmapOs {
             units += committed_of(e.load(Relaxed)) as usize;
             e.store(0, Relaxed);
         });
-        COMMITTED.fetch_sub(units << UNIT_SHIFT, Relaxed);
+        COMMITTED.uncharge(units << UNIT_SHIFT);
         RESERVED.fetch_sub(size, Relaxed);
         RESERVATIONS.fetch_sub(1, Relaxed);
         // SAFETY: the caller gives back a whole reservation it no longer uses.

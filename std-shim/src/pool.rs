@@ -16,6 +16,9 @@
 //! * On its first allocation a thread *attaches*: it takes an idle slot from
 //!   the pool (adopting the heap whole, live blocks and all) or makes a new
 //!   one, under a spin lock that is only taken at thread start and exit.
+//!   The pool's protocol (the lock, the idle list, the list of all slots,
+//!   the slot counts) is [`crate::slots`], which the loom models in
+//!   `loom-tests/` run as well.
 //! * The exit hook is a `pthread_key_create` destructor, not a Rust TLS
 //!   destructor: glibc's `__cxa_thread_atexit_impl` may call `calloc`, and
 //!   key destructors run after every C++/Rust TLS destructor, so nearly all
@@ -38,12 +41,14 @@
 use crate::fmtbuf::StackWriter;
 use crate::options;
 use crate::os::{self, MmapOs};
+use crate::slots::{PoolSlot, SlotPool};
+use crate::spin::Once;
 use core::cell::{Cell, UnsafeCell};
 use core::fmt::Write;
 use core::mem::ManuallyDrop;
 use core::ptr;
-use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize};
+use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 use masu_core::{Config, Counters, Heap, Stats};
 
 /// A thread's heap: masu-core's heap over `mmap`, counting into its slot.
@@ -63,6 +68,35 @@ pub(crate) struct Slot {
     next_free: Cell<*mut Slot>,
     /// Next slot ever made; written before the slot is published.
     next_all: *mut Slot,
+}
+
+// SAFETY: the accessors return the slot's own fields; `next_all` is touched
+// only through `set_next_all` and `next_all`.
+unsafe impl PoolSlot for Slot {
+    type Flag = AtomicBool;
+
+    #[inline]
+    fn in_use(&self) -> &AtomicBool {
+        &self.in_use
+    }
+
+    #[inline]
+    fn next_idle(&self) -> &Cell<*mut Slot> {
+        &self.next_free
+    }
+
+    #[inline]
+    unsafe fn set_next_all(this: *mut Slot, next: *mut Slot) {
+        // SAFETY: `this` is a live slot not yet published (the caller).
+        unsafe { ptr::addr_of_mut!((*this).next_all).write(next) }
+    }
+
+    #[inline]
+    unsafe fn next_all(this: *mut Slot) -> *mut Slot {
+        // SAFETY: `this` is a published slot (the caller); the link does not
+        // change after publication.
+        unsafe { (*this).next_all }
+    }
 }
 
 /// A slot that no thread holds and whose heap never allocates: the slot
@@ -245,86 +279,11 @@ pub(crate) unsafe fn heap_of<'a>(s: *mut Slot) -> &'a mut ShimHeap {
 }
 
 // ---------------------------------------------------------------------------
-// A spin lock: taken at thread start and exit, by stats and by fork.
-
-pub(crate) struct SpinLock<T> {
-    locked: AtomicBool,
-    value: UnsafeCell<T>,
-}
-
-// SAFETY: the value is only reached through a guard, which exists only while
-// the lock is held, so at most one thread touches it at a time.
-unsafe impl<T> Sync for SpinLock<T> {}
-
-pub(crate) struct SpinGuard<'a, T> {
-    lock: &'a SpinLock<T>,
-}
-
-impl<T> SpinLock<T> {
-    const fn new(value: T) -> Self {
-        SpinLock {
-            locked: AtomicBool::new(false),
-            value: UnsafeCell::new(value),
-        }
-    }
-
-    fn raw_lock(&self) {
-        let mut spins = 0u32;
-        while self
-            .locked
-            .compare_exchange_weak(false, true, Acquire, Relaxed)
-            .is_err()
-        {
-            spins += 1;
-            if spins < 64 {
-                core::hint::spin_loop();
-            } else {
-                // SAFETY: sched_yield has no preconditions.
-                unsafe { libc::sched_yield() };
-            }
-        }
-    }
-
-    /// # Safety
-    /// The caller holds the lock (or, in a forked child, held it at `fork`).
-    unsafe fn raw_unlock(&self) {
-        self.locked.store(false, Release);
-    }
-
-    fn lock(&self) -> SpinGuard<'_, T> {
-        self.raw_lock();
-        SpinGuard { lock: self }
-    }
-}
-
-impl<T> core::ops::Deref for SpinGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        // SAFETY: the guard holds the lock.
-        unsafe { &*self.lock.value.get() }
-    }
-}
-
-impl<T> core::ops::DerefMut for SpinGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: the guard holds the lock.
-        unsafe { &mut *self.lock.value.get() }
-    }
-}
-
-impl<T> Drop for SpinGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: the guard holds the lock.
-        unsafe { self.lock.raw_unlock() }
-    }
-}
-
-// ---------------------------------------------------------------------------
 // The pool.
 
-struct Pool {
-    /// Idle slots, most recently released first.
-    free: *mut Slot,
+/// The pool's own state, under the pool lock (the idle slots are beside
+/// it, see [`crate::slots`]).
+struct Arena {
     /// Unused part of the current slot arena.
     arena: usize,
     arena_end: usize,
@@ -335,18 +294,14 @@ const ARENA_BYTES: usize = 256 << 10;
 const SLOT_BYTES: usize = core::mem::size_of::<Slot>();
 static_assertions::const_assert!(SLOT_BYTES <= ARENA_BYTES);
 
-static POOL: SpinLock<Pool> = SpinLock::new(Pool {
-    free: ptr::null_mut(),
+/// Idle slots under the pool lock, every slot ever made (pushed under the
+/// lock, read without it), and the slot counts.
+static POOL: SlotPool<Slot, Arena> = SlotPool::new(Arena {
     arena: 0,
     arena_end: 0,
 });
-/// Every slot ever made, newest first (pushed under the pool lock, read
-/// without it).
-static ALL: AtomicPtr<Slot> = AtomicPtr::new(ptr::null_mut());
 
 // Counters only, not part of a synchronisation protocol.
-static SLOTS: AtomicUsize = AtomicUsize::new(0);
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
 static ADOPTIONS: AtomicU64 = AtomicU64::new(0);
 static THREAD_EXITS: AtomicU64 = AtomicU64::new(0);
 static BORROWS: AtomicU64 = AtomicU64::new(0);
@@ -378,9 +333,10 @@ pub struct PoolStats {
 
 /// A snapshot of the pool's figures.
 pub fn pool_stats() -> PoolStats {
+    let (heaps, heaps_in_use) = POOL.counts();
     PoolStats {
-        heaps: SLOTS.load(Relaxed),
-        heaps_in_use: IN_USE.load(Relaxed),
+        heaps,
+        heaps_in_use,
         adoptions: ADOPTIONS.load(Relaxed),
         thread_exits: THREAD_EXITS.load(Relaxed),
         borrows: BORROWS.load(Relaxed),
@@ -393,49 +349,40 @@ pub fn pool_stats() -> PoolStats {
 /// Takes an idle slot or makes one; null when no memory is left. The bool
 /// tells whether the slot was adopted (it may hold live blocks).
 fn take_slot() -> (*mut Slot, bool) {
-    let mut pool = POOL.lock();
-    let s = pool.free;
-    if !s.is_null() {
-        // SAFETY: slots on the free list are live slots; we hold the lock.
+    let (s, adopted) = POOL.take(|pool| {
+        if pool.arena_end - pool.arena < SLOT_BYTES {
+            let m = os::map(ARENA_BYTES);
+            if m.is_null() {
+                return ptr::null_mut();
+            }
+            METADATA_BYTES.fetch_add(ARENA_BYTES, Relaxed);
+            pool.arena = m as usize;
+            pool.arena_end = m as usize + ARENA_BYTES;
+        }
+        let s = pool.arena as *mut Slot;
+        pool.arena += SLOT_BYTES;
+        let config = options::heap_config(SEED.load(Relaxed));
+        // SAFETY: `s` is fresh, suitably aligned (arena chunks are
+        // page-aligned and SLOT_BYTES is a multiple of the slot's alignment),
+        // writable memory that nobody else knows about; slots are never
+        // freed, so the reference to its counters is `'static`. The pool
+        // links it (`next_all`) when it publishes it.
         unsafe {
-            pool.free = (*s).next_free.get();
-            (*s).next_free.set(ptr::null_mut());
-            (*s).in_use.store(true, Relaxed);
+            ptr::addr_of_mut!((*s).counters).write(Counters::new());
+            let counters: &'static Counters = &*ptr::addr_of!((*s).counters);
+            ptr::addr_of_mut!((*s).heap).write(UnsafeCell::new(Heap::with_counters(
+                MmapOs, config, counters,
+            )));
+            ptr::addr_of_mut!((*s).in_use).write(AtomicBool::new(true));
+            ptr::addr_of_mut!((*s).next_free).write(Cell::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*s).next_all).write(ptr::null_mut());
         }
-        IN_USE.fetch_add(1, Relaxed);
+        s
+    });
+    if adopted {
         ADOPTIONS.fetch_add(1, Relaxed);
-        return (s, true);
     }
-    if pool.arena_end - pool.arena < SLOT_BYTES {
-        let m = os::map(ARENA_BYTES);
-        if m.is_null() {
-            return (ptr::null_mut(), false);
-        }
-        METADATA_BYTES.fetch_add(ARENA_BYTES, Relaxed);
-        pool.arena = m as usize;
-        pool.arena_end = m as usize + ARENA_BYTES;
-    }
-    let s = pool.arena as *mut Slot;
-    pool.arena += SLOT_BYTES;
-    let config = options::heap_config(SEED.load(Relaxed));
-    // SAFETY: `s` is fresh, suitably aligned (arena chunks are page-aligned
-    // and SLOT_BYTES is a multiple of the slot's alignment), writable memory
-    // that nobody else knows about; slots are never freed, so the reference
-    // to its counters is `'static`.
-    unsafe {
-        ptr::addr_of_mut!((*s).counters).write(Counters::new());
-        let counters: &'static Counters = &*ptr::addr_of!((*s).counters);
-        ptr::addr_of_mut!((*s).heap).write(UnsafeCell::new(Heap::with_counters(
-            MmapOs, config, counters,
-        )));
-        ptr::addr_of_mut!((*s).in_use).write(AtomicBool::new(true));
-        ptr::addr_of_mut!((*s).next_free).write(Cell::new(ptr::null_mut()));
-        ptr::addr_of_mut!((*s).next_all).write(ALL.load(Relaxed));
-    }
-    ALL.store(s, Release);
-    SLOTS.fetch_add(1, Relaxed);
-    IN_USE.fetch_add(1, Relaxed);
-    (s, false)
+    (s, adopted)
 }
 
 /// Gives `s` back to the pool.
@@ -443,31 +390,19 @@ fn take_slot() -> (*mut Slot, bool) {
 /// # Safety
 /// The caller holds `s` and does not use it afterwards.
 unsafe fn release_slot(s: *mut Slot) {
-    let mut pool = POOL.lock();
-    // SAFETY: `s` is a live slot; we hold the lock.
-    unsafe {
-        (*s).in_use.store(false, Relaxed);
-        (*s).next_free.set(pool.free);
-    }
-    pool.free = s;
-    IN_USE.fetch_sub(1, Relaxed);
+    // SAFETY: forwarded from the caller; `s` came from `take_slot`.
+    unsafe { POOL.give(s) }
 }
 
 /// Calls `f` on every slot ever made.
-fn for_each_slot(mut f: impl FnMut(*mut Slot)) {
-    let mut s = ALL.load(Acquire);
-    while !s.is_null() {
-        f(s);
-        // SAFETY: published slots are live forever and `next_all` was written
-        // before publication (Release/Acquire on ALL).
-        s = unsafe { (*s).next_all };
-    }
+fn for_each_slot(f: impl FnMut(*mut Slot)) {
+    POOL.for_each(f)
 }
 
 // ---------------------------------------------------------------------------
 // Initialisation.
 
-static INIT: AtomicU8 = AtomicU8::new(0);
+static INIT: Once = Once::new();
 static HOOKS: AtomicBool = AtomicBool::new(false);
 static KEY: AtomicU32 = AtomicU32::new(0);
 static KEY_OK: AtomicBool = AtomicBool::new(false);
@@ -476,7 +411,7 @@ static KEY_OK: AtomicBool = AtomicBool::new(false);
 /// nothing, so it is safe to run inside the first `malloc`.
 #[inline]
 pub fn init() {
-    if INIT.load(Acquire) != 2 {
+    if !INIT.is_done() {
         init_slow();
     }
 }
@@ -484,7 +419,7 @@ pub fn init() {
 #[cold]
 #[inline(never)]
 fn init_slow() {
-    if INIT.compare_exchange(0, 1, Acquire, Acquire).is_ok() {
+    INIT.call(|| {
         options::load_from_env();
         if options::stats_at_exit() {
             crate::report::keep_stderr_for_exit();
@@ -504,12 +439,7 @@ fn init_slow() {
         }
         #[cfg(feature = "checks")]
         masu_core::check::set_fault_handler(crate::report::fault_abort);
-        INIT.store(2, Release);
-    } else {
-        while INIT.load(Acquire) != 2 {
-            core::hint::spin_loop();
-        }
-    }
+    });
 }
 
 /// Registers the `fork` handlers and the exit report, once. These calls may
@@ -643,12 +573,7 @@ pub fn collect(force: bool) {
 /// purged and their segment caches released.
 pub fn collect_abandoned(force: bool) {
     // Take the idle list whole so the collection runs without the lock.
-    let mut list = {
-        let mut pool = POOL.lock();
-        let l = pool.free;
-        pool.free = ptr::null_mut();
-        l
-    };
+    let mut list = POOL.lock().list.take_all();
     let mut last: *mut Slot = ptr::null_mut();
     let head = list;
     while !list.is_null() {
@@ -660,10 +585,8 @@ pub fn collect_abandoned(force: bool) {
         }
     }
     if !last.is_null() {
-        let mut pool = POOL.lock();
-        // SAFETY: `last` is the tail of the detached list; we hold the lock.
-        unsafe { (*last).next_free.set(pool.free) };
-        pool.free = head;
+        // SAFETY: `head..=last` is the detached list, unchanged.
+        unsafe { POOL.lock().list.put_back(head, last) };
     }
 }
 
@@ -700,18 +623,11 @@ pub fn stats() -> Stats {
         // SAFETY: the thread holds its slot and is not inside a heap call.
         merge_detail(&mut st, &unsafe { heap_of(own) }.stats());
     }
-    {
-        let _pool = POOL.lock();
-        for_each_slot(|s| {
-            // SAFETY: an idle slot's heap is only touched under the pool
-            // lock, which we hold.
-            unsafe {
-                if !(*s).in_use.load(Relaxed) {
-                    merge_detail(&mut st, &heap_of(s).stats());
-                }
-            }
-        });
-    }
+    POOL.for_each_idle(|s| {
+        // SAFETY: an idle slot's heap is only touched under the pool lock,
+        // which `for_each_idle` holds.
+        merge_detail(&mut st, &unsafe { heap_of(s) }.stats());
+    });
     let o = os::os_stats();
     st.committed_bytes = o.committed_bytes;
     st.reserved_bytes = o.reserved_bytes;

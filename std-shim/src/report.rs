@@ -30,6 +30,9 @@ impl fmt::Display for Bytes {
 
 /// Writes the report of all heaps to `w`.
 pub(crate) fn write_report(w: &mut StackWriter<1024>) {
+    // This flushes the calling thread's heap (at exit: the exiting thread's)
+    // into its counters first, so they and the per-heap lines below include
+    // its last fast-path allocations and frees.
     let st = crate::stats();
     let os = crate::os_stats();
     let pool = crate::pool_stats();

@@ -198,8 +198,10 @@ fn eight_threads_a_million_allocations() {
     let work = started.elapsed();
     let peak_committed = masu::os_stats().peak_committed_bytes;
     let before_cleanup = masu::stats();
-    assert_eq!(before_cleanup.alloc_count, (THREADS * PER_THREAD) as u64);
-    assert!(before_cleanup.live_bytes > 0, "threads left live blocks");
+    if cfg!(feature = "stats") {
+        assert_eq!(before_cleanup.alloc_count, (THREADS * PER_THREAD) as u64);
+        assert!(before_cleanup.live_bytes > 0, "threads left live blocks");
+    }
     assert!(masu::pool_stats().thread_exits >= THREADS as u64);
 
     // Free what the exited threads left, from this thread (remote frees into
@@ -241,8 +243,10 @@ fn eight_threads_a_million_allocations() {
         pool.adoptions,
         before_cleanup.peak_live_bytes as f64 / (1 << 20) as f64,
     );
-    assert_eq!(after.live_bytes, 0, "live bytes left: {after:?}");
-    assert_eq!(after.free_count, after.alloc_count);
+    if cfg!(feature = "stats") {
+        assert_eq!(after.live_bytes, 0, "live bytes left: {after:?}");
+        assert_eq!(after.free_count, after.alloc_count);
+    }
     assert_eq!(after.segments, 0, "segments still held: {after:?}");
     assert_eq!(os.reserved_bytes, 0, "memory not given back: {os:?}");
     assert_eq!(os.committed_bytes, 0, "memory still committed: {os:?}");

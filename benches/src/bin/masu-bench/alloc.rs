@@ -82,8 +82,8 @@ pub fn describe(name: &str) -> &'static str {
         "jemalloc-rs" => {
             "the tikv-jemallocator crate (jemalloc built from source) as #[global_allocator]"
         }
-        "masu-nostats" => "libmasu.so built with masu-core's `stats` feature off, LD_PRELOAD",
-        "masu-rs-nostats" => "masu::Masu with masu-core's `stats` feature off, #[global_allocator]",
+        "masu-nostats" => "libmasu.so built without the `stats` feature, LD_PRELOAD",
+        "masu-rs-nostats" => "masu::Masu built without the `stats` feature, #[global_allocator]",
         _ => "",
     }
 }
@@ -124,22 +124,12 @@ fn package_version(pkg: &str) -> Option<String> {
 }
 
 /// Resolves `names` against what is built and installed. `bin_dir` is the
-/// cargo output directory (`target/release`), `nostats_dir` the output
-/// directory of the stats-off build, if made.
-pub fn resolve(
-    names: &[String],
-    bin_dir: &Path,
-    nostats_dir: Option<&Path>,
-) -> (Vec<Allocator>, Vec<Missing>) {
+/// cargo output directory (`target/release`).
+pub fn resolve(names: &[String], bin_dir: &Path) -> (Vec<Allocator>, Vec<Missing>) {
     let mut found = Vec::new();
     let mut missing = Vec::new();
     for n in names {
-        let Some(name) = ALL
-            .iter()
-            .chain(["masu-nostats", "masu-rs-nostats"].iter())
-            .find(|a| **a == n.as_str())
-            .copied()
-        else {
+        let Some(name) = ALL.iter().find(|a| **a == n.as_str()).copied() else {
             missing.push(Missing {
                 name: "?",
                 why: format!("unknown allocator {n:?} (known: {})", ALL.join(", ")),
@@ -221,35 +211,6 @@ pub fn resolve(
                 "masu-work-jemalloc",
                 "cargo build --release -p masu-bench --features rust-allocators",
             ),
-            "masu-nostats" | "masu-rs-nostats" => match nostats_dir {
-                Some(d) => {
-                    let p = if name == "masu-nostats" {
-                        d.join("libmasu.so")
-                    } else {
-                        d.join("masu-work-masu")
-                    };
-                    if p.exists() {
-                        Ok(Allocator {
-                            name,
-                            what: describe(name).to_string(),
-                            how: if name == "masu-nostats" {
-                                How::Preload(Some(p))
-                            } else {
-                                How::Binary(p)
-                            },
-                        })
-                    } else {
-                        Err(Missing {
-                            name,
-                            why: format!("{} not built", p.display()),
-                        })
-                    }
-                }
-                None => Err(Missing {
-                    name,
-                    why: "built only by `masu-bench stats-overhead`".into(),
-                }),
-            },
             _ => unreachable!(),
         };
         match r {

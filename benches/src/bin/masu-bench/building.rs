@@ -1,6 +1,6 @@
 //! Building what the runner runs: the workload binaries, `libmasu.so`, the
-//! `fixed_region` example, and (for `stats-overhead`) masu without
-//! masu-core's `stats` feature.
+//! `fixed_region` example, and (for `stats-overhead`) masu with and
+//! without its `stats` feature.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,142 +56,126 @@ pub fn build_all(target_dir: &Path, rust_allocators: bool) -> Result<(), String>
     )
 }
 
-/// Writes `text` to `path` unless it already holds it (cargo then sees no change).
-fn write_if_changed(path: &Path, text: &str) -> Result<(), String> {
-    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
-        return Ok(());
-    }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+/// The two builds `stats-overhead` compares: the same command into two
+/// target directories, once with the default features and once with
+/// `--no-default-features` (masu-bench's, masu's, masu-capi's and so
+/// masu-core's `stats` off).
+pub struct StatsBuilds {
+    /// `target/masu-bench/stats-on/release`.
+    pub on: PathBuf,
+    /// `target/masu-bench/stats-off/release`.
+    pub off: PathBuf,
+    /// masu-core's features in each, per `cargo tree`.
+    pub on_features: String,
+    /// The same for the stats-off build.
+    pub off_features: String,
+    /// The cargo command of each (the off one adds `--no-default-features`).
+    pub command: String,
 }
 
-fn link(target: &Path, at: &Path) -> Result<(), String> {
-    if std::fs::read_link(at).ok().as_deref() == Some(target) {
-        return Ok(());
-    }
-    let _ = std::fs::remove_file(at);
-    std::os::unix::fs::symlink(target, at).map_err(|e| format!("{}: {e}", at.display()))
-}
+/// The cargo arguments of both `stats-overhead` builds (before the
+/// features flag).
+const STATS_BUILD_ARGS: &[&str] = &[
+    "build",
+    "--release",
+    "--quiet",
+    "-p",
+    "masu-capi",
+    "-p",
+    "masu-bench",
+    "--lib",
+    "--bin",
+    "masu-work",
+    "--bin",
+    "masu-work-masu",
+];
 
-/// The root manifest with `masu-core`'s default features off.
-///
-/// Why a second workspace: `masu` (std-shim) depends on `masu-core` with
-/// its default features, and cargo unifies features, so no feature of this
-/// crate can turn `stats` off in a build that contains `masu`. A workspace
-/// whose `[workspace.dependencies]` entry for `masu-core` says
-/// `default-features = false` can: every member inherits that. Its members
-/// are symbolic links to this tree's sources, so it builds exactly this
-/// tree's code. (A `stats` feature on `masu` forwarding `masu-core/stats`
-/// would make this unnecessary.)
-pub fn nostats_manifest(root_manifest: &str) -> Result<String, String> {
-    let mut out = String::new();
-    let mut skipping = false;
-    let mut patched = false;
-    for line in root_manifest.lines() {
-        let t = line.trim_start();
-        if skipping {
-            skipping = !t.contains(']');
-            continue;
-        }
-        if t.starts_with("members") || t.starts_with("exclude") {
-            if t.starts_with("members") {
-                out.push_str("members = [\"std-shim\", \"std-shim/capi\", \"benches\"]\n");
+/// Builds (unless `build` is false) `libmasu.so`, `masu-work` and
+/// `masu-work-masu` with and without the `stats` feature, each into its own
+/// target directory under `target_dir/masu-bench/` so that neither build
+/// invalidates the other, nor the main one.
+pub fn build_stats_pair(target_dir: &Path, build: bool) -> Result<StatsBuilds, String> {
+    let base = target_dir.join("masu-bench");
+    let mut dirs = Vec::new();
+    for (name, off) in [("stats-on", false), ("stats-off", true)] {
+        let dir = base.join(name);
+        if build {
+            let mut cmd = cargo();
+            cmd.current_dir(root())
+                .args(STATS_BUILD_ARGS)
+                .arg("--target-dir")
+                .arg(&dir);
+            if off {
+                cmd.arg("--no-default-features");
             }
-            skipping = !t.contains(']');
-            continue;
+            run(
+                cmd,
+                &format!(
+                    "building libmasu.so, masu-work and masu-work-masu {} the `stats` feature into {} \
+                     (the first time: about a minute)",
+                    if off { "without" } else { "with" },
+                    dir.display()
+                ),
+            )?;
         }
-        if t.starts_with("masu-core") && t.contains('{') {
-            let l = line.replacen('{', "{ default-features = false,", 1);
-            out.push_str(&l);
-            out.push('\n');
-            patched = true;
-            continue;
+        let release = dir.join("release");
+        for f in ["libmasu.so", "masu-work", "masu-work-masu"] {
+            if !release.join(f).exists() {
+                return Err(format!(
+                    "{} is missing (run without --no-build)",
+                    release.join(f).display()
+                ));
+            }
         }
-        out.push_str(line);
-        out.push('\n');
+        dirs.push(release);
     }
-    if patched {
-        Ok(out)
-    } else {
-        Err(
-            "the root Cargo.toml has no `masu-core = { ... }` line in [workspace.dependencies]"
-                .into(),
-        )
-    }
+    let off = dirs.pop().unwrap_or_default();
+    let on = dirs.pop().unwrap_or_default();
+    Ok(StatsBuilds {
+        on,
+        off,
+        on_features: core_features(false),
+        off_features: core_features(true),
+        command: format!(
+            "cargo {} --target-dir target/masu-bench/stats-{{on,off}} [--no-default-features]",
+            STATS_BUILD_ARGS
+                .iter()
+                .filter(|a| **a != "--quiet")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    })
 }
 
-/// Builds `libmasu.so` and `masu-work-masu` with masu-core's `stats`
-/// feature off, in a generated workspace under `target_dir`; returns the
-/// directory holding them and what `cargo tree` says masu-core's features are.
-pub fn build_nostats(target_dir: &Path) -> Result<(PathBuf, String), String> {
-    let root = root();
-    let gen = target_dir.join("masu-bench").join("nostats");
-    for d in ["std-shim/capi", "benches"] {
-        std::fs::create_dir_all(gen.join(d)).map_err(|e| e.to_string())?;
-    }
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).map_err(|e| e.to_string())?;
-    write_if_changed(&gen.join("Cargo.toml"), &nostats_manifest(&manifest)?)?;
-    for f in [
-        "Cargo.lock",
-        "std-shim/Cargo.toml",
-        "std-shim/capi/Cargo.toml",
-        "benches/Cargo.toml",
-    ] {
-        let text = std::fs::read_to_string(root.join(f)).map_err(|e| format!("{f}: {e}"))?;
-        write_if_changed(&gen.join(f), &text)?;
-    }
-    for l in [
-        "core",
-        "std-shim/src",
-        "std-shim/examples",
-        "std-shim/capi/src",
-        "std-shim/capi/build.rs",
-        "benches/src",
-        "benches/examples",
-    ] {
-        link(&root.join(l), &gen.join(l))?;
-    }
+/// masu-core's enabled features in the stats-overhead build (with or
+/// without default features), per `cargo tree`.
+pub fn core_features(no_default: bool) -> String {
     let mut cmd = cargo();
-    cmd.current_dir(&gen)
-        .args(["build", "--release", "--quiet", "--offline"])
-        .args([
-            "-p",
-            "masu-capi",
-            "--lib",
-            "-p",
-            "masu-bench",
-            "--bin",
-            "masu-work-masu",
-        ]);
-    run(
-        cmd,
-        "building libmasu.so and masu-work-masu without masu-core's `stats` feature",
-    )?;
-    Ok((gen.join("target").join("release"), core_features(&gen)))
-}
-
-/// masu-core's enabled features in the workspace at `dir`, per `cargo tree`.
-pub fn core_features(dir: &Path) -> String {
-    let out = cargo()
-        .current_dir(dir)
-        .args([
-            "tree",
-            "--offline",
-            "-p",
-            "masu-capi",
-            "-e",
-            "features",
-            "-f",
-            "{p} features=[{f}]",
-        ])
-        .output();
-    match out {
+    cmd.current_dir(root()).args([
+        "tree",
+        "--offline",
+        "-p",
+        "masu-capi",
+        "-p",
+        "masu-bench",
+        "-e",
+        "normal",
+        "-i",
+        "masu-core",
+        "--depth",
+        "0",
+        "-f",
+        "{p} features=[{f}]",
+    ]);
+    if no_default {
+        cmd.arg("--no-default-features");
+    }
+    match cmd.output() {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
             .lines()
             .find(|l| l.contains("masu-core v"))
-            .map(|l| {
-                l.trim_start_matches(|c: char| !c.is_alphanumeric())
-                    .to_string()
-            })
+            .map(|l| l.trim().to_string())
             .unwrap_or_else(|| "masu-core not found in cargo tree".into()),
         Ok(o) => format!(
             "cargo tree failed: {}",

@@ -65,22 +65,46 @@ pub fn available() -> bool {
 pub fn measure(a: &Allocator, bin_dir: &Path, case: &Case, tmp: &Path) -> Result<f64, String> {
     let (program, preload) = a.program(bin_dir);
     let file = tmp.join(format!("{}-{}.out", a.name, case.name.replace(' ', "_")));
-    let mut cmd = Command::new("valgrind");
-    cmd.args([
-        "--tool=callgrind",
-        "--toggle-collect=masu_bench_pairs_*",
-        "--compress-strings=no",
-        "--compress-pos=no",
-    ])
-    .arg(format!("--callgrind-out-file={}", file.display()))
-    .arg(&program)
-    .args([
+    let args = [
         "pairs".to_string(),
         format!("case={}", if case.cross { "cross" } else { "local" }),
         format!("size={}", case.size),
         format!("count={}", case.count),
-    ])
-    .env_remove("LD_PRELOAD");
+    ];
+    let (total, ops) = count(
+        &program,
+        &args,
+        preload.as_deref(),
+        Some("masu_bench_pairs_*"),
+        &file,
+    )?;
+    Ok(total as f64 / ops as f64)
+}
+
+/// Runs `program args` (with `LD_PRELOAD=preload`, if any) under
+/// callgrind and returns the instructions it counted (all of them, or only
+/// inside the functions matching `toggle`) and the `ops=` of the workload's
+/// result line.
+pub fn count(
+    program: &Path,
+    args: &[String],
+    preload: Option<&Path>,
+    toggle: Option<&str>,
+    file: &Path,
+) -> Result<(u64, u64), String> {
+    let mut cmd = Command::new("valgrind");
+    cmd.args([
+        "--tool=callgrind",
+        "--compress-strings=no",
+        "--compress-pos=no",
+    ]);
+    if let Some(t) = toggle {
+        cmd.arg(format!("--toggle-collect={t}"));
+    }
+    cmd.arg(format!("--callgrind-out-file={}", file.display()))
+        .arg(program)
+        .args(args)
+        .env_remove("LD_PRELOAD");
     if let Some(lib) = preload {
         cmd.env("LD_PRELOAD", lib);
     }
@@ -91,15 +115,15 @@ pub fn measure(a: &Allocator, bin_dir: &Path, case: &Case, tmp: &Path) -> Result
         return Err(format!("valgrind failed ({}): {tail}", out.status));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let pairs: f64 = stdout
+    let ops: u64 = stdout
         .lines()
         .find(|l| l.starts_with("result "))
         .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("ops=")))
         .and_then(|v| v.parse().ok())
         .ok_or("no result line")?;
-    let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-    let _ = std::fs::remove_file(&file);
-    let total: f64 = text
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_file(file);
+    let total: u64 = text
         .lines()
         .find_map(|l| {
             l.strip_prefix("totals:")
@@ -108,5 +132,5 @@ pub fn measure(a: &Allocator, bin_dir: &Path, case: &Case, tmp: &Path) -> Result
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .ok_or("no totals in callgrind output")?;
-    Ok(total / pairs)
+    Ok((total, ops))
 }

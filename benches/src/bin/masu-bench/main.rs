@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! masu-bench [MODE] [--quick | --full] [--workloads a,b] [--allocators a,b]
-//!            [--reps N] [--out DIR] [--no-build]
+//!            [--reps N] [--out DIR] [--no-build] [--no-pin]
 //! ```
 //!
 //! Modes:
@@ -17,8 +17,14 @@
 //!   a fixed arena against no_std allocators).
 //! * `fixed-overhead`: resident set of a process that makes one small
 //!   allocation, per allocator.
-//! * `stats-overhead`: masu with and without masu-core's `stats` feature on
-//!   `dist` and `server`, plus instruction counts.
+//! * `stats-overhead`: masu (as the global allocator) built with and
+//!   without its `stats` feature, on `dist` and `server`: runs in pairs
+//!   (with, without, order alternating), the ratio of each pair, their
+//!   median with a bootstrap 95 % interval, and total instructions under
+//!   callgrind. `--reps N` is the number of pairs (quick 5, full 21);
+//!   `--allocators masu-rs,masu` adds libmasu.so under LD_PRELOAD; dist
+//!   runs pinned to one CPU with `taskset` unless `--no-pin`. See
+//!   `stats_overhead.rs`.
 //! * `callgrind`: instructions per allocation/free pair, per allocator.
 //! * `all`: all four.
 //!
@@ -37,6 +43,7 @@ mod callgrind;
 mod child;
 mod progress;
 mod report;
+mod stats_overhead;
 mod svg;
 
 use alloc::Allocator;
@@ -122,11 +129,14 @@ struct Opts {
     reps: Option<usize>,
     out: Option<PathBuf>,
     build: bool,
+    /// `stats-overhead`: pin single-threaded workloads to one CPU.
+    pin: bool,
 }
 
 const USAGE: &str =
     "usage: masu-bench [compare|fixed-overhead|stats-overhead|callgrind|all] [--quick|--full]
-                  [--workloads a,b,...] [--allocators a,b,...] [--reps N] [--out DIR] [--no-build]";
+                  [--workloads a,b,...] [--allocators a,b,...] [--reps N] [--out DIR] [--no-build]
+                  [--no-pin]";
 
 fn parse() -> Result<Opts, String> {
     let mut o = Opts {
@@ -137,6 +147,7 @@ fn parse() -> Result<Opts, String> {
         reps: None,
         out: None,
         build: true,
+        pin: true,
     };
     let mut args = std::env::args().skip(1);
     let list = |v: Option<String>| -> Result<Vec<String>, String> {
@@ -163,6 +174,7 @@ fn parse() -> Result<Opts, String> {
             }
             "--out" => o.out = Some(args.next().ok_or("--out needs a directory")?.into()),
             "--no-build" => o.build = false,
+            "--no-pin" => o.pin = false,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -314,11 +326,32 @@ fn header(ctx: &Ctx, title: &str, load: &str) -> String {
 }
 
 fn run_one(ctx: &Ctx, a: &Allocator, workload: &str, rep: usize, extra_args: &[String]) -> Run {
+    run_one_with(ctx, a, workload, rep, extra_args, &[])
+}
+
+/// [`run_one`] through a `wrapper` command that execs the workload (for
+/// instance `taskset -c 1`); none if empty.
+fn run_one_with(
+    ctx: &Ctx,
+    a: &Allocator,
+    workload: &str,
+    rep: usize,
+    extra_args: &[String],
+    wrapper: &[String],
+) -> Run {
     let (program, preload) = a.program(&ctx.bin_dir);
     let mut args = vec![workload.to_string(), ctx.scale.clone()];
     args.extend_from_slice(extra_args);
     let timeout = Duration::from_secs(if ctx.scale == "full" { 600 } else { 120 });
-    let out = child::run(&program, &args, preload.as_deref(), &[], timeout);
+    let out = match wrapper.split_first() {
+        None => child::run(&program, &args, preload.as_deref(), &[], timeout),
+        Some((first, rest)) => {
+            let mut all: Vec<String> = rest.to_vec();
+            all.push(program.to_string_lossy().into_owned());
+            all.extend(args);
+            child::run(Path::new(first), &all, preload.as_deref(), &[], timeout)
+        }
+    };
     let (rss_mean, rss_p95, rss_max_sampled) = child::rss_stats(&out.samples);
     let num = |k: &str| out.result.get(k).and_then(|v| v.parse::<f64>().ok());
     let secs = num("secs").unwrap_or(f64::NAN);
@@ -573,17 +606,12 @@ fn fixed_region(ctx: &Ctx) -> Result<Vec<FixedRow>, String> {
 }
 
 /// Resolves the allocators, printing the ones skipped and why.
-fn allocators(
-    o: &Opts,
-    default: &[&str],
-    bin_dir: &Path,
-    nostats: Option<&Path>,
-) -> (Vec<Allocator>, Vec<alloc::Missing>) {
+fn allocators(o: &Opts, default: &[&str], bin_dir: &Path) -> (Vec<Allocator>, Vec<alloc::Missing>) {
     let names: Vec<String> = o
         .allocators
         .clone()
         .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
-    let (found, missing) = alloc::resolve(&names, bin_dir, nostats);
+    let (found, missing) = alloc::resolve(&names, bin_dir);
     for m in &missing {
         eprintln!("masu-bench: skipping {}: {}", m.name, m.why);
     }
@@ -640,7 +668,7 @@ fn allocator_legend(ctx: &Ctx) -> String {
 fn compare(o: &Opts) -> Result<(), String> {
     let (bin_dir, _) = dirs();
     let default = if o.full { alloc::ALL } else { alloc::QUICK };
-    let (allocs, missing) = allocators(o, default, &bin_dir, None);
+    let (allocs, missing) = allocators(o, default, &bin_dir);
     if allocs.is_empty() {
         return Err("no allocator to run".into());
     }
@@ -769,7 +797,7 @@ fn compare(o: &Opts) -> Result<(), String> {
 fn fixed_overhead(o: &Opts) -> Result<(), String> {
     let (bin_dir, _) = dirs();
     let default = if o.full { alloc::ALL } else { alloc::QUICK };
-    let (allocs, missing) = allocators(o, default, &bin_dir, None);
+    let (allocs, missing) = allocators(o, default, &bin_dir);
     let reps = o.reps.unwrap_or(5);
     let ctx = ctx_for(o, &allocs, vec!["tiny".into()], reps);
     std::fs::create_dir_all(&ctx.out).map_err(|e| e.to_string())?;
@@ -834,7 +862,7 @@ fn callgrind_mode(o: &Opts) -> Result<(), String> {
         return Err("valgrind is not installed (sudo apt-get install valgrind)".into());
     }
     let default = if o.full { alloc::ALL } else { alloc::QUICK };
-    let (allocs, missing) = allocators(o, default, &bin_dir, None);
+    let (allocs, missing) = allocators(o, default, &bin_dir);
     let ctx = ctx_for(o, &allocs, vec![], 1);
     std::fs::create_dir_all(&ctx.out).map_err(|e| e.to_string())?;
     let tmp = target.join("masu-bench").join("callgrind");
@@ -910,93 +938,6 @@ fn callgrind_table(
     Ok((md, csv))
 }
 
-fn stats_overhead(o: &Opts) -> Result<(), String> {
-    let (bin_dir, target) = dirs();
-    let (nostats_dir, features_off) = building::build_nostats(&target)?;
-    let features_on = building::core_features(&building::root());
-    let names = ["masu", "masu-nostats", "masu-rs", "masu-rs-nostats"];
-    let (allocs, missing) = alloc::resolve(&names.map(String::from), &bin_dir, Some(&nostats_dir));
-    for m in &missing {
-        eprintln!("masu-bench: skipping {}: {}", m.name, m.why);
-    }
-    let reps = o.reps.unwrap_or(if o.full { 7 } else { 3 });
-    let workloads = vec!["dist".to_string(), "server".to_string()];
-    let ctx = ctx_for(o, &allocs, workloads.clone(), reps);
-    std::fs::create_dir_all(&ctx.out).map_err(|e| e.to_string())?;
-    let load = loadavg();
-    let mut bar = Progress::new("stats-overhead", reps * workloads.len() * allocs.len());
-    let mut runs = Vec::new();
-    for rep in 0..reps {
-        for w in &workloads {
-            for i in 0..allocs.len() {
-                let a = &allocs[(i + rep) % allocs.len()];
-                let label = format!("{w} · {} · run {}/{reps}", a.name, rep + 1);
-                bar.start(&label);
-                let r = run_one(&ctx, a, w, rep, &[]);
-                let note = if r.ok {
-                    format!("{:.3} s", r.secs)
-                } else {
-                    r.status.clone()
-                };
-                bar.finish(&label, &note);
-                runs.push(r);
-            }
-        }
-    }
-    bar.close();
-    let sums = summarize(&ctx, &runs);
-    let mut md = header(
-        &ctx,
-        "Cost of the statistics counters",
-        &format!("{load} / {}", loadavg()),
-    );
-    md.push_str(&skipped_note(&missing));
-    md.push_str(&format!(
-        "masu with masu-core's `stats` feature (the default) against a build without it, on `dist` and `server` \
-         ({} scale), {reps} runs each, alternating; medians. The stats-off build is a generated workspace \
-         (`target/masu-bench/nostats/`, symbolic links to this tree's sources) whose `masu-core` dependency has \
-         `default-features = false`, since `masu` depends on masu-core with its default features and cargo \
-         unifies features. `cargo tree` says masu-core is built with: on `{features_on}`; off `{features_off}`.\n\n\
-         | workload | build | time s | Mops/s | stats cost (time with / without − 1) |\n| --- | --- | ---: | ---: | ---: |\n",
-        ctx.scale
-    ));
-    let mut csv = String::from("workload,allocator,runs,secs,ops_per_s\n");
-    for w in &workloads {
-        for s in sums.iter().filter(|s| &s.workload == w) {
-            let base = sums
-                .iter()
-                .find(|b| &b.workload == w && b.alloc == format!("{}-nostats", s.alloc));
-            let cost = base.map_or("".to_string(), |b| {
-                format!("{:+.1} %", (s.secs / b.secs - 1.0) * 100.0)
-            });
-            md.push_str(&format!(
-                "| {w} | {} | {:.3} | {:.2} | {cost} |\n",
-                s.alloc,
-                s.secs,
-                s.ops_per_s / 1e6
-            ));
-            csv.push_str(&format!(
-                "{w},{},{},{:.6},{:.1}\n",
-                s.alloc, s.ok, s.secs, s.ops_per_s
-            ));
-        }
-    }
-    if callgrind::available() {
-        let tmp = target.join("masu-bench").join("callgrind");
-        std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-        let (t, c) = callgrind_table(&allocs, &bin_dir, &tmp)?;
-        md.push_str(&format!(
-            "\nInstructions per pair (as in the callgrind section):\n\n{t}"
-        ));
-        csv.push('\n');
-        csv.push_str(&c);
-    }
-    println!("\n{md}");
-    report::section(&ctx.out, "stats-overhead.csv", &csv)?;
-    report::section(&ctx.out, "stats-overhead.md", &md)?;
-    report::readme(&ctx.out)
-}
-
 fn main() -> ExitCode {
     let o = match parse() {
         Ok(o) => o,
@@ -1008,7 +949,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if o.build {
+    // `stats-overhead` alone builds only its own pair of builds.
+    if o.build && o.mode != "stats-overhead" {
         let (_, target) = dirs();
         let rust_allocators = o.full
             || o.allocators
@@ -1028,7 +970,7 @@ fn main() -> ExitCode {
         let r = match m {
             "compare" => compare(&o),
             "fixed-overhead" => fixed_overhead(&o),
-            "stats-overhead" => stats_overhead(&o),
+            "stats-overhead" => stats_overhead::run(&o),
             _ => callgrind_mode(&o),
         };
         if let Err(e) = r {
@@ -1098,19 +1040,6 @@ mod tests {
         assert!(runs[0].ok && runs[1].ok && runs[3].ok);
         assert!(!runs[2].ok);
         assert!(runs[2].status.contains("differs"), "{}", runs[2].status);
-    }
-
-    #[test]
-    fn the_stats_off_workspace_turns_off_default_features_only() {
-        let root = std::fs::read_to_string(building::root().join("Cargo.toml")).unwrap();
-        let m = building::nostats_manifest(&root).unwrap();
-        let core = m.lines().find(|l| l.starts_with("masu-core")).unwrap();
-        assert!(core.contains("default-features = false"), "{core}");
-        assert!(m.contains("members = [\"std-shim\", \"std-shim/capi\", \"benches\"]"));
-        assert!(!m.lines().any(|l| l.starts_with("exclude")));
-        // Everything else is kept (profiles, other dependencies).
-        assert!(m.contains("[profile.release]") && m.contains("libc"));
-        assert!(building::nostats_manifest("[workspace]\n").is_err());
     }
 
     #[test]

@@ -154,6 +154,52 @@ pub fn markdown(ctx: &Ctx, sums: &[Summary]) -> String {
     s
 }
 
+/// Any table for the terminal: columns padded to their widest cell, the
+/// first `left` left-aligned and the others right-aligned.
+pub fn text_table(head: &[&str], rows: &[Vec<String>], left: usize) -> String {
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(width.len()) {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate().take(width.len()) {
+            let pad = " ".repeat(width[i] - c.chars().count());
+            if i < left {
+                s.push_str(c);
+                s.push_str(&pad);
+            } else {
+                s.push_str(&pad);
+                s.push_str(c);
+            }
+            s.push_str("  ");
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(&head.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+/// Any table as Markdown, the first `left` columns left-aligned.
+pub fn md_table(head: &[&str], rows: &[Vec<String>], left: usize) -> String {
+    let mut s = format!("| {} |\n|", head.join(" | "));
+    for i in 0..head.len() {
+        s.push_str(if i < left { " --- |" } else { " ---: |" });
+    }
+    s.push('\n');
+    for r in rows {
+        let _ = writeln!(s, "| {} |", r.join(" | "));
+    }
+    s
+}
+
 /// The burst-idle figures (resident set at each phase; medians).
 pub fn burst_table(sums: &[Summary]) -> Option<String> {
     let b: Vec<&Summary> = sums
@@ -551,9 +597,11 @@ pub fn readme(out: &Path) -> Result<(), String> {
          Files: `runs.csv` (one row per run), `samples.csv` (every RSS sample: workload, \
          allocator, run, ms since start, KiB), `summary.csv` (medians), `results.json` \
          (all of it, with each run's phases and samples), `fixed-region.csv`, \
-         `fixed-overhead.csv`, `stats-overhead.csv`, `callgrind.csv`; charts `rss-WORKLOAD.svg` \
-         (resident set over time, the median-time run of each allocator), `ratio-time.svg` and \
-         `ratio-rss.svg` (medians over mimalloc's).\n\n\
+         `fixed-overhead.csv`, `stats-overhead.csv` (per workload, with and without masu's `stats` \
+         feature), `stats-overhead-runs.csv`, `stats-overhead.json`, `callgrind.csv`; charts \
+         `rss-WORKLOAD.svg` (resident set over time, the median-time run of each allocator), \
+         `ratio-time.svg` and `ratio-rss.svg` (medians over mimalloc's), `stats-overhead.svg` \
+         (the cost of the statistics counters).\n\n\
          What the workloads do: `benches/src/work/` (one file each, described at its top) and \
          `benches/examples/fixed_region.rs`.\n",
     );

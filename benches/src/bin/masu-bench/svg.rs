@@ -309,3 +309,193 @@ pub fn ratio_bars(title: &str, groups: &[(String, Vec<(String, f64)>)]) -> Strin
     s.push_str("</svg>\n");
     s
 }
+
+/// One bar of a [`percent_bars`] chart.
+pub struct Bar {
+    /// Legend entry (bars of the same name share a colour and a slot).
+    pub name: String,
+    /// Fill colour.
+    pub colour: &'static str,
+    /// The value, in percent.
+    pub value: f64,
+    /// An interval around it (drawn as a whisker), in percent.
+    pub interval: Option<(f64, f64)>,
+}
+
+/// Grouped bars of percentages on a linear scale around 0, each labelled
+/// with its value, whiskers for intervals, and a dashed line at `goal`
+/// (value, label). `groups`: (label, bars).
+pub fn percent_bars(
+    title: &str,
+    y_label: &str,
+    groups: &[(String, Vec<Bar>)],
+    goal: Option<(f64, &str)>,
+    note: &str,
+) -> String {
+    let mut vals: Vec<f64> = vec![0.0];
+    for (_, bars) in groups {
+        for b in bars {
+            vals.push(b.value);
+            if let Some((lo, hi)) = b.interval {
+                vals.extend([lo, hi]);
+            }
+        }
+    }
+    if let Some((g, _)) = goal {
+        vals.push(g);
+    }
+    vals.retain(|v| v.is_finite());
+    let (mut lo, mut hi) = vals
+        .iter()
+        .fold((0.0f64, 0.0f64), |(a, b), v| (a.min(*v), b.max(*v)));
+    // At least 2 percentage points tall, with some room around the bars.
+    let pad = ((hi - lo) * 0.1).max(0.25);
+    lo -= pad;
+    hi += pad;
+    if hi - lo < 2.0 {
+        let c = (hi - lo - 2.0) / 2.0;
+        hi -= c;
+        lo += c;
+    }
+    let ys = step(hi - lo, 8.0);
+    let (lo, hi) = ((lo / ys).floor() * ys, (hi / ys).ceil() * ys);
+    let names: Vec<(String, &'static str)> = {
+        let mut n: Vec<(String, &'static str)> = Vec::new();
+        for (_, bars) in groups {
+            for b in bars {
+                if !n.iter().any(|x| x.0 == b.name) {
+                    n.push((b.name.clone(), b.colour));
+                }
+            }
+        }
+        n
+    };
+    let pw = W - L - R;
+    let ph = H - T - B - 20.0;
+    let sy = |v: f64| T + (hi - v) / (hi - lo) * ph;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{}" y="22" font-size="15" text-anchor="middle">{}</text>
+<text transform="translate(18,{}) rotate(-90)" text-anchor="middle">{}</text>
+"#,
+        L + pw / 2.0,
+        esc(title),
+        T + ph / 2.0,
+        esc(y_label)
+    );
+    let mut v = lo;
+    while v <= hi + 1e-9 {
+        let zero = v.abs() < ys * 1e-6;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{1}" y1="{0:.1}" x2="{2}" y2="{0:.1}" stroke="{3}"/><text x="{4}" y="{5:.1}" text-anchor="end">{6} %</text>"##,
+            sy(v),
+            L,
+            L + pw,
+            if zero { "#333" } else { "#eee" },
+            L - 6.0,
+            sy(v) + 4.0,
+            if zero {
+                "0".to_string()
+            } else if v > 0.0 {
+                format!("+{}", fmt_tick(v, ys))
+            } else {
+                fmt_tick(v, ys)
+            }
+        );
+        v += ys;
+    }
+    if let Some((g, label)) = goal {
+        let ly = T + 10.0 + names.len() as f64 * 18.0;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{1}" y1="{0:.1}" x2="{2}" y2="{0:.1}" stroke="#d62728" stroke-dasharray="6,4"/><line x1="{8}" y1="{3}" x2="{4}" y2="{3}" stroke="#d62728" stroke-dasharray="6,4"/><text x="{5}" y="{6}">{7}</text>"##,
+            sy(g),
+            L,
+            L + pw,
+            ly,
+            L + pw + 26.0,
+            L + pw + 32.0,
+            ly + 4.0,
+            esc(label),
+            L + pw + 12.0,
+        );
+    }
+    let gw = pw / groups.len().max(1) as f64;
+    let bw = (gw * 0.7 / names.len().max(1) as f64).min(60.0);
+    for (gi, (label, bars)) in groups.iter().enumerate() {
+        let gx = L + gi as f64 * gw + (gw - bw * names.len() as f64) / 2.0;
+        for b in bars {
+            if !b.value.is_finite() {
+                continue;
+            }
+            let bi = names.iter().position(|n| n.0 == b.name).unwrap_or(0);
+            let x = gx + bi as f64 * bw;
+            let (y0, y1) = (sy(0.0), sy(b.value));
+            let _ = writeln!(
+                s,
+                r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {}: {:+.2} %</title></rect>"#,
+                x + 2.0,
+                y0.min(y1),
+                bw - 4.0,
+                (y1 - y0).abs().max(0.5),
+                b.colour,
+                esc(label),
+                esc(&b.name),
+                b.value
+            );
+            let cx = x + bw / 2.0;
+            let mut label_y = if b.value >= 0.0 { y1 - 5.0 } else { y1 + 14.0 };
+            if let Some((lo, hi)) = b.interval {
+                let (ylo, yhi) = (sy(lo), sy(hi));
+                let _ = writeln!(
+                    s,
+                    r##"<line x1="{cx:.1}" y1="{ylo:.1}" x2="{cx:.1}" y2="{yhi:.1}" stroke="#222" stroke-width="1.4"/><line x1="{0:.1}" y1="{ylo:.1}" x2="{1:.1}" y2="{ylo:.1}" stroke="#222"/><line x1="{0:.1}" y1="{yhi:.1}" x2="{1:.1}" y2="{yhi:.1}" stroke="#222"/>"##,
+                    cx - 6.0,
+                    cx + 6.0
+                );
+                label_y = if b.value >= 0.0 {
+                    label_y.min(yhi - 5.0)
+                } else {
+                    label_y.max(ylo + 14.0)
+                };
+            }
+            let _ = writeln!(
+                s,
+                r#"<text x="{cx:.1}" y="{label_y:.1}" text-anchor="middle" font-size="11">{:+.2} %</text>"#,
+                b.value
+            );
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            L + gi as f64 * gw + gw / 2.0,
+            T + ph + 18.0 + 14.0 * (gi % 2) as f64 * (groups.len() > 4) as u8 as f64,
+            esc(label)
+        );
+    }
+    for (i, (n, c)) in names.iter().enumerate() {
+        let ly = T + 10.0 + i as f64 * 18.0;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{}" y="{}" width="14" height="12" fill="{c}"/><text x="{}" y="{}">{}</text>"#,
+            L + pw + 12.0,
+            ly - 6.0,
+            L + pw + 32.0,
+            ly + 4.0,
+            esc(n)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<text x="{}" y="{}" text-anchor="middle" fill="#555">{}</text>"##,
+        L + pw / 2.0,
+        H - 10.0,
+        esc(note)
+    );
+    s.push_str("</svg>\n");
+    s
+}

@@ -1,0 +1,212 @@
+//! Statistics counted without the fast paths touching the sink: pages hold
+//! their counts until a slow path (or `flush_stats`) folds them in, and
+//! `Heap::stats` adds what is pending, so it stays exact.
+
+#[macro_use]
+mod common;
+
+use common::Rng;
+use core::alloc::Layout;
+use masu_core::{Config, CounterSink, Counters, FixedRegion, Heap};
+
+fn heap_with(len: usize, counters: &'static Counters) -> Heap<FixedRegion, &'static Counters> {
+    Heap::with_counters(
+        FixedRegion::from_slice(common::region(len)),
+        Config::FIXED_REGION,
+        counters,
+    )
+}
+
+#[test]
+fn an_outside_sink_lags_until_a_flush_and_stats_is_exact() {
+    let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
+    let mut h = heap_with(1 << 20, sink);
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let blocks: Vec<_> = (0..10).map(|_| h.alloc(l)).collect();
+    for &p in &blocks[..4] {
+        // SAFETY: live blocks of `h`.
+        unsafe { h.dealloc(p, l) };
+    }
+    let s = h.stats();
+    assert_counted!(
+        (s.alloc_count, s.free_count, s.live_bytes, s.peak_live_bytes),
+        (10, 4, 6 * 64, 6 * 64)
+    );
+    // Nothing took a slow path since the page was made: the sink has not
+    // seen the blocks yet.
+    let c = sink.read();
+    assert_eq!((c.alloc_count, c.free_count, c.live_bytes), (0, 0, 0));
+    h.flush_stats();
+    let c = sink.read();
+    assert_counted!(
+        (c.alloc_count, c.free_count, c.live_bytes, c.peak_live_bytes),
+        (10, 4, 6 * 64, 6 * 64)
+    );
+    // Flushing again changes nothing.
+    h.flush_stats();
+    assert_eq!(sink.read(), c);
+    for &p in &blocks[4..] {
+        // SAFETY: live blocks of `h`.
+        unsafe { h.dealloc(p, l) };
+    }
+    // `collect` flushes too.
+    h.collect(false);
+    let c = sink.read();
+    assert_counted!(
+        (c.alloc_count, c.free_count, c.live_bytes, c.peak_live_bytes),
+        (10, 10, 0, 6 * 64)
+    );
+    assert_eq!(h.stats().live_bytes, 0);
+}
+
+#[test]
+fn a_kept_page_counts_every_pair() {
+    let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
+    let mut h = heap_with(1 << 20, sink);
+    let l = Layout::from_size_align(32, 8).unwrap();
+    let n = common::scaled(200_000, 200);
+    let keep = h.alloc(l);
+    for _ in 0..n {
+        let p = h.alloc(l);
+        // SAFETY: a live block of `h`.
+        unsafe { h.dealloc(p, l) };
+    }
+    // The sink lags by fewer than 1024 plus a page's blocks (fewer than a
+    // 128 KiB segment's 4096 of 32 bytes) allocations: refills fold the
+    // page's counts in.
+    if cfg!(feature = "stats") {
+        let c = sink.read();
+        assert!(n + 1 - c.alloc_count < 1024 + 4096, "{c:?}");
+    }
+    let s = h.stats();
+    assert_counted!(
+        (s.alloc_count, s.free_count, s.live_bytes, s.peak_live_bytes),
+        (n as u64 + 1, n as u64, 32, 32)
+    );
+    // SAFETY: as above.
+    unsafe { h.dealloc(keep, l) };
+    h.collect(true);
+    let s = h.stats();
+    assert_counted!(
+        (s.alloc_count, s.free_count, s.live_bytes),
+        (n as u64 + 1, n as u64 + 1, 0)
+    );
+}
+
+/// Random work over several classes, large spans included: counts and live
+/// bytes are exact in every snapshot, and the peak (of the snapshot and of
+/// the sink, which is raised on slow paths) is never above the true peak
+/// nor below any live bytes seen in a snapshot.
+#[test]
+fn the_peak_stays_between_seen_live_bytes_and_the_true_peak() {
+    let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
+    let mut h = heap_with(16 << 20, sink);
+    let mut rng = Rng::new(7);
+    let mut live: Vec<(*mut u8, Layout, usize)> = Vec::new();
+    let (mut allocs, mut frees) = (0u64, 0u64);
+    let (mut bytes, mut true_peak, mut seen) = (0usize, 0usize, 0usize);
+    for step in 0..common::scaled(60_000, 600) {
+        // Phases: grow in some classes, shrink in others.
+        let grow = (step / 2000) % 2 == 0;
+        if live.is_empty() || rng.range(0, 99) < if grow { 70 } else { 30 } {
+            let size = match rng.range(0, 99) {
+                0..=44 => 8 * rng.range(1, 8),
+                45..=89 => 64 * rng.range(1, 16),
+                90..=97 => 1024 * rng.range(1, 8),
+                _ => 4096 * rng.range(10, 40),
+            };
+            let l = Layout::from_size_align(size, 8).unwrap();
+            let p = h.alloc(l);
+            assert!(!p.is_null());
+            // SAFETY: a live block of `h`.
+            let usable = unsafe { h.usable_size(p) };
+            live.push((p, l, usable));
+            allocs += 1;
+            bytes += usable;
+            true_peak = true_peak.max(bytes);
+        } else {
+            let i = rng.range(0, live.len() - 1);
+            let (p, l, usable) = live.swap_remove(i);
+            // SAFETY: as above.
+            unsafe { h.dealloc(p, l) };
+            frees += 1;
+            bytes -= usable;
+        }
+        if !cfg!(feature = "stats") {
+            continue;
+        }
+        let c = sink.read();
+        assert!(
+            c.peak_live_bytes <= true_peak,
+            "sink peak above the true peak"
+        );
+        if step % 101 == 0 {
+            let s = h.stats();
+            assert_eq!((s.alloc_count, s.free_count), (allocs, frees));
+            assert_eq!(s.live_bytes, bytes);
+            assert!(s.peak_live_bytes <= true_peak);
+            assert!(s.peak_live_bytes >= seen.max(bytes));
+            seen = seen.max(bytes);
+        }
+        if step % 997 == 0 {
+            h.flush_stats();
+            let c = sink.read();
+            assert_eq!(
+                (c.alloc_count as u64, c.free_count as u64, c.live_bytes),
+                (allocs, frees, bytes)
+            );
+        }
+    }
+    for (p, l, _) in live.drain(..) {
+        // SAFETY: as above.
+        unsafe { h.dealloc(p, l) };
+    }
+    h.collect(true);
+    let c = sink.read();
+    assert_counted!(c.live_bytes, 0);
+    assert_counted!(c.alloc_count as u64, allocs);
+    assert!(c.peak_live_bytes <= true_peak);
+}
+
+/// Frees that are still pending in one class's pages must not make a fold
+/// in another class overshoot the peak.
+#[test]
+fn pending_frees_do_not_lift_the_peak() {
+    let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
+    let mut h = heap_with(16 << 20, sink);
+    let small = Layout::from_size_align(64, 8).unwrap();
+    let big = Layout::from_size_align(128, 8).unwrap();
+    let a: Vec<_> = (0..4000).map(|_| h.alloc(small)).collect();
+    let mut live = 4000 * 64;
+    for &p in a.iter().step_by(2) {
+        // SAFETY: live blocks of `h`.
+        unsafe { h.dealloc(p, small) };
+        live -= 64;
+    }
+    let mut true_peak = 4000 * 64;
+    let b: Vec<_> = (0..3000).map(|_| h.alloc(big)).collect();
+    live += 3000 * 128;
+    true_peak = true_peak.max(live);
+    if cfg!(feature = "stats") {
+        assert!(
+            sink.read().peak_live_bytes <= true_peak,
+            "{:?}",
+            sink.read()
+        );
+        let s = h.stats();
+        assert_eq!(s.live_bytes, live);
+        assert_eq!(s.peak_live_bytes, true_peak);
+    }
+    for (p, l) in a
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|&p| (p, small))
+        .chain(b.iter().map(|&p| (p, big)))
+    {
+        // SAFETY: as above.
+        unsafe { h.dealloc(p, l) };
+    }
+    h.collect(true);
+    assert_counted!(h.stats().live_bytes, 0);
+}
