@@ -8,6 +8,11 @@
 //! including across `realloc`; the heap's counters agree with the model.
 //! [`Harness::finish`] frees everything and checks the heap is empty and the
 //! region whole again.
+//!
+//! The targets over the `masu` crate (`global_ops`, `c_abi`) share the
+//! [`Model`], the fill pattern ([`fill`], [`verify`], and [`fill_range`],
+//! [`verify_range`] for parts of a block) and [`shim::Baseline`], which
+//! checks masu's process-wide statistics against the model.
 
 use arbitrary::Arbitrary;
 use core::alloc::Layout;
@@ -110,15 +115,50 @@ pub fn pattern(id: u64, off: usize) -> u8 {
         .wrapping_add((off >> 8) as u8)
 }
 
+/// `RAMP[i] == i as u8`: row `r` of seed `id`'s pattern (its bytes at
+/// offsets `256 * r .. 256 * r + 256`) is `RAMP[s..s + 256]` with
+/// `s = pattern(id, 256 * r)`, so whole rows are copied and compared with
+/// `memcpy` and `memcmp` (which AddressSanitizer checks once per call, not
+/// once per byte).
+static RAMP: [u8; 512] = {
+    let mut r = [0u8; 512];
+    let mut i = 0;
+    while i < 512 {
+        r[i] = i as u8;
+        i += 1;
+    }
+    r
+};
+
+/// `id`'s pattern for the offsets `off..` up to the end of `off`'s row.
+#[inline]
+fn pattern_row(id: u64, off: usize) -> &'static [u8] {
+    let s = pattern(id, off & !255) as usize;
+    &RAMP[s + (off & 255)..s + 256]
+}
+
 /// Fills `len` bytes at `p` with `id`'s pattern.
 ///
 /// # Safety
 /// `p` is valid for `len` bytes of writes.
 pub unsafe fn fill(p: *mut u8, len: usize, id: u64) {
     // SAFETY: forwarded from the caller.
-    let s = unsafe { core::slice::from_raw_parts_mut(p, len) };
-    for (off, b) in s.iter_mut().enumerate() {
-        *b = pattern(id, off);
+    unsafe { fill_range(p, 0..len, id) }
+}
+
+/// Fills the bytes at offsets `range` of the block at `p` with `id`'s
+/// pattern (the same bytes [`fill`] would write there).
+///
+/// # Safety
+/// `p + range.start .. p + range.end` is valid for writes.
+pub unsafe fn fill_range(p: *mut u8, range: core::ops::Range<usize>, id: u64) {
+    let mut off = range.start;
+    while off < range.end {
+        let row = pattern_row(id, off);
+        let n = row.len().min(range.end - off);
+        // SAFETY: `off + n <= range.end`; the source is a static.
+        unsafe { core::ptr::copy_nonoverlapping(row.as_ptr(), p.add(off), n) };
+        off += n;
     }
 }
 
@@ -128,18 +168,46 @@ pub unsafe fn fill(p: *mut u8, len: usize, id: u64) {
 /// `p` is valid for `len` bytes of reads.
 pub unsafe fn verify(p: *const u8, len: usize, id: u64, what: &str) {
     // SAFETY: forwarded from the caller.
-    let s = unsafe { core::slice::from_raw_parts(p, len) };
-    if let Some(off) = s
-        .iter()
-        .enumerate()
-        .position(|(off, &b)| b != pattern(id, off))
-    {
-        panic!(
-            "{what}: block {p:?} (seed {id}) corrupted at offset {off}: {:#x} != {:#x}",
-            s[off],
-            pattern(id, off)
-        );
+    unsafe { verify_range(p, 0..len, id, what) }
+}
+
+/// Checks the bytes at offsets `range` of the block at `p` hold `id`'s
+/// pattern; panics with the first wrong byte.
+///
+/// # Safety
+/// `p + range.start .. p + range.end` is valid for reads.
+pub unsafe fn verify_range(p: *const u8, range: core::ops::Range<usize>, id: u64, what: &str) {
+    let mut off = range.start;
+    while off < range.end {
+        let row = pattern_row(id, off);
+        let n = row.len().min(range.end - off);
+        // SAFETY: `off + n <= range.end`.
+        let s = unsafe { core::slice::from_raw_parts(p.add(off), n) };
+        if s != &row[..n] {
+            let i = s.iter().zip(row).position(|(a, b)| a != b).unwrap();
+            panic!(
+                "{what}: block {p:?} (seed {id}) corrupted at offset {}: {:#x} != {:#x}",
+                off + i,
+                s[i],
+                row[i]
+            );
+        }
+        off += n;
     }
+}
+
+/// The offset of the first non-zero byte of `s`, if any (compared a chunk
+/// at a time with `memcmp`).
+pub fn first_nonzero(s: &[u8]) -> Option<usize> {
+    static ZEROS: [u8; 4096] = [0; 4096];
+    let mut base = 0;
+    for chunk in s.chunks(ZEROS.len()) {
+        if chunk != &ZEROS[..chunk.len()] {
+            return chunk.iter().position(|&b| b != 0).map(|i| base + i);
+        }
+        base += chunk.len();
+    }
+    None
 }
 
 /// A model of the live blocks of one heap and of what its counters must say.
@@ -288,7 +356,7 @@ impl<'r> Harness<'r> {
         if zeroed {
             // SAFETY: the block has `layout.size()` bytes.
             let s = unsafe { core::slice::from_raw_parts(p, layout.size()) };
-            if let Some(off) = s.iter().position(|&b| b != 0) {
+            if let Some(off) = first_nonzero(s) {
                 panic!(
                     "alloc_zeroed({layout:?}) = {p:?}: byte {off} is {:#x}",
                     s[off]
@@ -422,5 +490,150 @@ impl<'r> Harness<'r> {
             self.region_free_at_start,
             "region not whole again"
         );
+    }
+}
+
+/// Checks shared by the targets that drive the `masu` crate (the std shim:
+/// thread-local heaps over `mmap`) rather than a `Heap` of their own:
+/// `global_ops` and `c_abi`.
+///
+/// masu is not this binary's global allocator (libFuzzer and
+/// AddressSanitizer own the process allocator), so the targets' calls are
+/// the only use of masu in the process, and its process-wide statistics
+/// change only through them. [`masu::stats`] documents which of its figures
+/// are exact across heaps: `live_bytes`, `alloc_count` and `free_count`
+/// (summed over every heap's counters; a block freed by another thread counts
+/// as freed once its owner collects it), and the `Os` layer's
+/// `reserved_bytes` and `committed_bytes`; the per-heap detail
+/// (`remote_frees_collected`, segments, pages, spans) covers the calling
+/// thread's heap and idle heaps, which here is every heap that owns memory:
+/// the targets allocate from one thread only.
+pub mod shim {
+    use super::Model;
+    use masu::core::Stats;
+
+    /// masu's statistics at the start of a run: each run checks what it
+    /// changed.
+    pub struct Baseline {
+        start: Stats,
+    }
+
+    impl Baseline {
+        /// Takes the snapshot. Call it on the thread that will allocate.
+        pub fn take() -> Baseline {
+            Baseline {
+                start: masu::stats(),
+            }
+        }
+
+        /// Remote frees collected by the calling thread's heap (and idle
+        /// heaps) since the baseline.
+        pub fn remote_frees_collected(&self) -> u64 {
+            masu::stats().remote_frees_collected - self.start.remote_frees_collected
+        }
+
+        /// Checks masu's counters against the model: blocks handed out and
+        /// freed since the baseline, exactly; live bytes (the sum of the
+        /// live blocks' usable sizes) exactly once every remote free is
+        /// collected, and between the model's live bytes and those plus the
+        /// pending remote frees' bytes before.
+        pub fn check(&self, m: &Model) {
+            let s = masu::stats();
+            let b = &self.start;
+            let allocs = s.alloc_count - b.alloc_count;
+            let frees = s.free_count - b.free_count;
+            let collected = s.remote_frees_collected - b.remote_frees_collected;
+            let live_now = s.live_bytes.wrapping_sub(b.live_bytes);
+            let live = m.live_bytes();
+            assert!(s.peak_live_bytes >= s.live_bytes, "{s:?}");
+            assert_eq!(allocs, m.allocs, "alloc count since the run began: {s:?}");
+            assert!(
+                collected <= m.remote_frees,
+                "{collected} remote frees collected, {} made: {s:?}",
+                m.remote_frees
+            );
+            let uncollected = m.remote_frees - collected;
+            assert!(
+                uncollected <= m.pending,
+                "{uncollected} remote frees uncollected, {} since the last collect: {s:?}",
+                m.pending
+            );
+            assert_eq!(
+                frees,
+                m.frees + collected,
+                "free count since the run began (own frees + collected remote frees): {s:?}"
+            );
+            if uncollected == 0 {
+                assert_eq!(live_now, live, "live bytes since the run began: {s:?}");
+            } else {
+                assert!(
+                    live_now > live && live_now <= live + m.pending_bytes,
+                    "live bytes {live_now} outside ({live}, {live} + {}] with {uncollected} remote frees pending: {s:?}",
+                    m.pending_bytes
+                );
+            }
+        }
+
+        /// After every block is freed and `masu::collect(true)` ran on the
+        /// allocating thread: no live bytes beyond the baseline's, and (masu
+        /// being used by nothing else in the process, and the other threads'
+        /// heaps owning nothing) no memory reserved or committed at all, no
+        /// segment, page or span left.
+        pub fn check_empty(&self, m: &Model) {
+            assert!(m.blocks.is_empty());
+            self.check(m);
+            let s = masu::stats();
+            assert_eq!(s.live_bytes, self.start.live_bytes, "{s:?}");
+            let o = masu::os_stats();
+            assert_eq!(
+                (o.reserved_bytes, o.committed_bytes, o.reservations),
+                (0, 0, 0),
+                "memory still reserved or committed after collect(true): {o:?}"
+            );
+            assert_eq!(s.segments + s.cached_segments, 0, "{s:?}");
+            assert_eq!(s.large_spans + s.huge_allocs, 0, "{s:?}");
+            assert!(s.pages_per_class.iter().all(|&n| n == 0), "{s:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fill_writes_the_pattern_and_verify_reads_it() {
+        let mut buf = vec![0u8; 3000];
+        for id in [0u64, 1, 7, 255, 256, 1 << 40] {
+            // SAFETY: `buf` has 3000 bytes.
+            unsafe { fill(buf.as_mut_ptr(), buf.len(), id) };
+            for (off, &b) in buf.iter().enumerate() {
+                assert_eq!(b, pattern(id, off), "seed {id} offset {off}");
+            }
+            // SAFETY: as above; ranges within it.
+            unsafe {
+                verify(buf.as_ptr(), buf.len(), id, "test");
+                fill_range(buf.as_mut_ptr(), 100..2900, id + 1);
+                verify_range(buf.as_ptr(), 100..2900, id + 1, "test");
+                verify_range(buf.as_ptr(), 0..100, id, "test");
+                verify_range(buf.as_ptr(), 2900..3000, id, "test");
+            }
+        }
+        assert_eq!(first_nonzero(&[0; 10000]), None);
+        let mut z = vec![0u8; 10000];
+        z[9000] = 1;
+        assert_eq!(first_nonzero(&z), Some(9000));
+    }
+
+    #[test]
+    #[should_panic(expected = "corrupted at offset 1234")]
+    fn verify_reports_the_first_wrong_byte() {
+        let mut buf = vec![0u8; 3000];
+        // SAFETY: `buf` has 3000 bytes.
+        unsafe { fill(buf.as_mut_ptr(), buf.len(), 5) };
+        buf[1234] ^= 1;
+        buf[2000] ^= 1;
+        // SAFETY: as above.
+        unsafe { verify(buf.as_ptr(), buf.len(), 5, "test") };
     }
 }
