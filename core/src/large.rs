@@ -110,6 +110,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             (*page).capacity = 1;
             (*page).used = 1;
+            // A block freed here before may have left its freed tag in the
+            // second word; a remote free of the new block trusts that tag.
+            #[cfg(feature = "checks")]
+            crate::check::clear_freed_tag(&*page, (*page).start);
             self.enter_full(page);
             self.full.push_back(page);
             // Counted at once: a slow path anyway.

@@ -234,7 +234,8 @@ fn run<O: Os>(
 fn random_ops_on_a_fixed_region() {
     // Fewer, shorter and smaller runs under miri (see `common::scaled`).
     for seed in 1..=common::scaled(4, 1) as u64 {
-        let region = common::region(64 << 20);
+        // Under miri every byte of the region is tracked: 8 MiB, not 64.
+        let region = common::region(common::scaled(64 << 20, 8 << 20));
         let bottom = region.as_ptr() as usize;
         let os = FixedRegion::from_slice(region);
         let initial_free = os.free_bytes();
@@ -260,7 +261,7 @@ fn random_ops_on_a_fixed_region() {
 #[test]
 fn random_ops_on_small_segments() {
     for seed in 10..=9 + common::scaled(3, 1) as u64 {
-        let os = FixedRegion::from_slice(common::region(16 << 20));
+        let os = FixedRegion::from_slice(common::region(common::scaled(16 << 20, 4 << 20)));
         let initial_free = os.free_bytes();
         let mut heap = Heap::new(os, Config::SMALL_REGION);
         run(
@@ -277,7 +278,7 @@ fn random_ops_on_small_segments() {
 #[test]
 fn random_ops_with_virtual_memory_geometry_and_purging() {
     for (seed, delay) in [(20, 0), (21, 5), (22, u32::MAX)] {
-        let os = VmLikeOs::new(96 << 20);
+        let os = VmLikeOs::new(common::scaled(96 << 20, 24 << 20));
         let initial_free = os.free_bytes();
         let config = Config::VIRTUAL_MEMORY
             .with_purge_delay(delay)
@@ -287,8 +288,8 @@ fn random_ops_with_virtual_memory_geometry_and_purging() {
             &mut heap,
             seed,
             common::scaled(5000, 150),
-            common::scaled(6 << 20, 512 << 10),
-            8 << 20,
+            common::scaled(6 << 20, 256 << 10),
+            common::scaled(8 << 20, 1 << 20),
         );
         drop(heap);
         assert_eq!(os.free_bytes(), initial_free);
@@ -297,9 +298,15 @@ fn random_ops_with_virtual_memory_geometry_and_purging() {
 
 #[test]
 fn random_ops_with_purge_at_once_decommits() {
-    let os = VmLikeOs::new(64 << 20);
+    let os = VmLikeOs::new(common::scaled(64 << 20, 16 << 20));
     let mut heap = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(0));
-    run(&mut heap, 30, common::scaled(3000, 150), 1 << 20, 4096);
+    run(
+        &mut heap,
+        30,
+        common::scaled(3000, 150),
+        common::scaled(1 << 20, 256 << 10),
+        4096,
+    );
     assert!(
         heap.stats().decommitted_bytes > 0,
         "purge delay 0 never decommitted"
