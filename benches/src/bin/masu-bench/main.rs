@@ -314,10 +314,11 @@ fn header(ctx: &Ctx, title: &str, load: &str) -> String {
     format!(
         "## {title}\n\n\
          `{}` — {}, commit {}.\n\n\
-         Machine: {}. Load average before / after: {load}. The machine is a small VM shared with \
-         other work (builds and tests ran beside this run), so timings are noisy: a difference of \
-         10 % between two allocators is within what two runs of the same one can show. Instruction \
-         counts (callgrind) are the stable figures.\n\n",
+         Machine: {}. Load average before / after: {load} (nothing else was started during \
+         the run; the load average still counts what ran just before it). The machine is a small \
+         2-core VM, so timings are noisy: a difference of several percent between two allocators \
+         is within what two runs of the same one can show. Instruction counts (callgrind) are the \
+         stable figures.\n\n",
         ctx.command,
         ctx.date,
         commit(),
