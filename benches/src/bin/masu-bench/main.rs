@@ -281,7 +281,14 @@ fn loadavg() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// The commit the run measures, read once, before the run writes its own
+/// result files (which would otherwise count as uncommitted changes).
 fn commit() -> String {
+    static COMMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COMMIT.get_or_init(read_commit).clone()
+}
+
+fn read_commit() -> String {
     let root = building::root();
     let root = root.to_string_lossy();
     let head = first_line("git", &["-C", &root, "rev-parse", "--short", "HEAD"])
@@ -950,6 +957,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before anything is built or written.
+    let _ = commit();
     // `stats-overhead` alone builds only its own pair of builds.
     if o.build && o.mode != "stats-overhead" {
         let (_, target) = dirs();

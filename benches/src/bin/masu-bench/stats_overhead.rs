@@ -717,7 +717,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
     let _ = write!(
         md,
         "masu built with its `stats` feature (the default: masu-core counts allocations, frees, live and \
-         peak bytes on the allocation and free fast paths) against the same build without it. Both come \
+         peak bytes: one add per allocation on the fast path, folded in on slow paths) against the same build without it. Both come \
          from `{}`, each into its own target directory; masu-core's features per `cargo tree`: with \
          `{}`, without `{}`. Check before measuring: the `MASU_STATS` report of one `masu-work tiny` run \
          counted {}.\n\n",
