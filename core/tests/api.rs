@@ -213,3 +213,52 @@ fn counters_stay_zero_without_the_stats_feature() {
     // SAFETY: live block.
     unsafe { h.dealloc(p, l) };
 }
+
+/// `alloc_fast_malloc` serves each size from the class `alloc_fast` would
+/// use with C malloc's alignment (8 up to 8 bytes, else 16): same block
+/// size, that alignment, and null (nothing changed) when the class has no
+/// ready page.
+#[test]
+fn malloc_fast_path_picks_the_class_of_the_malloc_alignment() {
+    let mut h = heap(8 << 20);
+    let mut live = Vec::new();
+    for size in 0..=1024usize {
+        let align = if size <= 8 { 8 } else { 16 };
+        let layout = Layout::from_size_align(size, align).unwrap();
+        // The fast paths give null when the class's page has no ready block;
+        // an allocation through the slow path then readies one.
+        let mut fast = |h: &mut Heap<FixedRegion>, malloc: bool| {
+            for _ in 0..4 {
+                // SAFETY: the test owns the heap; the alignment is valid.
+                let p = unsafe {
+                    if malloc {
+                        h.alloc_fast_malloc(size, false)
+                    } else {
+                        h.alloc_fast(size, align, false, &masu_core::Counters::new())
+                    }
+                };
+                if !p.is_null() {
+                    return p;
+                }
+                let warm = h.alloc(layout);
+                assert!(!warm.is_null());
+                live.push((warm, layout));
+            }
+            panic!("size {size}: the fast path never served");
+        };
+        let a = fast(&mut h, true);
+        let b = fast(&mut h, false);
+        assert_eq!(a as usize % align, 0, "size {size}: misaligned");
+        // SAFETY: live blocks of this heap.
+        unsafe {
+            assert_eq!(h.usable_size(a), h.usable_size(b), "size {size}: class");
+            assert!(h.usable_size(a) >= size.max(1));
+        }
+        live.extend([(a, layout), (b, layout)]);
+    }
+    for (p, l) in live {
+        // SAFETY: each block is live and freed once with its layout.
+        unsafe { h.dealloc(p, l) };
+    }
+    assert_counted!(h.stats().live_bytes, 0);
+}

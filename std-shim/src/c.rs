@@ -123,7 +123,7 @@ fn check_ours(p: *mut c_void) {
 #[inline]
 pub fn malloc(size: usize) -> *mut c_void {
     // The fast path takes any size (those it cannot serve give null).
-    let p = crate::alloc_fast(size, min_align(size), false);
+    let p = crate::alloc_fast_malloc(size, false);
     if !p.is_null() {
         return p as *mut c_void;
     }
@@ -169,7 +169,7 @@ pub fn calloc(n: usize, size: usize) -> *mut c_void {
     let Some(total) = n.checked_mul(size) else {
         return fail(libc::ENOMEM);
     };
-    let p = crate::alloc_fast(total, min_align(total), true);
+    let p = crate::alloc_fast_malloc(total, true);
     if !p.is_null() {
         return p as *mut c_void;
     }

@@ -137,6 +137,15 @@ pub(crate) fn alloc_fast(size: usize, align: usize, zero: bool) -> *mut u8 {
     unsafe { fast_heap(s).alloc_fast(size, align, zero, counters_of(s)) }
 }
 
+/// The allocation fast path with C `malloc`'s alignment (8 bytes for
+/// requests of at most 8 bytes, else 16); null when the slow path is needed.
+#[inline(always)]
+pub(crate) fn alloc_fast_malloc(size: usize, zero: bool) -> *mut u8 {
+    let s = current();
+    // SAFETY: as in `alloc_fast`.
+    unsafe { fast_heap(s).alloc_fast_malloc(size, zero) }
+}
+
 /// Everything else: the heap's slow path, or no heap yet or any more.
 #[cold]
 #[inline(never)]

@@ -11,12 +11,15 @@
 //! `realloc`, `reallocarray`, `posix_memalign`, `aligned_alloc`, `memalign`,
 //! `valloc`, `pvalloc`, `malloc_usable_size`, `cfree`, `free_sized`,
 //! `free_aligned_sized`) with the semantics
-//! documented in `masu::c`, plus `masu_stats_print`, `masu_collect` and
+//! documented in `masu::c`, the C++ `operator new` and `operator delete`
+//! forms (`cxx.rs`), plus `masu_stats_print`, `masu_collect` and
 //! `malloc_trim`. Rust code inside the library allocates through masu too.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use core::ffi::{c_int, c_void};
 use masu_shim::c;
+
+mod cxx;
 
 #[global_allocator]
 static A: masu_shim::Masu = masu_shim::Masu::new();

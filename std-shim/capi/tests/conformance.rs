@@ -117,3 +117,17 @@ fn the_library_exports_the_malloc_family() {
         );
     }
 }
+
+#[test]
+fn cxx_operators_reach_masu_and_fail_as_the_standard_says() {
+    let exe = compile_c("operators.cpp");
+    let out = run_preloaded(&mut Command::new(&exe), &[("MASU_MEMORY_LIMIT", "256M")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}{stderr}");
+    assert!(out.status.success(), "{:?}\n{stdout}\n{stderr}", out.status);
+    assert!(
+        stdout.contains("operators: 125 passed, 0 failed"),
+        "{stdout}"
+    );
+}

@@ -43,7 +43,8 @@ pub fn libmasu() -> PathBuf {
         .clone()
 }
 
-/// Compiles the C program `tests/c/<name>.c` with `$CC` (default `cc`),
+/// Compiles the C program `tests/c/<name>.c` with `$CC` (default `cc`), or
+/// the C++ program `tests/c/<stem>.cpp` when `name` is `<stem>.cpp`,
 /// once per test process (tests run in parallel and share the result).
 pub fn compile_c(name: &str) -> PathBuf {
     static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
@@ -57,14 +58,20 @@ pub fn compile_c(name: &str) -> PathBuf {
 }
 
 fn compile_c_now(name: &str) -> PathBuf {
+    // `name.cpp` is C++, compiled with `$CXX` (default `c++`).
+    let (file, compiler_var, default) = match name.strip_suffix(".cpp") {
+        Some(stem) => (format!("{stem}.cpp"), "CXX", "c++"),
+        None => (format!("{name}.c"), "CC", "cc"),
+    };
+    let name = name.trim_end_matches(".cpp");
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join("c")
-        .join(format!("{name}.c"));
+        .join(file);
     let out_dir = profile_dir().join("masu-capi-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join(name);
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let cc = std::env::var(compiler_var).unwrap_or_else(|_| default.into());
     let out = Command::new(&cc)
         .args(["-O1", "-fno-builtin", "-w", "-pthread", "-o"])
         .arg(&exe)
