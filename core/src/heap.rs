@@ -11,6 +11,7 @@ use crate::page::{
     Block, Page, PageQueue, CLASS_HUGE, CLASS_LARGE, FLAG_FREE_IS_ZERO, FLAG_IN_FULL,
     FLAG_IN_QUEUE, FLAG_KEEP,
 };
+use crate::remote_buffer::RemoteBuffer;
 use crate::segment::{
     low_bits, range_bits, run_starts, PurgeQueue, Segment, SegmentList, KIND_NORMAL,
 };
@@ -116,6 +117,9 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) pages_per_class: [u32; CLASS_COUNT],
     pub(crate) large_spans: usize,
     pub(crate) huge_allocs: usize,
+    /// Blocks freed to one page of another heap, not yet pushed onto its
+    /// `thread_free` (see `remote_buffer.rs`).
+    pub(crate) remote: RemoteBuffer,
     pub(crate) os: O,
 }
 
@@ -177,6 +181,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             pages_per_class: [0; CLASS_COUNT],
             large_spans: 0,
             huge_allocs: 0,
+            remote: RemoteBuffer::EMPTY,
             os,
         }
     }
@@ -1132,9 +1137,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             #[cfg(feature = "checks")]
             crate::check::tag_freed(page, ptr);
             if Page::owner_id_of(page) != self.id {
-                // Another heap's block: one CAS onto the page's `thread_free`,
-                // through the raw pointer (the owner may be writing the page).
-                Page::push_remote(page, ptr as *mut Block);
+                // Another heap's block: onto the page's `thread_free`, through
+                // the raw pointer (the owner may be writing the page), in a
+                // batch of frees to that page (`remote_buffer.rs`).
+                self.remote.free(page, ptr as *mut Block);
                 return;
             }
             // Ours: written through the raw pointer (see "Access" on `Page`).
@@ -1344,6 +1350,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
 impl<O: Os, C: CounterSink> Drop for Heap<O, C> {
     fn drop(&mut self) {
+        self.remote.flush();
         self.release_everything();
     }
 }

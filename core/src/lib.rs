@@ -31,6 +31,7 @@ mod page;
 #[doc(hidden)]
 pub mod protocol;
 mod release;
+mod remote_buffer;
 mod segment;
 pub mod size_class;
 mod stats;

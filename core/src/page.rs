@@ -257,26 +257,42 @@ impl Page {
     /// whose owner may be writing its other fields meanwhile, so no reference
     /// to the whole page may exist on this side. It reads `key` (fixed while
     /// the page is in use) and touches `thread_free` only.
+    #[cfg(loom)]
     #[inline]
     pub unsafe fn push_remote(this: *const Page, block: *mut Block) {
+        // SAFETY: forwarded from the caller; a chain of one block.
+        unsafe { Page::push_remote_chain(this, block, block) }
+    }
+
+    /// Pushes a chain of blocks onto `thread_free` (any thread) with one CAS
+    /// when uncontended: `head` first, linked (encoded with this page's key)
+    /// down to `tail`, whose link this sets. See `remote_buffer.rs`.
+    ///
+    /// # Safety
+    /// The chain's blocks are blocks of this page that are no longer in use,
+    /// linked from `head` to `tail` (the same block for a chain of one), and
+    /// given up by the caller. Raw pointer, as for [`Page::push_remote`].
+    #[inline]
+    pub unsafe fn push_remote_chain(this: *const Page, head: *mut Block, tail: *mut Block) {
         // SAFETY: the caller guarantees a live page; `key` is not written
         // while it has a block in use, and `thread_free` is an atomic, so a
         // reference to that field alone is shared with the owner soundly.
         let (key, thread_free) = unsafe { ((*this).key, &(*this).thread_free) };
-        let mut head = thread_free.load(Ordering::Relaxed);
+        let mut old = thread_free.load(Ordering::Relaxed);
         loop {
-            // SAFETY: the block is ours to write until the CAS publishes it.
-            unsafe { (*block).next = encode_link(key, head as *mut Block) };
-            // Release: the owner's Acquire swap in `take_remote` must see the
-            // link written above.
+            // SAFETY: the chain is ours to write until the CAS publishes it.
+            unsafe { (*tail).next = encode_link(key, old as *mut Block) };
+            // Release: the owner's Acquire swap in `take_remote` must see
+            // every link of the chain (written before this point) and the
+            // tail's link written above.
             match thread_free.compare_exchange_weak(
-                head,
-                block as usize,
+                old,
+                head as usize,
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return,
-                Err(now) => head = now,
+                Err(now) => old = now,
             }
         }
     }

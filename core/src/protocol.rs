@@ -1,7 +1,8 @@
 //! Hooks for the loom models in `loom-tests/`: they drive the real
-//! remote-free protocol of a page (`Page::push_remote`,
-//! `Page::take_remote`, `Page::collect`) over blocks the model lays out
-//! itself, so that loom checks this crate's code rather than a copy of it.
+//! remote-free protocol of a page (`Page::push_remote`, the batched frees of
+//! `RemoteBuffer` with `Page::push_remote_chain`, `Page::take_remote`,
+//! `Page::collect`) over blocks the model lays out itself, so that loom
+//! checks this crate's code rather than a copy of it.
 //!
 //! Compiled only under `--cfg loom` and hidden from the documentation: it is
 //! no part of masu-core's API. Nothing here adds to the algorithm; the
@@ -9,6 +10,7 @@
 //! do what `Heap::take_block` and `Heap::dealloc` do to a page.
 
 use crate::page::{Block, Page};
+use crate::remote_buffer::RemoteBuffer;
 use crate::sync::AtomicUsize;
 use core::cell::UnsafeCell;
 
@@ -183,5 +185,45 @@ impl ProtocolPage {
     pub fn decode(&self, raw: usize) -> *mut u8 {
         // SAFETY: `key` is set at construction and never changes.
         unsafe { (*self.page.get()).decode(raw) as *mut u8 }
+    }
+}
+
+/// A freeing heap's batch of remote frees: the real `RemoteBuffer`, as
+/// `Heap::dealloc` uses it for blocks of another heap's page.
+pub struct ProtocolBuffer(RemoteBuffer);
+
+impl Default for ProtocolBuffer {
+    fn default() -> Self {
+        ProtocolBuffer(RemoteBuffer::EMPTY)
+    }
+}
+
+impl ProtocolBuffer {
+    /// The real `RemoteBuffer::free`: adds `block` of `page` to the chain,
+    /// publishing the chain first if it is for another page (or once it is
+    /// full).
+    ///
+    /// # Safety
+    /// `block` is a handed-out block of `page` that is no longer used, and
+    /// the caller does not own `page`.
+    pub unsafe fn free(&mut self, page: &ProtocolPage, block: *mut u8) {
+        // SAFETY: forwarded from the caller; the buffer only reads the
+        // page's fixed fields and pushes onto its atomic list.
+        unsafe { self.0.free(page.page.get(), block as *mut Block) }
+    }
+
+    /// The real `RemoteBuffer::flush`: publishes the chain with one CAS.
+    pub fn flush(&mut self) {
+        self.0.flush()
+    }
+
+    /// Blocks waiting in the chain.
+    pub fn len(&self) -> u32 {
+        self.0.len()
+    }
+
+    /// True when no block waits.
+    pub fn is_empty(&self) -> bool {
+        self.0.len() == 0
     }
 }

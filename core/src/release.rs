@@ -32,6 +32,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[inline]
     pub(crate) fn on_slow_event(&mut self) {
         self.epoch += 1;
+        self.remote.flush();
         if !self.purge.first.is_null() {
             self.purge_due(PURGE_PER_EVENT);
         }
@@ -374,6 +375,15 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
+    /// Publishes the remote frees this heap has batched (blocks it freed to
+    /// another heap's page, see `remote_buffer.rs`), so that their owner can
+    /// reuse them. Every slow path, `collect` and `Drop` do this already; call
+    /// it when a heap that may have freed other heaps' blocks goes unused for
+    /// a while without either.
+    pub fn flush_remote_frees(&mut self) {
+        self.remote.flush();
+    }
+
     /// Collects remote frees from every page, frees empty pages and does the
     /// due purges. With `force`, also frees kept pages, purges regardless of
     /// the delay, and releases the segment cache.
@@ -385,6 +395,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// (idle, thread exit, low memory), not per operation.
     pub fn collect(&mut self, force: bool) {
         self.epoch += 1;
+        self.remote.flush();
         for c in 0..CLASS_COUNT {
             let mut page = self.queues[c].first;
             while !page.is_null() {

@@ -121,3 +121,58 @@ fn per_cpu_heaps_share_one_region_and_give_it_back() {
     }
     assert_eq!(region.free_bytes(), free_at_start);
 }
+
+/// Remote frees are batched per page in the freeing heap (`RemoteBuffer`):
+/// the owner sees them once the chain is published, which happens when it
+/// reaches 64 blocks, when a free goes to another page, at the freeing
+/// heap's slow paths, and at `flush_remote_frees`, `collect` and drop.
+#[test]
+fn batched_remote_frees_reach_the_owner_at_each_publication_point() {
+    let region = common::shared_region(8 << 20);
+    let mut owner = Heap::new(region, Config::FIXED_REGION);
+    let mut other = Heap::new(region, Config::FIXED_REGION);
+    let l = Layout::from_size_align(64, 8).unwrap();
+    // 40 blocks of one page (a FIXED_REGION page of 64 B blocks holds 64).
+    let blocks: Vec<*mut u8> = (0..40).map(|_| owner.alloc(l)).collect();
+    let live = |h: &mut Heap<_>| {
+        h.collect(false);
+        h.stats().live_bytes
+    };
+    for &p in &blocks[..30] {
+        // SAFETY: a live block, freed once.
+        unsafe { other.dealloc(p, l) };
+    }
+    // All 30 wait in `other`'s chain: the owner still counts them.
+    assert_counted!(live(&mut owner), 40 * 64);
+    other.flush_remote_frees();
+    assert_counted!(live(&mut owner), 10 * 64);
+    // A slow path of the freeing heap publishes too.
+    for &p in &blocks[30..] {
+        // SAFETY: a live block, freed once.
+        unsafe { other.dealloc(p, l) };
+    }
+    assert_counted!(live(&mut owner), 10 * 64);
+    let big = other.alloc(Layout::from_size_align(100_000, 8).unwrap());
+    assert_counted!(live(&mut owner), 0);
+    // The chain is bounded: 64 frees to one page publish themselves.
+    let more: Vec<*mut u8> = (0..64).map(|_| owner.alloc(l)).collect();
+    for &p in &more {
+        // SAFETY: a live block, freed once.
+        unsafe { other.dealloc(p, l) };
+    }
+    assert_counted!(live(&mut owner), 0, "a full chain was not published");
+    // A free to another page publishes the chain of the previous one.
+    let a = owner.alloc(l);
+    let b = owner.alloc(Layout::from_size_align(1000, 8).unwrap());
+    // SAFETY: a live block, freed once.
+    unsafe { other.dealloc(a, l) };
+    // SAFETY: a live block, freed once.
+    unsafe { other.dealloc(b, Layout::from_size_align(1000, 8).unwrap()) };
+    // `b` (1000 B: class 1024) waits in the new chain.
+    assert_counted!(live(&mut owner), 1024);
+    // Dropping the freeing heap publishes what is left.
+    // SAFETY: a live block, freed once.
+    unsafe { other.dealloc(big, Layout::from_size_align(100_000, 8).unwrap()) };
+    drop(other);
+    assert_counted!(live(&mut owner), 0);
+}

@@ -55,6 +55,10 @@ use core::alloc::Layout;
 use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize};
 use loom::sync::Arc;
 use loom::thread;
+
+/// Stack of each model thread: a `Heap` is a few KiB and the threads hold
+/// one or two, beyond loom's small default coroutine stacks.
+const MODEL_STACK: usize = 1 << 20;
 use masu::protocol::{Atomic, SlotPool};
 use masu_core::size_class::class_of;
 use masu_core::{Config, Heap};
@@ -179,96 +183,111 @@ fn handoff_model<F: Atomic<bool> + Send + Sync + 'static>(
     // A: the exiting owner.
     let a = {
         let (pool, region, phase) = (pool.clone(), region.clone(), phase.clone());
-        thread::spawn(move || {
-            // SAFETY: A holds the slot.
-            let owner = unsafe { &*slot.get() };
-            owner.hold();
-            owner.heap.with(|h| {
-                // SAFETY: a live block of `h`, last used here.
+        thread::Builder::new()
+            .stack_size(MODEL_STACK)
+            .spawn(move || {
+                // SAFETY: A holds the slot.
+                let owner = unsafe { &*slot.get() };
+                owner.hold();
+                owner.heap.with(|h| {
+                    // SAFETY: a live block of `h`, last used here.
+                    unsafe {
+                        use_block(blocks.small(0), 1);
+                        h.dealloc(blocks.small(0), SMALL);
+                    }
+                    // The exit hook.
+                    h.collect(true);
+                });
+                owner.unhold();
+                // SAFETY: A holds the slot and does not use it again.
+                unsafe { pool.give(slot.get()) };
+                phase.set(ABANDONED);
+                // After its exit hook a thread frees through a heap that owns
+                // nothing (id 0): a remote free.
+                let mut scratch = TestHeap::new(region, Config::SMALL_REGION);
+                // SAFETY: a live block of the heap A gave away, last used here.
                 unsafe {
-                    use_block(blocks.small(0), 1);
-                    h.dealloc(blocks.small(0), SMALL);
+                    use_block(blocks.small(1), 1);
+                    scratch.dealloc(blocks.small(1), SMALL);
                 }
-                // The exit hook.
-                h.collect(true);
-            });
-            owner.unhold();
-            // SAFETY: A holds the slot and does not use it again.
-            unsafe { pool.give(slot.get()) };
-            phase.set(ABANDONED);
-            // After its exit hook a thread frees through a heap that owns
-            // nothing (id 0): a remote free.
-            let mut scratch = TestHeap::new(region, Config::SMALL_REGION);
-            // SAFETY: a live block of the heap A gave away, last used here.
-            unsafe {
-                use_block(blocks.small(1), 1);
-                scratch.dealloc(blocks.small(1), SMALL);
-            }
-            assert_eq!(scratch.stats().reserved_bytes, 0);
-        })
+                assert_eq!(scratch.stats().reserved_bytes, 0);
+            })
+            .unwrap()
     };
 
     // B: the adopter.
     let b = {
         let (pool, phase) = (pool.clone(), phase.clone());
-        thread::spawn(move || {
-            // A new thread's first allocation: the idle slot (the pool has
-            // no memory for a new one).
-            let s = loop {
-                let (s, adopted) = pool.take(|_| core::ptr::null_mut());
-                if !s.is_null() {
-                    assert!(adopted);
-                    break s;
-                }
-                thread::yield_now();
-            };
-            phase.set(ADOPTED);
-            assert_eq!(s, slot.get(), "adopted another slot");
-            // SAFETY: B holds the slot now.
-            let heap = unsafe { &*s };
-            heap.hold();
-            let reused_remote = heap.heap.with(|h| {
-                h.collect(false);
-                let mut reused_remote = false;
-                // The second page first (it is ahead in the queue), then the first.
-                let got: Vec<*mut u8> = (0..SMALL_PER_PAGE + 2).map(|_| h.alloc(SMALL)).collect();
-                for &p in &got {
-                    assert!(!p.is_null());
-                    if let Some(i) = blocks.small.iter().position(|&s| s == p as usize) {
-                        reused_remote |= i != 0;
-                        // SAFETY: the block was freed and came back to us;
-                        // this use must come after the free.
-                        unsafe { use_block(p, 2) };
+        thread::Builder::new()
+            .stack_size(MODEL_STACK)
+            .spawn(move || {
+                // A new thread's first allocation: the idle slot (the pool has
+                // no memory for a new one).
+                let s = loop {
+                    let (s, adopted) = pool.take(|_| core::ptr::null_mut());
+                    if !s.is_null() {
+                        assert!(adopted);
+                        break s;
                     }
-                }
-                for p in got {
-                    // SAFETY: live blocks of `h`.
-                    unsafe { h.dealloc(p, SMALL) };
-                }
+                    thread::yield_now();
+                };
+                phase.set(ADOPTED);
+                assert_eq!(s, slot.get(), "adopted another slot");
+                // SAFETY: B holds the slot now.
+                let heap = unsafe { &*s };
+                heap.hold();
+                let reused_remote = heap.heap.with(|h| {
+                    h.collect(false);
+                    let mut reused_remote = false;
+                    // The second page first (it is ahead in the queue), then the first.
+                    let got: Vec<*mut u8> =
+                        (0..SMALL_PER_PAGE + 2).map(|_| h.alloc(SMALL)).collect();
+                    for &p in &got {
+                        assert!(!p.is_null());
+                        if let Some(i) = blocks.small.iter().position(|&s| s == p as usize) {
+                            reused_remote |= i != 0;
+                            // SAFETY: the block was freed and came back to us;
+                            // this use must come after the free.
+                            unsafe { use_block(p, 2) };
+                        }
+                    }
+                    for p in got {
+                        // SAFETY: live blocks of `h`.
+                        unsafe { h.dealloc(p, SMALL) };
+                    }
+                    reused_remote
+                });
+                heap.unhold();
                 reused_remote
-            });
-            heap.unhold();
-            reused_remote
-        })
+            })
+            .unwrap()
     };
 
     // C: another thread's heap frees a small and a large block of the owner.
-    let c = thread::spawn(move || {
-        thread::yield_now();
-        let mut into_abandoned = false;
-        // SAFETY: live blocks of the owner's heap, handed to us to free;
-        // `x` is a live block of `other`.
-        unsafe {
-            use_block(blocks.small(2), 3);
-            into_abandoned |= phase.is(ABANDONED);
-            other.dealloc(blocks.small(2), SMALL);
-            use_block(blocks.large as *mut u8, 3);
-            into_abandoned |= phase.is(ABANDONED);
-            other.dealloc(blocks.large as *mut u8, LARGE);
-            other.dealloc(x as *mut u8, SMALL);
-        }
-        (other, into_abandoned)
-    });
+    let c = thread::Builder::new()
+        .stack_size(MODEL_STACK)
+        .spawn(move || {
+            thread::yield_now();
+            let mut into_abandoned = false;
+            // SAFETY: live blocks of the owner's heap, handed to us to free;
+            // `x` is a live block of `other`.
+            unsafe {
+                use_block(blocks.small(2), 3);
+                other.dealloc(blocks.small(2), SMALL);
+                // The free waits in `other`'s batch of remote frees until it
+                // is published (`RemoteBuffer`): by the next slow path or the
+                // exit hook's collect in the shim; here at once, so that the
+                // push still races the handoff.
+                into_abandoned |= phase.is(ABANDONED);
+                other.flush_remote_frees();
+                use_block(blocks.large as *mut u8, 3);
+                into_abandoned |= phase.is(ABANDONED);
+                other.dealloc(blocks.large as *mut u8, LARGE);
+                other.dealloc(x as *mut u8, SMALL);
+            }
+            (other, into_abandoned)
+        })
+        .unwrap();
 
     a.join().unwrap();
     let reused_remote = b.join().unwrap();
@@ -324,7 +343,16 @@ fn handoff_model<F: Atomic<bool> + Send + Sync + 'static>(
 fn check<F: Atomic<bool> + Send + Sync + 'static>(name: &'static str, bound: usize) {
     let coverage: &'static Coverage = Box::leak(Box::new(Coverage::new(name)));
     let abandoned: &'static Coverage = Box::leak(Box::new(Coverage::new(name)));
-    model(bound, move || handoff_model::<F>(coverage, abandoned));
+    // The model's heaps live on its threads' stacks: run it on a thread with
+    // a stack of `MODEL_STACK` (loom's main coroutine stack is small).
+    model(bound, move || {
+        thread::Builder::new()
+            .stack_size(MODEL_STACK)
+            .spawn(move || handoff_model::<F>(coverage, abandoned))
+            .unwrap()
+            .join()
+            .unwrap()
+    });
     coverage.check("the adopter reusing a remotely freed block", 1);
     abandoned.check("a free into the heap while it lay abandoned", 1);
 }

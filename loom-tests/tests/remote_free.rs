@@ -1,6 +1,8 @@
 //! The remote-free protocol of one page: threads that do not own the page
 //! push freed blocks onto its `thread_free` list with one CAS
-//! (`Page::push_remote`); the owner takes the whole list with one swap
+//! (`Page::push_remote`), or batch them in their heap's `RemoteBuffer` and
+//! push the chain with one CAS (`Page::push_remote_chain`); the owner takes
+//! the whole list with one swap
 //! (`Page::take_remote`) and moves it onto `free` (`Page::collect`), then
 //! hands the blocks out again.
 //!
@@ -29,7 +31,7 @@
 use loom::sync::atomic::Ordering;
 use loom::sync::Arc;
 use loom::thread;
-use masu_core::protocol::ProtocolPage;
+use masu_core::protocol::{ProtocolBuffer, ProtocolPage};
 use masu_loom_tests::{install_payload, model, payload_block_size, use_block, Coverage, Memory};
 use std::collections::HashSet;
 
@@ -83,6 +85,9 @@ impl Fixture {
 
 /// How a thread that does not own the page frees a block.
 type Push = fn(&ProtocolPage, *mut u8);
+/// How pusher thread `t` (second argument) frees all its blocks as one
+/// batch (each block's user is done with it before the call).
+type PushBatch = fn(&ProtocolPage, usize, &[*mut u8]);
 /// How the owner takes back what other threads freed: returns the blocks it
 /// can hand out again, each counted used once more.
 type Reclaim = fn(&ProtocolPage) -> Vec<*mut u8>;
@@ -91,6 +96,21 @@ type Reclaim = fn(&ProtocolPage) -> Vec<*mut u8>;
 fn push_remote(page: &ProtocolPage, block: *mut u8) {
     // SAFETY: the block is a handed-out block of the page, no longer used.
     unsafe { page.push_remote(block) }
+}
+
+/// The real protocol, batched: `RemoteBuffer::free` for each block, then
+/// `RemoteBuffer::flush` (as a heap's slow path or exit does), which pushes
+/// the chain with `Page::push_remote_chain`.
+fn push_batched(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
+    let mut buffer = ProtocolBuffer::default();
+    for &b in blocks {
+        // SAFETY: each block is a handed-out block of the page, no longer
+        // used; this thread does not own the page.
+        unsafe { buffer.free(page, b) };
+    }
+    assert_eq!(buffer.len() as usize, blocks.len(), "chain lost a block");
+    buffer.flush();
+    assert!(buffer.is_empty());
 }
 
 /// The real protocol: `Page::collect` (which takes the list with
@@ -132,6 +152,9 @@ struct Scenario {
     per_pusher: usize,
     owner_rounds: usize,
     push: Push,
+    /// If set, each pusher frees its blocks as one batch with this instead
+    /// of `push` per block.
+    batch: Option<PushBatch>,
     reclaim: Reclaim,
     /// Also check the page's `used` count and lists (the real `collect` path).
     check_used: bool,
@@ -144,14 +167,21 @@ impl Scenario {
         let handles: Vec<_> = (0..self.pushers)
             .map(|t| {
                 let fx = fx.clone();
-                let (per, push) = (self.per_pusher, self.push);
+                let (per, push, batch) = (self.per_pusher, self.push, self.batch);
                 thread::spawn(move || {
+                    let mut mine = Vec::new();
                     for j in 0..per {
                         let b = fx.block(t * per + j);
                         // SAFETY: the block holds a payload; this is its
                         // user's last write before freeing it.
                         unsafe { use_block(b, t as u64 + 1) };
-                        push(&fx.page, b);
+                        match batch {
+                            Some(_) => mine.push(b),
+                            None => push(&fx.page, b),
+                        }
+                    }
+                    if let Some(batch) = batch {
+                        batch(&fx.page, t, &mine);
                     }
                 })
             })
@@ -201,6 +231,7 @@ fn two_pushers_two_blocks_each_while_the_owner_collects_twice() {
             per_pusher: 2,
             owner_rounds: 2,
             push: push_remote,
+            batch: None,
             reclaim: collect_and_pop,
             check_used: true,
         },
@@ -217,6 +248,7 @@ fn three_pushers_while_the_owner_collects() {
             per_pusher: 1,
             owner_rounds: 1,
             push: push_remote,
+            batch: None,
             reclaim: collect_and_pop,
             check_used: true,
         },
@@ -238,6 +270,7 @@ fn owner_takes_the_list_itself_while_two_pushers_race() {
             per_pusher: 2,
             owner_rounds: 2,
             push: push_remote,
+            batch: None,
             reclaim: take_and_walk,
             check_used: false,
         },
@@ -302,6 +335,7 @@ fn twin_push_with_a_relaxed_cas_is_caught() {
             per_pusher: 1,
             owner_rounds: 1,
             push: broken_push_remote_relaxed,
+            batch: None,
             reclaim: collect_and_pop,
             check_used: true,
         },
@@ -319,8 +353,139 @@ fn twin_take_by_load_then_store_is_caught() {
             per_pusher: 1,
             owner_rounds: 1,
             push: push_remote,
+            batch: None,
             reclaim: broken_take_by_load_then_store,
             check_used: false,
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Batched remote frees (`RemoteBuffer`, `Page::push_remote_chain`).
+
+#[test]
+fn two_batching_pushers_while_the_owner_collects_twice() {
+    check(
+        "2 pushers x chain of 2, 2 collects",
+        4,
+        Scenario {
+            pushers: 2,
+            per_pusher: 2,
+            owner_rounds: 2,
+            push: push_remote,
+            batch: Some(push_batched),
+            reclaim: collect_and_pop,
+            check_used: true,
+        },
+    );
+}
+
+#[test]
+fn a_chain_races_single_pushes() {
+    // Thread 0 frees its blocks one CAS each, thread 1 as one chain.
+    fn mixed(page: &ProtocolPage, thread: usize, blocks: &[*mut u8]) {
+        if thread == 0 {
+            blocks.iter().for_each(|&b| push_remote(page, b));
+        } else {
+            push_batched(page, thread, blocks);
+        }
+    }
+    check(
+        "singles and a chain of 2, 2 collects",
+        4,
+        Scenario {
+            pushers: 2,
+            per_pusher: 2,
+            owner_rounds: 2,
+            push: push_remote,
+            batch: Some(mixed),
+            reclaim: collect_and_pop,
+            check_used: true,
+        },
+    );
+}
+
+/// BROKEN copy of `Page::push_remote_chain`: the tail is linked to the list
+/// head read before the loop and not linked again when the CAS fails, so a
+/// push that landed in between is cut off the list.
+fn broken_chain_push_no_relink(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
+    let list = page.thread_free();
+    // Link the chain: blocks[0] <- blocks[1] <- ... (head is the last).
+    for w in blocks.windows(2) {
+        // SAFETY: the blocks are ours until the CAS publishes them.
+        unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
+    }
+    let (head, tail) = (*blocks.last().unwrap(), blocks[0]);
+    let mut old = list.load(Ordering::Relaxed);
+    // SAFETY: as above.
+    unsafe { (tail as *mut usize).write(page.encode(old as *mut u8)) };
+    loop {
+        // BUG: the tail must be linked to `old` again on every try.
+        match list.compare_exchange_weak(old, head as usize, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => old = now,
+        }
+    }
+}
+
+/// BROKEN copy of `Page::push_remote_chain`: the chain is published with a
+/// `Relaxed` CAS, so the links and the freers' last writes race with the
+/// owner.
+fn broken_chain_push_relaxed(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
+    let list = page.thread_free();
+    for w in blocks.windows(2) {
+        // SAFETY: the blocks are ours until the CAS publishes them.
+        unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
+    }
+    let (head, tail) = (*blocks.last().unwrap(), blocks[0]);
+    let mut old = list.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: as above.
+        unsafe { (tail as *mut usize).write(page.encode(old as *mut u8)) };
+        match list.compare_exchange_weak(
+            old,
+            head as usize,
+            Ordering::Relaxed, // BUG: must be Release
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(now) => old = now,
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "not reclaimed exactly once")]
+fn twin_chain_push_without_relinking_is_caught() {
+    check(
+        "twin: chain push without relink",
+        3,
+        Scenario {
+            pushers: 2,
+            per_pusher: 2,
+            owner_rounds: 1,
+            push: push_remote,
+            batch: Some(broken_chain_push_no_relink),
+            reclaim: collect_and_pop,
+            check_used: true,
+        },
+    );
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn twin_chain_push_with_a_relaxed_cas_is_caught() {
+    check(
+        "twin: relaxed chain push",
+        3,
+        Scenario {
+            pushers: 2,
+            per_pusher: 2,
+            owner_rounds: 1,
+            push: push_remote,
+            batch: Some(broken_chain_push_relaxed),
+            reclaim: collect_and_pop,
+            check_used: true,
         },
     );
 }

@@ -527,6 +527,9 @@ pub(crate) fn with_borrowed<R>(f: impl FnOnce(&mut ShimHeap) -> R) -> Option<R> 
     BORROWS.fetch_add(1, Relaxed);
     // SAFETY: we hold `s` until `release_slot`.
     let r = f(unsafe { heap_of(s) });
+    // An idle heap must not hold back other heaps' blocks.
+    // SAFETY: we still hold `s`.
+    unsafe { heap_of(s).flush_remote_frees() };
     // SAFETY: we are done with `s`.
     unsafe { release_slot(s) };
     Some(r)
@@ -554,6 +557,8 @@ pub(crate) unsafe fn free_without_heap(ptr: *mut u8, layout: core::alloc::Layout
     ));
     // SAFETY: forwarded from the caller.
     unsafe { scratch.dealloc(ptr, layout) };
+    // The scratch heap is forgotten: publish the free now.
+    scratch.flush_remote_frees();
 }
 
 // ---------------------------------------------------------------------------

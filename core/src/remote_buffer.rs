@@ -1,0 +1,107 @@
+//! Remote frees batched per page.
+//!
+//! A block freed through a heap that does not own its page goes onto the
+//! page's atomic `thread_free` list. Pushed one at a time, that is one CAS
+//! per free on a cache line the page's owner writes on every allocation
+//! (the descriptor's `free` and `used` sit beside `thread_free`), so the
+//! line moves between the two cores on nearly every operation: that was a
+//! quarter of the time of a producer/consumer program (mimalloc-bench's
+//! xmalloc-test).
+//!
+//! Instead, the freeing heap keeps one *chain*: blocks freed to the same
+//! page one after another are linked privately (plain stores, links encoded
+//! with the page's key as on any free list), and the chain is published with
+//! one CAS ([`Page::push_remote_chain`]) when
+//!
+//! * a remote free goes to another page,
+//! * the chain holds [`REMOTE_BATCH`] blocks,
+//! * the heap takes any slow path (`Heap::on_slow_event`), collects, or is
+//!   dropped (so a thread's exit publishes it: the std shim collects there).
+//!
+//! Only small pages are batched; a large or huge block is pushed at once,
+//! so that its memory is never held back.
+//!
+//! # Invariants
+//! * The chain's blocks are all blocks of `page`, a small page of *another*
+//!   heap, each freed once and not yet published; `count` is their number,
+//!   `head` the last freed, `tail` the first, `tail`'s link unset.
+//! * While blocks of a page wait here they still count as used by their
+//!   owner, so the page cannot be freed or change owner: `page` stays valid.
+//! * What the owner sees is as before: whole, linked lists of freed blocks
+//!   appear on `thread_free` with a Release CAS; it takes them with an
+//!   Acquire swap. Loom checks the chain push (`loom-tests/`).
+
+use crate::page::{Block, Page, CLASS_UNUSED};
+use core::ptr;
+
+/// Most blocks a chain holds before it is published.
+pub(crate) const REMOTE_BATCH: u32 = 64;
+
+/// One heap's chain of blocks freed to another heap's page, not yet
+/// published. See the module documentation.
+pub(crate) struct RemoteBuffer {
+    page: *const Page,
+    head: *mut Block,
+    tail: *mut Block,
+    count: u32,
+}
+
+impl RemoteBuffer {
+    /// No chain.
+    pub const EMPTY: RemoteBuffer = RemoteBuffer {
+        page: ptr::null(),
+        head: ptr::null_mut(),
+        tail: ptr::null_mut(),
+        count: 0,
+    };
+
+    /// Frees `block` of `page`, a page owned by another heap: adds it to the
+    /// chain (publishing the chain first if it is for another page), or
+    /// pushes it at once if the page is not a small page.
+    ///
+    /// # Safety
+    /// `block` is a live block of `page`, which another heap owns, given up
+    /// by the caller; the caller is this buffer's heap's owner.
+    #[inline]
+    pub unsafe fn free(&mut self, page: *const Page, block: *mut Block) {
+        // SAFETY: `page` is a live descriptor; `class` is a fixed field.
+        if unsafe { (*page).class } >= CLASS_UNUSED {
+            // SAFETY: forwarded from the caller.
+            unsafe { Page::push_remote_chain(page, block, block) };
+            return;
+        }
+        if self.page != page {
+            self.flush();
+            self.page = page;
+            self.tail = block;
+        } else {
+            // SAFETY: `block` is ours until published; the key is a fixed
+            // field of the page.
+            unsafe { (*block).next = crate::page::encode_link((*page).key, self.head) };
+        }
+        self.head = block;
+        self.count += 1;
+        if self.count >= REMOTE_BATCH {
+            self.flush();
+        }
+    }
+
+    /// Publishes the chain, if any, with one CAS on its page's list.
+    #[inline]
+    pub fn flush(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        debug_assert!(!self.page.is_null() && !self.head.is_null() && !self.tail.is_null());
+        // SAFETY: the invariants: the chain's blocks are linked, unpublished
+        // blocks of `page`, which is still live.
+        unsafe { Page::push_remote_chain(self.page, self.head, self.tail) };
+        *self = RemoteBuffer::EMPTY;
+    }
+
+    /// Blocks waiting in the chain.
+    #[cfg(loom)]
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+}
