@@ -31,6 +31,13 @@ pub struct Config {
     pub segment_cache_bytes: usize,
     /// Mixed into the free-list encoding keys of the `checks` feature.
     pub seed: u64,
+    /// Where new pages and large spans go: `true` (default) takes a run of
+    /// free slices that are still committed, in the segments in use and
+    /// then in cached segments, before any run that needs new commits;
+    /// `false` takes the first free run of the first segment with room (as
+    /// masu 0.1 did), which can commit fresh memory while committed memory
+    /// freed earlier waits in another segment.
+    pub committed_first: bool,
 }
 
 impl Config {
@@ -42,6 +49,7 @@ impl Config {
         segment_cache_count: 1,
         segment_cache_bytes: 1 << 17,
         seed: 0x6d61_7375_2d63_6f72,
+        committed_first: true,
     };
 
     /// For small RAM (a 64 KiB region): 16 KiB segments of 1 KiB slices.
@@ -52,6 +60,7 @@ impl Config {
         segment_cache_count: 0,
         segment_cache_bytes: 0,
         seed: 0x6d61_7375_2d63_6f72,
+        committed_first: true,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -62,6 +71,7 @@ impl Config {
         segment_cache_count: 8,
         segment_cache_bytes: 64 << 20,
         seed: 0x6d61_7375_2d63_6f72,
+        committed_first: true,
     };
 
     /// This config with another segment and slice size.
@@ -81,6 +91,12 @@ impl Config {
     pub const fn with_segment_cache(mut self, count: u32, bytes: usize) -> Self {
         self.segment_cache_count = count;
         self.segment_cache_bytes = bytes;
+        self
+    }
+
+    /// This config with [`Config::committed_first`] set to `on`.
+    pub const fn with_committed_first(mut self, on: bool) -> Self {
+        self.committed_first = on;
         self
     }
 

@@ -861,12 +861,46 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Takes `n` free slices (index a multiple of `step`) from an existing
-    /// segment, if one has room.
+    /// segment, if one has room: with `committed_first`, a run that is
+    /// already committed wherever one is (the segments in use, then the
+    /// cached ones), before the first run of any kind.
     fn take_slices_in_segments(
         &mut self,
         n: usize,
         step: usize,
     ) -> Option<(*mut Segment, usize, bool)> {
+        if self.config.committed_first {
+            // SAFETY: a segment's masks are read through its raw pointer.
+            let committed = |seg: *mut Segment| unsafe { (*seg).committed_mask };
+            if let Some((seg, idx)) = self.find_run(n, step, committed) {
+                return self
+                    .claim_slices(seg, idx, n)
+                    .map(|fresh| (seg, idx, fresh));
+            }
+            let seg = self.cache_take_committed_run(n, step);
+            if !seg.is_null() {
+                // SAFETY: the segment came out of the cache and is ours.
+                let starts =
+                    run_starts(unsafe { (*seg).free_mask & (*seg).committed_mask }, n, step);
+                let idx = starts.trailing_zeros() as usize;
+                return self
+                    .claim_slices(seg, idx, n)
+                    .map(|fresh| (seg, idx, fresh));
+            }
+        }
+        let (seg, idx) = self.find_run(n, step, |_| u64::MAX)?;
+        self.claim_slices(seg, idx, n)
+            .map(|fresh| (seg, idx, fresh))
+    }
+
+    /// The first segment in use with `n` free slices (index a multiple of
+    /// `step`) among those `within` allows, and the first such run.
+    fn find_run(
+        &self,
+        n: usize,
+        step: usize,
+        within: impl Fn(*mut Segment) -> u64,
+    ) -> Option<(*mut Segment, usize)> {
         let mut seg = self.segments.first;
         while !seg.is_null() {
             // SAFETY: segments in the list are live and ours.
@@ -875,12 +909,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if free == 0 {
                     break; // full segments sit at the back
                 }
-                let starts = run_starts(free, n, step);
+                let starts = run_starts(free & within(seg), n, step);
                 if starts != 0 {
-                    let idx = starts.trailing_zeros() as usize;
-                    return self
-                        .claim_slices(seg, idx, n)
-                        .map(|fresh| (seg, idx, fresh));
+                    return Some((seg, starts.trailing_zeros() as usize));
                 }
                 seg = (*seg).next;
             }

@@ -16,7 +16,7 @@
 use crate::heap::{Heap, RETIRED_UNSTAMPED};
 use crate::os::Os;
 use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_QUEUE, OWNER_SLOW};
-use crate::segment::{range_bits, Segment, KIND_HUGE, KIND_NORMAL};
+use crate::segment::{range_bits, run_starts, Segment, KIND_HUGE, KIND_NORMAL};
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
@@ -257,14 +257,43 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     && s.reserved_size <= max
                     && s.reservation == seg as *mut u8
                 {
-                    self.cache.remove(seg);
-                    self.purge.remove(seg);
-                    s.cached = false;
-                    self.cache_bytes -= s.reserved_size;
-                    if kind == KIND_NORMAL {
-                        // The header keeps the slices' state; pages are unused.
-                        Segment::reset_pages(seg, s.slice_count as usize);
-                    }
+                    self.cache_remove(seg);
+                    return seg;
+                }
+                seg = s.next;
+            }
+        }
+        ptr::null_mut()
+    }
+
+    /// Takes `seg` out of the cache (and the purge queue); a normal
+    /// segment's page descriptors are reset, its slices keep their state.
+    fn cache_remove(&mut self, seg: *mut Segment) {
+        // SAFETY: `seg` is a live cached segment of ours.
+        unsafe {
+            self.cache.remove(seg);
+            self.purge.remove(seg);
+            (*seg).cached = false;
+            self.cache_bytes -= (*seg).reserved_size;
+            if (*seg).kind == KIND_NORMAL {
+                Segment::reset_pages(seg, (*seg).slice_count as usize);
+            }
+        }
+    }
+
+    /// Takes out of the cache a normal segment that has a run of `n` free,
+    /// committed slices (index a multiple of `step`), and lists it as in use;
+    /// null when none has.
+    pub(crate) fn cache_take_committed_run(&mut self, n: usize, step: usize) -> *mut Segment {
+        let mut seg = self.cache.first;
+        while !seg.is_null() {
+            // SAFETY: cached segments are live and ours.
+            unsafe {
+                let s = &*seg;
+                if s.kind == KIND_NORMAL && run_starts(s.free_mask & s.committed_mask, n, step) != 0
+                {
+                    self.cache_remove(seg);
+                    self.segments.push_front(seg);
                     return seg;
                 }
                 seg = s.next;
@@ -439,6 +468,38 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             self.purge_due(n);
         }
+    }
+
+    /// Bytes this heap keeps committed that hold no block: free slices of its
+    /// segments that are still committed, and the committed memory of its
+    /// cached segments. This is what `collect(true)` would give back beyond
+    /// `collect(false)` (apart from kept pages and the free blocks inside
+    /// pages in use). Work is proportional to the heap's segments.
+    pub fn free_committed_bytes(&self) -> usize {
+        let mut bytes = 0;
+        let mut seg = self.segments.first;
+        while !seg.is_null() {
+            // SAFETY: listed segments are live and ours; read through the raw
+            // pointer (see "Access" on `Segment`).
+            unsafe {
+                let idle = (*seg).free_mask & (*seg).committed_mask;
+                bytes += (idle.count_ones() as usize) << (*seg).slice_shift;
+                seg = (*seg).next;
+            }
+        }
+        let mut seg = self.cache.first;
+        while !seg.is_null() {
+            // SAFETY: cached segments are live and ours.
+            unsafe {
+                bytes += if (*seg).kind == KIND_NORMAL {
+                    ((*seg).committed_mask.count_ones() as usize) << (*seg).slice_shift
+                } else {
+                    (*seg).committed_bytes
+                };
+                seg = (*seg).next;
+            }
+        }
+        bytes
     }
 
     /// Collects the remote frees of every page in the `full` queue: pages that

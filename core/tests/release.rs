@@ -285,3 +285,41 @@ fn the_os_sees_each_byte_committed_once() {
         free_all(&mut h, l, keep);
     }
 }
+
+/// `Config::committed_first`: after a burst is freed (two of its segments
+/// emptied into the cache, one still in use), the next burst reuses the
+/// committed free slices wherever they are before committing new ones. With
+/// the switch off, it fills the segment in use first, committing fresh
+/// slices there while the cached segments' memory waits.
+#[test]
+fn a_second_burst_reuses_committed_slices_first() {
+    let burst = |committed_first: bool| -> (usize, usize, usize) {
+        let os = VmLikeOs::new(64 << 20);
+        let config = Config::VIRTUAL_MEMORY
+            .with_purge_delay(u32::MAX)
+            .with_committed_first(committed_first);
+        let mut h = Heap::new(os, config);
+        // 43 pages of 8 blocks of 24 KiB: two full 4 MiB segments and one
+        // more page.
+        let l = Layout::from_size_align(24 << 10, 8).unwrap();
+        let mut commits = Vec::new();
+        for _ in 0..2 {
+            let before = os.committed.load(Relaxed);
+            let blocks = alloc_n(&mut h, l, 341);
+            commits.push(os.committed.load(Relaxed) - before);
+            free_all(&mut h, l, blocks);
+            h.collect(false);
+        }
+        (commits[0], commits[1], h.free_committed_bytes())
+    };
+    let (first, second, kept) = burst(true);
+    assert!(first >= 8 << 20, "first burst committed {first}");
+    assert_eq!(second, 0, "the second burst committed anew");
+    assert!(kept >= 8 << 20, "free committed memory after: {kept}");
+    let (first_off, second_off, _) = burst(false);
+    assert_eq!(first_off, first);
+    assert!(
+        second_off >= 2 << 20,
+        "without committed_first the second burst commits fresh slices ({second_off})"
+    );
+}

@@ -29,6 +29,7 @@ const PARSED: Options = Options {
     purge_delay_ms: 250,
     decommit_free: true,
     large_cache_bytes: 1 << 20,
+    exit_retain_bytes: 3 << 20,
     memory_limit: 512 << 20,
     stats_at_exit: true,
     verbose: false,

@@ -5,6 +5,7 @@
 //! | `MASU_PURGE_DELAY` | milliseconds an empty page waits before it is decommitted; `0` at once; `-1` never (except by `collect(true)` and thread exit) | 10 |
 //! | `MASU_DECOMMIT` | `dontneed` (`MADV_DONTNEED`) or `free` (`MADV_FREE`) | `dontneed` |
 //! | `MASU_LARGE_CACHE` | bytes of empty segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 64M |
+//! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
 //! | `MASU_STATS` | `1`: print the statistics report to stderr at exit | 0 |
 //! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
@@ -29,6 +30,9 @@ pub const DEFAULT_PURGE_DELAY_MS: u32 = 10;
 /// Default byte bound of each heap's segment cache.
 pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_bytes;
 
+/// Default bound of the free committed memory a heap keeps at thread exit.
+pub const DEFAULT_EXIT_RETAIN: usize = 16 << 20;
+
 /// The options in force, published by the initialisation.
 static OPTIONS: OptionStore = OptionStore::new();
 
@@ -41,6 +45,8 @@ pub struct Options {
     pub decommit_free: bool,
     /// Bytes of empty segments each heap may cache.
     pub large_cache_bytes: usize,
+    /// Free committed bytes a heap may keep at its thread's exit.
+    pub exit_retain_bytes: usize,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
     /// Print the report at exit.
@@ -54,6 +60,7 @@ const DEFAULTS: Options = Options {
     purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
     decommit_free: false,
     large_cache_bytes: DEFAULT_LARGE_CACHE,
+    exit_retain_bytes: DEFAULT_EXIT_RETAIN,
     memory_limit: 0,
     stats_at_exit: false,
     verbose: false,
@@ -66,6 +73,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     purge_delay_ms: U32,
     decommit_free: B,
     large_cache_bytes: U,
+    exit_retain_bytes: U,
     memory_limit: U,
     stats_at_exit: B,
     verbose: B,
@@ -81,6 +89,7 @@ impl OptionStore {
             purge_delay_ms: AtomicU32::new(d.purge_delay_ms),
             decommit_free: AtomicBool::new(d.decommit_free),
             large_cache_bytes: AtomicUsize::new(d.large_cache_bytes),
+            exit_retain_bytes: AtomicUsize::new(d.exit_retain_bytes),
             memory_limit: AtomicUsize::new(d.memory_limit),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
             verbose: AtomicBool::new(d.verbose),
@@ -97,6 +106,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             purge_delay_ms: U32::new(d.purge_delay_ms),
             decommit_free: B::new(d.decommit_free),
             large_cache_bytes: U::new(d.large_cache_bytes),
+            exit_retain_bytes: U::new(d.exit_retain_bytes),
             memory_limit: U::new(d.memory_limit),
             stats_at_exit: B::new(d.stats_at_exit),
             verbose: B::new(d.verbose),
@@ -109,6 +119,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             purge_delay_ms: self.purge_delay_ms.load(Relaxed),
             decommit_free: self.decommit_free.load(Relaxed),
             large_cache_bytes: self.large_cache_bytes.load(Relaxed),
+            exit_retain_bytes: self.exit_retain_bytes.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
             verbose: self.verbose.load(Relaxed),
@@ -120,6 +131,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.purge_delay_ms.store(o.purge_delay_ms, Relaxed);
         self.decommit_free.store(o.decommit_free, Relaxed);
         self.large_cache_bytes.store(o.large_cache_bytes, Relaxed);
+        self.exit_retain_bytes.store(o.exit_retain_bytes, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
         self.verbose.store(o.verbose, Relaxed);
@@ -145,6 +157,12 @@ pub(crate) fn memory_limit() -> usize {
 #[inline]
 pub(crate) fn decommit_free() -> bool {
     OPTIONS.decommit_free.load(Relaxed)
+}
+
+/// Free committed bytes a heap may keep at its thread's exit.
+#[inline]
+pub(crate) fn exit_retain_bytes() -> usize {
+    OPTIONS.exit_retain_bytes.load(Relaxed)
 }
 
 pub(crate) fn stats_at_exit() -> bool {
@@ -316,6 +334,12 @@ pub(crate) fn load_from_env() {
         |v| o.large_cache_bytes = v,
     );
     read(
+        b"MASU_EXIT_RETAIN\0",
+        "a byte count such as 0, 8M or 64M",
+        parse_size,
+        |v| o.exit_retain_bytes = v,
+    );
+    read(
         b"MASU_MEMORY_LIMIT\0",
         "a byte count such as 512M or 0 (no limit)",
         parse_size,
@@ -336,9 +360,10 @@ pub(crate) fn load_from_env() {
         }
         let _ = writeln!(
             w,
-            " decommit={} large_cache={} memory_limit={} stats={} page_size={}",
+            " decommit={} large_cache={} exit_retain={} memory_limit={} stats={} page_size={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
+            o.exit_retain_bytes,
             o.memory_limit,
             o.stats_at_exit as u8,
             crate::os::page_size(),

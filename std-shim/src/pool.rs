@@ -500,6 +500,21 @@ pub(crate) fn attach() -> *mut Slot {
     s
 }
 
+/// What a thread's exit does to its heap before the pool takes it back:
+/// collect remote frees, free empty pages and do the due purges; then, if
+/// the free memory still committed exceeds `MASU_EXIT_RETAIN`, give all of
+/// it back (`collect(true)`). Below the bound the memory stays for the next
+/// thread that adopts the heap, which then allocates without page faults:
+/// programs that start and end threads all the time (mimalloc-bench's
+/// mstress, masu-bench's thread-churn) paid a fault for every page of every
+/// thread when the exit decommitted everything.
+fn retire_heap(h: &mut ShimHeap) {
+    h.collect(false);
+    if h.free_committed_bytes() > options::exit_retain_bytes() {
+        h.collect(true);
+    }
+}
+
 /// The `pthread_key_create` destructor: collect and give the heap back.
 unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     let s = value as *mut Slot;
@@ -507,7 +522,7 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
         return;
     }
     // SAFETY: the key's value is the slot this thread holds.
-    unsafe { heap_of(s).collect(true) };
+    unsafe { retire_heap(heap_of(s)) };
     if tls::get() == s {
         tls::set(gone());
     }
