@@ -261,49 +261,84 @@ impl Page {
     #[inline]
     pub unsafe fn push_remote(this: *const Page, block: *mut Block) {
         // SAFETY: forwarded from the caller; a chain of one block.
-        unsafe { Page::push_remote_chain(this, block, block) }
+        unsafe { Page::push_remote_chain(this, block, block, 1) }
     }
 
-    /// Pushes a chain of blocks onto `thread_free` (any thread) with one CAS
-    /// when uncontended: `head` first, linked (encoded with this page's key)
-    /// down to `tail`, whose link this sets. See `remote_buffer.rs`.
+    /// Pushes a chain of `count` blocks onto `thread_free` (any thread) with
+    /// one CAS when uncontended: `head` first, linked (encoded with this
+    /// page's key) down to `tail`, whose link this sets. On a page that
+    /// [counts its remote frees](Page::counts_remote), the same CAS adds
+    /// `count` to the number the word carries. See `remote_buffer.rs`.
     ///
     /// # Safety
-    /// The chain's blocks are blocks of this page that are no longer in use,
-    /// linked from `head` to `tail` (the same block for a chain of one), and
-    /// given up by the caller. Raw pointer, as for [`Page::push_remote`].
+    /// The chain's blocks are `count` blocks of this page that are no longer
+    /// in use, linked from `head` to `tail` (the same block for a chain of
+    /// one), and given up by the caller. Raw pointer, as for
+    /// [`Page::push_remote`].
     #[inline]
-    pub unsafe fn push_remote_chain(this: *const Page, head: *mut Block, tail: *mut Block) {
-        // SAFETY: the caller guarantees a live page; `key` is not written
-        // while it has a block in use, and `thread_free` is an atomic, so a
-        // reference to that field alone is shared with the owner soundly.
-        let (key, thread_free) = unsafe { ((*this).key, &(*this).thread_free) };
+    pub unsafe fn push_remote_chain(
+        this: *const Page,
+        head: *mut Block,
+        tail: *mut Block,
+        count: u32,
+    ) {
+        // SAFETY: the caller guarantees a live page; `key`, `start` and
+        // `reserved` are not written while it has a block in use, and
+        // `thread_free` is an atomic, so a reference to that field alone is
+        // shared with the owner soundly.
+        let (key, thread_free, counted) =
+            unsafe { ((*this).key, &(*this).thread_free, Page::counts_remote(this)) };
         let mut old = thread_free.load(Ordering::Relaxed);
         loop {
+            let (old_head, old_count) = remote_word_parts(old, counted);
             // SAFETY: the chain is ours to write until the CAS publishes it.
-            unsafe { (*tail).next = encode_link(key, old as *mut Block) };
+            unsafe { (*tail).next = encode_link(key, old_head) };
+            let new = remote_word(head, old_count + count, counted);
             // Release: the owner's Acquire swap in `take_remote` must see
             // every link of the chain (written before this point) and the
             // tail's link written above.
-            match thread_free.compare_exchange_weak(
-                old,
-                head as usize,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match thread_free.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) => return,
                 Err(now) => old = now,
             }
         }
     }
 
-    /// Takes the whole `thread_free` list (owner only).
+    /// Takes the whole `thread_free` list (owner only): its first block and,
+    /// on a page that [counts its remote frees](Page::counts_remote), the
+    /// number of blocks on it (else `None`).
     #[inline]
-    pub fn take_remote(&self) -> *mut Block {
+    pub fn take_remote(&self) -> (*mut Block, Option<u32>) {
         if self.thread_free.load(Ordering::Relaxed) == 0 {
-            return ptr::null_mut();
+            return (ptr::null_mut(), Some(0));
         }
-        self.thread_free.swap(0, Ordering::Acquire) as *mut Block
+        let word = self.thread_free.swap(0, Ordering::Acquire);
+        // SAFETY: `self` is a live page.
+        let counted = unsafe { Page::counts_remote(self) };
+        let (head, count) = remote_word_parts(word, counted);
+        (head, counted.then_some(count))
+    }
+
+    /// True when the page's `thread_free` word carries, beside the list's
+    /// first block, the number of blocks on the list ([`REMOTE_COUNT_SHIFT`]
+    /// and up), so that the owner can take the list without walking it.
+    /// Decided by fixed fields alone, so every thread agrees: 64-bit
+    /// targets, no `checks` (which validates each remote block as it
+    /// collects it, walking the list anyway), blocks below 2^47 (user-space
+    /// addresses on x86-64 and AArch64; not a higher-half kernel heap), at
+    /// most 65535 blocks.
+    ///
+    /// # Safety
+    /// `this` is a live page descriptor.
+    #[inline(always)]
+    pub unsafe fn counts_remote(this: *const Page) -> bool {
+        if cfg!(feature = "checks") || usize::BITS != 64 {
+            return false;
+        }
+        // SAFETY: guaranteed by the caller; fixed fields.
+        let (start, reserved) = unsafe { ((*this).start as u64, (*this).reserved) };
+        start >> 47 == 0 && reserved <= 0xffff
     }
 
     /// True when other threads have freed blocks the owner has not collected.
@@ -324,7 +359,31 @@ impl Page {
         // Release, which `take_remote` acquired, so they are ours now.
         unsafe {
             let key = (*this).key;
-            let mut remote = (*this).take_remote();
+            let (mut remote, count) = (*this).take_remote();
+            if let (Some(n), true) = (count, (*this).free.is_null()) {
+                // The list's length is known: splice it in without touching
+                // its blocks (another core wrote each of them: walking the
+                // list would take a cache miss per block, one after another).
+                // `local_free` (this thread's own frees) goes in front.
+                if !remote.is_null() {
+                    let local = (*this).local_free;
+                    if local.is_null() {
+                        (*this).free = remote;
+                    } else {
+                        (*Page::tail_of(key, local)).next = encode_link(key, remote);
+                        (*this).free = local;
+                        (*this).local_free = ptr::null_mut();
+                    }
+                    (*this).used -= n;
+                    (*this).flags &= !FLAG_FREE_IS_ZERO;
+                }
+                if !(*this).local_free.is_null() {
+                    (*this).free = (*this).local_free;
+                    (*this).local_free = ptr::null_mut();
+                    (*this).flags &= !FLAG_FREE_IS_ZERO;
+                }
+                return n;
+            }
             let mut collected = 0u32;
             while !remote.is_null() {
                 validate(this, remote);
@@ -333,6 +392,7 @@ impl Page {
                 remote = next;
                 collected += 1;
             }
+            debug_assert!(count.is_none() || count == Some(collected));
             (*this).used -= collected;
             let local = (*this).local_free;
             if !local.is_null() {
@@ -342,21 +402,31 @@ impl Page {
                     // Append `free` behind `local_free` (rare: collect with a
                     // non-empty free list only happens on `collect`). Every
                     // block on `local_free` was linked by `push_local`.
-                    let mut tail = local;
-                    loop {
-                        let next = decode_link(key, (*tail).next);
-                        if next.is_null() {
-                            break;
-                        }
-                        tail = next;
-                    }
-                    (*tail).next = encode_link(key, (*this).free);
+                    (*Page::tail_of(key, local)).next = encode_link(key, (*this).free);
                     (*this).free = local;
                 }
                 (*this).local_free = ptr::null_mut();
                 (*this).flags &= !FLAG_FREE_IS_ZERO;
             }
             collected
+        }
+    }
+
+    /// The last block of the list that starts at `first` (links encoded
+    /// with `key`).
+    ///
+    /// # Safety
+    /// `first` starts a null-terminated list of free blocks the caller owns.
+    #[inline]
+    unsafe fn tail_of(key: usize, first: *mut Block) -> *mut Block {
+        let mut tail = first;
+        loop {
+            // SAFETY: guaranteed by the caller.
+            let next = decode_link(key, unsafe { (*tail).next });
+            if next.is_null() {
+                return tail;
+            }
+            tail = next;
         }
     }
 
@@ -472,6 +542,39 @@ pub(crate) fn encode_link(key: usize, next: *mut Block) -> usize {
         (next as usize ^ key).rotate_left(17)
     } else {
         next as usize
+    }
+}
+
+/// Where the block count starts in a `thread_free` word of a page that
+/// [counts its remote frees](Page::counts_remote); the list's first block is
+/// in the bits below.
+pub(crate) const REMOTE_COUNT_SHIFT: u32 = 48;
+
+/// A `thread_free` word: the list starting at `head`, holding `count`
+/// blocks, with the count in the word if `counted`.
+#[inline(always)]
+pub(crate) fn remote_word(head: *mut Block, count: u32, counted: bool) -> usize {
+    if counted {
+        debug_assert!((head as u64) >> REMOTE_COUNT_SHIFT == 0 && count <= 0xffff);
+        (head as u64 | (count as u64) << REMOTE_COUNT_SHIFT) as usize
+    } else {
+        head as usize
+    }
+}
+
+/// The list head and block count of a `thread_free` word (the count is 0
+/// when the page does not count).
+#[inline(always)]
+pub(crate) fn remote_word_parts(word: usize, counted: bool) -> (*mut Block, u32) {
+    if counted {
+        let w = word as u64;
+        let head = w & ((1u64 << REMOTE_COUNT_SHIFT) - 1);
+        (
+            head as usize as *mut Block,
+            (w >> REMOTE_COUNT_SHIFT) as u32,
+        )
+    } else {
+        (word as *mut Block, 0)
     }
 }
 

@@ -78,7 +78,30 @@ impl ProtocolPage {
     /// Owner only (it is safe because it only touches the atomic list).
     pub fn take_remote(&self) -> *mut u8 {
         // SAFETY: shared access to the atomic list only.
-        unsafe { (*self.page.get()).take_remote() as *mut u8 }
+        unsafe { (*self.page.get()).take_remote().0 as *mut u8 }
+    }
+
+    /// The real `remote_word`: the `thread_free` word of a list starting at
+    /// `head` that holds `count` blocks (the count is kept in the word only
+    /// on a page that counts its remote frees, `Page::counts_remote`).
+    pub fn remote_word(&self, head: *mut u8, count: u32) -> usize {
+        // SAFETY: the page is live; `counts_remote` reads fixed fields.
+        let counted = unsafe { Page::counts_remote(self.page.get()) };
+        crate::page::remote_word(head as *mut Block, count, counted)
+    }
+
+    /// The real `remote_word_parts`: the list head and count of a word.
+    pub fn remote_word_parts(&self, word: usize) -> (*mut u8, u32) {
+        // SAFETY: as in `remote_word`.
+        let counted = unsafe { Page::counts_remote(self.page.get()) };
+        let (head, count) = crate::page::remote_word_parts(word, counted);
+        (head as *mut u8, count)
+    }
+
+    /// True when this page's `thread_free` word counts its blocks.
+    pub fn counts_remote(&self) -> bool {
+        // SAFETY: as in `remote_word`.
+        unsafe { Page::counts_remote(self.page.get()) }
     }
 
     /// The real `Page::has_remote`.

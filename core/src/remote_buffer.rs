@@ -67,7 +67,7 @@ impl RemoteBuffer {
         // SAFETY: `page` is a live descriptor; `class` is a fixed field.
         if unsafe { (*page).class } >= CLASS_UNUSED {
             // SAFETY: forwarded from the caller.
-            unsafe { Page::push_remote_chain(page, block, block) };
+            unsafe { Page::push_remote_chain(page, block, block, 1) };
             return;
         }
         if self.page != page {
@@ -95,7 +95,7 @@ impl RemoteBuffer {
         debug_assert!(!self.page.is_null() && !self.head.is_null() && !self.tail.is_null());
         // SAFETY: the invariants: the chain's blocks are linked, unpublished
         // blocks of `page`, which is still live.
-        unsafe { Page::push_remote_chain(self.page, self.head, self.tail) };
+        unsafe { Page::push_remote_chain(self.page, self.head, self.tail, self.count) };
         *self = RemoteBuffer::EMPTY;
     }
 

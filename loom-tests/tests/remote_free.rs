@@ -1,8 +1,9 @@
 //! The remote-free protocol of one page: threads that do not own the page
 //! push freed blocks onto its `thread_free` list with one CAS
 //! (`Page::push_remote`), or batch them in their heap's `RemoteBuffer` and
-//! push the chain with one CAS (`Page::push_remote_chain`); the owner takes
-//! the whole list with one swap
+//! push the chain with one CAS (`Page::push_remote_chain`), which also adds
+//! the chain's length to the count the list word carries (without
+//! `checks`); the owner takes the whole list with one swap
 //! (`Page::take_remote`) and moves it onto `free` (`Page::collect`), then
 //! hands the blocks out again.
 //!
@@ -56,6 +57,9 @@ impl Fixture {
         // SAFETY: the memory holds `count` blocks and lives in the fixture.
         let page =
             unsafe { ProtocolPage::new(memory.start(), block_size, count as u32, OWNER, KEY) };
+        // The models check the counted `thread_free` word without `checks`
+        // and the plain list with it (see `Page::counts_remote`).
+        assert_eq!(page.counts_remote(), !cfg!(feature = "checks"));
         for i in 0..count {
             // SAFETY: block `i` lies in the fixture's memory.
             unsafe { install_payload(memory.start().add(i * block_size)) };
@@ -299,18 +303,19 @@ fn walk(page: &ProtocolPage, mut b: *mut u8) -> Vec<*mut u8> {
 /// with the block's next user.
 fn broken_push_remote_relaxed(page: &ProtocolPage, block: *mut u8) {
     let list = page.thread_free();
-    let mut head = list.load(Ordering::Relaxed);
+    let mut old = list.load(Ordering::Relaxed);
     loop {
+        let (head, count) = page.remote_word_parts(old);
         // SAFETY: the block is ours until the CAS publishes it.
-        unsafe { (block as *mut usize).write(page.encode(head as *mut u8)) };
+        unsafe { (block as *mut usize).write(page.encode(head)) };
         match list.compare_exchange_weak(
-            head,
-            block as usize,
+            old,
+            page.remote_word(block, count + 1),
             Ordering::Relaxed, // BUG: must be Release
             Ordering::Relaxed,
         ) {
             Ok(_) => return,
-            Err(now) => head = now,
+            Err(now) => old = now,
         }
     }
 }
@@ -319,9 +324,9 @@ fn broken_push_remote_relaxed(page: &ProtocolPage, block: *mut u8) {
 /// instead of one swap, so a push landing in between is lost.
 fn broken_take_by_load_then_store(page: &ProtocolPage) -> Vec<*mut u8> {
     let list = page.thread_free();
-    let head = list.load(Ordering::Acquire);
+    let word = list.load(Ordering::Acquire);
     list.store(0, Ordering::Relaxed); // BUG: must be one atomic swap
-    walk(page, head as *mut u8)
+    walk(page, page.remote_word_parts(word).0)
 }
 
 #[test]
@@ -416,12 +421,14 @@ fn broken_chain_push_no_relink(page: &ProtocolPage, _thread: usize, blocks: &[*m
         unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
     }
     let (head, tail) = (*blocks.last().unwrap(), blocks[0]);
+    let n = blocks.len() as u32;
     let mut old = list.load(Ordering::Relaxed);
     // SAFETY: as above.
-    unsafe { (tail as *mut usize).write(page.encode(old as *mut u8)) };
+    unsafe { (tail as *mut usize).write(page.encode(page.remote_word_parts(old).0)) };
     loop {
         // BUG: the tail must be linked to `old` again on every try.
-        match list.compare_exchange_weak(old, head as usize, Ordering::Release, Ordering::Relaxed) {
+        let new = page.remote_word(head, page.remote_word_parts(old).1 + n);
+        match list.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
             Ok(_) => return,
             Err(now) => old = now,
         }
@@ -438,13 +445,15 @@ fn broken_chain_push_relaxed(page: &ProtocolPage, _thread: usize, blocks: &[*mut
         unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
     }
     let (head, tail) = (*blocks.last().unwrap(), blocks[0]);
+    let n = blocks.len() as u32;
     let mut old = list.load(Ordering::Relaxed);
     loop {
+        let (old_head, old_count) = page.remote_word_parts(old);
         // SAFETY: as above.
-        unsafe { (tail as *mut usize).write(page.encode(old as *mut u8)) };
+        unsafe { (tail as *mut usize).write(page.encode(old_head)) };
         match list.compare_exchange_weak(
             old,
-            head as usize,
+            page.remote_word(head, old_count + n),
             Ordering::Relaxed, // BUG: must be Release
             Ordering::Relaxed,
         ) {
@@ -452,6 +461,51 @@ fn broken_chain_push_relaxed(page: &ProtocolPage, _thread: usize, blocks: &[*mut
             Err(now) => old = now,
         }
     }
+}
+
+/// BROKEN copy of `Page::push_remote_chain`: the count in the word is set
+/// to the chain's own length instead of being added to what the word
+/// already counts, so the owner subtracts too little from `used` when two
+/// chains meet on the list. (Only on a page that counts its remote frees:
+/// not with `checks`.)
+#[cfg(not(feature = "checks"))]
+fn broken_chain_push_count_not_added(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
+    let list = page.thread_free();
+    for w in blocks.windows(2) {
+        // SAFETY: the blocks are ours until the CAS publishes them.
+        unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
+    }
+    let (head, tail) = (*blocks.last().unwrap(), blocks[0]);
+    let mut old = list.load(Ordering::Relaxed);
+    loop {
+        // SAFETY: as above.
+        unsafe { (tail as *mut usize).write(page.encode(page.remote_word_parts(old).0)) };
+        // BUG: must be the old count plus the chain's.
+        let new = page.remote_word(head, blocks.len() as u32);
+        match list.compare_exchange_weak(old, new, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => old = now,
+        }
+    }
+}
+
+#[test]
+#[cfg(not(feature = "checks"))]
+#[should_panic(expected = "used count drifted")]
+fn twin_chain_push_that_overwrites_the_count_is_caught() {
+    check(
+        "twin: chain push overwriting the count",
+        3,
+        Scenario {
+            pushers: 2,
+            per_pusher: 2,
+            owner_rounds: 1,
+            push: push_remote,
+            batch: Some(broken_chain_push_count_not_added),
+            reclaim: collect_and_pop,
+            check_used: true,
+        },
+    );
 }
 
 #[test]
