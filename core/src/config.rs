@@ -38,6 +38,10 @@ pub struct Config {
     /// masu 0.1 did), which can commit fresh memory while committed memory
     /// freed earlier waits in another segment.
     pub committed_first: bool,
+    /// Most blocks freed to one page of another heap that this heap chains
+    /// before it publishes them with one CAS (`remote_buffer.rs`); at least
+    /// 1, which publishes every remote free at once (as masu 0.1 did).
+    pub remote_batch: u32,
 }
 
 impl Config {
@@ -50,6 +54,7 @@ impl Config {
         segment_cache_bytes: 1 << 17,
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
+        remote_batch: 64,
     };
 
     /// For small RAM (a 64 KiB region): 16 KiB segments of 1 KiB slices.
@@ -61,6 +66,7 @@ impl Config {
         segment_cache_bytes: 0,
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
+        remote_batch: 64,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -72,6 +78,7 @@ impl Config {
         segment_cache_bytes: 64 << 20,
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
+        remote_batch: 64,
     };
 
     /// This config with another segment and slice size.
@@ -97,6 +104,12 @@ impl Config {
     /// This config with [`Config::committed_first`] set to `on`.
     pub const fn with_committed_first(mut self, on: bool) -> Self {
         self.committed_first = on;
+        self
+    }
+
+    /// This config with [`Config::remote_batch`] set to `blocks` (at least 1).
+    pub const fn with_remote_batch(mut self, blocks: u32) -> Self {
+        self.remote_batch = blocks;
         self
     }
 
@@ -140,6 +153,7 @@ pub(crate) const fn header_bytes(slice_count: usize) -> usize {
 
 impl Geometry {
     pub const fn new(config: &Config) -> Geometry {
+        assert!(config.remote_batch >= 1, "masu: remote_batch below 1");
         assert!(
             config.slice_shift >= MIN_SLICE_SHIFT,
             "masu: slice_shift below 8"

@@ -1171,7 +1171,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // Another heap's block: onto the page's `thread_free`, through
                 // the raw pointer (the owner may be writing the page), in a
                 // batch of frees to that page (`remote_buffer.rs`).
-                self.remote.free(page, ptr as *mut Block);
+                self.remote
+                    .free(page, ptr as *mut Block, self.config.remote_batch);
                 return;
             }
             // Ours: written through the raw pointer (see "Access" on `Page`).

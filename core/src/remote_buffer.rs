@@ -14,7 +14,8 @@
 //! one CAS ([`Page::push_remote_chain`]) when
 //!
 //! * a remote free goes to another page,
-//! * the chain holds [`REMOTE_BATCH`] blocks,
+//! * the chain holds `Config::remote_batch` blocks (64 by default; 1 turns
+//!   batching off),
 //! * the heap takes any slow path (`Heap::on_slow_event`), collects, or is
 //!   dropped (so a thread's exit publishes it: the std shim collects there).
 //!
@@ -33,9 +34,6 @@
 
 use crate::page::{Block, Page, CLASS_UNUSED};
 use core::ptr;
-
-/// Most blocks a chain holds before it is published.
-pub(crate) const REMOTE_BATCH: u32 = 64;
 
 /// One heap's chain of blocks freed to another heap's page, not yet
 /// published. See the module documentation.
@@ -56,14 +54,15 @@ impl RemoteBuffer {
     };
 
     /// Frees `block` of `page`, a page owned by another heap: adds it to the
-    /// chain (publishing the chain first if it is for another page), or
-    /// pushes it at once if the page is not a small page.
+    /// chain (publishing the chain first if it is for another page, and
+    /// after the block if the chain then holds `batch` blocks), or pushes it
+    /// at once if the page is not a small page.
     ///
     /// # Safety
     /// `block` is a live block of `page`, which another heap owns, given up
     /// by the caller; the caller is this buffer's heap's owner.
     #[inline]
-    pub unsafe fn free(&mut self, page: *const Page, block: *mut Block) {
+    pub unsafe fn free(&mut self, page: *const Page, block: *mut Block, batch: u32) {
         // SAFETY: `page` is a live descriptor; `class` is a fixed field.
         if unsafe { (*page).class } >= CLASS_UNUSED {
             // SAFETY: forwarded from the caller.
@@ -81,7 +80,7 @@ impl RemoteBuffer {
         }
         self.head = block;
         self.count += 1;
-        if self.count >= REMOTE_BATCH {
+        if self.count >= batch {
             self.flush();
         }
     }

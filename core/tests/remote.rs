@@ -176,3 +176,20 @@ fn batched_remote_frees_reach_the_owner_at_each_publication_point() {
     drop(other);
     assert_counted!(live(&mut owner), 0);
 }
+
+/// `Config::remote_batch` = 1 turns batching off: each remote free is
+/// published at once.
+#[test]
+fn a_remote_batch_of_one_publishes_every_free() {
+    let region = common::shared_region(8 << 20);
+    let mut owner = Heap::new(region, Config::FIXED_REGION);
+    let mut other = Heap::new(region, Config::FIXED_REGION.with_remote_batch(1));
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let blocks: Vec<*mut u8> = (0..10).map(|_| owner.alloc(l)).collect();
+    for (i, &p) in blocks.iter().enumerate() {
+        // SAFETY: a live block of `owner`, freed once.
+        unsafe { other.dealloc(p, l) };
+        owner.collect(false);
+        assert_counted!(owner.stats().live_bytes, (9 - i) * 64);
+    }
+}

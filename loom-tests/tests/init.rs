@@ -30,6 +30,8 @@ const PARSED: Options = Options {
     decommit_free: true,
     large_cache_bytes: 1 << 20,
     exit_retain_bytes: 3 << 20,
+    remote_batch: 7,
+    committed_first: false,
     memory_limit: 512 << 20,
     stats_at_exit: true,
     verbose: false,

@@ -6,6 +6,8 @@
 //! | `MASU_DECOMMIT` | `dontneed` (`MADV_DONTNEED`) or `free` (`MADV_FREE`) | `dontneed` |
 //! | `MASU_LARGE_CACHE` | bytes of empty segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 64M |
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
+//! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
+//! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
 //! | `MASU_STATS` | `1`: print the statistics report to stderr at exit | 0 |
 //! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
@@ -47,6 +49,10 @@ pub struct Options {
     pub large_cache_bytes: usize,
     /// Free committed bytes a heap may keep at its thread's exit.
     pub exit_retain_bytes: usize,
+    /// Remote frees chained per page before they are published (>= 1).
+    pub remote_batch: u32,
+    /// New pages prefer free slices that are still committed.
+    pub committed_first: bool,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
     /// Print the report at exit.
@@ -61,6 +67,8 @@ const DEFAULTS: Options = Options {
     decommit_free: false,
     large_cache_bytes: DEFAULT_LARGE_CACHE,
     exit_retain_bytes: DEFAULT_EXIT_RETAIN,
+    remote_batch: Config::VIRTUAL_MEMORY.remote_batch,
+    committed_first: Config::VIRTUAL_MEMORY.committed_first,
     memory_limit: 0,
     stats_at_exit: false,
     verbose: false,
@@ -74,6 +82,8 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     decommit_free: B,
     large_cache_bytes: U,
     exit_retain_bytes: U,
+    remote_batch: U32,
+    committed_first: B,
     memory_limit: U,
     stats_at_exit: B,
     verbose: B,
@@ -90,6 +100,8 @@ impl OptionStore {
             decommit_free: AtomicBool::new(d.decommit_free),
             large_cache_bytes: AtomicUsize::new(d.large_cache_bytes),
             exit_retain_bytes: AtomicUsize::new(d.exit_retain_bytes),
+            remote_batch: AtomicU32::new(d.remote_batch),
+            committed_first: AtomicBool::new(d.committed_first),
             memory_limit: AtomicUsize::new(d.memory_limit),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
             verbose: AtomicBool::new(d.verbose),
@@ -107,6 +119,8 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             decommit_free: B::new(d.decommit_free),
             large_cache_bytes: U::new(d.large_cache_bytes),
             exit_retain_bytes: U::new(d.exit_retain_bytes),
+            remote_batch: U32::new(d.remote_batch),
+            committed_first: B::new(d.committed_first),
             memory_limit: U::new(d.memory_limit),
             stats_at_exit: B::new(d.stats_at_exit),
             verbose: B::new(d.verbose),
@@ -120,6 +134,8 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             decommit_free: self.decommit_free.load(Relaxed),
             large_cache_bytes: self.large_cache_bytes.load(Relaxed),
             exit_retain_bytes: self.exit_retain_bytes.load(Relaxed),
+            remote_batch: self.remote_batch.load(Relaxed),
+            committed_first: self.committed_first.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
             verbose: self.verbose.load(Relaxed),
@@ -132,6 +148,8 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.decommit_free.store(o.decommit_free, Relaxed);
         self.large_cache_bytes.store(o.large_cache_bytes, Relaxed);
         self.exit_retain_bytes.store(o.exit_retain_bytes, Relaxed);
+        self.remote_batch.store(o.remote_batch, Relaxed);
+        self.committed_first.store(o.committed_first, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
         self.verbose.store(o.verbose, Relaxed);
@@ -182,6 +200,8 @@ pub(crate) fn heap_config(seed: u64) -> Config {
     Config::VIRTUAL_MEMORY
         .with_purge_delay(OPTIONS.purge_delay_ms.load(Relaxed))
         .with_segment_cache(count, cache)
+        .with_remote_batch(OPTIONS.remote_batch.load(Relaxed).max(1))
+        .with_committed_first(OPTIONS.committed_first.load(Relaxed))
         .with_seed(seed)
 }
 
@@ -265,6 +285,16 @@ pub(crate) fn parse_delay(s: &[u8]) -> Option<u32> {
 }
 
 /// Parses a switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+/// A remote-free batch size: 1 to 65535 blocks.
+pub(crate) fn parse_batch(s: &[u8]) -> Option<u32> {
+    let s = s.trim_ascii();
+    if s.is_empty() || s.len() > 5 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = s.iter().fold(0u32, |v, &c| v * 10 + (c - b'0') as u32);
+    (1..=0xffff).contains(&v).then_some(v)
+}
+
 pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
     let s = s.trim_ascii();
     for t in [&b"1"[..], b"true", b"yes", b"on"] {
@@ -340,6 +370,15 @@ pub(crate) fn load_from_env() {
         |v| o.exit_retain_bytes = v,
     );
     read(
+        b"MASU_REMOTE_BATCH\0",
+        "a block count from 1 to 65535",
+        parse_batch,
+        |v| o.remote_batch = v,
+    );
+    read(b"MASU_COMMITTED_FIRST\0", "0 or 1", parse_bool, |v| {
+        o.committed_first = v
+    });
+    read(
         b"MASU_MEMORY_LIMIT\0",
         "a byte count such as 512M or 0 (no limit)",
         parse_size,
@@ -360,10 +399,13 @@ pub(crate) fn load_from_env() {
         }
         let _ = writeln!(
             w,
-            " decommit={} large_cache={} exit_retain={} memory_limit={} stats={} page_size={}",
+            " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
+             memory_limit={} stats={} page_size={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
+            o.remote_batch,
+            o.committed_first as u8,
             o.memory_limit,
             o.stats_at_exit as u8,
             crate::os::page_size(),
@@ -374,6 +416,18 @@ pub(crate) fn load_from_env() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_sizes_parse_within_range() {
+        assert_eq!(parse_batch(b"64"), Some(64));
+        assert_eq!(parse_batch(b" 1 "), Some(1));
+        assert_eq!(parse_batch(b"65535"), Some(65535));
+        assert_eq!(parse_batch(b"0"), None);
+        assert_eq!(parse_batch(b"65536"), None);
+        assert_eq!(parse_batch(b"99999999"), None);
+        assert_eq!(parse_batch(b"-3"), None);
+        assert_eq!(parse_batch(b""), None);
+    }
 
     #[test]
     fn sizes_parse_with_suffixes() {
