@@ -89,10 +89,16 @@ THREADED = [
     "glibc-thread",
     "alloc-testN",
     "alloc-test1",
+    "mstressN",
     "mstressN-long",
 ]
 
 SINGLE = ["cfrac", "espresso", "barnes", "glibc-simple"]
+
+
+def is_masu(name):
+    """masu itself and earlier builds of it (`masu-0.1`, ...): never the rival."""
+    return name == "masu" or name.startswith("masu-")
 
 # Allocators looked for by default (missing ones are skipped).
 DEBIAN = {
@@ -107,7 +113,11 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bench-dir", required=True, help="folder of the built mimalloc-bench binaries")
     p.add_argument("--src-dir", help="mimalloc-bench's bench/ sources (inputs); default: guessed")
-    p.add_argument("--tests", default="threaded", help="comma list, or 'threaded', 'single', 'all'")
+    p.add_argument(
+        "--tests",
+        default="threaded",
+        help="comma list, or 'threaded', 'single', 'issue10' (both), 'all'",
+    )
     p.add_argument(
         "--alloc",
         action="append",
@@ -149,6 +159,8 @@ def test_list(spec):
         return THREADED
     if spec == "single":
         return SINGLE
+    if spec == "issue10":
+        return THREADED + SINGLE
     if spec == "all":
         return list(TESTS)
     names = spec.split(",")
@@ -269,7 +281,7 @@ def write_results(args, tests, allocs, runs):
         times = {a: med[(t, a)][0] for a in names if med[(t, a)][0] is not None}
         best = min(times.values()) if times else None
         best_name = min(times, key=times.get) if times else "-"
-        others = {a: v for a, v in times.items() if a != "masu"}
+        others = {a: v for a, v in times.items() if not is_masu(a)}
         best_other = min(others.values()) if others else None
         for a in names:
             tm, rs, n = med[(t, a)]
@@ -307,7 +319,13 @@ def fmt(v, digits=3):
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def ratio_of(a, b):
+    return a / b if (a and b) else None
+
+
 def write_table(args, tests, names, med, meta):
+    # Earlier builds of masu (`masu-0.1`, ...): a before/after column each.
+    earlier = [a for a in names if is_masu(a) and a != "masu"]
     lines = [
         "# mimalloc-bench tests under each allocator",
         "",
@@ -316,31 +334,41 @@ def write_table(args, tests, names, med, meta):
         + (f" Environment: {' '.join(meta['env'])}." if meta["env"] else ""),
         "",
         "Time in seconds (the test's own figure where it reports one), lower is better;"
-        " `×best` is masu's time over the fastest other allocator's.",
+        " `×best` is masu's time over the fastest other allocator's (earlier masu builds are"
+        " not rivals; `masu ×masu-…` compares with one).",
         "",
-        "| test | " + " | ".join(names) + " | best other | masu ×best |",
-        "|---|" + "---:|" * (len(names) + 2),
+        "| test | " + " | ".join(names) + " | best other | masu ×best |"
+        + "".join(f" masu ×{b} |" for b in earlier),
+        "|---|" + "---:|" * (len(names) + 2 + len(earlier)),
     ]
     for t in tests:
-        others = {a: med[(t, a)][0] for a in names if a != "masu" and med[(t, a)][0] is not None}
+        others = {a: med[(t, a)][0] for a in names if not is_masu(a) and med[(t, a)][0] is not None}
         best = min(others, key=others.get) if others else None
         m = med.get((t, "masu"), (None, None, 0))[0]
         ratio = m / others[best] if (m and best) else None
         cells = [fmt(med[(t, a)][0]) for a in names]
-        lines.append(f"| {t} | " + " | ".join(cells) + f" | {best or '-'} | {fmt(ratio, 2)} |")
+        before = [ratio_of(m, med[(t, b)][0]) for b in earlier]
+        lines.append(
+            f"| {t} | " + " | ".join(cells) + f" | {best or '-'} | {fmt(ratio, 2)} |"
+            + "".join(f" {fmt(r, 2)} |" for r in before)
+        )
     lines += [
         "",
-        "Peak RSS (MiB, ru_maxrss), lower is better; `×low` is masu's over the lowest other allocator's.",
+        "Peak RSS (MiB, maximum resident set from GNU time), lower is better; `×low` is masu's over the lowest other allocator's.",
         "",
-        "| test | " + " | ".join(names) + " | masu ×low |",
-        "|---|" + "---:|" * (len(names) + 1),
+        "| test | " + " | ".join(names) + " | masu ×low |" + "".join(f" masu ×{b} |" for b in earlier),
+        "|---|" + "---:|" * (len(names) + 1 + len(earlier)),
     ]
     for t in tests:
-        others = [med[(t, a)][1] for a in names if a != "masu" and med[(t, a)][1]]
+        others = [med[(t, a)][1] for a in names if not is_masu(a) and med[(t, a)][1]]
         m = med.get((t, "masu"), (None, None, 0))[1]
         ratio = m / min(others) if (m and others) else None
         cells = [fmt(med[(t, a)][1] / 1024 if med[(t, a)][1] else None, 1) for a in names]
-        lines.append(f"| {t} | " + " | ".join(cells) + f" | {fmt(ratio, 2)} |")
+        before = [ratio_of(m, med[(t, b)][1]) for b in earlier]
+        lines.append(
+            f"| {t} | " + " | ".join(cells) + f" | {fmt(ratio, 2)} |"
+            + "".join(f" {fmt(r, 2)} |" for r in before)
+        )
     lines.append("")
     lines.append("Allocators: " + "; ".join(f"{a}: `{p or 'system malloc'}`" for a, p in meta["allocators"].items()))
     lines.append("")

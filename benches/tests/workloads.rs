@@ -10,6 +10,7 @@ use std::process::Command;
 /// Each workload with parameters small enough for a debug build.
 const TINY: &[(&str, &[&str])] = &[
     ("dist", &["ops=20000"]),
+    ("dist-touch", &["ops=20000"]),
     ("server", &["ops=4000", "live=500"]),
     ("producer-consumer", &["ops=5000"]),
     ("random-mt", &["ops=4000", "slots=200"]),

@@ -44,6 +44,7 @@ mod tiny;
 /// Every workload, by the name the runner and the command line use.
 pub const WORKLOADS: &[&str] = &[
     "dist",
+    "dist-touch",
     "server",
     "producer-consumer",
     "random-mt",
@@ -133,6 +134,7 @@ pub fn main() {
     out(format_args!("start workload={name}"));
     let r = match name.as_str() {
         "dist" => dist::run(&args),
+        "dist-touch" => dist::run_touch(&args),
         "server" => server::run(&args),
         "producer-consumer" => producer_consumer::run(&args),
         "random-mt" => random_mt::run(&args),
