@@ -29,6 +29,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -184,7 +185,7 @@ def run_one(args, src, test, lib):
     # the high-water mark across exec). LD_PRELOAD goes to the test alone.
     if lib:
         cmd = f"env LD_PRELOAD={lib} {cmd}"
-    rfile = os.path.join(args.out, ".time")
+    rfile = TIME_FILE
     t0 = time.monotonic()
     proc = subprocess.Popen(
         ["/usr/bin/time", "-f", "%e %M", "-o", rfile, "/bin/sh", "-c", "exec " + cmd],
@@ -234,8 +235,14 @@ def commit():
         return "unknown"
 
 
+# GNU time's output, outside the results folder.
+TIME_FILE = os.path.join(tempfile.mkdtemp(prefix="masu-suite-"), "time")
+
+
 def main():
     args = parse_args()
+    # The commit the results belong to, read before anything is written.
+    args.commit = commit()
     src = args.src_dir or os.path.normpath(os.path.join(args.bench_dir, "..", "..", "bench"))
     tests = test_list(args.tests)
     allocs = allocators(args)
@@ -304,7 +311,7 @@ def write_results(args, tests, allocs, runs):
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "commit": commit(),
+        "commit": args.commit,
         "runs": args.runs,
         "procs": args.procs,
         "allocators": {a: p for a, p in allocs},
