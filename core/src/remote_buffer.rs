@@ -20,7 +20,10 @@
 //!   dropped (so a thread's exit publishes it: the std shim collects there).
 //!
 //! Only small pages are batched; a large or huge block is pushed at once,
-//! so that its memory is never held back.
+//! so that its memory is never held back. With the `checks` feature nothing
+//! is batched: the owner confirms a suspected double free by scanning the
+//! page's own lists, and a block waiting in another heap's chain is on none
+//! of them.
 //!
 //! # Invariants
 //! * The chain's blocks are all blocks of `page`, a small page of *another*
@@ -64,7 +67,7 @@ impl RemoteBuffer {
     #[inline]
     pub unsafe fn free(&mut self, page: *const Page, block: *mut Block, batch: u32) {
         // SAFETY: `page` is a live descriptor; `class` is a fixed field.
-        if unsafe { (*page).class } >= CLASS_UNUSED {
+        if cfg!(feature = "checks") || batch <= 1 || unsafe { (*page).class } >= CLASS_UNUSED {
             // SAFETY: forwarded from the caller.
             unsafe { Page::push_remote_chain(page, block, block, 1) };
             return;

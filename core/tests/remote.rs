@@ -127,6 +127,7 @@ fn per_cpu_heaps_share_one_region_and_give_it_back() {
 /// reaches 64 blocks, when a free goes to another page, at the freeing
 /// heap's slow paths, and at `flush_remote_frees`, `collect` and drop.
 #[test]
+#[cfg_attr(feature = "checks", ignore = "with checks nothing is batched")]
 fn batched_remote_frees_reach_the_owner_at_each_publication_point() {
     let region = common::shared_region(8 << 20);
     let mut owner = Heap::new(region, Config::FIXED_REGION);

@@ -212,6 +212,10 @@ fn inject(h: &mut Harness<'_>, misuse: &Misuse) -> bool {
             let before = h.owner.stats();
             if remote {
                 h.remote_free(a);
+                // Published onto the page's list (a chain's last link is
+                // written when it is published), where a scribble must be
+                // caught when the owner collects it.
+                h.other.flush_remote_frees();
             } else {
                 h.free(a);
             }

@@ -135,6 +135,10 @@ fn worker() -> &'static Mutex<Worker> {
                             MASU.dealloc(h.addr as *mut u8, h.layout);
                         }
                     }
+                    // The frees may wait in this thread's batch of remote
+                    // frees; publish them before the fuzzing thread collects,
+                    // as a slow path or the exit hook would.
+                    masu::flush_remote_frees();
                     ack.send(()).expect("fuzzing thread gone");
                 }
             })

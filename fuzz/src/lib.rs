@@ -422,8 +422,11 @@ impl<'r> Harness<'r> {
         self.model.remote_frees += 1;
     }
 
-    /// `collect(force)`; every pending remote free is collected by it.
+    /// `collect(force)`, after the other heap has published the remote frees
+    /// it batched (as its thread would at its next slow path or exit); every
+    /// pending remote free is collected by it.
     pub fn collect(&mut self, force: bool) {
+        self.other.flush_remote_frees();
         self.owner.collect(force);
         self.model.pending = 0;
         self.model.pending_bytes = 0;

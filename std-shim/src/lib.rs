@@ -46,7 +46,10 @@ pub use options::{
     options, set_memory_limit, Options, DEFAULT_LARGE_CACHE, DEFAULT_PURGE_DELAY_MS,
 };
 pub use os::{os_stats, page_size, MmapOs, OsStats, CHUNK};
-pub use pool::{collect, collect_abandoned, init, pool_stats, register_hooks, PoolStats, ShimHeap};
+pub use pool::{
+    collect, collect_abandoned, flush_remote_frees, init, pool_stats, register_hooks, PoolStats,
+    ShimHeap,
+};
 pub use report::print_stats;
 
 use ::core::alloc::{GlobalAlloc, Layout};

@@ -588,6 +588,21 @@ pub fn collect(force: bool) {
     }
 }
 
+/// Publishes the remote frees the calling thread's heap has batched (blocks
+/// it freed to pages of other threads' heaps, see masu-core's
+/// `Heap::flush_remote_frees`), so that their owners can reuse them. The
+/// heap does this itself at its slow paths, at `collect` and at thread
+/// exit; a thread that frees other threads' blocks and then blocks for a
+/// long time (a consumer waiting on a queue) can call it first: up to 63
+/// blocks of one page may wait otherwise.
+pub fn flush_remote_frees() {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds `s`; no heap call is in progress.
+        unsafe { heap_of(s).flush_remote_frees() };
+    }
+}
+
 /// Collects every idle heap (those left by exited threads): remote frees that
 /// reached them since are taken in, empty pages freed and, with `force`,
 /// purged and their segment caches released.
