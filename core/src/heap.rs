@@ -60,6 +60,17 @@ const STATS_FLUSH_ALLOCS: usize = 1024;
 // Not part of a concurrent protocol: a monotonic id generator (see `sync`).
 static NEXT_HEAP_ID: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
 
+/// `size` raised to the smallest block a request gets with `checks` (16
+/// bytes, room for the freed tag); unchanged without (a size of 0 stays 0).
+#[inline(always)]
+const fn size_or_min(size: usize) -> usize {
+    if MIN_BLOCK > 1 && size < MIN_BLOCK {
+        MIN_BLOCK
+    } else {
+        size
+    }
+}
+
 /// A single-owner heap: size-classed pages in aligned segments over an `Os`.
 ///
 /// A `Heap` is `!Sync`: one thread (or CPU) uses it at a time through
@@ -272,11 +283,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         zero: bool,
         counters: &impl CounterSink,
     ) -> *mut u8 {
-        let size_or_min = if MIN_BLOCK > 1 {
-            size.max(MIN_BLOCK)
-        } else {
-            size
-        };
+        let size_or_min = size_or_min(size);
         if size_or_min > self.direct_max {
             return ptr::null_mut();
         }
@@ -294,29 +301,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         } else {
             return ptr::null_mut();
         };
-        debug_assert!(idx * 8 <= self.direct_max);
-        // SAFETY: `idx <= direct_max / 8 < DIRECT_LEN`.
-        let page = unsafe { *self.direct.get_unchecked(idx) };
-        // SAFETY: a direct entry is a live page owned by this heap or
-        // `EMPTY_PAGE`, whose `free` reads as null.
-        if unsafe { (*page).free.is_null() } {
-            return ptr::null_mut();
-        }
         let _ = counters;
-        // SAFETY: a real page (`EMPTY_PAGE` has no free block) of this heap,
-        // which the caller owns, with a non-empty `free` list.
-        unsafe { Self::take_block(page, if zero { size } else { 0 }) }
+        // SAFETY: forwarded from the caller; `idx` is a direct index.
+        unsafe { self.take_direct(idx, size, zero) }
     }
 
     /// Everything `alloc` does when the fast path cannot serve the request.
     #[cold]
     #[inline(never)]
     fn alloc_rest(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
-        let size_or_min = if MIN_BLOCK > 1 {
-            size.max(MIN_BLOCK)
-        } else {
-            size
-        };
+        let size_or_min = size_or_min(size);
         let zero_len = if zero { size } else { 0 };
         if size_or_min <= self.direct_max && align <= 16 {
             // A direct request whose page had no ready block (the usual
@@ -357,11 +351,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// As for [`Heap::alloc_fast`].
     #[inline(always)]
     pub unsafe fn alloc_fast_malloc(&self, size: usize, zero: bool) -> *mut u8 {
-        let size_or_min = if MIN_BLOCK > 1 {
-            size.max(MIN_BLOCK)
-        } else {
-            size
-        };
+        let size_or_min = size_or_min(size);
         if size_or_min > self.direct_max {
             return ptr::null_mut();
         }
@@ -376,6 +366,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 ((size_or_min + 15) & !15) >> 3
             }
         );
+        // SAFETY: forwarded from the caller; `idx` is a direct index.
+        unsafe { self.take_direct(idx, size, zero) }
+    }
+
+    /// The block the fast paths hand out for direct-table entry `idx`: the
+    /// first free block of its page, or null (nothing changed) when the page
+    /// has none or the class has no page.
+    ///
+    /// # Safety
+    /// As for [`Heap::alloc_fast`]; `idx * 8 <= direct_max`.
+    #[inline(always)]
+    unsafe fn take_direct(&self, idx: usize, size: usize, zero: bool) -> *mut u8 {
         debug_assert!(idx * 8 <= self.direct_max);
         // SAFETY: `idx <= direct_max / 8 < DIRECT_LEN`.
         let page = unsafe { *self.direct.get_unchecked(idx) };
@@ -384,8 +386,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if unsafe { (*page).free.is_null() } {
             return ptr::null_mut();
         }
-        // SAFETY: a real page of this heap, which the caller owns, with a
-        // non-empty `free` list.
+        // SAFETY: a real page (`EMPTY_PAGE` has no free block) of this heap,
+        // which the caller owns, with a non-empty `free` list.
         unsafe { Self::take_block(page, if zero { size } else { 0 }) }
     }
 

@@ -305,9 +305,10 @@ impl Page {
         }
     }
 
-    /// Takes the whole `thread_free` list (owner only): its first block and,
-    /// on a page that [counts its remote frees](Page::counts_remote), the
-    /// number of blocks on it (else `None`).
+    /// Takes the whole `thread_free` list (owner only): its first block and
+    /// the number of blocks on it where that is known without walking it: on
+    /// a page that [counts its remote frees](Page::counts_remote), and when
+    /// the list is empty (0); else `None`.
     #[inline]
     pub fn take_remote(&self) -> (*mut Block, Option<u32>) {
         if self.thread_free.load(Ordering::Relaxed) == 0 {
@@ -365,23 +366,21 @@ impl Page {
                 // its blocks (another core wrote each of them: walking the
                 // list would take a cache miss per block, one after another).
                 // `local_free` (this thread's own frees) goes in front.
-                if !remote.is_null() {
-                    let local = (*this).local_free;
-                    if local.is_null() {
-                        (*this).free = remote;
-                    } else {
+                let local = (*this).local_free;
+                let list = if local.is_null() {
+                    remote
+                } else {
+                    if !remote.is_null() {
                         (*Page::tail_of(key, local)).next = encode_link(key, remote);
-                        (*this).free = local;
-                        (*this).local_free = ptr::null_mut();
                     }
-                    (*this).used -= n;
-                    (*this).flags &= !FLAG_FREE_IS_ZERO;
-                }
-                if !(*this).local_free.is_null() {
-                    (*this).free = (*this).local_free;
+                    local
+                };
+                if !list.is_null() {
+                    (*this).free = list;
                     (*this).local_free = ptr::null_mut();
                     (*this).flags &= !FLAG_FREE_IS_ZERO;
                 }
+                (*this).used -= n;
                 return n;
             }
             let mut collected = 0u32;

@@ -416,20 +416,26 @@ fn a_chain_races_single_pushes() {
     );
 }
 
+/// Links `blocks` into a chain as `RemoteBuffer` does (each block's link to
+/// the one freed before it), for the twins that push it by hand; returns
+/// its head (the last block) and tail (the first, whose link the push sets).
+fn link_chain(page: &ProtocolPage, blocks: &[*mut u8]) -> (*mut u8, *mut u8) {
+    for w in blocks.windows(2) {
+        // SAFETY: the blocks are ours until the CAS publishes them.
+        unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
+    }
+    (*blocks.last().unwrap(), blocks[0])
+}
+
 /// BROKEN copy of `Page::push_remote_chain`: the tail is linked to the list
 /// head read before the loop and not linked again when the CAS fails, so a
 /// push that landed in between is cut off the list.
 fn broken_chain_push_no_relink(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
     let list = page.thread_free();
-    // Link the chain: blocks[0] <- blocks[1] <- ... (head is the last).
-    for w in blocks.windows(2) {
-        // SAFETY: the blocks are ours until the CAS publishes them.
-        unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
-    }
-    let (head, tail) = (*blocks.last().unwrap(), blocks[0]);
+    let (head, tail) = link_chain(page, blocks);
     let n = blocks.len() as u32;
     let mut old = list.load(Ordering::Relaxed);
-    // SAFETY: as above.
+    // SAFETY: the chain is ours until the CAS publishes it.
     unsafe { (tail as *mut usize).write(page.encode(page.remote_word_parts(old).0)) };
     loop {
         // BUG: the tail must be linked to `old` again on every try.
@@ -446,16 +452,12 @@ fn broken_chain_push_no_relink(page: &ProtocolPage, _thread: usize, blocks: &[*m
 /// owner.
 fn broken_chain_push_relaxed(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
     let list = page.thread_free();
-    for w in blocks.windows(2) {
-        // SAFETY: the blocks are ours until the CAS publishes them.
-        unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
-    }
-    let (head, tail) = (*blocks.last().unwrap(), blocks[0]);
+    let (head, tail) = link_chain(page, blocks);
     let n = blocks.len() as u32;
     let mut old = list.load(Ordering::Relaxed);
     loop {
         let (old_head, old_count) = page.remote_word_parts(old);
-        // SAFETY: as above.
+        // SAFETY: the chain is ours until the CAS publishes it.
         unsafe { (tail as *mut usize).write(page.encode(old_head)) };
         match list.compare_exchange_weak(
             old,
@@ -477,14 +479,10 @@ fn broken_chain_push_relaxed(page: &ProtocolPage, _thread: usize, blocks: &[*mut
 #[cfg(not(feature = "checks"))]
 fn broken_chain_push_count_not_added(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
     let list = page.thread_free();
-    for w in blocks.windows(2) {
-        // SAFETY: the blocks are ours until the CAS publishes them.
-        unsafe { (w[1] as *mut usize).write(page.encode(w[0])) };
-    }
-    let (head, tail) = (*blocks.last().unwrap(), blocks[0]);
+    let (head, tail) = link_chain(page, blocks);
     let mut old = list.load(Ordering::Relaxed);
     loop {
-        // SAFETY: as above.
+        // SAFETY: the chain is ours until the CAS publishes it.
         unsafe { (tail as *mut usize).write(page.encode(page.remote_word_parts(old).0)) };
         // BUG: must be the old count plus the chain's.
         let new = page.remote_word(head, blocks.len() as u32);

@@ -50,151 +50,53 @@ fn next_operator(name: &[u8]) -> *mut c_void {
     f
 }
 
-/// `operator new(size_t)` and `operator new[](size_t)` after masu said null.
-#[cold]
-#[inline(never)]
-fn new_failed(name: &[u8], size: usize) -> *mut c_void {
-    let f = next_operator(name);
-    // SAFETY: `f` is the C++ runtime's definition of operator `name`, whose
-    // signature is `void *(size_t)`.
-    let f: extern "C-unwind" fn(usize) -> *mut c_void = unsafe { core::mem::transmute(f) };
-    f(size)
+/// Defines `operator new` forms: `$alloc` (masu's allocation, with the
+/// arguments in scope), and when it gives null, the next definition of the
+/// same operator with the same arguments (see "Failure" above), out of line.
+macro_rules! news {
+    ($($(#[$doc:meta])* $abi:literal $name:ident($($arg:ident: $ty:ty),*) = $alloc:expr;)*) => {$(
+        $(#[$doc])*
+        #[no_mangle]
+        pub extern $abi fn $name($($arg: $ty),*) -> *mut c_void {
+            #[cold]
+            #[inline(never)]
+            fn failed($($arg: $ty),*) -> *mut c_void {
+                let f = next_operator(concat!(stringify!($name), "\0").as_bytes());
+                // SAFETY: `f` is the C++ runtime's definition of this same
+                // operator, whose signature (and unwinding) is this one's.
+                let f: extern $abi fn($($ty),*) -> *mut c_void =
+                    unsafe { core::mem::transmute(f) };
+                f($($arg),*)
+            }
+            let p = $alloc;
+            if p.is_null() {
+                return failed($($arg),*);
+            }
+            p
+        }
+    )*};
 }
 
-/// The `nothrow` forms after masu said null.
-#[cold]
-#[inline(never)]
-fn new_nothrow_failed(name: &[u8], size: usize, tag: *const c_void) -> *mut c_void {
-    let f = next_operator(name);
-    // SAFETY: as in `new_failed`, signature `void *(size_t, const nothrow_t &)`.
-    let f: extern "C" fn(usize, *const c_void) -> *mut c_void = unsafe { core::mem::transmute(f) };
-    f(size, tag)
-}
-
-/// The aligned forms after masu said null.
-#[cold]
-#[inline(never)]
-fn new_aligned_failed(name: &[u8], size: usize, align: usize) -> *mut c_void {
-    let f = next_operator(name);
-    // SAFETY: as in `new_failed`, signature `void *(size_t, align_val_t)`
-    // (`align_val_t` is an enum over `size_t`).
-    let f: extern "C-unwind" fn(usize, usize) -> *mut c_void = unsafe { core::mem::transmute(f) };
-    f(size, align)
-}
-
-/// The aligned `nothrow` forms after masu said null.
-#[cold]
-#[inline(never)]
-fn new_aligned_nothrow_failed(
-    name: &[u8],
-    size: usize,
-    align: usize,
-    tag: *const c_void,
-) -> *mut c_void {
-    let f = next_operator(name);
-    // SAFETY: as in `new_failed`, signature
-    // `void *(size_t, align_val_t, const nothrow_t &)`.
-    let f: extern "C" fn(usize, usize, *const c_void) -> *mut c_void =
-        unsafe { core::mem::transmute(f) };
-    f(size, align, tag)
-}
-
-/// `operator new(size_t)`.
-#[no_mangle]
-pub extern "C-unwind" fn _Znwm(size: usize) -> *mut c_void {
-    let p = c::malloc(size);
-    if p.is_null() {
-        return new_failed(b"_Znwm\0", size);
-    }
-    p
-}
-
-/// `operator new[](size_t)`.
-#[no_mangle]
-pub extern "C-unwind" fn _Znam(size: usize) -> *mut c_void {
-    let p = c::malloc(size);
-    if p.is_null() {
-        return new_failed(b"_Znam\0", size);
-    }
-    p
-}
-
-/// `operator new(size_t, const std::nothrow_t &)`.
-#[no_mangle]
-pub extern "C" fn _ZnwmRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void {
-    let p = c::malloc(size);
-    if p.is_null() {
-        return new_nothrow_failed(b"_ZnwmRKSt9nothrow_t\0", size, tag);
-    }
-    p
-}
-
-/// `operator new[](size_t, const std::nothrow_t &)`.
-#[no_mangle]
-pub extern "C" fn _ZnamRKSt9nothrow_t(size: usize, tag: *const c_void) -> *mut c_void {
-    let p = c::malloc(size);
-    if p.is_null() {
-        return new_nothrow_failed(b"_ZnamRKSt9nothrow_t\0", size, tag);
-    }
-    p
-}
-
-/// `operator new(size_t, std::align_val_t)`.
-#[no_mangle]
-pub extern "C-unwind" fn _ZnwmSt11align_val_t(size: usize, align: usize) -> *mut c_void {
-    let p = c::aligned_alloc(align, size);
-    if p.is_null() {
-        return new_aligned_failed(b"_ZnwmSt11align_val_t\0", size, align);
-    }
-    p
-}
-
-/// `operator new[](size_t, std::align_val_t)`.
-#[no_mangle]
-pub extern "C-unwind" fn _ZnamSt11align_val_t(size: usize, align: usize) -> *mut c_void {
-    let p = c::aligned_alloc(align, size);
-    if p.is_null() {
-        return new_aligned_failed(b"_ZnamSt11align_val_t\0", size, align);
-    }
-    p
-}
-
-/// `operator new(size_t, std::align_val_t, const std::nothrow_t &)`.
-#[no_mangle]
-pub extern "C" fn _ZnwmSt11align_val_tRKSt9nothrow_t(
-    size: usize,
-    align: usize,
-    tag: *const c_void,
-) -> *mut c_void {
-    let p = c::aligned_alloc(align, size);
-    if p.is_null() {
-        return new_aligned_nothrow_failed(
-            b"_ZnwmSt11align_val_tRKSt9nothrow_t\0",
-            size,
-            align,
-            tag,
-        );
-    }
-    p
-}
-
-/// `operator new[](size_t, std::align_val_t, const std::nothrow_t &)`.
-#[no_mangle]
-pub extern "C" fn _ZnamSt11align_val_tRKSt9nothrow_t(
-    size: usize,
-    align: usize,
-    tag: *const c_void,
-) -> *mut c_void {
-    let p = c::aligned_alloc(align, size);
-    if p.is_null() {
-        return new_aligned_nothrow_failed(
-            b"_ZnamSt11align_val_tRKSt9nothrow_t\0",
-            size,
-            align,
-            tag,
-        );
-    }
-    p
+news! {
+    /// `operator new(size_t)`.
+    "C-unwind" _Znwm(size: usize) = c::malloc(size);
+    /// `operator new[](size_t)`.
+    "C-unwind" _Znam(size: usize) = c::malloc(size);
+    /// `operator new(size_t, const std::nothrow_t &)`.
+    "C" _ZnwmRKSt9nothrow_t(size: usize, tag: *const c_void) = c::malloc(size);
+    /// `operator new[](size_t, const std::nothrow_t &)`.
+    "C" _ZnamRKSt9nothrow_t(size: usize, tag: *const c_void) = c::malloc(size);
+    /// `operator new(size_t, std::align_val_t)` (`align_val_t` is an enum
+    /// over `size_t`).
+    "C-unwind" _ZnwmSt11align_val_t(size: usize, align: usize) = c::aligned_alloc(align, size);
+    /// `operator new[](size_t, std::align_val_t)`.
+    "C-unwind" _ZnamSt11align_val_t(size: usize, align: usize) = c::aligned_alloc(align, size);
+    /// `operator new(size_t, std::align_val_t, const std::nothrow_t &)`.
+    "C" _ZnwmSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void) =
+        c::aligned_alloc(align, size);
+    /// `operator new[](size_t, std::align_val_t, const std::nothrow_t &)`.
+    "C" _ZnamSt11align_val_tRKSt9nothrow_t(size: usize, align: usize, tag: *const c_void) =
+        c::aligned_alloc(align, size);
 }
 
 /// Defines `operator delete` forms that free as `free` does; the extra
