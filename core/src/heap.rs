@@ -124,6 +124,8 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) reserved_bytes: usize,
     pub(crate) decommitted_bytes: u64,
     pub(crate) purges: u64,
+    /// Huge segments moved to a larger reservation by `Os::remap`.
+    pub(crate) remaps: u64,
     pub(crate) remote_collected: u64,
     pub(crate) pages_per_class: [u32; CLASS_COUNT],
     pub(crate) large_spans: usize,
@@ -188,6 +190,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             reserved_bytes: 0,
             decommitted_bytes: 0,
             purges: 0,
+            remaps: 0,
             remote_collected: 0,
             pages_per_class: [0; CLASS_COUNT],
             large_spans: 0,
@@ -980,7 +983,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     fn new_segment(&mut self) -> *mut Segment {
         self.ensure_id();
         let g = self.geometry;
-        let mut seg = self.cache_take(KIND_NORMAL, g.segment_size, g.segment_size);
+        let mut seg = self.cache_take_normal();
         if seg.is_null() {
             let mut base = self.os.reserve(g.segment_size, g.segment_size);
             if base.is_null() && self.release_cache() {
@@ -1308,6 +1311,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if unsafe { self.resize_in_place(seg, page, new_size) } {
                     return ptr;
                 }
+                // SAFETY: as above; the block is the caller's alone.
+                let moved = unsafe { self.remap_huge(seg, page, new_size) };
+                if !moved.is_null() {
+                    return moved;
+                }
             }
         }
         let new = self.alloc(new_layout);
@@ -1378,6 +1386,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             large_spans: self.large_spans,
             huge_allocs: self.huge_allocs,
             purges: self.purges,
+            remaps: self.remaps,
         }
     }
 }

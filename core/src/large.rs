@@ -27,6 +27,10 @@ pub(crate) fn huge_kept_bytes(page_size: usize) -> usize {
     (HUGE_HEADER + page_size - 1) & !(page_size - 1)
 }
 
+/// A reused huge segment keeps committed memory past the request when it is
+/// at most this fraction of the request.
+const HUGE_SLACK_DIV: usize = 1;
+
 /// Where the parts of a huge segment go.
 struct HugeLayout {
     /// Bytes to reserve and their alignment.
@@ -132,29 +136,42 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let Some(lay) = HugeLayout::new(size, align, g.segment_size, self.os.page_size()) else {
             return ptr::null_mut();
         };
-        // True when the block's memory is known zero beyond the kept head.
-        let mut fresh = false;
+        // Offset from the header beyond which the memory reads as zero.
+        let mut zero_from = 0;
         let mut seg = ptr::null_mut();
         if lay.header_off == 0 && lay.block_off == HUGE_HEADER {
-            seg = self.cache_take(KIND_HUGE, lay.total, lay.total + lay.total / 4);
+            seg = self.cache_take_huge(lay.total, self.os.can_remap());
+            // SAFETY: a cached huge segment is live, ours and in no list.
+            if !seg.is_null() && unsafe { (*seg).reserved_size } < lay.total {
+                let grown = unsafe { self.remap_segment(seg, lay.total) };
+                if grown.is_null() {
+                    self.cache_put(seg);
+                }
+                seg = grown;
+            }
         }
         if !seg.is_null() {
             // SAFETY: a cached huge segment is live, ours and in no list.
-            unsafe {
-                let s = &mut *seg;
-                if s.committed_bytes < s.reserved_size {
-                    // A purge kept the head committed: commit the rest.
-                    let head = s.committed_bytes;
-                    if !self.commit_or_relieve((seg as *mut u8).add(head), s.reserved_size - head) {
-                        self.cache_put(seg);
-                        return ptr::null_mut();
-                    }
-                    let s = &mut *seg;
-                    self.committed_bytes += s.reserved_size - s.committed_bytes;
-                    fresh = s.zero_mask != 0 && self.os.fresh_memory_is_zeroed();
-                    s.committed_bytes = s.reserved_size;
-                }
-            }
+            // Committed memory past the request stays with the block (as
+            // usable size) up to HUGE_SLACK_DIV: decommitting it only to
+            // fault it in again for the next larger block costs more.
+            // SAFETY: as above.
+            let committed = unsafe { (*seg).committed_bytes };
+            let end = if committed > lay.total && committed - lay.total <= lay.total / HUGE_SLACK_DIV {
+                committed
+            } else {
+                lay.total
+            };
+            // SAFETY: as above.
+            let Some(before) = (unsafe { self.fit_committed(seg, end) }) else {
+                self.cache_put(seg);
+                return ptr::null_mut();
+            };
+            zero_from = if self.os.fresh_memory_is_zeroed() {
+                before
+            } else {
+                usize::MAX
+            };
         } else {
             let mut base = self.os.reserve(lay.total, lay.align);
             if base.is_null() && self.relieve_memory_pressure() {
@@ -171,7 +188,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 unsafe { self.os.release(base, lay.total, lay.align) };
                 return ptr::null_mut();
             }
-            fresh = self.os.fresh_memory_is_zeroed();
+            if !self.os.fresh_memory_is_zeroed() {
+                zero_from = usize::MAX;
+            }
             let key = self.new_key(seg as usize);
             // SAFETY: the header area is committed and ours.
             unsafe {
@@ -208,9 +227,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: `seg` is a live huge segment of ours, in no list.
         unsafe {
             let s = &mut *seg;
-            s.zero_mask = 0;
-            let block_size =
-                s.reserved_size - (seg as usize - s.reservation as usize) - lay.block_off;
+            // The block ends where the committed memory does (a reused
+            // segment's committed prefix may pass the request by a page).
+            let block_size = s.committed_bytes - lay.block_off;
             let page = Segment::page(seg, 0);
             let p = &mut *page;
             p.free = ptr::null_mut();
@@ -230,18 +249,189 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.start_single_block_page(page);
             self.huge_allocs += 1;
             if zero {
-                // A purged segment kept its first `Os` pages, which the block
-                // may start in: only the memory beyond them is fresh.
-                let dirty_head = huge_kept_bytes(self.os.page_size()).saturating_sub(lay.block_off);
-                let len = if fresh && lay.header_off == 0 {
-                    size.min(dirty_head)
-                } else {
-                    size
-                };
-                ptr::write_bytes(start, 0, len);
+                ptr::write_bytes(start, 0, size.min(zero_from.saturating_sub(lay.block_off)));
             }
             start
         }
+    }
+
+    /// Makes the committed prefix of huge segment `seg` (reserved at `seg`)
+    /// end at `end` bytes from its header: commits what is missing or
+    /// decommits what passes `end`. Returns the committed prefix before,
+    /// beyond which the memory was never written since it was last
+    /// decommitted (or mapped); None when the commit was refused (nothing
+    /// changed). A refused decommit leaves the prefix longer than `end`.
+    ///
+    /// # Safety
+    /// `seg` is a live huge segment of ours with `reservation == seg`,
+    /// `end` is a multiple of the `Os` page, at least the header's and at
+    /// most `reserved_size`, and nothing past `end` is in use.
+    unsafe fn fit_committed(&mut self, seg: *mut Segment, end: usize) -> Option<usize> {
+        // SAFETY: guaranteed by the caller; the header is read and written
+        // through the raw pointer (see "Access" on `Segment`).
+        unsafe {
+            let before = (*seg).committed_bytes;
+            debug_assert!(end <= (*seg).reserved_size && end % self.os.page_size() == 0);
+            let base = seg as *mut u8;
+            if before < end {
+                if !self.commit_or_relieve(base.add(before), end - before) {
+                    return None;
+                }
+                self.committed_bytes += end - before;
+                (*seg).committed_bytes = end;
+            } else if before > end && self.os.decommit(base.add(end), before - end) {
+                self.committed_bytes -= before - end;
+                self.decommitted_bytes += (before - end) as u64;
+                (*seg).committed_bytes = end;
+            }
+            Some(before)
+        }
+    }
+
+    /// Moves huge segment `seg` (in no list, `reservation == seg`) to a
+    /// reservation of `new_size` bytes with [`Os::remap`], committing its
+    /// whole old reservation first so that the committed part stays a prefix
+    /// (the remap commits what it adds). Returns the segment at its new
+    /// address, whose page descriptor's `start` the caller sets; null when
+    /// the commit or the remap failed (`seg` is then unchanged but may have
+    /// more committed).
+    ///
+    /// # Safety
+    /// As stated; nothing else uses the segment during the call.
+    unsafe fn remap_segment(&mut self, seg: *mut Segment, new_size: usize) -> *mut Segment {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let (size, align) = ((*seg).reserved_size, (*seg).reserved_align);
+            debug_assert!(new_size > size && (*seg).reservation == seg as *mut u8);
+            self.fit_committed(seg, size);
+            if (*seg).committed_bytes != size {
+                return ptr::null_mut();
+            }
+            let new = self.os.remap(seg as *mut u8, size, new_size, align);
+            if new.is_null() {
+                return ptr::null_mut();
+            }
+            let seg = new as *mut Segment;
+            let s = &mut *seg;
+            s.cookie = Segment::cookie_for(seg as usize);
+            s.reservation = new;
+            s.reserved_size = new_size;
+            s.committed_bytes = new_size;
+            self.reserved_bytes += new_size - size;
+            self.committed_bytes += new_size - size;
+            self.remaps += 1;
+            seg
+        }
+    }
+
+    /// Grows a huge block past its reservation by moving the reservation
+    /// ([`Os::remap`]): no copy, no new faults for what it held. Returns the
+    /// block's new address, or null (the block unchanged where it was) when
+    /// the `Os` cannot remap or is out of memory.
+    ///
+    /// # Safety
+    /// `page` is the live page of huge segment `seg` of this heap, and no
+    /// other thread uses the block.
+    pub(crate) unsafe fn remap_huge(
+        &mut self,
+        seg: *mut Segment,
+        page: *mut Page,
+        new_size: usize,
+    ) -> *mut u8 {
+        let page_size = self.os.page_size();
+        // SAFETY: guaranteed by the caller (see "Access" on `Page`).
+        unsafe {
+            if (*page).class != CLASS_HUGE
+                || (*seg).reservation != seg as *mut u8
+                || !self.os.can_remap()
+            {
+                return ptr::null_mut();
+            }
+            let block_off = (*page).start as usize - seg as usize;
+            let Some(end) = block_off
+                .checked_add(new_size)
+                .and_then(|e| e.checked_add(page_size - 1))
+                .map(|e| e & !(page_size - 1))
+            else {
+                return ptr::null_mut();
+            };
+            let old = (*page).block_size;
+            if end <= (*seg).reserved_size || end > isize::MAX as usize {
+                return ptr::null_mut();
+            }
+            // The segment's header (with the page descriptor) moves: out of
+            // the lists that link it, and back in at its new address.
+            self.huge.remove(seg);
+            self.full.remove(page);
+            let moved = self.remap_segment(seg, end);
+            let seg = if moved.is_null() { seg } else { moved };
+            let page = Segment::page(seg, 0);
+            self.huge.push_back(seg);
+            self.full.push_back(page);
+            if moved.is_null() {
+                // Give back what the failed attempt committed.
+                self.fit_committed(seg, block_off + old);
+                return ptr::null_mut();
+            }
+            (*page).start = (seg as *mut u8).add(block_off);
+            let new = end - block_off;
+            self.flush_page(page);
+            (*page).block_size = new;
+            self.counters.on_resize(old, new);
+            #[cfg(feature = "stats")]
+            {
+                self.full_live = self.full_live - old + new;
+                self.counters.note_live(self.full_live);
+            }
+            (*page).start
+        }
+    }
+
+    /// Resizes a huge block in place: it grows by committing more of its
+    /// reservation and shrinks by decommitting its tail. False (the caller
+    /// moves the block) when the reservation is too small, the commit is
+    /// refused, or the block shrinks below half into the large sizes.
+    ///
+    /// # Safety
+    /// `page` is the live page of huge segment `seg` of this heap.
+    unsafe fn resize_huge(&mut self, seg: *mut Segment, page: *mut Page, new_size: usize) -> bool {
+        let g = self.geometry;
+        let page_size = self.os.page_size();
+        // SAFETY: guaranteed by the caller (see "Access" on `Page`).
+        unsafe {
+            let old = (*page).block_size;
+            if (*seg).reservation != seg as *mut u8 {
+                // Over-aligned: keep the block when it fits and wastes at most half.
+                return new_size <= old && new_size >= old / 2;
+            }
+            if new_size < old / 2 && new_size <= g.max_large_slices * g.slice_size {
+                return false;
+            }
+            let block_off = (*page).start as usize - seg as usize;
+            let Some(end) = block_off
+                .checked_add(new_size.max(1))
+                .and_then(|e| e.checked_add(page_size - 1))
+                .map(|e| e & !(page_size - 1))
+            else {
+                return false;
+            };
+            if end > (*seg).reserved_size || self.fit_committed(seg, end).is_none() {
+                return false;
+            }
+            let new = (*seg).committed_bytes - block_off;
+            if new != old {
+                self.flush_page(page);
+                (*page).block_size = new;
+                self.counters.on_resize(old, new);
+                #[cfg(feature = "stats")]
+                {
+                    // A huge page is filed full: its bytes there change too.
+                    self.full_live = self.full_live - old + new;
+                    self.counters.note_live(self.full_live);
+                }
+            }
+        }
+        true
     }
 
     /// Frees a huge page's segment (into the cache or back to the `Os`).
@@ -281,8 +471,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             )
         };
         if class == CLASS_HUGE {
-            // Keep the block when it still fits and wastes at most half.
-            return new_size <= block_size && new_size >= block_size / 2;
+            // SAFETY: guaranteed by the caller.
+            return unsafe { self.resize_huge(seg, page, new_size) };
         }
         let g = self.geometry;
         let n = new_size.max(1).div_ceil(g.slice_size);

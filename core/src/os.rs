@@ -70,6 +70,32 @@ pub unsafe trait Os {
         true
     }
 
+    /// True when [`Os::remap`] can succeed. The core asks before it plans to
+    /// grow a reservation that way. The default says false.
+    fn can_remap(&self) -> bool {
+        false
+    }
+
+    /// Moves a whole reservation made by [`Os::reserve`] (`old_size` bytes at
+    /// `ptr`, aligned to `align`) to a new reservation of `new_size >
+    /// old_size` bytes aligned to `align`, without copying its memory, and
+    /// commits the part it adds: on success the old range is no longer
+    /// reserved, the first `old_size` bytes of the new one hold the old
+    /// contents with the old commit state (byte for byte at the same
+    /// offsets), and the rest is committed as by [`Os::commit`] (reading as
+    /// zero when [`Os::fresh_memory_is_zeroed`]). On failure (no address
+    /// space, or the commit refused) it returns null and nothing changed. The
+    /// default always fails.
+    ///
+    /// # Safety
+    /// `ptr`, `old_size` and `align` are those of a live reservation of this
+    /// `Os`; `new_size` is a multiple of [`Os::page_size`]. No other thread
+    /// uses the reservation during the call.
+    unsafe fn remap(&self, ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8 {
+        let _ = (ptr, old_size, new_size, align);
+        core::ptr::null_mut()
+    }
+
     /// A monotonic clock in milliseconds, if the platform has one. With a
     /// clock, [`Config::purge_delay`](crate::Config::purge_delay) counts
     /// milliseconds; without one (the default) it counts slow-path events.
@@ -110,6 +136,15 @@ unsafe impl<O: Os + ?Sized> Os for &O {
     #[inline]
     fn may_contain(&self, addr: usize) -> bool {
         (**self).may_contain(addr)
+    }
+    #[inline]
+    fn can_remap(&self) -> bool {
+        (**self).can_remap()
+    }
+    #[inline]
+    unsafe fn remap(&self, ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8 {
+        // SAFETY: the caller upholds `remap`'s contract for `O`.
+        unsafe { (**self).remap(ptr, old_size, new_size, align) }
     }
     #[inline]
     fn clock_ms(&self) -> Option<u64> {

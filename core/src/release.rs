@@ -98,14 +98,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     return;
                 }
                 let keep = crate::large::huge_kept_bytes(page_size);
-                let held = (*seg).reserved_size - (seg as usize - (*seg).reservation as usize);
-                if (*seg).committed_bytes > keep && held > keep {
-                    let len = held - keep;
+                let committed = (*seg).committed_bytes;
+                if committed > keep {
+                    let len = committed - keep;
                     if self.os.decommit((seg as *mut u8).add(keep), len) {
                         self.decommitted_bytes += len as u64;
-                        self.committed_bytes -= (*seg).committed_bytes - keep;
+                        self.committed_bytes -= len;
+                        self.cache_bytes -= len;
                         (*seg).committed_bytes = keep;
-                        (*seg).zero_mask = 1;
                         self.purges += 1;
                     }
                 }
@@ -146,6 +146,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     (*seg).committed_mask &= !bits;
                     (*seg).zero_mask &= !bits;
                     self.committed_bytes -= len;
+                    if (*seg).cached {
+                        self.cache_bytes -= len;
+                    }
                     self.decommitted_bytes += len as u64;
                     any = true;
                 }
@@ -220,10 +223,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Puts an empty normal or freed huge segment into the cache, evicting the
     /// oldest entries to stay within the bounds; releases it if it can't fit.
+    /// The byte bound counts committed bytes: a purged segment in the cache
+    /// holds address space only.
     pub(crate) fn cache_put(&mut self, seg: *mut Segment) {
         // SAFETY: `seg` is live, ours, and in no segment list.
         unsafe {
-            let size = (*seg).reserved_size;
+            let size = Segment::committed(seg);
             let max_count = self.config.segment_cache_count as usize;
             let max_bytes = self.config.segment_cache_bytes;
             if max_count == 0 || size > max_bytes {
@@ -234,7 +239,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let oldest = self.cache.last;
                 self.cache.remove(oldest);
                 (*oldest).cached = false;
-                self.cache_bytes -= (*oldest).reserved_size;
+                self.cache_bytes -= Segment::committed(oldest);
                 self.release_segment(oldest);
             }
             (*seg).cached = true;
@@ -244,26 +249,64 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
-    /// Takes a cached segment of `kind` whose reservation is within
-    /// `[min, max]` bytes, or null.
-    pub(crate) fn cache_take(&mut self, kind: u8, min: usize, max: usize) -> *mut Segment {
+    /// Takes a cached normal segment, or null.
+    pub(crate) fn cache_take_normal(&mut self) -> *mut Segment {
         let mut seg = self.cache.first;
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
             unsafe {
-                let s = &mut *seg;
-                if s.kind == kind
-                    && s.reserved_size >= min
-                    && s.reserved_size <= max
-                    && s.reservation == seg as *mut u8
-                {
+                if (*seg).kind == KIND_NORMAL {
                     self.cache_remove(seg);
                     return seg;
+                }
+                seg = (*seg).next;
+            }
+        }
+        ptr::null_mut()
+    }
+
+    /// Takes the cached huge segment that serves a block ending `need`
+    /// bytes after its header with the fewest new commits, or null (also
+    /// when that would commit more than a quarter of `need` though the
+    /// segment holds more than that committed, while the cache has room to
+    /// grow). A segment qualifies when its reservation is at
+    /// least `need` and at most eight times that, or, when `grow` (the `Os` can remap), smaller but
+    /// with at least a quarter of `need` still committed; among equals the
+    /// one that needs no remap, then the smaller. Segments reserved with a
+    /// larger alignment (whose header is not at the reservation's start) are
+    /// not reused.
+    pub(crate) fn cache_take_huge(&mut self, need: usize, grow: bool) -> *mut Segment {
+        let mut best: *mut Segment = ptr::null_mut();
+        let mut best_key = (usize::MAX, true, usize::MAX, usize::MAX);
+        let mut seg = self.cache.first;
+        while !seg.is_null() {
+            // SAFETY: cached segments are live and ours.
+            unsafe {
+                let s = &*seg;
+                let (size, committed) = (s.reserved_size, s.committed_bytes);
+                let fits = size >= need && size / 8 <= need;
+                let growable = grow && size < need && committed >= need / 4;
+                if s.kind == KIND_HUGE && s.reservation == seg as *mut u8 && (fits || growable) {
+                    let key = (need.saturating_sub(committed), !fits, committed, size);
+                    if key < best_key {
+                        best = seg;
+                        best_key = key;
+                    }
                 }
                 seg = s.next;
             }
         }
-        ptr::null_mut()
+        // A poor fit that still holds committed memory, while the cache has
+        // room: a new reservation lets the cache grow to the working set,
+        // where later requests find committed memory that fits. (A purged
+        // segment is reused: a new reservation would fault as much.)
+        let room = self.cache.len < self.config.segment_cache_count as usize
+            && self.cache_bytes < self.config.segment_cache_bytes;
+        if best.is_null() || (best_key.0 > need / 4 && best_key.2 > need / 4 && room) {
+            return ptr::null_mut();
+        }
+        self.cache_remove(best);
+        best
     }
 
     /// Takes `seg` out of the cache (and the purge queue); a normal
@@ -274,7 +317,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.cache.remove(seg);
             self.purge.remove(seg);
             (*seg).cached = false;
-            self.cache_bytes -= (*seg).reserved_size;
+            self.cache_bytes -= Segment::committed(seg);
             if (*seg).kind == KIND_NORMAL {
                 Segment::reset_pages(seg, (*seg).slice_count as usize);
             }
@@ -336,7 +379,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             unsafe {
                 self.cache.remove(seg);
                 (*seg).cached = false;
-                self.cache_bytes -= (*seg).reserved_size;
+                self.cache_bytes -= Segment::committed(seg);
             }
             self.release_segment(seg);
             any = true;
@@ -349,12 +392,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: `seg` is live, ours, and in no segment list.
         unsafe {
             self.purge.remove(seg);
+            let committed = Segment::committed(seg);
             let s = &*seg;
-            let committed = if s.kind == KIND_NORMAL {
-                (s.committed_mask.count_ones() as usize) << s.slice_shift
-            } else {
-                s.committed_bytes
-            };
             self.committed_bytes -= committed;
             self.reserved_bytes -= s.reserved_size;
             let (base, size, align) = (s.reservation, s.reserved_size, s.reserved_align);
@@ -491,11 +530,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
             unsafe {
-                bytes += if (*seg).kind == KIND_NORMAL {
-                    ((*seg).committed_mask.count_ones() as usize) << (*seg).slice_shift
-                } else {
-                    (*seg).committed_bytes
-                };
+                bytes += Segment::committed(seg);
                 seg = (*seg).next;
             }
         }

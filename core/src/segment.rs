@@ -88,6 +88,23 @@ impl Segment {
         ((p as usize).wrapping_sub(1) & base_mask) as *mut Segment
     }
 
+    /// Bytes of the segment committed now.
+    ///
+    /// # Safety
+    /// `this` is a live segment.
+    #[inline]
+    pub unsafe fn committed(this: *const Segment) -> usize {
+        // SAFETY: guaranteed by the caller; read through the raw pointer
+        // (see "Access" on `Segment`).
+        unsafe {
+            if (*this).kind == KIND_NORMAL {
+                ((*this).committed_mask.count_ones() as usize) << (*this).slice_shift
+            } else {
+                (*this).committed_bytes
+            }
+        }
+    }
+
     /// The expected cookie of a segment at `addr`.
     #[inline]
     pub fn cookie_for(addr: usize) -> usize {

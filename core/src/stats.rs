@@ -65,6 +65,9 @@ pub struct Stats {
     pub huge_allocs: usize,
     /// Release-boundary events that decommitted memory.
     pub purges: u64,
+    /// Huge blocks or cached huge segments moved to a larger reservation
+    /// without copying ([`Os::remap`](crate::Os::remap)).
+    pub remaps: u64,
 }
 
 impl Stats {
@@ -84,6 +87,7 @@ impl Stats {
         large_spans: 0,
         huge_allocs: 0,
         purges: 0,
+        remaps: 0,
     };
 
     /// Adds `other`'s counters into `self` (for aggregating several heaps).
@@ -109,6 +113,7 @@ impl Stats {
         self.large_spans += other.large_spans;
         self.huge_allocs += other.huge_allocs;
         self.purges += other.purges;
+        self.remaps += other.remaps;
     }
 }
 

@@ -210,6 +210,110 @@ fn huge_blocks_are_cached_within_the_byte_budget() {
     assert_eq!(h.stats().reserved_bytes, 0);
 }
 
+/// True when the `len` bytes at `p` are all zero (a page at a time: a
+/// `memcmp`, which miri runs natively).
+fn all_zero(p: *const u8, len: usize) -> bool {
+    // SAFETY: the callers pass live blocks of at least `len` bytes.
+    unsafe { core::slice::from_raw_parts(p, len) }
+        .chunks(4096)
+        .all(|c| c == &[0u8; 4096][..c.len()])
+}
+
+#[test]
+fn a_cached_huge_segment_serves_other_sizes_and_zeroes_what_it_reuses() {
+    let os = VmLikeOs::new(256 << 20);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(u32::MAX));
+    let big = Layout::from_size_align(20 << 20, 8).unwrap();
+    let p = h.alloc(big);
+    assert!(!p.is_null());
+    // SAFETY: live block of 20 MiB.
+    unsafe {
+        p.write_bytes(0xEE, big.size());
+        h.dealloc(p, big);
+    }
+    let reserves = os.reserves.load(Relaxed);
+    let decommitted = os.decommitted.load(Relaxed);
+    // A smaller block takes the cached segment; the committed memory past
+    // it (at most the block's size) stays with it as usable size.
+    let mid = Layout::from_size_align(12 << 20, 8).unwrap();
+    let z = h.alloc_zeroed(mid);
+    assert_eq!(os.reserves.load(Relaxed), reserves, "not reused");
+    assert_eq!(os.decommitted.load(Relaxed), decommitted, "slack decommitted");
+    assert!(all_zero(z, mid.size()), "reused memory not zeroed");
+    // SAFETY: live block.
+    let usable = unsafe { h.usable_size(z) };
+    assert!(usable >= big.size() - 4096, "slack not handed out: {usable}");
+    // SAFETY: live block.
+    unsafe { h.dealloc(z, mid) };
+    // A block much smaller takes it too, and the memory past it goes back.
+    let small = Layout::from_size_align(6 << 20, 8).unwrap();
+    let q = h.alloc_zeroed(small);
+    assert_eq!(os.reserves.load(Relaxed), reserves, "not reused");
+    assert!(os.decommitted.load(Relaxed) >= decommitted + (13 << 20));
+    assert!(all_zero(q, small.size()));
+    // SAFETY: live block.
+    let usable = unsafe { h.usable_size(q) };
+    assert!(usable < small.size() + 4096, "excess kept: {usable}");
+    assert_eq!(os.net_committed.load(Relaxed), h.stats().committed_bytes);
+    // SAFETY: live block.
+    unsafe { h.dealloc(q, small) };
+    h.collect(true);
+    assert_eq!(h.stats().reserved_bytes, 0);
+}
+
+#[test]
+fn huge_blocks_grow_and_shrink_in_their_reservation() {
+    let os = VmLikeOs::new(256 << 20);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(u32::MAX));
+    let big = Layout::from_size_align(20 << 20, 8).unwrap();
+    let p = h.alloc(big);
+    // SAFETY: live block of 20 MiB.
+    unsafe { h.dealloc(p, big) };
+    let l = Layout::from_size_align(6 << 20, 8).unwrap();
+    let q = h.alloc(l);
+    assert_eq!(q, p, "the cached segment was not reused");
+    // SAFETY: live block of 6 MiB.
+    unsafe { common::fill(q, l.size(), 7) };
+    let reserves = os.reserves.load(Relaxed);
+    // Growing within the 20 MiB reservation commits in place.
+    // SAFETY: live block.
+    let r = unsafe { h.realloc(q, l, 18 << 20) };
+    assert_eq!(r, q, "moved though the reservation had room");
+    assert_eq!(os.reserves.load(Relaxed), reserves);
+    let l = Layout::from_size_align(18 << 20, 8).unwrap();
+    // SAFETY: the first 6 MiB kept their contents; the block is 18 MiB.
+    unsafe {
+        common::verify(r, 6 << 20, 7);
+        assert!(h.usable_size(r) >= l.size());
+        r.add(l.size() - 1).write(1);
+    }
+    assert_eq!(os.net_committed.load(Relaxed), h.stats().committed_bytes);
+    // Shrinking (still huge) decommits the tail in place.
+    let before = os.decommitted.load(Relaxed);
+    // SAFETY: live block.
+    let s = unsafe { h.realloc(r, l, 5 << 20) };
+    assert_eq!(s, r);
+    assert!(os.decommitted.load(Relaxed) >= before + (12 << 20));
+    // SAFETY: live block.
+    unsafe {
+        common::verify(s, 5 << 20, 7);
+        assert!(h.usable_size(s) < (5 << 20) + 4096);
+    }
+    assert_eq!(os.net_committed.load(Relaxed), h.stats().committed_bytes);
+    // Past the reservation, with an `Os` that cannot remap: a copy.
+    let l = Layout::from_size_align(5 << 20, 8).unwrap();
+    // SAFETY: live block.
+    let t = unsafe { h.realloc(s, l, 30 << 20) };
+    assert!(!t.is_null() && t != s);
+    // SAFETY: the block is 30 MiB and holds the first 5 MiB.
+    unsafe {
+        common::verify(t, 5 << 20, 7);
+        h.dealloc(t, Layout::from_size_align(30 << 20, 8).unwrap());
+    }
+    h.collect(true);
+    assert_eq!(h.stats().reserved_bytes, 0);
+}
+
 #[test]
 fn fixed_region_never_reports_decommitted_memory() {
     let mut h = Heap::new(

@@ -32,6 +32,7 @@ const PARSED: Options = Options {
     exit_retain_bytes: 3 << 20,
     remote_batch: 7,
     committed_first: false,
+    remap: false,
     memory_limit: 512 << 20,
     stats_at_exit: true,
     verbose: false,

@@ -8,6 +8,7 @@
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
+//! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
 //! | `MASU_STATS` | `1`: print the statistics report to stderr at exit | 0 |
 //! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
@@ -53,6 +54,8 @@ pub struct Options {
     pub remote_batch: u32,
     /// New pages prefer free slices that are still committed.
     pub committed_first: bool,
+    /// Huge reservations grow with `mremap`.
+    pub remap: bool,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
     /// Print the report at exit.
@@ -69,6 +72,7 @@ const DEFAULTS: Options = Options {
     exit_retain_bytes: DEFAULT_EXIT_RETAIN,
     remote_batch: Config::VIRTUAL_MEMORY.remote_batch,
     committed_first: Config::VIRTUAL_MEMORY.committed_first,
+    remap: true,
     memory_limit: 0,
     stats_at_exit: false,
     verbose: false,
@@ -84,6 +88,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     exit_retain_bytes: U,
     remote_batch: U32,
     committed_first: B,
+    remap: B,
     memory_limit: U,
     stats_at_exit: B,
     verbose: B,
@@ -102,6 +107,7 @@ impl OptionStore {
             exit_retain_bytes: AtomicUsize::new(d.exit_retain_bytes),
             remote_batch: AtomicU32::new(d.remote_batch),
             committed_first: AtomicBool::new(d.committed_first),
+            remap: AtomicBool::new(d.remap),
             memory_limit: AtomicUsize::new(d.memory_limit),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
             verbose: AtomicBool::new(d.verbose),
@@ -121,6 +127,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             exit_retain_bytes: U::new(d.exit_retain_bytes),
             remote_batch: U32::new(d.remote_batch),
             committed_first: B::new(d.committed_first),
+            remap: B::new(d.remap),
             memory_limit: U::new(d.memory_limit),
             stats_at_exit: B::new(d.stats_at_exit),
             verbose: B::new(d.verbose),
@@ -136,6 +143,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             exit_retain_bytes: self.exit_retain_bytes.load(Relaxed),
             remote_batch: self.remote_batch.load(Relaxed),
             committed_first: self.committed_first.load(Relaxed),
+            remap: self.remap.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
             verbose: self.verbose.load(Relaxed),
@@ -150,6 +158,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.exit_retain_bytes.store(o.exit_retain_bytes, Relaxed);
         self.remote_batch.store(o.remote_batch, Relaxed);
         self.committed_first.store(o.committed_first, Relaxed);
+        self.remap.store(o.remap, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
         self.verbose.store(o.verbose, Relaxed);
@@ -170,6 +179,12 @@ pub fn set_memory_limit(bytes: usize) {
 #[inline]
 pub(crate) fn memory_limit() -> usize {
     OPTIONS.memory_limit.load(Relaxed)
+}
+
+/// Huge reservations may grow with `mremap` (`MASU_REMAP`).
+#[inline]
+pub(crate) fn remap() -> bool {
+    OPTIONS.remap.load(Relaxed)
 }
 
 #[inline]
@@ -378,6 +393,7 @@ pub(crate) fn load_from_env() {
     read(b"MASU_COMMITTED_FIRST\0", "0 or 1", parse_bool, |v| {
         o.committed_first = v
     });
+    read(b"MASU_REMAP\0", "0 or 1", parse_bool, |v| o.remap = v);
     read(
         b"MASU_MEMORY_LIMIT\0",
         "a byte count such as 512M or 0 (no limit)",
@@ -400,12 +416,13 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             memory_limit={} stats={} page_size={}",
+             remap={} memory_limit={} stats={} page_size={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
             o.remote_batch,
             o.committed_first as u8,
+            o.remap as u8,
             o.memory_limit,
             o.stats_at_exit as u8,
             crate::os::page_size(),

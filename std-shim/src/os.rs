@@ -11,6 +11,10 @@
 //!   `MASU_DECOMMIT=free` (then memory committed again is not known to be zero,
 //!   so [`Os::fresh_memory_is_zeroed`] says false and `calloc` zeroes).
 //! * **release** is `munmap`.
+//! * **remap** (a huge block outgrowing its reservation) reserves the larger
+//!   range and moves the old pages to its start with `mremap(MREMAP_FIXED)`:
+//!   page tables move, memory is neither copied nor faulted in again. Off
+//!   with `MASU_REMAP=0`.
 //!
 //! # The commit map
 //! `Os::release` is not told how much of a reservation is committed, and the
@@ -68,6 +72,7 @@ static RESERVATIONS: AtomicUsize = AtomicUsize::new(0);
 static MMAP_CALLS: AtomicU64 = AtomicU64::new(0);
 static MUNMAP_CALLS: AtomicU64 = AtomicU64::new(0);
 static MADVISE_CALLS: AtomicU64 = AtomicU64::new(0);
+static MREMAP_CALLS: AtomicU64 = AtomicU64::new(0);
 static LIMIT_REFUSALS: AtomicU64 = AtomicU64::new(0);
 static MAP_FAILURES: AtomicU64 = AtomicU64::new(0);
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -91,6 +96,8 @@ pub struct OsStats {
     pub munmap_calls: u64,
     /// `madvise` calls made.
     pub madvise_calls: u64,
+    /// `mremap` calls made (huge blocks moved to a larger reservation).
+    pub mremap_calls: u64,
     /// Commits refused because of `MASU_MEMORY_LIMIT`.
     pub limit_refusals: u64,
     /// `mmap` calls that failed.
@@ -109,6 +116,7 @@ pub fn os_stats() -> OsStats {
         mmap_calls: MMAP_CALLS.load(Relaxed),
         munmap_calls: MUNMAP_CALLS.load(Relaxed),
         madvise_calls: MADVISE_CALLS.load(Relaxed),
+        mremap_calls: MREMAP_CALLS.load(Relaxed),
         limit_refusals: LIMIT_REFUSALS.load(Relaxed),
         map_failures: MAP_FAILURES.load(Relaxed),
     }
@@ -365,6 +373,68 @@ unsafe impl Os for MmapOs {
 
     fn page_size(&self) -> usize {
         page_size()
+    }
+
+    fn can_remap(&self) -> bool {
+        options::remap()
+    }
+
+    unsafe fn remap(&self, ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8 {
+        let page = page_size();
+        let old_size = (old_size + page - 1) & !(page - 1);
+        if !options::remap() || new_size <= old_size {
+            return ptr::null_mut();
+        }
+        let new = self.reserve(new_size, align);
+        if new.is_null() {
+            return ptr::null_mut();
+        }
+        // The added part is committed: charge it before anything moves.
+        let tail = new_size - old_size;
+        if !charge(tail) {
+            // SAFETY: the new reservation was never handed out.
+            unsafe { self.release(new, new_size, align) };
+            return ptr::null_mut();
+        }
+        MREMAP_CALLS.fetch_add(1, Relaxed);
+        // SAFETY: moves the caller's reservation (which nothing else uses)
+        // over the start of the reservation just made; MREMAP_FIXED
+        // replaces that part of the new mapping.
+        let moved = unsafe {
+            libc::mremap(
+                ptr as *mut libc::c_void,
+                old_size,
+                old_size,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                new as *mut libc::c_void,
+            )
+        };
+        if moved != new as *mut libc::c_void {
+            MAP_FAILURES.fetch_add(1, Relaxed);
+            COMMITTED.uncharge(tail);
+            // SAFETY: the new reservation was never handed out.
+            unsafe { self.release(new, new_size, align) };
+            return ptr::null_mut();
+        }
+        // Both reservations are aligned to at least a chunk, so chunk `i`
+        // of the old one moved to chunk `i` of the new one.
+        let (old_chunk, new_chunk) = (ptr as usize >> CHUNK_SHIFT, new as usize >> CHUNK_SHIFT);
+        let chunks = (old_size + CHUNK - 1) >> CHUNK_SHIFT;
+        for i in 0..chunks {
+            if let (Some(o), Some(n)) = (entry(old_chunk + i, false), entry(new_chunk + i, false)) {
+                let v = n.load(Relaxed);
+                n.store((v & !LOW) | committed_of(o.load(Relaxed)), Relaxed);
+                o.store(0, Relaxed);
+            }
+        }
+        for_chunks(new as usize + old_size, tail, false, |e, units| {
+            let v = e.load(Relaxed);
+            let now = (committed_of(v) + units).min(cap_of(v));
+            e.store((v & !LOW) | now, Relaxed);
+        });
+        RESERVED.fetch_sub(old_size, Relaxed);
+        RESERVATIONS.fetch_sub(1, Relaxed);
+        new
     }
 
     fn fresh_memory_is_zeroed(&self) -> bool {
