@@ -157,11 +157,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // fault it in again for the next larger block costs more.
             // SAFETY: as above.
             let committed = unsafe { (*seg).committed_bytes };
-            let end = if committed > lay.total && committed - lay.total <= lay.total / HUGE_SLACK_DIV {
-                committed
-            } else {
-                lay.total
-            };
+            let end =
+                if committed > lay.total && committed - lay.total <= lay.total / HUGE_SLACK_DIV {
+                    committed
+                } else {
+                    lay.total
+                };
             // SAFETY: as above.
             let Some(before) = (unsafe { self.fit_committed(seg, end) }) else {
                 self.cache_put(seg);

@@ -91,7 +91,13 @@ pub unsafe trait Os {
     /// `ptr`, `old_size` and `align` are those of a live reservation of this
     /// `Os`; `new_size` is a multiple of [`Os::page_size`]. No other thread
     /// uses the reservation during the call.
-    unsafe fn remap(&self, ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8 {
+    unsafe fn remap(
+        &self,
+        ptr: *mut u8,
+        old_size: usize,
+        new_size: usize,
+        align: usize,
+    ) -> *mut u8 {
         let _ = (ptr, old_size, new_size, align);
         core::ptr::null_mut()
     }
@@ -142,7 +148,13 @@ unsafe impl<O: Os + ?Sized> Os for &O {
         (**self).can_remap()
     }
     #[inline]
-    unsafe fn remap(&self, ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8 {
+    unsafe fn remap(
+        &self,
+        ptr: *mut u8,
+        old_size: usize,
+        new_size: usize,
+        align: usize,
+    ) -> *mut u8 {
         // SAFETY: the caller upholds `remap`'s contract for `O`.
         unsafe { (**self).remap(ptr, old_size, new_size, align) }
     }

@@ -238,11 +238,18 @@ fn a_cached_huge_segment_serves_other_sizes_and_zeroes_what_it_reuses() {
     let mid = Layout::from_size_align(12 << 20, 8).unwrap();
     let z = h.alloc_zeroed(mid);
     assert_eq!(os.reserves.load(Relaxed), reserves, "not reused");
-    assert_eq!(os.decommitted.load(Relaxed), decommitted, "slack decommitted");
+    assert_eq!(
+        os.decommitted.load(Relaxed),
+        decommitted,
+        "slack decommitted"
+    );
     assert!(all_zero(z, mid.size()), "reused memory not zeroed");
     // SAFETY: live block.
     let usable = unsafe { h.usable_size(z) };
-    assert!(usable >= big.size() - 4096, "slack not handed out: {usable}");
+    assert!(
+        usable >= big.size() - 4096,
+        "slack not handed out: {usable}"
+    );
     // SAFETY: live block.
     unsafe { h.dealloc(z, mid) };
     // A block much smaller takes it too, and the memory past it goes back.

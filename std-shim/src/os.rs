@@ -142,12 +142,18 @@ pub fn page_size() -> usize {
 /// Maps `len` bytes of fresh, private, anonymous, unreserved memory; null on
 /// failure. Used for heap reservations and for masu's own metadata.
 pub(crate) fn map(len: usize) -> *mut u8 {
+    map_near(0, len)
+}
+
+/// As [`map`], at `hint` if that range is free (the kernel's choice
+/// otherwise; never over an existing mapping).
+fn map_near(hint: usize, len: usize) -> *mut u8 {
     MMAP_CALLS.fetch_add(1, Relaxed);
-    // SAFETY: an anonymous mapping at an address of the kernel's choosing
-    // touches no existing memory.
+    // SAFETY: an anonymous mapping without MAP_FIXED (the hint is only
+    // taken where nothing is mapped) touches no existing memory.
     let p = unsafe {
         libc::mmap(
-            ptr::null_mut(),
+            hint as *mut libc::c_void,
             len,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
@@ -248,6 +254,67 @@ fn charge(bytes: usize) -> bool {
     false
 }
 
+/// Where the next reservation is tried first: just below the last one (the
+/// kernel hands out address space top-down), so that most reservations
+/// take one `mmap` of exactly their size.
+static NEXT_HINT: AtomicUsize = AtomicUsize::new(0);
+
+/// Maps `size` bytes aligned to `align` (both multiples of the page): at
+/// the hint, or where the kernel puts `size` bytes if that is aligned, or
+/// at the aligned address just below that; only then by mapping `len =
+/// size + align - page` bytes and unmapping the unaligned head and tail.
+/// The first three never hold more address space than `size` at a time,
+/// which matters under `RLIMIT_AS`.
+fn map_aligned(size: usize, align: usize, len: usize) -> Option<usize> {
+    let done = |p: usize| {
+        NEXT_HINT.store(p.saturating_sub(size.next_multiple_of(align)), Relaxed);
+        Some(p)
+    };
+    // A mapping of `size` bytes near `hint`: its address when aligned, else
+    // unmapped again; `Err` with where the kernel put it (0: nowhere).
+    let exact = |hint: usize| -> Result<usize, usize> {
+        let p = map_near(hint, size);
+        if p.is_null() || p as usize % align == 0 {
+            return if p.is_null() { Err(0) } else { Ok(p as usize) };
+        }
+        // SAFETY: the mapping was just made and is not handed out.
+        unsafe { unmap(p, size) };
+        Err(p as usize)
+    };
+    let hint = NEXT_HINT.load(Relaxed);
+    if hint != 0 && hint % align == 0 {
+        if let Ok(p) = exact(hint) {
+            return done(p);
+        }
+    }
+    match exact(0) {
+        Ok(p) => return done(p),
+        // The kernel's choice aligned down: the space below it is most
+        // likely free too.
+        Err(at) if at != 0 => {
+            if let Ok(p) = exact(at & !(align - 1)) {
+                return done(p);
+            }
+        }
+        Err(_) => {}
+    }
+    let raw = map(len);
+    if raw.is_null() {
+        return None;
+    }
+    let start = raw as usize;
+    let aligned = (start + align - 1) & !(align - 1);
+    let head = aligned - start;
+    let tail = len - head - size;
+    // SAFETY: the head and tail are parts of the mapping just made that we
+    // do not hand out.
+    unsafe {
+        unmap(raw, head);
+        unmap((aligned + size) as *mut u8, tail);
+    }
+    done(aligned)
+}
+
 /// masu-core's [`Os`] on Linux. It has no state of its own: the totals it
 /// keeps are process-wide (see [`os_stats`]), so every heap shares them.
 #[derive(Clone, Copy, Debug, Default)]
@@ -275,20 +342,9 @@ unsafe impl Os for MmapOs {
         if len > isize::MAX as usize {
             return ptr::null_mut();
         }
-        let raw = map(len);
-        if raw.is_null() {
+        let Some(aligned) = map_aligned(size, align, len) else {
             return ptr::null_mut();
-        }
-        let start = raw as usize;
-        let aligned = (start + align - 1) & !(align - 1);
-        let head = aligned - start;
-        let tail = len - head - size;
-        // SAFETY: the head and tail are parts of the mapping just made that
-        // we do not hand out.
-        unsafe {
-            unmap(raw, head);
-            unmap((aligned + size) as *mut u8, tail);
-        }
+        };
         // Record the reservation's cap in every chunk it covers.
         let ok = for_chunks(aligned, size, true, |e, units| {
             e.store(units << HALF, Relaxed);
@@ -379,7 +435,13 @@ unsafe impl Os for MmapOs {
         options::remap()
     }
 
-    unsafe fn remap(&self, ptr: *mut u8, old_size: usize, new_size: usize, align: usize) -> *mut u8 {
+    unsafe fn remap(
+        &self,
+        ptr: *mut u8,
+        old_size: usize,
+        new_size: usize,
+        align: usize,
+    ) -> *mut u8 {
         let page = page_size();
         let old_size = (old_size + page - 1) & !(page - 1);
         if !options::remap() || new_size <= old_size {
