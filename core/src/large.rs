@@ -143,6 +143,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             seg = self.cache_take_huge(lay.total, self.os.can_remap());
             // SAFETY: a cached huge segment is live, ours and in no list.
             if !seg.is_null() && unsafe { (*seg).reserved_size } < lay.total {
+                // SAFETY: taken from the cache: in no list, reserved at
+                // `seg`; nothing else uses it.
                 let grown = unsafe { self.remap_segment(seg, lay.total) };
                 if grown.is_null() {
                     self.cache_put(seg);
