@@ -380,7 +380,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let new = end - block_off;
             self.flush_page(page);
             (*page).block_size = new;
-            self.counters.on_resize(old, new);
+            // The block moved: counted as a moving realloc is (one block
+            // handed out, one freed; see `Stats::alloc_count`).
+            self.counters.on_blocks(1, 1, new, old);
             #[cfg(feature = "stats")]
             {
                 self.full_live = self.full_live - old + new;

@@ -9,7 +9,8 @@
 //! * [`Heap`]: a single-owner heap of segments → pages → blocks, with three
 //!   free lists per page (`free`, `local_free`, atomic `thread_free`).
 //! * [`LockedHeap`]: a heap behind a spin lock, a `#[global_allocator]`.
-//! * [`Stats`]: one snapshot of a heap's counters.
+//! * [`Stats`]: one snapshot of a heap's counters; [`CommittedBreakdown`]:
+//!   where its committed bytes are.
 //! * [`check`]: fail-fast faults (`checks` feature) and their handler.
 //!
 //! The allocation and free fast paths never call the `Os` and never lock;
@@ -18,6 +19,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod breakdown;
 pub mod check;
 mod config;
 mod fixed_region;
@@ -37,6 +39,7 @@ pub mod size_class;
 mod stats;
 mod sync;
 
+pub use breakdown::CommittedBreakdown;
 pub use config::{Config, MAX_SLICES, MIN_BLOCKS_PER_PAGE, MIN_SLICE_SHIFT};
 pub use fixed_region::FixedRegion;
 pub use heap::Heap;

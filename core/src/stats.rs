@@ -41,7 +41,8 @@ pub struct Stats {
     /// [`Heap::flush_stats`]: crate::Heap::flush_stats
     /// [`Heap::collect`]: crate::Heap::collect
     pub peak_live_bytes: usize,
-    /// Blocks handed out since the heap began (reallocs that move count once).
+    /// Blocks handed out since the heap began (reallocs that move count once,
+    /// also a huge block moved by [`Os::remap`](crate::Os::remap)).
     pub alloc_count: u64,
     /// Blocks freed since the heap began (remote frees once collected).
     pub free_count: u64,

@@ -210,3 +210,51 @@ fn pending_frees_do_not_lift_the_peak() {
     h.collect(true);
     assert_counted!(h.stats().live_bytes, 0);
 }
+
+/// `Heap::committed_breakdown`: its sources add up to the committed bytes
+/// at every step of a mixed workload, and each moves where it should.
+#[test]
+fn the_committed_breakdown_adds_up_and_follows_the_blocks() {
+    let os = common::VmLikeOs::new(256 << 20);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(u32::MAX));
+    let check = |h: &Heap<&'static common::VmLikeOs>| {
+        let b = h.committed_breakdown();
+        assert_eq!(b.total(), h.stats().committed_bytes, "{b:?}");
+        b
+    };
+    let mut rng = Rng::new(77);
+    let mut live = Vec::new();
+    for _ in 0..common::scaled(3000, 300) {
+        let size = match rng.range(0, 9) {
+            0 => rng.range(70_000, 300_000),
+            1 if rng.chance(3) => rng.range(3 << 20, 6 << 20),
+            _ => rng.range(8, 4000),
+        };
+        let l = Layout::from_size_align(size, 8).unwrap();
+        let p = h.alloc(l);
+        assert!(!p.is_null());
+        live.push((p, l));
+        if rng.chance(40) {
+            let (p, l) = live.swap_remove(rng.range(0, live.len() - 1));
+            // SAFETY: a live block of `h` with its layout.
+            unsafe { h.dealloc(p, l) };
+        }
+    }
+    let b = check(&h);
+    assert!(b.live_bytes >= live.iter().map(|(_, l)| l.size()).sum::<usize>());
+    assert!(b.headers > 0 && b.free_in_pages > 0);
+    // Everything freed: nothing live, the memory waits (the delay is never)
+    // in empty slices, kept pages or the cache.
+    for (p, l) in live.drain(..) {
+        // SAFETY: as above.
+        unsafe { h.dealloc(p, l) };
+    }
+    h.collect(false);
+    let b = check(&h);
+    assert_eq!(b.live_bytes, 0, "{b:?}");
+    assert_eq!(b.free_in_pages, 0, "{b:?}");
+    assert!(b.empty_waiting + b.cached > 0, "{b:?}");
+    h.collect(true);
+    let b = check(&h);
+    assert_eq!(b.empty_waiting + b.cached, 0, "{b:?}");
+}

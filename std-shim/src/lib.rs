@@ -47,8 +47,8 @@ pub use options::{
 };
 pub use os::{os_stats, page_size, MmapOs, OsStats, CHUNK};
 pub use pool::{
-    collect, collect_abandoned, flush_remote_frees, init, pool_stats, register_hooks, PoolStats,
-    ShimHeap,
+    collect, collect_abandoned, committed_breakdown, flush_remote_frees, init, pool_stats,
+    register_hooks, PoolStats, ShimHeap,
 };
 pub use report::print_stats;
 

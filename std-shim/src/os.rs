@@ -73,6 +73,7 @@ static MMAP_CALLS: AtomicU64 = AtomicU64::new(0);
 static MUNMAP_CALLS: AtomicU64 = AtomicU64::new(0);
 static MADVISE_CALLS: AtomicU64 = AtomicU64::new(0);
 static MREMAP_CALLS: AtomicU64 = AtomicU64::new(0);
+static COMMIT_MAP_BYTES: AtomicUsize = AtomicUsize::new(0);
 static LIMIT_REFUSALS: AtomicU64 = AtomicU64::new(0);
 static MAP_FAILURES: AtomicU64 = AtomicU64::new(0);
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -98,6 +99,8 @@ pub struct OsStats {
     pub madvise_calls: u64,
     /// `mremap` calls made (huge blocks moved to a larger reservation).
     pub mremap_calls: u64,
+    /// Bytes mapped for the commit map (metadata outside the heaps).
+    pub commit_map_bytes: usize,
     /// Commits refused because of `MASU_MEMORY_LIMIT`.
     pub limit_refusals: u64,
     /// `mmap` calls that failed.
@@ -117,6 +120,7 @@ pub fn os_stats() -> OsStats {
         munmap_calls: MUNMAP_CALLS.load(Relaxed),
         madvise_calls: MADVISE_CALLS.load(Relaxed),
         mremap_calls: MREMAP_CALLS.load(Relaxed),
+        commit_map_bytes: COMMIT_MAP_BYTES.load(Relaxed),
         limit_refusals: LIMIT_REFUSALS.load(Relaxed),
         map_failures: MAP_FAILURES.load(Relaxed),
     }
@@ -193,9 +197,18 @@ fn leaf(chunk: usize, create: bool) -> Option<&'static [AtomicU32; LEAF_LEN]> {
     let l = commit::publish(
         &TOP[top],
         create,
-        || map(BYTES) as *mut AtomicU32,
+        || {
+            let l = map(BYTES);
+            if !l.is_null() {
+                COMMIT_MAP_BYTES.fetch_add(BYTES, Relaxed);
+            }
+            l as *mut AtomicU32
+        },
         // SAFETY: `fresh` was mapped above and never published.
-        |fresh| unsafe { unmap(fresh as *mut u8, BYTES) },
+        |fresh| unsafe {
+            COMMIT_MAP_BYTES.fetch_sub(BYTES, Relaxed);
+            unmap(fresh as *mut u8, BYTES)
+        },
     )?;
     // SAFETY: a published leaf is a zero-initialised (valid for AtomicU32)
     // mapping of LEAF_LEN entries that is never unmapped.

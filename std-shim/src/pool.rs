@@ -670,6 +670,26 @@ pub fn stats() -> Stats {
     st
 }
 
+/// Where the committed bytes of the heaps this thread can read are (its
+/// own and the idle heaps of exited threads; see
+/// [`masu_core::CommittedBreakdown`]). Other live threads' heaps are not
+/// readable from here: their share is the process's committed bytes
+/// ([`crate::os_stats`]) less this total.
+pub fn committed_breakdown() -> masu_core::CommittedBreakdown {
+    let mut b = masu_core::CommittedBreakdown::default();
+    let own = current();
+    if is_slot(own) {
+        // SAFETY: the thread holds its slot and is not inside a heap call.
+        b.merge(&unsafe { heap_of(own) }.committed_breakdown());
+    }
+    POOL.for_each_idle(|s| {
+        // SAFETY: an idle slot's heap is only touched under the pool lock,
+        // which `for_each_idle` holds.
+        b.merge(&unsafe { heap_of(s) }.committed_breakdown());
+    });
+    b
+}
+
 // ---------------------------------------------------------------------------
 // fork.
 

@@ -28,6 +28,38 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// Writes where the `committed` bytes are, source by source (they add up
+/// to it), and the metadata outside the heaps.
+fn write_breakdown(
+    w: &mut StackWriter<1024>,
+    committed: usize,
+    os: &crate::OsStats,
+    pool: &crate::PoolStats,
+) {
+    let b = crate::committed_breakdown();
+    let _ = writeln!(w, "  where the committed bytes are:");
+    let rows = [
+        ("live blocks (at block size)", b.live_bytes),
+        ("free blocks in pages in use", b.free_in_pages),
+        ("empty, waiting for purge", b.empty_waiting),
+        ("segment cache", b.cached),
+        ("segment headers", b.headers),
+        (
+            "other live threads' heaps",
+            committed.saturating_sub(b.total()),
+        ),
+    ];
+    for (name, v) in rows {
+        let _ = writeln!(w, "    {name:<28}{}", Bytes(v as u64));
+    }
+    let _ = writeln!(
+        w,
+        "  outside the heaps: heap slots {}, commit map {}",
+        Bytes(pool.metadata_bytes as u64),
+        Bytes(os.commit_map_bytes as u64)
+    );
+}
+
 /// Writes the report of all heaps to `w`.
 pub(crate) fn write_report(w: &mut StackWriter<1024>) {
     // This flushes the calling thread's heap (at exit: the exiting thread's)
@@ -106,6 +138,7 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>) {
         st.purges,
         st.remote_frees_collected
     );
+    write_breakdown(w, os.committed_bytes, &os, &pool);
     let mut any = false;
     for (class, &pages) in st.pages_per_class.iter().enumerate() {
         if pages != 0 {

@@ -41,7 +41,13 @@ fn a_huge_block_grows_by_remap_and_keeps_its_contents() {
         assert!(!p.is_null());
         stamp(p, 8 * MIB);
         let committed = masu::os_stats().committed_bytes;
+        let counts = masu::stats();
         let q = realloc(p, l, 64 * MIB);
+        // A move counts as one block handed out and one freed, as a
+        // copying realloc does.
+        let after = masu::stats();
+        assert_eq!(after.alloc_count, counts.alloc_count + 1);
+        assert_eq!(after.free_count, counts.free_count + 1);
         assert!(!q.is_null());
         assert!(
             masu::os_stats().mremap_calls > remaps,
