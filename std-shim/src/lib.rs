@@ -37,6 +37,7 @@ mod pool;
 #[doc(hidden)]
 pub mod protocol;
 mod report;
+mod self_resident;
 mod slots;
 mod spin;
 mod sync;

@@ -58,6 +58,11 @@ fn write_breakdown(
         Bytes(pool.metadata_bytes as u64),
         Bytes(os.commit_map_bytes as u64)
     );
+    if let Some((bytes, name, len)) = crate::self_resident::own_object_resident() {
+        let _ = write!(w, "  resident code and data of ");
+        w.bytes(&name[..len]);
+        let _ = writeln!(w, " (the object holding masu): {}", Bytes(bytes as u64));
+    }
 }
 
 /// Writes the report of all heaps to `w`.

@@ -43,8 +43,13 @@ fn run_with(args: &Args, make: fn(usize, u8) -> Block) -> Report {
             make(s, tag(&mut rng))
         })
         .collect();
+    // `snapshot=OP`: print masu's report after operation OP (0: never).
+    let snapshot = args.get("snapshot", 0, 0);
     let t = Instant::now();
-    for _ in 0..ops {
+    for op in 0..ops {
+        if op == snapshot && snapshot != 0 {
+            super::masu_snapshot();
+        }
         let i = rng.below(slots as u64) as usize;
         let s = size(&mut rng);
         let fresh = make(s, tag(&mut rng));

@@ -206,6 +206,22 @@ pub fn phase(name: &str) -> u64 {
     rss
 }
 
+/// Prints masu's statistics report (with its breakdown of the committed
+/// bytes) now, when the allocator in front is `libmasu.so` (which exports
+/// `masu_stats_print`); does nothing under any other allocator. For the
+/// `snapshot=OP` parameter of the workloads that take it.
+pub fn masu_snapshot() {
+    // SAFETY: dlsym with a NUL-terminated name; the symbol, when found, is
+    // libmasu's `extern "C" fn()`.
+    unsafe {
+        let f = libc::dlsym(libc::RTLD_DEFAULT, c"masu_stats_print".as_ptr());
+        if !f.is_null() {
+            let f: extern "C" fn() = std::mem::transmute(f);
+            f();
+        }
+    }
+}
+
 /// This process's resident set in KiB, from `/proc/self/statm`, without
 /// allocating (the path fits std's on-stack C string buffer; the read goes
 /// to a stack array): reading it must not run the allocator's slow paths.

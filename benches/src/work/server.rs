@@ -15,6 +15,8 @@ pub fn run(args: &Args) -> Report {
     let live = args.get("live", 10_000, 10_000) as usize;
     let inboxes = Inboxes::new(threads);
     let done = Barrier::new(threads);
+    // `snapshot=OP`: thread 0 prints masu's report after its operation OP.
+    let snapshot = args.get("snapshot", 0, 0);
     let (sum, secs) = timed_threads(threads, |me, start| {
         let mut rng = Rng::new(seed(1, me as u64));
         let mut sum = Sum::default();
@@ -24,6 +26,9 @@ pub fn run(args: &Args) -> Report {
         let mut out: Vec<Vec<Block>> = (0..threads).map(|_| Vec::new()).collect();
         start.wait();
         for op in 0..ops {
+            if me == 0 && op == snapshot && snapshot != 0 {
+                super::masu_snapshot();
+            }
             let i = rng.below(live as u64) as usize;
             let fresh = Block::new(between(&mut rng, 8, 1000), tag(&mut rng));
             let old = std::mem::replace(&mut set[i], fresh);
