@@ -443,6 +443,29 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
+    /// True when memory of this heap waits for its purge delay: a segment
+    /// in the purge queue (free slices, or a cached segment not yet
+    /// purged) or an empty page kept for its class. What `collect(false)`
+    /// calls made after the delay would give back. Work is proportional to
+    /// the classes with a lone page.
+    pub fn has_pending_release(&self) -> bool {
+        if !self.purge.first.is_null() {
+            return true;
+        }
+        let mut lone = self.lone_mask;
+        while lone != 0 {
+            let c = lone.trailing_zeros() as usize;
+            lone &= lone - 1;
+            let page = self.queues[c].first;
+            // SAFETY: queued pages are live and ours (read through the raw
+            // pointer, see "Access" on `Page`).
+            if !page.is_null() && unsafe { (*page).used } == 0 {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Publishes the remote frees this heap has batched (blocks it freed to
     /// another heap's page, see `remote_buffer.rs`), so that their owner can
     /// reuse them. Every slow path, `collect` and `Drop` do this already; call

@@ -33,6 +33,7 @@ const PARSED: Options = Options {
     remote_batch: 7,
     committed_first: false,
     remap: false,
+    background: false,
     memory_limit: 512 << 20,
     stats_at_exit: true,
     verbose: false,

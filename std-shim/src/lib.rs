@@ -36,6 +36,7 @@ mod pool;
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod protocol;
+mod purger;
 mod report;
 mod self_resident;
 mod slots;
@@ -51,6 +52,7 @@ pub use pool::{
     collect, collect_abandoned, committed_breakdown, flush_remote_frees, init, pool_stats,
     register_hooks, PoolStats, ShimHeap,
 };
+pub use purger::passes as purger_passes;
 pub use report::print_stats;
 
 use ::core::alloc::{GlobalAlloc, Layout};

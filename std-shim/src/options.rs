@@ -9,6 +9,7 @@
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
+//! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
 //! | `MASU_STATS` | `1`: print the statistics report to stderr at exit | 0 |
 //! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
@@ -56,6 +57,8 @@ pub struct Options {
     pub committed_first: bool,
     /// Huge reservations grow with `mremap`.
     pub remap: bool,
+    /// The background purger of idle heaps.
+    pub background: bool,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
     /// Print the report at exit.
@@ -73,6 +76,7 @@ const DEFAULTS: Options = Options {
     remote_batch: Config::VIRTUAL_MEMORY.remote_batch,
     committed_first: Config::VIRTUAL_MEMORY.committed_first,
     remap: true,
+    background: true,
     memory_limit: 0,
     stats_at_exit: false,
     verbose: false,
@@ -89,6 +93,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     remote_batch: U32,
     committed_first: B,
     remap: B,
+    background: B,
     memory_limit: U,
     stats_at_exit: B,
     verbose: B,
@@ -108,6 +113,7 @@ impl OptionStore {
             remote_batch: AtomicU32::new(d.remote_batch),
             committed_first: AtomicBool::new(d.committed_first),
             remap: AtomicBool::new(d.remap),
+            background: AtomicBool::new(d.background),
             memory_limit: AtomicUsize::new(d.memory_limit),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
             verbose: AtomicBool::new(d.verbose),
@@ -128,6 +134,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             remote_batch: U32::new(d.remote_batch),
             committed_first: B::new(d.committed_first),
             remap: B::new(d.remap),
+            background: B::new(d.background),
             memory_limit: U::new(d.memory_limit),
             stats_at_exit: B::new(d.stats_at_exit),
             verbose: B::new(d.verbose),
@@ -144,6 +151,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             remote_batch: self.remote_batch.load(Relaxed),
             committed_first: self.committed_first.load(Relaxed),
             remap: self.remap.load(Relaxed),
+            background: self.background.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
             verbose: self.verbose.load(Relaxed),
@@ -159,6 +167,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.remote_batch.store(o.remote_batch, Relaxed);
         self.committed_first.store(o.committed_first, Relaxed);
         self.remap.store(o.remap, Relaxed);
+        self.background.store(o.background, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
         self.verbose.store(o.verbose, Relaxed);
@@ -179,6 +188,13 @@ pub fn set_memory_limit(bytes: usize) {
 #[inline]
 pub(crate) fn memory_limit() -> usize {
     OPTIONS.memory_limit.load(Relaxed)
+}
+
+/// The background purger may run (`MASU_BACKGROUND`, and a purge delay
+/// other than never).
+#[inline]
+pub(crate) fn background() -> bool {
+    OPTIONS.background.load(Relaxed) && OPTIONS.purge_delay_ms.load(Relaxed) != u32::MAX
 }
 
 /// Huge reservations may grow with `mremap` (`MASU_REMAP`).
@@ -394,6 +410,9 @@ pub(crate) fn load_from_env() {
         o.committed_first = v
     });
     read(b"MASU_REMAP\0", "0 or 1", parse_bool, |v| o.remap = v);
+    read(b"MASU_BACKGROUND\0", "0 or 1", parse_bool, |v| {
+        o.background = v
+    });
     read(
         b"MASU_MEMORY_LIMIT\0",
         "a byte count such as 512M or 0 (no limit)",
@@ -416,13 +435,14 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} memory_limit={} stats={} page_size={}",
+             remap={} background={} memory_limit={} stats={} page_size={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
             o.remote_batch,
             o.committed_first as u8,
             o.remap as u8,
+            o.background as u8,
             o.memory_limit,
             o.stats_at_exit as u8,
             crate::os::page_size(),

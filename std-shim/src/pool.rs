@@ -522,13 +522,34 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
         return;
     }
     // SAFETY: the key's value is the slot this thread holds.
-    unsafe { retire_heap(heap_of(s)) };
+    let waiting = unsafe {
+        retire_heap(heap_of(s));
+        heap_of(s).has_pending_release()
+    };
     if tls::get() == s {
         tls::set(gone());
     }
     // SAFETY: the thread gives up `s` and no longer reaches it (its slot word is GONE).
     unsafe { release_slot(s) };
     THREAD_EXITS.fetch_add(1, Relaxed);
+    if waiting {
+        crate::purger::notify();
+    }
+}
+
+/// One pass of the background purger (`purger.rs`) over the idle heaps:
+/// `collect(false)` on each, under the pool lock. True when any of them
+/// still has memory waiting for its purge delay afterwards.
+pub(crate) fn purge_idle_heaps() -> bool {
+    let mut waiting = false;
+    POOL.for_each_idle(|s| {
+        // SAFETY: an idle slot's heap is only touched under the pool lock,
+        // which `for_each_idle` holds.
+        let h = unsafe { heap_of(s) };
+        h.collect(false);
+        waiting |= h.has_pending_release();
+    });
+    waiting
 }
 
 /// Runs `f` on an idle heap borrowed for the call (for threads past their
@@ -706,6 +727,7 @@ extern "C" fn fork_child() {
     // SAFETY: the lock was taken by `fork_prepare` in the parent's forking
     // thread, which is this thread in the child.
     unsafe { POOL.raw_unlock() };
+    crate::purger::after_fork_in_child();
     FORKS.fetch_add(1, Relaxed);
 }
 

@@ -7,6 +7,7 @@
 
 pub use crate::commit::{publish, CommitCounter};
 pub use crate::options::{OptionStore, Options};
+pub use crate::purger::{Starter, Wakeup};
 pub use crate::slots::{Idle, IdleList, PoolSlot, SlotCounts, SlotList, SlotPool};
 pub use crate::spin::{Once, SpinGuard, SpinLock};
 pub use crate::sync::{Atomic, AtomicCount, Ordering};

@@ -120,8 +120,12 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>) {
     );
     let _ = writeln!(
         w,
-        "  heaps                   {:>14} made, {} in use, {} adoptions, {} thread exits",
-        pool.heaps, pool.heaps_in_use, pool.adoptions, pool.thread_exits
+        "  heaps                   {:>14} made, {} in use, {} adoptions, {} thread exits, {} purger passes",
+        pool.heaps,
+        pool.heaps_in_use,
+        pool.adoptions,
+        pool.thread_exits,
+        crate::purger_passes()
     );
     let _ = writeln!(
         w,

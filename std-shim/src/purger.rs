@@ -1,0 +1,274 @@
+//! The background purger: a thread that gives back, while the program makes
+//! no allocator call, the memory that the heaps of exited threads keep
+//! waiting for its purge delay (`MASU_EXIT_RETAIN`, empty pages kept for
+//! their class, free slices, the segment cache), and collects the blocks
+//! that live threads free into those heaps' pages.
+//!
+//! * **Lazily started**: by the first thread exit that leaves memory
+//!   waiting in its heap (`Heap::has_pending_release`); a program whose
+//!   threads never exit, or never leave anything waiting, starts none.
+//!   `MASU_BACKGROUND=0` (or a purge delay of `-1`) starts none.
+//! * **Nothing on the fast paths**: it works only on idle heaps, under the
+//!   pool lock, as `masu::collect_abandoned` does (`POOL.for_each_idle`):
+//!   a thread that starts meanwhile waits for the lock, then adopts the
+//!   heap whole. The heaps of live threads are their owners' alone (their
+//!   fast paths take no lock), so the purger never touches them.
+//! * **Work, then sleep**: a pass runs `collect(false)` on every idle heap
+//!   (their due purges, their empty pages, other threads' frees into their
+//!   pages); while any still has memory waiting, the next pass follows a
+//!   purge delay later; otherwise it sleeps on a futex until the next
+//!   thread exit with memory waiting, or a second (frees by live threads
+//!   into idle heaps' pages wake nobody).
+//! * **fork**: the child has no purger thread; `after_fork_in_child` marks
+//!   it not started, so the child's next thread exit with memory waiting
+//!   starts one. The fork handlers take the pool lock, which the purger
+//!   holds only during a pass and never while it waits for anything else.
+//!
+//! Two lock-free protocols, generic over their atomics so that the loom
+//! models in `loom-tests/` run this code: [`Starter`] (exactly one thread
+//! starts the purger) and [`Wakeup`] (a notice given while the purger
+//! decides to sleep is never lost).
+
+use crate::options;
+use crate::sync::{Atomic, AtomicCount, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize};
+
+/// Claims the start of the purger: one claim wins until `reset`.
+pub struct Starter<A = AtomicBool> {
+    started: A,
+}
+
+// `new` is `const`, for the shim's statics; `Default` cannot be.
+#[allow(clippy::new_without_default)]
+impl Starter {
+    /// Not started, over `core`'s atomics.
+    pub const fn new() -> Self {
+        Starter {
+            started: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<A: Atomic<bool>> Starter<A> {
+    /// Not started, over any atomics (the loom models).
+    #[cfg(loom)]
+    pub fn new_in() -> Self {
+        Starter {
+            started: A::new(false),
+        }
+    }
+
+    /// True for the one caller that is to start the purger.
+    pub fn claim(&self) -> bool {
+        self.started
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Not started (after a failed start, or in a `fork` child).
+    pub fn reset(&self) {
+        self.started.store(false, Ordering::Release);
+    }
+}
+
+/// Notices of work for the purger and the sequence it sleeps on.
+pub struct Wakeup<B = AtomicBool, S = AtomicUsize> {
+    pending: B,
+    seq: S,
+}
+
+// `new` is `const`, for the shim's statics; `Default` cannot be.
+#[allow(clippy::new_without_default)]
+impl Wakeup {
+    /// No notice, over `core`'s atomics.
+    pub const fn new() -> Self {
+        Wakeup {
+            pending: AtomicBool::new(false),
+            seq: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<B: Atomic<bool>, S: AtomicCount> Wakeup<B, S> {
+    /// No notice, over any atomics (the loom models).
+    #[cfg(loom)]
+    pub fn new_in() -> Self {
+        Wakeup {
+            pending: B::new(false),
+            seq: S::new(0),
+        }
+    }
+
+    /// Gives a notice: work is waiting. The caller then wakes the sleeper
+    /// (a futex wake on [`Wakeup::seq_word`]).
+    pub fn notify(&self) {
+        self.pending.store(true, Ordering::Release);
+        self.seq.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes the notice: `Ok` if one was given since the last take, else
+    /// `Err(seq)`, the sequence to sleep on: the sleeper may sleep only
+    /// while the sequence still reads `seq` (a futex wait on it), so a
+    /// notice given after this call ends the sleep. The sequence is read
+    /// before the notice is taken; the other order loses a notice given
+    /// between the two.
+    pub fn take(&self) -> Result<(), usize> {
+        let seq = self.seq.load(Ordering::Acquire);
+        match self
+            .pending
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Ok(()),
+            Err(_) => Err(seq),
+        }
+    }
+
+    /// The buggy twin of [`Wakeup::take`] that the loom models catch: the
+    /// sequence read after the notice is taken, so a notice given between
+    /// the two is lost (the sleeper sleeps on a sequence already past it).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn twin_take_reading_seq_last(&self) -> Result<(), usize> {
+        match self
+            .pending
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Ok(()),
+            Err(_) => Err(self.seq.load(Ordering::Acquire)),
+        }
+    }
+
+    /// True when the sequence moved past `seq` (a notice came).
+    pub fn moved(&self, seq: usize) -> bool {
+        self.seq.load(Ordering::Acquire) != seq
+    }
+}
+
+impl Wakeup {
+    /// The futex word: the low 32 bits of the sequence.
+    fn seq_word(&self) -> *const u32 {
+        let base = &self.seq as *const AtomicUsize as *const u32;
+        if cfg!(target_endian = "big") && usize::BITS == 64 {
+            base.wrapping_add(1)
+        } else {
+            base
+        }
+    }
+}
+
+static STARTER: Starter = Starter::new();
+static WAKEUP: Wakeup = Wakeup::new();
+/// Passes made (a counter for the report and the tests).
+static PASSES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Passes the background purger made over the idle heaps so far (0: it
+/// never started; see `MASU_BACKGROUND`).
+pub fn passes() -> u64 {
+    PASSES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Memory waits in an idle heap: tell the purger, starting it if need be.
+/// Called outside every heap call (at thread exit, after the heap went
+/// back to the pool).
+pub(crate) fn notify() {
+    if !options::background() {
+        return;
+    }
+    WAKEUP.notify();
+    if STARTER.claim() && !spawn() {
+        STARTER.reset();
+        return;
+    }
+    futex_wake(WAKEUP.seq_word());
+}
+
+/// The child of a `fork` has no purger thread.
+pub(crate) fn after_fork_in_child() {
+    STARTER.reset();
+}
+
+/// Starts the purger thread (detached, every signal blocked so that no
+/// handler ever runs on it); false when the thread could not be made.
+fn spawn() -> bool {
+    // SAFETY: attr and the thread id are valid out-pointers; `run` has the
+    // signature pthread_create wants and never returns.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = core::mem::zeroed();
+        if libc::pthread_attr_init(&mut attr) != 0 {
+            return false;
+        }
+        libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
+        libc::pthread_attr_setstacksize(&mut attr, 64 << 10);
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let mut tid: libc::pthread_t = 0;
+        let rc = libc::pthread_create(&mut tid, &attr, run, core::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
+        libc::pthread_attr_destroy(&mut attr);
+        rc == 0
+    }
+}
+
+/// The purger thread.
+extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
+    let delay = options::options().purge_delay_ms.clamp(1, 1000) as u64;
+    loop {
+        if let Err(seq) = WAKEUP.take() {
+            futex_wait(WAKEUP.seq_word(), seq, 1000);
+            if WAKEUP.moved(seq) {
+                continue; // a notice came: take it
+            }
+            // A second without notice: passes look for frees by live
+            // threads into idle heaps' pages, which wake nobody.
+        }
+        while crate::pool::purge_idle_heaps() {
+            PASSES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            sleep_ms(delay);
+        }
+        PASSES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn sleep_ms(ms: u64) {
+    let ts = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: a valid timespec; an interrupted sleep is merely shorter.
+    unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+}
+
+/// Sleeps while `*word` holds the low 32 bits of `seq`, at most `ms`
+/// milliseconds.
+fn futex_wait(word: *const u32, seq: usize, ms: u64) {
+    let ts = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    // SAFETY: `word` is a static futex word; FUTEX_WAIT_PRIVATE only reads
+    // it and returns at once if it no longer holds `seq`.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word,
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            seq as u32,
+            &ts as *const libc::timespec,
+        )
+    };
+}
+
+/// Wakes the purger if it sleeps on `word`.
+fn futex_wake(word: *const u32) {
+    // SAFETY: `word` is a static futex word.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word,
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            1,
+        )
+    };
+}

@@ -1,0 +1,112 @@
+//! The background purger (`MASU_BACKGROUND`, on by default): memory that an
+//! exited thread's heap keeps (up to `MASU_EXIT_RETAIN`) goes back to the
+//! OS while the program makes no allocator call; blocks a live thread frees
+//! into an idle heap's pages come back too; a `fork` child starts its own.
+
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static A: masu::Masu = masu::Masu::new();
+
+/// The tests share the process's heaps and purger: they take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Waits up to 3 s for `done`, sleeping (no allocator call) in between.
+fn wait_for(mut done: impl FnMut() -> bool) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(3) {
+        if done() {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+/// A thread that allocates about 8 MiB of small and medium blocks, frees
+/// them and exits: its heap keeps them committed (below the exit retain).
+fn churn_and_exit() {
+    std::thread::spawn(|| {
+        let blocks: Vec<Vec<u8>> = (0..4000).map(|i| vec![1u8; 500 + (i % 7) * 500]).collect();
+        drop(blocks);
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn an_exited_threads_retained_memory_goes_back_while_the_program_sleeps() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    masu::init();
+    let before = masu::os_stats().committed_bytes;
+    churn_and_exit();
+    let retained = masu::os_stats().committed_bytes;
+    assert!(
+        retained > before + (4 << 20),
+        "{before} -> {retained}: nothing retained at exit"
+    );
+    // Nothing allocates from here on: only the purger can give it back.
+    let took = wait_for(|| masu::os_stats().committed_bytes < before + (1 << 20));
+    println!(
+        "retained {} KiB, back in {took:?}",
+        (retained - before) >> 10
+    );
+    assert!(
+        took.is_some(),
+        "still {} bytes committed",
+        masu::os_stats().committed_bytes
+    );
+    assert!(masu::purger_passes() > 0);
+}
+
+#[test]
+fn blocks_a_live_thread_frees_into_an_idle_heap_come_back() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    masu::init();
+    // A thread allocates 8 MiB, hands the blocks over and exits; its heap,
+    // idle now, holds them all live.
+    let blocks = std::thread::spawn(|| (0..2000).map(|_| vec![2u8; 4000]).collect::<Vec<_>>())
+        .join()
+        .unwrap();
+    let held = masu::os_stats().committed_bytes;
+    // This thread frees them: remote frees into the idle heap's pages,
+    // published by the flush (a thread that goes quiet flushes its batch).
+    drop(blocks);
+    masu::flush_remote_frees();
+    let took = wait_for(|| masu::os_stats().committed_bytes + (6 << 20) < held);
+    println!("held {} KiB, back in {took:?}", held >> 10);
+    assert!(
+        took.is_some(),
+        "still {} of {held} bytes committed",
+        masu::os_stats().committed_bytes
+    );
+}
+
+#[test]
+fn a_fork_child_starts_its_own_purger() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    masu::init();
+    churn_and_exit(); // the parent's purger runs
+                      // SAFETY: the child only allocates through masu (whose fork handlers
+                      // leave it usable), spawns a thread and exits with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let before = masu::os_stats().committed_bytes;
+        let passes = masu::purger_passes();
+        churn_and_exit();
+        let ok = wait_for(|| {
+            masu::purger_passes() > passes && masu::os_stats().committed_bytes < before + (1 << 20)
+        })
+        .is_some();
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child: {status}"
+    );
+}
