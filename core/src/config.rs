@@ -25,6 +25,10 @@ pub struct Config {
     /// 0: at once; `u32::MAX`: never, except by `collect(true)` or memory
     /// pressure.
     pub purge_delay: u32,
+    /// The purge delay of freed huge segments in the segment cache (same
+    /// units): reusing one that is still committed saves faulting the whole
+    /// block in again, which costs more than for a page.
+    pub huge_purge_delay: u32,
     /// Most empty or huge segments kept in the segment cache.
     pub segment_cache_count: u32,
     /// Most bytes of segments kept in the segment cache.
@@ -50,6 +54,7 @@ impl Config {
         segment_shift: 17,
         slice_shift: 12,
         purge_delay: 256,
+        huge_purge_delay: 256,
         segment_cache_count: 1,
         segment_cache_bytes: 1 << 17,
         seed: 0x6d61_7375_2d63_6f72,
@@ -62,6 +67,7 @@ impl Config {
         segment_shift: 14,
         slice_shift: 10,
         purge_delay: 256,
+        huge_purge_delay: 256,
         segment_cache_count: 0,
         segment_cache_bytes: 0,
         seed: 0x6d61_7375_2d63_6f72,
@@ -74,6 +80,7 @@ impl Config {
         segment_shift: 22,
         slice_shift: 16,
         purge_delay: 1024,
+        huge_purge_delay: 1024,
         segment_cache_count: 8,
         segment_cache_bytes: 64 << 20,
         seed: 0x6d61_7375_2d63_6f72,
@@ -88,9 +95,17 @@ impl Config {
         self
     }
 
-    /// This config with another purge delay (in slow-path events).
+    /// This config with another purge delay (in slow-path events, or
+    /// milliseconds with a clock), for huge segments too.
     pub const fn with_purge_delay(mut self, events: u32) -> Self {
         self.purge_delay = events;
+        self.huge_purge_delay = events;
+        self
+    }
+
+    /// This config with another purge delay for cached huge segments.
+    pub const fn with_huge_purge_delay(mut self, events: u32) -> Self {
+        self.huge_purge_delay = events;
         self
     }
 

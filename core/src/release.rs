@@ -48,10 +48,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.os.clock_ms().unwrap_or(self.epoch)
     }
 
-    /// True when something that went idle at `since` has waited the purge delay.
-    fn delay_passed(&self, now: u64, since: u64) -> bool {
-        let delay = self.config.purge_delay;
+    /// True when something that went idle at `since` has waited `delay`.
+    fn delay_passed(delay: u32, now: u64, since: u64) -> bool {
         delay != u32::MAX && now.wrapping_sub(since) >= delay as u64
+    }
+
+    /// The purge delay of `seg`: `huge_purge_delay` for a huge segment
+    /// (only cached ones are purged), `purge_delay` for the others.
+    fn delay_of(&self, seg: *mut Segment) -> u32 {
+        // SAFETY: callers pass a live segment of ours.
+        if unsafe { (*seg).kind } == KIND_HUGE {
+            self.config.huge_purge_delay
+        } else {
+            self.config.purge_delay
+        }
     }
 
     /// Examines up to `limit` segments at the front of the purge queue,
@@ -67,7 +77,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // SAFETY: queued segments are live and ours.
             let dirtied_at = unsafe { (*seg).dirtied_at };
-            if self.delay_passed(now, dirtied_at) {
+            if Self::delay_passed(self.delay_of(seg), now, dirtied_at) {
                 self.purge_segment(seg, false);
             } else {
                 // Nothing in it is due yet: move it behind the others.
@@ -93,7 +103,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let page_size = self.os.page_size();
             if (*seg).kind == KIND_HUGE {
                 // Only cached huge segments are purged: keep the header.
-                if !force && !self.delay_passed(now, (*seg).dirtied_at) {
+                if !force
+                    && !Self::delay_passed(self.config.huge_purge_delay, now, (*seg).dirtied_at)
+                {
                     self.purge.enqueue(seg);
                     return;
                 }
@@ -213,7 +225,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Queues `seg` for purging, or purges it now when the delay is 0.
     fn schedule_purge(&mut self, seg: *mut Segment) {
-        match self.config.purge_delay {
+        match self.delay_of(seg) {
             0 => self.purge_segment(seg, true),
             u32::MAX => {}
             // SAFETY: `seg` is live and ours.

@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering::Relaxed;
 /// What the environment says (every option away from its default).
 const PARSED: Options = Options {
     purge_delay_ms: 250,
+    huge_purge_delay_ms: 2500,
     decommit_free: true,
     large_cache_bytes: 1 << 20,
     exit_retain_bytes: 3 << 20,

@@ -3,8 +3,9 @@
 //! | variable | values | default |
 //! |---|---|---|
 //! | `MASU_PURGE_DELAY` | milliseconds an empty page waits before it is decommitted; `0` at once; `-1` never (except by `collect(true)` and thread exit) | 10 |
+//! | `MASU_HUGE_PURGE_DELAY` | milliseconds a freed huge block's segment waits in the segment cache, still committed, before it is decommitted; `0` at once; `-1` never (a `MASU_PURGE_DELAY` of `-1` means never too) | 1000 |
 //! | `MASU_DECOMMIT` | `dontneed` (`MADV_DONTNEED`) or `free` (`MADV_FREE`) | `dontneed` |
-//! | `MASU_LARGE_CACHE` | bytes of empty segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 64M |
+//! | `MASU_LARGE_CACHE` | committed bytes of empty and freed huge segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 256M |
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
@@ -31,8 +32,13 @@ use masu_core::Config;
 
 /// Default purge delay in milliseconds (mimalloc 2's default is 10 ms too).
 pub const DEFAULT_PURGE_DELAY_MS: u32 = 10;
-/// Default byte bound of each heap's segment cache.
-pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_bytes;
+/// Default purge delay of cached huge segments in milliseconds (mimalloc
+/// purges its arenas 10 times later than pages; jemalloc's default decay
+/// is 10 s).
+pub const DEFAULT_HUGE_PURGE_DELAY_MS: u32 = 1000;
+/// Default bound of the committed bytes in each heap's segment cache (the
+/// count bound keeps normal segments to 32 MiB; the rest is for huge ones).
+pub const DEFAULT_LARGE_CACHE: usize = 256 << 20;
 
 /// Default bound of the free committed memory a heap keeps at thread exit.
 pub const DEFAULT_EXIT_RETAIN: usize = 16 << 20;
@@ -45,6 +51,8 @@ static OPTIONS: OptionStore = OptionStore::new();
 pub struct Options {
     /// Milliseconds before empty memory is decommitted (`u32::MAX`: never).
     pub purge_delay_ms: u32,
+    /// Milliseconds before a cached huge segment is decommitted.
+    pub huge_purge_delay_ms: u32,
     /// `MADV_FREE` instead of `MADV_DONTNEED`.
     pub decommit_free: bool,
     /// Bytes of empty segments each heap may cache.
@@ -70,6 +78,7 @@ pub struct Options {
 /// The defaults, in force until the initialisation reads the environment.
 const DEFAULTS: Options = Options {
     purge_delay_ms: DEFAULT_PURGE_DELAY_MS,
+    huge_purge_delay_ms: DEFAULT_HUGE_PURGE_DELAY_MS,
     decommit_free: false,
     large_cache_bytes: DEFAULT_LARGE_CACHE,
     exit_retain_bytes: DEFAULT_EXIT_RETAIN,
@@ -87,6 +96,7 @@ const DEFAULTS: Options = Options {
 /// type parameters: the loom models build the store over loom's atomics.
 pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     purge_delay_ms: U32,
+    huge_purge_delay_ms: U32,
     decommit_free: B,
     large_cache_bytes: U,
     exit_retain_bytes: U,
@@ -107,6 +117,7 @@ impl OptionStore {
         let d = DEFAULTS;
         OptionStore {
             purge_delay_ms: AtomicU32::new(d.purge_delay_ms),
+            huge_purge_delay_ms: AtomicU32::new(d.huge_purge_delay_ms),
             decommit_free: AtomicBool::new(d.decommit_free),
             large_cache_bytes: AtomicUsize::new(d.large_cache_bytes),
             exit_retain_bytes: AtomicUsize::new(d.exit_retain_bytes),
@@ -128,6 +139,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         let d = DEFAULTS;
         OptionStore {
             purge_delay_ms: U32::new(d.purge_delay_ms),
+            huge_purge_delay_ms: U32::new(d.huge_purge_delay_ms),
             decommit_free: B::new(d.decommit_free),
             large_cache_bytes: U::new(d.large_cache_bytes),
             exit_retain_bytes: U::new(d.exit_retain_bytes),
@@ -145,6 +157,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
     pub fn get(&self) -> Options {
         Options {
             purge_delay_ms: self.purge_delay_ms.load(Relaxed),
+            huge_purge_delay_ms: self.huge_purge_delay_ms.load(Relaxed),
             decommit_free: self.decommit_free.load(Relaxed),
             large_cache_bytes: self.large_cache_bytes.load(Relaxed),
             exit_retain_bytes: self.exit_retain_bytes.load(Relaxed),
@@ -161,6 +174,8 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
     /// Stores `o` (the initialisation, which publishes it).
     pub fn set(&self, o: &Options) {
         self.purge_delay_ms.store(o.purge_delay_ms, Relaxed);
+        self.huge_purge_delay_ms
+            .store(o.huge_purge_delay_ms, Relaxed);
         self.decommit_free.store(o.decommit_free, Relaxed);
         self.large_cache_bytes.store(o.large_cache_bytes, Relaxed);
         self.exit_retain_bytes.store(o.exit_retain_bytes, Relaxed);
@@ -228,8 +243,15 @@ pub(crate) fn heap_config(seed: u64) -> Config {
     } else {
         Config::VIRTUAL_MEMORY.segment_cache_count
     };
+    let delay = OPTIONS.purge_delay_ms.load(Relaxed);
+    let huge_delay = if delay == u32::MAX {
+        u32::MAX
+    } else {
+        OPTIONS.huge_purge_delay_ms.load(Relaxed)
+    };
     Config::VIRTUAL_MEMORY
-        .with_purge_delay(OPTIONS.purge_delay_ms.load(Relaxed))
+        .with_purge_delay(delay)
+        .with_huge_purge_delay(huge_delay)
         .with_segment_cache(count, cache)
         .with_remote_batch(OPTIONS.remote_batch.load(Relaxed).max(1))
         .with_committed_first(OPTIONS.committed_first.load(Relaxed))
@@ -383,6 +405,12 @@ pub(crate) fn load_from_env() {
         |v| o.purge_delay_ms = v,
     );
     read(
+        b"MASU_HUGE_PURGE_DELAY\0",
+        "milliseconds or -1",
+        parse_delay,
+        |v| o.huge_purge_delay_ms = v,
+    );
+    read(
         b"MASU_DECOMMIT\0",
         "dontneed or free",
         parse_decommit,
@@ -431,6 +459,12 @@ pub(crate) fn load_from_env() {
             let _ = write!(w, "never");
         } else {
             let _ = write!(w, "{}ms", o.purge_delay_ms);
+        }
+        let _ = write!(w, " huge_purge_delay=");
+        if o.huge_purge_delay_ms == u32::MAX {
+            let _ = write!(w, "never");
+        } else {
+            let _ = write!(w, "{}ms", o.huge_purge_delay_ms);
         }
         let _ = writeln!(
             w,
