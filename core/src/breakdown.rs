@@ -23,9 +23,12 @@ pub struct CommittedBreakdown {
     /// Free blocks, and room not yet carved into blocks, in pages that hold
     /// live blocks.
     pub free_in_pages: usize,
-    /// Empty memory waiting for its purge delay: free committed slices of
-    /// segments in use, and empty pages kept for their class.
+    /// Free slices of segments in use that are still committed, waiting
+    /// for their purge delay.
     pub empty_waiting: usize,
+    /// Empty pages kept for their class (the only page of a class is kept
+    /// when it empties, until it has been idle for the purge delay).
+    pub kept_pages: usize,
     /// Committed memory of the segments in the segment cache.
     pub cached: usize,
     /// Segment headers with their page descriptors (normal segments: the
@@ -36,7 +39,12 @@ pub struct CommittedBreakdown {
 impl CommittedBreakdown {
     /// The sum of the sources.
     pub fn total(&self) -> usize {
-        self.live_bytes + self.free_in_pages + self.empty_waiting + self.cached + self.headers
+        self.live_bytes
+            + self.free_in_pages
+            + self.empty_waiting
+            + self.kept_pages
+            + self.cached
+            + self.headers
     }
 
     /// Adds `other`'s figures into `self` (for several heaps).
@@ -44,6 +52,7 @@ impl CommittedBreakdown {
         self.live_bytes += other.live_bytes;
         self.free_in_pages += other.free_in_pages;
         self.empty_waiting += other.empty_waiting;
+        self.kept_pages += other.kept_pages;
         self.cached += other.cached;
         self.headers += other.headers;
     }
@@ -115,7 +124,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let bytes = ((committed & range_bits(i, n)).count_ones() as usize) << shift;
                 let live = ((*page).used as usize * (*page).block_size).min(bytes);
                 if live == 0 {
-                    b.empty_waiting += bytes;
+                    b.kept_pages += bytes;
                 } else {
                     b.live_bytes += live;
                     b.free_in_pages += bytes - live;

@@ -41,7 +41,8 @@ fn write_breakdown(
     let rows = [
         ("live blocks (at block size)", b.live_bytes),
         ("free blocks in pages in use", b.free_in_pages),
-        ("empty, waiting for purge", b.empty_waiting),
+        ("free slices, waiting purge", b.empty_waiting),
+        ("empty pages kept", b.kept_pages),
         ("segment cache", b.cached),
         ("segment headers", b.headers),
         (

@@ -20,10 +20,14 @@ fn the_breakdown_follows_a_threads_blocks() {
         masu::collect(false);
         let after = masu::committed_breakdown();
         assert!(after.live_bytes + 4000 * 1000 <= during.live_bytes);
-        assert!(after.empty_waiting + after.cached + after.free_in_pages > 0);
+        assert!(after.empty_waiting + after.kept_pages + after.cached + after.free_in_pages > 0);
         masu::collect(true);
         let forced = masu::committed_breakdown();
-        assert_eq!(forced.empty_waiting + forced.cached, 0, "{forced:?}");
+        assert_eq!(
+            forced.empty_waiting + forced.kept_pages + forced.cached,
+            0,
+            "{forced:?}"
+        );
     })
     .join()
     .unwrap();
