@@ -374,7 +374,7 @@ mod tests {
             // memalign(16, n) for small n: 16-aligned, though malloc(n)
             // is only 8-aligned (every other 8-byte block is not
             // 16-aligned, so one of four in a row would show it).
-            let m: Vec<*mut c_void> = (0..4).map(|_| memalign(16, 1)).collect();
+            let m: std::vec::Vec<*mut c_void> = (0..4).map(|_| memalign(16, 1)).collect();
             for &p in &m {
                 assert_eq!(p as usize % 16, 0);
                 free(p);

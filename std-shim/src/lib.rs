@@ -24,8 +24,18 @@
 //! are small types generic over their atomics (`sync`, `spin`, `slots`,
 //! `commit`); under `--cfg loom` the hidden module `protocol` exports them
 //! for the loom models in `loom-tests/`, which run them over loom's atomics.
+//!
+//! The crate is `#![no_std]` (it needs only `core` and `libc`), so that
+//! `libmasu.so` does not carry Rust's standard library (its panic,
+//! formatting and backtrace machinery); programs that use [`Masu`] as their
+//! global allocator bring `std` themselves. `std` is linked only for the
+//! tests and, off x86-64, for the thread-local slot word.
+#![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+
+#[cfg(any(test, not(target_arch = "x86_64")))]
+extern crate std;
 
 pub mod c;
 mod commit;
@@ -53,7 +63,7 @@ pub use pool::{
     register_hooks, PoolStats, ShimHeap,
 };
 pub use purger::passes as purger_passes;
-pub use report::print_stats;
+pub use report::{print_stats, report_panic};
 
 use ::core::alloc::{GlobalAlloc, Layout};
 use pool::{

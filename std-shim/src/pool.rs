@@ -211,7 +211,7 @@ mod tls {
 
     // Null stands for `IDLE` (a `const` initialiser cannot name a static
     // before Rust 1.83).
-    thread_local! {
+    std::thread_local! {
         static CURRENT: Cell<*mut Slot> = const { Cell::new(core::ptr::null_mut()) };
     }
 

@@ -202,3 +202,13 @@ pub(crate) fn fault_abort(fault: &masu_core::check::Fault) -> ! {
     // SAFETY: abort has no preconditions and does not return.
     unsafe { libc::abort() }
 }
+
+/// Prints a panic's message and location on stderr (without allocating)
+/// and aborts: the panic handler of `libmasu.so`, which carries no `std`.
+pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let mut w = StackWriter::<512>::stderr();
+    let _ = writeln!(w, "masu: panic: {info}");
+    w.flush();
+    // SAFETY: abort has no preconditions and does not return.
+    unsafe { libc::abort() }
+}

@@ -13,7 +13,15 @@
 //! `free_aligned_sized`) with the semantics
 //! documented in `masu::c`, the C++ `operator new` and `operator delete`
 //! forms (`cxx.rs`), plus `masu_stats_print`, `masu_collect` and
-//! `malloc_trim`. Rust code inside the library allocates through masu too.
+//! `malloc_trim`.
+//!
+//! The library is `#![no_std]` and allocates nothing itself: on x86-64 it
+//! carries masu, `core` and `libc`'s bindings, not Rust's standard library
+//! (whose panic hook alone pulls in a backtrace symboliser); elsewhere the
+//! masu crate links `std` for its thread-local slot word. A panic, which masu's
+//! code is written never to reach, prints its message and location on
+//! stderr and aborts.
+#![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use core::ffi::{c_int, c_void};
@@ -21,8 +29,40 @@ use masu_shim::c;
 
 mod cxx;
 
-#[global_allocator]
-static A: masu_shim::Masu = masu_shim::Masu::new();
+// Rust's precompiled `core` carries unwind tables that name
+// `rust_eh_personality`, which `std` would define. Nothing unwinds through
+// Rust frames here (`panic = "abort"`; the C++ exception a failed `new`
+// throws only passes through `cxx.rs`'s frames), so libmasu defines a
+// personality of its own that lets every unwind continue (it returns
+// `_URC_CONTINUE_UNWIND`), with hidden visibility: it is not exported, so
+// it never interposes the personality of a Rust program it is preloaded
+// into. (Off x86-64, `std` is linked and defines it.)
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality,@function",
+    "rust_eh_personality:",
+    "mov eax, 8",
+    "ret",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".popsection",
+);
+
+// The C library the allocator runs on (`std` would link it; without it the
+// library must say so itself, so that its `NEEDED` entries name libc).
+#[link(name = "c")]
+extern "C" {}
+
+/// Prints the panic's message on stderr (without allocating) and aborts.
+/// (Off x86-64 the masu crate links `std` for its thread-local slot word,
+/// and `std`'s handler and personality serve.)
+#[cfg(all(not(test), target_arch = "x86_64"))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    masu_shim::report_panic(info)
+}
 
 /// Runs when the library is loaded (after libc is initialised): reads the
 /// options and registers the `fork` and exit hooks before `main`.
