@@ -44,6 +44,10 @@ pub fn run(args: &Args) -> Report {
     }
     let secs = secs(t);
     let freed = phase("freed");
+    // `snapshot=1`: print masu's report (libmasu only) right after the frees.
+    if args.get("snapshot", 0, 0) != 0 {
+        super::masu_snapshot();
+    }
     let idle_start = Instant::now();
     let target = pre + pre / 10;
     let mut recovered_ms = None;
