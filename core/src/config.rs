@@ -31,8 +31,15 @@ pub struct Config {
     pub huge_purge_delay: u32,
     /// Most empty or huge segments kept in the segment cache.
     pub segment_cache_count: u32,
-    /// Most bytes of segments kept in the segment cache.
+    /// Most bytes of segments kept in the segment cache (committed bytes:
+    /// a purged segment counts as nothing).
     pub segment_cache_bytes: usize,
+    /// When set, the cache may also hold as many committed bytes as the
+    /// heap's live huge blocks take, when that is more than
+    /// `segment_cache_bytes`: a program that cycles through large buffers
+    /// reuses them without faults, and one that frees them all falls back
+    /// to the fixed bound.
+    pub cache_follows_huge: bool,
     /// Mixed into the free-list encoding keys of the `checks` feature.
     pub seed: u64,
     /// Where new pages and large spans go: `true` (default) takes a run of
@@ -57,6 +64,7 @@ impl Config {
         huge_purge_delay: 256,
         segment_cache_count: 1,
         segment_cache_bytes: 1 << 17,
+        cache_follows_huge: false,
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
         remote_batch: 64,
@@ -70,6 +78,7 @@ impl Config {
         huge_purge_delay: 256,
         segment_cache_count: 0,
         segment_cache_bytes: 0,
+        cache_follows_huge: false,
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
         remote_batch: 64,
@@ -83,6 +92,7 @@ impl Config {
         huge_purge_delay: 1024,
         segment_cache_count: 8,
         segment_cache_bytes: 64 << 20,
+        cache_follows_huge: true,
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
         remote_batch: 64,
@@ -113,6 +123,12 @@ impl Config {
     pub const fn with_segment_cache(mut self, count: u32, bytes: usize) -> Self {
         self.segment_cache_count = count;
         self.segment_cache_bytes = bytes;
+        self
+    }
+
+    /// This config with [`Config::cache_follows_huge`] set to `on`.
+    pub const fn with_cache_follows_huge(mut self, on: bool) -> Self {
+        self.cache_follows_huge = on;
         self
     }
 

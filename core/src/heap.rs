@@ -130,6 +130,8 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) pages_per_class: [u32; CLASS_COUNT],
     pub(crate) large_spans: usize,
     pub(crate) huge_allocs: usize,
+    /// Bytes of the live huge blocks (their block sizes).
+    pub(crate) huge_live_bytes: usize,
     /// Blocks freed to one page of another heap, not yet pushed onto its
     /// `thread_free` (see `remote_buffer.rs`).
     pub(crate) remote: RemoteBuffer,
@@ -195,6 +197,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             pages_per_class: [0; CLASS_COUNT],
             large_spans: 0,
             huge_allocs: 0,
+            huge_live_bytes: 0,
             remote: RemoteBuffer::EMPTY,
             os,
         }

@@ -251,6 +251,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.huge.push_back(seg);
             self.start_single_block_page(page);
             self.huge_allocs += 1;
+            self.huge_live_bytes += block_size;
             if zero {
                 ptr::write_bytes(start, 0, size.min(zero_from.saturating_sub(lay.block_off)));
             }
@@ -380,6 +381,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let new = end - block_off;
             self.flush_page(page);
             (*page).block_size = new;
+            self.huge_live_bytes = self.huge_live_bytes - old + new;
             // The block moved: counted as a moving realloc is (one block
             // handed out, one freed; see `Stats::alloc_count`).
             self.counters.on_blocks(1, 1, new, old);
@@ -427,6 +429,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if new != old {
                 self.flush_page(page);
                 (*page).block_size = new;
+                self.huge_live_bytes = self.huge_live_bytes - old + new;
                 self.counters.on_resize(old, new);
                 #[cfg(feature = "stats")]
                 {
@@ -451,6 +454,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
             self.huge.remove(seg);
             self.huge_allocs -= 1;
+            self.huge_live_bytes -= (*page).block_size;
             (*seg).dirtied_at = self.now();
             self.cache_put(seg);
         }

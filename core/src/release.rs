@@ -242,7 +242,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             let size = Segment::committed(seg);
             let max_count = self.config.segment_cache_count as usize;
-            let max_bytes = self.config.segment_cache_bytes;
+            let max_bytes = self.cache_bound();
             if max_count == 0 || size > max_bytes {
                 self.release_segment(seg);
                 return;
@@ -258,6 +258,17 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.cache.push_front(seg);
             self.cache_bytes += size;
             self.schedule_purge(seg);
+        }
+    }
+
+    /// The byte bound of the segment cache: `segment_cache_bytes`, or the
+    /// live huge bytes when more and `cache_follows_huge`.
+    fn cache_bound(&self) -> usize {
+        let fixed = self.config.segment_cache_bytes;
+        if self.config.cache_follows_huge && fixed != 0 {
+            fixed.max(self.huge_live_bytes)
+        } else {
+            fixed
         }
     }
 
@@ -313,7 +324,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // where later requests find committed memory that fits. (A purged
         // segment is reused: a new reservation would fault as much.)
         let room = self.cache.len < self.config.segment_cache_count as usize
-            && self.cache_bytes < self.config.segment_cache_bytes;
+            && self.cache_bytes < self.cache_bound();
         if best.is_null() || (best_key.0 > need / 4 && best_key.2 > need / 4 && room) {
             return ptr::null_mut();
         }
@@ -638,6 +649,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.queue_changed(c);
         }
         self.full = crate::page::PageQueue::EMPTY;
+        self.huge_live_bytes = 0;
         #[cfg(feature = "stats")]
         {
             self.full_live = 0;

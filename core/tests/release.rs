@@ -434,3 +434,38 @@ fn a_second_burst_reuses_committed_slices_first() {
         "without committed_first the second burst commits fresh slices ({second_off})"
     );
 }
+
+/// `Config::cache_follows_huge`: while huge blocks are live, the cache may
+/// hold as much committed memory as they take (so a program cycling through
+/// 10 MiB buffers reuses them); once they are freed, the fixed bound holds.
+#[test]
+fn the_cache_follows_the_live_huge_bytes_and_falls_back_when_they_go() {
+    for follows in [true, false] {
+        let os = VmLikeOs::new(400 << 20);
+        let config = Config::VIRTUAL_MEMORY
+            .with_purge_delay(u32::MAX)
+            .with_segment_cache(8, 24 << 20)
+            .with_cache_follows_huge(follows);
+        let mut h = Heap::new(os, config);
+        let l = Layout::from_size_align(10 << 20, 8).unwrap();
+        let mut live = alloc_n(&mut h, l, 8);
+        // Free three, then take three again: with the cache following the
+        // 50 MiB still live, all three wait in it and are reused.
+        let freed: Vec<_> = live.drain(..3).collect();
+        free_all(&mut h, l, freed);
+        let reserves = os.reserves.load(Relaxed);
+        live.extend(alloc_n(&mut h, l, 3));
+        let new = os.reserves.load(Relaxed) - reserves;
+        if follows {
+            assert_eq!(new, 0, "freed huge segments not kept for reuse");
+        } else {
+            assert_eq!(new, 1, "a 24 MiB cache keeps two 10 MiB blocks");
+        }
+        // Everything freed: the cache is back within the fixed bound.
+        free_all(&mut h, l, live);
+        let b = h.committed_breakdown();
+        assert!(b.cached <= 24 << 20, "{b:?}");
+        h.collect(true);
+        assert_eq!(h.stats().reserved_bytes, 0);
+    }
+}

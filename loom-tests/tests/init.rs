@@ -34,6 +34,7 @@ const PARSED: Options = Options {
     remote_batch: 7,
     committed_first: false,
     remap: false,
+    cache_follows_huge: false,
     background: false,
     memory_limit: 512 << 20,
     stats_at_exit: true,

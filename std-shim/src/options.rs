@@ -5,7 +5,8 @@
 //! | `MASU_PURGE_DELAY` | milliseconds an empty page waits before it is decommitted; `0` at once; `-1` never (except by `collect(true)` and thread exit) | 10 |
 //! | `MASU_HUGE_PURGE_DELAY` | milliseconds a freed huge block's segment waits in the segment cache, still committed, before it is decommitted; `0` at once; `-1` never (a `MASU_PURGE_DELAY` of `-1` means never too) | 1000 |
 //! | `MASU_DECOMMIT` | `dontneed` (`MADV_DONTNEED`) or `free` (`MADV_FREE`) | `dontneed` |
-//! | `MASU_LARGE_CACHE` | committed bytes of empty and freed huge segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 256M |
+//! | `MASU_LARGE_CACHE` | committed bytes of empty and freed huge segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 64M |
+//! | `MASU_CACHE_FOLLOWS_HUGE` | `1`: the cache may also hold as many committed bytes as the heap's live huge blocks take; `0`: `MASU_LARGE_CACHE` alone | 1 |
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
@@ -36,9 +37,9 @@ pub const DEFAULT_PURGE_DELAY_MS: u32 = 10;
 /// purges its arenas 10 times later than pages; jemalloc's default decay
 /// is 10 s).
 pub const DEFAULT_HUGE_PURGE_DELAY_MS: u32 = 1000;
-/// Default bound of the committed bytes in each heap's segment cache (the
-/// count bound keeps normal segments to 32 MiB; the rest is for huge ones).
-pub const DEFAULT_LARGE_CACHE: usize = 256 << 20;
+/// Default bound of the committed bytes in each heap's segment cache (it
+/// grows with the heap's live huge blocks, `MASU_CACHE_FOLLOWS_HUGE`).
+pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_bytes;
 
 /// Default bound of the free committed memory a heap keeps at thread exit.
 pub const DEFAULT_EXIT_RETAIN: usize = 16 << 20;
@@ -65,6 +66,8 @@ pub struct Options {
     pub committed_first: bool,
     /// Huge reservations grow with `mremap`.
     pub remap: bool,
+    /// The cache bound grows with the live huge bytes.
+    pub cache_follows_huge: bool,
     /// The background purger of idle heaps.
     pub background: bool,
     /// Most committed bytes (0: no limit).
@@ -85,6 +88,7 @@ const DEFAULTS: Options = Options {
     remote_batch: Config::VIRTUAL_MEMORY.remote_batch,
     committed_first: Config::VIRTUAL_MEMORY.committed_first,
     remap: true,
+    cache_follows_huge: true,
     background: true,
     memory_limit: 0,
     stats_at_exit: false,
@@ -103,6 +107,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     remote_batch: U32,
     committed_first: B,
     remap: B,
+    cache_follows_huge: B,
     background: B,
     memory_limit: U,
     stats_at_exit: B,
@@ -124,6 +129,7 @@ impl OptionStore {
             remote_batch: AtomicU32::new(d.remote_batch),
             committed_first: AtomicBool::new(d.committed_first),
             remap: AtomicBool::new(d.remap),
+            cache_follows_huge: AtomicBool::new(d.cache_follows_huge),
             background: AtomicBool::new(d.background),
             memory_limit: AtomicUsize::new(d.memory_limit),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
@@ -146,6 +152,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             remote_batch: U32::new(d.remote_batch),
             committed_first: B::new(d.committed_first),
             remap: B::new(d.remap),
+            cache_follows_huge: B::new(d.cache_follows_huge),
             background: B::new(d.background),
             memory_limit: U::new(d.memory_limit),
             stats_at_exit: B::new(d.stats_at_exit),
@@ -164,6 +171,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             remote_batch: self.remote_batch.load(Relaxed),
             committed_first: self.committed_first.load(Relaxed),
             remap: self.remap.load(Relaxed),
+            cache_follows_huge: self.cache_follows_huge.load(Relaxed),
             background: self.background.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
@@ -182,6 +190,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.remote_batch.store(o.remote_batch, Relaxed);
         self.committed_first.store(o.committed_first, Relaxed);
         self.remap.store(o.remap, Relaxed);
+        self.cache_follows_huge.store(o.cache_follows_huge, Relaxed);
         self.background.store(o.background, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
@@ -255,6 +264,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_segment_cache(count, cache)
         .with_remote_batch(OPTIONS.remote_batch.load(Relaxed).max(1))
         .with_committed_first(OPTIONS.committed_first.load(Relaxed))
+        .with_cache_follows_huge(OPTIONS.cache_follows_huge.load(Relaxed))
         .with_seed(seed)
 }
 
@@ -438,6 +448,9 @@ pub(crate) fn load_from_env() {
         o.committed_first = v
     });
     read(b"MASU_REMAP\0", "0 or 1", parse_bool, |v| o.remap = v);
+    read(b"MASU_CACHE_FOLLOWS_HUGE\0", "0 or 1", parse_bool, |v| {
+        o.cache_follows_huge = v
+    });
     read(b"MASU_BACKGROUND\0", "0 or 1", parse_bool, |v| {
         o.background = v
     });
@@ -469,13 +482,14 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} background={} memory_limit={} stats={} page_size={}",
+             remap={} cache_follows_huge={} background={} memory_limit={} stats={} page_size={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
             o.remote_batch,
             o.committed_first as u8,
             o.remap as u8,
+            o.cache_follows_huge as u8,
             o.background as u8,
             o.memory_limit,
             o.stats_at_exit as u8,
