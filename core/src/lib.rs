@@ -8,7 +8,8 @@
 //! * [`size_class`]: the class table (≤ 12.5 % waste from 64 B up).
 //! * [`Heap`]: a single-owner heap of segments → pages → blocks, with three
 //!   free lists per page (`free`, `local_free`, atomic `thread_free`).
-//! * [`LockedHeap`]: a heap behind a spin lock, a `#[global_allocator]`.
+//! * [`LockedHeap`]: a heap behind a lock (a spin lock, or with the
+//!   `critical-section` feature `CriticalSectionLock`), a `#[global_allocator]`.
 //! * [`Stats`]: one snapshot of a heap's counters; [`CommittedBreakdown`]:
 //!   where its committed bytes are.
 //! * [`check`]: fail-fast faults (`checks` feature) and their handler.
@@ -22,6 +23,8 @@
 mod breakdown;
 pub mod check;
 mod config;
+#[cfg(feature = "critical-section")]
+mod critical_section_lock;
 mod fixed_region;
 mod heap;
 mod large;
@@ -41,8 +44,10 @@ mod sync;
 
 pub use breakdown::CommittedBreakdown;
 pub use config::{Config, MAX_SLICES, MIN_BLOCKS_PER_PAGE, MIN_SLICE_SHIFT};
+#[cfg(feature = "critical-section")]
+pub use critical_section_lock::CriticalSectionLock;
 pub use fixed_region::FixedRegion;
 pub use heap::Heap;
-pub use locked::LockedHeap;
+pub use locked::{LockedHeap, SpinLock};
 pub use os::Os;
 pub use stats::{CounterSink, Counters, Counts, Stats};

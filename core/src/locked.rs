@@ -1,5 +1,8 @@
-//! [`LockedHeap`]: one [`Heap`] behind a spin lock, usable as the
-//! `#[global_allocator]` of a `no_std` program.
+//! [`LockedHeap`]: one [`Heap`] behind a lock, usable as the
+//! `#[global_allocator]` of a `no_std` program. The lock is any
+//! [`lock_api::RawMutex`]: a spin lock by default, or
+//! [`CriticalSectionLock`](crate::CriticalSectionLock) (feature
+//! `critical-section`) next to interrupt handlers.
 
 use crate::config::Config;
 use crate::fixed_region::FixedRegion;
@@ -7,9 +10,12 @@ use crate::heap::Heap;
 use crate::os::Os;
 use crate::stats::Stats;
 use core::alloc::{GlobalAlloc, Layout};
-use spin::{Mutex, MutexGuard};
+use lock_api::{Mutex, MutexGuard, RawMutex};
 
-/// A heap shared behind a `spin::Mutex`.
+/// The default lock of a [`LockedHeap`]: `spin`'s mutex.
+pub type SpinLock = spin::Mutex<()>;
+
+/// A heap shared behind a lock `R` (a spin lock unless said otherwise).
 ///
 /// ```ignore
 /// #[global_allocator]
@@ -17,20 +23,24 @@ use spin::{Mutex, MutexGuard};
 /// // at start-up:
 /// unsafe { HEAP.init(region_start, region_len) };
 /// ```
-pub struct LockedHeap<O: Os> {
-    heap: Mutex<Heap<O>>,
+///
+/// A spin lock deadlocks when an interrupt handler allocates while the code
+/// it interrupted holds the lock; on such systems use
+/// `LockedHeap<FixedRegion, CriticalSectionLock>` (docs/embedded.md).
+pub struct LockedHeap<O: Os, R: RawMutex = SpinLock> {
+    heap: Mutex<R, Heap<O>>,
 }
 
-impl<O: Os> LockedHeap<O> {
+impl<O: Os, R: RawMutex> LockedHeap<O, R> {
     /// A locked heap over `os`.
     pub const fn new(os: O, config: Config) -> Self {
         LockedHeap {
-            heap: Mutex::new(Heap::new(os, config)),
+            heap: Mutex::const_new(R::INIT, Heap::new(os, config)),
         }
     }
 
     /// Locks the heap for direct use.
-    pub fn lock(&self) -> MutexGuard<'_, Heap<O>> {
+    pub fn lock(&self) -> MutexGuard<'_, R, Heap<O>> {
         self.heap.lock()
     }
 
@@ -45,7 +55,7 @@ impl<O: Os> LockedHeap<O> {
     }
 }
 
-impl LockedHeap<FixedRegion> {
+impl<R: RawMutex> LockedHeap<FixedRegion, R> {
     /// A locked heap over a region that is given memory later by
     /// [`LockedHeap::init`]; allocation returns null until then.
     pub const fn empty() -> Self {
@@ -70,7 +80,7 @@ impl LockedHeap<FixedRegion> {
 // SAFETY: every call locks the heap, which upholds `GlobalAlloc`'s contract:
 // blocks are at least `layout.size()` bytes, aligned to `layout.align()`,
 // disjoint while live, and null is returned on failure.
-unsafe impl<O: Os + Send> GlobalAlloc for LockedHeap<O> {
+unsafe impl<O: Os + Send, R: RawMutex + Sync> GlobalAlloc for LockedHeap<O, R> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.heap.lock().alloc(layout)
     }
