@@ -7,7 +7,11 @@
 //! `String`, `BTreeMap` and `Box`, grows vectors through `realloc`, runs the
 //! heap out of memory through fallible `try_reserve` calls, checks every
 //! result, prints masu's statistics over semihosting and exits through
-//! semihosting with success or failure.
+//! semihosting with success or failure. The heap is locked with
+//! `CriticalSectionLock` (interrupts off while masu works), and a SysTick
+//! handler allocates and frees through it while the workload runs: with a
+//! spin lock, a tick that arrives while the workload holds the lock would
+//! deadlock.
 #![no_std]
 #![no_main]
 
@@ -22,11 +26,30 @@ use core::fmt::Write;
 use core::panic::PanicInfo;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
-use masu_core::{Config, FixedRegion, LockedHeap};
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use cortex_m::peripheral::syst::SystClkSource;
+use masu_core::{Config, CriticalSectionLock, FixedRegion, LockedHeap};
 
-/// The allocator: built at compile time, given its memory in [`main`].
+/// The allocator: built at compile time, given its memory in [`main`]; its
+/// lock holds a critical section, so interrupt handlers may allocate.
 #[global_allocator]
-static HEAP: LockedHeap<FixedRegion> = LockedHeap::empty_with(Config::SMALL_REGION);
+static HEAP: LockedHeap<FixedRegion, CriticalSectionLock> =
+    LockedHeap::empty_with(Config::SMALL_REGION);
+
+/// SysTick interrupts taken, and those whose allocations checked out.
+static TICKS: AtomicU32 = AtomicU32::new(0);
+static TICK_ALLOCS_OK: AtomicU32 = AtomicU32::new(0);
+
+/// Allocates and frees through the global heap from an interrupt handler.
+#[exception]
+fn SysTick() {
+    TICKS.fetch_add(1, Relaxed);
+    let v: Vec<u32> = (0..16).collect();
+    let b = Box::new([7u8; 40]);
+    if v.iter().sum::<u32>() == 120 && b.iter().all(|&x| x == 7) {
+        TICK_ALLOCS_OK.fetch_add(1, Relaxed);
+    }
+}
 
 /// Bytes of RAM given to the heap.
 const HEAP_SIZE: usize = 64 * 1024;
@@ -75,10 +98,24 @@ fn main() -> ! {
     );
 
     metadata_overhead();
+    // SysTick every 2,000 core cycles while the workload runs (not while a
+    // phase fills the heap to the last byte); its handler allocates and
+    // frees.
+    let mut core_p = cortex_m::Peripherals::take().unwrap();
+    core_p.SYST.set_clock_source(SystClkSource::Core);
+    core_p.SYST.set_reload(2_000);
+    core_p.SYST.clear_current();
+    core_p.SYST.enable_interrupt();
+    core_p.SYST.enable_counter();
     growing_vectors();
     strings();
     btree_map();
     boxes();
+    core_p.SYST.disable_interrupt();
+    core_p.SYST.disable_counter();
+    let (ticks, ok) = (TICKS.load(Relaxed), TICK_ALLOCS_OK.load(Relaxed));
+    hprintln!("interrupts: {} SysTick handlers allocated and freed through the heap", ok);
+    check!(ticks > 0 && ok == ticks);
     print_stats("after workload");
     out_of_memory();
     print_stats("after out-of-memory");
