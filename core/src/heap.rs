@@ -58,7 +58,7 @@ const FULL_RESCAN: usize = 4;
 const STATS_FLUSH_ALLOCS: usize = 1024;
 
 // Not part of a concurrent protocol: a monotonic id generator (see `sync`).
-static NEXT_HEAP_ID: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
+static NEXT_HEAP_ID: crate::sync::StaticAtomicUsize = crate::sync::StaticAtomicUsize::new(1);
 
 /// `size` raised to the smallest block a request gets with `checks` (16
 /// bytes, room for the freed tag); unchanged without (a size of 0 stays 0).

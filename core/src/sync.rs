@@ -10,5 +10,18 @@
 #[cfg(loom)]
 pub use loom::sync::atomic::{AtomicUsize, Ordering};
 
-#[cfg(not(loom))]
+#[cfg(all(not(loom), target_has_atomic = "ptr"))]
 pub use core::sync::atomic::{AtomicUsize, Ordering};
+
+// Cores without compare-and-swap: `portable-atomic`'s types, whose
+// read-modify-writes take a critical section (see core/Cargo.toml).
+#[cfg(all(not(loom), not(target_has_atomic = "ptr")))]
+pub use portable_atomic::{AtomicUsize, Ordering};
+
+/// The atomic of process-wide statics outside every protocol (the heap-id
+/// counter): `core`'s, or `portable-atomic`'s on cores without
+/// compare-and-swap. Never loom's, which cannot be built in a `const`.
+#[cfg(target_has_atomic = "ptr")]
+pub(crate) use core::sync::atomic::AtomicUsize as StaticAtomicUsize;
+#[cfg(not(target_has_atomic = "ptr"))]
+pub(crate) use portable_atomic::AtomicUsize as StaticAtomicUsize;
