@@ -64,6 +64,36 @@ impl FixedRegion {
         unsafe { spans.init(start.wrapping_add(first - start as usize), end - first) };
     }
 
+    /// Grows the region up to `new_end`: the memory from the region's
+    /// current end (its last byte plus one, [`FixedRegion::top`]) to
+    /// `new_end` joins it, and later reservations may use it (talc's
+    /// `extend`, for memory that becomes available after start-up, such as
+    /// RAM freed by a bootloader). `new_end` is trimmed down to the region's
+    /// 16-byte grain; an end at or below the top changes nothing. Panics if
+    /// the region was never given memory.
+    ///
+    /// # Safety
+    /// `[top(), new_end)` is valid for reads and writes and used by nothing
+    /// else for as long as the region is used (the part below the end given
+    /// to `init` already was).
+    pub unsafe fn extend_to(&self, new_end: *mut u8) {
+        let mut spans = self.spans.lock();
+        assert!(spans.size() != 0, "FixedRegion::extend_to before init");
+        let top = spans.top() as usize;
+        let end = (new_end as usize) & !(Self::GRAIN - 1);
+        if end > top {
+            // SAFETY: the caller guarantees the memory directly after the
+            // region's top, which is where the span list grows.
+            unsafe { spans.extend(end - top) };
+        }
+    }
+
+    /// One past the region's last byte (where [`FixedRegion::extend_to`]
+    /// grows it).
+    pub fn top(&self) -> *mut u8 {
+        self.spans.lock().top()
+    }
+
     /// Shortest region `init` accepts after trimming (shorter ones stay empty).
     pub const MIN_LEN: usize = 64;
 

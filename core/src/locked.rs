@@ -75,6 +75,16 @@ impl<R: RawMutex> LockedHeap<FixedRegion, R> {
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.heap.lock().os().init(start, len) }
     }
+
+    /// Grows the heap's region up to `new_end` (see
+    /// [`FixedRegion::extend_to`]).
+    ///
+    /// # Safety
+    /// As for [`FixedRegion::extend_to`].
+    pub unsafe fn extend_to(&self, new_end: *mut u8) {
+        // SAFETY: forwarded from the caller's contract.
+        unsafe { self.heap.lock().os().extend_to(new_end) }
+    }
 }
 
 // SAFETY: every call locks the heap, which upholds `GlobalAlloc`'s contract:

@@ -262,3 +262,57 @@ fn malloc_fast_path_picks_the_class_of_the_malloc_alignment() {
     }
     assert_counted!(h.stats().live_bytes, 0);
 }
+
+/// `extend_to`: a heap fills its region, the region grows by the memory
+/// right after it, and the heap fills that too; everything freed, the
+/// region is whole at its new size.
+#[test]
+fn a_region_extended_after_init_serves_more_blocks() {
+    let memory = common::region(2 << 20);
+    let (start, len) = (memory.as_mut_ptr(), memory.len());
+    let heap: LockedHeap<FixedRegion> = LockedHeap::empty();
+    // SAFETY: the first half of a leaked buffer, given once.
+    unsafe { heap.init(start, len / 2) };
+    let l = Layout::from_size_align(1000, 8).unwrap();
+    let fill = |blocks: &mut Vec<*mut u8>| {
+        let mut n = 0;
+        loop {
+            // SAFETY: a valid layout; blocks are freed below.
+            let p = unsafe { heap.alloc(l) };
+            if p.is_null() {
+                return n;
+            }
+            blocks.push(p);
+            n += 1;
+        }
+    };
+    let mut blocks = Vec::new();
+    let first = fill(&mut blocks);
+    assert!(first > 500, "{first} blocks in 1 MiB");
+    let size_before = heap.lock().os().size();
+    // SAFETY: the second half of the same buffer directly follows the
+    // region; nothing else uses it.
+    unsafe { heap.extend_to(start.wrapping_add(len)) };
+    assert!(heap.lock().os().size() >= size_before + (len / 2) - 64);
+    let second = fill(&mut blocks);
+    assert!(
+        second * 10 >= first * 9,
+        "after the extension {second} more blocks, before it {first}"
+    );
+    for p in blocks {
+        // SAFETY: each block was allocated above with `l` and is freed once.
+        unsafe { heap.dealloc(p, l) };
+    }
+    heap.collect(true);
+    let region = heap.lock();
+    assert_eq!(region.os().free_bytes(), region.os().size());
+}
+
+#[test]
+#[should_panic(expected = "extend_to before init")]
+fn extending_a_region_without_memory_panics() {
+    let heap: LockedHeap<FixedRegion> = LockedHeap::empty();
+    let mut byte = 0u8;
+    // SAFETY: panics before it touches anything.
+    unsafe { heap.extend_to(&mut byte as *mut u8) };
+}
