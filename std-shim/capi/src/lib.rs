@@ -12,8 +12,9 @@
 //! `valloc`, `pvalloc`, `malloc_usable_size`, `cfree`, `free_sized`,
 //! `free_aligned_sized`) with the semantics
 //! documented in `masu::c`, the C++ `operator new` and `operator delete`
-//! forms (`cxx.rs`), plus `masu_stats_print`, `masu_collect` and
-//! `malloc_trim`.
+//! forms (`cxx.rs`), plus `masu_stats_print`, `masu_collect`,
+//! `malloc_trim` and glibc's `mallinfo2`, `malloc_stats` and `malloc_info`
+//! answered from masu's figures (`glibc_stats.rs`).
 //!
 //! The library is `#![no_std]` and allocates nothing itself: on x86-64 it
 //! carries masu, `core` and `libc`'s bindings, not Rust's standard library
@@ -28,6 +29,7 @@ use core::ffi::{c_int, c_void};
 use masu_shim::c;
 
 mod cxx;
+mod glibc_stats;
 
 // Rust's precompiled `core` carries unwind tables that name
 // `rust_eh_personality`, which `std` would define. Nothing unwinds through

@@ -343,6 +343,35 @@ static int limit_mode(void) {
     return failed == 0 ? 0 : 1;
 }
 
+/* glibc's statistics calls, answered from masu's figures. */
+static void test_glibc_stats(void) {
+    char *big = malloc(1 << 20);
+    CHECK(big != NULL);
+    memset(big, 1, 1 << 20);
+    struct mallinfo2 mi = mallinfo2();
+    CHECK(mi.uordblks >= (1u << 20));
+    CHECK(mi.arena >= mi.uordblks);
+    CHECK(mi.fordblks == mi.arena - mi.uordblks);
+    CHECK(mi.hblks > 0 && mi.hblkhd >= mi.arena);
+    FILE *f = tmpfile();
+    CHECK(f != NULL);
+    if (f) {
+        CHECK(malloc_info(0, f) == 0);
+        char text[1024] = {0};
+        rewind(f);
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        CHECK(n > 0);
+        CHECK(strstr(text, "<malloc version=\"masu-1\">") != NULL);
+        CHECK(strstr(text, "type=\"live\"") != NULL);
+        errno = 0;
+        CHECK(malloc_info(1, f) == -1 && errno == EINVAL);
+        fclose(f);
+    }
+    free(big);
+    struct mallinfo2 after = mallinfo2();
+    CHECK(after.uordblks + (1u << 20) <= mi.uordblks);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "limit") == 0) return limit_mode();
     test_masu_is_active();
@@ -352,6 +381,7 @@ int main(int argc, char **argv) {
     test_aligned();
     test_threads();
     test_fork();
+    test_glibc_stats();
     void (*cf)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "cfree");
     CHECK(cf != NULL);
     if (cf) cf(malloc(10));

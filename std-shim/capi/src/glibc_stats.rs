@@ -1,0 +1,112 @@
+//! glibc's statistics calls answered from masu's figures: `mallinfo2`,
+//! `malloc_stats` and `malloc_info`. Programs (and tools such as
+//! `malloc_stats`-printing servers) that call them under `LD_PRELOAD` see
+//! masu's memory, not glibc's unused arena.
+
+use core::ffi::{c_char, c_int, c_void};
+use core::fmt::Write;
+
+/// glibc's `struct mallinfo2` (glibc 2.33 and later).
+#[repr(C)]
+pub struct MallInfo2 {
+    /// Bytes committed by masu's heaps (glibc: non-mmapped space).
+    pub arena: usize,
+    /// Free chunks: not tracked by masu, 0.
+    pub ordblks: usize,
+    /// Free fastbin blocks: none in masu, 0.
+    pub smblks: usize,
+    /// Reservations (segments, huge blocks, cached ones) mapped now.
+    pub hblks: usize,
+    /// Bytes reserved in those mappings.
+    pub hblkhd: usize,
+    /// Unused by glibc, 0.
+    pub usmblks: usize,
+    /// Bytes in freed fastbin blocks: none, 0.
+    pub fsmblks: usize,
+    /// Bytes in live blocks (at block size).
+    pub uordblks: usize,
+    /// Committed bytes not in live blocks.
+    pub fordblks: usize,
+    /// Releasable top-most space: not tracked, 0.
+    pub keepcost: usize,
+}
+
+/// The figures, from `masu::stats` and `masu::os_stats`.
+fn figures() -> MallInfo2 {
+    let st = masu_shim::stats();
+    let os = masu_shim::os_stats();
+    MallInfo2 {
+        arena: os.committed_bytes,
+        ordblks: 0,
+        smblks: 0,
+        hblks: os.reservations,
+        hblkhd: os.reserved_bytes,
+        usmblks: 0,
+        fsmblks: 0,
+        uordblks: st.live_bytes,
+        fordblks: os.committed_bytes.saturating_sub(st.live_bytes),
+        keepcost: 0,
+    }
+}
+
+/// glibc's `mallinfo2`, from masu's figures (see [`MallInfo2`]).
+#[no_mangle]
+pub extern "C" fn mallinfo2() -> MallInfo2 {
+    figures()
+}
+
+/// glibc's `malloc_stats`: masu's statistics report on stderr.
+#[no_mangle]
+pub extern "C" fn malloc_stats() {
+    masu_shim::print_stats();
+}
+
+/// A fixed buffer that `core::fmt` writes into (what does not fit is cut).
+struct Buf {
+    bytes: [u8; 512],
+    len: usize,
+}
+
+impl Write for Buf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.bytes.len() - 1 - self.len;
+        let n = s.len().min(room);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// glibc's `malloc_info`: masu's figures as XML on `stream`. `options` must
+/// be 0 (else -1 with `EINVAL`, as glibc); -1 also when the write fails.
+///
+/// # Safety
+/// `stream` is an open `FILE *`.
+#[no_mangle]
+pub unsafe extern "C" fn malloc_info(options: c_int, stream: *mut c_void) -> c_int {
+    if options != 0 || stream.is_null() {
+        // SAFETY: errno is this thread's.
+        unsafe { *libc::__errno_location() = libc::EINVAL };
+        return -1;
+    }
+    let f = figures();
+    let mut b = Buf {
+        bytes: [0; 512],
+        len: 0,
+    };
+    let _ = write!(
+        b,
+        "<malloc version=\"masu-1\">\n<total type=\"committed\" size=\"{}\"/>\n\
+         <total type=\"live\" size=\"{}\"/>\n<total type=\"free\" size=\"{}\"/>\n\
+         <total type=\"reserved\" count=\"{}\" size=\"{}\"/>\n</malloc>\n",
+        f.arena, f.uordblks, f.fordblks, f.hblks, f.hblkhd
+    );
+    // The buffer keeps its last byte 0: a C string.
+    // SAFETY: a NUL-terminated string and the caller's open stream.
+    let rc = unsafe { libc::fputs(b.bytes.as_ptr() as *const c_char, stream as *mut libc::FILE) };
+    if rc < 0 {
+        -1
+    } else {
+        0
+    }
+}
