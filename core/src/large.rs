@@ -31,6 +31,15 @@ pub(crate) fn huge_kept_bytes(page_size: usize) -> usize {
 /// at most this fraction of the request.
 const HUGE_SLACK_DIV: usize = 1;
 
+/// The end, rounded up to the `Os` page, of a block of `size` bytes at
+/// `block_off` from its segment's header; None on overflow.
+fn block_end(block_off: usize, size: usize, page_size: usize) -> Option<usize> {
+    block_off
+        .checked_add(size)?
+        .checked_add(page_size - 1)
+        .map(|e| e & !(page_size - 1))
+}
+
 /// Where the parts of a huge segment go.
 struct HugeLayout {
     /// Bytes to reserve and their alignment.
@@ -352,11 +361,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 return ptr::null_mut();
             }
             let block_off = (*page).start as usize - seg as usize;
-            let Some(end) = block_off
-                .checked_add(new_size)
-                .and_then(|e| e.checked_add(page_size - 1))
-                .map(|e| e & !(page_size - 1))
-            else {
+            let Some(end) = block_end(block_off, new_size, page_size) else {
                 return ptr::null_mut();
             };
             let old = (*page).block_size;
@@ -378,18 +383,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 return ptr::null_mut();
             }
             (*page).start = (seg as *mut u8).add(block_off);
-            let new = end - block_off;
-            self.flush_page(page);
-            (*page).block_size = new;
-            self.huge_live_bytes = self.huge_live_bytes - old + new;
-            // The block moved: counted as a moving realloc is (one block
-            // handed out, one freed; see `Stats::alloc_count`).
-            self.counters.on_blocks(1, 1, new, old);
-            #[cfg(feature = "stats")]
-            {
-                self.full_live = self.full_live - old + new;
-                self.counters.note_live(self.full_live);
-            }
+            self.set_huge_block_size(page, end - block_off, true);
             (*page).start
         }
     }
@@ -415,11 +409,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 return false;
             }
             let block_off = (*page).start as usize - seg as usize;
-            let Some(end) = block_off
-                .checked_add(new_size.max(1))
-                .and_then(|e| e.checked_add(page_size - 1))
-                .map(|e| e & !(page_size - 1))
-            else {
+            let Some(end) = block_end(block_off, new_size.max(1), page_size) else {
                 return false;
             };
             if end > (*seg).reserved_size || self.fit_committed(seg, end).is_none() {
@@ -427,19 +417,38 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             let new = (*seg).committed_bytes - block_off;
             if new != old {
-                self.flush_page(page);
-                (*page).block_size = new;
-                self.huge_live_bytes = self.huge_live_bytes - old + new;
-                self.counters.on_resize(old, new);
-                #[cfg(feature = "stats")]
-                {
-                    // A huge page is filed full: its bytes there change too.
-                    self.full_live = self.full_live - old + new;
-                    self.counters.note_live(self.full_live);
-                }
+                self.set_huge_block_size(page, new, false);
             }
         }
         true
+    }
+
+    /// Gives the live huge block of `page` the size `new` and counts the
+    /// change: as a resize in place, or, when it `moved`, as a moving
+    /// realloc is (one block handed out, one freed; see
+    /// `Stats::alloc_count`).
+    ///
+    /// # Safety
+    /// `page` is the live page of a huge segment of this heap.
+    unsafe fn set_huge_block_size(&mut self, page: *mut Page, new: usize, moved: bool) {
+        // SAFETY: guaranteed by the caller (see "Access" on `Page`).
+        unsafe {
+            let old = (*page).block_size;
+            self.flush_page(page);
+            (*page).block_size = new;
+            self.huge_live_bytes = self.huge_live_bytes - old + new;
+            if moved {
+                self.counters.on_blocks(1, 1, new, old);
+            } else {
+                self.counters.on_resize(old, new);
+            }
+            #[cfg(feature = "stats")]
+            {
+                // A huge page is filed full: its bytes there change too.
+                self.full_live = self.full_live - old + new;
+                self.counters.note_live(self.full_live);
+            }
+        }
     }
 
     /// Frees a huge page's segment (into the cache or back to the `Os`).

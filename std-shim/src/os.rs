@@ -257,6 +257,16 @@ fn cap_of(v: u32) -> u32 {
     v >> HALF
 }
 
+/// Records `[p, p + len)` as committed in the commit map (capped at each
+/// chunk's reservation); the total was charged before.
+fn record_commit(p: usize, len: usize) {
+    for_chunks(p, len, false, |e, units| {
+        let v = e.load(Relaxed);
+        let now = (committed_of(v) + units).min(cap_of(v));
+        e.store((v & !LOW) | now, Relaxed);
+    });
+}
+
 /// Adds `bytes` to the committed total unless that passes the memory limit.
 fn charge(bytes: usize) -> bool {
     if COMMITTED.charge(bytes, options::memory_limit()) {
@@ -387,11 +397,7 @@ unsafe impl Os for MmapOs {
         if !charge(delta << UNIT_SHIFT) {
             return false;
         }
-        for_chunks(ptr as usize, size, false, |e, units| {
-            let v = e.load(Relaxed);
-            let now = (committed_of(v) + units).min(cap_of(v));
-            e.store((v & !LOW) | now, Relaxed);
-        });
+        record_commit(ptr as usize, size);
         true
     }
 
@@ -502,11 +508,7 @@ unsafe impl Os for MmapOs {
                 o.store(0, Relaxed);
             }
         }
-        for_chunks(new as usize + old_size, tail, false, |e, units| {
-            let v = e.load(Relaxed);
-            let now = (committed_of(v) + units).min(cap_of(v));
-            e.store((v & !LOW) | now, Relaxed);
-        });
+        record_commit(new as usize + old_size, tail);
         RESERVED.fetch_sub(old_size, Relaxed);
         RESERVATIONS.fetch_sub(1, Relaxed);
         new

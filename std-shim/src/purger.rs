@@ -231,11 +231,16 @@ extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
     }
 }
 
-fn sleep_ms(ms: u64) {
-    let ts = libc::timespec {
+/// `ms` milliseconds as a `timespec`.
+fn timespec_ms(ms: u64) -> libc::timespec {
+    libc::timespec {
         tv_sec: (ms / 1000) as libc::time_t,
         tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-    };
+    }
+}
+
+fn sleep_ms(ms: u64) {
+    let ts = timespec_ms(ms);
     // SAFETY: a valid timespec; an interrupted sleep is merely shorter.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
 }
@@ -243,10 +248,7 @@ fn sleep_ms(ms: u64) {
 /// Sleeps while `*word` holds the low 32 bits of `seq`, at most `ms`
 /// milliseconds.
 fn futex_wait(word: *const u32, seq: usize, ms: u64) {
-    let ts = libc::timespec {
-        tv_sec: (ms / 1000) as libc::time_t,
-        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-    };
+    let ts = timespec_ms(ms);
     // SAFETY: `word` is a static futex word; FUTEX_WAIT_PRIVATE only reads
     // it and returns at once if it no longer holds `seq`.
     unsafe {
