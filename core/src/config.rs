@@ -183,6 +183,19 @@ pub(crate) const fn header_bytes(slice_count: usize) -> usize {
 }
 
 impl Geometry {
+    /// The size class that serves a request of `size` bytes aligned to
+    /// `align` (see [`request_bytes`](crate::size_class::request_bytes)), or
+    /// None when it is a large or huge request.
+    #[inline(always)]
+    pub fn small_class(&self, size: usize, align: usize) -> Option<usize> {
+        let rounded = crate::size_class::request_bytes(size, align);
+        if rounded <= self.max_small_size && align <= self.slice_size {
+            Some(crate::size_class::class_of(rounded))
+        } else {
+            None
+        }
+    }
+
     pub const fn new(config: &Config) -> Geometry {
         assert!(config.remote_batch >= 1, "masu: remote_batch below 1");
         assert!(

@@ -12,7 +12,7 @@
 use crate::heap::Heap;
 use crate::os::Os;
 use crate::page::{Page, CLASS_HUGE, CLASS_LARGE, OWNER_SLOW};
-use crate::segment::{range_bits, Segment, KIND_HUGE};
+use crate::segment::{range_bits, Reservation, Segment};
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
 use core::mem::size_of;
@@ -99,7 +99,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // SAFETY: the slices were just taken for this span.
                 unsafe {
                     let page = Segment::page(seg, idx);
-                    self.init_page(seg, page, idx, n, CLASS_LARGE, n * g.slice_size, 1, fresh);
+                    let start = Segment::slice_addr(seg, idx, g.slice_shift);
+                    let bytes = n * g.slice_size;
+                    self.init_page(seg, page, idx, n, CLASS_LARGE, bytes, 1, start, fresh);
                     self.start_single_block_page(page);
                     self.large_spans += 1;
                     let start = (*page).start;
@@ -126,9 +128,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // A block freed here before may have left its freed tag in the
             // second word; a remote free of the new block trusts that tag.
             #[cfg(feature = "checks")]
-            crate::check::clear_freed_tag(&*page, (*page).start);
-            self.enter_full(page);
-            self.full.push_back(page);
+            crate::block_check::clear_freed_tag(&*page, (*page).start);
+            self.pages.enter_full(page);
             // Counted at once: a slow path anyway.
             #[cfg(feature = "stats")]
             {
@@ -204,59 +205,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 zero_from = usize::MAX;
             }
             let key = self.new_key(seg as usize);
+            let res = Reservation {
+                base,
+                size: lay.total,
+                align: lay.align,
+            };
             // SAFETY: the header area is committed and ours.
-            unsafe {
-                ptr::write(
-                    seg,
-                    Segment {
-                        cookie: Segment::cookie_for(seg as usize),
-                        slice_shift: usize::BITS - 1,
-                        slice_count: 1,
-                        kind: KIND_HUGE,
-                        in_purge_queue: false,
-                        cached: false,
-                        header_slices: 0,
-                        reservation: base,
-                        reserved_size: lay.total,
-                        reserved_align: lay.align,
-                        free_mask: 0,
-                        committed_mask: 0,
-                        zero_mask: 0,
-                        committed_bytes: committed,
-                        key,
-                        dirtied_at: 0,
-                        next: ptr::null_mut(),
-                        prev: ptr::null_mut(),
-                        purge_next: ptr::null_mut(),
-                        purge_prev: ptr::null_mut(),
-                    },
-                );
-                Segment::reset_pages(seg, 1);
-            }
+            unsafe { Segment::write_huge(seg, res, committed, key) };
             self.reserved_bytes += lay.total;
             self.committed_bytes += committed;
         }
         // SAFETY: `seg` is a live huge segment of ours, in no list.
         unsafe {
-            let s = &mut *seg;
             // The block ends where the committed memory does (a reused
             // segment's committed prefix may pass the request by a page).
-            let block_size = s.committed_bytes - lay.block_off;
+            let block_size = (*seg).committed_bytes - lay.block_off;
             let page = Segment::page(seg, 0);
-            let p = &mut *page;
-            p.free = ptr::null_mut();
-            p.local_free = ptr::null_mut();
-            p.reserved = 1;
-            p.class = CLASS_HUGE;
-            p.flags = 0;
-            p.slice_count = 1;
-            p.slice_offset = 0;
-            p.block_size = block_size;
-            p.start = (seg as *mut u8).add(lay.block_off);
-            p.key = s.key;
-            p.thread_free.store(0, Ordering::Relaxed);
-            p.owner.store(self.id, Ordering::Relaxed);
-            let start = p.start;
+            let start = (seg as *mut u8).add(lay.block_off);
+            self.init_page(seg, page, 0, 1, CLASS_HUGE, block_size, 1, start, false);
             self.huge.push_back(seg);
             self.start_single_block_page(page);
             self.huge_allocs += 1;
@@ -371,12 +337,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // The segment's header (with the page descriptor) moves: out of
             // the lists that link it, and back in at its new address.
             self.huge.remove(seg);
-            self.full.remove(page);
+            self.pages.unlink_full(page);
             let moved = self.remap_segment(seg, end);
             let seg = if moved.is_null() { seg } else { moved };
             let page = Segment::page(seg, 0);
             self.huge.push_back(seg);
-            self.full.push_back(page);
+            self.pages.relink_full(page);
             if moved.is_null() {
                 // Give back what the failed attempt committed.
                 self.fit_committed(seg, block_off + old);
@@ -442,11 +408,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             } else {
                 self.counters.on_resize(old, new);
             }
-            #[cfg(feature = "stats")]
-            {
-                // A huge page is filed full: its bytes there change too.
-                self.full_live = self.full_live - old + new;
-                self.counters.note_live(self.full_live);
+            // A huge page is filed full: its bytes there change too (`used`
+            // is 1, and folded: see `flush_page` above).
+            let full = self.pages.refold_full(old, new);
+            if cfg!(feature = "stats") {
+                self.counters.note_live(full);
             }
         }
     }
@@ -531,12 +497,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             (*page).slice_count = n as u16;
             (*page).block_size = n * g.slice_size;
             self.counters.on_resize(block_size, n * g.slice_size);
+            // A large page is filed full: its bytes there change too.
             #[cfg(feature = "stats")]
             {
-                // A large page is filed full: its bytes there change too.
                 let used = (*page).stat_used as usize;
-                self.full_live = self.full_live - used * block_size + used * n * g.slice_size;
-                self.counters.note_live(self.full_live);
+                let full = self
+                    .pages
+                    .refold_full(used * block_size, used * n * g.slice_size);
+                self.counters.note_live(full);
             }
         }
         true

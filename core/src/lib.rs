@@ -20,27 +20,37 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod alloc;
+#[cfg(feature = "checks")]
+mod block_check;
 mod breakdown;
 pub mod check;
 mod config;
 #[cfg(feature = "critical-section")]
 mod critical_section_lock;
 mod fixed_region;
+mod free;
 mod heap;
+mod heap_stats;
 mod large;
 mod locked;
 mod os;
 mod page;
+mod page_queue;
+mod page_search;
 // Hooks for the loom models in `loom-tests/`; no part of the API.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod protocol;
+mod realloc;
 mod release;
 mod remote_buffer;
 mod segment;
+mod segment_store;
 pub mod size_class;
 mod stats;
 mod sync;
+mod validate;
 
 pub use breakdown::CommittedBreakdown;
 pub use config::{Config, MAX_SLICES, MIN_BLOCKS_PER_PAGE, MIN_SLICE_SHIFT};

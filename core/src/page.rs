@@ -46,6 +46,10 @@ pub(crate) const FLAG_IN_QUEUE: u8 = 8;
 /// `Heap::queue_changed`.
 pub(crate) const FLAG_KEEP: u8 = 16;
 
+/// `Page::retired_at` of a kept empty page that the epoch tick has not yet
+/// stamped with the time.
+pub(crate) const RETIRED_UNSTAMPED: u32 = u32::MAX;
+
 /// Set in `Page::owner` (beside the heap id) while a free of one of its
 /// blocks needs the slow path even for its owner: while the page is in the
 /// full queue, and in every unused descriptor (whose owner word is this bit
@@ -461,73 +465,6 @@ impl Page {
                 (*this).flags &= !FLAG_FREE_IS_ZERO;
             }
             true
-        }
-    }
-}
-
-/// A doubly-linked list of pages through `Page::next`/`prev`.
-#[derive(Clone, Copy)]
-pub(crate) struct PageQueue {
-    pub first: *mut Page,
-    pub last: *mut Page,
-}
-
-impl PageQueue {
-    pub const EMPTY: PageQueue = PageQueue {
-        first: ptr::null_mut(),
-        last: ptr::null_mut(),
-    };
-
-    /// # Safety
-    /// `page` is valid and in no queue.
-    pub unsafe fn push_front(&mut self, page: *mut Page) {
-        // SAFETY: the caller guarantees `page` and the queue's pages are valid.
-        unsafe {
-            (*page).prev = ptr::null_mut();
-            (*page).next = self.first;
-            if self.first.is_null() {
-                self.last = page;
-            } else {
-                (*self.first).prev = page;
-            }
-        }
-        self.first = page;
-    }
-
-    /// # Safety
-    /// `page` is valid and in no queue.
-    pub unsafe fn push_back(&mut self, page: *mut Page) {
-        // SAFETY: the caller guarantees `page` and the queue's pages are valid.
-        unsafe {
-            (*page).next = ptr::null_mut();
-            (*page).prev = self.last;
-            if self.last.is_null() {
-                self.first = page;
-            } else {
-                (*self.last).next = page;
-            }
-        }
-        self.last = page;
-    }
-
-    /// # Safety
-    /// `page` is in this queue.
-    pub unsafe fn remove(&mut self, page: *mut Page) {
-        // SAFETY: the caller guarantees `page` is linked in this queue.
-        unsafe {
-            let (prev, next) = ((*page).prev, (*page).next);
-            if prev.is_null() {
-                self.first = next;
-            } else {
-                (*prev).next = next;
-            }
-            if next.is_null() {
-                self.last = prev;
-            } else {
-                (*next).prev = prev;
-            }
-            (*page).next = ptr::null_mut();
-            (*page).prev = ptr::null_mut();
         }
     }
 }

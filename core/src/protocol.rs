@@ -123,7 +123,7 @@ impl ProtocolPage {
             Page::collect(self.page.get(), |_pg: *mut Page, _b: *mut Block| {
                 #[cfg(feature = "checks")]
                 // SAFETY: `collect` passes its own, live page.
-                crate::check::validate_remote(&*_pg, _b);
+                crate::block_check::validate_remote(&*_pg, _b);
             })
         }
     }

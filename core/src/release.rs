@@ -13,9 +13,10 @@
 //! Every event does bounded work: at most [`PURGE_PER_EVENT`] segments are
 //! examined per slow-path event and the tick scans one queue head per class.
 
-use crate::heap::{Heap, RETIRED_UNSTAMPED};
+use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_QUEUE, OWNER_SLOW};
+use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, OWNER_SLOW, RETIRED_UNSTAMPED};
+use crate::page_queue::End;
 use crate::segment::{range_bits, run_starts, Segment, KIND_HUGE, KIND_NORMAL};
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
@@ -432,11 +433,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let mut now = None;
         // Only classes with a lone page (`free_any_page` below clears bits,
         // so iterate over a copy).
-        let mut lone = self.lone_mask;
+        let mut lone = self.pages.lone_mask();
         while lone != 0 {
             let c = lone.trailing_zeros() as usize;
             lone &= lone - 1;
-            let page = self.queues[c].first;
+            let page = self.pages.first(c);
             if page.is_null() {
                 continue;
             }
@@ -475,11 +476,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if !self.purge.first.is_null() {
             return true;
         }
-        let mut lone = self.lone_mask;
+        let mut lone = self.pages.lone_mask();
         while lone != 0 {
             let c = lone.trailing_zeros() as usize;
             lone &= lone - 1;
-            let page = self.queues[c].first;
+            let page = self.pages.first(c);
             // SAFETY: queued pages are live and ours (read through the raw
             // pointer, see "Access" on `Page`).
             if !page.is_null() && unsafe { (*page).used } == 0 {
@@ -511,13 +512,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.epoch += 1;
         self.remote.flush();
         for c in 0..CLASS_COUNT {
-            let mut page = self.queues[c].first;
+            let mut page = self.pages.first(c);
             while !page.is_null() {
                 // SAFETY: queued pages are live and ours.
                 unsafe {
                     let next = (*page).next;
                     self.collect_page(page);
-                    let only = self.queues[c].first == page && next.is_null();
+                    let only = self.pages.first(c) == page && next.is_null();
                     if (*page).used == 0 && (force || !only) {
                         self.free_any_page(page);
                     }
@@ -588,7 +589,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// True when any page changed. Work is proportional to the full pages.
     pub(crate) fn reclaim_full_pages(&mut self) -> bool {
         let mut any = false;
-        let mut page = self.full.first;
+        let mut page = self.pages.full_first();
         while !page.is_null() {
             // SAFETY: pages in `full` are live and ours.
             unsafe {
@@ -598,17 +599,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     // Through the raw pointer only: the queues reach the
                     // page through it too.
                     if (*page).used == 0 {
-                        self.full.remove(page);
-                        self.leave_full(page);
+                        self.pages.leave_full(page);
                         self.free_any_page(page);
                         any = true;
                     } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
-                        self.full.remove(page);
-                        self.leave_full(page);
-                        (*page).flags |= FLAG_IN_QUEUE;
-                        let class = (*page).class as usize;
-                        self.queues[class].push_back(page);
-                        self.queue_changed(class);
+                        self.pages.leave_full(page);
+                        self.pages.push((*page).class as usize, page, End::Back);
                         any = true;
                     }
                 }
@@ -644,15 +640,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 self.release_segment(seg);
             }
         }
-        self.queues = [crate::page::PageQueue::EMPTY; CLASS_COUNT];
-        for c in 0..CLASS_COUNT {
-            self.queue_changed(c);
-        }
-        self.full = crate::page::PageQueue::EMPTY;
+        self.pages.clear();
         self.huge_live_bytes = 0;
-        #[cfg(feature = "stats")]
-        {
-            self.full_live = 0;
-        }
+    }
+}
+
+impl<O: Os, C: CounterSink> Drop for Heap<O, C> {
+    fn drop(&mut self) {
+        self.remote.flush();
+        self.release_everything();
     }
 }

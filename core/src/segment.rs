@@ -81,7 +81,120 @@ pub(crate) struct Segment {
 static_assertions::const_assert!(size_of::<Segment>() % core::mem::align_of::<Page>() == 0);
 static_assertions::const_assert!(core::mem::align_of::<Segment>() >= core::mem::align_of::<Page>());
 
+/// The reservation a new segment header describes (see
+/// [`Segment::write_normal`], [`Segment::write_huge`]).
+pub(crate) struct Reservation {
+    /// Start of the `Os` reservation.
+    pub base: *mut u8,
+    /// Its size and alignment.
+    pub size: usize,
+    /// See `size`.
+    pub align: usize,
+}
+
 impl Segment {
+    /// Writes the header of a new normal segment at `this` (the start of
+    /// `res`) with `slice_count` slices of `1 << slice_shift` bytes, the
+    /// first `header_slices` of them (the header's) committed and used, and
+    /// resets its page descriptors.
+    ///
+    /// # Safety
+    /// The header's slices are committed, ours, and hold no live segment.
+    pub unsafe fn write_normal(
+        this: *mut Segment,
+        res: Reservation,
+        slice_shift: u32,
+        slice_count: usize,
+        header_slices: usize,
+        key: usize,
+    ) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Segment::write(
+                this,
+                Segment {
+                    slice_shift,
+                    slice_count: slice_count as u32,
+                    kind: KIND_NORMAL,
+                    header_slices: header_slices as u8,
+                    free_mask: low_bits(slice_count) & !low_bits(header_slices),
+                    committed_mask: low_bits(header_slices),
+                    ..Segment::blank(res, key)
+                },
+                slice_count,
+            )
+        }
+    }
+
+    /// Writes the header of a new huge segment at `this` inside `res`, with
+    /// `committed` bytes committed from `this` on, and resets its one page
+    /// descriptor.
+    ///
+    /// # Safety
+    /// The header is committed, ours, and holds no live segment.
+    pub unsafe fn write_huge(this: *mut Segment, res: Reservation, committed: usize, key: usize) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Segment::write(
+                this,
+                Segment {
+                    slice_shift: usize::BITS - 1,
+                    slice_count: 1,
+                    kind: KIND_HUGE,
+                    committed_bytes: committed,
+                    ..Segment::blank(res, key)
+                },
+                1,
+            )
+        }
+    }
+
+    /// The fields every new segment starts with (cookie filled in by
+    /// `write`).
+    fn blank(res: Reservation, key: usize) -> Segment {
+        Segment {
+            cookie: 0,
+            slice_shift: 0,
+            slice_count: 0,
+            kind: KIND_NORMAL,
+            in_purge_queue: false,
+            cached: false,
+            header_slices: 0,
+            reservation: res.base,
+            reserved_size: res.size,
+            reserved_align: res.align,
+            free_mask: 0,
+            committed_mask: 0,
+            zero_mask: 0,
+            committed_bytes: 0,
+            key,
+            dirtied_at: 0,
+            next: ptr::null_mut(),
+            prev: ptr::null_mut(),
+            purge_next: ptr::null_mut(),
+            purge_prev: ptr::null_mut(),
+        }
+    }
+
+    /// Writes `header` at `this` with the cookie of its address, and
+    /// `descriptors` unused page descriptors after it.
+    ///
+    /// # Safety
+    /// As for the callers.
+    unsafe fn write(this: *mut Segment, header: Segment, descriptors: usize) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            ptr::write(
+                this,
+                Segment {
+                    cookie: Segment::cookie_for(this as usize),
+                    ..header
+                },
+            );
+            Segment::reset_pages(this, descriptors);
+        }
+    }
+
     /// The segment holding `p`; `base_mask` is `!(segment_size - 1)`.
     #[inline(always)]
     pub fn of(p: *const u8, base_mask: usize) -> *mut Segment {

@@ -22,6 +22,34 @@ pub const MAX_CLASS_SIZE: usize = 1 << 16;
 /// Requests up to this size use the exact 8-byte steps.
 const TINY_MAX: usize = 128;
 
+/// Smallest block handed out: with `checks`, 16 bytes so a freed block can
+/// carry a tag in its second word.
+pub(crate) const MIN_BLOCK: usize = if cfg!(feature = "checks") { 16 } else { 1 };
+
+/// `size` raised to the smallest block a request gets with `checks` (16
+/// bytes, room for the freed tag); unchanged without (a size of 0 stays 0).
+#[inline(always)]
+pub(crate) const fn size_or_min(size: usize) -> usize {
+    if MIN_BLOCK > 1 && size < MIN_BLOCK {
+        MIN_BLOCK
+    } else {
+        size
+    }
+}
+
+/// The bytes a request of `size` aligned to `align` (a power of two) takes
+/// before its class is chosen: at least [`MIN_BLOCK`] and at least 1 (a zero
+/// size rounds up to a whole aligned block), rounded up to `align`. The one
+/// rule that the allocation, `realloc` and the checks share.
+///
+/// `size + align - 1` must not overflow (a `Layout` guarantees it).
+#[inline(always)]
+pub(crate) const fn request_bytes(size: usize, align: usize) -> usize {
+    let s = if size < MIN_BLOCK { MIN_BLOCK } else { size };
+    let s = if s == 0 { 1 } else { s };
+    (s + align - 1) & !(align - 1)
+}
+
 /// The class index for a request of `size` bytes (`1..=MAX_CLASS_SIZE`).
 ///
 /// `size == 0` is treated as 1. Sizes above [`MAX_CLASS_SIZE`] are a caller bug

@@ -272,3 +272,94 @@ impl<C: CounterSink + ?Sized> CounterSink for &C {
         (**self).read()
     }
 }
+
+/// Blocks a page hands out before a refill folds its counts into the sink
+/// (see `Heap::refilled`).
+#[cfg(feature = "stats")]
+pub(crate) const STATS_FLUSH_ALLOCS: usize = 1024;
+
+/// The counts a page holds that its heap's sink has not seen yet: blocks
+/// handed out since the last fold (`stat_allocs`, counted by the fast path),
+/// and blocks freed, which follow from those and the change of `used` since
+/// then (`stat_used`): the owner's frees and the remote frees it collected
+/// lower `used`, nothing else does.
+#[cfg(feature = "stats")]
+#[derive(Clone, Copy)]
+pub(crate) struct Pending {
+    /// Blocks handed out.
+    pub allocs: usize,
+    /// Blocks freed.
+    pub frees: usize,
+    /// `used` at the last fold, and now.
+    pub old_used: u32,
+    /// See `old_used`.
+    pub used: u32,
+    /// The page's block size.
+    pub block_size: usize,
+}
+
+#[cfg(feature = "stats")]
+impl Pending {
+    /// The counts pending in `page` (none when nothing changed since its
+    /// last fold).
+    ///
+    /// # Safety
+    /// `page` is a live page owned by the caller's heap.
+    #[inline]
+    pub(crate) unsafe fn of(page: *const crate::page::Page) -> Option<Pending> {
+        // SAFETY: guaranteed by the caller; read through the raw pointer
+        // (see "Access" on `Page`).
+        let (allocs, used, old_used, block_size) = unsafe {
+            (
+                (*page).stat_allocs,
+                (*page).used,
+                (*page).stat_used,
+                (*page).block_size,
+            )
+        };
+        if allocs == 0 && used == old_used {
+            return None;
+        }
+        // `used` and `stat_used` are at most `reserved`, so their difference
+        // fits an `i32`.
+        let net = used.wrapping_sub(old_used) as i32 as isize as usize;
+        Some(Pending {
+            allocs,
+            frees: allocs.wrapping_sub(net),
+            old_used,
+            used,
+            block_size,
+        })
+    }
+
+    /// Marks the counts as folded: the page starts counting afresh.
+    ///
+    /// # Safety
+    /// As for [`Pending::of`].
+    #[inline]
+    pub(crate) unsafe fn clear(self, page: *mut crate::page::Page) {
+        // SAFETY: guaranteed by the caller (see "Access" on `Page`).
+        unsafe {
+            (*page).stat_allocs = 0;
+            (*page).stat_used = self.used;
+        }
+    }
+
+    /// Adds the counts to `sink`.
+    #[inline]
+    pub(crate) fn fold_into(&self, sink: &impl CounterSink) {
+        let bs = self.block_size;
+        sink.on_blocks(
+            self.allocs,
+            self.frees,
+            self.allocs.wrapping_mul(bs),
+            self.frees.wrapping_mul(bs),
+        );
+    }
+
+    /// Live bytes gained (negative: lost) since the last fold.
+    #[inline]
+    pub(crate) fn net_bytes(&self) -> isize {
+        (self.used.wrapping_sub(self.old_used) as i32 as isize) * self.block_size as isize
+    }
+}

@@ -234,7 +234,7 @@ fn malloc_fast_path_picks_the_class_of_the_malloc_alignment() {
                     if malloc {
                         h.alloc_fast_malloc(size, false)
                     } else {
-                        h.alloc_fast(size, align, false, &masu_core::Counters::new())
+                        h.alloc_fast(size, align, false)
                     }
                 };
                 if !p.is_null() {

@@ -89,7 +89,10 @@ fn pick_align(rng: &mut Rng, max_align: usize) -> usize {
     }
 }
 
+/// The heap's own invariants (see `Heap::check_invariants`), then its
+/// statistics against the model.
 fn check_stats<O: Os>(heap: &Heap<O>, model: &Model) {
+    heap.assert_valid();
     let s = heap.stats();
     assert!(s.committed_bytes <= s.reserved_bytes);
     if !cfg!(feature = "stats") {
@@ -218,6 +221,7 @@ fn run<O: Os>(
     let s = heap.stats();
     assert_counted!(s.live_bytes, 0);
     heap.collect(true);
+    heap.assert_valid();
     let s = heap.stats();
     assert_eq!(
         s.reserved_bytes, 0,

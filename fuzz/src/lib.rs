@@ -282,7 +282,13 @@ pub struct Harness<'r> {
     pub region_free_at_start: usize,
     /// Allocations that returned null (out of memory).
     pub nulls: u64,
+    /// Operations applied so far.
+    pub ops: u64,
 }
+
+/// Operations between two runs of the heaps' invariant checker
+/// (`Heap::check_invariants`, whose work grows with the heap).
+const OPS_PER_VALIDATION: u64 = 16;
 
 impl<'r> Harness<'r> {
     /// Heaps with `config` over `region`, which must be whole (nothing
@@ -295,6 +301,7 @@ impl<'r> Harness<'r> {
             region,
             region_free_at_start: region.free_bytes(),
             nulls: 0,
+            ops: 0,
         }
     }
 
@@ -338,6 +345,16 @@ impl<'r> Harness<'r> {
             Op::Collect { force } => self.collect(force),
         }
         self.check_stats();
+        self.ops += 1;
+        if self.ops % OPS_PER_VALIDATION == 0 {
+            self.assert_valid();
+        }
+    }
+
+    /// Both heaps' invariants (see `Heap::check_invariants`).
+    pub fn assert_valid(&self) {
+        self.owner.assert_valid();
+        self.other.assert_valid();
     }
 
     /// Allocates, checks and fills a block; returns it (null on OOM).
@@ -479,8 +496,10 @@ impl<'r> Harness<'r> {
         for a in live {
             self.free(a);
         }
+        self.assert_valid();
         self.collect(true);
         self.check_stats();
+        self.assert_valid();
         let s = self.owner.stats();
         assert_eq!(s.live_bytes, 0, "{s:?}");
         assert_eq!(s.reserved_bytes, 0, "memory still reserved: {s:?}");

@@ -66,10 +66,7 @@ pub use purger::passes as purger_passes;
 pub use report::{print_stats, report_panic};
 
 use ::core::alloc::{GlobalAlloc, Layout};
-use pool::{
-    attach, counters_of, current, fast_heap, free_without_heap, gone, heap_of, is_slot,
-    with_borrowed,
-};
+use pool::{attach, current, fast_heap, free_without_heap, gone, heap_of, is_slot, with_borrowed};
 
 /// masu as a Rust global allocator: each thread allocates from its own heap.
 ///
@@ -147,10 +144,9 @@ pub(crate) fn alloc(layout: Layout, zero: bool) -> *mut u8 {
 pub(crate) fn alloc_fast(size: usize, align: usize, zero: bool) -> *mut u8 {
     let s = current();
     // SAFETY: `align` is a power of two (callers pass a `Layout`'s or 8 or
-    // 16); `s` is the thread's slot or a sentinel, the thread is not inside
-    // a heap call (heap calls never re-enter the allocator), and the
-    // counters are those the heap counts into.
-    unsafe { fast_heap(s).alloc_fast(size, align, zero, counters_of(s)) }
+    // 16); `s` is the thread's slot or a sentinel, and the thread is not
+    // inside a heap call (heap calls never re-enter the allocator).
+    unsafe { fast_heap(s).alloc_fast(size, align, zero) }
 }
 
 /// The allocation fast path with C `malloc`'s alignment (8 bytes for
@@ -219,7 +215,7 @@ pub(crate) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
     };
     let s = current();
     // SAFETY: as in `alloc`; the caller vouches for `ptr` and `layout`.
-    if unsafe { !fast_heap(s).dealloc_fast(ptr, layout, counters_of(s)) } {
+    if unsafe { !fast_heap(s).dealloc_fast(ptr, layout) } {
         // SAFETY: forwarded from the caller.
         unsafe { dealloc_slow(ptr, layout) }
     }
@@ -239,7 +235,7 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
     if is_slot(s) {
         // SAFETY: the thread holds its slot, whose heap's `dealloc_fast` just
         // said no; the caller vouches for `ptr`.
-        return unsafe { heap_of(s).dealloc_slow(ptr, layout) };
+        return unsafe { heap_of(s).dealloc_slow(ptr) };
     }
     if s == pool::idle() {
         s = attach();

@@ -255,17 +255,6 @@ pub(crate) unsafe fn fast_heap<'a>(s: *mut Slot) -> &'a ShimHeap {
     unsafe { &*(*s).heap.get() }
 }
 
-/// The counters of `s` (those its heap counts into), at a fixed offset from
-/// the slot, so that the fast paths reach them without a load.
-///
-/// # Safety
-/// `s` is a live slot or a sentinel.
-#[inline(always)]
-pub(crate) unsafe fn counters_of<'a>(s: *mut Slot) -> &'a Counters {
-    // SAFETY: slots and sentinels live forever; counters are atomics.
-    unsafe { &(*s).counters }
-}
-
 /// The heap of `s`.
 ///
 /// # Safety

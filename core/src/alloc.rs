@@ -1,0 +1,223 @@
+//! The allocation path: [`Heap::alloc`] and its fast and slow halves.
+//!
+//! The fast path is one load from the direct table (see `page_queue.rs`)
+//! and a pop from the page's `free` list; everything else goes to
+//! `alloc_rest`, out of line: a class whose page ran dry (see
+//! `page_search.rs`), a request beyond the table, a large or huge one (see
+//! `large.rs`).
+
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::page::{Page, FLAG_FREE_IS_ZERO};
+use crate::size_class::{size_or_min, CLASS_BY_WORDS};
+use crate::stats::CounterSink;
+use core::alloc::Layout;
+use core::ptr;
+
+impl<O: Os, C: CounterSink> Heap<O, C> {
+    /// Allocates a block for `layout`; null when out of memory.
+    #[inline]
+    pub fn alloc(&mut self, layout: Layout) -> *mut u8 {
+        self.alloc_impl(layout.size(), layout.align(), false)
+    }
+
+    /// Allocates a zeroed block for `layout`; null when out of memory.
+    /// Memory known to be fresh from the `Os` is not zeroed again.
+    #[inline]
+    pub fn alloc_zeroed(&mut self, layout: Layout) -> *mut u8 {
+        self.alloc_impl(layout.size(), layout.align(), true)
+    }
+
+    #[inline(always)]
+    fn alloc_impl(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        // SAFETY: `&mut self`: this thread owns the heap.
+        let p = unsafe { self.alloc_fast(size, align, zero) };
+        if !p.is_null() {
+            return p;
+        }
+        self.alloc_rest(size, align, zero)
+    }
+
+    /// What [`Heap::alloc`] does when [`Heap::alloc_fast`] returns null (it
+    /// does not try the fast path again): use it after `alloc_fast`. On its
+    /// own it is a complete, slower `alloc` (`alloc_zeroed` with `zero`).
+    #[inline]
+    pub fn alloc_slow(&mut self, layout: Layout, zero: bool) -> *mut u8 {
+        self.alloc_rest(layout.size(), layout.align(), zero)
+    }
+
+    /// The allocation fast path alone: a block of at least `size` bytes
+    /// aligned to `align` (zeroed if `zero`), from the page that the
+    /// request's class allocates from, when that page has a free block; null
+    /// when the request needs more (larger than the direct table or aligned
+    /// beyond 16, a class without a ready block), having changed nothing.
+    /// Then call [`Heap::alloc_slow`] (or [`Heap::alloc`]). Any `size` may
+    /// be asked: those that no `Layout` could hold get null.
+    ///
+    /// It is the first half of `alloc` for callers that keep the slow half
+    /// out of line (the `masu` crate's global allocator and C `malloc`). It
+    /// counts the block in its page, not in the heap's [`CounterSink`] (see
+    /// [`Heap::stats`]).
+    ///
+    /// # Safety
+    /// * `align` is a power of two.
+    /// * The caller owns the heap: no other thread uses it meanwhile, as
+    ///   with `&mut self`. A heap that has never allocated is the exception:
+    ///   this call reads it only and returns null, so any number of threads
+    ///   may make it at once.
+    #[inline(always)]
+    pub unsafe fn alloc_fast(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        let size_or_min = size_or_min(size);
+        if size_or_min > self.direct_max {
+            return ptr::null_mut();
+        }
+        // One load finds the page: every class up to `direct_max` rounded to
+        // 16 is a size class here. Entry `i` serves `8 * i` bytes. (The two
+        // indices are written so that the compiler keeps them apart: merged
+        // into one computation with selected constants, or with a mask it
+        // widens to 64 bits, they cost more than either.)
+        let idx = if align <= 8 {
+            // Every class is a multiple of 8 bytes, so an alignment up to 8
+            // needs no rounding beyond that: the class of `size` serves it.
+            (size_or_min + 7) >> 3
+        } else if align <= 16 {
+            ((size_or_min + 15) & !15) >> 3
+        } else {
+            return ptr::null_mut();
+        };
+        // SAFETY: forwarded from the caller; `idx` is a direct index.
+        unsafe { self.take_direct(idx, size, zero) }
+    }
+
+    /// Everything `alloc` does when the fast path cannot serve the request.
+    #[cold]
+    #[inline(never)]
+    fn alloc_rest(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        let size_or_min = size_or_min(size);
+        let zero_len = if zero { size } else { 0 };
+        if size_or_min <= self.direct_max && align <= 16 {
+            // A direct request whose page had no ready block (the usual
+            // reason to be here): its class from the table.
+            let idx = if align <= 8 {
+                (size_or_min + 7) >> 3
+            } else {
+                ((size_or_min + 15) & !15) >> 3
+            };
+            return self.alloc_small_slow(CLASS_BY_WORDS[idx] as usize, zero_len);
+        }
+        // `Layout` guarantees `size + align - 1` does not overflow.
+        match self.geometry.small_class(size, align) {
+            Some(class) => {
+                let page = self.pages.first(class);
+                // SAFETY: queued pages are live pages owned by this heap.
+                if !page.is_null() && unsafe { !(*page).free.is_null() } {
+                    // SAFETY: as above, and its `free` list is non-empty.
+                    return unsafe { Self::take_block(page, zero_len) };
+                }
+                self.alloc_small_slow(class, zero_len)
+            }
+            None => self.alloc_large(size, align, zero),
+        }
+    }
+
+    /// [`Heap::alloc_fast`] with C `malloc`'s alignment, which depends on the
+    /// size: 8 bytes for requests of at most 8 bytes, 16 for larger ones.
+    ///
+    /// The direct-table index is computed without a branch on the size:
+    /// programs that mix tiny and larger requests at random (half the
+    /// requests of mimalloc-bench's alloc-test are 5-8 bytes) would
+    /// otherwise mispredict that branch on about every other call.
+    ///
+    /// # Safety
+    /// As for [`Heap::alloc_fast`].
+    #[inline(always)]
+    pub unsafe fn alloc_fast_malloc(&self, size: usize, zero: bool) -> *mut u8 {
+        let size_or_min = size_or_min(size);
+        if size_or_min > self.direct_max {
+            return ptr::null_mut();
+        }
+        let words = (size_or_min + 7) >> 3;
+        // Rounded up to 16 bytes (an even number of words) beyond one word.
+        let idx = words + (words & (words > 1) as usize);
+        debug_assert_eq!(
+            idx,
+            if size_or_min <= 8 {
+                (size_or_min + 7) >> 3
+            } else {
+                ((size_or_min + 15) & !15) >> 3
+            }
+        );
+        // SAFETY: forwarded from the caller; `idx` is a direct index.
+        unsafe { self.take_direct(idx, size, zero) }
+    }
+
+    /// The block the fast paths hand out for direct-table entry `idx`: the
+    /// first free block of its page, or null (nothing changed) when the page
+    /// has none or the class has no page.
+    ///
+    /// # Safety
+    /// As for [`Heap::alloc_fast`]; `idx * 8 <= direct_max`.
+    #[inline(always)]
+    unsafe fn take_direct(&self, idx: usize, size: usize, zero: bool) -> *mut u8 {
+        debug_assert!(idx * 8 <= self.direct_max);
+        // SAFETY: `idx <= direct_max / 8 < DIRECT_LEN`.
+        let page = unsafe { self.pages.direct(idx) };
+        // SAFETY: a direct entry is a live page owned by this heap or
+        // `EMPTY_PAGE`, whose `free` reads as null.
+        if unsafe { (*page).free.is_null() } {
+            return ptr::null_mut();
+        }
+        // SAFETY: a real page (`EMPTY_PAGE` has no free block) of this heap,
+        // which the caller owns, with a non-empty `free` list.
+        unsafe { Self::take_block(page, if zero { size } else { 0 }) }
+    }
+
+    /// Pops the first block of `page.free`, counting it in the page (one
+    /// add with `stats`; see `flush_page`).
+    ///
+    /// # Safety
+    /// `page` is owned by the caller's heap and its `free` list is non-empty.
+    #[inline(always)]
+    pub(crate) unsafe fn take_block(page: *mut Page, zero_len: usize) -> *mut u8 {
+        // SAFETY: guaranteed by the caller; the page is written through the
+        // raw pointer (see "Access" on `Page`), and blocks on `free` are
+        // free blocks of this page.
+        let (block, flags) = unsafe {
+            let block = (*page).free;
+            let next = (*page).decode((*block).next);
+            #[cfg(feature = "checks")]
+            crate::block_check::validate_link(&*page, block, next);
+            (*page).free = next;
+            (*page).used += 1;
+            #[cfg(feature = "stats")]
+            {
+                (*page).stat_allocs = (*page).stat_allocs.wrapping_add(1);
+            }
+            (block, (*page).flags)
+        };
+        #[cfg(feature = "checks")]
+        // SAFETY: as above.
+        crate::block_check::clear_freed_tag(unsafe { &*page }, block as *mut u8);
+        if zero_len != 0 {
+            if flags & FLAG_FREE_IS_ZERO != 0 {
+                // SAFETY: the block is ours; only its link word was written.
+                unsafe { (*block).next = 0 };
+            } else {
+                // SAFETY: the block has at least `zero_len` bytes.
+                unsafe { ptr::write_bytes(block as *mut u8, 0, zero_len) };
+            }
+        }
+        block as *mut u8
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_small_slow(&mut self, class: usize, zero_len: usize) -> *mut u8 {
+        let page = self.find_page(class);
+        if page.is_null() {
+            return ptr::null_mut();
+        }
+        // SAFETY: `find_page` returns an owned page with a free block.
+        unsafe { Self::take_block(page, zero_len) }
+    }
+}

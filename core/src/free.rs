@@ -1,0 +1,210 @@
+//! The free path: [`Heap::dealloc`] and its fast and slow halves, and what
+//! happens to a page that a free leaves empty or takes out of `full`.
+//!
+//! The owner's free pushes the block onto its page's `local_free`; another
+//! heap's free batches it for the page's atomic `thread_free` (see
+//! `remote_buffer.rs`). A page goes back to its segment when it empties,
+//! unless it is the one kept for its class (`FLAG_KEEP`).
+
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::page::{
+    Block, Page, CLASS_HUGE, CLASS_LARGE, FLAG_IN_FULL, FLAG_KEEP, RETIRED_UNSTAMPED,
+};
+use crate::page_queue::End;
+use crate::segment::Segment;
+use crate::stats::CounterSink;
+use core::alloc::Layout;
+
+impl<O: Os, C: CounterSink> Heap<O, C> {
+    /// Frees `ptr`, allocated by this heap (or another heap over the same
+    /// memory) with `layout`.
+    ///
+    /// # Safety
+    /// `ptr` was returned by `alloc`, `alloc_zeroed` or `realloc` of a heap
+    /// whose segments are still live, with this `layout` (or the size last
+    /// passed to `realloc`), and is not used afterwards.
+    #[inline]
+    pub unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `&mut self`: this thread owns the heap; the caller vouches
+        // for `ptr` and `layout`.
+        if unsafe { !self.dealloc_fast(ptr, layout) } {
+            // SAFETY: as above; `dealloc_fast` validated the block.
+            unsafe { self.dealloc_slow(ptr) }
+        }
+    }
+
+    /// The free fast path alone: frees `ptr` when that is all it takes: the
+    /// owner's free of a block whose page stays where it is (it does not go
+    /// empty, unless it is the page kept for its class, and it was not
+    /// full). Otherwise (another heap's block, any block when this heap owns
+    /// nothing, a page that needs the slow path) it returns false, having
+    /// changed nothing: then call [`Heap::dealloc_slow`] (or
+    /// [`Heap::dealloc`]).
+    ///
+    /// It is the first half of `dealloc` for callers that keep the slow half
+    /// out of line (the `masu` crate's global allocator). It counts nothing
+    /// in the heap's [`CounterSink`]: the free shows in the page's `used`
+    /// (see [`Heap::stats`]).
+    ///
+    /// # Safety
+    /// * As for [`Heap::dealloc`] (`ptr`, `layout`).
+    /// * The caller owns the heap: no other thread uses it meanwhile, as
+    ///   with `&mut self`. A heap that has never allocated is the exception:
+    ///   it owns no page, so this call only reads and returns false, and any
+    ///   number of threads may make it at once.
+    #[inline(always)]
+    pub unsafe fn dealloc_fast(&self, ptr: *mut u8, layout: Layout) -> bool {
+        let seg = Segment::of(ptr, self.segment_base_mask());
+        #[cfg(feature = "checks")]
+        crate::block_check::check_live(&self.os, &self.geometry, self.id, seg, ptr, layout);
+        #[cfg(not(feature = "checks"))]
+        let _ = layout;
+        // SAFETY: the caller guarantees `ptr` is a live block, so its segment
+        // header and page descriptor are live; an owned page is the caller's.
+        unsafe {
+            let page = Segment::page_of(seg, ptr);
+            // Not this heap's, or in the full queue (`OWNER_SLOW`: a full
+            // small page, or a large or huge one). Read through the raw
+            // pointer: until the owner check passes, the page may be another
+            // heap's, whose owner is writing its fields.
+            if Page::owner_word_of(page) != self.id {
+                return false;
+            }
+            // Ours: written through the raw pointer (see "Access" on
+            // `Page`). The count first, so that its flags decide: a page
+            // that goes empty needs the slow path unless it is kept (then
+            // `used` is put back and nothing else has changed).
+            let used = (*page).used - 1;
+            if used == 0 {
+                if (*page).flags & FLAG_KEEP == 0 {
+                    return false;
+                }
+                // The only page of its class went empty (a block allocated
+                // and freed in a loop): keep it. This is no slow-path event:
+                // the epoch tick stamps the page and frees it once it has
+                // stayed empty for the purge delay.
+                (*page).retired_at = RETIRED_UNSTAMPED;
+            }
+            (*page).used = used;
+            #[cfg(feature = "checks")]
+            crate::block_check::tag_freed(page, ptr);
+            Page::push_local(page, ptr as *mut Block);
+        }
+        true
+    }
+
+    /// What [`Heap::dealloc`] does when [`Heap::dealloc_fast`] returns false
+    /// (it does not try the fast path again): a remote free, or an owner's
+    /// free whose page needs the slow path.
+    ///
+    /// # Safety
+    /// As for [`Heap::dealloc`], and `dealloc_fast` has just returned false
+    /// for this block, on this heap: with `checks` it validated the block,
+    /// which this does not do again.
+    #[inline(never)]
+    pub unsafe fn dealloc_slow(&mut self, ptr: *mut u8) {
+        let seg = Segment::of(ptr, self.segment_base_mask());
+        // SAFETY: the caller guarantees `ptr` is a live block, so its segment
+        // header and page descriptor are live.
+        unsafe {
+            let page = Segment::page_of(seg, ptr);
+            #[cfg(feature = "checks")]
+            crate::block_check::tag_freed(page, ptr);
+            if Page::owner_id_of(page) != self.id {
+                // Another heap's block: onto the page's `thread_free`, through
+                // the raw pointer (the owner may be writing the page), in a
+                // batch of frees to that page (`remote_buffer.rs`).
+                self.remote
+                    .free(page, ptr as *mut Block, self.config.remote_batch);
+                return;
+            }
+            // Ours: written through the raw pointer (see "Access" on `Page`).
+            Page::push_local(page, ptr as *mut Block);
+            (*page).used -= 1;
+            let (used, flags) = ((*page).used, (*page).flags);
+            // After `dealloc_fast` said no, the page went empty (and is not
+            // kept) or was full; anything else needs nothing more.
+            if (used == 0 && flags & FLAG_KEEP == 0) || flags & FLAG_IN_FULL != 0 {
+                self.free_slow(page);
+            } else if used == 0 {
+                (*page).retired_at = RETIRED_UNSTAMPED;
+            }
+        }
+    }
+
+    /// The owner's slow free: a page became empty (and is not kept) or left
+    /// the full queue.
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_slow(&mut self, page: *mut Page) {
+        // SAFETY: the caller passes a live page of this heap.
+        unsafe { self.settle_page(page) };
+        // The epoch's release work comes after the page is settled.
+        self.on_slow_event();
+    }
+
+    /// Re-files a page after a free left it empty or took it out of `full`.
+    ///
+    /// # Safety
+    /// `page` is a live page of this heap.
+    unsafe fn settle_page(&mut self, page: *mut Page) {
+        // SAFETY: the caller passes a live page of this heap. (Through the
+        // raw pointer only: the queues reach the page through it too.)
+        unsafe {
+            self.flush_page(page);
+            if (*page).used == 0 {
+                if (*page).flags & FLAG_IN_FULL != 0 {
+                    self.pages.leave_full(page);
+                }
+                self.free_any_page(page);
+            } else {
+                // A full small page got a block back: queue it again.
+                self.pages.leave_full(page);
+                self.pages.push((*page).class as usize, page, End::Back);
+            }
+        }
+    }
+
+    /// Frees an empty page of any kind (it must be in no `full` queue).
+    ///
+    /// # Safety
+    /// `page` is a live, empty page of this heap.
+    pub(crate) unsafe fn free_any_page(&mut self, page: *mut Page) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            // The page's last frees are counted before it goes.
+            self.flush_page(page);
+            match (*page).class {
+                CLASS_HUGE => self.free_huge_page(page),
+                CLASS_LARGE => {
+                    self.large_spans -= 1;
+                    self.release_page_slices(page);
+                }
+                c => {
+                    self.pages.remove(page);
+                    self.pages_per_class[c as usize] -= 1;
+                    self.release_page_slices(page);
+                }
+            }
+        }
+    }
+
+    /// Usable bytes of the block at `ptr` (at least the requested size).
+    ///
+    /// # Safety
+    /// `ptr` is a live block of a heap over the same memory.
+    pub unsafe fn usable_size(&self, ptr: *const u8) -> usize {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            // Field reads through the raw pointer: the block may be another
+            // heap's, whose owner may be writing the page's other fields.
+            let page = Segment::page_of(Segment::of(ptr, self.segment_base_mask()), ptr);
+            if (*page).class >= CLASS_LARGE {
+                (*page).block_size - (ptr as usize - (*page).start as usize)
+            } else {
+                (*page).block_size
+            }
+        }
+    }
+}

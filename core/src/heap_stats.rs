@@ -1,0 +1,161 @@
+//! Statistics of a heap: folding the counts its pages hold into its sink
+//! (see [`Pending`]), and [`Heap::stats`], the snapshot.
+
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::page::Page;
+#[cfg(feature = "stats")]
+use crate::page::FLAG_IN_FULL;
+use crate::size_class::CLASS_COUNT;
+use crate::stats::{CounterSink, Stats};
+#[cfg(feature = "stats")]
+use crate::stats::{Pending, STATS_FLUSH_ALLOCS};
+
+impl<O: Os, C: CounterSink> Heap<O, C> {
+    /// The allocation slow path refilled `page` (collected or extended it):
+    /// folds its counts in once it has handed out `STATS_FLUSH_ALLOCS`
+    /// blocks since the last time, so that a page in steady use reaches the
+    /// sink now and then without every refill paying for it.
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap.
+    #[inline(always)]
+    pub(crate) unsafe fn refilled(&mut self, page: *mut Page) {
+        #[cfg(feature = "stats")]
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            if (*page).stat_allocs >= STATS_FLUSH_ALLOCS {
+                self.flush_page(page);
+            }
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = page;
+    }
+
+    /// Folds the counts pending in `page` (see [`Pending`]) into the heap's
+    /// sink, then raises the peak to the live bytes known for certain: those
+    /// of the full pages (which have nothing pending: every change to one is
+    /// a slow path that folds it in) and of this page. Without `stats`,
+    /// nothing.
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap.
+    #[inline]
+    pub(crate) unsafe fn flush_page(&mut self, page: *mut Page) {
+        #[cfg(feature = "stats")]
+        // SAFETY: guaranteed by the caller; written through the raw pointer
+        // (see "Access" on `Page`).
+        unsafe {
+            let Some(p) = Pending::of(page) else {
+                return;
+            };
+            p.fold_into(&self.counters);
+            p.clear(page);
+            let own = p.used as usize * p.block_size;
+            if (*page).flags & FLAG_IN_FULL != 0 {
+                let full = self
+                    .pages
+                    .refold_full(p.old_used as usize * p.block_size, own);
+                self.counters.note_live(full);
+            } else {
+                self.counters.note_live(self.pages.full_live() + own);
+            }
+        }
+        #[cfg(not(feature = "stats"))]
+        let _ = page;
+    }
+
+    /// Calls `f` on every page in the heap's queues (class queues, then
+    /// `full`), with whether it is in `full`. `f` must not change the queues.
+    pub(crate) fn for_each_queued_page(&self, mut f: impl FnMut(*mut Page, bool)) {
+        for q in 0..=CLASS_COUNT {
+            let mut page = if q < CLASS_COUNT {
+                self.pages.first(q)
+            } else {
+                self.pages.full_first()
+            };
+            while !page.is_null() {
+                // SAFETY: queued and full pages are live pages owned by this
+                // heap; `f` leaves the links alone.
+                let next = unsafe { (*page).next };
+                f(page, q == CLASS_COUNT);
+                page = next;
+            }
+        }
+    }
+
+    /// Folds every page's pending counts into the heap's sink (see
+    /// [`CounterSink`]) and raises the peak to the live bytes, exact then.
+    /// [`Heap::stats`] is exact without it; it is for readers of the sink
+    /// that do not go through the heap (another thread reading a
+    /// `&'static Counters`, see [`Heap::with_counters`]). [`Heap::collect`]
+    /// does it too. Work is proportional to the heap's pages.
+    pub fn flush_stats(&mut self) {
+        #[cfg(feature = "stats")]
+        {
+            let mut live = 0usize;
+            let mut q = 0;
+            while q <= CLASS_COUNT {
+                let mut page = if q < CLASS_COUNT {
+                    self.pages.first(q)
+                } else {
+                    self.pages.full_first()
+                };
+                while !page.is_null() {
+                    // SAFETY: queued and full pages are live pages owned by
+                    // this heap; folding changes no links.
+                    unsafe {
+                        self.flush_page(page);
+                        live += (*page).used as usize * (*page).block_size;
+                        page = (*page).next;
+                    }
+                }
+                q += 1;
+            }
+            self.counters.note_live(live);
+        }
+    }
+
+    /// A snapshot of this heap's counters, exact: the counts pending in its
+    /// pages (see [`Heap::flush_stats`]) are added to its sink's. Work is
+    /// proportional to the heap's pages. It also raises the sink's peak to
+    /// the live bytes (see [`Stats::peak_live_bytes`]).
+    pub fn stats(&self) -> Stats {
+        let counts = self.counters.read();
+        #[allow(unused_mut)]
+        let (mut allocs, mut frees, mut live) =
+            (counts.alloc_count, counts.free_count, counts.live_bytes);
+        #[cfg(feature = "stats")]
+        {
+            self.for_each_queued_page(|page, in_full| {
+                // SAFETY: a live page of this heap (see `for_each_queued_page`).
+                let Some(p) = (unsafe { Pending::of(page) }) else {
+                    return;
+                };
+                // Full pages have nothing pending (see `flush_page`).
+                debug_assert!(!in_full, "pending counts in a full page");
+                allocs = allocs.wrapping_add(p.allocs);
+                frees = frees.wrapping_add(p.frees);
+                live = live.wrapping_add(p.net_bytes() as usize);
+            });
+            self.counters.note_live(live);
+        }
+        Stats {
+            live_bytes: live,
+            peak_live_bytes: counts.peak_live_bytes.max(live),
+            alloc_count: allocs as u64,
+            free_count: frees as u64,
+            committed_bytes: self.committed_bytes,
+            reserved_bytes: self.reserved_bytes,
+            decommitted_bytes: self.decommitted_bytes,
+            segments: self.segments.len + self.huge.len,
+            cached_segments: self.cache.len,
+            remote_frees_collected: self.remote_collected,
+            pages_per_class: self.pages_per_class,
+            large_spans: self.large_spans,
+            huge_allocs: self.huge_allocs,
+            purges: self.purges,
+            remaps: self.remaps,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Finding a page with a free block for a size class: the queue's first
+//! page after collecting its frees, the next pages of the queue (extended
+//! or filed full in turn), a few full pages that got remote frees back, or
+//! a new page. Also how a new page's descriptor is filled, for every kind.
+
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::page::{Block, Page, CLASS_LARGE};
+use crate::page_queue::End;
+use crate::segment::Segment;
+use crate::size_class::class_size;
+use crate::stats::CounterSink;
+use crate::sync::Ordering;
+use core::ptr;
+
+/// Full pages checked for remote frees per slow-path event.
+const FULL_RESCAN: usize = 4;
+
+impl<O: Os, C: CounterSink> Heap<O, C> {
+    /// Finds or makes a page of `class` with a free block and puts it first in
+    /// its queue; null when out of memory.
+    #[inline(always)]
+    pub(crate) fn find_page(&mut self, class: usize) -> *mut Page {
+        self.on_slow_event();
+        // The common case first, without the rest's register pressure: the
+        // first page got blocks back (its `free` list ran dry while the
+        // owner's frees went to `local_free`).
+        let page = self.pages.first(class);
+        if !page.is_null() {
+            // SAFETY: queued pages are live pages owned by this heap.
+            unsafe {
+                self.collect_only(page);
+                if !(*page).free.is_null() {
+                    self.refilled(page);
+                    return page;
+                }
+            }
+        }
+        self.find_page_in_queue(class)
+    }
+
+    /// The rest of `find_page`: extends or retires the class's pages in
+    /// turn, then looks in `full`, then makes a new page.
+    #[inline(never)]
+    fn find_page_in_queue(&mut self, class: usize) -> *mut Page {
+        let mut page = self.pages.first(class);
+        while !page.is_null() {
+            // SAFETY: queued pages are live pages owned by this heap.
+            unsafe {
+                let next = (*page).next;
+                self.collect_only(page);
+                if (*page).free.is_null() {
+                    Page::extend(page);
+                }
+                if !(*page).free.is_null() {
+                    self.refilled(page);
+                    self.pages.move_to_front(class, page);
+                    return page;
+                }
+                // A full page has nothing pending (see `flush_page`).
+                self.flush_page(page);
+                self.pages.enter_full(page);
+                page = next;
+            }
+        }
+        let page = self.rescan_full(class, FULL_RESCAN);
+        if !page.is_null() {
+            return page;
+        }
+        self.new_small_page(class)
+    }
+
+    /// Collects remote and local frees of `page` onto its `free` list and
+    /// folds its pending counts into the sink (see `flush_page`).
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap.
+    pub(crate) unsafe fn collect_page(&mut self, page: *mut Page) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.collect_only(page);
+            self.flush_page(page);
+        }
+    }
+
+    /// Collects remote and local frees of `page` onto its `free` list; the
+    /// collected remote frees are counted freed at the page's next fold.
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap.
+    #[inline(always)]
+    unsafe fn collect_only(&mut self, page: *mut Page) {
+        // SAFETY: guaranteed by the caller: the page is ours and in use.
+        let n = unsafe {
+            Page::collect(page, |_pg: *mut Page, _b: *mut Block| {
+                #[cfg(feature = "checks")]
+                // SAFETY: `collect` passes its own, live page.
+                crate::block_check::validate_remote(&*_pg, _b);
+            })
+        };
+        self.remote_collected += n as u64;
+    }
+
+    /// Checks up to `limit` full pages for remote frees; returns a page of
+    /// `class` that has free blocks again, if one turns up.
+    pub(crate) fn rescan_full(&mut self, class: usize, limit: usize) -> *mut Page {
+        let mut found: *mut Page = ptr::null_mut();
+        for _ in 0..limit {
+            let page = self.pages.rotate_full();
+            if page.is_null() {
+                break;
+            }
+            // SAFETY: pages in `full` are live pages owned by this heap.
+            unsafe {
+                if !(*page).has_remote() {
+                    continue;
+                }
+                self.collect_page(page);
+                if (*page).used == 0 {
+                    self.pages.leave_full(page);
+                    self.free_any_page(page);
+                } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
+                    self.pages.leave_full(page);
+                    let c = (*page).class as usize;
+                    if c == class && found.is_null() {
+                        self.pages.push(c, page, End::Front);
+                        found = page;
+                    } else {
+                        self.pages.push(c, page, End::Back);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Makes a new page of `class` and puts it first in its queue.
+    pub(crate) fn new_small_page(&mut self, class: usize) -> *mut Page {
+        let n = self.geometry.class_slices[class] as usize;
+        let Some((seg, idx, fresh)) = self.take_slices(n, 1) else {
+            return ptr::null_mut();
+        };
+        let bs = class_size(class);
+        // SAFETY: `take_slices` handed us slices `[idx, idx + n)` of `seg`,
+        // committed, and their descriptors are ours.
+        unsafe {
+            let page = Segment::page(seg, idx);
+            let start = Segment::slice_addr(seg, idx, self.geometry.slice_shift);
+            let blocks = (n * self.geometry.slice_size / bs) as u32;
+            self.init_page(seg, page, idx, n, class as u8, bs, blocks, start, fresh);
+            self.pages.push(class, page, End::Front);
+            self.pages_per_class[class] += 1;
+            Page::extend(page);
+            page
+        }
+    }
+
+    /// Fills in the descriptor of a new page over slices `[idx, idx + n)`
+    /// (of any kind: small, large, or a huge segment's one page), whose
+    /// blocks start at `start`.
+    ///
+    /// # Safety
+    /// The slices were just taken for this page.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn init_page(
+        &mut self,
+        seg: *mut Segment,
+        page: *mut Page,
+        idx: usize,
+        n: usize,
+        class: u8,
+        block_size: usize,
+        reserved: u32,
+        start: *mut u8,
+        fresh: bool,
+    ) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let p = &mut *page;
+            p.free = ptr::null_mut();
+            p.local_free = ptr::null_mut();
+            p.used = 0;
+            #[cfg(feature = "stats")]
+            {
+                p.stat_allocs = 0;
+                p.stat_used = 0;
+            }
+            p.capacity = 0;
+            p.reserved = reserved;
+            p.class = class;
+            p.flags = if fresh { crate::page::FLAG_FRESH } else { 0 };
+            p.slice_count = n as u16;
+            p.slice_offset = 0;
+            p.block_size = block_size;
+            p.start = start;
+            p.key = (*seg).key;
+            p.thread_free.store(0, Ordering::Relaxed);
+            p.owner.store(self.id, Ordering::Relaxed);
+            p.next = ptr::null_mut();
+            p.prev = ptr::null_mut();
+            Segment::link_interior(seg, idx, n);
+        }
+    }
+}

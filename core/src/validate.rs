@@ -1,0 +1,420 @@
+//! The invariant checker: [`Heap::check_invariants`] walks the whole heap
+//! and names the first invariant that does not hold. The invariants, as
+//! the rest of the crate states them in prose:
+//!
+//! * the page queues (see `page_queue.rs`): membership flags, links, the
+//!   direct table equal to the queue heads, `lone_mask`, `FLAG_KEEP`, the
+//!   full pages' folded bytes;
+//! * every page in use is in exactly one queue, owned by this heap (its
+//!   owner word is the heap's id, with `OWNER_SLOW` exactly while in
+//!   `full`), and `used + |free| + |local_free| = capacity <= reserved`,
+//!   with every block on those lists a block start of the page;
+//! * a normal segment's masks: free slices outside the header, used and
+//!   header slices committed, known-zero slices committed; its descriptors
+//!   tile the used slices into pages (interior descriptors point back),
+//!   and free slices have unused descriptors; segments with no free slice
+//!   at the back of the list;
+//! * huge segments hold one page, of `CLASS_HUGE`, in use;
+//! * cached segments are flagged cached and `cache_bytes` is their
+//!   committed bytes; segments are flagged in the purge queue exactly
+//!   while in it;
+//! * the counts are a recount: `committed_bytes`, `reserved_bytes`,
+//!   `pages_per_class`, `large_spans`, `huge_allocs`, `huge_live_bytes`.
+//!
+//! Work is proportional to the heap's segments, pages and free blocks: for
+//! tests, model tests and fuzzing, not for production paths.
+
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::page::{Block, Page, CLASS_HUGE, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_FULL, OWNER_SLOW};
+use crate::segment::{all_slices, low_bits, Segment, KIND_HUGE, KIND_NORMAL};
+use crate::size_class::CLASS_COUNT;
+use crate::stats::CounterSink;
+use crate::sync::Ordering;
+
+/// The first invariant found broken, by name.
+pub type Broken = &'static str;
+
+/// Recounts of what the heap's counters summarise.
+struct Recount {
+    committed: usize,
+    reserved: usize,
+    pages_per_class: [u32; CLASS_COUNT],
+    large_spans: usize,
+    huge_allocs: usize,
+    huge_live: usize,
+    cached_committed: usize,
+    pages_in_segments: usize,
+}
+
+impl Recount {
+    const ZERO: Recount = Recount {
+        committed: 0,
+        reserved: 0,
+        pages_per_class: [0; CLASS_COUNT],
+        large_spans: 0,
+        huge_allocs: 0,
+        huge_live: 0,
+        cached_committed: 0,
+        pages_in_segments: 0,
+    };
+}
+
+impl<O: Os, C: CounterSink> Heap<O, C> {
+    /// Checks every invariant of the heap (see `validate.rs`); the error
+    /// names the first one broken. Work is proportional to the heap's
+    /// segments, pages and free blocks. Call it with no other thread using
+    /// the heap's pages' lists (remote frees may run meanwhile).
+    pub fn check_invariants(&self) -> Result<(), Broken> {
+        let mut count = Recount::ZERO;
+        self.check_segments(&mut count)?;
+        let mut queued = 0usize;
+        let mut err = None;
+        self.pages.validate(|page| self.is_live_page(page))?;
+        self.for_each_queued_page(|page, in_full| {
+            queued += 1;
+            if err.is_none() {
+                // SAFETY: `validate` above vouched that every queued page is
+                // a live page of this heap.
+                err = unsafe { self.check_page(page, in_full) }.err();
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if queued != count.pages_in_segments {
+            return Err("a page in use is in no queue");
+        }
+        self.check_counts(&count)
+    }
+
+    /// [`Heap::check_invariants`], panicking with the broken invariant's
+    /// name.
+    #[track_caller]
+    pub fn assert_valid(&self) {
+        if let Err(e) = self.check_invariants() {
+            panic!("masu: heap invariant broken: {e}");
+        }
+    }
+
+    /// True when `page` is the first descriptor of a page in use in one of
+    /// this heap's segments.
+    fn is_live_page(&self, page: *mut Page) -> bool {
+        let seg = Segment::of(page as *const u8, self.segment_base_mask());
+        let listed = |mut s: *mut Segment| {
+            while !s.is_null() {
+                if s == seg {
+                    return true;
+                }
+                // SAFETY: listed segments are live and ours.
+                s = unsafe { (*s).next };
+            }
+            false
+        };
+        if !listed(self.segments.first) && !listed(self.huge.first) {
+            return false;
+        }
+        // SAFETY: `seg` is a live segment of ours; `page` lies in its header
+        // when it is one of its descriptors, which the index check confirms.
+        unsafe {
+            let off = page as usize - (seg as usize + core::mem::size_of::<Segment>());
+            let i = off / core::mem::size_of::<Page>();
+            off % core::mem::size_of::<Page>() == 0
+                && i < (*seg).slice_count as usize
+                && (*page).class != CLASS_UNUSED
+                && (*page).slice_offset == 0
+        }
+    }
+
+    /// The invariants of one queued page.
+    ///
+    /// # Safety
+    /// `page` is a live page of this heap.
+    unsafe fn check_page(&self, page: *mut Page, in_full: bool) -> Result<(), Broken> {
+        // SAFETY: guaranteed by the caller; the owner's fields are read
+        // through a shared reference for a moment (see "Access" on `Page`).
+        let p = unsafe { &*page };
+        let owner = p.owner.load(Ordering::Relaxed);
+        let expect = if in_full {
+            self.id | OWNER_SLOW
+        } else {
+            self.id
+        };
+        if owner != expect {
+            return Err(
+                "a page's owner word is not the heap's id (with OWNER_SLOW exactly in full)",
+            );
+        }
+        if p.used > p.capacity || p.capacity > p.reserved {
+            return Err("a page's used <= capacity <= reserved does not hold");
+        }
+        let free = count_list(p, p.free)?;
+        let local = count_list(p, p.local_free)?;
+        if p.used as usize + free + local != p.capacity as usize {
+            return Err("a page's used + free + local_free differs from its capacity");
+        }
+        if p.class >= CLASS_LARGE && (p.capacity != 1 || p.flags & FLAG_IN_FULL == 0) {
+            return Err("a large or huge page is not a one-block page filed full");
+        }
+        Ok(())
+    }
+
+    /// Walks the segment lists: masks, descriptors, flags, and recounts.
+    fn check_segments(&self, count: &mut Recount) -> Result<(), Broken> {
+        let mut seen_full = false;
+        let mut seg = self.segments.first;
+        let mut len = 0;
+        while !seg.is_null() {
+            // SAFETY: listed segments are live and ours.
+            unsafe {
+                if (*seg).kind != KIND_NORMAL || (*seg).cached {
+                    return Err("the segment list holds a huge or cached segment");
+                }
+                if (*seg).free_mask == 0 {
+                    seen_full = true;
+                } else if seen_full {
+                    return Err("a segment with free slices sits behind a full one");
+                }
+                self.check_normal_segment(seg, count)?;
+                len += 1;
+                seg = (*seg).next;
+            }
+        }
+        if len != self.segments.len {
+            return Err("the segment list's length is not its count");
+        }
+        let mut seg = self.huge.first;
+        let mut len = 0;
+        while !seg.is_null() {
+            // SAFETY: listed segments are live and ours.
+            unsafe {
+                let page = Segment::page(seg, 0);
+                if (*seg).kind != KIND_HUGE || (*seg).cached || (*page).class != CLASS_HUGE {
+                    return Err("the huge list holds a segment that is not a huge one in use");
+                }
+                count.huge_allocs += 1;
+                count.huge_live += (*page).block_size;
+                count.pages_in_segments += 1;
+                count.committed += Segment::committed(seg);
+                count.reserved += (*seg).reserved_size;
+                len += 1;
+                seg = (*seg).next;
+            }
+        }
+        if len != self.huge.len {
+            return Err("the huge list's length is not its count");
+        }
+        self.check_cache(count)
+    }
+
+    /// A normal segment's masks and descriptors.
+    ///
+    /// # Safety
+    /// `seg` is a live normal segment of this heap.
+    unsafe fn check_normal_segment(
+        &self,
+        seg: *mut Segment,
+        count: &mut Recount,
+    ) -> Result<(), Broken> {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let n = (*seg).slice_count as usize;
+            let header = low_bits((*seg).header_slices as usize);
+            let (free, committed) = ((*seg).free_mask, (*seg).committed_mask);
+            if free & header != 0 || free & !all_slices(n) != 0 {
+                return Err("a segment's free_mask covers its header or slices past its end");
+            }
+            if !free & all_slices(n) & !committed != 0 {
+                return Err("a used or header slice of a segment is not committed");
+            }
+            if (*seg).zero_mask & !committed != 0 {
+                return Err("a segment's zero_mask covers uncommitted slices");
+            }
+            count.committed += Segment::committed(seg);
+            count.reserved += (*seg).reserved_size;
+            let mut i = (*seg).header_slices as usize;
+            while i < n {
+                let d = Segment::page(seg, i);
+                if free & (1 << i) != 0 {
+                    if (*d).class != CLASS_UNUSED || (*d).slice_offset != 0 {
+                        return Err("a free slice's descriptor is not unused");
+                    }
+                    i += 1;
+                    continue;
+                }
+                let len = (*d).slice_count as usize;
+                if (*d).class == CLASS_UNUSED || (*d).slice_offset != 0 || len == 0 || i + len > n {
+                    return Err("a used slice does not start a page of its segment");
+                }
+                for k in 1..len {
+                    let inner = Segment::page(seg, i + k);
+                    if free & (1 << (i + k)) != 0
+                        || (*inner).slice_offset as usize != k * core::mem::size_of::<Page>()
+                    {
+                        return Err("a page's interior descriptor does not point back to it");
+                    }
+                }
+                match (*d).class {
+                    CLASS_LARGE => count.large_spans += 1,
+                    CLASS_HUGE => return Err("a normal segment holds a huge page"),
+                    c => count.pages_per_class[c as usize] += 1,
+                }
+                count.pages_in_segments += 1;
+                i += len;
+            }
+        }
+        Ok(())
+    }
+
+    /// The cache and the purge queue.
+    fn check_cache(&self, count: &mut Recount) -> Result<(), Broken> {
+        let mut seg = self.cache.first;
+        let mut len = 0;
+        while !seg.is_null() {
+            // SAFETY: cached segments are live and ours.
+            unsafe {
+                if !(*seg).cached {
+                    return Err("a segment in the cache is not flagged cached");
+                }
+                let c = Segment::committed(seg);
+                count.cached_committed += c;
+                count.committed += c;
+                count.reserved += (*seg).reserved_size;
+                len += 1;
+                seg = (*seg).next;
+            }
+        }
+        if len != self.cache.len {
+            return Err("the cache's length is not its count");
+        }
+        let mut seg = self.purge.first;
+        while !seg.is_null() {
+            // SAFETY: queued segments are live and ours.
+            unsafe {
+                if !(*seg).in_purge_queue {
+                    return Err("a segment in the purge queue is not flagged in it");
+                }
+                seg = (*seg).purge_next;
+            }
+        }
+        Ok(())
+    }
+
+    /// The heap's counters against the recount.
+    fn check_counts(&self, count: &Recount) -> Result<(), Broken> {
+        if count.committed != self.committed_bytes {
+            return Err("committed_bytes differs from the segments' committed bytes");
+        }
+        if count.reserved != self.reserved_bytes {
+            return Err("reserved_bytes differs from the segments' reservations");
+        }
+        if count.cached_committed != self.cache_bytes {
+            return Err("cache_bytes differs from the cached segments' committed bytes");
+        }
+        if count.pages_per_class != self.pages_per_class {
+            return Err("pages_per_class differs from a recount of the small pages");
+        }
+        if count.large_spans != self.large_spans {
+            return Err("large_spans differs from a recount of the large pages");
+        }
+        if count.huge_allocs != self.huge_allocs {
+            return Err("huge_allocs differs from the huge segments in use");
+        }
+        if count.huge_live != self.huge_live_bytes {
+            return Err("huge_live_bytes differs from the huge blocks' sizes");
+        }
+        Ok(())
+    }
+}
+
+/// The length of the free list of `page` starting at `head`; an error when
+/// it holds something other than the page's block starts or is longer than
+/// the page (a cycle).
+fn count_list(page: &Page, mut cur: *mut Block) -> Result<usize, Broken> {
+    let mut n = 0usize;
+    while !cur.is_null() {
+        if n > page.capacity as usize || !page.is_block_start(cur as usize) {
+            return Err("a page's free list holds something other than its free blocks");
+        }
+        n += 1;
+        // SAFETY: `cur` is a free block of the page (checked above).
+        cur = page.decode(unsafe { (*cur).next });
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use crate::{Config, FixedRegion, Heap};
+    use core::alloc::Layout;
+
+    const ARENA: usize = 1 << 20;
+
+    /// A heap over a fresh, leaked arena with a few blocks of several kinds.
+    fn heap_with_blocks() -> (Heap<FixedRegion>, [*mut u8; 4]) {
+        let layout = Layout::from_size_align(ARENA, 4096).unwrap();
+        // SAFETY: a non-zero size; the arena is never freed.
+        let arena = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!arena.is_null());
+        let os = FixedRegion::empty();
+        // SAFETY: the arena is ours and lives for the rest of the process.
+        unsafe { os.init(arena, ARENA) };
+        let mut heap = Heap::new(os, Config::SMALL_REGION);
+        let sizes = [24, 200, 3000, 40_000];
+        let blocks = sizes.map(|s| heap.alloc(Layout::from_size_align(s, 8).unwrap()));
+        assert!(blocks.iter().all(|b| !b.is_null()));
+        heap.assert_valid();
+        (heap, blocks)
+    }
+
+    #[test]
+    fn a_fresh_and_a_busy_heap_are_valid() {
+        let (mut heap, blocks) = heap_with_blocks();
+        // SAFETY: blocks of this heap, freed once.
+        unsafe { heap.dealloc(blocks[1], Layout::from_size_align(200, 8).unwrap()) };
+        heap.assert_valid();
+        heap.collect(true);
+        heap.assert_valid();
+    }
+
+    #[test]
+    fn each_corruption_is_named() {
+        type Corrupt = fn(&mut Heap<FixedRegion>, [*mut u8; 4]);
+        fn used(h: &mut Heap<FixedRegion>, b: [*mut u8; 4]) {
+            // SAFETY: the page of a live block of this heap.
+            unsafe { (*page_of(h, b[0])).used += 1 }
+        }
+        fn in_queue(h: &mut Heap<FixedRegion>, b: [*mut u8; 4]) {
+            // SAFETY: the page of a live block of this heap.
+            unsafe { (*page_of(h, b[1])).flags ^= crate::page::FLAG_IN_QUEUE }
+        }
+        fn committed_mask(h: &mut Heap<FixedRegion>, b: [*mut u8; 4]) {
+            let seg = crate::segment::Segment::of(b[2], h.segment_base_mask());
+            // SAFETY: the segment of a live block of this heap.
+            unsafe { (*seg).committed_mask = 0 }
+        }
+        let cases: [(Corrupt, &str); 6] = [
+            (|h, _| h.pages_per_class[3] += 1, "pages_per_class"),
+            (|h, _| h.committed_bytes += 4096, "committed_bytes"),
+            (|h, _| h.large_spans += 1, "large_spans"),
+            (used, "used + free + local_free"),
+            (in_queue, "flagged in-queue"),
+            (committed_mask, "not committed"),
+        ];
+        for (corrupt, name) in cases {
+            let (mut heap, blocks) = heap_with_blocks();
+            corrupt(&mut heap, blocks);
+            let err = heap.check_invariants().expect_err(name);
+            assert!(err.contains(name), "expected {name:?}, got {err:?}");
+            // Dropping a corrupted heap may misbehave: leak it.
+            core::mem::forget(heap);
+        }
+    }
+
+    fn page_of(h: &Heap<FixedRegion>, p: *mut u8) -> *mut crate::page::Page {
+        let seg = crate::segment::Segment::of(p, h.segment_base_mask());
+        // SAFETY: `p` is a live block of the heap.
+        unsafe { crate::segment::Segment::page_of(seg, p) }
+    }
+}
