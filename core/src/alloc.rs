@@ -2,13 +2,13 @@
 //!
 //! The fast path is one load from the direct table (see `page_queue.rs`)
 //! and a pop from the page's `free` list; everything else goes to
-//! `alloc_rest`, out of line: a class whose page ran dry (see
+//! `alloc_generic`, out of line: a class whose page ran dry (see
 //! `page_search.rs`), a request beyond the table, a large or huge one (see
 //! `large.rs`).
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Page, FLAG_FREE_IS_ZERO};
+use crate::page::{Page, PageFlags};
 use crate::size_class::{size_or_min, CLASS_BY_WORDS};
 use crate::stats::CounterSink;
 use core::alloc::Layout;
@@ -35,7 +35,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if !p.is_null() {
             return p;
         }
-        self.alloc_rest(size, align, zero)
+        self.alloc_generic(size, align, zero)
     }
 
     /// What [`Heap::alloc`] does when [`Heap::alloc_fast`] returns null (it
@@ -43,7 +43,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// own it is a complete, slower `alloc` (`alloc_zeroed` with `zero`).
     #[inline]
     pub fn alloc_slow(&mut self, layout: Layout, zero: bool) -> *mut u8 {
-        self.alloc_rest(layout.size(), layout.align(), zero)
+        self.alloc_generic(layout.size(), layout.align(), zero)
     }
 
     /// The allocation fast path alone: a block of at least `size` bytes
@@ -92,7 +92,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Everything `alloc` does when the fast path cannot serve the request.
     #[cold]
     #[inline(never)]
-    fn alloc_rest(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+    fn alloc_generic(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let size_or_min = size_or_min(size);
         let zero_len = if zero { size } else { 0 };
         if size_or_min <= self.direct_max && align <= 16 {
@@ -103,7 +103,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             } else {
                 ((size_or_min + 15) & !15) >> 3
             };
-            return self.alloc_small_slow(CLASS_BY_WORDS[idx] as usize, zero_len);
+            return self.alloc_from_class(CLASS_BY_WORDS[idx] as usize, zero_len);
         }
         // `Layout` guarantees `size + align - 1` does not overflow.
         match self.geometry.small_class(size, align) {
@@ -114,7 +114,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     // SAFETY: as above, and its `free` list is non-empty.
                     return unsafe { Self::take_block(page, zero_len) };
                 }
-                self.alloc_small_slow(class, zero_len)
+                self.alloc_from_class(class, zero_len)
             }
             None => self.alloc_large(size, align, zero),
         }
@@ -199,7 +199,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: as above.
         crate::block_check::clear_freed_tag(unsafe { &*page }, block as *mut u8);
         if zero_len != 0 {
-            if flags & FLAG_FREE_IS_ZERO != 0 {
+            if flags.has(PageFlags::FREE_IS_ZERO) {
                 // SAFETY: the block is ours; only its link word was written.
                 unsafe { (*block).next = 0 };
             } else {
@@ -212,7 +212,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     #[cold]
     #[inline(never)]
-    fn alloc_small_slow(&mut self, class: usize, zero_len: usize) -> *mut u8 {
+    fn alloc_from_class(&mut self, class: usize, zero_len: usize) -> *mut u8 {
         let page = self.find_page(class);
         if page.is_null() {
             return ptr::null_mut();

@@ -6,7 +6,7 @@
 use crate::check::{fault, FaultKind};
 use crate::config::Geometry;
 use crate::os::Os;
-use crate::page::{Block, Page, CLASS_LARGE, CLASS_UNUSED};
+use crate::page::{Block, Page, PageClass};
 use crate::segment::Segment;
 use crate::sync::Ordering;
 use core::alloc::Layout;
@@ -115,7 +115,7 @@ pub(crate) fn check_live<O: Os>(
         )
     };
     // SAFETY: as above.
-    if class == CLASS_UNUSED || unsafe { Page::owner_id_of(page) } == 0 {
+    if class == PageClass::UNUSED || unsafe { Page::owner_id_of(page) } == 0 {
         // A large span starts on a slice boundary; once freed, its
         // slices are free. Anything else in a free slice is foreign.
         // SAFETY: the cookie proves `seg` is a live segment header.
@@ -125,17 +125,17 @@ pub(crate) fn check_live<O: Os>(
                 FaultKind::DoubleFree,
                 p,
                 "it starts a span whose slices are already free (a large block freed twice)",
-                class as usize,
+                class.raw() as usize,
             );
         }
         fault(
             FaultKind::ForeignPointer,
             p,
             "its page is not in use (never handed out, or freed twice after its page was given back)",
-            class as usize,
+            class.raw() as usize,
         );
     }
-    if class >= CLASS_LARGE {
+    if class.is_span() {
         if p != start {
             fault(
                 FaultKind::ForeignPointer,
@@ -163,7 +163,7 @@ pub(crate) fn check_live<O: Os>(
                 start,
             );
         }
-        if g.small_class(layout.size(), layout.align()) != Some(class as usize) {
+        if g.small_class(layout.size(), layout.align()) != Some(class.index()) {
             fault(
                 FaultKind::LayoutMismatch,
                 p,

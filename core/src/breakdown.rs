@@ -8,7 +8,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{CLASS_HUGE, CLASS_UNUSED};
+use crate::page::PageClass;
 use crate::segment::{range_bits, Segment};
 use crate::stats::CounterSink;
 
@@ -77,7 +77,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // page descriptor follows the header.
             unsafe {
                 let page = Segment::page(seg, 0);
-                debug_assert_eq!((*page).class, CLASS_HUGE);
+                debug_assert_eq!((*page).class, PageClass::HUGE);
                 let header = (*page).start as usize - seg as usize;
                 let committed = (*seg).committed_bytes;
                 let block = (*page).block_size.min(committed - header);
@@ -119,7 +119,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     continue;
                 }
                 let page = Segment::page(seg, i);
-                debug_assert!((*page).class != CLASS_UNUSED && (*page).slice_offset == 0);
+                debug_assert!((*page).class != PageClass::UNUSED && (*page).slice_offset == 0);
                 let n = ((*page).slice_count as usize).max(1);
                 let bytes = ((committed & range_bits(i, n)).count_ones() as usize) << shift;
                 let live = ((*page).used as usize * (*page).block_size).min(bytes);

@@ -98,6 +98,18 @@ impl Config {
         remote_batch: 64,
     };
 
+    /// Usable bytes of the live block at `ptr` of any heap built with this
+    /// configuration (at least the size it was asked with), without a heap
+    /// at hand: what [`Heap::usable_size`](crate::Heap::usable_size) says.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of a heap with this configuration's segment
+    /// size.
+    pub unsafe fn usable_size(&self, ptr: *const u8) -> usize {
+        // SAFETY: guaranteed by the caller.
+        unsafe { Segment::usable_size(ptr, !((1usize << self.segment_shift) - 1)) }
+    }
+
     /// This config with another segment and slice size.
     pub const fn with_segment(mut self, segment_shift: u32, slice_shift: u32) -> Self {
         self.segment_shift = segment_shift;

@@ -4,13 +4,11 @@
 //! The owner's free pushes the block onto its page's `local_free`; another
 //! heap's free batches it for the page's atomic `thread_free` (see
 //! `remote_buffer.rs`). A page goes back to its segment when it empties,
-//! unless it is the one kept for its class (`FLAG_KEEP`).
+//! unless it is the one kept for its class (`PageFlags::KEEP`).
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{
-    Block, Page, CLASS_HUGE, CLASS_LARGE, FLAG_IN_FULL, FLAG_KEEP, RETIRED_UNSTAMPED,
-};
+use crate::page::{Block, Page, PageClass, PageFlags, RETIRED_UNSTAMPED};
 use crate::page_queue::End;
 use crate::segment::Segment;
 use crate::stats::CounterSink;
@@ -77,7 +75,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // `used` is put back and nothing else has changed).
             let used = (*page).used - 1;
             if used == 0 {
-                if (*page).flags & FLAG_KEEP == 0 {
+                if !(*page).flags.has(PageFlags::KEEP) {
                     return false;
                 }
                 // The only page of its class went empty (a block allocated
@@ -125,7 +123,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let (used, flags) = ((*page).used, (*page).flags);
             // After `dealloc_fast` said no, the page went empty (and is not
             // kept) or was full; anything else needs nothing more.
-            if (used == 0 && flags & FLAG_KEEP == 0) || flags & FLAG_IN_FULL != 0 {
+            if (used == 0 && !flags.has(PageFlags::KEEP)) || flags.has(PageFlags::IN_FULL) {
                 self.free_slow(page);
             } else if used == 0 {
                 (*page).retired_at = RETIRED_UNSTAMPED;
@@ -154,14 +152,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             self.flush_page(page);
             if (*page).used == 0 {
-                if (*page).flags & FLAG_IN_FULL != 0 {
+                if (*page).flags.has(PageFlags::IN_FULL) {
                     self.pages.leave_full(page);
                 }
                 self.free_any_page(page);
             } else {
                 // A full small page got a block back: queue it again.
                 self.pages.leave_full(page);
-                self.pages.push((*page).class as usize, page, End::Back);
+                self.pages.push((*page).class.index(), page, End::Back);
             }
         }
     }
@@ -176,14 +174,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // The page's last frees are counted before it goes.
             self.flush_page(page);
             match (*page).class {
-                CLASS_HUGE => self.free_huge_page(page),
-                CLASS_LARGE => {
+                PageClass::HUGE => self.free_huge_page(page),
+                PageClass::LARGE => {
                     self.large_spans -= 1;
                     self.release_page_slices(page);
                 }
                 c => {
                     self.pages.remove(page);
-                    self.pages_per_class[c as usize] -= 1;
+                    self.pages_per_class[c.index()] -= 1;
                     self.release_page_slices(page);
                 }
             }
@@ -196,15 +194,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// `ptr` is a live block of a heap over the same memory.
     pub unsafe fn usable_size(&self, ptr: *const u8) -> usize {
         // SAFETY: guaranteed by the caller.
-        unsafe {
-            // Field reads through the raw pointer: the block may be another
-            // heap's, whose owner may be writing the page's other fields.
-            let page = Segment::page_of(Segment::of(ptr, self.segment_base_mask()), ptr);
-            if (*page).class >= CLASS_LARGE {
-                (*page).block_size - (ptr as usize - (*page).start as usize)
-            } else {
-                (*page).block_size
-            }
-        }
+        unsafe { Segment::usable_size(ptr, self.segment_base_mask()) }
     }
 }

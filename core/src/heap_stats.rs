@@ -5,7 +5,7 @@ use crate::heap::Heap;
 use crate::os::Os;
 use crate::page::Page;
 #[cfg(feature = "stats")]
-use crate::page::FLAG_IN_FULL;
+use crate::page::PageFlags;
 use crate::size_class::CLASS_COUNT;
 use crate::stats::{CounterSink, Stats};
 #[cfg(feature = "stats")]
@@ -52,7 +52,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.fold_into(&self.counters);
             p.clear(page);
             let own = p.used as usize * p.block_size;
-            if (*page).flags & FLAG_IN_FULL != 0 {
+            if (*page).flags.has(PageFlags::IN_FULL) {
                 let full = self
                     .pages
                     .refold_full(p.old_used as usize * p.block_size, own);

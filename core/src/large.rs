@@ -11,7 +11,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Page, CLASS_HUGE, CLASS_LARGE, OWNER_SLOW};
+use crate::page::{Page, PageClass, OWNER_SLOW};
 use crate::segment::{range_bits, Reservation, Segment};
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
@@ -101,7 +101,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     let page = Segment::page(seg, idx);
                     let start = Segment::slice_addr(seg, idx, g.slice_shift);
                     let bytes = n * g.slice_size;
-                    self.init_page(seg, page, idx, n, CLASS_LARGE, bytes, 1, start, fresh);
+                    self.init_page(seg, page, idx, n, PageClass::LARGE, bytes, 1, start, fresh);
                     self.start_single_block_page(page);
                     self.large_spans += 1;
                     let start = (*page).start;
@@ -222,7 +222,17 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let block_size = (*seg).committed_bytes - lay.block_off;
             let page = Segment::page(seg, 0);
             let start = (seg as *mut u8).add(lay.block_off);
-            self.init_page(seg, page, 0, 1, CLASS_HUGE, block_size, 1, start, false);
+            self.init_page(
+                seg,
+                page,
+                0,
+                1,
+                PageClass::HUGE,
+                block_size,
+                1,
+                start,
+                false,
+            );
             self.huge.push_back(seg);
             self.start_single_block_page(page);
             self.huge_allocs += 1;
@@ -320,7 +330,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let page_size = self.os.page_size();
         // SAFETY: guaranteed by the caller (see "Access" on `Page`).
         unsafe {
-            if (*page).class != CLASS_HUGE
+            if (*page).class != PageClass::HUGE
                 || (*seg).reservation != seg as *mut u8
                 || !self.os.can_remap()
             {
@@ -425,7 +435,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: descriptor 0 directly follows its segment header.
         unsafe {
             let seg = (page as *mut u8).sub(size_of::<Segment>()) as *mut Segment;
-            (*page).class = crate::page::CLASS_UNUSED;
+            (*page).class = PageClass::UNUSED;
             (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
             self.huge.remove(seg);
             self.huge_allocs -= 1;
@@ -454,7 +464,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 (*page).slice_count as usize,
             )
         };
-        if class == CLASS_HUGE {
+        if class == PageClass::HUGE {
             // SAFETY: guaranteed by the caller.
             return unsafe { self.resize_huge(seg, page, new_size) };
         }

@@ -6,7 +6,7 @@
 //! * `thread_free`: other threads push blocks they free here with one CAS.
 //!
 //! The owner swaps `local_free` and `thread_free` into `free` in its slow path
-//! ([`Page::collect`]). A fresh page is carved lazily: [`Page::extend`] threads
+//! ([`Page::merge_frees`]). A fresh page is carved lazily: [`Page::extend`] threads
 //! at most [`EXTEND_BYTES`] of new blocks onto `free` at a time.
 
 use crate::sync::{AtomicUsize, Ordering};
@@ -22,29 +22,105 @@ pub(crate) struct Block {
 /// Bytes of new blocks threaded onto `free` by one [`Page::extend`].
 pub(crate) const EXTEND_BYTES: usize = 4096;
 
-/// `class` of a page descriptor whose slices are free.
-pub(crate) const CLASS_UNUSED: u8 = 253;
-/// `class` of a page holding one large span.
-pub(crate) const CLASS_LARGE: u8 = 254;
-/// `class` of a huge segment's single page.
-pub(crate) const CLASS_HUGE: u8 = 255;
+/// What a page descriptor describes: blocks of a size class (its index), one
+/// large span, a huge segment's one block, or nothing (free slices, or the
+/// interior descriptors of a page).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(transparent)]
+pub(crate) struct PageClass(u8);
 
-/// Page is in the heap's `full` queue (small page with no free block, or a
-/// large or huge page). Set and cleared with [`Page::enter_full`] and
-/// [`Page::leave_full`], which also mark the owner word.
-pub(crate) const FLAG_IN_FULL: u8 = 1;
-/// Every block on `free` is fresh: never handed out, memory known zero except
-/// its link word.
-pub(crate) const FLAG_FREE_IS_ZERO: u8 = 2;
-/// The page's memory was known zero when the page was made.
-pub(crate) const FLAG_FRESH: u8 = 4;
-/// The page is in a class queue.
-pub(crate) const FLAG_IN_QUEUE: u8 = 8;
-/// The page is alone in its class queue and the heap keeps it when it
-/// empties (its purge delay is not 0): the owner's free of its last block
-/// only stamps it (see `Heap::dealloc`). Kept up to date by
-/// `Heap::queue_changed`.
-pub(crate) const FLAG_KEEP: u8 = 16;
+impl PageClass {
+    /// A descriptor of free slices or of a page's interior.
+    pub const UNUSED: PageClass = PageClass(253);
+    /// A page holding one large span.
+    pub const LARGE: PageClass = PageClass(254);
+    /// A huge segment's single page.
+    pub const HUGE: PageClass = PageClass(255);
+
+    /// Size class `class` (below `CLASS_COUNT`).
+    #[inline(always)]
+    pub const fn small(class: usize) -> PageClass {
+        debug_assert!(class < crate::size_class::CLASS_COUNT);
+        PageClass(class as u8)
+    }
+
+    /// True for a size class.
+    #[inline(always)]
+    pub const fn is_small(self) -> bool {
+        self.0 < PageClass::UNUSED.0
+    }
+
+    /// True for a large or huge page (one block).
+    #[inline(always)]
+    pub const fn is_span(self) -> bool {
+        self.0 >= PageClass::LARGE.0
+    }
+
+    /// The size class index of a small page.
+    #[inline(always)]
+    pub const fn index(self) -> usize {
+        debug_assert!(self.is_small());
+        self.0 as usize
+    }
+
+    /// The raw byte (for fault messages).
+    #[inline]
+    #[cfg_attr(not(feature = "checks"), allow(dead_code))]
+    pub const fn raw(self) -> u8 {
+        self.0
+    }
+}
+
+/// A page's state bits.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(transparent)]
+pub(crate) struct PageFlags(u8);
+
+impl PageFlags {
+    /// No bit.
+    pub const EMPTY: PageFlags = PageFlags(0);
+    /// The page is in the heap's `full` queue (small page with no free
+    /// block, or a large or huge page). Set and cleared with
+    /// [`Page::enter_full`] and [`Page::leave_full`], which also mark the
+    /// owner word.
+    pub const IN_FULL: PageFlags = PageFlags(1);
+    /// Every block on `free` is fresh: never handed out, memory known zero
+    /// except its link word.
+    pub const FREE_IS_ZERO: PageFlags = PageFlags(2);
+    /// The page's memory was known zero when the page was made.
+    pub const FRESH: PageFlags = PageFlags(4);
+    /// The page is in a class queue.
+    pub const IN_QUEUE: PageFlags = PageFlags(8);
+    /// The page is alone in its class queue and the heap keeps it when it
+    /// empties (its purge delay is not 0): the owner's free of its last
+    /// block only stamps it (see `Heap::dealloc`). Kept up to date by
+    /// `PageQueues`.
+    pub const KEEP: PageFlags = PageFlags(16);
+
+    /// True when every bit of `f` is set.
+    #[inline(always)]
+    pub const fn has(self, f: PageFlags) -> bool {
+        self.0 & f.0 == f.0
+    }
+
+    /// Sets the bits of `f`.
+    #[inline(always)]
+    pub fn insert(&mut self, f: PageFlags) {
+        self.0 |= f.0;
+    }
+
+    /// Clears the bits of `f`.
+    #[inline(always)]
+    pub fn remove(&mut self, f: PageFlags) {
+        self.0 &= !f.0;
+    }
+
+    /// The bits of both.
+    #[inline(always)]
+    pub const fn with(self, f: PageFlags) -> PageFlags {
+        PageFlags(self.0 | f.0)
+    }
+}
 
 /// `Page::retired_at` of a kept empty page that the epoch tick has not yet
 /// stamped with the time.
@@ -94,10 +170,10 @@ pub(crate) struct Page {
     pub capacity: u32,
     /// Blocks the page can hold.
     pub reserved: u32,
-    /// Size class, or one of the `CLASS_*` markers.
-    pub class: u8,
-    /// `FLAG_*` bits.
-    pub flags: u8,
+    /// Size class, or one of the markers.
+    pub class: PageClass,
+    /// State bits.
+    pub flags: PageFlags,
     /// Slices in the page (first descriptor only).
     pub slice_count: u16,
     /// Distance, in descriptors, back to the page's first descriptor.
@@ -137,8 +213,8 @@ impl Page {
             stat_used: 0,
             capacity: 0,
             reserved: 0,
-            class: CLASS_UNUSED,
-            flags: 0,
+            class: PageClass::UNUSED,
+            flags: PageFlags::EMPTY,
             slice_count: 0,
             slice_offset: 0,
             retired_at: 0,
@@ -175,8 +251,8 @@ impl Page {
         unsafe { Page::owner_word_of(this) & !OWNER_SLOW }
     }
 
-    /// Files the page as full: `FLAG_IN_FULL` and [`OWNER_SLOW`], with
-    /// `FLAG_IN_QUEUE` and `FLAG_KEEP` cleared (owner only; the caller moves
+    /// Files the page as full: `PageFlags::IN_FULL` and [`OWNER_SLOW`], with
+    /// `PageFlags::IN_QUEUE` and `PageFlags::KEEP` cleared (owner only; the caller moves
     /// it to the `full` queue).
     ///
     /// # Safety
@@ -185,14 +261,17 @@ impl Page {
     pub unsafe fn enter_full(this: *mut Page) {
         // SAFETY: guaranteed by the caller (see "Access" on [`Page`]).
         unsafe {
-            (*this).flags = ((*this).flags & !(FLAG_IN_QUEUE | FLAG_KEEP)) | FLAG_IN_FULL;
+            (*this)
+                .flags
+                .remove(PageFlags::IN_QUEUE.with(PageFlags::KEEP));
+            (*this).flags.insert(PageFlags::IN_FULL);
             let o = (*this).owner.load(Ordering::Relaxed);
             (*this).owner.store(o | OWNER_SLOW, Ordering::Relaxed);
         }
     }
 
     /// Takes the page out of the full state (owner only; the caller moves it
-    /// out of the `full` queue and sets `FLAG_IN_QUEUE` if it queues it).
+    /// out of the `full` queue and sets `PageFlags::IN_QUEUE` if it queues it).
     ///
     /// # Safety
     /// `this` is a live page owned by the caller.
@@ -200,7 +279,7 @@ impl Page {
     pub unsafe fn leave_full(this: *mut Page) {
         // SAFETY: guaranteed by the caller (see "Access" on [`Page`]).
         unsafe {
-            (*this).flags &= !FLAG_IN_FULL;
+            (*this).flags.remove(PageFlags::IN_FULL);
             let o = (*this).owner.load(Ordering::Relaxed);
             (*this).owner.store(o & !OWNER_SLOW, Ordering::Relaxed);
         }
@@ -358,7 +437,10 @@ impl Page {
     ///
     /// # Safety
     /// `this` is in use and owned by the caller.
-    pub unsafe fn collect(this: *mut Page, mut validate: impl FnMut(*mut Page, *mut Block)) -> u32 {
+    pub unsafe fn merge_frees(
+        this: *mut Page,
+        mut validate: impl FnMut(*mut Page, *mut Block),
+    ) -> u32 {
         // SAFETY: guaranteed by the caller (see "Access" on [`Page`]); blocks
         // on `thread_free` belong to this page and were published with
         // Release, which `take_remote` acquired, so they are ours now.
@@ -382,7 +464,7 @@ impl Page {
                 if !list.is_null() {
                     (*this).free = list;
                     (*this).local_free = ptr::null_mut();
-                    (*this).flags &= !FLAG_FREE_IS_ZERO;
+                    (*this).flags.remove(PageFlags::FREE_IS_ZERO);
                 }
                 (*this).used -= n;
                 return n;
@@ -409,7 +491,7 @@ impl Page {
                     (*this).free = local;
                 }
                 (*this).local_free = ptr::null_mut();
-                (*this).flags &= !FLAG_FREE_IS_ZERO;
+                (*this).flags.remove(PageFlags::FREE_IS_ZERO);
             }
             collected
         }
@@ -459,10 +541,10 @@ impl Page {
             (*b).next = encode_link(key, ptr::null_mut());
             (*this).free = first;
             (*this).capacity = capacity + n as u32;
-            if (*this).flags & FLAG_FRESH != 0 {
-                (*this).flags |= FLAG_FREE_IS_ZERO;
+            if (*this).flags.has(PageFlags::FRESH) {
+                (*this).flags.insert(PageFlags::FREE_IS_ZERO);
             } else {
-                (*this).flags &= !FLAG_FREE_IS_ZERO;
+                (*this).flags.remove(PageFlags::FREE_IS_ZERO);
             }
             true
         }

@@ -5,17 +5,17 @@
 //! between them ([`PageQueues::enter_full`], [`PageQueues::leave_full`]).
 //!
 //! Invariants (checked by `Heap::assert_valid`):
-//! * a page is in at most one queue; `FLAG_IN_QUEUE` is set exactly on the
-//!   pages of a class queue and `FLAG_IN_FULL` exactly on those of `full`;
+//! * a page is in at most one queue; `PageFlags::IN_QUEUE` is set exactly on the
+//!   pages of a class queue and `PageFlags::IN_FULL` exactly on those of `full`;
 //! * direct entry `i` is the first page of class `CLASS_BY_WORDS[i]`, or
 //!   `EMPTY_PAGE` when that queue is empty;
 //! * bit `c` of `lone_mask` is set exactly when queue `c` holds one page,
-//!   and `FLAG_KEEP` is set on that page exactly when lone pages are kept;
+//!   and `PageFlags::KEEP` is set on that page exactly when lone pages are kept;
 //! * `full_live` is the sum of `stat_used * block_size` over `full`.
 //!
 //! Only this file changes these fields.
 
-use crate::page::{Page, FLAG_IN_FULL, FLAG_IN_QUEUE, FLAG_KEEP};
+use crate::page::{Page, PageFlags};
 use crate::size_class::{class_size, CLASS_BY_WORDS, CLASS_COUNT, DIRECT_MAX};
 use core::ptr;
 
@@ -135,7 +135,7 @@ pub(crate) struct PageQueues {
     /// heap knows for certain on its slow paths, to raise the peak by.
     #[cfg(feature = "stats")]
     full_live: usize,
-    /// A page alone in its queue is kept when it empties (`FLAG_KEEP`): the
+    /// A page alone in its queue is kept when it empties (`PageFlags::KEEP`): the
     /// heap's purge delay is not 0.
     keep_lone: bool,
 }
@@ -211,7 +211,7 @@ impl PageQueues {
     pub(crate) unsafe fn push(&mut self, class: usize, page: *mut Page, end: End) {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            (*page).flags |= FLAG_IN_QUEUE;
+            (*page).flags.insert(PageFlags::IN_QUEUE);
             match end {
                 End::Front => self.queues[class].push_front(page),
                 End::Back => self.queues[class].push_back(page),
@@ -243,8 +243,8 @@ impl PageQueues {
     pub(crate) unsafe fn remove(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            if (*page).flags & FLAG_IN_QUEUE != 0 {
-                let class = (*page).class as usize;
+            if (*page).flags.has(PageFlags::IN_QUEUE) {
+                let class = (*page).class.index();
                 self.queues[class].remove(page);
                 self.changed(class);
             }
@@ -260,9 +260,9 @@ impl PageQueues {
     pub(crate) unsafe fn enter_full(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            let queued = (*page).flags & FLAG_IN_QUEUE != 0;
+            let queued = (*page).flags.has(PageFlags::IN_QUEUE);
             if queued {
-                self.queues[(*page).class as usize].remove(page);
+                self.queues[(*page).class.index()].remove(page);
             }
             Page::enter_full(page);
             #[cfg(feature = "stats")]
@@ -271,7 +271,7 @@ impl PageQueues {
             }
             self.full.push_back(page);
             if queued {
-                self.changed((*page).class as usize);
+                self.changed((*page).class.index());
             }
         }
     }
@@ -336,7 +336,7 @@ impl PageQueues {
 
     /// Re-derives what follows from the ends of `class`'s queue after it
     /// changed: the fast path's direct entries of the class, `lone_mask`,
-    /// and `FLAG_KEEP` (set on a page alone in its queue when lone pages are
+    /// and `PageFlags::KEEP` (set on a page alone in its queue when lone pages are
     /// kept, cleared on the ends of a longer queue; a page that leaves the
     /// queue clears it itself).
     fn changed(&mut self, class: usize) {
@@ -350,10 +350,10 @@ impl PageQueues {
             // SAFETY: queued pages are live pages owned by this heap.
             unsafe {
                 if q.first == q.last && self.keep_lone {
-                    (*q.first).flags |= FLAG_KEEP;
+                    (*q.first).flags.insert(PageFlags::KEEP);
                 } else {
-                    (*q.first).flags &= !FLAG_KEEP;
-                    (*q.last).flags &= !FLAG_KEEP;
+                    (*q.first).flags.remove(PageFlags::KEEP);
+                    (*q.last).flags.remove(PageFlags::KEEP);
                 }
             }
         }
@@ -405,14 +405,14 @@ impl PageQueues {
                     return Err("a page's prev link does not point to the page before it");
                 }
                 if q < CLASS_COUNT {
-                    if p.class as usize != q {
+                    if p.class.index() != q {
                         return Err("a class queue holds a page of another class");
                     }
-                    if p.flags & FLAG_IN_QUEUE == 0 || p.flags & FLAG_IN_FULL != 0 {
+                    if !p.flags.has(PageFlags::IN_QUEUE) || p.flags.has(PageFlags::IN_FULL) {
                         return Err("a page in a class queue is not flagged in-queue only");
                     }
                 } else {
-                    if p.flags & FLAG_IN_FULL == 0 || p.flags & FLAG_IN_QUEUE != 0 {
+                    if !p.flags.has(PageFlags::IN_FULL) || p.flags.has(PageFlags::IN_QUEUE) {
                         return Err("a page in the full queue is not flagged in-full only");
                     }
                     #[cfg(feature = "stats")]
@@ -436,8 +436,8 @@ impl PageQueues {
                 while !page.is_null() {
                     // SAFETY: checked above.
                     let p = unsafe { &*page };
-                    if (p.flags & FLAG_KEEP != 0) != (len == 1 && self.keep_lone) {
-                        return Err("FLAG_KEEP is not set exactly on a kept lone page");
+                    if (p.flags.has(PageFlags::KEEP)) != (len == 1 && self.keep_lone) {
+                        return Err("PageFlags::KEEP is not set exactly on a kept lone page");
                     }
                     page = p.next;
                 }

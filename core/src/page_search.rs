@@ -5,7 +5,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Block, Page, CLASS_LARGE};
+use crate::page::{Block, Page, PageClass, PageFlags};
 use crate::page_queue::End;
 use crate::segment::Segment;
 use crate::size_class::class_size;
@@ -29,7 +29,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if !page.is_null() {
             // SAFETY: queued pages are live pages owned by this heap.
             unsafe {
-                self.collect_only(page);
+                self.merge_frees(page);
                 if !(*page).free.is_null() {
                     self.refilled(page);
                     return page;
@@ -48,7 +48,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: queued pages are live pages owned by this heap.
             unsafe {
                 let next = (*page).next;
-                self.collect_only(page);
+                self.merge_frees(page);
                 if (*page).free.is_null() {
                     Page::extend(page);
                 }
@@ -75,10 +75,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///
     /// # Safety
     /// `page` is a live page owned by this heap.
-    pub(crate) unsafe fn collect_page(&mut self, page: *mut Page) {
+    pub(crate) unsafe fn merge_and_fold(&mut self, page: *mut Page) {
         // SAFETY: forwarded from the caller.
         unsafe {
-            self.collect_only(page);
+            self.merge_frees(page);
             self.flush_page(page);
         }
     }
@@ -89,10 +89,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// # Safety
     /// `page` is a live page owned by this heap.
     #[inline(always)]
-    unsafe fn collect_only(&mut self, page: *mut Page) {
+    unsafe fn merge_frees(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller: the page is ours and in use.
         let n = unsafe {
-            Page::collect(page, |_pg: *mut Page, _b: *mut Block| {
+            Page::merge_frees(page, |_pg: *mut Page, _b: *mut Block| {
                 #[cfg(feature = "checks")]
                 // SAFETY: `collect` passes its own, live page.
                 crate::block_check::validate_remote(&*_pg, _b);
@@ -115,13 +115,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if !(*page).has_remote() {
                     continue;
                 }
-                self.collect_page(page);
+                self.merge_and_fold(page);
                 if (*page).used == 0 {
                     self.pages.leave_full(page);
                     self.free_any_page(page);
-                } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
+                } else if (*page).class.is_small() && !(*page).free.is_null() {
                     self.pages.leave_full(page);
-                    let c = (*page).class as usize;
+                    let c = (*page).class.index();
                     if c == class && found.is_null() {
                         self.pages.push(c, page, End::Front);
                         found = page;
@@ -147,7 +147,17 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let page = Segment::page(seg, idx);
             let start = Segment::slice_addr(seg, idx, self.geometry.slice_shift);
             let blocks = (n * self.geometry.slice_size / bs) as u32;
-            self.init_page(seg, page, idx, n, class as u8, bs, blocks, start, fresh);
+            self.init_page(
+                seg,
+                page,
+                idx,
+                n,
+                PageClass::small(class),
+                bs,
+                blocks,
+                start,
+                fresh,
+            );
             self.pages.push(class, page, End::Front);
             self.pages_per_class[class] += 1;
             Page::extend(page);
@@ -168,7 +178,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         page: *mut Page,
         idx: usize,
         n: usize,
-        class: u8,
+        class: PageClass,
         block_size: usize,
         reserved: u32,
         start: *mut u8,
@@ -188,7 +198,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.capacity = 0;
             p.reserved = reserved;
             p.class = class;
-            p.flags = if fresh { crate::page::FLAG_FRESH } else { 0 };
+            p.flags = if fresh {
+                PageFlags::FRESH
+            } else {
+                PageFlags::EMPTY
+            };
             p.slice_count = n as u16;
             p.slice_offset = 0;
             p.block_size = block_size;

@@ -1,7 +1,7 @@
 //! Hooks for the loom models in `loom-tests/`: they drive the real
 //! remote-free protocol of a page (`Page::push_remote`, the batched frees of
 //! `RemoteBuffer` with `Page::push_remote_chain`, `Page::take_remote`,
-//! `Page::collect`) over blocks the model lays out itself, so that loom
+//! `Page::merge_frees`) over blocks the model lays out itself, so that loom
 //! checks this crate's code rather than a copy of it.
 //!
 //! Compiled only under `--cfg loom` and hidden from the documentation: it is
@@ -48,7 +48,7 @@ impl ProtocolPage {
         key: usize,
     ) -> ProtocolPage {
         let mut page = Page::new();
-        page.class = 0;
+        page.class = crate::page::PageClass::small(0);
         page.start = start;
         page.block_size = block_size;
         page.capacity = count;
@@ -110,17 +110,17 @@ impl ProtocolPage {
         unsafe { (*self.page.get()).has_remote() }
     }
 
-    /// The real `Page::collect`, with the validation `Heap::collect_page`
+    /// The real `Page::merge_frees`, with the validation `Heap::merge_and_fold`
     /// passes it: moves `thread_free` and `local_free` onto `free`; returns
     /// the number of remote frees collected.
     ///
     /// # Safety
     /// Only the page's owner calls it, never two threads at once.
-    pub unsafe fn collect(&self) -> u32 {
+    pub unsafe fn merge_frees(&self) -> u32 {
         // SAFETY: the caller is the only owner; other threads touch only the
         // atomic list, as with a page of a heap. The page is in use.
         unsafe {
-            Page::collect(self.page.get(), |_pg: *mut Page, _b: *mut Block| {
+            Page::merge_frees(self.page.get(), |_pg: *mut Page, _b: *mut Block| {
                 #[cfg(feature = "checks")]
                 // SAFETY: `collect` passes its own, live page.
                 crate::block_check::validate_remote(&*_pg, _b);

@@ -4,7 +4,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Page, CLASS_LARGE};
+use crate::page::Page;
 use crate::segment::Segment;
 use crate::stats::CounterSink;
 use core::alloc::Layout;
@@ -34,8 +34,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let (owned, class) = unsafe { (Page::owner_id_of(page) == self.id, (*page).class) };
         if owned {
             let new_class = self.geometry.small_class(new_size, align);
-            if class < CLASS_LARGE {
-                if new_class == Some(class as usize) {
+            if class.is_small() {
+                if new_class == Some(class.index()) {
                     return ptr;
                 }
             } else if new_class.is_none() {

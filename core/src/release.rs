@@ -15,9 +15,9 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Page, CLASS_LARGE, CLASS_UNUSED, OWNER_SLOW, RETIRED_UNSTAMPED};
+use crate::page::{Page, PageClass, PageFlags, OWNER_SLOW, RETIRED_UNSTAMPED};
 use crate::page_queue::End;
-use crate::segment::{range_bits, run_starts, Segment, KIND_HUGE, KIND_NORMAL};
+use crate::segment::{range_bits, run_starts, Segment, SegmentKind};
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
@@ -58,7 +58,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// (only cached ones are purged), `purge_delay` for the others.
     fn delay_of(&self, seg: *mut Segment) -> u32 {
         // SAFETY: callers pass a live segment of ours.
-        if unsafe { (*seg).kind } == KIND_HUGE {
+        if unsafe { (*seg).kind } == SegmentKind::Huge {
             self.config.huge_purge_delay
         } else {
             self.config.purge_delay
@@ -102,7 +102,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // Through the raw pointer: other threads read the header of a
             // segment with live blocks (see "Access" on `Segment`).
             let page_size = self.os.page_size();
-            if (*seg).kind == KIND_HUGE {
+            if (*seg).kind == SegmentKind::Huge {
                 // Only cached huge segments are purged: keep the header.
                 if !force
                     && !Self::delay_passed(self.config.huge_purge_delay, now, (*seg).dirtied_at)
@@ -189,8 +189,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             for k in 1..n {
                 (*Segment::page(seg, idx + k)).slice_offset = 0;
             }
-            (*page).class = CLASS_UNUSED;
-            (*page).flags = 0;
+            (*page).class = PageClass::UNUSED;
+            (*page).flags = PageFlags::EMPTY;
             (*page).free = ptr::null_mut();
             (*page).local_free = ptr::null_mut();
             (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
@@ -279,7 +279,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
             unsafe {
-                if (*seg).kind == KIND_NORMAL {
+                if (*seg).kind == SegmentKind::Normal {
                     self.cache_remove(seg);
                     return seg;
                 }
@@ -310,7 +310,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let (size, committed) = (s.reserved_size, s.committed_bytes);
                 let fits = size >= need && size / 8 <= need;
                 let growable = grow && size < need && committed >= need / 4;
-                if s.kind == KIND_HUGE && s.reservation == seg as *mut u8 && (fits || growable) {
+                if s.kind == SegmentKind::Huge
+                    && s.reservation == seg as *mut u8
+                    && (fits || growable)
+                {
                     let key = (need.saturating_sub(committed), !fits, committed, size);
                     if key < best_key {
                         best = seg;
@@ -342,7 +345,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.purge.remove(seg);
             (*seg).cached = false;
             self.cache_bytes -= Segment::committed(seg);
-            if (*seg).kind == KIND_NORMAL {
+            if (*seg).kind == SegmentKind::Normal {
                 Segment::reset_pages(seg, (*seg).slice_count as usize);
             }
         }
@@ -357,7 +360,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: cached segments are live and ours.
             unsafe {
                 let s = &*seg;
-                if s.kind == KIND_NORMAL && run_starts(s.free_mask & s.committed_mask, n, step) != 0
+                if s.kind == SegmentKind::Normal
+                    && run_starts(s.free_mask & s.committed_mask, n, step) != 0
                 {
                     self.cache_remove(seg);
                     self.segments.push_front(seg);
@@ -517,7 +521,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // SAFETY: queued pages are live and ours.
                 unsafe {
                     let next = (*page).next;
-                    self.collect_page(page);
+                    self.merge_and_fold(page);
                     let only = self.pages.first(c) == page && next.is_null();
                     if (*page).used == 0 && (force || !only) {
                         self.free_any_page(page);
@@ -595,16 +599,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             unsafe {
                 let next = (*page).next;
                 if (*page).has_remote() {
-                    self.collect_page(page);
+                    self.merge_and_fold(page);
                     // Through the raw pointer only: the queues reach the
                     // page through it too.
                     if (*page).used == 0 {
                         self.pages.leave_full(page);
                         self.free_any_page(page);
                         any = true;
-                    } else if (*page).class < CLASS_LARGE && !(*page).free.is_null() {
+                    } else if (*page).class.is_small() && !(*page).free.is_null() {
                         self.pages.leave_full(page);
-                        self.pages.push((*page).class as usize, page, End::Back);
+                        self.pages.push((*page).class.index(), page, End::Back);
                         any = true;
                     }
                 }

@@ -35,7 +35,7 @@
 //!   appear on `thread_free` with a Release CAS; it takes them with an
 //!   Acquire swap. Loom checks the chain push (`loom-tests/`).
 
-use crate::page::{Block, Page, CLASS_UNUSED};
+use crate::page::{Block, Page};
 use core::ptr;
 
 /// One heap's chain of blocks freed to another heap's page, not yet
@@ -67,7 +67,7 @@ impl RemoteBuffer {
     #[inline]
     pub unsafe fn free(&mut self, page: *const Page, block: *mut Block, batch: u32) {
         // SAFETY: `page` is a live descriptor; `class` is a fixed field.
-        if cfg!(feature = "checks") || batch <= 1 || unsafe { (*page).class } >= CLASS_UNUSED {
+        if cfg!(feature = "checks") || batch <= 1 || unsafe { !(*page).class.is_small() } {
             // SAFETY: forwarded from the caller.
             unsafe { Page::push_remote_chain(page, block, block, 1) };
             return;

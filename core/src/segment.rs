@@ -14,14 +14,19 @@
 //! its header. A huge segment has one page and `slice_shift = 63`, so every
 //! pointer in it maps to descriptor 0.
 
-use crate::page::{Page, CLASS_UNUSED};
+use crate::page::{Page, PageClass};
 use core::mem::size_of;
 use core::ptr;
 
-/// A normal segment: slices hold pages and large spans.
-pub(crate) const KIND_NORMAL: u8 = 0;
-/// A huge segment: one block, sized to fit it.
-pub(crate) const KIND_HUGE: u8 = 1;
+/// What a segment holds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum SegmentKind {
+    /// Slices carved into small pages and large spans.
+    Normal,
+    /// One huge block.
+    Huge,
+}
 
 /// Mixed into every segment's cookie.
 const COOKIE_SALT: usize = 0x4d41_5355_5345_474d_u64 as usize;
@@ -44,8 +49,8 @@ pub(crate) struct Segment {
     pub slice_shift: u32,
     /// Page descriptors that follow the header.
     pub slice_count: u32,
-    /// `KIND_*`.
-    pub kind: u8,
+    /// What it holds.
+    pub kind: SegmentKind,
     /// True while the segment sits in the purge queue.
     pub in_purge_queue: bool,
     /// True while the segment sits in the cache.
@@ -115,7 +120,7 @@ impl Segment {
                 Segment {
                     slice_shift,
                     slice_count: slice_count as u32,
-                    kind: KIND_NORMAL,
+                    kind: SegmentKind::Normal,
                     header_slices: header_slices as u8,
                     free_mask: low_bits(slice_count) & !low_bits(header_slices),
                     committed_mask: low_bits(header_slices),
@@ -140,7 +145,7 @@ impl Segment {
                 Segment {
                     slice_shift: usize::BITS - 1,
                     slice_count: 1,
-                    kind: KIND_HUGE,
+                    kind: SegmentKind::Huge,
                     committed_bytes: committed,
                     ..Segment::blank(res, key)
                 },
@@ -156,7 +161,7 @@ impl Segment {
             cookie: 0,
             slice_shift: 0,
             slice_count: 0,
-            kind: KIND_NORMAL,
+            kind: SegmentKind::Normal,
             in_purge_queue: false,
             cached: false,
             header_slices: 0,
@@ -195,6 +200,26 @@ impl Segment {
         }
     }
 
+    /// Usable bytes of the live block at `ptr` (at least the size it was
+    /// asked with); `base_mask` as for [`Segment::of`].
+    ///
+    /// # Safety
+    /// `ptr` is a live block of a heap with this segment size.
+    #[inline]
+    pub unsafe fn usable_size(ptr: *const u8, base_mask: usize) -> usize {
+        // SAFETY: guaranteed by the caller. Field reads through the raw
+        // pointer: the block may be another heap's, whose owner may be
+        // writing the page's other fields.
+        unsafe {
+            let page = Segment::page_of(Segment::of(ptr, base_mask), ptr);
+            if (*page).class.is_span() {
+                (*page).block_size - (ptr as usize - (*page).start as usize)
+            } else {
+                (*page).block_size
+            }
+        }
+    }
+
     /// The segment holding `p`; `base_mask` is `!(segment_size - 1)`.
     #[inline(always)]
     pub fn of(p: *const u8, base_mask: usize) -> *mut Segment {
@@ -210,7 +235,7 @@ impl Segment {
         // SAFETY: guaranteed by the caller; read through the raw pointer
         // (see "Access" on `Segment`).
         unsafe {
-            if (*this).kind == KIND_NORMAL {
+            if (*this).kind == SegmentKind::Normal {
                 ((*this).committed_mask.count_ones() as usize) << (*this).slice_shift
             } else {
                 (*this).committed_bytes
@@ -299,7 +324,7 @@ impl Segment {
             unsafe {
                 let d = Segment::page(this, first + k);
                 (*d).slice_offset = (k * core::mem::size_of::<Page>()) as u32;
-                (*d).class = CLASS_UNUSED;
+                (*d).class = PageClass::UNUSED;
             }
         }
     }

@@ -3,7 +3,7 @@
 //! the rest of the crate states them in prose:
 //!
 //! * the page queues (see `page_queue.rs`): membership flags, links, the
-//!   direct table equal to the queue heads, `lone_mask`, `FLAG_KEEP`, the
+//!   direct table equal to the queue heads, `lone_mask`, `PageFlags::KEEP`, the
 //!   full pages' folded bytes;
 //! * every page in use is in exactly one queue, owned by this heap (its
 //!   owner word is the heap's id, with `OWNER_SLOW` exactly while in
@@ -14,7 +14,7 @@
 //!   tile the used slices into pages (interior descriptors point back),
 //!   and free slices have unused descriptors; segments with no free slice
 //!   at the back of the list;
-//! * huge segments hold one page, of `CLASS_HUGE`, in use;
+//! * huge segments hold one page, of `PageClass::HUGE`, in use;
 //! * cached segments are flagged cached and `cache_bytes` is their
 //!   committed bytes; segments are flagged in the purge queue exactly
 //!   while in it;
@@ -26,8 +26,8 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Block, Page, CLASS_HUGE, CLASS_LARGE, CLASS_UNUSED, FLAG_IN_FULL, OWNER_SLOW};
-use crate::segment::{all_slices, low_bits, Segment, KIND_HUGE, KIND_NORMAL};
+use crate::page::{Block, Page, PageClass, PageFlags, OWNER_SLOW};
+use crate::segment::{all_slices, low_bits, Segment, SegmentKind};
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
@@ -121,7 +121,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let i = off / core::mem::size_of::<Page>();
             off % core::mem::size_of::<Page>() == 0
                 && i < (*seg).slice_count as usize
-                && (*page).class != CLASS_UNUSED
+                && (*page).class != PageClass::UNUSED
                 && (*page).slice_offset == 0
         }
     }
@@ -153,7 +153,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if p.used as usize + free + local != p.capacity as usize {
             return Err("a page's used + free + local_free differs from its capacity");
         }
-        if p.class >= CLASS_LARGE && (p.capacity != 1 || p.flags & FLAG_IN_FULL == 0) {
+        if p.class.is_span() && (p.capacity != 1 || !p.flags.has(PageFlags::IN_FULL)) {
             return Err("a large or huge page is not a one-block page filed full");
         }
         Ok(())
@@ -167,7 +167,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         while !seg.is_null() {
             // SAFETY: listed segments are live and ours.
             unsafe {
-                if (*seg).kind != KIND_NORMAL || (*seg).cached {
+                if (*seg).kind != SegmentKind::Normal || (*seg).cached {
                     return Err("the segment list holds a huge or cached segment");
                 }
                 if (*seg).free_mask == 0 {
@@ -189,7 +189,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: listed segments are live and ours.
             unsafe {
                 let page = Segment::page(seg, 0);
-                if (*seg).kind != KIND_HUGE || (*seg).cached || (*page).class != CLASS_HUGE {
+                if (*seg).kind != SegmentKind::Huge
+                    || (*seg).cached
+                    || (*page).class != PageClass::HUGE
+                {
                     return Err("the huge list holds a segment that is not a huge one in use");
                 }
                 count.huge_allocs += 1;
@@ -236,14 +239,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             while i < n {
                 let d = Segment::page(seg, i);
                 if free & (1 << i) != 0 {
-                    if (*d).class != CLASS_UNUSED || (*d).slice_offset != 0 {
+                    if (*d).class != PageClass::UNUSED || (*d).slice_offset != 0 {
                         return Err("a free slice's descriptor is not unused");
                     }
                     i += 1;
                     continue;
                 }
                 let len = (*d).slice_count as usize;
-                if (*d).class == CLASS_UNUSED || (*d).slice_offset != 0 || len == 0 || i + len > n {
+                if (*d).class == PageClass::UNUSED
+                    || (*d).slice_offset != 0
+                    || len == 0
+                    || i + len > n
+                {
                     return Err("a used slice does not start a page of its segment");
                 }
                 for k in 1..len {
@@ -255,9 +262,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     }
                 }
                 match (*d).class {
-                    CLASS_LARGE => count.large_spans += 1,
-                    CLASS_HUGE => return Err("a normal segment holds a huge page"),
-                    c => count.pages_per_class[c as usize] += 1,
+                    PageClass::LARGE => count.large_spans += 1,
+                    PageClass::HUGE => return Err("a normal segment holds a huge page"),
+                    c => count.pages_per_class[c.index()] += 1,
                 }
                 count.pages_in_segments += 1;
                 i += len;
@@ -387,7 +394,11 @@ mod tests {
         }
         fn in_queue(h: &mut Heap<FixedRegion>, b: [*mut u8; 4]) {
             // SAFETY: the page of a live block of this heap.
-            unsafe { (*page_of(h, b[1])).flags ^= crate::page::FLAG_IN_QUEUE }
+            unsafe {
+                (*page_of(h, b[1]))
+                    .flags
+                    .remove(crate::page::PageFlags::IN_QUEUE)
+            }
         }
         fn committed_mask(h: &mut Heap<FixedRegion>, b: [*mut u8; 4]) {
             let seg = crate::segment::Segment::of(b[2], h.segment_base_mask());

@@ -15,7 +15,7 @@
 //!
 //! * `tests/remote_free.rs`: threads push blocks onto one page's
 //!   `thread_free` list (`Page::push_remote`) while the owner collects them
-//!   (`Page::take_remote`, `Page::collect`), reached through the hidden
+//!   (`Page::take_remote`, `Page::merge_frees`), reached through the hidden
 //!   `masu_core::protocol` hooks;
 //! * `tests/handoff.rs`: real [`masu_core::Heap`]s over one [`Region`]: a
 //!   heap abandoned with live blocks by an exiting thread and adopted whole

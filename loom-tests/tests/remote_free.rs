@@ -4,7 +4,7 @@
 //! push the chain with one CAS (`Page::push_remote_chain`), which also adds
 //! the chain's length to the count the list word carries (without
 //! `checks`); the owner takes the whole list with one swap
-//! (`Page::take_remote`) and moves it onto `free` (`Page::collect`), then
+//! (`Page::take_remote`) and moves it onto `free` (`Page::merge_frees`), then
 //! hands the blocks out again.
 //!
 //! Checked in every interleaving within the preemption bound:
@@ -123,13 +123,13 @@ fn push_batched(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
     assert!(buffer.is_empty());
 }
 
-/// The real protocol: `Page::collect` (which takes the list with
+/// The real protocol: `Page::merge_frees` (which takes the list with
 /// `Page::take_remote`), then every block popped off `free`.
 fn collect_and_pop(page: &ProtocolPage) -> Vec<*mut u8> {
     let mut out = Vec::new();
     // SAFETY: only the model's owner thread reclaims.
     unsafe {
-        page.collect();
+        page.merge_frees();
         loop {
             let b = page.pop_free();
             if b.is_null() {

@@ -22,12 +22,10 @@
 //! from the heap ([`usable_size`]).
 
 use crate::fmtbuf::set_errno;
-use crate::os::MmapOs;
-use crate::pool::ShimHeap;
 use ::core::alloc::Layout;
 use ::core::ffi::{c_int, c_void};
 use ::core::ptr;
-use masu_core::{Config, Counters, Heap};
+use masu_core::Config;
 
 /// The alignment `malloc` guarantees for a request of `size` bytes.
 #[inline(always)]
@@ -47,21 +45,6 @@ const SLICE: usize = 1 << Config::VIRTUAL_MEMORY.slice_shift;
 /// The largest request served by a size class.
 const MAX_SMALL: usize = masu_core::size_class::MAX_CLASS_SIZE;
 
-/// A heap value used only for [`Heap::usable_size`], which reads nothing but
-/// the heap's (immutable) segment size.
-struct Probe(ShimHeap);
-
-// SAFETY: only `usable_size(&self)` is ever called on the probe; it reads the
-// geometry, which never changes, so sharing it between threads is sound.
-unsafe impl Sync for Probe {}
-
-static PROBE_COUNTERS: Counters = Counters::new();
-static PROBE: Probe = Probe(Heap::with_counters(
-    MmapOs,
-    Config::VIRTUAL_MEMORY,
-    &PROBE_COUNTERS,
-));
-
 #[cold]
 fn fail(errno: c_int) -> *mut c_void {
     set_errno(errno);
@@ -75,7 +58,7 @@ fn fail(errno: c_int) -> *mut c_void {
 #[inline]
 pub unsafe fn usable_size(p: *const c_void) -> usize {
     // SAFETY: guaranteed by the caller.
-    unsafe { PROBE.0.usable_size(p as *const u8) }
+    unsafe { Config::VIRTUAL_MEMORY.usable_size(p as *const u8) }
 }
 
 /// A layout that describes the live block at `p` to the heap: its usable
@@ -106,7 +89,7 @@ fn check_ours(p: *mut c_void) {
         use masu_core::Os;
         let seg_size = 1usize << Config::VIRTUAL_MEMORY.segment_shift;
         let seg = (p as usize).wrapping_sub(1) & !(seg_size - 1);
-        if p.is_null() || !MmapOs.may_contain(seg) {
+        if p.is_null() || !crate::os::MmapOs.may_contain(seg) {
             masu_core::check::report(masu_core::check::Fault {
                 kind: masu_core::check::FaultKind::ForeignPointer,
                 ptr: p as usize,
