@@ -25,6 +25,7 @@ mod alloc;
 mod block_check;
 mod breakdown;
 pub mod check;
+mod collect;
 mod config;
 #[cfg(feature = "critical-section")]
 mod critical_section_lock;
@@ -46,6 +47,7 @@ mod realloc;
 mod release;
 mod remote_buffer;
 mod segment;
+mod segment_cache;
 mod segment_store;
 pub mod size_class;
 mod stats;
