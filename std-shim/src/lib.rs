@@ -39,9 +39,11 @@ extern crate std;
 
 pub mod c;
 mod commit;
+mod commit_map;
 mod fmtbuf;
 mod options;
 mod os;
+mod platform;
 mod pool;
 #[cfg(loom)]
 #[doc(hidden)]

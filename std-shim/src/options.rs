@@ -482,7 +482,7 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} background={} memory_limit={} stats={} page_size={}",
+             remap={} cache_follows_huge={} background={} memory_limit={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
@@ -493,7 +493,6 @@ pub(crate) fn load_from_env() {
             o.background as u8,
             o.memory_limit,
             o.stats_at_exit as u8,
-            crate::os::page_size(),
         );
     }
 }

@@ -340,7 +340,7 @@ pub fn pool_stats() -> PoolStats {
 fn take_slot() -> (*mut Slot, bool) {
     let (s, adopted) = POOL.take(|pool| {
         if pool.arena_end - pool.arena < SLOT_BYTES {
-            let m = os::map(ARENA_BYTES);
+            let m = crate::platform::map(ARENA_BYTES);
             if m.is_null() {
                 return ptr::null_mut();
             }

@@ -1,0 +1,222 @@
+//! The platform calls masu makes, and nothing else: `mmap`, `munmap`,
+//! `madvise`, `mremap`, the page size and the clock, each counted (see
+//! [`Syscalls`]). Everything above (the commit map, [`MmapOs`](crate::MmapOs))
+//! goes through here.
+
+use core::ptr;
+use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU64, AtomicUsize};
+
+static MMAP_CALLS: AtomicU64 = AtomicU64::new(0);
+static MUNMAP_CALLS: AtomicU64 = AtomicU64::new(0);
+static MADVISE_CALLS: AtomicU64 = AtomicU64::new(0);
+static MREMAP_CALLS: AtomicU64 = AtomicU64::new(0);
+static MAP_FAILURES: AtomicU64 = AtomicU64::new(0);
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts of the platform calls made so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Syscalls {
+    pub mmap: u64,
+    pub munmap: u64,
+    pub madvise: u64,
+    pub mremap: u64,
+    /// `mmap` and `mremap` calls that failed.
+    pub map_failures: u64,
+}
+
+/// The counts so far.
+pub(crate) fn syscalls() -> Syscalls {
+    Syscalls {
+        mmap: MMAP_CALLS.load(Relaxed),
+        munmap: MUNMAP_CALLS.load(Relaxed),
+        madvise: MADVISE_CALLS.load(Relaxed),
+        mremap: MREMAP_CALLS.load(Relaxed),
+        map_failures: MAP_FAILURES.load(Relaxed),
+    }
+}
+
+/// The system page size (cached after the first call).
+pub fn page_size() -> usize {
+    let p = PAGE_SIZE.load(Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: sysconf has no preconditions and does not allocate.
+    let raw = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let p = if raw >= 4096 && (raw as usize).is_power_of_two() {
+        raw as usize
+    } else {
+        4096
+    };
+    PAGE_SIZE.store(p, Relaxed);
+    p
+}
+
+/// Maps `len` bytes of fresh, private, anonymous, unreserved memory; null on
+/// failure. Used for heap reservations and for masu's own metadata.
+pub(crate) fn map(len: usize) -> *mut u8 {
+    map_near(0, len)
+}
+
+/// As [`map`], at `hint` if that range is free (the kernel's choice
+/// otherwise; never over an existing mapping).
+fn map_near(hint: usize, len: usize) -> *mut u8 {
+    MMAP_CALLS.fetch_add(1, Relaxed);
+    // SAFETY: an anonymous mapping without MAP_FIXED (the hint is only
+    // taken where nothing is mapped) touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            hint as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        MAP_FAILURES.fetch_add(1, Relaxed);
+        crate::options::verbose_event(b"mmap failed");
+        ptr::null_mut()
+    } else {
+        p as *mut u8
+    }
+}
+
+/// Unmaps `[p, p + len)`.
+///
+/// # Safety
+/// The range was mapped by [`map`] and nothing uses it any more.
+pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
+    if len == 0 {
+        return;
+    }
+    MUNMAP_CALLS.fetch_add(1, Relaxed);
+    // SAFETY: guaranteed by the caller.
+    unsafe { libc::munmap(p as *mut libc::c_void, len) };
+}
+
+/// Where the next reservation is tried first: just below the last one (the
+/// kernel hands out address space top-down), so that most reservations
+/// take one `mmap` of exactly their size.
+static NEXT_HINT: AtomicUsize = AtomicUsize::new(0);
+
+/// Maps `size` bytes aligned to `align` (both multiples of the page): at
+/// the hint, or where the kernel puts `size` bytes if that is aligned, or
+/// at the aligned address just below that; only then by mapping `len =
+/// size + align - page` bytes and unmapping the unaligned head and tail.
+/// The first three never hold more address space than `size` at a time,
+/// which matters under `RLIMIT_AS`.
+pub(crate) fn map_aligned(size: usize, align: usize, len: usize) -> Option<usize> {
+    let done = |p: usize| {
+        NEXT_HINT.store(p.saturating_sub(size.next_multiple_of(align)), Relaxed);
+        Some(p)
+    };
+    // A mapping of `size` bytes near `hint`: its address when aligned, else
+    // unmapped again; `Err` with where the kernel put it (0: nowhere).
+    let exact = |hint: usize| -> Result<usize, usize> {
+        let p = map_near(hint, size);
+        if p.is_null() || p as usize % align == 0 {
+            return if p.is_null() { Err(0) } else { Ok(p as usize) };
+        }
+        // SAFETY: the mapping was just made and is not handed out.
+        unsafe { unmap(p, size) };
+        Err(p as usize)
+    };
+    let hint = NEXT_HINT.load(Relaxed);
+    if hint != 0 && hint % align == 0 {
+        if let Ok(p) = exact(hint) {
+            return done(p);
+        }
+    }
+    match exact(0) {
+        Ok(p) => return done(p),
+        // The kernel's choice aligned down: the space below it is most
+        // likely free too.
+        Err(at) if at != 0 => {
+            if let Ok(p) = exact(at & !(align - 1)) {
+                return done(p);
+            }
+        }
+        Err(_) => {}
+    }
+    let raw = map(len);
+    if raw.is_null() {
+        return None;
+    }
+    let start = raw as usize;
+    let aligned = (start + align - 1) & !(align - 1);
+    let head = aligned - start;
+    let tail = len - head - size;
+    // SAFETY: the head and tail are parts of the mapping just made that we
+    // do not hand out.
+    unsafe {
+        unmap(raw, head);
+        unmap((aligned + size) as *mut u8, tail);
+    }
+    done(aligned)
+}
+
+/// Drops the contents of `[p, p + len)`: `MADV_FREE` when `lazy` (falling
+/// back to `MADV_DONTNEED` on kernels before 4.5), else `MADV_DONTNEED`.
+/// False when `madvise` fails.
+///
+/// # Safety
+/// The range is mapped and nothing uses its contents any more.
+pub(crate) unsafe fn discard(p: *mut u8, len: usize, lazy: bool) -> bool {
+    MADVISE_CALLS.fetch_add(1, Relaxed);
+    let advice = if lazy {
+        libc::MADV_FREE
+    } else {
+        libc::MADV_DONTNEED
+    };
+    // SAFETY: guaranteed by the caller; madvise only drops the contents.
+    let mut rc = unsafe { libc::madvise(p as *mut libc::c_void, len, advice) };
+    if rc != 0 && lazy {
+        // SAFETY: as above.
+        rc = unsafe { libc::madvise(p as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    }
+    rc == 0
+}
+
+/// Moves the `len` bytes mapped at `from` to `to` (`mremap` with
+/// `MREMAP_FIXED`, replacing what is mapped there): page tables move,
+/// memory is neither copied nor faulted in again. False when it fails.
+///
+/// # Safety
+/// Both ranges are mappings of ours that nothing else uses.
+pub(crate) unsafe fn move_mapping(from: *mut u8, len: usize, to: *mut u8) -> bool {
+    MREMAP_CALLS.fetch_add(1, Relaxed);
+    // SAFETY: guaranteed by the caller.
+    let moved = unsafe {
+        libc::mremap(
+            from as *mut libc::c_void,
+            len,
+            len,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            to as *mut libc::c_void,
+        )
+    };
+    if moved != to as *mut libc::c_void {
+        MAP_FAILURES.fetch_add(1, Relaxed);
+        return false;
+    }
+    true
+}
+
+/// Milliseconds of `CLOCK_MONOTONIC_COARSE` (a vDSO read, no system call; its
+/// few-millisecond resolution is plenty for purge delays).
+pub fn clock_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    if rc != 0 {
+        // SAFETY: as above.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    }
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
