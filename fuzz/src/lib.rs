@@ -532,7 +532,7 @@ impl<'r> Harness<'r> {
 /// the targets allocate from one thread only.
 pub mod shim {
     use super::Model;
-    use masu::core::Stats;
+    use masu::masu_core::Stats;
 
     /// masu's statistics at the start of a run: each run checks what it
     /// changed.

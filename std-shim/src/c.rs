@@ -106,7 +106,7 @@ fn check_ours(p: *mut c_void) {
 #[inline]
 pub fn malloc(size: usize) -> *mut c_void {
     // The fast path takes any size (those it cannot serve give null).
-    let p = crate::alloc_fast_malloc(size, false);
+    let p = crate::entry::alloc_fast_malloc(size, false);
     if !p.is_null() {
         return p as *mut c_void;
     }
@@ -123,7 +123,7 @@ fn alloc_slow(size: usize, zero: bool) -> *mut c_void {
     // SAFETY: the alignment is a power of two and `size` rounded up to it
     // does not overflow isize.
     let layout = unsafe { Layout::from_size_align_unchecked(size, min_align(size)) };
-    let p = crate::alloc_slow(layout, zero);
+    let p = crate::entry::alloc_slow(layout, zero);
     if p.is_null() {
         return fail(libc::ENOMEM);
     }
@@ -142,7 +142,7 @@ pub unsafe fn free(p: *mut c_void) {
     // SAFETY: guaranteed by the caller.
     unsafe {
         let layout = layout_of(p);
-        crate::dealloc(p as *mut u8, layout)
+        crate::entry::dealloc(p as *mut u8, layout)
     }
 }
 
@@ -152,7 +152,7 @@ pub fn calloc(n: usize, size: usize) -> *mut c_void {
     let Some(total) = n.checked_mul(size) else {
         return fail(libc::ENOMEM);
     };
-    let p = crate::alloc_fast_malloc(total, true);
+    let p = crate::entry::alloc_fast_malloc(total, true);
     if !p.is_null() {
         return p as *mut c_void;
     }
@@ -202,7 +202,7 @@ pub unsafe fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // 16-aligned.
     let q = unsafe {
         let layout = Layout::from_size_align_unchecked(usable, 16);
-        crate::realloc(p as *mut u8, layout, size)
+        crate::entry::realloc(p as *mut u8, layout, size)
     };
     if q.is_null() {
         return fail(libc::ENOMEM);
@@ -237,7 +237,7 @@ fn aligned(align: usize, size: usize) -> *mut c_void {
     let Ok(layout) = Layout::from_size_align(size, align) else {
         return ptr::null_mut();
     };
-    crate::alloc(layout, false) as *mut c_void
+    crate::entry::alloc(layout, false) as *mut c_void
 }
 
 /// `posix_memalign`: 0, `EINVAL` or `ENOMEM`; `*out` is set only on success.
@@ -289,12 +289,12 @@ pub fn memalign(align: usize, size: usize) -> *mut c_void {
 
 /// `valloc`: page-aligned.
 pub fn valloc(size: usize) -> *mut c_void {
-    memalign(crate::page_size(), size)
+    memalign(crate::platform::page_size(), size)
 }
 
 /// `pvalloc`: page-aligned, size rounded up to whole pages (0 → one page).
 pub fn pvalloc(size: usize) -> *mut c_void {
-    let page = crate::page_size();
+    let page = crate::platform::page_size();
     let Some(rounded) = size.max(1).checked_add(page - 1).map(|s| s & !(page - 1)) else {
         return fail(libc::ENOMEM);
     };

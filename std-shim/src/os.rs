@@ -27,7 +27,7 @@ use core::ptr;
 use masu_core::Os;
 
 pub use crate::commit_map::CHUNK;
-pub use crate::platform::{clock_ms, page_size};
+pub use crate::platform::page_size;
 
 /// Process-wide figures of the `Os` layer (all heaps together).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

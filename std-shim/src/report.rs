@@ -1,12 +1,30 @@
-//! The statistics report (`MASU_STATS=1`, [`crate::print_stats`]) and the
-//! fault reporter of checked builds. Both format into a stack buffer and
-//! write with `write(2)`: they never allocate.
+//! The statistics report (`MASU_STATS=1`, [`crate::print_stats`]): formats
+//! a [`Snapshot`] handed to it into a stack buffer, written with
+//! `write(2)`: it never allocates, and gathers nothing itself.
 
 use crate::fmtbuf::StackWriter;
+use crate::os::OsStats;
+use crate::pool::PoolStats;
 use core::fmt::{self, Write};
-use core::sync::atomic::AtomicI32;
-use core::sync::atomic::Ordering::Relaxed;
 use masu_core::size_class::class_size;
+use masu_core::{CommittedBreakdown, Counts, Stats};
+
+/// The figures of one report.
+pub(crate) struct Snapshot {
+    /// All heaps together (see `crate::stats`).
+    pub stats: Stats,
+    /// The `Os` layer.
+    pub os: OsStats,
+    /// The heap pool.
+    pub pool: PoolStats,
+    /// Where the committed bytes of the readable heaps are.
+    pub breakdown: CommittedBreakdown,
+    /// Passes of the background purger.
+    pub purger_passes: u64,
+    /// Resident bytes of the object holding masu, its path and the path's
+    /// length (None when unknown).
+    pub own_object: Option<(usize, [u8; 256], usize)>,
+}
 
 /// A byte count printed exactly and in binary units.
 struct Bytes(u64);
@@ -30,13 +48,9 @@ impl fmt::Display for Bytes {
 
 /// Writes where the `committed` bytes are, source by source (they add up
 /// to it), and the metadata outside the heaps.
-fn write_breakdown(
-    w: &mut StackWriter<1024>,
-    committed: usize,
-    os: &crate::OsStats,
-    pool: &crate::PoolStats,
-) {
-    let b = crate::committed_breakdown();
+fn write_breakdown(w: &mut StackWriter<1024>, snap: &Snapshot) {
+    let (b, os, pool) = (&snap.breakdown, &snap.os, &snap.pool);
+    let committed = os.committed_bytes;
     let _ = writeln!(w, "  where the committed bytes are:");
     let rows = [
         ("live blocks (at block size)", b.live_bytes),
@@ -59,21 +73,16 @@ fn write_breakdown(
         Bytes(pool.metadata_bytes as u64),
         Bytes(os.commit_map_bytes as u64)
     );
-    if let Some((bytes, name, len)) = crate::self_resident::own_object_resident() {
+    if let Some((bytes, name, len)) = snap.own_object {
         let _ = write!(w, "  resident code and data of ");
         w.bytes(&name[..len]);
         let _ = writeln!(w, " (the object holding masu): {}", Bytes(bytes as u64));
     }
 }
 
-/// Writes the report of all heaps to `w`.
-pub(crate) fn write_report(w: &mut StackWriter<1024>) {
-    // This flushes the calling thread's heap (at exit: the exiting thread's)
-    // into its counters first, so they and the per-heap lines below include
-    // its last fast-path allocations and frees.
-    let st = crate::stats();
-    let os = crate::os_stats();
-    let pool = crate::pool_stats();
+/// Writes the report of `snap` to `w`.
+pub(crate) fn write_report(w: &mut StackWriter<1024>, snap: &Snapshot) {
+    let (st, os, pool) = (&snap.stats, &snap.os, &snap.pool);
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let _ = writeln!(w, "masu statistics (pid {pid})");
@@ -126,7 +135,7 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>) {
         pool.heaps_in_use,
         pool.adoptions,
         pool.thread_exits,
-        crate::purger_passes()
+        snap.purger_passes
     );
     let _ = writeln!(
         w,
@@ -148,7 +157,7 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>) {
         st.purges,
         st.remote_frees_collected
     );
-    write_breakdown(w, os.committed_bytes, &os, &pool);
+    write_breakdown(w, snap);
     let mut any = false;
     for (class, &pages) in st.pages_per_class.iter().enumerate() {
         if pages != 0 {
@@ -161,54 +170,14 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>) {
     }
 }
 
-/// Prints the report on stderr.
-pub fn print_stats() {
-    print_to(2);
-}
-
-fn print_to(fd: libc::c_int) {
-    let mut w = StackWriter::<1024>::to_fd(fd);
-    write_report(&mut w);
-    if crate::options().verbose {
-        crate::pool::write_slots(&mut w);
-    }
-}
-
-/// A copy of stderr taken at start-up for the exit report: programs often
-/// close stderr in their own exit handlers (coreutils' `close_stdout`),
-/// which run before ours.
-static EXIT_FD: AtomicI32 = AtomicI32::new(-1);
-
-/// Keeps a private copy of stderr for the exit report (no allocation).
-pub(crate) fn keep_stderr_for_exit() {
-    // SAFETY: fcntl on fd 2 has no memory-safety preconditions.
-    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
-    EXIT_FD.store(fd, Relaxed);
-}
-
-/// The `atexit` handler of `MASU_STATS=1`.
-pub(crate) extern "C" fn print_at_exit() {
-    let fd = EXIT_FD.load(Relaxed);
-    print_to(if fd >= 0 { fd } else { 2 });
-}
-
-/// The fault handler of checked builds: prints the fault and aborts (no
-/// unwinding out of the allocator, no allocation).
-#[cfg_attr(not(feature = "checks"), allow(dead_code))]
-pub(crate) fn fault_abort(fault: &masu_core::check::Fault) -> ! {
-    let mut w = StackWriter::<512>::stderr();
-    let _ = writeln!(w, "{fault}");
-    w.flush();
-    // SAFETY: abort has no preconditions and does not return.
-    unsafe { libc::abort() }
-}
-
-/// Prints a panic's message and location on stderr (without allocating)
-/// and aborts: the panic handler of `libmasu.so`, which carries no `std`.
-pub fn report_panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let mut w = StackWriter::<512>::stderr();
-    let _ = writeln!(w, "masu: panic: {info}");
-    w.flush();
-    // SAFETY: abort has no preconditions and does not return.
-    unsafe { libc::abort() }
+/// Writes the verbose report's line of heap slot `n`.
+pub(crate) fn write_slot_line(w: &mut StackWriter<1024>, n: usize, held: bool, c: &Counts) {
+    let _ = writeln!(
+        w,
+        "  heap {n:>4}  {}  live {:>12}  allocs {:>12}  frees {:>12}",
+        if held { "in use" } else { "idle  " },
+        c.live_bytes,
+        c.alloc_count,
+        c.free_count
+    );
 }

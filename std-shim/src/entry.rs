@@ -1,0 +1,191 @@
+//! The allocation, free and `realloc` paths that the global allocator
+//! ([`crate::Masu`]) and the C entry points ([`crate::c`]) share: the
+//! calling thread's heap's fast path inlined, its slow path and the cases
+//! without a heap (before attach, after the exit hook) out of line.
+
+use crate::lifecycle;
+use crate::pool::{free_without_heap, with_borrowed};
+use crate::thread_slot::{current, fast_heap, gone, heap_of, idle, is_slot, ShimHeap};
+use core::alloc::Layout;
+
+/// Allocates a block for `layout` from the calling thread's heap; null when
+/// out of memory.
+///
+/// The inlined part is masu-core's fast path alone ([`Heap::alloc_fast`]) on
+/// whatever the slot word holds, with no check of it: a thread without a
+/// heap holds a sentinel whose heap has no block to give, so it falls
+/// through to [`alloc_slow`] like a class without a ready block. Nothing
+/// stays live across a call, so nothing is spilled.
+///
+/// An attached thread's null is final: masu-core already releases its
+/// segment cache and retries when `reserve` fails; a commit refused by
+/// `MASU_MEMORY_LIMIT` is not retried.
+///
+/// [`Heap::alloc_fast`]: masu_core::Heap::alloc_fast
+#[inline(always)]
+pub(crate) fn alloc(layout: Layout, zero: bool) -> *mut u8 {
+    let p = alloc_fast(layout.size(), layout.align(), zero);
+    if !p.is_null() {
+        return p;
+    }
+    alloc_slow(layout, zero)
+}
+
+/// The inlined part of [`alloc`]: a block from the calling thread's heap if
+/// its fast path has one, else null. `align` is a power of two; any `size`
+/// may be asked.
+#[inline(always)]
+pub(crate) fn alloc_fast(size: usize, align: usize, zero: bool) -> *mut u8 {
+    let s = current();
+    // SAFETY: `align` is a power of two (callers pass a `Layout`'s or 8 or
+    // 16); `s` is the thread's slot or a sentinel, and the thread is not
+    // inside a heap call (heap calls never re-enter the allocator).
+    unsafe { fast_heap(s).alloc_fast(size, align, zero) }
+}
+
+/// The allocation fast path with C `malloc`'s alignment (8 bytes for
+/// requests of at most 8 bytes, else 16); null when the slow path is needed.
+#[inline(always)]
+pub(crate) fn alloc_fast_malloc(size: usize, zero: bool) -> *mut u8 {
+    let s = current();
+    // SAFETY: as in `alloc_fast`.
+    unsafe { fast_heap(s).alloc_fast_malloc(size, zero) }
+}
+
+/// Everything else: the heap's slow path, or no heap yet or any more.
+#[cold]
+#[inline(never)]
+pub(crate) fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot.
+        return unsafe { heap_of(s) }.alloc_slow(layout, zero);
+    }
+    alloc_without_slot(layout, zero)
+}
+
+/// A thread's first allocation (which attaches it) and allocation after the
+/// thread's exit hook (on a borrowed heap).
+#[cold]
+#[inline(never)]
+fn alloc_without_slot(layout: Layout, zero: bool) -> *mut u8 {
+    let run = |h: &mut ShimHeap| {
+        if zero {
+            h.alloc_zeroed(layout)
+        } else {
+            h.alloc(layout)
+        }
+    };
+    let mut s = current();
+    if s == idle() {
+        s = lifecycle::attach();
+    }
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot.
+        return run(unsafe { heap_of(s) });
+    }
+    with_borrowed(run).unwrap_or(::core::ptr::null_mut())
+}
+
+/// Frees a block of any heap from the calling thread.
+///
+/// As [`alloc`]: masu-core's fast path alone ([`Heap::dealloc_fast`]), which
+/// changes nothing when it cannot finish (another heap's block, a page that
+/// needs the slow path, or a sentinel's heap, which owns no page); then
+/// [`dealloc_slow`].
+///
+/// # Safety
+/// As for [`GlobalAlloc::dealloc`].
+///
+/// [`Heap::dealloc_fast`]: masu_core::Heap::dealloc_fast
+#[inline(always)]
+pub(crate) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+    // masu-core reads a free's layout only to check it (`checks`): without
+    // the feature, a constant keeps the caller's registers free.
+    let layout = if cfg!(feature = "checks") {
+        layout
+    } else {
+        Layout::new::<u8>()
+    };
+    let s = current();
+    // SAFETY: as in `alloc`; the caller vouches for `ptr` and `layout`.
+    if unsafe { !fast_heap(s).dealloc_fast(ptr, layout) } {
+        // SAFETY: forwarded from the caller.
+        unsafe { dealloc_slow(ptr, layout) }
+    }
+}
+
+/// A free that the fast path did not finish: the heap's slow path (a remote
+/// free, a page to re-file); a thread that never allocated attaches (so a
+/// thread that only frees pays this once); one past its exit hook, or one
+/// that cannot get a heap, frees remotely through a scratch heap.
+///
+/// # Safety
+/// As for [`GlobalAlloc::dealloc`].
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
+    let mut s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot, whose heap's `dealloc_fast` just
+        // said no; the caller vouches for `ptr`.
+        return unsafe { heap_of(s).dealloc_slow(ptr) };
+    }
+    if s == idle() {
+        s = lifecycle::attach();
+    }
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
+        // (`dealloc`, not `dealloc_slow`: the checks ran on the sentinel.)
+        unsafe { heap_of(s).dealloc(ptr, layout) }
+    } else {
+        debug_assert!(s == gone() || s.is_null());
+        // SAFETY: forwarded from the caller.
+        unsafe { free_without_heap(ptr, layout) }
+    }
+}
+
+/// Resizes a block (in place when the heap can).
+///
+/// # Safety
+/// As for [`GlobalAlloc::realloc`].
+#[inline]
+pub(crate) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot; the caller vouches for the rest.
+        let p = unsafe { heap_of(s).realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            return p;
+        }
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { realloc_slow(ptr, layout, new_size) }
+}
+
+/// # Safety
+/// As for [`GlobalAlloc::realloc`].
+#[cold]
+#[inline(never)]
+unsafe fn realloc_slow(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    let mut s = current();
+    if s == idle() {
+        s = lifecycle::attach();
+    }
+    let run = |h: &mut ShimHeap| {
+        // SAFETY: the caller vouches for `ptr`, `layout` and `new_size`; a
+        // failed realloc leaves the block untouched, so a retry is sound.
+        unsafe { h.realloc(ptr, layout, new_size) }
+    };
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot.
+        let h = unsafe { heap_of(s) };
+        let p = run(h);
+        if !p.is_null() {
+            return p;
+        }
+        h.collect(true);
+        return run(h);
+    }
+    with_borrowed(run).unwrap_or(::core::ptr::null_mut())
+}

@@ -1,0 +1,156 @@
+//! The process's and the threads' life cycle around the heap pool: start-up
+//! (options, the thread-exit key, the fault handler), a thread's attach and
+//! exit, the `fork` handlers and the exit report. The layer above the pool,
+//! the purger and the report: it wires them together, and none of them
+//! reaches back up here.
+
+use crate::options;
+use crate::platform;
+use crate::pool;
+use crate::purger;
+use crate::spin::Once;
+use crate::thread_slot::{current, gone, heap_of, idle, is_slot, set_current, Slot};
+use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32};
+
+static INIT: Once = Once::new();
+static HOOKS: AtomicBool = AtomicBool::new(false);
+static KEY: AtomicU32 = AtomicU32::new(0);
+static KEY_OK: AtomicBool = AtomicBool::new(false);
+
+/// A copy of stderr taken at start-up for the exit report: programs often
+/// close stderr in their own exit handlers (coreutils' `close_stdout`),
+/// which run before ours.
+static EXIT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Reads the options and creates the thread-exit key, once. Allocates
+/// nothing, so it is safe to run inside the first `malloc`.
+#[inline]
+pub fn init() {
+    if !INIT.is_done() {
+        init_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn init_slow() {
+    INIT.call(|| {
+        options::load_from_env();
+        if options::stats_at_exit() {
+            keep_stderr_for_exit();
+        }
+        platform::page_size();
+        pool::seed_heaps();
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid out-pointer; the destructor has the
+        // required signature. glibc's pthread_key_create does not allocate.
+        if unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) } == 0 {
+            KEY.store(key, Relaxed);
+            KEY_OK.store(true, Relaxed);
+        } else {
+            options::verbose_event(
+                b"pthread_key_create failed: heaps of exited threads are not reused",
+            );
+        }
+        #[cfg(feature = "checks")]
+        masu_core::check::set_fault_handler(crate::fault::fault_abort);
+    });
+}
+
+/// Registers the `fork` handlers and the exit report, once. These calls may
+/// allocate, so they run after the calling thread is attached.
+pub fn register_hooks() {
+    if HOOKS.load(Relaxed) || HOOKS.swap(true, Relaxed) {
+        return;
+    }
+    // SAFETY: the handlers are `extern "C" fn()` that never unwind.
+    unsafe {
+        libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
+        if options::stats_at_exit() {
+            libc::atexit(print_at_exit);
+        }
+    }
+}
+
+/// Gives the calling thread a heap; returns its slot (null when out of
+/// memory). Called when [`current`] is the `IDLE` sentinel.
+#[cold]
+#[inline(never)]
+pub(crate) fn attach() -> *mut Slot {
+    init();
+    let s = current();
+    if s != idle() {
+        return s;
+    }
+    let (s, adopted) = pool::take_slot();
+    if s.is_null() {
+        return s;
+    }
+    set_current(s);
+    if KEY_OK.load(Relaxed) {
+        // SAFETY: the key is valid. With a high key number glibc may calloc
+        // here; that call finds the slot already set and uses it.
+        unsafe { libc::pthread_setspecific(KEY.load(Relaxed), s as *const libc::c_void) };
+    }
+    if adopted {
+        // SAFETY: the thread holds `s` now.
+        unsafe { heap_of(s).collect(false) };
+    }
+    register_hooks();
+    s
+}
+
+/// The `pthread_key_create` destructor: collect and give the heap back,
+/// then wake the background purger if the heap still has memory waiting
+/// for its purge delay.
+unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
+    let s = value as *mut Slot;
+    if !is_slot(s) {
+        return;
+    }
+    // SAFETY: the key's value is the slot this thread holds.
+    let waiting = unsafe {
+        pool::retire_heap(heap_of(s));
+        heap_of(s).has_pending_release()
+    };
+    if current() == s {
+        set_current(gone());
+    }
+    // SAFETY: the thread gives up `s` and no longer reaches it (its slot
+    // word is GONE).
+    unsafe { pool::release_slot(s) };
+    pool::count_thread_exit();
+    if waiting {
+        purger::notify();
+    }
+}
+
+extern "C" fn fork_prepare() {
+    pool::lock_for_fork();
+}
+
+extern "C" fn fork_parent() {
+    // SAFETY: `fork_prepare` took the lock in this thread.
+    unsafe { pool::unlock_after_fork(false) };
+}
+
+extern "C" fn fork_child() {
+    // SAFETY: the lock was taken by `fork_prepare` in the parent's forking
+    // thread, which is this thread in the child.
+    unsafe { pool::unlock_after_fork(true) };
+    purger::after_fork_in_child();
+}
+
+/// Keeps a private copy of stderr for the exit report (no allocation).
+fn keep_stderr_for_exit() {
+    // SAFETY: fcntl on fd 2 has no memory-safety preconditions.
+    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+    EXIT_FD.store(fd, Relaxed);
+}
+
+/// The `atexit` handler of `MASU_STATS=1`.
+extern "C" fn print_at_exit() {
+    let fd = EXIT_FD.load(Relaxed);
+    crate::process_stats::print_to(if fd >= 0 { fd } else { 2 });
+}

@@ -1,0 +1,289 @@
+//! A thread's slot: its heap, the counters the heap counts into, and the
+//! thread-local slot word that finds it (see `pool.rs` for the design:
+//! sentinels, attach, exit, adoption).
+
+use crate::os::MmapOs;
+use crate::slots::PoolSlot;
+use core::cell::{Cell, UnsafeCell};
+use core::ptr;
+use core::sync::atomic::AtomicBool;
+use core::sync::atomic::Ordering::Relaxed;
+use masu_core::{Config, CounterSink, Counters, Counts, Heap};
+
+/// Counters of the sentinels' and the scratch heap (they never count: they
+/// own no pages).
+pub(crate) static SCRATCH_COUNTERS: Counters = Counters::new();
+
+/// A thread's heap: masu-core's heap over `mmap`, counting into its slot.
+pub type ShimHeap = Heap<MmapOs, &'static Counters>;
+
+/// One heap and its bookkeeping. Lives forever once made.
+#[repr(C, align(64))]
+pub(crate) struct Slot {
+    /// Used only by the thread holding the slot (or under the pool lock for
+    /// an idle slot).
+    heap: UnsafeCell<ShimHeap>,
+    /// The heap's allocation counters, read by anyone.
+    counters: Counters,
+    /// True while a thread holds the slot. Changed only under the pool lock.
+    in_use: AtomicBool,
+    /// Next idle slot (under the pool lock).
+    next_free: Cell<*mut Slot>,
+    /// Next slot ever made; written before the slot is published.
+    next_all: *mut Slot,
+}
+
+// SAFETY: the accessors return the slot's own fields; `next_all` is touched
+// only through `set_next_all` and `next_all`.
+unsafe impl PoolSlot for Slot {
+    type Flag = AtomicBool;
+
+    #[inline]
+    fn in_use(&self) -> &AtomicBool {
+        &self.in_use
+    }
+
+    #[inline]
+    fn next_idle(&self) -> &Cell<*mut Slot> {
+        &self.next_free
+    }
+
+    #[inline]
+    unsafe fn set_next_all(this: *mut Slot, next: *mut Slot) {
+        // SAFETY: `this` is a live slot not yet published (the caller).
+        unsafe { ptr::addr_of_mut!((*this).next_all).write(next) }
+    }
+
+    #[inline]
+    unsafe fn next_all(this: *mut Slot) -> *mut Slot {
+        // SAFETY: `this` is a published slot (the caller); the link does not
+        // change after publication.
+        unsafe { (*this).next_all }
+    }
+}
+
+/// A slot that no thread holds and whose heap never allocates: the slot
+/// word's value before a thread attaches ([`IDLE`]) and after its exit hook
+/// ([`GONE`]). Only ever read, by any number of threads at once.
+#[repr(transparent)]
+pub(crate) struct Sentinel(Slot);
+
+// SAFETY: nothing writes to a sentinel: its heap has never allocated, so the
+// fast paths only read it (`Heap::alloc_fast` and `Heap::dealloc_fast` say
+// so), and the slow paths never use it as a heap (`is_slot`).
+unsafe impl Sync for Sentinel {}
+
+impl Slot {
+    /// Writes a new slot at `s`, held by the caller (`in_use`), with a heap
+    /// of `config` counting into the slot's counters.
+    ///
+    /// # Safety
+    /// `s` is fresh, suitably aligned, writable memory that nobody else
+    /// knows about and that is never freed (so the reference to its
+    /// counters is `'static`).
+    pub(crate) unsafe fn write_new(s: *mut Slot, config: Config) {
+        // SAFETY: guaranteed by the caller. The pool links the slot
+        // (`next_all`) when it publishes it.
+        unsafe {
+            ptr::addr_of_mut!((*s).counters).write(Counters::new());
+            let counters: &'static Counters = &*ptr::addr_of!((*s).counters);
+            ptr::addr_of_mut!((*s).heap).write(UnsafeCell::new(Heap::with_counters(
+                MmapOs, config, counters,
+            )));
+            ptr::addr_of_mut!((*s).in_use).write(AtomicBool::new(true));
+            ptr::addr_of_mut!((*s).next_free).write(Cell::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*s).next_all).write(ptr::null_mut());
+        }
+    }
+
+    /// What the heap of `s` has counted (readable from any thread).
+    ///
+    /// # Safety
+    /// `s` is a live slot (slots live forever once made).
+    pub(crate) unsafe fn counts(s: *mut Slot) -> Counts {
+        // SAFETY: guaranteed by the caller; counters are atomics.
+        unsafe { (*s).counters.read() }
+    }
+
+    /// True while a thread holds `s`.
+    ///
+    /// # Safety
+    /// As for [`Slot::counts`].
+    pub(crate) unsafe fn held(s: *mut Slot) -> bool {
+        // SAFETY: guaranteed by the caller; `in_use` is an atomic.
+        unsafe { (*s).in_use.load(Relaxed) }
+    }
+
+    /// The next slot of the idle list that `s` is on.
+    ///
+    /// # Safety
+    /// The caller holds the list that `s` is on (the pool lock, or a list
+    /// detached from the pool).
+    pub(crate) unsafe fn next_idle_slot(s: *mut Slot) -> *mut Slot {
+        // SAFETY: guaranteed by the caller.
+        unsafe { (*s).next_free.get() }
+    }
+}
+
+impl Sentinel {
+    const fn new() -> Sentinel {
+        Sentinel(Slot {
+            heap: UnsafeCell::new(Heap::with_counters(
+                MmapOs,
+                Config::VIRTUAL_MEMORY,
+                &SCRATCH_COUNTERS,
+            )),
+            counters: Counters::new(),
+            in_use: AtomicBool::new(false),
+            next_free: Cell::new(ptr::null_mut()),
+            next_all: ptr::null_mut(),
+        })
+    }
+}
+
+/// The slot word of a thread that has not attached yet.
+pub(crate) static IDLE: Sentinel = Sentinel::new();
+/// The slot word of a thread that has run its exit hook.
+pub(crate) static GONE: Sentinel = Sentinel::new();
+
+/// [`IDLE`] as a slot pointer.
+#[inline(always)]
+pub(crate) fn idle() -> *mut Slot {
+    &IDLE as *const Sentinel as *mut Slot
+}
+
+/// [`GONE`] as a slot pointer.
+#[inline(always)]
+pub(crate) fn gone() -> *mut Slot {
+    &GONE as *const Sentinel as *mut Slot
+}
+
+/// The calling thread's slot word (see `pool.rs`).
+///
+/// On x86-64 it is a thread-local word of our own in `.tdata` (initially the
+/// address of [`IDLE`]; the dynamic linker relocates the TLS image before it
+/// copies it for any thread), read with the
+/// initial-exec TLS model (`%fs`-relative through one GOT entry): stable Rust
+/// cannot choose a TLS model, and `thread_local!` in a `cdylib` uses the
+/// general-dynamic model, a `__tls_get_addr` call per access (22 of the 137
+/// instructions of a malloc/free pair under LD_PRELOAD, measured). Static TLS
+/// is what an `LD_PRELOAD` library or an executable gets anyway, so reading it
+/// never allocates. Elsewhere, a `thread_local!` with a `const` initialiser
+/// and no destructor.
+#[cfg(target_arch = "x86_64")]
+mod tls {
+    use super::Slot;
+
+    core::arch::global_asm!(
+        ".pushsection .tdata,\"awT\",@progbits",
+        ".p2align 3",
+        ".globl __masu_slot_0_1",
+        ".hidden __masu_slot_0_1",
+        ".type __masu_slot_0_1,@object",
+        ".size __masu_slot_0_1,8",
+        "__masu_slot_0_1:",
+        ".quad {idle}",
+        ".popsection",
+        idle = sym super::IDLE,
+    );
+
+    #[inline(always)]
+    pub(crate) fn get() -> *mut Slot {
+        let v: *mut Slot;
+        // SAFETY: reads this thread's 8-byte TLS word defined above; the
+        // GOT entry holds its offset from the thread pointer (%fs).
+        unsafe {
+            core::arch::asm!(
+                "mov {off}, qword ptr [rip + __masu_slot_0_1@GOTTPOFF]",
+                "mov {v}, qword ptr fs:[{off}]",
+                off = out(reg) _,
+                v = lateout(reg) v,
+                options(nostack, readonly, preserves_flags, pure),
+            );
+        }
+        v
+    }
+
+    #[inline(always)]
+    pub(crate) fn set(v: *mut Slot) {
+        // SAFETY: writes this thread's TLS word (see `get`).
+        unsafe {
+            core::arch::asm!(
+                "mov {off}, qword ptr [rip + __masu_slot_0_1@GOTTPOFF]",
+                "mov qword ptr fs:[{off}], {v}",
+                off = out(reg) _,
+                v = in(reg) v,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod tls {
+    use super::Slot;
+    use core::cell::Cell;
+
+    // Null stands for `IDLE` (a `const` initialiser cannot name a static
+    // before Rust 1.83).
+    std::thread_local! {
+        static CURRENT: Cell<*mut Slot> = const { Cell::new(core::ptr::null_mut()) };
+    }
+
+    #[inline(always)]
+    pub(crate) fn get() -> *mut Slot {
+        let s = CURRENT.with(Cell::get);
+        if s.is_null() {
+            super::idle()
+        } else {
+            s
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn set(v: *mut Slot) {
+        CURRENT.with(|c| c.set(v))
+    }
+}
+
+/// Sets the calling thread's slot word.
+#[inline]
+pub(crate) fn set_current(s: *mut Slot) {
+    tls::set(s)
+}
+
+/// The calling thread's slot, [`IDLE`] or [`GONE`]: never null.
+#[inline(always)]
+pub(crate) fn current() -> *mut Slot {
+    tls::get()
+}
+
+/// True for a real slot (not null, [`IDLE`] or [`GONE`]).
+#[inline(always)]
+pub(crate) fn is_slot(s: *mut Slot) -> bool {
+    !s.is_null() && s != idle() && s != gone()
+}
+
+/// The heap of `s` for the fast paths ([`Heap::alloc_fast`],
+/// [`Heap::dealloc_fast`]), which take it shared.
+///
+/// # Safety
+/// `s` is [`current`]'s value, and the thread is not inside a heap call.
+#[inline(always)]
+pub(crate) unsafe fn fast_heap<'a>(s: *mut Slot) -> &'a ShimHeap {
+    // SAFETY: a sentinel's heap is never written; a real slot's is this
+    // thread's, and no `&mut` to it is live (not inside a heap call).
+    unsafe { &*(*s).heap.get() }
+}
+
+/// The heap of `s`.
+///
+/// # Safety
+/// `s` is a real slot held by the calling thread (or an idle slot while the
+/// caller holds the pool lock), and no other reference to the heap is live.
+#[inline(always)]
+#[allow(clippy::mut_from_ref)]
+pub(crate) unsafe fn heap_of<'a>(s: *mut Slot) -> &'a mut ShimHeap {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &mut *(*s).heap.get() }
+}
