@@ -192,7 +192,7 @@ fn with_subject<R>(
     len: usize,
     f: impl FnOnce(&mut dyn Runner) -> R,
 ) -> R {
-    // SAFETY (all arms): the arena is ours, and each heap is dropped (or,
+    // SAFETY: (all arms) the arena is ours, and each heap is dropped (or,
     // for linked_list_allocator, forgotten) before the next one is made.
     unsafe {
         match name {

@@ -30,8 +30,9 @@ pub struct Report {
     pub sent: Vec<u64>,
     /// What went wrong, per CPU that failed (out of memory, a damaged block).
     pub errors: Vec<String>,
-    /// Bytes of the region and bytes free in it once every heap is dropped.
+    /// Bytes of the region.
     pub region_size: usize,
+    /// Bytes free in the region once every heap is dropped.
     pub region_free_at_end: usize,
 }
 

@@ -62,10 +62,10 @@ macro_rules! news {
             #[inline(never)]
             fn failed($($arg: $ty),*) -> *mut c_void {
                 let f = next_operator(concat!(stringify!($name), "\0").as_bytes());
+                type Op = extern $abi fn($($ty),*) -> *mut c_void;
                 // SAFETY: `f` is the C++ runtime's definition of this same
                 // operator, whose signature (and unwinding) is this one's.
-                let f: extern $abi fn($($ty),*) -> *mut c_void =
-                    unsafe { core::mem::transmute(f) };
+                let f = unsafe { core::mem::transmute::<*mut c_void, Op>(f) };
                 f($($arg),*)
             }
             let p = $alloc;
