@@ -9,7 +9,6 @@
 //!   same on every correct allocator.
 //! * [`work`]: the workload programs of the benchmark runner (`masu-bench`),
 //!   each run in a child process with the allocator under test.
-#![deny(unsafe_op_in_unsafe_fn)]
 
 use core::alloc::Layout;
 

@@ -17,8 +17,6 @@
 //! The allocation and free fast paths never call the `Os` and never lock;
 //! memory goes back only at release boundaries (see `release.rs`).
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
 
 mod alloc;
 #[cfg(feature = "checks")]

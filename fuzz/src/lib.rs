@@ -78,21 +78,43 @@ pub enum Op {
     /// `alloc`, or `alloc_zeroed` when `zeroed`, aligned to
     /// `2^(align_shift % 21)`.
     Alloc {
+        /// The request's size.
         size: Size,
+        /// log2 of its alignment, modulo 21.
         align_shift: u8,
+        /// `alloc_zeroed` rather than `alloc`.
         zeroed: bool,
     },
     /// `realloc` of a live block to a new size (grow or shrink).
-    Realloc { block: u16, size: Size },
+    Realloc {
+        /// Which live block (modulo their number).
+        block: u16,
+        /// The new size.
+        size: Size,
+    },
     /// `realloc` of a live block to a size at or below its current one.
-    Shrink { block: u16, keep_per_mille: u16 },
+    Shrink {
+        /// Which live block (modulo their number).
+        block: u16,
+        /// The new size in thousandths of the old one (modulo 1001).
+        keep_per_mille: u16,
+    },
     /// `dealloc` by the owning heap.
-    Free { block: u16 },
+    Free {
+        /// Which live block (modulo their number).
+        block: u16,
+    },
     /// `dealloc` through a second heap over the same region: a remote
     /// (cross-thread) free, collected later by the owner.
-    RemoteFree { block: u16 },
+    RemoteFree {
+        /// Which live block (modulo their number).
+        block: u16,
+    },
     /// `collect`.
-    Collect { force: bool },
+    Collect {
+        /// `collect(true)`.
+        force: bool,
+    },
 }
 
 /// A live block in the model.
@@ -219,8 +241,9 @@ pub struct Model {
     pub allocs: u64,
     /// Blocks freed by the owner (`dealloc`, moving `realloc`).
     pub frees: u64,
-    /// Blocks freed remotely, and their bytes, not yet known collected.
+    /// Blocks freed remotely, not yet known collected.
     pub pending: u64,
+    /// Their bytes.
     pub pending_bytes: usize,
     /// All remote frees so far.
     pub remote_frees: u64,
@@ -275,10 +298,15 @@ impl Model {
 /// An `alloc`/`dealloc` harness: an owner heap, a second heap that only
 /// frees (remote frees), both over one region, and the model.
 pub struct Harness<'r> {
+    /// The heap that allocates.
     pub owner: Heap<&'r FixedRegion>,
+    /// The heap that only frees (remote frees).
     pub other: Heap<&'r FixedRegion>,
+    /// The live blocks and what the counters must say.
     pub model: Model,
+    /// The region both heaps take memory from.
     pub region: &'r FixedRegion,
+    /// Its free bytes when the harness was made.
     pub region_free_at_start: usize,
     /// Allocations that returned null (out of memory).
     pub nulls: u64,
@@ -346,7 +374,7 @@ impl<'r> Harness<'r> {
         }
         self.check_stats();
         self.ops += 1;
-        if self.ops % OPS_PER_VALIDATION == 0 {
+        if self.ops.is_multiple_of(OPS_PER_VALIDATION) {
             self.assert_valid();
         }
     }

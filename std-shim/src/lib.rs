@@ -31,8 +31,6 @@
 //! global allocator bring `std` themselves. `std` is linked only for the
 //! tests and, off x86-64, for the thread-local slot word.
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
 
 #[cfg(any(test, not(target_arch = "x86_64")))]
 extern crate std;

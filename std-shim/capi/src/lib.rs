@@ -23,7 +23,6 @@
 //! code is written never to reach, prints its message and location on
 //! stderr and aborts.
 #![no_std]
-#![deny(unsafe_op_in_unsafe_fn)]
 
 use core::ffi::{c_int, c_void};
 use masu_shim::c;
