@@ -161,7 +161,10 @@ fn the_checker_finds_a_cycle_and_ignores_comments() {
     ));
     assert_eq!(
         a,
-        ["b", "d", "e"].iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()
+        ["b", "d", "e"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<_>>()
     );
     g.insert("a".into(), a);
     g.insert("b".into(), ["c".to_string()].into());

@@ -2,7 +2,11 @@
 //! figures on a noisy machine. Only the `masu_bench_pairs_*` functions of
 //! the `pairs` workload are counted (see `benches/src/work/pairs.rs`).
 
-use crate::alloc::Allocator;
+use crate::alloc::{self, Allocator};
+use crate::cli::Opts;
+use crate::env::{dirs, header, loadavg};
+use crate::progress::Progress;
+use crate::{allocators, ctx_for, report, skipped_note};
 use std::path::Path;
 use std::process::Command;
 
@@ -133,4 +137,86 @@ pub fn count(
         .and_then(|v| v.parse().ok())
         .ok_or("no totals in callgrind output")?;
     Ok((total, ops))
+}
+
+pub fn callgrind_mode(o: &Opts) -> Result<(), String> {
+    let (bin_dir, target) = dirs();
+    if !available() {
+        return Err("valgrind is not installed (sudo apt-get install valgrind)".into());
+    }
+    let default = if o.full { alloc::ALL } else { alloc::QUICK };
+    let (allocs, missing) = allocators(o, default, &bin_dir);
+    let ctx = ctx_for(o, &allocs, vec![], 1);
+    std::fs::create_dir_all(&ctx.out).map_err(|e| e.to_string())?;
+    let tmp = target.join("masu-bench").join("callgrind");
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let load = loadavg();
+    let table = callgrind_table(&allocs, &bin_dir, &tmp)?;
+    let mut md = header(
+        &ctx,
+        "Instructions per allocation/free pair",
+        &format!("{load} / {}", loadavg()),
+    );
+    md.push_str(&skipped_note(&missing));
+    md.push_str(&callgrind_intro());
+    md.push_str(&table.0);
+    println!("\n{md}");
+    report::section(&ctx.out, "callgrind.csv", &table.1)?;
+    report::section(&ctx.out, "callgrind.md", &md)?;
+    report::readme(&ctx.out)
+}
+
+fn callgrind_intro() -> String {
+    format!(
+        "Counted with `valgrind --tool=callgrind`, only inside the `masu_bench_pairs_*` functions of `masu-work pairs` \
+         (`benches/src/work/pairs.rs`): the allocation and free calls and the loop around them (a few instructions). \
+         Cases: {}. The cross-thread case counts both threads (one allocates batches of 1,000, the other frees them). \
+         Deterministic up to a few instructions, whatever the load.\n\n",
+        CASES.iter().map(|c| format!("{} ({} pairs)", c.name, c.count)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// Markdown table and CSV of instructions per pair.
+fn callgrind_table(
+    allocs: &[Allocator],
+    bin_dir: &Path,
+    tmp: &Path,
+) -> Result<(String, String), String> {
+    let mut bar = Progress::new("callgrind", allocs.len() * CASES.len());
+    let mut md = String::from("| allocator |");
+    for c in CASES {
+        md.push_str(&format!(" {} |", c.name));
+    }
+    md.push_str("\n| --- |");
+    md.push_str(&" ---: |".repeat(CASES.len()));
+    md.push('\n');
+    let mut csv = String::from("allocator,case,size,pairs,instructions_per_pair\n");
+    for a in allocs {
+        md.push_str(&format!("| {} |", a.name));
+        for c in CASES {
+            let label = format!("{} · {}", a.name, c.name);
+            bar.start(&label);
+            let r = measure(a, bin_dir, c, tmp);
+            match &r {
+                Ok(v) => {
+                    md.push_str(&format!(" {v:.1} |"));
+                    csv.push_str(&format!(
+                        "{},{},{},{},{v:.2}\n",
+                        a.name, c.name, c.size, c.count
+                    ));
+                }
+                Err(e) => {
+                    eprintln!("masu-bench: callgrind {label}: {e}");
+                    md.push_str(" failed |");
+                }
+            }
+            bar.finish(
+                &label,
+                &r.map_or_else(|e| e, |v| format!("{v:.1} instructions per pair")),
+            );
+        }
+        md.push('\n');
+    }
+    bar.close();
+    Ok((md, csv))
 }

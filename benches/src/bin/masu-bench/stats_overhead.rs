@@ -425,9 +425,9 @@ fn analyse(workload: &str, v: &Variant, runs: &[Run], firsts: &[bool], reps: usi
 }
 
 pub fn run(o: &Opts) -> Result<(), String> {
-    let (_, target) = crate::dirs();
+    let (_, target) = crate::env::dirs();
     // Under `all`, the lists given for the comparison keep what applies here.
-    let all = o.mode == "all";
+    let all = o.mode == crate::cli::Mode::All;
     let mut names: Vec<String> = o.allocators.clone().unwrap_or_default();
     if all {
         names.retain(|n| n == "masu-rs" || n == "masu");
@@ -493,7 +493,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
         }
     };
 
-    let load_before = crate::loadavg();
+    let load_before = crate::env::loadavg();
     let mut bar = Progress::new(
         "stats-overhead",
         reps * workloads.len() * variants.len() * 2,
@@ -513,7 +513,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
                         if with { "with stats" } else { "without" }
                     );
                     bar.start(&label);
-                    let r = crate::run_one_with(&ctx, a, w, p, &[], &wrapper(w));
+                    let r = crate::runs::run_one_with(&ctx, a, w, p, &[], &wrapper(w));
                     let note = if r.ok {
                         format!("{:.3} s", r.secs)
                     } else {
@@ -527,7 +527,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
         }
     }
     bar.close();
-    crate::check_checksums(&mut runs);
+    crate::runs::check_checksums(&mut runs);
     for r in runs.iter().filter(|r| !r.ok) {
         eprintln!(
             "masu-bench: {} under {} (pair {}) failed: {}",
@@ -537,7 +537,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
             r.status
         );
     }
-    let load_after = crate::loadavg();
+    let load_after = crate::env::loadavg();
 
     let mut rows: Vec<Row> = Vec::new();
     for w in &workloads {
@@ -709,7 +709,7 @@ pub fn run(o: &Opts) -> Result<(), String> {
     }
 
     // Markdown.
-    let mut md = crate::header(
+    let mut md = crate::env::header(
         &ctx,
         "Cost of the statistics counters",
         &format!("{load_before} / {load_after}"),
@@ -945,7 +945,7 @@ fn to_json(x: JsonIn<'_>) -> String {
          \"build_without_stats\": {}, \"masu_core_with_stats\": {}, \"masu_core_without_stats\": {}}},",
         js(&ctx.command),
         js(&ctx.date),
-        js(&crate::commit()),
+        js(&crate::env::commit()),
         js(&ctx.machine),
         js(&ctx.scale),
         ctx.reps,

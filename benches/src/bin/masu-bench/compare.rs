@@ -1,0 +1,265 @@
+//! The `compare` mode: every workload under every allocator, alternating
+//! run by run; the tables, goals, files and charts of the comparison.
+
+use crate::alloc;
+use crate::cli::Opts;
+use crate::env::{dirs, header, loadavg};
+use crate::progress::Progress;
+use crate::runs::{check_checksums, median_run, run_one, summarize};
+use crate::{allocator_legend, allocators, ctx_for, report, skipped_note, svg};
+use crate::{Ctx, FixedRow, Run, Summary};
+use masu_bench::work::WORKLOADS;
+use std::collections::BTreeMap;
+
+fn charts(ctx: &Ctx, runs: &[Run], sums: &[Summary]) -> Result<Vec<String>, String> {
+    let mut files = Vec::new();
+    for w in ctx.workloads.iter().filter(|w| *w != "fixed-region") {
+        let mut series = Vec::new();
+        let mut marks = Vec::new();
+        for a in &ctx.allocators {
+            if let Some(r) = median_run(runs, w, a) {
+                series.push(svg::Series {
+                    name: a.clone(),
+                    points: r
+                        .out
+                        .samples
+                        .iter()
+                        .map(|(t, kb)| (t / 1e3, *kb as f64 / 1024.0))
+                        .collect(),
+                });
+            }
+        }
+        // Phase marks of masu's run (the workload's own clock, which starts
+        // about a millisecond after the sampling one).
+        let mut order = vec!["masu", "masu-rs"];
+        order.extend(ctx.allocators.iter().map(String::as_str));
+        let marked = order
+            .iter()
+            .find_map(|a| median_run(runs, w, a).filter(|r| !r.out.phases.is_empty()));
+        if let Some(r) = marked {
+            for p in r.out.phases.iter().filter(|p| p.name != "idle") {
+                marks.push((format!("{} ({})", p.name, r.alloc), p.t_ms / 1e3));
+            }
+        }
+        if series.is_empty() {
+            continue;
+        }
+        let name = format!("rss-{w}.svg");
+        let title = format!(
+            "{w}: resident set over time (median-time run of each allocator, {})",
+            ctx.scale
+        );
+        report::section(
+            &ctx.out,
+            &name,
+            &svg::lines(&title, "seconds since start", "RSS (MiB)", &series, &marks),
+        )?;
+        files.push(name);
+    }
+    for (file, what, f) in [
+        (
+            "ratio-time.svg",
+            "time",
+            (|s: &Summary| s.secs) as fn(&Summary) -> f64,
+        ),
+        ("ratio-rss.svg", "mean RSS", |s: &Summary| s.rss_mean),
+    ] {
+        let mut groups = Vec::new();
+        for w in ctx.workloads.iter().filter(|w| *w != "fixed-region") {
+            let Some(reference) = sums
+                .iter()
+                .find(|s| &s.workload == w && s.alloc == alloc::REFERENCE && s.ok > 0)
+            else {
+                continue;
+            };
+            let bars = sums
+                .iter()
+                .filter(|s| &s.workload == w && s.ok > 0 && s.alloc != alloc::REFERENCE)
+                .map(|s| (s.alloc.clone(), f(s) / f(reference)))
+                .collect();
+            groups.push((w.clone(), bars));
+        }
+        if !groups.is_empty() {
+            report::section(
+                &ctx.out,
+                file,
+                &svg::ratio_bars(
+                    &format!(
+                        "{what}, relative to mimalloc (median of {} runs; lower is better)",
+                        ctx.reps
+                    ),
+                    &groups,
+                ),
+            )?;
+            files.push(file.to_string());
+        }
+    }
+    Ok(files)
+}
+
+fn fixed_region(ctx: &Ctx) -> Result<Vec<FixedRow>, String> {
+    let exe = ctx.bin_dir.join("examples").join("fixed_region");
+    let out = std::process::Command::new(&exe)
+        .args([ctx.scale.as_str(), "machine"])
+        .output()
+        .map_err(|e| format!("{}: {e}", exe.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed: {}",
+            exe.display(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut rows = Vec::new();
+    for l in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("fixed-region "))
+    {
+        let kv: BTreeMap<&str, &str> = l
+            .split_whitespace()
+            .filter_map(|w| w.split_once('='))
+            .collect();
+        rows.push(FixedRow {
+            alloc: kv.get("alloc").unwrap_or(&"?").to_string(),
+            max: kv.get("max").and_then(|v| v.parse().ok()).unwrap_or(0),
+            ops_per_s: kv
+                .get("ops_per_s")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN),
+            efficiency: kv
+                .get("efficiency")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f64::NAN),
+        });
+    }
+    Ok(rows)
+}
+
+pub fn compare(o: &Opts) -> Result<(), String> {
+    let (bin_dir, _) = dirs();
+    let default = if o.full { alloc::ALL } else { alloc::QUICK };
+    let (allocs, missing) = allocators(o, default, &bin_dir);
+    if allocs.is_empty() {
+        return Err("no allocator to run".into());
+    }
+    let workloads: Vec<String> = o.workloads.clone().unwrap_or_else(|| {
+        WORKLOADS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["fixed-region".to_string()])
+            .collect()
+    });
+    let reps = o.reps.unwrap_or(if o.full { 5 } else { 3 });
+    let ctx = ctx_for(o, &allocs, workloads, reps);
+    std::fs::create_dir_all(&ctx.out).map_err(|e| format!("{}: {e}", ctx.out.display()))?;
+    let load_before = loadavg();
+    let process: Vec<&String> = ctx
+        .workloads
+        .iter()
+        .filter(|w| *w != "fixed-region")
+        .collect();
+    let with_fixed = process.len() < ctx.workloads.len();
+    let mut bar = Progress::new(
+        "compare",
+        reps * process.len() * allocs.len() + with_fixed as usize,
+    );
+    let mut runs = Vec::new();
+    for rep in 0..reps {
+        for w in &process {
+            // Allocators alternate run by run; the order rotates with each
+            // repetition so that none always runs first.
+            for i in 0..allocs.len() {
+                let a = &allocs[(i + rep) % allocs.len()];
+                let label = format!("{w} · {} · run {}/{reps}", a.name, rep + 1);
+                bar.start(&label);
+                let r = run_one(&ctx, a, w, rep, &[]);
+                let note = if r.ok {
+                    format!(
+                        "{:.3} s, RSS mean {} MiB, peak {} MiB",
+                        r.secs,
+                        report::mib(r.rss_mean),
+                        report::mib(r.out.hwm_kb as f64)
+                    )
+                } else {
+                    format!("FAILED: {}", r.status)
+                };
+                bar.finish(&label, &note);
+                runs.push(r);
+            }
+        }
+    }
+    let mut fixed = Vec::new();
+    if with_fixed {
+        bar.start("fixed-region (masu-core, talc, rlsf, buddy, linked_list)");
+        match fixed_region(&ctx) {
+            Ok(f) => fixed = f,
+            Err(e) => eprintln!("masu-bench: fixed-region: {e}"),
+        }
+        bar.finish("fixed-region", &format!("{} rows", fixed.len()));
+    }
+    bar.close();
+    check_checksums(&mut runs);
+    for r in runs.iter().filter(|r| !r.ok) {
+        eprintln!(
+            "masu-bench: {} under {} (run {}) failed: {}",
+            r.workload,
+            r.alloc,
+            r.rep + 1,
+            r.status
+        );
+    }
+    let load_after = loadavg();
+    let sums = summarize(&ctx, &runs);
+    println!(
+        "\nmedians of {reps} runs ({} scale); ×mi: ratio to mimalloc (lower is better); RSS sampled every 10 ms, max = peak (VmHWM)\n",
+        ctx.scale
+    );
+    print!("{}", report::terminal(&ctx, &sums));
+    let burst = report::burst_table(&sums);
+    if let Some(b) = &burst {
+        println!("\nburst-idle, resident set by phase (medians):\n{b}");
+    }
+    if !fixed.is_empty() {
+        println!(
+            "\nfixed-region (masu-core over a fixed arena, single thread):\n{}",
+            report::fixed_table(&fixed)
+        );
+    }
+    let goals = report::goals(&ctx, &sums, &fixed);
+    println!("\ngoals:\n{goals}");
+    report::files(&ctx, &runs, &sums, &fixed)?;
+    let chart_files = charts(&ctx, &runs, &sums)?;
+    let mut md = header(
+        &ctx,
+        "Speed and resident memory",
+        &format!("{load_before} / {load_after}"),
+    );
+    md.push_str(&skipped_note(&missing));
+    md.push_str(&allocator_legend(&ctx));
+    md.push_str(&format!(
+        "\nMedians of {reps} runs per allocator and workload ({} scale), allocators alternating run by run. \
+         `time`: the workload's measured phase (set-up excluded); `×mi`: ratio to mimalloc (Debian's, \
+         LD_PRELOAD), lower is better; RSS sampled from `/proc/PID/status` every 10 ms over the whole \
+         process; `max`: the peak resident set (the workload's `VmHWM` at its end).\n\n",
+        ctx.scale
+    ));
+    md.push_str(&report::markdown(&ctx, &sums));
+    if let Some(b) = burst {
+        md.push_str(&format!("\n### burst-idle by phase\n\nResident set read by the workload itself at each phase (medians). The idle is a `sleep`: nothing allocates, so an allocator that gives memory back only from its own slow paths keeps what it held.\n\n{b}"));
+    }
+    if !fixed.is_empty() {
+        md.push_str(&format!(
+            "\n### fixed-region\n\n`benches/examples/fixed_region.rs`: single thread, no lock; throughput of random alloc/realloc/free on 1,000 slots over a 64 MiB arena, and heap efficiency: live requested bytes over a 2 MiB arena at the first failed allocation.\n\n{}",
+            report::fixed_table(&fixed)
+        ));
+    }
+    md.push_str(&format!("\n### Goals\n\nmasu is `libmasu.so` under LD_PRELOAD; masu-rs is `masu::Masu` as the global allocator. \"Best\" is the lowest median of Debian's mimalloc, jemalloc and tcmalloc.\n\n{goals}"));
+    md.push_str("\n### Charts\n\n");
+    for f in &chart_files {
+        md.push_str(&format!("![{f}]({f})\n"));
+    }
+    report::section(&ctx.out, "compare.md", &md)?;
+    report::readme(&ctx.out)?;
+    eprintln!("masu-bench: results in {}", ctx.out.display());
+    Ok(())
+}
