@@ -2,6 +2,8 @@
 //! results README.
 
 use crate::{Ctx, FixedRow, Run, Summary};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -397,65 +399,61 @@ pub fn goals(ctx: &Ctx, sums: &[Summary], fixed: &[FixedRow]) -> String {
     out
 }
 
-/// A JSON string literal.
-pub fn js(s: &str) -> String {
-    let mut o = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
-/// A JSON number (null if not finite).
-pub fn jn(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
-    }
-}
-
-/// A CSV field.
-fn csv(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+/// `v` rounded to `digits` decimals (what the result files keep).
+pub fn round(v: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
 }
 
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Writes runs.csv, samples.csv, summary.csv, fixed-region.csv and results.json.
-pub fn files(ctx: &Ctx, runs: &[Run], sums: &[Summary], fixed: &[FixedRow]) -> Result<(), String> {
-    let mut r = String::from("workload,allocator,rep,ok,status,secs,ops,ops_per_s,wall_s,user_s,sys_s,rss_mean_kb,rss_p95_kb,rss_max_sampled_kb,rss_hwm_kb,samples,checksum,extra\n");
-    let mut smp = String::from("workload,allocator,rep,t_ms,rss_kb\n");
-    let mut j = String::from("{\n");
-    let _ = writeln!(j, "  \"meta\": {{\"command\": {}, \"date\": {}, \"machine\": {}, \"scale\": {}, \"reps\": {}, \"sample_period_ms\": 10}},",
-        js(&ctx.command), js(&ctx.date), js(&ctx.machine), js(&ctx.scale), ctx.reps);
-    j.push_str("  \"allocators\": [");
-    for (i, a) in ctx.allocator_info.iter().enumerate() {
-        let _ = write!(
-            j,
-            "{}{{\"name\": {}, \"what\": {}}}",
-            if i > 0 { ", " } else { "" },
-            js(&a.0),
-            js(&a.1)
-        );
+/// Writes `rows` as a CSV file with a header line from their fields.
+pub fn write_csv<T: Serialize>(
+    path: &Path,
+    rows: impl IntoIterator<Item = T>,
+) -> Result<(), String> {
+    let err = |e: csv::Error| format!("{}: {e}", path.display());
+    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    for r in rows {
+        w.serialize(r).map_err(err)?;
     }
-    j.push_str("],\n  \"runs\": [\n");
-    for (i, run) in runs.iter().enumerate() {
+    w.flush().map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes `value` as pretty JSON (non-finite numbers as `null`).
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    write(path, &(text + "\n"))
+}
+
+/// A row of runs.csv.
+#[derive(Serialize)]
+struct RunRow<'a> {
+    workload: &'a str,
+    allocator: &'a str,
+    rep: usize,
+    ok: bool,
+    status: &'a str,
+    secs: f64,
+    ops: u64,
+    ops_per_s: f64,
+    wall_s: f64,
+    user_s: f64,
+    sys_s: f64,
+    rss_mean_kb: f64,
+    rss_p95_kb: u64,
+    rss_max_sampled_kb: u64,
+    rss_hwm_kb: u64,
+    samples: usize,
+    checksum: &'a str,
+    /// The result line's other `KEY=VALUE` pairs, space-separated.
+    extra: String,
+}
+
+impl<'a> RunRow<'a> {
+    fn of(run: &'a Run) -> RunRow<'a> {
         let extra: Vec<String> = run
             .out
             .result
@@ -465,118 +463,255 @@ pub fn files(ctx: &Ctx, runs: &[Run], sums: &[Summary], fixed: &[FixedRow]) -> R
             })
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let _ = writeln!(
-            r,
-            "{},{},{},{},{},{:.6},{},{:.1},{:.3},{:.3},{:.3},{:.0},{},{},{},{},{},{}",
-            run.workload,
-            run.alloc,
-            run.rep,
-            run.ok,
-            csv(&run.status),
-            run.secs,
-            run.ops,
-            run.ops_per_s,
-            run.out.wall_s,
-            run.out.user_s,
-            run.out.sys_s,
-            run.rss_mean,
-            run.rss_p95,
-            run.rss_max_sampled,
-            run.out.hwm_kb,
-            run.out.samples.len(),
-            run.checksum,
-            csv(&extra.join(" "))
-        );
-        for (t, kb) in &run.out.samples {
-            let _ = writeln!(
-                smp,
-                "{},{},{},{t:.1},{kb}",
-                run.workload, run.alloc, run.rep
-            );
+        RunRow {
+            workload: &run.workload,
+            allocator: &run.alloc,
+            rep: run.rep,
+            ok: run.ok,
+            status: &run.status,
+            secs: round(run.secs, 6),
+            ops: run.ops,
+            ops_per_s: round(run.ops_per_s, 1),
+            wall_s: round(run.out.wall_s, 3),
+            user_s: round(run.out.user_s, 3),
+            sys_s: round(run.out.sys_s, 3),
+            rss_mean_kb: round(run.rss_mean, 0),
+            rss_p95_kb: run.rss_p95,
+            rss_max_sampled_kb: run.rss_max_sampled,
+            rss_hwm_kb: run.out.hwm_kb,
+            samples: run.out.samples.len(),
+            checksum: &run.checksum,
+            extra: extra.join(" "),
         }
-        let _ = write!(
-            j,
-            "    {{\"workload\": {}, \"allocator\": {}, \"rep\": {}, \"ok\": {}, \"status\": {}, \"secs\": {}, \"ops\": {}, \"ops_per_s\": {}, \"wall_s\": {}, \"user_s\": {}, \"sys_s\": {}, \"rss_mean_kb\": {}, \"rss_p95_kb\": {}, \"rss_max_sampled_kb\": {}, \"rss_hwm_kb\": {}, \"checksum\": {}, \"result\": {{",
-            js(&run.workload), js(&run.alloc), run.rep, run.ok, js(&run.status), jn(run.secs), run.ops, jn(run.ops_per_s),
-            jn(run.out.wall_s), jn(run.out.user_s), jn(run.out.sys_s), jn(run.rss_mean), run.rss_p95, run.rss_max_sampled, run.out.hwm_kb, js(&run.checksum)
-        );
-        for (k, (key, v)) in run.out.result.iter().enumerate() {
-            let _ = write!(j, "{}{}: {}", if k > 0 { ", " } else { "" }, js(key), js(v));
-        }
-        j.push_str("}, \"phases\": [");
-        for (k, p) in run.out.phases.iter().enumerate() {
-            let _ = write!(
-                j,
-                "{}{{\"name\": {}, \"t_ms\": {}, \"rss_kb\": {}}}",
-                if k > 0 { ", " } else { "" },
-                js(&p.name),
-                jn(p.t_ms),
-                p.rss_kb
-            );
-        }
-        j.push_str("], \"samples\": [");
-        for (k, (t, kb)) in run.out.samples.iter().enumerate() {
-            let _ = write!(j, "{}[{t:.1}, {kb}]", if k > 0 { ", " } else { "" });
-        }
-        let _ = writeln!(j, "]}}{}", if i + 1 < runs.len() { "," } else { "" });
     }
-    j.push_str("  ],\n  \"summary\": [\n");
-    let mut su = String::from(
-        "workload,allocator,ok_runs,runs,secs,ops_per_s,rss_mean_kb,rss_p95_kb,rss_max_kb\n",
-    );
-    for (i, s) in sums.iter().enumerate() {
-        let _ = writeln!(
-            su,
-            "{},{},{},{},{:.6},{:.1},{:.0},{:.0},{:.0}",
-            s.workload,
-            s.alloc,
-            s.ok,
-            s.runs,
-            s.secs,
-            s.ops_per_s,
-            s.rss_mean,
-            s.rss_p95,
-            s.rss_max
-        );
-        let _ = write!(j, "    {{\"workload\": {}, \"allocator\": {}, \"ok_runs\": {}, \"runs\": {}, \"secs\": {}, \"ops_per_s\": {}, \"rss_mean_kb\": {}, \"rss_p95_kb\": {}, \"rss_max_kb\": {}, \"extra\": {{",
-            js(&s.workload), js(&s.alloc), s.ok, s.runs, jn(s.secs), jn(s.ops_per_s), jn(s.rss_mean), jn(s.rss_p95), jn(s.rss_max));
-        for (k, (key, v)) in s.extra.iter().enumerate() {
-            let _ = write!(
-                j,
-                "{}{}: {}",
-                if k > 0 { ", " } else { "" },
-                js(key),
-                jn(*v)
-            );
+}
+
+/// A row of samples.csv.
+#[derive(Serialize)]
+struct SampleRow<'a> {
+    workload: &'a str,
+    allocator: &'a str,
+    rep: usize,
+    t_ms: f64,
+    rss_kb: u64,
+}
+
+/// A row of summary.csv.
+#[derive(Serialize)]
+struct SummaryRow<'a> {
+    workload: &'a str,
+    allocator: &'a str,
+    ok_runs: usize,
+    runs: usize,
+    secs: f64,
+    ops_per_s: f64,
+    rss_mean_kb: f64,
+    rss_p95_kb: f64,
+    rss_max_kb: f64,
+}
+
+impl<'a> SummaryRow<'a> {
+    fn of(s: &'a Summary) -> SummaryRow<'a> {
+        SummaryRow {
+            workload: &s.workload,
+            allocator: &s.alloc,
+            ok_runs: s.ok,
+            runs: s.runs,
+            secs: round(s.secs, 6),
+            ops_per_s: round(s.ops_per_s, 1),
+            rss_mean_kb: round(s.rss_mean, 0),
+            rss_p95_kb: round(s.rss_p95, 0),
+            rss_max_kb: round(s.rss_max, 0),
         }
-        let _ = writeln!(j, "}}}}{}", if i + 1 < sums.len() { "," } else { "" });
     }
-    j.push_str("  ],\n  \"fixed_region\": [\n");
-    let mut fx = String::from("allocator,max,ops_per_s,efficiency\n");
-    for (i, f) in fixed.iter().enumerate() {
-        let _ = writeln!(
-            fx,
-            "{},{},{:.0},{:.5}",
-            f.alloc, f.max, f.ops_per_s, f.efficiency
-        );
-        let _ = writeln!(
-            j,
-            "    {{\"allocator\": {}, \"max\": {}, \"ops_per_s\": {}, \"efficiency\": {}}}{}",
-            js(&f.alloc),
-            f.max,
-            jn(f.ops_per_s),
-            jn(f.efficiency),
-            if i + 1 < fixed.len() { "," } else { "" }
-        );
+}
+
+/// A row of fixed-region.csv, and an entry of results.json.
+#[derive(Serialize)]
+struct FixedOut<'a> {
+    allocator: &'a str,
+    max: usize,
+    ops_per_s: f64,
+    efficiency: f64,
+}
+
+impl<'a> FixedOut<'a> {
+    fn of(f: &'a FixedRow) -> FixedOut<'a> {
+        FixedOut {
+            allocator: &f.alloc,
+            max: f.max,
+            ops_per_s: round(f.ops_per_s, 0),
+            efficiency: round(f.efficiency, 5),
+        }
     }
-    j.push_str("  ]\n}\n");
-    write(&ctx.out.join("runs.csv"), &r)?;
-    write(&ctx.out.join("samples.csv"), &smp)?;
-    write(&ctx.out.join("summary.csv"), &su)?;
+}
+
+/// results.json: the run's facts, every run with its result line, phases
+/// and samples, the summaries and the fixed-region rows.
+#[derive(Serialize)]
+struct Results<'a> {
+    meta: Meta<'a>,
+    allocators: Vec<AllocatorInfo<'a>>,
+    runs: Vec<RunJson<'a>>,
+    summary: Vec<SummaryJson<'a>>,
+    fixed_region: Vec<FixedOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct Meta<'a> {
+    command: &'a str,
+    date: &'a str,
+    machine: &'a str,
+    scale: &'a str,
+    reps: usize,
+    sample_period_ms: u32,
+}
+
+#[derive(Serialize)]
+struct AllocatorInfo<'a> {
+    name: &'a str,
+    what: &'a str,
+}
+
+/// A run in results.json: the columns of runs.csv but the sample count and
+/// the extra pairs, then the whole result line, the phases and the samples.
+#[derive(Serialize)]
+struct RunJson<'a> {
+    workload: &'a str,
+    allocator: &'a str,
+    rep: usize,
+    ok: bool,
+    status: &'a str,
+    secs: f64,
+    ops: u64,
+    ops_per_s: f64,
+    wall_s: f64,
+    user_s: f64,
+    sys_s: f64,
+    rss_mean_kb: f64,
+    rss_p95_kb: u64,
+    rss_max_sampled_kb: u64,
+    rss_hwm_kb: u64,
+    checksum: &'a str,
+    result: &'a BTreeMap<String, String>,
+    phases: Vec<PhaseJson<'a>>,
+    samples: Vec<(f64, u64)>,
+}
+
+impl<'a> RunJson<'a> {
+    fn of(r: &'a Run) -> RunJson<'a> {
+        let row = RunRow::of(r);
+        RunJson {
+            workload: row.workload,
+            allocator: row.allocator,
+            rep: row.rep,
+            ok: row.ok,
+            status: row.status,
+            secs: row.secs,
+            ops: row.ops,
+            ops_per_s: row.ops_per_s,
+            wall_s: row.wall_s,
+            user_s: row.user_s,
+            sys_s: row.sys_s,
+            rss_mean_kb: row.rss_mean_kb,
+            rss_p95_kb: row.rss_p95_kb,
+            rss_max_sampled_kb: row.rss_max_sampled_kb,
+            rss_hwm_kb: row.rss_hwm_kb,
+            checksum: row.checksum,
+            result: &r.out.result,
+            phases: r
+                .out
+                .phases
+                .iter()
+                .map(|p| PhaseJson {
+                    name: &p.name,
+                    t_ms: p.t_ms,
+                    rss_kb: p.rss_kb,
+                })
+                .collect(),
+            samples: r
+                .out
+                .samples
+                .iter()
+                .map(|&(t, kb)| (round(t, 1), kb))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PhaseJson<'a> {
+    name: &'a str,
+    t_ms: f64,
+    rss_kb: u64,
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    #[serde(flatten)]
+    row: SummaryRow<'a>,
+    extra: &'a BTreeMap<String, f64>,
+}
+
+/// Writes runs.csv, samples.csv, summary.csv, fixed-region.csv and results.json.
+pub fn files(ctx: &Ctx, runs: &[Run], sums: &[Summary], fixed: &[FixedRow]) -> Result<(), String> {
+    write_csv(&ctx.out.join("runs.csv"), runs.iter().map(RunRow::of))?;
+    let samples = runs.iter().flat_map(|r| {
+        r.out.samples.iter().map(|&(t, kb)| SampleRow {
+            workload: &r.workload,
+            allocator: &r.alloc,
+            rep: r.rep,
+            t_ms: round(t, 1),
+            rss_kb: kb,
+        })
+    });
+    write_csv(&ctx.out.join("samples.csv"), samples)?;
+    write_csv(
+        &ctx.out.join("summary.csv"),
+        sums.iter().map(SummaryRow::of),
+    )?;
     if !fixed.is_empty() {
-        write(&ctx.out.join("fixed-region.csv"), &fx)?;
+        write_csv(
+            &ctx.out.join("fixed-region.csv"),
+            fixed.iter().map(FixedOut::of),
+        )?;
     }
-    write(&ctx.out.join("results.json"), &j)
+    write_json(
+        &ctx.out.join("results.json"),
+        &results(ctx, runs, sums, fixed),
+    )
+}
+
+fn results<'a>(
+    ctx: &'a Ctx,
+    runs: &'a [Run],
+    sums: &'a [Summary],
+    fixed: &'a [FixedRow],
+) -> Results<'a> {
+    Results {
+        meta: Meta {
+            command: &ctx.command,
+            date: &ctx.date,
+            machine: &ctx.machine,
+            scale: &ctx.scale,
+            reps: ctx.reps,
+            sample_period_ms: 10,
+        },
+        allocators: ctx
+            .allocator_info
+            .iter()
+            .map(|(name, what)| AllocatorInfo { name, what })
+            .collect(),
+        runs: runs.iter().map(RunJson::of).collect(),
+        summary: sums
+            .iter()
+            .map(|s| SummaryJson {
+                row: SummaryRow::of(s),
+                extra: &s.extra,
+            })
+            .collect(),
+        fixed_region: fixed.iter().map(FixedOut::of).collect(),
+    }
 }
 
 /// Sections of the results README, in order, each written by one mode.
