@@ -1,89 +1,66 @@
-//! A progress bar on stderr: redrawn in place on a terminal, one line per
-//! step otherwise (logs stay readable).
+//! Progress on stderr with `indicatif`: a bar redrawn in place on a
+//! terminal; elsewhere (logs, CI) indicatif draws nothing, so each step
+//! prints one line and logs stay readable.
 
-use std::io::{IsTerminal, Write};
-use std::time::Instant;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Duration;
 
+/// The progress of one mode's steps.
 pub struct Progress {
-    total: usize,
-    done: usize,
-    start: Instant,
-    tty: bool,
+    bar: ProgressBar,
     what: String,
-}
-
-fn clock(secs: f64) -> String {
-    let s = secs.max(0.0).round() as u64;
-    format!("{}:{:02}", s / 60, s % 60)
 }
 
 impl Progress {
     /// A bar for `total` steps of `what`.
     pub fn new(what: &str, total: usize) -> Progress {
+        let bar = ProgressBar::new(total as u64);
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {msg:40!} {elapsed} elapsed, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#>.");
+        bar.set_style(style);
+        bar.set_prefix(what.to_string());
         Progress {
-            total,
-            done: 0,
-            start: Instant::now(),
-            tty: std::io::stderr().is_terminal(),
+            bar,
             what: what.to_string(),
         }
     }
 
     /// Shows that step `label` starts.
     pub fn start(&mut self, label: &str) {
-        if self.tty {
-            self.draw(label);
-        }
+        self.bar.set_message(label.to_string());
     }
 
     /// Marks a step done, with a note on how it went.
     pub fn finish(&mut self, label: &str, note: &str) {
-        self.done += 1;
-        if self.tty {
-            self.draw(label);
-        } else {
+        self.bar.inc(1);
+        if self.bar.is_hidden() {
             eprintln!(
                 "{} [{}/{}] {label}: {note}",
-                self.what, self.done, self.total
+                self.what,
+                self.bar.position(),
+                self.bar.length().unwrap_or(0)
             );
         }
     }
 
-    fn draw(&self, label: &str) {
-        const WIDTH: usize = 30;
-        let filled = WIDTH * self.done / self.total.max(1);
-        let elapsed = self.start.elapsed().as_secs_f64();
-        let eta = if self.done > 0 {
-            clock(elapsed / self.done as f64 * (self.total - self.done) as f64)
-        } else {
-            "?".to_string()
-        };
-        let mut label = label.to_string();
-        label.truncate(40);
-        let mut e = std::io::stderr().lock();
-        let _ = write!(
-            e,
-            "\r\x1b[2K{} [{}{}] {}/{} {label:<40} {} elapsed, eta {eta}",
-            self.what,
-            "#".repeat(filled),
-            ".".repeat(WIDTH - filled),
-            self.done,
-            self.total,
-            clock(elapsed),
-        );
-        let _ = e.flush();
-    }
-
-    /// Clears the bar (on a terminal) and prints a closing line.
+    /// Clears the bar and prints a closing line.
     pub fn close(&self) {
-        if self.tty {
-            eprint!("\r\x1b[2K");
-        }
+        self.bar.finish_and_clear();
+        let secs = self.bar.elapsed().as_secs();
         eprintln!(
             "{}: {} steps in {}",
             self.what,
-            self.done,
-            clock(self.start.elapsed().as_secs_f64())
+            self.bar.position(),
+            clock(Duration::from_secs(secs))
         );
     }
+}
+
+/// `m:ss`.
+fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}", s / 60, s % 60)
 }
