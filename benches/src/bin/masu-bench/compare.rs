@@ -6,7 +6,7 @@ use crate::cli::Opts;
 use crate::env::{dirs, header, loadavg};
 use crate::progress::Progress;
 use crate::runs::{check_checksums, median_run, run_one, summarize};
-use crate::{allocator_legend, allocators, ctx_for, report, skipped_note, svg};
+use crate::{allocator_legend, allocators, charts, ctx_for, report, skipped_note};
 use crate::{Ctx, FixedRow, Run, Summary};
 use masu_bench::work::WORKLOADS;
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ fn charts(ctx: &Ctx, runs: &[Run], sums: &[Summary]) -> Result<Vec<String>, Stri
         let mut marks = Vec::new();
         for a in &ctx.allocators {
             if let Some(r) = median_run(runs, w, a) {
-                series.push(svg::Series {
+                series.push(charts::Series {
                     name: a.clone(),
                     points: r
                         .out
@@ -52,7 +52,7 @@ fn charts(ctx: &Ctx, runs: &[Run], sums: &[Summary]) -> Result<Vec<String>, Stri
         report::section(
             &ctx.out,
             &name,
-            &svg::lines(&title, "seconds since start", "RSS (MiB)", &series, &marks),
+            &charts::lines(&title, "seconds since start", "RSS (MiB)", &series, &marks)?,
         )?;
         files.push(name);
     }
@@ -83,13 +83,13 @@ fn charts(ctx: &Ctx, runs: &[Run], sums: &[Summary]) -> Result<Vec<String>, Stri
             report::section(
                 &ctx.out,
                 file,
-                &svg::ratio_bars(
+                &charts::ratio_bars(
                     &format!(
                         "{what}, relative to mimalloc (median of {} runs; lower is better)",
                         ctx.reps
                     ),
                     &groups,
-                ),
+                )?,
             )?;
             files.push(file.to_string());
         }

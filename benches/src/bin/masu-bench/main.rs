@@ -40,6 +40,7 @@
 mod alloc;
 mod building;
 mod callgrind;
+mod charts;
 mod child;
 mod cli;
 mod compare;
@@ -49,7 +50,6 @@ mod progress;
 mod report;
 mod runs;
 mod stats_overhead;
-mod svg;
 
 use alloc::Allocator;
 use clap::Parser;

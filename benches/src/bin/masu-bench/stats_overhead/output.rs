@@ -7,7 +7,7 @@ use super::{BOOTSTRAP, GOAL_PCT, MIN_PAIRS_FOR_INTERVAL, SINGLE_THREADED};
 use crate::building::StatsBuilds;
 use crate::cli::Opts;
 use crate::report::{round, write_csv, write_json};
-use crate::{callgrind, report, svg, Ctx, Run};
+use crate::{callgrind, charts, report, Ctx, Run};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -59,7 +59,7 @@ pub fn write(x: &Report<'_>) -> Result<(), String> {
         x.runs.iter().zip(x.firsts).map(|(r, f)| RunRow::of(r, *f)),
     )?;
     write_json(&out.join("stats-overhead.json"), &json(x))?;
-    report::section(out, "stats-overhead.svg", &chart(x))?;
+    report::section(out, "stats-overhead.svg", &chart(x)?)?;
     report::section(out, "stats-overhead.md", &md)?;
     report::readme(out)?;
     eprintln!(
@@ -250,9 +250,9 @@ fn markdown(
 
 /// The chart: each workload's median overhead with its interval, and the
 /// instruction overhead.
-fn chart(x: &Report<'_>) -> String {
+fn chart(x: &Report<'_>) -> Result<String, String> {
     let ctx = x.ctx;
-    let groups: Vec<(String, Vec<svg::Bar>)> = x
+    let groups: Vec<(String, Vec<charts::Bar>)> = x
         .rows
         .iter()
         .map(|r| {
@@ -261,17 +261,17 @@ fn chart(x: &Report<'_>) -> String {
             } else {
                 r.workload.clone()
             };
-            let mut bars = vec![svg::Bar {
+            let mut bars = vec![charts::Bar {
                 name: "time".into(),
-                colour: "#d62728",
+                colour: plotters::style::RGBColor(0xd6, 0x27, 0x28),
                 value: (r.median_ratio - 1.0) * 100.0,
                 interval: Some(((r.boot.0 - 1.0) * 100.0, (r.boot.1 - 1.0) * 100.0))
                     .filter(|(a, b)| a.is_finite() && b.is_finite()),
             }];
             if let Some(Ok(c)) = &r.count {
-                bars.push(svg::Bar {
+                bars.push(charts::Bar {
                     name: "instructions".into(),
-                    colour: "#7f7f7f",
+                    colour: plotters::style::RGBColor(0x7f, 0x7f, 0x7f),
                     value: (c.with as f64 / c.without as f64 - 1.0) * 100.0,
                     interval: None,
                 });
@@ -279,7 +279,7 @@ fn chart(x: &Report<'_>) -> String {
             (label, bars)
         })
         .collect();
-    svg::percent_bars(
+    charts::percent_bars(
         &format!(
             "Cost of masu's statistics counters ({} scale, {} pair{})",
             ctx.scale,
