@@ -50,6 +50,21 @@ fn opt_mib(bytes: Option<usize>) -> String {
 
 fn main() -> ExitCode {
     let work = Dist::DEMO;
+    print_intro(&work);
+    let region: &'static FixedRegion =
+        Box::leak(Box::new(FixedRegion::from_slice(leak_region(REGION))));
+    let (rows, mut failures, masu_stats) = run_all(&work, region);
+    let reference = rows[2].runs[0].0;
+    check_agreement(&rows, &reference, &mut failures);
+    print_table(&rows, &reference, masu_stats);
+    if let Some((at, end)) = masu_stats {
+        print_masu_stats(&at, &end, region);
+    }
+    verdict(&failures, rows.len(), &reference)
+}
+
+/// What the demo runs.
+fn print_intro(work: &Dist) {
     println!(
         "masu demo: {} ops on {} slots, seed {:#x}",
         work.ops, work.slots, work.seed
@@ -61,9 +76,15 @@ fn main() -> ExitCode {
     println!("  every block is filled when allocated and probed when reallocated or freed.");
     println!("  each allocator runs the workload {RUNS} times, interleaved; ops/s is the median.");
     println!();
+}
 
-    let region: &'static FixedRegion =
-        Box::leak(Box::new(FixedRegion::from_slice(leak_region(REGION))));
+/// The workload under each allocator, `RUNS` times, interleaved; the
+/// failures seen; masu's statistics at the checkpoint and at the end of its
+/// last run.
+fn run_all(
+    work: &Dist,
+    region: &'static FixedRegion,
+) -> ([Row; 3], Vec<String>, Option<(Stats, Stats)>) {
     let mut lla = LinkedList::new(leak_region(REGION));
     let mut rows = [
         Row {
@@ -85,7 +106,7 @@ fn main() -> ExitCode {
     for _ in 0..RUNS {
         // masu: a fresh heap over the same region each run.
         let mut masu = MasuFixed::new(region);
-        rows[0].runs.push(timed(&work, &mut masu));
+        rows[0].runs.push(timed(work, &mut masu));
         let end = masu.heap.stats();
         if end.live_bytes != 0 || end.alloc_count != end.free_count {
             failures.push(format!("masu: blocks left after freeing all: {end:?}"));
@@ -101,7 +122,7 @@ fn main() -> ExitCode {
         }
 
         // linked_list_allocator: one heap, empty again after every run.
-        rows[1].runs.push(timed(&work, &mut lla));
+        rows[1].runs.push(timed(work, &mut lla));
         if lla.heap.used() != 0 {
             failures.push(format!(
                 "linked_list_allocator: {} bytes used after freeing all",
@@ -109,11 +130,15 @@ fn main() -> ExitCode {
             ));
         }
 
-        rows[2].runs.push(timed(&work, &mut System));
+        rows[2].runs.push(timed(work, &mut System));
     }
 
-    let reference = rows[2].runs[0].0;
-    for row in &rows {
+    (rows, failures, masu_stats)
+}
+
+/// Every run must be clean and agree with the system allocator's checksum.
+fn check_agreement(rows: &[Row], reference: &Outcome, failures: &mut Vec<String>) {
+    for row in rows {
         for (out, _) in &row.runs {
             if !out.is_clean() {
                 failures.push(format!("{}: {out:?}", row.name));
@@ -126,7 +151,10 @@ fn main() -> ExitCode {
             }
         }
     }
+}
 
+/// The table of medians, and notes on the figures.
+fn print_table(rows: &[Row], reference: &Outcome, masu_stats: Option<(Stats, Stats)>) {
     let sys_rate = rows[2].median_ops_per_sec();
     println!(
         "{:<28} {:>12} {:>9} {:>14} {:>14} {:>20}",
@@ -178,34 +206,38 @@ fn main() -> ExitCode {
             .collect::<Vec<_>>()
             .join("; ")
     );
+}
 
-    if let Some((at, end)) = masu_stats {
-        println!();
-        println!("masu Heap::stats() at the end of the op loop (before the final frees):");
-        print_stats(&at);
-        println!(
-            "after freeing the rest: live {} B, {} allocs = {} frees, {} segments, {} cached; \
-             heap dropped: region {} of {} B free",
-            end.live_bytes,
-            end.alloc_count,
-            end.free_count,
-            end.segments,
-            end.cached_segments,
-            region.free_bytes(),
-            region.size()
-        );
-    }
+/// masu's statistics at the checkpoint and after the final frees.
+fn print_masu_stats(at: &Stats, end: &Stats, region: &FixedRegion) {
+    println!();
+    println!("masu Heap::stats() at the end of the op loop (before the final frees):");
+    print_stats(at);
+    println!(
+        "after freeing the rest: live {} B, {} allocs = {} frees, {} segments, {} cached; \
+         heap dropped: region {} of {} B free",
+        end.live_bytes,
+        end.alloc_count,
+        end.free_count,
+        end.segments,
+        end.cached_segments,
+        region.free_bytes(),
+        region.size()
+    );
+}
 
+/// OK, or every failure.
+fn verdict(failures: &[String], allocators: usize, reference: &Outcome) -> ExitCode {
     println!();
     if failures.is_empty() {
         println!(
             "OK: all {} runs agree on checksum {:#018x}; no null, no lost byte, no misaligned block.",
-            RUNS * rows.len(),
+            RUNS * allocators,
             reference.checksum
         );
         ExitCode::SUCCESS
     } else {
-        for f in &failures {
+        for f in failures {
             eprintln!("FAIL: {f}");
         }
         ExitCode::FAILURE

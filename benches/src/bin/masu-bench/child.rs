@@ -102,9 +102,45 @@ pub fn run(
         s
     });
     let mut o = Output::default();
+    let Some((status, ru, timed_out)) = sample_until_exit(pid, t0, timeout, &mut o) else {
+        return o;
+    };
+    o.wall_s = t0.elapsed().as_secs_f64();
+    o.user_s = tv_secs(ru.ru_utime);
+    o.sys_s = tv_secs(ru.ru_stime);
+    o.hwm_kb = ru.ru_maxrss as u64;
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    let tail_from = stderr.char_indices().rev().nth(2000).map_or(0, |(i, _)| i);
+    o.stderr_tail = stderr[tail_from..].to_string();
+    parse_stdout(&stdout, &mut o);
+    o.status = describe_status(status, timed_out);
+    // `ru_maxrss` counts the runner's own pages the child had between fork
+    // and exec; the child's `VmHWM` at its end does not.
+    if let Some(hwm) = o.result.get("hwm_kb").and_then(|v| v.parse::<u64>().ok()) {
+        let sampled = o.samples.iter().map(|s| s.1).max().unwrap_or(0);
+        o.hwm_kb = hwm.max(sampled);
+    }
+    o.ok = o.status == "ok" && o.result.contains_key("secs");
+    if o.status == "ok" && !o.ok {
+        o.status = "no result line".to_string();
+    }
+    o
+}
+
+/// Samples the child's resident set every [`PERIOD`] until it exits
+/// (killing it past `timeout`); returns its wait status, its resource use
+/// and whether it timed out, or None (with `o.status` set) when `wait4`
+/// fails.
+fn sample_until_exit(
+    pid: i32,
+    t0: Instant,
+    timeout: Duration,
+    o: &mut Output,
+) -> Option<(i32, libc::rusage, bool)> {
     let mut next = t0;
     let mut timed_out = false;
-    let (status, ru) = loop {
+    loop {
         if let Some(kb) = vm_rss_kb(pid) {
             o.samples.push((t0.elapsed().as_secs_f64() * 1e3, kb));
         }
@@ -114,11 +150,11 @@ pub fn run(
         // SAFETY: `pid` is our child; both out-pointers are valid.
         let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
         if r == pid {
-            break (status, ru);
+            return Some((status, ru, timed_out));
         }
         if r < 0 {
             o.status = format!("wait4 failed: {}", std::io::Error::last_os_error());
-            return o;
+            return None;
         }
         if !timed_out && t0.elapsed() > timeout {
             timed_out = true;
@@ -132,15 +168,11 @@ pub fn run(
         } else {
             next = now;
         }
-    };
-    o.wall_s = t0.elapsed().as_secs_f64();
-    o.user_s = tv_secs(ru.ru_utime);
-    o.sys_s = tv_secs(ru.ru_stime);
-    o.hwm_kb = ru.ru_maxrss as u64;
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    let tail_from = stderr.char_indices().rev().nth(2000).map_or(0, |(i, _)| i);
-    o.stderr_tail = stderr[tail_from..].to_string();
+    }
+}
+
+/// Reads the workload's `result` and `phase` lines into `o`.
+fn parse_stdout(stdout: &str, o: &mut Output) {
     for line in stdout.lines() {
         let mut words = line.split_whitespace();
         match words.next() {
@@ -170,7 +202,11 @@ pub fn run(
             _ => {}
         }
     }
-    o.status = if timed_out {
+}
+
+/// "ok", "exit N", "signal N", "timeout" or "status N".
+fn describe_status(status: i32, timed_out: bool) -> String {
+    if timed_out {
         "timeout".to_string()
     } else if libc::WIFEXITED(status) {
         match libc::WEXITSTATUS(status) {
@@ -181,18 +217,7 @@ pub fn run(
         format!("signal {}", libc::WTERMSIG(status))
     } else {
         format!("status {status}")
-    };
-    // `ru_maxrss` counts the runner's own pages the child had between fork
-    // and exec; the child's `VmHWM` at its end does not.
-    if let Some(hwm) = o.result.get("hwm_kb").and_then(|v| v.parse::<u64>().ok()) {
-        let sampled = o.samples.iter().map(|s| s.1).max().unwrap_or(0);
-        o.hwm_kb = hwm.max(sampled);
     }
-    o.ok = o.status == "ok" && o.result.contains_key("secs");
-    if o.status == "ok" && !o.ok {
-        o.status = "no result line".to_string();
-    }
-    o
 }
 
 /// Mean, 95th percentile and maximum of the sampled resident set, KiB.

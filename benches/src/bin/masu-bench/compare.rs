@@ -1,7 +1,7 @@
 //! The `compare` mode: every workload under every allocator, alternating
 //! run by run; the tables, goals, files and charts of the comparison.
 
-use crate::alloc;
+use crate::alloc::{self, Allocator};
 use crate::cli::Opts;
 use crate::env::{dirs, header, loadavg};
 use crate::progress::Progress;
@@ -135,6 +135,7 @@ fn fixed_region(ctx: &Ctx) -> Result<Vec<FixedRow>, String> {
     Ok(rows)
 }
 
+/// The `compare` mode.
 pub fn compare(o: &Opts) -> Result<(), String> {
     let (bin_dir, _) = dirs();
     let default = if o.full { alloc::ALL } else { alloc::QUICK };
@@ -153,6 +154,35 @@ pub fn compare(o: &Opts) -> Result<(), String> {
     let ctx = ctx_for(o, &allocs, workloads, reps);
     std::fs::create_dir_all(&ctx.out).map_err(|e| format!("{}: {e}", ctx.out.display()))?;
     let load_before = loadavg();
+    let (mut runs, fixed) = run_all(&ctx, &allocs);
+    check_checksums(&mut runs);
+    for r in runs.iter().filter(|r| !r.ok) {
+        eprintln!(
+            "masu-bench: {} under {} (run {}) failed: {}",
+            r.workload,
+            r.alloc,
+            r.rep + 1,
+            r.status
+        );
+    }
+    let load = format!("{load_before} / {}", loadavg());
+    let sums = summarize(&ctx, &runs);
+    let goals = report::goals(&ctx, &sums, &fixed);
+    print_results(&ctx, &sums, &fixed, &goals);
+    report::files(&ctx, &runs, &sums, &fixed)?;
+    let chart_files = charts(&ctx, &runs, &sums)?;
+    let md = markdown(&ctx, &load, &missing, &sums, &fixed, &goals, &chart_files);
+    report::section(&ctx.out, "compare.md", &md)?;
+    report::readme(&ctx.out)?;
+    eprintln!("masu-bench: results in {}", ctx.out.display());
+    Ok(())
+}
+
+/// Every run (repetitions outermost; allocators alternating run by run,
+/// their order rotating with each repetition so that none always runs
+/// first), then the fixed-region example if asked for.
+fn run_all(ctx: &Ctx, allocs: &[Allocator]) -> (Vec<Run>, Vec<FixedRow>) {
+    let reps = ctx.reps;
     let process: Vec<&String> = ctx
         .workloads
         .iter()
@@ -166,13 +196,11 @@ pub fn compare(o: &Opts) -> Result<(), String> {
     let mut runs = Vec::new();
     for rep in 0..reps {
         for w in &process {
-            // Allocators alternate run by run; the order rotates with each
-            // repetition so that none always runs first.
             for i in 0..allocs.len() {
                 let a = &allocs[(i + rep) % allocs.len()];
                 let label = format!("{w} · {} · run {}/{reps}", a.name, rep + 1);
                 bar.start(&label);
-                let r = run_one(&ctx, a, w, rep, &[]);
+                let r = run_one(ctx, a, w, rep, &[]);
                 let note = if r.ok {
                     format!(
                         "{:.3} s, RSS mean {} MiB, peak {} MiB",
@@ -191,75 +219,69 @@ pub fn compare(o: &Opts) -> Result<(), String> {
     let mut fixed = Vec::new();
     if with_fixed {
         bar.start("fixed-region (masu-core, talc, rlsf, buddy, linked_list)");
-        match fixed_region(&ctx) {
+        match fixed_region(ctx) {
             Ok(f) => fixed = f,
             Err(e) => eprintln!("masu-bench: fixed-region: {e}"),
         }
         bar.finish("fixed-region", &format!("{} rows", fixed.len()));
     }
     bar.close();
-    check_checksums(&mut runs);
-    for r in runs.iter().filter(|r| !r.ok) {
-        eprintln!(
-            "masu-bench: {} under {} (run {}) failed: {}",
-            r.workload,
-            r.alloc,
-            r.rep + 1,
-            r.status
-        );
-    }
-    let load_after = loadavg();
-    let sums = summarize(&ctx, &runs);
+    (runs, fixed)
+}
+
+/// The tables and goals on the terminal.
+fn print_results(ctx: &Ctx, sums: &[Summary], fixed: &[FixedRow], goals: &str) {
     println!(
-        "\nmedians of {reps} runs ({} scale); ×mi: ratio to mimalloc (lower is better); RSS sampled every 10 ms, max = peak (VmHWM)\n",
-        ctx.scale
+        "\nmedians of {} runs ({} scale); ×mi: ratio to mimalloc (lower is better); RSS sampled every 10 ms, max = peak (VmHWM)\n",
+        ctx.reps, ctx.scale
     );
-    print!("{}", report::terminal(&ctx, &sums));
-    let burst = report::burst_table(&sums);
-    if let Some(b) = &burst {
+    print!("{}", report::terminal(ctx, sums));
+    if let Some(b) = report::burst_table(sums) {
         println!("\nburst-idle, resident set by phase (medians):\n{b}");
     }
     if !fixed.is_empty() {
         println!(
             "\nfixed-region (masu-core over a fixed arena, single thread):\n{}",
-            report::fixed_table(&fixed)
+            report::fixed_table(fixed)
         );
     }
-    let goals = report::goals(&ctx, &sums, &fixed);
     println!("\ngoals:\n{goals}");
-    report::files(&ctx, &runs, &sums, &fixed)?;
-    let chart_files = charts(&ctx, &runs, &sums)?;
-    let mut md = header(
-        &ctx,
-        "Speed and resident memory",
-        &format!("{load_before} / {load_after}"),
-    );
-    md.push_str(&skipped_note(&missing));
-    md.push_str(&allocator_legend(&ctx));
+}
+
+/// The `compare.md` section.
+fn markdown(
+    ctx: &Ctx,
+    load: &str,
+    missing: &[alloc::Missing],
+    sums: &[Summary],
+    fixed: &[FixedRow],
+    goals: &str,
+    chart_files: &[String],
+) -> String {
+    let mut md = header(ctx, "Speed and resident memory", load);
+    md.push_str(&skipped_note(missing));
+    md.push_str(&allocator_legend(ctx));
     md.push_str(&format!(
-        "\nMedians of {reps} runs per allocator and workload ({} scale), allocators alternating run by run. \
+        "\nMedians of {} runs per allocator and workload ({} scale), allocators alternating run by run. \
          `time`: the workload's measured phase (set-up excluded); `×mi`: ratio to mimalloc (Debian's, \
          LD_PRELOAD), lower is better; RSS sampled from `/proc/PID/status` every 10 ms over the whole \
          process; `max`: the peak resident set (the workload's `VmHWM` at its end).\n\n",
-        ctx.scale
+        ctx.reps, ctx.scale
     ));
-    md.push_str(&report::markdown(&ctx, &sums));
-    if let Some(b) = burst {
+    md.push_str(&report::markdown(ctx, sums));
+    if let Some(b) = report::burst_table(sums) {
         md.push_str(&format!("\n### burst-idle by phase\n\nResident set read by the workload itself at each phase (medians). The idle is a `sleep`: nothing allocates, so an allocator that gives memory back only from its own slow paths keeps what it held.\n\n{b}"));
     }
     if !fixed.is_empty() {
         md.push_str(&format!(
             "\n### fixed-region\n\n`benches/examples/fixed_region.rs`: single thread, no lock; throughput of random alloc/realloc/free on 1,000 slots over a 64 MiB arena, and heap efficiency: live requested bytes over a 2 MiB arena at the first failed allocation.\n\n{}",
-            report::fixed_table(&fixed)
+            report::fixed_table(fixed)
         ));
     }
     md.push_str(&format!("\n### Goals\n\nmasu is `libmasu.so` under LD_PRELOAD; masu-rs is `masu::Masu` as the global allocator. \"Best\" is the lowest median of Debian's mimalloc, jemalloc and tcmalloc.\n\n{goals}"));
     md.push_str("\n### Charts\n\n");
-    for f in &chart_files {
+    for f in chart_files {
         md.push_str(&format!("![{f}]({f})\n"));
     }
-    report::section(&ctx.out, "compare.md", &md)?;
-    report::readme(&ctx.out)?;
-    eprintln!("masu-bench: results in {}", ctx.out.display());
-    Ok(())
+    md
 }

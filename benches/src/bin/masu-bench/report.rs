@@ -269,134 +269,160 @@ fn verdict(ok: bool) -> &'static str {
 
 /// The goals of the issue, checked against the medians.
 pub fn goals(ctx: &Ctx, sums: &[Summary], fixed: &[FixedRow]) -> String {
-    let get = |w: &str, a: &str| {
-        sums.iter()
-            .find(|s| s.workload == w && s.alloc == a && s.ok > 0)
+    let g = Goals {
+        sums,
+        masus: ["masu", "masu-rs"]
+            .into_iter()
+            .filter(|m| ctx.allocators.iter().any(|a| a == m))
+            .collect(),
     };
-    let masus: Vec<&str> = ["masu", "masu-rs"]
-        .into_iter()
-        .filter(|m| ctx.allocators.iter().any(|a| a == m))
-        .collect();
     let mut s = String::new();
     let _ = writeln!(
         s,
         "| goal | {} |\n| --- |{}",
-        masus.join(" | "),
-        " --- |".repeat(masus.len())
+        g.masus.join(" | "),
+        " --- |".repeat(g.masus.len())
     );
-    let mut row = |goal: String, cells: Vec<String>| {
-        let _ = writeln!(s, "| {goal} | {} |", cells.join(" | "));
-    };
     if ctx.workloads.iter().any(|w| w == "dist") {
-        if let Some(mi) = get("dist", "mimalloc") {
-            row(
-                format!("dist: ops/s ≥ mimalloc ({:.2} M)", mi.ops_per_s / 1e6),
-                masus
-                    .iter()
-                    .map(|m| match get("dist", m) {
-                        Some(x) => format!(
-                            "{:.2} M = {:.2}× — {}",
-                            x.ops_per_s / 1e6,
-                            x.ops_per_s / mi.ops_per_s,
-                            verdict(x.ops_per_s >= mi.ops_per_s)
-                        ),
-                        None => "no result".into(),
-                    })
-                    .collect(),
-            );
-            row(
-                format!("dist: mean RSS ≤ mimalloc ({} MiB)", mib(mi.rss_mean)),
-                masus
-                    .iter()
-                    .map(|m| match get("dist", m) {
-                        Some(x) => format!(
-                            "{} MiB = {:.2}× — {}",
-                            mib(x.rss_mean),
-                            x.rss_mean / mi.rss_mean,
-                            verdict(x.rss_mean <= mi.rss_mean)
-                        ),
-                        None => "no result".into(),
-                    })
-                    .collect(),
-            );
-        }
+        g.dist_rows(&mut s);
     }
     for w in &ctx.workloads {
+        g.peer_rows(&mut s, w);
+    }
+    if ctx.workloads.iter().any(|w| w == "burst-idle") {
+        g.burst_row(&mut s);
+    }
+    if !fixed.is_empty() {
+        fixed_goals(&mut s, fixed);
+    }
+    s
+}
+
+/// The goals table's rows, a cell per masu build that ran.
+struct Goals<'a> {
+    sums: &'a [Summary],
+    masus: Vec<&'static str>,
+}
+
+impl Goals<'_> {
+    /// The summary of `w` under `a`, if any run of it succeeded.
+    fn get(&self, w: &str, a: &str) -> Option<&Summary> {
+        self.sums
+            .iter()
+            .find(|s| s.workload == w && s.alloc == a && s.ok > 0)
+    }
+
+    /// A row: `goal`, then `cell` of each masu build's summary of `w`.
+    fn row(&self, s: &mut String, goal: String, w: &str, cell: impl Fn(&Summary) -> String) {
+        let cells: Vec<String> = self
+            .masus
+            .iter()
+            .map(|m| self.get(w, m).map_or_else(|| "no result".into(), &cell))
+            .collect();
+        let _ = writeln!(s, "| {goal} | {} |", cells.join(" | "));
+    }
+
+    /// dist: ops/s and mean RSS against mimalloc.
+    fn dist_rows(&self, s: &mut String) {
+        let Some(mi) = self.get("dist", "mimalloc") else {
+            return;
+        };
+        self.row(
+            s,
+            format!("dist: ops/s ≥ mimalloc ({:.2} M)", mi.ops_per_s / 1e6),
+            "dist",
+            |x| {
+                format!(
+                    "{:.2} M = {:.2}× — {}",
+                    x.ops_per_s / 1e6,
+                    x.ops_per_s / mi.ops_per_s,
+                    verdict(x.ops_per_s >= mi.ops_per_s)
+                )
+            },
+        );
+        self.row(
+            s,
+            format!("dist: mean RSS ≤ mimalloc ({} MiB)", mib(mi.rss_mean)),
+            "dist",
+            |x| {
+                format!(
+                    "{} MiB = {:.2}× — {}",
+                    mib(x.rss_mean),
+                    x.rss_mean / mi.rss_mean,
+                    verdict(x.rss_mean <= mi.rss_mean)
+                )
+            },
+        );
+    }
+
+    /// `w`: time and mean RSS within 1.10× of the best peer.
+    fn peer_rows(&self, s: &mut String, w: &str) {
         for (what, f) in [
             ("time", (|x: &Summary| x.secs) as fn(&Summary) -> f64),
             ("mean RSS", |x: &Summary| x.rss_mean),
         ] {
             let best = crate::alloc::PEERS
                 .iter()
-                .filter_map(|p| get(w, p).map(|x| (*p, f(x))))
+                .filter_map(|p| self.get(w, p).map(|x| (*p, f(x))))
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             let Some((best_name, best_v)) = best else {
                 continue;
             };
-            row(
+            self.row(
+                s,
                 format!("{w}: {what} within 1.10× of the best of mimalloc/jemalloc/tcmalloc ({best_name})"),
-                masus
-                    .iter()
-                    .map(|m| match get(w, m) {
-                        Some(x) => format!(
-                            "{:.2}× — {}",
-                            f(x) / best_v,
-                            verdict(f(x) <= 1.10 * best_v)
-                        ),
-                        None => "no result".into(),
-                    })
-                    .collect(),
+                w,
+                |x| format!("{:.2}× — {}", f(x) / best_v, verdict(f(x) <= 1.10 * best_v)),
             );
         }
     }
-    if ctx.workloads.iter().any(|w| w == "burst-idle") {
-        row(
+
+    /// burst-idle: memory back within 1 s of the frees.
+    fn burst_row(&self, s: &mut String) {
+        self.row(
+            s,
             "burst-idle: RSS back within 10 % of pre-burst within 1 s of the frees".into(),
-            masus
-                .iter()
-                .map(|m| match get("burst-idle", m) {
-                    Some(x) => {
-                        let g = |k: &str| x.extra.get(k).copied().unwrap_or(f64::NAN);
-                        let rec = g("recovered_ms");
-                        format!(
-                            "pre {} MiB, 1 s into the idle {} MiB, end {} MiB — {}",
-                            mib(g("rss_pre_kb")),
-                            mib(g("rss_idle_1s_kb")),
-                            mib(g("rss_idle_end_kb")),
-                            verdict(rec.is_finite() && rec <= 1000.0)
-                        )
-                    }
-                    None => "no result".into(),
-                })
-                .collect(),
+            "burst-idle",
+            |x| {
+                let g = |k: &str| x.extra.get(k).copied().unwrap_or(f64::NAN);
+                let rec = g("recovered_ms");
+                format!(
+                    "pre {} MiB, 1 s into the idle {} MiB, end {} MiB — {}",
+                    mib(g("rss_pre_kb")),
+                    mib(g("rss_idle_1s_kb")),
+                    mib(g("rss_idle_end_kb")),
+                    verdict(rec.is_finite() && rec <= 1000.0)
+                )
+            },
         );
     }
-    let mut out = s;
-    if !fixed.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n| fixed-region goal (masu-core) | max B | figure | |\n| --- | ---: | ---: | --- |"
-        );
-        for r in fixed.iter().filter(|r| r.alloc == "masu-core") {
-            if let Some(t) = fixed.iter().find(|t| t.alloc == "talc" && t.max == r.max) {
-                let x = r.ops_per_s / t.ops_per_s;
-                let _ = writeln!(
-                    out,
-                    "| throughput ≥ 2× talc | {} | {x:.2}× | {} |",
-                    r.max,
-                    verdict(x >= 2.0)
-                );
-            }
+}
+
+/// The fixed-region goals of masu-core: throughput against talc and heap
+/// efficiency, per largest request size.
+fn fixed_goals(out: &mut String, fixed: &[FixedRow]) {
+    let _ = writeln!(
+        out,
+        "\n| fixed-region goal (masu-core) | max B | figure | |\n| --- | ---: | ---: | --- |"
+    );
+    for r in fixed.iter().filter(|r| r.alloc == "masu-core") {
+        if let Some(t) = fixed.iter().find(|t| t.alloc == "talc" && t.max == r.max) {
+            let x = r.ops_per_s / t.ops_per_s;
             let _ = writeln!(
                 out,
-                "| efficiency ≥ 95 % | {} | {:.1} % | {} |",
+                "| throughput ≥ 2× talc | {} | {x:.2}× | {} |",
                 r.max,
-                r.efficiency * 100.0,
-                verdict(r.efficiency >= 0.95)
+                verdict(x >= 2.0)
             );
         }
+        let _ = writeln!(
+            out,
+            "| efficiency ≥ 95 % | {} | {:.1} % | {} |",
+            r.max,
+            r.efficiency * 100.0,
+            verdict(r.efficiency >= 0.95)
+        );
     }
-    out
 }
 
 /// `v` rounded to `digits` decimals (what the result files keep).
