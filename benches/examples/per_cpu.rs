@@ -80,113 +80,23 @@ pub fn run(cpus: usize, rounds: usize, blocks_per_round: usize, region_len: usiz
     // CPU c sends blocks for CPU (c + 1) % cpus to free.
     let (senders, receivers): (Vec<_>, Vec<_>) =
         (0..cpus).map(|_| mpsc::channel::<Remote>()).unzip();
-    let round = Arc::new(Barrier::new(cpus));
-    let all_freed = Arc::new(Barrier::new(cpus));
-    let collected = Arc::new(Barrier::new(cpus));
-
+    let barriers = Barriers {
+        round: Arc::new(Barrier::new(cpus)),
+        all_freed: Arc::new(Barrier::new(cpus)),
+        collected: Arc::new(Barrier::new(cpus)),
+    };
     let mut threads = Vec::new();
     for (cpu, inbox) in receivers.into_iter().enumerate() {
-        let outbox = senders[(cpu + 1) % cpus].clone();
-        let sent_round = Arc::clone(&round);
-        let all_freed = Arc::clone(&all_freed);
-        let collected = Arc::clone(&collected);
-        threads.push(std::thread::spawn(move || {
-            // This CPU's heap: only this thread ever touches it.
-            let mut heap: Heap<&'static FixedRegion> = Heap::new(region, Config::SMALL_REGION);
-            let mut sent = 0u64;
-            let mut mine: Vec<(*mut u8, Layout, u8)> = Vec::new();
-            // The first thing that went wrong on this CPU. A failing CPU
-            // stops working but keeps meeting the barriers, so that the run
-            // ends (and reports) instead of hanging.
-            let mut error: Option<String> = None;
-            let free_remote = |heap: &mut Heap<&'static FixedRegion>, r: Remote| {
-                let p = r.addr as *mut u8;
-                let layout = Layout::from_size_align(r.size, 8).expect("layout");
-                // SAFETY: the sender allocated this block with `layout`,
-                // filled it and gave up every use of it when it sent it.
-                let bytes = unsafe { core::slice::from_raw_parts(p, r.size) };
-                if !bytes.iter().all(|&b| b == r.tag) {
-                    return Err(format!("cpu {cpu}: remote block {p:p} damaged"));
-                }
-                // SAFETY: the block is live, was allocated with `layout` by a
-                // heap over the same region, and is freed once, here. Its
-                // page belongs to another CPU's heap, so this pushes it onto
-                // that page's `thread_free` list.
-                unsafe { heap.dealloc(p, layout) };
-                Ok(())
-            };
-            for round in 0..rounds {
-                for i in 0..blocks_per_round {
-                    if error.is_some() {
-                        break;
-                    }
-                    let size = size_for(cpu, round, i);
-                    let layout = Layout::from_size_align(size, 8).expect("layout");
-                    let p = heap.alloc(layout);
-                    if p.is_null() {
-                        error = Some(format!("cpu {cpu} round {round}: out of memory"));
-                        break;
-                    }
-                    let tag = tag_for(cpu, round, i);
-                    // SAFETY: a fresh block of `size` bytes.
-                    unsafe { p.write_bytes(tag, size) };
-                    if i % 2 == 0 {
-                        outbox
-                            .send(Remote {
-                                addr: p as usize,
-                                size,
-                                tag,
-                            })
-                            .expect("the next cpu is running");
-                        sent += 1;
-                    } else {
-                        mine.push((p, layout, tag));
-                    }
-                }
-                // Wait until every CPU has sent this round's blocks (a bound
-                // on the blocks in flight), then free what arrived while the
-                // others do the same and go on allocating: their slow paths
-                // collect our frees concurrently.
-                sent_round.wait();
-                while let Ok(r) = inbox.try_recv() {
-                    if let Err(e) = free_remote(&mut heap, r) {
-                        error.get_or_insert(e);
-                    }
-                }
-                // Free our own blocks of the round before locally.
-                let older = mine.len().saturating_sub(blocks_per_round / 2);
-                for (p, layout, tag) in mine.drain(..older) {
-                    // SAFETY: the block is live and ours.
-                    let bytes = unsafe { core::slice::from_raw_parts(p, layout.size()) };
-                    if !bytes.iter().all(|&b| b == tag) {
-                        error.get_or_insert(format!("cpu {cpu}: own block {p:p} damaged"));
-                    }
-                    // SAFETY: allocated by this heap with `layout`, freed once.
-                    unsafe { heap.dealloc(p, layout) };
-                }
-            }
-            drop(outbox);
-            for (p, layout, _) in mine.drain(..) {
-                // SAFETY: allocated by this heap with `layout`, freed once.
-                unsafe { heap.dealloc(p, layout) };
-            }
-            // The channel closes once the previous CPU dropped its sender.
-            for r in inbox {
-                if let Err(e) = free_remote(&mut heap, r) {
-                    error.get_or_insert(e);
-                }
-            }
-            // Every CPU has freed everything it will ever free; what other
-            // CPUs freed for us waits on our pages' `thread_free` lists.
-            all_freed.wait();
-            heap.collect(false);
-            let stats = heap.stats();
-            // Keep every heap alive until all have collected, then drop
-            // them: dropping gives their segments back to the region.
-            collected.wait();
-            drop(heap);
-            (stats, sent, error)
-        }));
+        let c = Cpu {
+            cpu,
+            rounds,
+            blocks_per_round,
+            region,
+            inbox,
+            outbox: senders[(cpu + 1) % cpus].clone(),
+            barriers: barriers.clone(),
+        };
+        threads.push(std::thread::spawn(move || c.run()));
     }
     drop(senders);
     let mut stats = Vec::new();
@@ -204,6 +114,168 @@ pub fn run(cpus: usize, rounds: usize, blocks_per_round: usize, region_len: usiz
         errors,
         region_size: region.size(),
         region_free_at_end: region.free_bytes(),
+    }
+}
+
+/// The barriers every CPU meets.
+#[derive(Clone)]
+struct Barriers {
+    /// Every CPU has sent a round's blocks.
+    round: Arc<Barrier>,
+    /// Every CPU has freed everything it will free.
+    all_freed: Arc<Barrier>,
+    /// Every heap has collected (then they are dropped).
+    collected: Arc<Barrier>,
+}
+
+/// One CPU's part of the run.
+struct Cpu {
+    cpu: usize,
+    rounds: usize,
+    blocks_per_round: usize,
+    region: &'static FixedRegion,
+    inbox: mpsc::Receiver<Remote>,
+    outbox: mpsc::Sender<Remote>,
+    barriers: Barriers,
+}
+
+/// A CPU's heap.
+type CpuHeap = Heap<&'static FixedRegion>;
+
+impl Cpu {
+    /// Allocates, sends every other block to the next CPU, frees what
+    /// arrives and its own older blocks, round after round; then frees the
+    /// rest and collects. Returns the heap's statistics, the blocks sent
+    /// and the first thing that went wrong. A failing CPU stops working but
+    /// keeps meeting the barriers, so that the run ends (and reports)
+    /// instead of hanging.
+    fn run(self) -> (Stats, u64, Option<String>) {
+        // This CPU's heap: only this thread ever touches it.
+        let mut heap: CpuHeap = Heap::new(self.region, Config::SMALL_REGION);
+        let mut sent = 0u64;
+        let mut mine: Vec<(*mut u8, Layout, u8)> = Vec::new();
+        let mut error: Option<String> = None;
+        for round in 0..self.rounds {
+            sent += self.allocate_round(&mut heap, round, &mut mine, &mut error);
+            // Wait until every CPU has sent this round's blocks (a bound on
+            // the blocks in flight), then free what arrived while the others
+            // do the same and go on allocating: their slow paths collect our
+            // frees concurrently.
+            self.barriers.round.wait();
+            while let Ok(r) = self.inbox.try_recv() {
+                if let Err(e) = Cpu::free_remote(self.cpu, &mut heap, r) {
+                    error.get_or_insert(e);
+                }
+            }
+            // Free our own blocks of the round before locally.
+            let older = mine.len().saturating_sub(self.blocks_per_round / 2);
+            for (p, layout, tag) in mine.drain(..older) {
+                // SAFETY: the block is live and ours.
+                let bytes = unsafe { core::slice::from_raw_parts(p, layout.size()) };
+                if !bytes.iter().all(|&b| b == tag) {
+                    error.get_or_insert(format!("cpu {}: own block {p:p} damaged", self.cpu));
+                }
+                // SAFETY: allocated by this heap with `layout`, freed once.
+                unsafe { heap.dealloc(p, layout) };
+            }
+        }
+        self.finish(heap, mine, sent, error)
+    }
+
+    /// One round's allocations: every other block goes to the next CPU.
+    /// Returns the blocks sent.
+    fn allocate_round(
+        &self,
+        heap: &mut CpuHeap,
+        round: usize,
+        mine: &mut Vec<(*mut u8, Layout, u8)>,
+        error: &mut Option<String>,
+    ) -> u64 {
+        let (cpu, mut sent) = (self.cpu, 0);
+        for i in 0..self.blocks_per_round {
+            if error.is_some() {
+                break;
+            }
+            let size = size_for(cpu, round, i);
+            let layout = Layout::from_size_align(size, 8).expect("layout");
+            let p = heap.alloc(layout);
+            if p.is_null() {
+                *error = Some(format!("cpu {cpu} round {round}: out of memory"));
+                break;
+            }
+            let tag = tag_for(cpu, round, i);
+            // SAFETY: a fresh block of `size` bytes.
+            unsafe { p.write_bytes(tag, size) };
+            if i % 2 == 0 {
+                let remote = Remote {
+                    addr: p as usize,
+                    size,
+                    tag,
+                };
+                self.outbox.send(remote).expect("the next cpu is running");
+                sent += 1;
+            } else {
+                mine.push((p, layout, tag));
+            }
+        }
+        sent
+    }
+
+    /// Frees another CPU's block after checking its contents.
+    fn free_remote(cpu: usize, heap: &mut CpuHeap, r: Remote) -> Result<(), String> {
+        let p = r.addr as *mut u8;
+        let layout = Layout::from_size_align(r.size, 8).expect("layout");
+        // SAFETY: the sender allocated this block with `layout`, filled it
+        // and gave up every use of it when it sent it.
+        let bytes = unsafe { core::slice::from_raw_parts(p, r.size) };
+        if !bytes.iter().all(|&b| b == r.tag) {
+            return Err(format!("cpu {cpu}: remote block {p:p} damaged"));
+        }
+        // SAFETY: the block is live, was allocated with `layout` by a heap
+        // over the same region, and is freed once, here. Its page belongs to
+        // another CPU's heap, so this pushes it onto that page's
+        // `thread_free` list.
+        unsafe { heap.dealloc(p, layout) };
+        Ok(())
+    }
+
+    /// Frees what is left, collects, and drops the heap once every CPU has
+    /// collected.
+    fn finish(
+        self,
+        mut heap: CpuHeap,
+        mine: Vec<(*mut u8, Layout, u8)>,
+        sent: u64,
+        mut error: Option<String>,
+    ) -> (Stats, u64, Option<String>) {
+        let Cpu {
+            cpu,
+            inbox,
+            outbox,
+            barriers,
+            ..
+        } = self;
+        drop(outbox);
+        for (p, layout, _) in mine {
+            // SAFETY: allocated by this heap with `layout`, freed once.
+            unsafe { heap.dealloc(p, layout) };
+        }
+        // The channel closes once the previous CPU dropped its sender.
+        for r in inbox {
+            if let Err(e) = Cpu::free_remote(cpu, &mut heap, r) {
+                error.get_or_insert(e);
+            }
+        }
+        // Every CPU has freed everything it will ever free; what other CPUs
+        // freed for us waits on our pages' `thread_free` lists.
+        barriers.all_freed.wait();
+        heap.collect(false);
+        let stats = heap.stats();
+        // Keep every heap alive until all have collected, then drop them:
+        // dropping gives their segments back to the region.
+        barriers.collected.wait();
+        drop(heap);
+        (stats, sent, error)
     }
 }
 
