@@ -318,40 +318,7 @@ where
     }
     let mut named = Vec::new();
     for (g, (label, bars)) in groups.iter().enumerate() {
-        let w = 0.8 / bars.len().max(1) as f64;
-        for (i, b) in bars.iter().filter(|b| b.value.is_finite()).enumerate() {
-            let x0 = g as f64 + 0.1 + i as f64 * w;
-            let bar = Rectangle::new(
-                [(x0, axis.base), (x0 + w * 0.9, b.value)],
-                b.colour.filled(),
-            );
-            let series = chart.draw_series([bar]).map_err(err)?;
-            if !named.contains(&b.name) {
-                named.push(b.name.clone());
-                let c = b.colour;
-                series.label(&b.name).legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
-                });
-            }
-            let text = if axis.log {
-                format!("{:.2}", b.value)
-            } else {
-                format!("{:+.2}", b.value)
-            };
-            let mid = x0 + w * 0.45;
-            let font = ("sans-serif", 12)
-                .into_font()
-                .color(&BLACK)
-                .pos(Pos::new(HPos::Center, VPos::Bottom));
-            chart
-                .draw_series([Text::new(text, (mid, b.value), font)])
-                .map_err(err)?;
-            if let Some((lo, hi)) = b.interval {
-                chart
-                    .draw_series(LineSeries::new([(mid, lo), (mid, hi)], BLACK))
-                    .map_err(err)?;
-            }
-        }
+        draw_group(&mut chart, g, bars, axis, &mut named)?;
         let font = ("sans-serif", 15)
             .into_font()
             .color(&BLACK)
@@ -378,6 +345,59 @@ where
         .border_style(BLACK)
         .draw()
         .map_err(err)
+}
+
+/// Group `g`'s bars side by side in `[g, g + 1)`, each labelled with its
+/// value, with its whisker; a bar name first seen goes into the legend.
+fn draw_group<'a, Y>(
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'a>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
+    >,
+    g: usize,
+    bars: &[Bar],
+    axis: &Axis,
+    named: &mut Vec<String>,
+) -> Result<(), String>
+where
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let w = 0.8 / bars.len().max(1) as f64;
+    for (i, b) in bars.iter().filter(|b| b.value.is_finite()).enumerate() {
+        let x0 = g as f64 + 0.1 + i as f64 * w;
+        let bar = Rectangle::new(
+            [(x0, axis.base), (x0 + w * 0.9, b.value)],
+            b.colour.filled(),
+        );
+        let series = chart.draw_series([bar]).map_err(err)?;
+        if !named.contains(&b.name) {
+            named.push(b.name.clone());
+            let c = b.colour;
+            series
+                .label(&b.name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+        }
+        let text = if axis.log {
+            format!("{:.2}", b.value)
+        } else {
+            format!("{:+.2}", b.value)
+        };
+        let mid = x0 + w * 0.45;
+        let font = ("sans-serif", 12)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Bottom));
+        chart
+            .draw_series([Text::new(text, (mid, b.value), font)])
+            .map_err(err)?;
+        if let Some((lo, hi)) = b.interval {
+            chart
+                .draw_series(LineSeries::new([(mid, lo), (mid, hi)], BLACK))
+                .map_err(err)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
