@@ -217,14 +217,14 @@ trait Runner {
 impl<S: Subject> Runner for S {
     /// Random actions for `window`: returns (operations, seconds, failed allocations).
     fn speed(&mut self, max: usize, window: Duration, seed: u64) -> (u64, f64, u64) {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::with_seed(seed);
         let mut slots: Vec<Option<(*mut u8, Layout)>> = vec![None; SLOTS];
         let (mut ops, mut oom) = (0u64, 0u64);
         let t = Instant::now();
         loop {
             for _ in 0..256 {
-                let i = rng.below(SLOTS as u64) as usize;
-                let size = 1 + rng.below(max as u64) as usize;
+                let i = rng.u64(..SLOTS as u64) as usize;
+                let size = 1 + rng.u64(..max as u64) as usize;
                 match slots[i] {
                     None => {
                         let l = Layout::from_size_align(size, 8).unwrap();
@@ -240,7 +240,7 @@ impl<S: Subject> Runner for S {
                             slots[i] = Some((p, l));
                         }
                     }
-                    Some((p, l)) if rng.below(2) == 0 => {
+                    Some((p, l)) if rng.u64(..2) == 0 => {
                         // SAFETY: a live block of this layout.
                         unsafe { self.dealloc(p, l) };
                         slots[i] = None;
@@ -274,12 +274,12 @@ impl<S: Subject> Runner for S {
     /// Allocates (3 in 4) or frees a random live block (1 in 4) until an
     /// allocation fails: the live requested bytes over the arena.
     fn efficiency(&mut self, max: usize, arena: usize, seed: u64) -> f64 {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::with_seed(seed);
         let mut live: Vec<(*mut u8, Layout)> = Vec::new();
         let mut requested = 0usize;
         loop {
-            if live.is_empty() || rng.below(4) != 0 {
-                let size = 1 + rng.below(max as u64) as usize;
+            if live.is_empty() || rng.u64(..4) != 0 {
+                let size = 1 + rng.u64(..max as u64) as usize;
                 let l = Layout::from_size_align(size, 8).unwrap();
                 let p = self.alloc(l);
                 if p.is_null() {
@@ -288,7 +288,7 @@ impl<S: Subject> Runner for S {
                 requested += size;
                 live.push((p, l));
             } else {
-                let i = rng.below(live.len() as u64) as usize;
+                let i = rng.u64(..live.len() as u64) as usize;
                 let (p, l) = live.swap_remove(i);
                 requested -= l.size();
                 // SAFETY: a live block of this layout.

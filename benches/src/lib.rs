@@ -58,35 +58,10 @@ pub struct Footprint {
 /// Operations between two footprint samples.
 pub const SAMPLE_EVERY: u64 = 64;
 
-/// A small xorshift64* generator: deterministic, no dependencies.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from `seed` (any value; 0 is mapped to a fixed non-zero state).
-    pub fn new(seed: u64) -> Rng {
-        Rng(if seed == 0 {
-            0x9e37_79b9_7f4a_7c15
-        } else {
-            seed
-        })
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A value in `0..n` (`n > 0`); the slight modulo bias does not matter here.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
+/// The one pseudo-random generator of masu's tests, benchmarks and
+/// workloads: `fastrand`'s (wyrand), deterministic from a seed
+/// (`Rng::with_seed`), no allocation.
+pub use fastrand::Rng;
 
 /// The mixed-size workload: `ops` operations on `slots` slots.
 ///
@@ -166,7 +141,7 @@ impl Dist {
     };
 
     fn size(rng: &mut Rng) -> usize {
-        let r = rng.below(100);
+        let r = rng.u64(..100);
         let (lo, hi) = if r < 80 {
             (16, 256)
         } else if r < 95 {
@@ -174,11 +149,11 @@ impl Dist {
         } else {
             (2049, MAX_SIZE)
         };
-        lo + rng.below((hi - lo + 1) as u64) as usize
+        lo + rng.u64(..(hi - lo + 1) as u64) as usize
     }
 
     fn align(rng: &mut Rng) -> usize {
-        match rng.below(32) {
+        match rng.u64(..32) {
             0 => 64,
             1 | 2 => 16,
             _ => 8,
@@ -204,7 +179,7 @@ impl Dist {
     /// Runs the workload on `subject`, freeing every block it still holds at
     /// the end.
     pub fn run<S: Subject + ?Sized>(&self, subject: &mut S) -> Outcome {
-        let mut rng = Rng::new(self.seed);
+        let mut rng = Rng::with_seed(self.seed);
         let mut slots: Vec<Option<Slot>> = vec![None; self.slots];
         let mut out = Outcome {
             checksum: 0xcbf2_9ce4_8422_2325,
@@ -212,12 +187,12 @@ impl Dist {
         };
         let mut requested = 0usize;
         for op in 0..self.ops {
-            let i = rng.below(self.slots as u64) as usize;
+            let i = rng.u64(..self.slots as u64) as usize;
             match slots[i] {
                 None => {
                     let size = Self::size(&mut rng);
                     let layout = Layout::from_size_align(size, Self::align(&mut rng)).unwrap();
-                    let tag = (rng.next_u64() | 1) as u8;
+                    let tag = (rng.u64(..) | 1) as u8;
                     out.allocs += 1;
                     let ptr = subject.alloc(layout);
                     if ptr.is_null() {
@@ -233,7 +208,7 @@ impl Dist {
                     out.peak_requested = out.peak_requested.max(requested);
                     slots[i] = Some(Slot { ptr, layout, tag });
                 }
-                Some(slot) if rng.below(8) == 0 => {
+                Some(slot) if rng.u64(..8) == 0 => {
                     let old = slot.layout.size();
                     let new = if old * 2 <= MAX_SIZE {
                         old * 2
@@ -403,7 +378,7 @@ mod tests {
 
     #[test]
     fn size_mix_follows_the_dist_shape() {
-        let mut rng = Rng::new(7);
+        let mut rng = Rng::with_seed(7);
         let n = 100_000;
         let (mut small, mut medium, mut large) = (0, 0, 0);
         for _ in 0..n {

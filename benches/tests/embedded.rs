@@ -14,6 +14,7 @@
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
+use masu_bench::Rng;
 use masu_core::{Config, FixedRegion, Heap, LockedHeap};
 
 const KIB: usize = 1024;
@@ -66,31 +67,6 @@ fn masu_over(buf: &Buffer, offset: usize, len: usize, config: Config) -> Heap<Fi
 
 fn layout(size: usize) -> Layout {
     Layout::from_size_align(size, ALIGN).unwrap()
-}
-
-/// splitmix64: small, fast, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -251,11 +227,11 @@ impl Workload {
 
     fn draw(self, rng: &mut Rng) -> usize {
         match self {
-            Workload::Small => rng.range(1, 256),
-            Workload::Mixed => match rng.range(0, 99) {
-                0..=59 => rng.range(1, 64),
-                60..=89 => rng.range(65, 512),
-                _ => rng.range(513, 2048),
+            Workload::Small => rng.usize(1..=256),
+            Workload::Mixed => match rng.usize(0..=99) {
+                0..=59 => rng.usize(1..=64),
+                60..=89 => rng.usize(65..=512),
+                _ => rng.usize(513..=2048),
             },
         }
     }
@@ -279,9 +255,9 @@ struct HalfFreed {
 /// Fills a 64 KiB region with `workload` sizes until an allocation fails,
 /// then frees a random half of the blocks (fixed seed: every call with the
 /// same arguments builds the same state).
-fn half_freed(kind: Kind, workload: Workload) -> HalfFreed {
+fn half_freed(kind: Kind, workload: Workload, seed: u64) -> HalfFreed {
     let mut arena = Arena::new(kind, SMALL_RAM);
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::with_seed(seed);
     let mut blocks = Vec::new();
     for i in 0.. {
         assert!(i < 100_000, "{kind:?} never ran out of memory");
@@ -323,7 +299,7 @@ fn half_freed(kind: Kind, workload: Workload) -> HalfFreed {
 
 /// True when a block of `size` bytes fits in a fresh half-freed state.
 fn largest_probe(kind: Kind, workload: Workload, size: usize) -> bool {
-    let mut s = half_freed(kind, workload);
+    let mut s = half_freed(kind, workload, SEED);
     if kind == Kind::MasuCollected {
         s.arena.masu().unwrap().collect(true);
     }
@@ -365,8 +341,8 @@ struct Reuse {
     largest: usize,
 }
 
-fn measure_reuse(kind: Kind, workload: Workload) -> Reuse {
-    let mut s = half_freed(kind, workload);
+fn measure_reuse(kind: Kind, workload: Workload, seed: u64) -> Reuse {
+    let mut s = half_freed(kind, workload, seed);
     if kind == Kind::MasuCollected {
         s.arena.masu().unwrap().collect(true);
     }
@@ -416,7 +392,7 @@ fn measure_reuse(kind: Kind, workload: Workload) -> Reuse {
 /// blocks held, their requested bytes and the failed attempts.
 fn saturate(kind: Kind, workload: Workload) -> (usize, usize, usize) {
     let mut arena = Arena::new(kind, SMALL_RAM);
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::with_seed(SEED);
     let (mut blocks, mut bytes, mut failed, mut in_a_row) = (Vec::new(), 0, 0, 0);
     while in_a_row < 64 {
         let size = workload.draw(&mut rng);
@@ -464,7 +440,7 @@ fn fill_free_half_reuse_64k() {
             Kind::Lla,
             Kind::Talc,
         ] {
-            let r = measure_reuse(kind, workload);
+            let r = measure_reuse(kind, workload, SEED);
             println!(
                 "| {} | {} | {} | {} B ({:.1} %) | {} B | {} B ({:.1} %) | {} B ({:.1} % of freed) |",
                 workload.name(),
@@ -513,26 +489,54 @@ fn fill_free_half_reuse_64k() {
         }
     }
     println!();
-    // masu's own figures, measured as printed above, minus a margin: a
-    // regression in reuse or in packing fails here.
-    for (workload, r) in &masu {
-        let fill = pct(r.fill_bytes, SMALL_RAM);
-        let reuse = pct(r.same_sizes, r.freed_bytes);
+    // masu's own figures, minus a margin: a regression in reuse or in
+    // packing fails here. One random state says little (whether a page
+    // empties when half the blocks go is luck), so these are medians over
+    // nine seeds.
+    println!("masu-core (SMALL_REGION), medians over seeds 1 to 9:");
+    for workload in [Workload::Small, Workload::Mixed] {
+        let (fill, reuse, largest) = masu_reuse_medians(workload);
+        println!(
+            "  {}: fill {fill:.1} %, same-size reuse {reuse:.1} %, largest block after {largest} B",
+            workload.name()
+        );
         match workload {
-            // Measured (64-bit host): fill 51.7 %, reuse 100 %, largest 3072 B.
+            // Measured (64-bit host): fill 56.5 %, reuse 100 %, largest
+            // 256 B: pages seldom empty whole when a random half of
+            // small blocks goes (issue 13 is about that).
             Workload::Small => {
-                assert!(fill > 45.0, "small: fill {fill:.1} %");
+                assert!(fill > 50.0, "small: fill {fill:.1} %");
                 assert!(reuse > 95.0, "small: same-size reuse {reuse:.1} %");
-                assert!(r.largest >= 2048, "small: largest {} B", r.largest);
+                assert!(largest >= 256, "small: largest {largest} B");
             }
-            // Measured: fill 34.0 %, reuse 85.8 %, largest 5120 B.
+            // Measured: fill 32.9 %, reuse 100 %, largest 6144 B.
             Workload::Mixed => {
                 assert!(fill > 28.0, "mixed: fill {fill:.1} %");
                 assert!(reuse > 75.0, "mixed: same-size reuse {reuse:.1} %");
-                assert!(r.largest >= 4096, "mixed: largest {} B", r.largest);
+                assert!(largest >= 4096, "mixed: largest {largest} B");
             }
         }
     }
+}
+
+/// masu-core's fill, same-size reuse and largest block after freeing half
+/// (see `measure_reuse`), each the median over seeds 1 to 9.
+fn masu_reuse_medians(workload: Workload) -> (f64, f64, usize) {
+    let runs: Vec<Reuse> = (1..=9)
+        .map(|seed| measure_reuse(Kind::Masu, workload, seed))
+        .collect();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let fill = median(runs.iter().map(|r| pct(r.fill_bytes, SMALL_RAM)).collect());
+    let reuse = median(
+        runs.iter()
+            .map(|r| pct(r.same_sizes, r.freed_bytes))
+            .collect(),
+    );
+    let largest = median(runs.iter().map(|r| r.largest as f64).collect()) as usize;
+    (fill, reuse, largest)
 }
 
 // ---------------------------------------------------------------------------

@@ -73,19 +73,19 @@ impl Model {
 
 /// Picks a request size: mostly small, some medium and large, a few huge.
 fn pick_size(rng: &mut Rng, max_huge: usize) -> usize {
-    match rng.range(0, 99) {
-        0..=64 => rng.range(0, 256),
-        65..=84 => rng.range(257, 8192),
-        85..=95 => rng.range(8193, 128 << 10),
-        _ => rng.range(128 << 10, max_huge),
+    match rng.usize(0..=99) {
+        0..=64 => rng.usize(0..=256),
+        65..=84 => rng.usize(257..=8192),
+        85..=95 => rng.usize(8193..=128 << 10),
+        _ => rng.usize(128 << 10..=max_huge),
     }
 }
 
 fn pick_align(rng: &mut Rng, max_align: usize) -> usize {
-    match rng.range(0, 99) {
+    match rng.usize(0..=99) {
         0..=79 => 8,
-        80..=94 => 1 << rng.range(0, 12),
-        _ => 1 << rng.range(12, max_align.trailing_zeros() as usize),
+        80..=94 => 1 << rng.usize(0..=12),
+        _ => 1 << rng.usize(12..=max_align.trailing_zeros() as usize),
     }
 }
 
@@ -116,18 +116,18 @@ fn run<O: Os>(
     max_huge: usize,
     max_align: usize,
 ) -> usize {
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::with_seed(seed);
     let mut model = Model::new();
     let mut nulls = 0;
     for step in 0..ops {
-        let op = rng.range(0, 99);
+        let op = rng.usize(0..=99);
         if op < 45 || model.blocks.is_empty() {
             let layout = Layout::from_size_align(
                 pick_size(&mut rng, max_huge),
                 pick_align(&mut rng, max_align),
             )
             .unwrap();
-            let zero = rng.chance(25);
+            let zero = rng.u64(..100) < 25;
             let p = if zero {
                 heap.alloc_zeroed(layout)
             } else {
@@ -150,12 +150,12 @@ fn run<O: Os>(
             // SAFETY: the block has `layout.size()` bytes.
             unsafe { fill(p, layout.size(), id) };
         } else if op < 60 {
-            let n = rng.range(0, model.blocks.len() - 1);
+            let n = rng.usize(0..=model.blocks.len() - 1);
             let (&a, _) = model.blocks.iter().nth(n).unwrap();
             let old = model.blocks.remove(&a).unwrap();
-            let new_size = if rng.chance(50) {
+            let new_size = if rng.u64(..100) < 50 {
                 // shrink or stay
-                rng.range(0, old.layout.size())
+                rng.usize(0..=old.layout.size())
             } else {
                 pick_size(&mut rng, max_huge)
             };
@@ -191,7 +191,7 @@ fn run<O: Os>(
                 // are checked by the next insert near it.
             }
         } else if op < 98 {
-            let n = rng.range(0, model.blocks.len() - 1);
+            let n = rng.usize(0..=model.blocks.len() - 1);
             let (&a, _) = model.blocks.iter().nth(n).unwrap();
             let b = model.blocks.remove(&a).unwrap();
             // SAFETY: `a` is live with `b.layout`.
@@ -201,7 +201,7 @@ fn run<O: Os>(
             }
             model.frees += 1;
         } else {
-            heap.collect(rng.chance(50));
+            heap.collect(rng.u64(..100) < 50);
         }
         if step % 64 == 0 {
             check_stats(heap, &model);

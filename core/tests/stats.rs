@@ -101,19 +101,19 @@ fn a_kept_page_counts_every_pair() {
 fn the_peak_stays_between_seen_live_bytes_and_the_true_peak() {
     let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
     let mut h = heap_with(16 << 20, sink);
-    let mut rng = Rng::new(7);
+    let mut rng = Rng::with_seed(7);
     let mut live: Vec<(*mut u8, Layout, usize)> = Vec::new();
     let (mut allocs, mut frees) = (0u64, 0u64);
     let (mut bytes, mut true_peak, mut seen) = (0usize, 0usize, 0usize);
     for step in 0..common::scaled(60_000, 600) {
         // Phases: grow in some classes, shrink in others.
         let grow = (step / 2000) % 2 == 0;
-        if live.is_empty() || rng.range(0, 99) < if grow { 70 } else { 30 } {
-            let size = match rng.range(0, 99) {
-                0..=44 => 8 * rng.range(1, 8),
-                45..=89 => 64 * rng.range(1, 16),
-                90..=97 => 1024 * rng.range(1, 8),
-                _ => 4096 * rng.range(10, 40),
+        if live.is_empty() || rng.usize(0..=99) < if grow { 70 } else { 30 } {
+            let size = match rng.usize(0..=99) {
+                0..=44 => 8 * rng.usize(1..=8),
+                45..=89 => 64 * rng.usize(1..=16),
+                90..=97 => 1024 * rng.usize(1..=8),
+                _ => 4096 * rng.usize(10..=40),
             };
             let l = Layout::from_size_align(size, 8).unwrap();
             let p = h.alloc(l);
@@ -125,7 +125,7 @@ fn the_peak_stays_between_seen_live_bytes_and_the_true_peak() {
             bytes += usable;
             true_peak = true_peak.max(bytes);
         } else {
-            let i = rng.range(0, live.len() - 1);
+            let i = rng.usize(0..=live.len() - 1);
             let (p, l, usable) = live.swap_remove(i);
             // SAFETY: as above.
             unsafe { h.dealloc(p, l) };
@@ -222,20 +222,20 @@ fn the_committed_breakdown_adds_up_and_follows_the_blocks() {
         assert_eq!(b.total(), h.stats().committed_bytes, "{b:?}");
         b
     };
-    let mut rng = Rng::new(77);
+    let mut rng = Rng::with_seed(77);
     let mut live = Vec::new();
     for _ in 0..common::scaled(3000, 300) {
-        let size = match rng.range(0, 9) {
-            0 => rng.range(70_000, 300_000),
-            1 if rng.chance(3) => rng.range(3 << 20, 6 << 20),
-            _ => rng.range(8, 4000),
+        let size = match rng.usize(0..=9) {
+            0 => rng.usize(70_000..=300_000),
+            1 if rng.u64(..100) < 3 => rng.usize(3 << 20..=6 << 20),
+            _ => rng.usize(8..=4000),
         };
         let l = Layout::from_size_align(size, 8).unwrap();
         let p = h.alloc(l);
         assert!(!p.is_null());
         live.push((p, l));
-        if rng.chance(40) {
-            let (p, l) = live.swap_remove(rng.range(0, live.len() - 1));
+        if rng.u64(..100) < 40 {
+            let (p, l) = live.swap_remove(rng.usize(0..=live.len() - 1));
             // SAFETY: a live block of `h` with its layout.
             unsafe { h.dealloc(p, l) };
         }

@@ -24,20 +24,7 @@ const LOCAL_LIVE: usize = 512;
 /// scheduled for a while must not make the others pile up memory).
 const INBOX_MAX: usize = 256;
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use fastrand::Rng;
 
 /// A live block: where, its layout, who allocated it, and its tag.
 struct Block {
@@ -48,12 +35,12 @@ struct Block {
 }
 
 fn random_layout(rng: &mut Rng) -> Layout {
-    let band = rng.below(17) as u32; // 2^0 .. 2^16
-    let size = ((1u64 << band) + rng.below(1u64 << band)).clamp(1, 65536) as usize;
-    let align = match rng.below(8) {
-        0..=4 => 1usize << rng.below(5), // 1..16
-        5 | 6 => 1usize << rng.below(9), // up to 256
-        _ => 1usize << rng.below(13),    // up to 4096
+    let band = rng.u64(..17) as u32; // 2^0 .. 2^16
+    let size = ((1u64 << band) + rng.u64(..1u64 << band)).clamp(1, 65536) as usize;
+    let align = match rng.u64(..8) {
+        0..=4 => 1usize << rng.u64(..5), // 1..16
+        5 | 6 => 1usize << rng.u64(..9), // up to 256
+        _ => 1usize << rng.u64(..13),    // up to 4096
     };
     Layout::from_size_align(size, align).unwrap()
 }
@@ -64,7 +51,7 @@ fn alloc_block(rng: &mut Rng, owner: usize) -> Block {
     let p = unsafe { M.alloc(layout) };
     assert!(!p.is_null(), "out of memory for {layout:?}");
     assert_eq!(p as usize % layout.align(), 0, "misaligned for {layout:?}");
-    let tag = rng.next();
+    let tag = rng.u64(..);
     // Mark the first and last bytes (and the first word when the block has
     // room for it and the last byte apart), so an overlap with another live
     // block is seen when either is freed.
@@ -132,7 +119,8 @@ fn eight_threads_a_million_allocations() {
             done.clone(),
         );
         handles.push(std::thread::spawn(move || {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((me as u64 + 1) * 0x1234_5678_9abc));
+            let mut rng =
+                Rng::with_seed(0x9e37_79b9_7f4a_7c15 ^ ((me as u64 + 1) * 0x1234_5678_9abc));
             let mut live: Vec<Block> = Vec::with_capacity(LOCAL_LIVE + 1);
             let drain = |me: usize| {
                 let mine = std::mem::take(&mut *inboxes[me].lock().unwrap());
@@ -145,13 +133,13 @@ fn eight_threads_a_million_allocations() {
             for i in 0..PER_THREAD {
                 live.push(alloc_block(&mut rng, me));
                 if live.len() > LOCAL_LIVE {
-                    let victim = live.swap_remove(rng.below(live.len() as u64) as usize);
-                    if rng.below(3) == 0 {
+                    let victim = live.swap_remove(rng.u64(..live.len() as u64) as usize);
+                    if rng.u64(..3) == 0 {
                         // Hand it to another thread, which frees it. A full
                         // inbox makes the sender wait (draining its own inbox
                         // meanwhile), so memory cannot pile up and the
                         // frees really happen on the receiving thread.
-                        let to = (me + 1 + rng.below(THREADS as u64 - 1) as usize) % THREADS;
+                        let to = (me + 1 + rng.u64(..THREADS as u64 - 1) as usize) % THREADS;
                         let mut victim = Some(victim);
                         while let Some(v) = victim.take() {
                             let mut inbox = inboxes[to].lock().unwrap();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub fn run(args: &Args) -> Report {
     let burst = args.get("burst_mib", 256, 1024) << 20;
     let idle_ms = args.get("idle_ms", 1_200, 2_000);
-    let mut rng = Rng::new(args.get("seed", 0xb0257, 0xb0257));
+    let mut rng = Rng::with_seed(args.get("seed", 0xb0257, 0xb0257));
     let mut sum = Sum::default();
     let base: Vec<Block> = (0..2_000)
         .map(|_| Block::new(between(&mut rng, 16, 1024), tag(&mut rng)))
@@ -24,7 +24,7 @@ pub fn run(args: &Args) -> Report {
     let mut blocks = Vec::new();
     let mut bytes = 0u64;
     while bytes < burst {
-        let size = if rng.below(2) == 0 {
+        let size = if rng.u64(..2) == 0 {
             between(&mut rng, 16, 1024)
         } else {
             between(&mut rng, 1025, 64 << 10)
@@ -36,7 +36,7 @@ pub fn run(args: &Args) -> Report {
     let peak = phase("burst");
     // Free in random order (Fisher-Yates).
     for i in (1..blocks.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
+        let j = rng.u64(..i as u64 + 1) as usize;
         blocks.swap(i, j);
     }
     for b in blocks {

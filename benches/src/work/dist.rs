@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// A size of the dist mix.
 pub fn size(rng: &mut Rng) -> usize {
-    let r = rng.below(100);
+    let r = rng.u64(..100);
     if r < 80 {
         between(rng, 16, 256)
     } else if r < 95 {
@@ -35,7 +35,7 @@ pub fn run_touch(args: &Args) -> Report {
 fn run_with(args: &Args, make: fn(usize, u8) -> Block) -> Report {
     let ops = args.get("ops", 3_000_000, 20_000_000);
     let slots = args.get("slots", 400, 400) as usize;
-    let mut rng = Rng::new(args.get("seed", 0xd157, 0xd157));
+    let mut rng = Rng::with_seed(args.get("seed", 0xd157, 0xd157));
     let mut sum = Sum::default();
     let mut live: Vec<Block> = (0..slots)
         .map(|_| {
@@ -50,7 +50,7 @@ fn run_with(args: &Args, make: fn(usize, u8) -> Block) -> Report {
         if op == snapshot && snapshot != 0 {
             super::masu_snapshot();
         }
-        let i = rng.below(slots as u64) as usize;
+        let i = rng.u64(..slots as u64) as usize;
         let s = size(&mut rng);
         let fresh = make(s, tag(&mut rng));
         std::mem::replace(&mut live[i], fresh).free(&mut sum);

@@ -10,12 +10,12 @@ const MIB: usize = 1 << 20;
 pub fn run(args: &Args) -> Report {
     let ops = args.get("ops", 100, 600);
     let slots = args.get("slots", 20, 20) as usize;
-    let mut rng = Rng::new(args.get("seed", 0x1a7, 0x1a7));
+    let mut rng = Rng::with_seed(args.get("seed", 0x1a7, 0x1a7));
     let mut sum = Sum::default();
     let mut set: Vec<Option<Block>> = (0..slots).map(|_| None).collect();
     let t = Instant::now();
     for _ in 0..ops {
-        let i = rng.below(slots as u64) as usize;
+        let i = rng.u64(..slots as u64) as usize;
         if let Some(b) = set[i].take() {
             b.free(&mut sum);
         }

@@ -432,12 +432,12 @@ pub fn fold(size: usize, first: u8, last: u8) -> u64 {
 
 /// A tag byte (never 0, so untouched zero memory does not pass a probe).
 pub fn tag(rng: &mut Rng) -> u8 {
-    (rng.next_u64() >> 56) as u8 | 1
+    (rng.u64(..) >> 56) as u8 | 1
 }
 
 /// A value in `lo..=hi`.
 pub fn between(rng: &mut Rng, lo: usize, hi: usize) -> usize {
-    lo + rng.below((hi - lo + 1) as u64) as usize
+    lo + rng.u64(..(hi - lo + 1) as u64) as usize
 }
 
 /// A size in `lo..=hi`, log-uniform: each power of two in the range is as
@@ -445,7 +445,7 @@ pub fn between(rng: &mut Rng, lo: usize, hi: usize) -> usize {
 pub fn log_uniform(rng: &mut Rng, lo: usize, hi: usize) -> usize {
     let lo_bits = usize::BITS - lo.leading_zeros() - 1;
     let hi_bits = usize::BITS - hi.leading_zeros() - 1;
-    let b = lo_bits + rng.below((hi_bits - lo_bits + 1) as u64) as u32;
+    let b = lo_bits + rng.u64(..(hi_bits - lo_bits + 1) as u64) as u32;
     let from = (1usize << b).max(lo);
     let to = ((1usize << (b + 1)) - 1).min(hi);
     between(rng, from, to)

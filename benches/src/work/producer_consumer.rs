@@ -25,7 +25,7 @@ pub fn run(args: &Args) -> Report {
         let mut sum = Sum::default();
         if me < pairs {
             let tx = senders.lock().unwrap()[me].take().unwrap();
-            let mut rng = Rng::new(seed(2, me as u64));
+            let mut rng = Rng::with_seed(seed(2, me as u64));
             start.wait();
             let mut batch = Vec::with_capacity(BATCH);
             for _ in 0..per_producer {

@@ -16,25 +16,25 @@ pub fn run(args: &Args) -> Report {
     let inboxes = Inboxes::new(threads);
     let done = Barrier::new(threads);
     let (sum, secs) = timed_threads(threads, |me, start| {
-        let mut rng = Rng::new(seed(3, me as u64));
+        let mut rng = Rng::with_seed(seed(3, me as u64));
         let mut sum = Sum::default();
         let mut set: Vec<Option<Block>> = (0..slots).map(|_| None).collect();
         let mut out: Vec<Vec<Block>> = (0..threads).map(|_| Vec::new()).collect();
         start.wait();
         for op in 0..ops {
-            let i = rng.below(slots as u64) as usize;
+            let i = rng.u64(..slots as u64) as usize;
             match set[i].take() {
                 None => {
                     let size = log_uniform(&mut rng, 8, 16 << 10);
                     set[i] = Some(Block::new(size, tag(&mut rng)));
                 }
-                Some(mut b) => match rng.below(16) {
+                Some(mut b) => match rng.u64(..16) {
                     0..=3 => {
                         b.realloc(log_uniform(&mut rng, 8, 16 << 10), &mut sum.corrupt);
                         set[i] = Some(b);
                     }
                     4 => {
-                        let to = (me + 1 + rng.below(threads as u64 - 1) as usize) % threads;
+                        let to = (me + 1 + rng.u64(..threads as u64 - 1) as usize) % threads;
                         out[to].push(b);
                         if out[to].len() == BATCH {
                             inboxes.send(to, &mut out[to]);

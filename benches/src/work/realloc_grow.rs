@@ -42,14 +42,14 @@ const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz";
 pub fn run(args: &Args) -> Report {
     let rounds = args.get("rounds", 20_000, 100_000);
     let live = args.get("live", 32, 32) as usize;
-    let mut rng = Rng::new(args.get("seed", 0x9e0, 0x9e0));
+    let mut rng = Rng::with_seed(args.get("seed", 0x9e0, 0x9e0));
     let mut sum = Sum::default();
     let mut set: Vec<Option<Grown>> = (0..live).map(|_| None).collect();
     let mut ops = 0u64;
     let t = Instant::now();
     for _ in 0..rounds {
         let len = log_uniform(&mut rng, 1, 1 << 16);
-        let g = if rng.below(2) == 0 {
+        let g = if rng.u64(..2) == 0 {
             let mut v = Vec::new();
             for i in 0..len {
                 v.push(i as u64 * 3 + 1);
@@ -60,13 +60,13 @@ pub fn run(args: &Args) -> Report {
             let mut s = String::new();
             while s.len() < len {
                 let at = s.len() % 26;
-                let n = (1 + rng.below(16) as usize).min(len - s.len());
+                let n = (1 + rng.u64(..16) as usize).min(len - s.len());
                 s.push_str(&ALPHABET[at..at + n]);
                 ops += 1;
             }
             Grown::Str(s)
         };
-        let i = rng.below(live as u64) as usize;
+        let i = rng.u64(..live as u64) as usize;
         if let Some(old) = set[i].replace(g) {
             old.check(&mut sum);
         }

@@ -18,7 +18,7 @@ pub fn run(args: &Args) -> Report {
     // `snapshot=OP`: thread 0 prints masu's report after its operation OP.
     let snapshot = args.get("snapshot", 0, 0);
     let (sum, secs) = timed_threads(threads, |me, start| {
-        let mut rng = Rng::new(seed(1, me as u64));
+        let mut rng = Rng::with_seed(seed(1, me as u64));
         let mut sum = Sum::default();
         let mut set: Vec<Block> = (0..live)
             .map(|_| Block::new(between(&mut rng, 8, 1000), tag(&mut rng)))
@@ -29,11 +29,11 @@ pub fn run(args: &Args) -> Report {
             if me == 0 && op == snapshot && snapshot != 0 {
                 super::masu_snapshot();
             }
-            let i = rng.below(live as u64) as usize;
+            let i = rng.u64(..live as u64) as usize;
             let fresh = Block::new(between(&mut rng, 8, 1000), tag(&mut rng));
             let old = std::mem::replace(&mut set[i], fresh);
-            if rng.below(8) == 0 {
-                let to = (me + 1 + rng.below(threads as u64 - 1) as usize) % threads;
+            if rng.u64(..8) == 0 {
+                let to = (me + 1 + rng.u64(..threads as u64 - 1) as usize) % threads;
                 out[to].push(old);
                 if out[to].len() == BATCH {
                     inboxes.send(to, &mut out[to]);

@@ -23,13 +23,13 @@ pub fn run(args: &Args) -> Report {
                 let (pool, shared) = (&pool, &shared);
                 let index = started + k;
                 s.spawn(move || {
-                    let mut rng = Rng::new(seed(5, index));
+                    let mut rng = Rng::with_seed(seed(5, index));
                     let mut sum = Sum::default();
                     let mut mine: Vec<Block> = (0..per_thread)
                         .map(|_| Block::new(between(&mut rng, 16, 2048), tag(&mut rng)))
                         .collect();
                     while mine.len() > kept {
-                        let i = rng.below(mine.len() as u64) as usize;
+                        let i = rng.u64(..mine.len() as u64) as usize;
                         mine.swap_remove(i).free(&mut sum);
                     }
                     let left = std::mem::take(&mut *pool.lock().unwrap());

@@ -28,30 +28,10 @@ pub const fn scaled(normal: usize, under_miri: usize) -> usize {
     }
 }
 
-/// xorshift64*: a small deterministic PRNG.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in `[lo, hi]`.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo + 1) as u64) as usize
-    }
-    /// True with probability `pct` percent.
-    pub fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-}
+/// The one pseudo-random generator of masu's tests and benchmarks
+/// (`fastrand`'s, deterministic from a seed).
+#[allow(unused_imports)] // not every test file draws random numbers
+pub use fastrand::Rng;
 
 /// A leaked, zeroed region of `len` bytes.
 pub fn region(len: usize) -> &'static mut [u8] {

@@ -34,12 +34,12 @@ pub fn bootstrap_median(v: &[f64], resamples: usize) -> (f64, f64) {
     if v.len() < 2 {
         return (f64::NAN, f64::NAN);
     }
-    let mut rng = Rng::new(0x5747_5f6f_7665_7268);
+    let mut rng = Rng::with_seed(0x5747_5f6f_7665_7268);
     let mut medians = Vec::with_capacity(resamples);
     let mut sample = vec![0.0; v.len()];
     for _ in 0..resamples {
         for x in sample.iter_mut() {
-            *x = v[rng.below(v.len() as u64) as usize];
+            *x = v[rng.u64(..v.len() as u64) as usize];
         }
         sample.sort_by(f64::total_cmp);
         medians.push(quantile(&sample, 0.5));
