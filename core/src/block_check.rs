@@ -80,6 +80,43 @@ pub(crate) fn check_live<O: Os>(
     layout: Layout,
 ) -> *mut Page {
     let p = ptr as usize;
+    check_segment(os, seg, ptr);
+    // SAFETY: `check_segment` proved `seg` is a live segment header.
+    let page = unsafe { Segment::page_of(seg, ptr) };
+    // The page may be another heap's, whose owner writes its lists
+    // and counts meanwhile: no reference to it is formed here, only
+    // reads of the fields that stay fixed while a block is in use.
+    // (After a misuse they may not be, and the verdict is then a
+    // best effort; a correct program is never misjudged.)
+    // SAFETY: as above.
+    let (class, start, block_size, key) = unsafe {
+        (
+            (*page).class,
+            (*page).start as usize,
+            (*page).block_size,
+            (*page).key,
+        )
+    };
+    check_in_use(seg, page, class, p);
+    check_layout(g, page, (class, start, block_size), p, layout);
+    if block_size >= 16 {
+        // SAFETY: the block is at least 16 bytes inside a live page.
+        let tag = unsafe { (ptr as *const usize).add(1).read() };
+        if tag == freed_tag(key) && is_on_free_list(heap_id, page, ptr as *mut Block) {
+            fault(
+                FaultKind::DoubleFree,
+                p,
+                "the block is already free",
+                block_size,
+            );
+        }
+    }
+    page
+}
+
+/// `ptr` lies in memory of `os` under a masu segment header at `seg`.
+fn check_segment<O: Os>(os: &O, seg: *mut Segment, ptr: *mut u8) {
+    let p = ptr as usize;
     if ptr.is_null() || !os.may_contain(seg as usize) {
         fault(
             FaultKind::ForeignPointer,
@@ -98,23 +135,12 @@ pub(crate) fn check_live<O: Os>(
             seg as usize,
         );
     }
-    // SAFETY: the cookie proves `seg` is a live segment header.
-    let page = unsafe { Segment::page_of(seg, ptr) };
-    // The page may be another heap's, whose owner writes its lists
-    // and counts meanwhile: no reference to it is formed here, only
-    // reads of the fields that stay fixed while a block is in use.
-    // (After a misuse they may not be, and the verdict is then a
-    // best effort; a correct program is never misjudged.)
-    // SAFETY: as above.
-    let (class, start, block_size, key) = unsafe {
-        (
-            (*page).class,
-            (*page).start as usize,
-            (*page).block_size,
-            (*page).key,
-        )
-    };
-    // SAFETY: as above.
+}
+
+/// The page of the block at `p` is in use.
+fn check_in_use(seg: *mut Segment, page: *mut Page, class: PageClass, p: usize) {
+    // SAFETY: `page` is a descriptor of the live segment `seg` (checked by
+    // `check_segment`); its owner word is an atomic.
     if class == PageClass::UNUSED || unsafe { Page::owner_id_of(page) } == 0 {
         // A large span starts on a slice boundary; once freed, its
         // slices are free. Anything else in a free slice is foreign.
@@ -135,6 +161,17 @@ pub(crate) fn check_live<O: Os>(
             class.raw() as usize,
         );
     }
+}
+
+/// The block at `p` starts a block of its page, and `layout` maps to the
+/// page's class (small) or fits the span (large and huge).
+fn check_layout(
+    g: &Geometry,
+    page: *mut Page,
+    (class, start, block_size): (PageClass, usize, usize),
+    p: usize,
+    layout: Layout,
+) {
     if class.is_span() {
         if p != start {
             fault(
@@ -154,7 +191,8 @@ pub(crate) fn check_live<O: Os>(
             );
         }
     } else {
-        // SAFETY: as above.
+        // SAFETY: `page` is a descriptor of a live segment (see
+        // `check_live`); its fixed fields are read through the raw pointer.
         if unsafe { !Page::is_slot_start_of(page, p) } {
             fault(
                 FaultKind::ForeignPointer,
@@ -172,19 +210,6 @@ pub(crate) fn check_live<O: Os>(
             );
         }
     }
-    if block_size >= 16 {
-        // SAFETY: the block is at least 16 bytes inside a live page.
-        let tag = unsafe { (ptr as *const usize).add(1).read() };
-        if tag == freed_tag(key) && is_on_free_list(heap_id, page, ptr as *mut Block) {
-            fault(
-                FaultKind::DoubleFree,
-                p,
-                "the block is already free",
-                block_size,
-            );
-        }
-    }
-    page
 }
 
 /// True when `block` is free. The owner searches its lists; another
