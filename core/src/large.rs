@@ -146,76 +146,118 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let Some(lay) = HugeLayout::new(size, align, g.segment_size, self.os.page_size()) else {
             return ptr::null_mut();
         };
-        // Offset from the header beyond which the memory reads as zero.
-        let mut zero_from = 0;
-        let mut seg = ptr::null_mut();
-        if lay.header_off == 0 && lay.block_off == HUGE_HEADER {
-            seg = self.cache_take_huge(lay.total, self.os.can_remap());
-            // SAFETY: a cached huge segment is live, ours and in no list.
-            if !seg.is_null() && unsafe { (*seg).reserved_size } < lay.total {
-                // SAFETY: taken from the cache: in no list, reserved at
-                // `seg`; nothing else uses it.
-                let grown = unsafe { self.remap_segment(seg, lay.total) };
-                if grown.is_null() {
-                    self.cache_put(seg);
-                }
-                seg = grown;
-            }
+        let taken = match self.huge_from_cache(&lay) {
+            Some(Ok(taken)) => Some(taken),
+            Some(Err(())) => None,
+            None => self.huge_fresh(&lay),
+        };
+        let Some((seg, zero_from)) = taken else {
+            return ptr::null_mut();
+        };
+        // SAFETY: `seg` is a live huge segment of ours, in no list, laid
+        // out by `lay`.
+        unsafe { self.start_huge_block(seg, &lay, size, zero, zero_from) }
+    }
+
+    /// A cached huge segment fitted to `lay` (grown by `Os::remap` when its
+    /// reservation is too small), and the offset from its header beyond
+    /// which its memory reads as zero. None when the cache has none that
+    /// fits; an error when one was taken but could not be committed (it
+    /// went back to the cache).
+    #[inline(always)]
+    fn huge_from_cache(&mut self, lay: &HugeLayout) -> Option<Result<(*mut Segment, usize), ()>> {
+        if lay.header_off != 0 || lay.block_off != HUGE_HEADER {
+            return None;
         }
-        if !seg.is_null() {
-            // SAFETY: a cached huge segment is live, ours and in no list.
-            // Committed memory past the request stays with the block (as
-            // usable size) up to HUGE_SLACK_DIV: decommitting it only to
-            // fault it in again for the next larger block costs more.
-            // SAFETY: as above.
-            let committed = unsafe { (*seg).committed_bytes };
-            let end =
-                if committed > lay.total && committed - lay.total <= lay.total / HUGE_SLACK_DIV {
-                    committed
-                } else {
-                    lay.total
-                };
-            // SAFETY: as above.
-            let Some(before) = (unsafe { self.fit_committed(seg, end) }) else {
+        let mut seg = self.cache_take_huge(lay.total, self.os.can_remap());
+        // SAFETY: a cached huge segment is live, ours and in no list.
+        if !seg.is_null() && unsafe { (*seg).reserved_size } < lay.total {
+            // SAFETY: taken from the cache: in no list, reserved at `seg`;
+            // nothing else uses it.
+            let grown = unsafe { self.remap_segment(seg, lay.total) };
+            if grown.is_null() {
                 self.cache_put(seg);
-                return ptr::null_mut();
-            };
-            zero_from = if self.os.fresh_memory_is_zeroed() {
-                before
-            } else {
-                usize::MAX
-            };
-        } else {
-            let mut base = self.os.reserve(lay.total, lay.align);
-            if base.is_null() && self.relieve_memory_pressure() {
-                base = self.os.reserve(lay.total, lay.align);
             }
-            if base.is_null() {
-                return ptr::null_mut();
-            }
-            let committed = lay.total - lay.header_off;
-            seg = base.wrapping_add(lay.header_off) as *mut Segment;
-            // SAFETY: the range is inside the fresh reservation.
-            if !self.commit_or_relieve(seg as *mut u8, committed) {
-                // SAFETY: giving back the reservation just made.
-                unsafe { self.os.release(base, lay.total, lay.align) };
-                return ptr::null_mut();
-            }
-            if !self.os.fresh_memory_is_zeroed() {
-                zero_from = usize::MAX;
-            }
-            let key = self.new_key(seg as usize);
-            let res = Reservation {
-                base,
-                size: lay.total,
-                align: lay.align,
-            };
-            // SAFETY: the header area is committed and ours.
-            unsafe { Segment::write_huge(seg, res, committed, key) };
-            self.reserved_bytes += lay.total;
-            self.committed_bytes += committed;
+            seg = grown;
         }
-        // SAFETY: `seg` is a live huge segment of ours, in no list.
+        if seg.is_null() {
+            return None;
+        }
+        // Committed memory past the request stays with the block (as usable
+        // size) up to HUGE_SLACK_DIV: decommitting it only to fault it in
+        // again for the next larger block costs more.
+        // SAFETY: a cached huge segment is live, ours and in no list.
+        let committed = unsafe { (*seg).committed_bytes };
+        let end = if committed > lay.total && committed - lay.total <= lay.total / HUGE_SLACK_DIV {
+            committed
+        } else {
+            lay.total
+        };
+        // SAFETY: as above.
+        let Some(before) = (unsafe { self.fit_committed(seg, end) }) else {
+            self.cache_put(seg);
+            return Some(Err(()));
+        };
+        let zero_from = if self.os.fresh_memory_is_zeroed() {
+            before
+        } else {
+            usize::MAX
+        };
+        Some(Ok((seg, zero_from)))
+    }
+
+    /// A new huge segment laid out by `lay`, committed, and the offset
+    /// beyond which its memory reads as zero; None when out of memory.
+    #[inline(always)]
+    fn huge_fresh(&mut self, lay: &HugeLayout) -> Option<(*mut Segment, usize)> {
+        let mut base = self.os.reserve(lay.total, lay.align);
+        if base.is_null() && self.relieve_memory_pressure() {
+            base = self.os.reserve(lay.total, lay.align);
+        }
+        if base.is_null() {
+            return None;
+        }
+        let committed = lay.total - lay.header_off;
+        let seg = base.wrapping_add(lay.header_off) as *mut Segment;
+        // SAFETY: the range is inside the fresh reservation.
+        if !self.commit_or_relieve(seg as *mut u8, committed) {
+            // SAFETY: giving back the reservation just made.
+            unsafe { self.os.release(base, lay.total, lay.align) };
+            return None;
+        }
+        let zero_from = if self.os.fresh_memory_is_zeroed() {
+            0
+        } else {
+            usize::MAX
+        };
+        let key = self.new_key(seg as usize);
+        let res = Reservation {
+            base,
+            size: lay.total,
+            align: lay.align,
+        };
+        // SAFETY: the header area is committed and ours.
+        unsafe { Segment::write_huge(seg, res, committed, key) };
+        self.reserved_bytes += lay.total;
+        self.committed_bytes += committed;
+        Some((seg, zero_from))
+    }
+
+    /// Files the one page of huge segment `seg` and hands out its block
+    /// (zeroed below `zero_from` when `zero`).
+    ///
+    /// # Safety
+    /// `seg` is a live huge segment of ours, in no list, laid out by `lay`.
+    #[inline(always)]
+    unsafe fn start_huge_block(
+        &mut self,
+        seg: *mut Segment,
+        lay: &HugeLayout,
+        size: usize,
+        zero: bool,
+        zero_from: usize,
+    ) -> *mut u8 {
+        // SAFETY: guaranteed by the caller.
         unsafe {
             // The block ends where the committed memory does (a reused
             // segment's committed prefix may pass the request by a page).
