@@ -24,7 +24,7 @@
 //!   callgrind. `--reps N` is the number of pairs (quick 5, full 21);
 //!   `--allocators masu-rs,masu` adds libmasu.so under LD_PRELOAD; dist
 //!   runs pinned to one CPU with `taskset` unless `--no-pin`. See
-//!   `stats_overhead.rs`.
+//!   `stats_overhead/`.
 //! * `callgrind`: instructions per allocation/free pair, per allocator.
 //! * `all`: all four.
 //!
