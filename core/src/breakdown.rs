@@ -95,7 +95,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
-        debug_assert_eq!(b.total(), self.committed_bytes, "{b:?}");
+        debug_assert_eq!(b.total(), self.store.committed_bytes(), "{b:?}");
         b
     }
 

@@ -55,7 +55,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub unsafe fn dealloc_fast(&self, ptr: *mut u8, layout: Layout) -> bool {
         let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
-        crate::block_check::check_live(&self.os, &self.geometry, self.id, seg, ptr, layout);
+        crate::block_check::check_live(self.store.os(), &self.geometry, self.id, seg, ptr, layout);
         #[cfg(not(feature = "checks"))]
         let _ = layout;
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment

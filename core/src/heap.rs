@@ -19,6 +19,7 @@ use crate::remote_buffer::RemoteBuffer;
 use crate::segment::{PurgeQueue, SegmentList};
 use crate::size_class::{CLASS_COUNT, DIRECT_MAX};
 use crate::stats::{CounterSink, Counters};
+use crate::store::Store;
 
 // Not part of a concurrent protocol: a monotonic id generator (see `sync`).
 static NEXT_HEAP_ID: crate::sync::StaticAtomicUsize = crate::sync::StaticAtomicUsize::new(1);
@@ -59,9 +60,6 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// Allocation and free counts (see [`CounterSink`]), as far as pages
     /// have folded theirs in (see `flush_page`).
     pub(crate) counters: C,
-    pub(crate) committed_bytes: usize,
-    pub(crate) reserved_bytes: usize,
-    pub(crate) decommitted_bytes: u64,
     pub(crate) purges: u64,
     /// Huge segments moved to a larger reservation by `Os::remap`.
     pub(crate) remaps: u64,
@@ -74,7 +72,8 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// Blocks freed to one page of another heap, not yet pushed onto its
     /// `thread_free` (see `remote_buffer.rs`).
     pub(crate) remote: RemoteBuffer,
-    pub(crate) os: O,
+    /// The `Os`, and the bytes taken from it (see `store.rs`).
+    pub(crate) store: Store<O>,
 }
 
 // SAFETY: a heap exclusively owns its segments and pages; the raw pointers
@@ -122,9 +121,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             epoch: 0,
             id: 0,
             counters,
-            committed_bytes: 0,
-            reserved_bytes: 0,
-            decommitted_bytes: 0,
             purges: 0,
             remaps: 0,
             remote_collected: 0,
@@ -133,13 +129,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             huge_allocs: 0,
             huge_live_bytes: 0,
             remote: RemoteBuffer::EMPTY,
-            os,
+            store: Store::new(os),
         }
     }
 
     /// The `Os` this heap takes memory from.
     pub fn os(&self) -> &O {
-        &self.os
+        self.store.os()
     }
 
     /// The configuration the heap was built with.

@@ -143,7 +143,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     fn alloc_huge(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
         self.ensure_id();
         let g = self.geometry;
-        let Some(lay) = HugeLayout::new(size, align, g.segment_size, self.os.page_size()) else {
+        let Some(lay) = HugeLayout::new(size, align, g.segment_size, self.store.page_size()) else {
             return ptr::null_mut();
         };
         let taken = match self.huge_from_cache(&lay) {
@@ -169,7 +169,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if lay.header_off != 0 || lay.block_off != HUGE_HEADER {
             return None;
         }
-        let mut seg = self.cache_take_huge(lay.total, self.os.can_remap());
+        let mut seg = self.cache_take_huge(lay.total, self.store.can_remap());
         // SAFETY: a cached huge segment is live, ours and in no list.
         if !seg.is_null() && unsafe { (*seg).reserved_size } < lay.total {
             // SAFETY: taken from the cache: in no list, reserved at `seg`;
@@ -198,7 +198,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.cache_put(seg);
             return Some(Err(()));
         };
-        let zero_from = if self.os.fresh_memory_is_zeroed() {
+        let zero_from = if self.store.fresh_memory_is_zeroed() {
             before
         } else {
             usize::MAX
@@ -210,9 +210,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// beyond which its memory reads as zero; None when out of memory.
     #[inline(always)]
     fn huge_fresh(&mut self, lay: &HugeLayout) -> Option<(*mut Segment, usize)> {
-        let mut base = self.os.reserve(lay.total, lay.align);
+        let mut base = self.store.reserve(lay.total, lay.align);
         if base.is_null() && self.relieve_memory_pressure() {
-            base = self.os.reserve(lay.total, lay.align);
+            base = self.store.reserve(lay.total, lay.align);
         }
         if base.is_null() {
             return None;
@@ -222,10 +222,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: the range is inside the fresh reservation.
         if !self.commit_or_relieve(seg as *mut u8, committed) {
             // SAFETY: giving back the reservation just made.
-            unsafe { self.os.release(base, lay.total, lay.align) };
+            unsafe { self.store.release(base, lay.total, lay.align, 0) };
             return None;
         }
-        let zero_from = if self.os.fresh_memory_is_zeroed() {
+        let zero_from = if self.store.fresh_memory_is_zeroed() {
             0
         } else {
             usize::MAX
@@ -238,8 +238,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         };
         // SAFETY: the header area is committed and ours.
         unsafe { Segment::write_huge(seg, res, committed, key) };
-        self.reserved_bytes += lay.total;
-        self.committed_bytes += committed;
         Some((seg, zero_from))
     }
 
@@ -302,17 +300,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // through the raw pointer (see "Access" on `Segment`).
         unsafe {
             let before = (*seg).committed_bytes;
-            debug_assert!(end <= (*seg).reserved_size && end % self.os.page_size() == 0);
+            debug_assert!(end <= (*seg).reserved_size && end % self.store.page_size() == 0);
             let base = seg as *mut u8;
             if before < end {
                 if !self.commit_or_relieve(base.add(before), end - before) {
                     return None;
                 }
-                self.committed_bytes += end - before;
                 (*seg).committed_bytes = end;
-            } else if before > end && self.os.decommit(base.add(end), before - end) {
-                self.committed_bytes -= before - end;
-                self.decommitted_bytes += (before - end) as u64;
+            } else if before > end && self.store.decommit(base.add(end), before - end) {
                 (*seg).committed_bytes = end;
             }
             Some(before)
@@ -338,7 +333,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if (*seg).committed_bytes != size {
                 return ptr::null_mut();
             }
-            let new = self.os.remap(seg as *mut u8, size, new_size, align);
+            let new = self.store.remap(seg as *mut u8, size, new_size, align);
             if new.is_null() {
                 return ptr::null_mut();
             }
@@ -348,8 +343,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             s.reservation = new;
             s.reserved_size = new_size;
             s.committed_bytes = new_size;
-            self.reserved_bytes += new_size - size;
-            self.committed_bytes += new_size - size;
             self.remaps += 1;
             seg
         }
@@ -369,12 +362,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         page: *mut Page,
         new_size: usize,
     ) -> *mut u8 {
-        let page_size = self.os.page_size();
+        let page_size = self.store.page_size();
         // SAFETY: guaranteed by the caller (see "Access" on `Page`).
         unsafe {
             if (*page).class != PageClass::HUGE
                 || (*seg).reservation != seg as *mut u8
-                || !self.os.can_remap()
+                || !self.store.can_remap()
             {
                 return ptr::null_mut();
             }
@@ -415,7 +408,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// `page` is the live page of huge segment `seg` of this heap.
     unsafe fn resize_huge(&mut self, seg: *mut Segment, page: *mut Page, new_size: usize) -> bool {
         let g = self.geometry;
-        let page_size = self.os.page_size();
+        let page_size = self.store.page_size();
         // SAFETY: guaranteed by the caller (see "Access" on `Page`).
         unsafe {
             let old = (*page).block_size;

@@ -49,6 +49,7 @@ mod segment_cache;
 mod segment_store;
 pub mod size_class;
 mod stats;
+mod store;
 mod sync;
 mod validate;
 

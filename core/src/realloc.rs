@@ -21,7 +21,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
-        crate::block_check::check_live(&self.os, &self.geometry, self.id, seg, ptr, layout);
+        crate::block_check::check_live(self.store.os(), &self.geometry, self.id, seg, ptr, layout);
         let align = layout.align();
         // A size that cannot form a `Layout` fails here, before any rounding
         // could wrap around and pass for a small size.

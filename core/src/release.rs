@@ -45,7 +45,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// milliseconds if it has one, else the count of slow-path events.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        self.os.clock_ms().unwrap_or(self.epoch)
+        self.store.clock_ms().unwrap_or(self.epoch)
     }
 
     /// True when something that went idle at `since` has waited `delay`.
@@ -100,7 +100,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.purge.remove(seg);
             // Through the raw pointer: other threads read the header of a
             // segment with live blocks (see "Access" on `Segment`).
-            let page_size = self.os.page_size();
+            let page_size = self.store.page_size();
             if (*seg).kind == SegmentKind::Huge {
                 // Only cached huge segments are purged: keep the header.
                 if !force
@@ -113,9 +113,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let committed = (*seg).committed_bytes;
                 if committed > keep {
                     let len = committed - keep;
-                    if self.os.decommit((seg as *mut u8).add(keep), len) {
-                        self.decommitted_bytes += len as u64;
-                        self.committed_bytes -= len;
+                    if self.store.decommit((seg as *mut u8).add(keep), len) {
                         self.cache_bytes -= len;
                         (*seg).committed_bytes = keep;
                         self.purges += 1;
@@ -152,16 +150,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 due &= !bits;
                 let len = run << g.slice_shift;
                 if self
-                    .os
+                    .store
                     .decommit(Segment::slice_addr(seg, first, g.slice_shift), len)
                 {
                     (*seg).committed_mask &= !bits;
                     (*seg).zero_mask &= !bits;
-                    self.committed_bytes -= len;
                     if (*seg).cached {
                         self.cache_bytes -= len;
                     }
-                    self.decommitted_bytes += len as u64;
                     any = true;
                 }
             }
@@ -239,14 +235,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// the heap reports out of memory. True when anything was given back.
     pub(crate) fn relieve_memory_pressure(&mut self) -> bool {
         let pages_before: u32 = self.pages_per_class.iter().sum();
-        let before = (self.decommitted_bytes, self.reserved_bytes);
+        let before = (self.store.decommitted_bytes(), self.store.reserved_bytes());
         self.free_idle_pages(true);
         let pages_freed = self.pages_per_class.iter().sum::<u32>() != pages_before;
         while !self.purge.first.is_null() {
             self.purge_segment(self.purge.first, true);
         }
         self.release_cache();
-        pages_freed || (self.decommitted_bytes, self.reserved_bytes) != before
+        pages_freed || (self.store.decommitted_bytes(), self.store.reserved_bytes()) != before
     }
 
     /// Commits `[ptr, ptr + len)`, relieving memory pressure and trying once
@@ -254,7 +250,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) fn commit_or_relieve(&mut self, ptr: *mut u8, len: usize) -> bool {
         // SAFETY: callers pass a range inside one of our reservations.
         unsafe {
-            self.os.commit(ptr, len) || (self.relieve_memory_pressure() && self.os.commit(ptr, len))
+            self.store.commit(ptr, len)
+                || (self.relieve_memory_pressure() && self.store.commit(ptr, len))
         }
     }
 

@@ -173,10 +173,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.purge.remove(seg);
             let committed = Segment::committed(seg);
             let s = &*seg;
-            self.committed_bytes -= committed;
-            self.reserved_bytes -= s.reserved_size;
             let (base, size, align) = (s.reservation, s.reserved_size, s.reserved_align);
-            self.os.release(base, size, align);
+            self.store.release(base, size, align, committed);
         }
     }
 }

@@ -154,14 +154,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             left &= !bits;
             let addr = Segment::slice_addr(seg, first, g.slice_shift);
             // SAFETY: the run lies inside the segment's reservation.
-            if unsafe { !self.os.commit(addr, run << g.slice_shift) } {
+            if unsafe { !self.store.commit(addr, run << g.slice_shift) } {
                 return false;
             }
             // SAFETY: `seg` is live and ours; written through the raw
             // pointer (see "Access" on `Segment`).
             unsafe { (*seg).committed_mask |= bits };
-            self.committed_bytes += run << g.slice_shift;
-            if self.os.fresh_memory_is_zeroed() {
+            if self.store.fresh_memory_is_zeroed() {
                 // SAFETY: as above.
                 unsafe { (*seg).zero_mask |= bits };
             }
@@ -175,9 +174,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let g = self.geometry;
         let mut seg = self.cache_take_normal();
         if seg.is_null() {
-            let mut base = self.os.reserve(g.segment_size, g.segment_size);
+            let mut base = self.store.reserve(g.segment_size, g.segment_size);
             if base.is_null() && self.release_cache() {
-                base = self.os.reserve(g.segment_size, g.segment_size);
+                base = self.store.reserve(g.segment_size, g.segment_size);
             }
             if base.is_null() {
                 return ptr::null_mut();
@@ -186,7 +185,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: `base` is a fresh reservation of `segment_size` bytes.
             if !self.commit_or_relieve(base, header) {
                 // SAFETY: giving back the reservation just made.
-                unsafe { self.os.release(base, g.segment_size, g.segment_size) };
+                unsafe { self.store.release(base, g.segment_size, g.segment_size, 0) };
                 return ptr::null_mut();
             }
             seg = base as *mut Segment;
@@ -201,8 +200,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 Segment::write_normal(seg, res, g.slice_shift, g.slice_count, g.header_slices, key)
             };
             debug_assert!(header_bytes(g.slice_count) <= header);
-            self.reserved_bytes += g.segment_size;
-            self.committed_bytes += header;
         }
         // SAFETY: `seg` is live and in no list.
         unsafe { self.segments.push_front(seg) };

@@ -309,10 +309,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// The heap's counters against the recount.
     fn check_counts(&self, count: &Recount) -> Result<(), Broken> {
-        if count.committed != self.committed_bytes {
+        if count.committed != self.store.committed_bytes() {
             return Err("committed_bytes differs from the segments' committed bytes");
         }
-        if count.reserved != self.reserved_bytes {
+        if count.reserved != self.store.reserved_bytes() {
             return Err("reserved_bytes differs from the segments' reservations");
         }
         if count.cached_committed != self.cache_bytes {
@@ -407,7 +407,7 @@ mod tests {
         }
         let cases: [(Corrupt, &str); 6] = [
             (|h, _| h.pages_per_class[3] += 1, "pages_per_class"),
-            (|h, _| h.committed_bytes += 4096, "committed_bytes"),
+            (|h, _| h.store.corrupt_committed(4096), "committed_bytes"),
             (|h, _| h.large_spans += 1, "large_spans"),
             (used, "used + free + local_free"),
             (in_queue, "flagged in-queue"),
