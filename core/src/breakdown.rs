@@ -15,6 +15,7 @@ use crate::stats::CounterSink;
 /// A heap's committed bytes by source. The fields add up to
 /// [`CommittedBreakdown::total`], which is the heap's committed bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct CommittedBreakdown {
     /// Bytes of the blocks handed out and not known freed, at their block
     /// size (so the rounding of requests to size classes is inside; blocks

@@ -23,6 +23,7 @@ use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// A snapshot of one heap's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     /// Bytes in blocks handed out and not yet freed (block sizes, not requests).
     pub live_bytes: usize,
@@ -59,6 +60,7 @@ pub struct Stats {
     /// Remote-freed blocks collected from `thread_free` lists.
     pub remote_frees_collected: u64,
     /// Pages in use per size class.
+    #[cfg_attr(feature = "serde", serde(with = "class_array"))]
     pub pages_per_class: [u32; CLASS_COUNT],
     /// Large spans (multi-slice, one block) in use.
     pub large_spans: usize,
@@ -164,6 +166,7 @@ pub trait CounterSink {
 
 /// A reading of a [`CounterSink`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Counts {
     /// Bytes in live blocks, as far as the heap has folded its pages' counts
     /// in (see [`CounterSink`]).
@@ -270,6 +273,50 @@ impl<C: CounterSink + ?Sized> CounterSink for &C {
     }
     fn read(&self) -> Counts {
         (**self).read()
+    }
+}
+
+/// `Stats::pages_per_class` as a sequence of `CLASS_COUNT` numbers (serde
+/// derives arrays only up to 32 elements).
+#[cfg(feature = "serde")]
+mod class_array {
+    use super::CLASS_COUNT;
+    use core::fmt;
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::ser::SerializeTuple;
+    use serde::{Deserializer, Serializer};
+
+    /// Writes the counts as a sequence.
+    pub fn serialize<S: Serializer>(v: &[u32; CLASS_COUNT], s: S) -> Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(CLASS_COUNT)?;
+        for x in v {
+            t.serialize_element(x)?;
+        }
+        t.end()
+    }
+
+    /// Reads exactly `CLASS_COUNT` counts.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u32; CLASS_COUNT], D::Error> {
+        struct Counts;
+        impl<'de> Visitor<'de> for Counts {
+            type Value = [u32; CLASS_COUNT];
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "{CLASS_COUNT} page counts")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut v = [0u32; CLASS_COUNT];
+                for (i, x) in v.iter_mut().enumerate() {
+                    *x = seq
+                        .next_element()?
+                        .ok_or_else(|| A::Error::invalid_length(i, &self))?;
+                }
+                if seq.next_element::<u32>()?.is_some() {
+                    return Err(A::Error::invalid_length(CLASS_COUNT + 1, &self));
+                }
+                Ok(v)
+            }
+        }
+        d.deserialize_tuple(CLASS_COUNT, Counts)
     }
 }
 

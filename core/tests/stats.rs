@@ -258,3 +258,25 @@ fn the_committed_breakdown_adds_up_and_follows_the_blocks() {
     let b = check(&h);
     assert_eq!(b.empty_waiting + b.kept_pages + b.cached, 0, "{b:?}");
 }
+
+/// With the `serde` feature, a snapshot goes to JSON and back unchanged,
+/// every class's page count included.
+#[cfg(feature = "serde")]
+#[test]
+fn stats_round_trip_through_json() {
+    let region = common::region(1 << 20);
+    let mut heap = Heap::new(FixedRegion::from_slice(region), Config::FIXED_REGION);
+    let p = heap.alloc(Layout::from_size_align(100, 8).unwrap());
+    assert!(!p.is_null());
+    let s = heap.stats();
+    let json = serde_json::to_string(&s).unwrap();
+    assert!(json.contains("\"pages_per_class\":["), "{json}");
+    let back: masu_core::Stats = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, s);
+    let b = heap.committed_breakdown();
+    let back: masu_core::CommittedBreakdown =
+        serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
+    assert_eq!(back, b);
+    // SAFETY: allocated above with this layout.
+    unsafe { heap.dealloc(p, Layout::from_size_align(100, 8).unwrap()) };
+}

@@ -68,6 +68,7 @@ mod purger;
 mod report;
 mod self_resident;
 mod slots;
+mod snapshot;
 mod spin;
 mod sync;
 mod thread_slot;
@@ -81,6 +82,7 @@ pub use options::{
 };
 pub use os::{os_stats, page_size, MmapOs, OsStats, CHUNK};
 pub use pool::{collect, collect_abandoned, flush_remote_frees, pool_stats, PoolStats};
-pub use process_stats::{committed_breakdown, print_stats, stats};
+pub use process_stats::{committed_breakdown, print_stats, snapshot, stats};
 pub use purger::passes as purger_passes;
+pub use snapshot::Snapshot;
 pub use thread_slot::ShimHeap;

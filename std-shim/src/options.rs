@@ -13,7 +13,7 @@
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
 //! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
-//! | `MASU_STATS` | `1`: print the statistics report to stderr at exit | 0 |
+//! | `MASU_STATS` | `1`: print the statistics report to stderr at exit; `json`: print it as one JSON object (a [`Snapshot`](crate::Snapshot)) | 0 |
 //! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
 //!
 //! A value that does not parse is reported once on stderr and the default is
@@ -49,6 +49,7 @@ static OPTIONS: OptionStore = OptionStore::new();
 
 /// The options in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Options {
     /// Milliseconds before empty memory is decommitted (`u32::MAX`: never).
     pub purge_delay_ms: u32,
@@ -74,6 +75,9 @@ pub struct Options {
     pub memory_limit: usize,
     /// Print the report at exit.
     pub stats_at_exit: bool,
+    /// Print it as one JSON object (`MASU_STATS=json`; see
+    /// [`Snapshot`](crate::Snapshot)).
+    pub stats_json: bool,
     /// Print options and rare events.
     pub verbose: bool,
 }
@@ -92,6 +96,7 @@ const DEFAULTS: Options = Options {
     background: true,
     memory_limit: 0,
     stats_at_exit: false,
+    stats_json: false,
     verbose: false,
 };
 
@@ -111,6 +116,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     background: B,
     memory_limit: U,
     stats_at_exit: B,
+    stats_json: B,
     verbose: B,
 }
 
@@ -133,6 +139,7 @@ impl OptionStore {
             background: AtomicBool::new(d.background),
             memory_limit: AtomicUsize::new(d.memory_limit),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
+            stats_json: AtomicBool::new(d.stats_json),
             verbose: AtomicBool::new(d.verbose),
         }
     }
@@ -156,6 +163,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             background: B::new(d.background),
             memory_limit: U::new(d.memory_limit),
             stats_at_exit: B::new(d.stats_at_exit),
+            stats_json: B::new(d.stats_json),
             verbose: B::new(d.verbose),
         }
     }
@@ -175,6 +183,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             background: self.background.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
+            stats_json: self.stats_json.load(Relaxed),
             verbose: self.verbose.load(Relaxed),
         }
     }
@@ -194,6 +203,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.background.store(o.background, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
+        self.stats_json.store(o.stats_json, Relaxed);
         self.verbose.store(o.verbose, Relaxed);
     }
 }
@@ -373,6 +383,15 @@ pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
     None
 }
 
+/// Parses `MASU_STATS`: whether to report at exit, and whether as JSON.
+pub(crate) fn parse_stats(s: &[u8]) -> Option<(bool, bool)> {
+    if s.trim_ascii().eq_ignore_ascii_case(b"json") {
+        Some((true, true))
+    } else {
+        parse_bool(s).map(|on| (on, false))
+    }
+}
+
 /// Parses `MASU_DECOMMIT`: true for `free`.
 pub(crate) fn parse_decommit(s: &[u8]) -> Option<bool> {
     let s = s.trim_ascii();
@@ -460,9 +479,15 @@ pub(crate) fn load_from_env() {
         parse_size,
         |v| o.memory_limit = v,
     );
-    read(b"MASU_STATS\0", "0 or 1", parse_bool, |v| {
-        o.stats_at_exit = v
-    });
+    read(
+        b"MASU_STATS\0",
+        "0, 1 or json",
+        parse_stats,
+        |(on, json)| {
+            o.stats_at_exit = on;
+            o.stats_json = json;
+        },
+    );
     read(b"MASU_VERBOSE\0", "0 or 1", parse_bool, |v| o.verbose = v);
     OPTIONS.set(&o);
     if o.verbose {
@@ -547,5 +572,10 @@ mod tests {
         assert_eq!(parse_decommit(b"free"), Some(true));
         assert_eq!(parse_decommit(b"DontNeed"), Some(false));
         assert_eq!(parse_decommit(b"later"), None);
+        assert_eq!(parse_stats(b"json"), Some((true, true)));
+        assert_eq!(parse_stats(b" JSON "), Some((true, true)));
+        assert_eq!(parse_stats(b"1"), Some((true, false)));
+        assert_eq!(parse_stats(b"0"), Some((false, false)));
+        assert_eq!(parse_stats(b"yaml"), None);
     }
 }

@@ -31,6 +31,7 @@ pub use crate::platform::page_size;
 
 /// Process-wide figures of the `Os` layer (all heaps together).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct OsStats {
     /// Bytes of address space reserved for heaps now.
     pub reserved_bytes: usize,

@@ -79,6 +79,7 @@ static SEED: AtomicU64 = AtomicU64::new(0);
 
 /// Figures about the heap pool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PoolStats {
     /// Heaps ever made (the most threads that used masu at once).
     pub heaps: usize,

@@ -4,7 +4,8 @@
 
 use crate::fmtbuf::StackWriter;
 use crate::pool;
-use crate::report::{self, Snapshot};
+use crate::report::{self, Report};
+use crate::snapshot::Snapshot;
 use crate::thread_slot::{current, heap_of, is_slot, Slot};
 use masu_core::Stats;
 
@@ -104,18 +105,16 @@ pub fn committed_breakdown() -> masu_core::CommittedBreakdown {
     b
 }
 
-/// The figures the report shows, gathered now.
-fn snapshot() -> Snapshot {
-    // This flushes the calling thread's heap (at exit: the exiting
-    // thread's) into its counters first, so they and the per-heap lines
-    // include its last fast-path allocations and frees.
+/// Every figure masu reports, gathered now: [`stats`] (which flushes the
+/// calling thread's heap first), [`crate::os_stats`],
+/// [`crate::pool_stats`], [`committed_breakdown`] and the purger's passes.
+pub fn snapshot() -> Snapshot {
     Snapshot {
         stats: stats(),
         os: crate::os::os_stats(),
         pool: pool::pool_stats(),
         breakdown: committed_breakdown(),
         purger_passes: crate::purger::passes(),
-        own_object: crate::self_resident::own_object_resident(),
     }
 }
 
@@ -124,10 +123,24 @@ pub fn print_stats() {
     print_to(2);
 }
 
-/// Prints the report on `fd`, with a line per heap slot when verbose.
+/// Prints the report on `fd`: one JSON object with `MASU_STATS=json`, else
+/// the text report, with a line per heap slot when verbose.
 pub(crate) fn print_to(fd: libc::c_int) {
     let mut w = StackWriter::<1024>::to_fd(fd);
-    report::write_report(&mut w, &snapshot());
+    // This flushes the calling thread's heap (at exit: the exiting
+    // thread's) into its counters first, so they and the per-heap lines
+    // include its last fast-path allocations and frees.
+    let snap = snapshot();
+    if crate::options::options().stats_json {
+        let _ = snap.write_json(&mut w);
+        w.bytes(b"\n");
+        return;
+    }
+    let r = Report {
+        snap,
+        own_object: crate::self_resident::own_object_resident(),
+    };
+    report::write_report(&mut w, &r);
     if crate::options::options().verbose {
         let mut n = 0usize;
         pool::for_each_slot(|s| {

@@ -3,26 +3,17 @@
 //! `write(2)`: it never allocates, and gathers nothing itself.
 
 use crate::fmtbuf::StackWriter;
-use crate::os::OsStats;
-use crate::pool::PoolStats;
+use crate::snapshot::Snapshot;
 use core::fmt::{self, Write};
 use masu_core::size_class::class_size;
-use masu_core::{CommittedBreakdown, Counts, Stats};
+use masu_core::Counts;
 
-/// The figures of one report.
-pub(crate) struct Snapshot {
-    /// All heaps together (see `crate::stats`).
-    pub stats: Stats,
-    /// The `Os` layer.
-    pub os: OsStats,
-    /// The heap pool.
-    pub pool: PoolStats,
-    /// Where the committed bytes of the readable heaps are.
-    pub breakdown: CommittedBreakdown,
-    /// Passes of the background purger.
-    pub purger_passes: u64,
-    /// Resident bytes of the object holding masu, its path and the path's
-    /// length (None when unknown).
+/// The figures of one report: the snapshot, and the resident bytes of the
+/// object holding masu, its path and the path's length (None when unknown).
+pub(crate) struct Report {
+    /// The figures.
+    pub snap: Snapshot,
+    /// See the type.
     pub own_object: Option<(usize, [u8; 256], usize)>,
 }
 
@@ -48,8 +39,8 @@ impl fmt::Display for Bytes {
 
 /// Writes where the `committed` bytes are, source by source (they add up
 /// to it), and the metadata outside the heaps.
-fn write_breakdown(w: &mut StackWriter<1024>, snap: &Snapshot) {
-    let (b, os, pool) = (&snap.breakdown, &snap.os, &snap.pool);
+fn write_breakdown(w: &mut StackWriter<1024>, r: &Report) {
+    let (b, os, pool) = (&r.snap.breakdown, &r.snap.os, &r.snap.pool);
     let committed = os.committed_bytes;
     let _ = writeln!(w, "  where the committed bytes are:");
     let rows = [
@@ -73,16 +64,16 @@ fn write_breakdown(w: &mut StackWriter<1024>, snap: &Snapshot) {
         Bytes(pool.metadata_bytes as u64),
         Bytes(os.commit_map_bytes as u64)
     );
-    if let Some((bytes, name, len)) = snap.own_object {
+    if let Some((bytes, name, len)) = r.own_object {
         let _ = write!(w, "  resident code and data of ");
         w.bytes(&name[..len]);
         let _ = writeln!(w, " (the object holding masu): {}", Bytes(bytes as u64));
     }
 }
 
-/// Writes the report of `snap` to `w`.
-pub(crate) fn write_report(w: &mut StackWriter<1024>, snap: &Snapshot) {
-    let (st, os, pool) = (&snap.stats, &snap.os, &snap.pool);
+/// Writes the report `r` to `w`.
+pub(crate) fn write_report(w: &mut StackWriter<1024>, r: &Report) {
+    let (st, os, pool) = (&r.snap.stats, &r.snap.os, &r.snap.pool);
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let _ = writeln!(w, "masu statistics (pid {pid})");
@@ -135,7 +126,7 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>, snap: &Snapshot) {
         pool.heaps_in_use,
         pool.adoptions,
         pool.thread_exits,
-        snap.purger_passes
+        r.snap.purger_passes
     );
     let _ = writeln!(
         w,
@@ -157,7 +148,7 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>, snap: &Snapshot) {
         st.purges,
         st.remote_frees_collected
     );
-    write_breakdown(w, snap);
+    write_breakdown(w, r);
     let mut any = false;
     for (class, &pages) in st.pages_per_class.iter().enumerate() {
         if pages != 0 {

@@ -142,3 +142,58 @@ fn masu_is_the_allocator_of_a_preloaded_program() {
         .unwrap();
     assert!(allocs > 0, "{stderr}");
 }
+
+/// `MASU_STATS=json` prints one JSON object at exit (masu's `Snapshot`, see
+/// `std-shim/tests/snapshot.rs` for its round trip through serde) with
+/// figures that make sense.
+#[test]
+fn masu_stats_json_is_one_snapshot() {
+    if !have("sort") {
+        return;
+    }
+    let out = run_preloaded(
+        Command::new("sort").arg(libmasu()).env("LC_ALL", "C"),
+        &[("MASU_STATS", "json")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON line in: {stderr}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let n = |section: &str, field: &str| {
+        v[section][field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{section}.{field} missing in {line}"))
+    };
+    assert!(n("stats", "alloc_count") > 0, "{line}");
+    assert!(
+        n("stats", "free_count") <= n("stats", "alloc_count"),
+        "{line}"
+    );
+    assert!(
+        n("os", "committed_bytes") <= n("os", "reserved_bytes"),
+        "{line}"
+    );
+    assert!(
+        n("os", "peak_committed_bytes") >= n("os", "committed_bytes"),
+        "{line}"
+    );
+    assert!(n("pool", "heaps") >= 1, "{line}");
+    assert!(
+        v["breakdown"]["headers"].is_u64() && v["purger_passes"].is_u64(),
+        "{line}"
+    );
+    assert_eq!(
+        v["stats"]["pages_per_class"].as_array().map(Vec::len),
+        Some(88),
+        "{line}"
+    );
+    // One object and nothing of the text report.
+    assert!(!stderr.contains("masu statistics"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with('{')).count(),
+        1,
+        "{stderr}"
+    );
+}
