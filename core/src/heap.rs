@@ -143,6 +143,27 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         &self.config
     }
 
+    /// Takes the policy of `config`: the purge delays, the segment cache's
+    /// bounds, `cache_follows_huge`, `committed_first` and `remote_batch`.
+    /// The geometry (segment and slice sizes) and the free-list seed stay
+    /// what the heap was built with. A smaller cache bound applies from the
+    /// next segment that enters the cache; a purge delay from the next
+    /// purge or tick.
+    ///
+    /// Panics when `remote_batch` is 0.
+    pub fn set_policy(&mut self, config: &Config) {
+        assert!(config.remote_batch >= 1, "masu: remote_batch below 1");
+        let c = &mut self.config;
+        c.purge_delay = config.purge_delay;
+        c.huge_purge_delay = config.huge_purge_delay;
+        c.segment_cache_count = config.segment_cache_count;
+        c.segment_cache_bytes = config.segment_cache_bytes;
+        c.cache_follows_huge = config.cache_follows_huge;
+        c.committed_first = config.committed_first;
+        c.remote_batch = config.remote_batch;
+        self.pages.set_keep_lone(config.purge_delay != 0);
+    }
+
     /// Largest request (rounded up to its alignment) served by a size class.
     pub fn max_small_size(&self) -> usize {
         self.geometry.max_small_size

@@ -329,6 +329,17 @@ impl PageQueues {
         unsafe { self.full.push_back(page) }
     }
 
+    /// Whether a page alone in its queue is kept when it empties (the
+    /// heap's purge delay is not 0); re-derives `FLAG_KEEP` when it changes.
+    pub(crate) fn set_keep_lone(&mut self, keep: bool) {
+        if self.keep_lone != keep {
+            self.keep_lone = keep;
+            for class in 0..CLASS_COUNT {
+                self.changed(class);
+            }
+        }
+    }
+
     /// Forgets every page (the heap gave all its segments back).
     pub(crate) fn clear(&mut self) {
         *self = PageQueues::new(self.keep_lone);

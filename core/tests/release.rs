@@ -130,6 +130,35 @@ fn the_only_page_of_a_class_is_kept_to_avoid_thrashing() {
     assert_eq!(h.stats().reserved_bytes, 0);
 }
 
+/// `set_policy` changes a live heap's purge delay: the page kept under a
+/// delay goes at the next collect once the delay is 0, and the heap stays
+/// valid through the change.
+#[test]
+fn a_new_policy_applies_to_a_live_heap() {
+    let os = VmLikeOs::new(16 << 20);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(u32::MAX - 1));
+    let p = h.alloc(SMALL);
+    // SAFETY: live block.
+    unsafe { h.dealloc(p, SMALL) };
+    h.collect(false);
+    assert_eq!(h.stats().pages_per_class.iter().sum::<u32>(), 1, "kept");
+    h.set_policy(
+        &Config::VIRTUAL_MEMORY
+            .with_purge_delay(0)
+            .with_segment_cache(0, 0),
+    );
+    h.assert_valid();
+    h.collect(false);
+    h.assert_valid();
+    let s = h.stats();
+    assert_eq!(s.pages_per_class.iter().sum::<u32>(), 0, "{s:?}");
+    assert_eq!(s.reserved_bytes, 0, "no cache: the empty segment went back");
+    assert_eq!(
+        h.config().segment_shift,
+        Config::VIRTUAL_MEMORY.segment_shift
+    );
+}
+
 #[test]
 fn empty_segments_pass_through_a_bounded_cache() {
     let os = VmLikeOs::new(256 << 20);

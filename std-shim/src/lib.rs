@@ -78,7 +78,9 @@ pub use global::Masu;
 pub use lifecycle::{init, register_hooks};
 pub use masu_core;
 pub use options::{
-    options, set_memory_limit, Options, DEFAULT_LARGE_CACHE, DEFAULT_PURGE_DELAY_MS,
+    options, set_background, set_decommit_free, set_exit_retain_bytes, set_huge_purge_delay_ms,
+    set_large_cache_bytes, set_memory_limit, set_purge_delay_ms, OptionError, Options,
+    DEFAULT_LARGE_CACHE, DEFAULT_PURGE_DELAY_MS, MAX_BOUND_BYTES, MAX_DELAY_MS, MIN_MEMORY_LIMIT,
 };
 pub use os::{os_stats, page_size, MmapOs, OsStats, CHUNK};
 pub use pool::{collect, collect_abandoned, flush_remote_frees, pool_stats, PoolStats};

@@ -95,7 +95,10 @@ pub(crate) fn attach() -> *mut Slot {
     }
     if adopted {
         // SAFETY: the thread holds `s` now.
-        unsafe { heap_of(s).collect(false) };
+        unsafe {
+            pool::refresh_policy(s);
+            heap_of(s).collect(false);
+        }
     }
     register_hooks();
     s

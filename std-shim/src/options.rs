@@ -213,10 +213,135 @@ pub fn options() -> Options {
     OPTIONS.get()
 }
 
-/// Sets the memory limit (bytes committed by all heaps; 0: none) at run time.
-/// Memory already committed stays; later commits past the limit fail.
-pub fn set_memory_limit(bytes: usize) {
+/// Bumped by every change of an option that is part of a heap's policy
+/// (purge delays, cache bound): each heap takes the new policy at its next
+/// allocation slow path (see `pool::refresh_policy`). A counter only: the
+/// values themselves are in `OPTIONS`.
+static GENERATION: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The options generation (see `GENERATION`).
+#[inline]
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Relaxed)
+}
+
+/// An option value refused by a setter: nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OptionError {
+    /// The option (its environment variable's name).
+    pub option: &'static str,
+    /// The values it accepts.
+    pub accepted: &'static str,
+}
+
+impl core::fmt::Display for OptionError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "masu: {} out of range: it accepts {}",
+            self.option, self.accepted
+        )
+    }
+}
+
+/// Most bytes a cache or retention bound may be set to (1 TiB).
+pub const MAX_BOUND_BYTES: usize = 1 << 40;
+/// Longest purge delay other than never, in milliseconds (one day).
+pub const MAX_DELAY_MS: u32 = 86_400_000;
+/// Smallest memory limit other than none (1 MiB): below it not even one
+/// segment fits.
+pub const MIN_MEMORY_LIMIT: usize = 1 << 20;
+
+/// `Ok` when `ok`, else the error for `option`.
+fn check(ok: bool, option: &'static str, accepted: &'static str) -> Result<(), OptionError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(OptionError { option, accepted })
+    }
+}
+
+/// Sets the purge delay (`MASU_PURGE_DELAY`) at run time: milliseconds
+/// before empty memory is decommitted, from 0 to [`MAX_DELAY_MS`], or
+/// `None` for never. Each heap applies it at its next allocation slow path.
+pub fn set_purge_delay_ms(ms: Option<u32>) -> Result<(), OptionError> {
+    let v = ms.unwrap_or(u32::MAX);
+    check(
+        ms.map_or(true, |m| m <= MAX_DELAY_MS),
+        "MASU_PURGE_DELAY",
+        "0 to 86400000 milliseconds, or never (None)",
+    )?;
+    OPTIONS.purge_delay_ms.store(v, Relaxed);
+    GENERATION.fetch_add(1, Relaxed);
+    Ok(())
+}
+
+/// Sets the purge delay of cached huge segments (`MASU_HUGE_PURGE_DELAY`)
+/// at run time, as [`set_purge_delay_ms`].
+pub fn set_huge_purge_delay_ms(ms: Option<u32>) -> Result<(), OptionError> {
+    let v = ms.unwrap_or(u32::MAX);
+    check(
+        ms.map_or(true, |m| m <= MAX_DELAY_MS),
+        "MASU_HUGE_PURGE_DELAY",
+        "0 to 86400000 milliseconds, or never (None)",
+    )?;
+    OPTIONS.huge_purge_delay_ms.store(v, Relaxed);
+    GENERATION.fetch_add(1, Relaxed);
+    Ok(())
+}
+
+/// Sets how memory is decommitted (`MASU_DECOMMIT`) at run time:
+/// `MADV_FREE` when `free`, else `MADV_DONTNEED`. Applies to the next
+/// decommit of any heap.
+pub fn set_decommit_free(free: bool) {
+    OPTIONS.decommit_free.store(free, Relaxed);
+}
+
+/// Sets each heap's cache of empty segments (`MASU_LARGE_CACHE`) at run
+/// time: up to [`MAX_BOUND_BYTES`] bytes (0: no cache). Each heap applies
+/// it at its next allocation slow path, from the next segment it caches.
+pub fn set_large_cache_bytes(bytes: usize) -> Result<(), OptionError> {
+    check(
+        bytes <= MAX_BOUND_BYTES,
+        "MASU_LARGE_CACHE",
+        "0 to 1 TiB (1099511627776 bytes)",
+    )?;
+    OPTIONS.large_cache_bytes.store(bytes, Relaxed);
+    GENERATION.fetch_add(1, Relaxed);
+    Ok(())
+}
+
+/// Sets the free committed bytes a heap may keep at its thread's exit
+/// (`MASU_EXIT_RETAIN`) at run time: up to [`MAX_BOUND_BYTES`]. Applies to
+/// the next thread exit.
+pub fn set_exit_retain_bytes(bytes: usize) -> Result<(), OptionError> {
+    check(
+        bytes <= MAX_BOUND_BYTES,
+        "MASU_EXIT_RETAIN",
+        "0 to 1 TiB (1099511627776 bytes)",
+    )?;
+    OPTIONS.exit_retain_bytes.store(bytes, Relaxed);
+    Ok(())
+}
+
+/// Turns the background purger of idle heaps (`MASU_BACKGROUND`) on or off
+/// at run time. Applies when it would next start (a thread exits leaving
+/// memory to purge); a purger already running keeps running.
+pub fn set_background(on: bool) {
+    OPTIONS.background.store(on, Relaxed);
+}
+
+/// Sets the memory limit (`MASU_MEMORY_LIMIT`: bytes committed by all heaps)
+/// at run time: 0 for none, or at least [`MIN_MEMORY_LIMIT`]. Memory
+/// already committed stays; later commits past the limit fail.
+pub fn set_memory_limit(bytes: usize) -> Result<(), OptionError> {
+    check(
+        bytes == 0 || bytes >= MIN_MEMORY_LIMIT,
+        "MASU_MEMORY_LIMIT",
+        "0 (no limit) or at least 1 MiB (1048576 bytes)",
+    )?;
     OPTIONS.memory_limit.store(bytes, Relaxed);
+    Ok(())
 }
 
 #[inline]

@@ -85,9 +85,9 @@ fn a_growth_past_the_memory_limit_fails_and_keeps_the_block() {
         assert!(!p.is_null());
         stamp(p, 8 * MIB);
         let base = masu::os_stats().committed_bytes;
-        masu::set_memory_limit(base + 16 * MIB);
+        masu::set_memory_limit(base + 16 * MIB).unwrap();
         let q = realloc(p, l, 64 * MIB);
-        masu::set_memory_limit(0);
+        masu::set_memory_limit(0).unwrap();
         assert!(q.is_null(), "grew past the limit");
         check(p, 8 * MIB);
         assert!(masu::os_stats().committed_bytes <= base + 16 * MIB);

@@ -10,7 +10,7 @@ fn allocation_fails_past_the_memory_limit() {
     masu::collect(true);
     let base = masu::os_stats().committed_bytes;
     let refusals = masu::os_stats().limit_refusals;
-    masu::set_memory_limit(base + (32 << 20));
+    masu::set_memory_limit(base + (32 << 20)).unwrap();
     let mut held: Vec<Vec<u8>> = Vec::with_capacity(100);
     let mut failed = false;
     for _ in 0..100 {
@@ -29,7 +29,7 @@ fn allocation_fails_past_the_memory_limit() {
     // With room again, the same request succeeds.
     let mut again: Vec<u8> = Vec::new();
     let ok_again = again.try_reserve_exact(16 << 20).is_ok();
-    masu::set_memory_limit(0);
+    masu::set_memory_limit(0).unwrap();
     drop(again);
     println!("limit: {got} blocks of 1 MiB under a limit of base + 32 MiB");
     assert!(failed, "no allocation failed under the limit");
