@@ -62,3 +62,8 @@ pub use heap::Heap;
 pub use locked::{LockedHeap, SpinLock};
 pub use os::Os;
 pub use stats::{CounterSink, Counters, Counts, Stats};
+
+// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -17,11 +17,27 @@ pub type SpinLock = spin::Mutex<()>;
 
 /// A heap shared behind a lock `R` (a spin lock unless said otherwise).
 ///
-/// ```ignore
-/// #[global_allocator]
-/// static HEAP: masu_core::LockedHeap<masu_core::FixedRegion> = masu_core::LockedHeap::empty();
-/// // at start-up:
-/// unsafe { HEAP.init(region_start, region_len) };
+/// ```
+/// use core::alloc::{GlobalAlloc, Layout};
+/// use masu_core::{FixedRegion, LockedHeap};
+///
+/// // In firmware: `#[global_allocator] static HEAP: ... = LockedHeap::empty();`
+/// static HEAP: LockedHeap<FixedRegion> = LockedHeap::empty();
+///
+/// #[repr(align(4096))]
+/// struct Region([u8; 1 << 20]);
+/// static mut REGION: Region = Region([0; 1 << 20]);
+///
+/// // At start-up, once: the heap takes the region.
+/// // SAFETY: the region is ours alone, for the rest of the program.
+/// unsafe { HEAP.init(core::ptr::addr_of_mut!(REGION).cast(), 1 << 20) };
+/// let layout = Layout::from_size_align(100, 8).unwrap();
+/// // SAFETY: a valid layout; the block is freed once, with it.
+/// unsafe {
+///     let p = HEAP.alloc(layout);
+///     assert!(!p.is_null());
+///     HEAP.dealloc(p, layout);
+/// }
 /// ```
 ///
 /// A spin lock deadlocks when an interrupt handler allocates while the code

@@ -6,9 +6,15 @@ use core::alloc::{GlobalAlloc, Layout};
 
 /// masu as a Rust global allocator: each thread allocates from its own heap.
 ///
-/// ```ignore
+/// ```
 /// #[global_allocator]
 /// static A: masu::Masu = masu::Masu::new();
+///
+/// fn main() {
+///     let v: Vec<u64> = (0..1000).collect();
+///     assert_eq!(v.iter().sum::<u64>(), 999 * 1000 / 2);
+///     assert!(masu::stats().alloc_count > 0);
+/// }
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Masu {

@@ -4,9 +4,21 @@
 //! thread over `mmap`, usable as a Rust `#[global_allocator]` and, through the
 //! `masu-capi` crate (`libmasu.so`), as the C `malloc` family.
 //!
-//! ```ignore
+//! ```
 //! #[global_allocator]
 //! static A: masu::Masu = masu::Masu::new();
+//!
+//! fn main() {
+//!     let s = String::from("masu measures memory into boxes");
+//!     assert_eq!(s.split(' ').count(), 5);
+//!     // Change an option at run time, read every figure at once.
+//!     masu::set_purge_delay_ms(Some(50)).unwrap();
+//!     let snap = masu::snapshot();
+//!     assert!(snap.stats.alloc_count > 0);
+//!     let mut json = String::new();
+//!     snap.write_json(&mut json).unwrap();
+//!     assert!(json.starts_with("{\"stats\":"));
+//! }
 //! ```
 //!
 //! * [`Masu`]: the global allocator.
@@ -32,6 +44,12 @@
 //! tests and, off x86-64, for the thread-local slot word.
 #![no_std]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "the `masu` crate supports Linux only (it maps memory with mmap and reads /proc); \
+     on other systems use `masu-core` with an `Os` of your own"
+);
+
 #[cfg(any(test, not(target_arch = "x86_64")))]
 extern crate std;
 
@@ -48,43 +66,81 @@ extern crate std;
 // 7. process_stats, purger, report, fault: observation and release over the pool
 // 8. lifecycle: start-up, attach, thread exit, fork, the exit report
 // 9. entry, global, c: the allocation paths, Masu, the C functions
+#[cfg(target_os = "linux")]
 pub mod c;
+#[cfg(target_os = "linux")]
 mod commit;
+#[cfg(target_os = "linux")]
 mod commit_map;
+#[cfg(target_os = "linux")]
 mod entry;
+#[cfg(target_os = "linux")]
 mod fault;
+#[cfg(target_os = "linux")]
 mod fmtbuf;
+#[cfg(target_os = "linux")]
 mod global;
+#[cfg(target_os = "linux")]
 mod lifecycle;
+#[cfg(target_os = "linux")]
 mod options;
+#[cfg(target_os = "linux")]
 mod os;
+#[cfg(target_os = "linux")]
 mod platform;
+#[cfg(target_os = "linux")]
 mod pool;
+#[cfg(target_os = "linux")]
 mod process_stats;
 #[cfg(loom)]
 #[doc(hidden)]
+#[cfg(target_os = "linux")]
 pub mod protocol;
+#[cfg(target_os = "linux")]
 mod purger;
+#[cfg(target_os = "linux")]
 mod report;
+#[cfg(target_os = "linux")]
 mod self_resident;
+#[cfg(target_os = "linux")]
 mod slots;
+#[cfg(target_os = "linux")]
 mod snapshot;
+#[cfg(target_os = "linux")]
 mod spin;
+#[cfg(target_os = "linux")]
 mod sync;
+#[cfg(target_os = "linux")]
 mod thread_slot;
 
+#[cfg(target_os = "linux")]
 pub use fault::report_panic;
+#[cfg(target_os = "linux")]
 pub use global::Masu;
+#[cfg(target_os = "linux")]
 pub use lifecycle::{init, register_hooks};
+#[cfg(target_os = "linux")]
 pub use masu_core;
+#[cfg(target_os = "linux")]
 pub use options::{
     options, set_background, set_decommit_free, set_exit_retain_bytes, set_huge_purge_delay_ms,
     set_large_cache_bytes, set_memory_limit, set_purge_delay_ms, OptionError, Options,
     DEFAULT_LARGE_CACHE, DEFAULT_PURGE_DELAY_MS, MAX_BOUND_BYTES, MAX_DELAY_MS, MIN_MEMORY_LIMIT,
 };
+#[cfg(target_os = "linux")]
 pub use os::{os_stats, page_size, MmapOs, OsStats, CHUNK};
+#[cfg(target_os = "linux")]
 pub use pool::{collect, collect_abandoned, flush_remote_frees, pool_stats, PoolStats};
+#[cfg(target_os = "linux")]
 pub use process_stats::{committed_breakdown, print_stats, snapshot, stats};
+#[cfg(target_os = "linux")]
 pub use purger::passes as purger_passes;
+#[cfg(target_os = "linux")]
 pub use snapshot::Snapshot;
+#[cfg(target_os = "linux")]
 pub use thread_slot::ShimHeap;
+
+// The README's examples, run as doctests.
+#[cfg(all(doctest, target_os = "linux"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
