@@ -140,8 +140,11 @@ impl Slot {
     }
 }
 
-impl Sentinel {
-    const fn new() -> Sentinel {
+/// A sentinel's value. A macro, not a `const fn`: its heap counts into
+/// `SCRATCH_COUNTERS`, a static, which a static's initialiser may name but a
+/// `const fn` may not before Rust 1.83 (masu's `rust-version` is 1.80).
+macro_rules! sentinel {
+    () => {
         Sentinel(Slot {
             heap: UnsafeCell::new(Heap::with_counters(
                 MmapOs,
@@ -154,13 +157,13 @@ impl Sentinel {
             next_all: ptr::null_mut(),
             policy_generation: Cell::new(0),
         })
-    }
+    };
 }
 
 /// The slot word of a thread that has not attached yet.
-pub(crate) static IDLE: Sentinel = Sentinel::new();
+pub(crate) static IDLE: Sentinel = sentinel!();
 /// The slot word of a thread that has run its exit hook.
-pub(crate) static GONE: Sentinel = Sentinel::new();
+pub(crate) static GONE: Sentinel = sentinel!();
 
 /// [`IDLE`] as a slot pointer.
 #[inline(always)]
