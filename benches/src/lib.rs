@@ -199,7 +199,7 @@ impl Dist {
                         out.oom += 1;
                         continue;
                     }
-                    if ptr as usize % layout.align() != 0 {
+                    if !(ptr as usize).is_multiple_of(layout.align()) {
                         out.misaligned += 1;
                     }
                     // SAFETY: a fresh block of `size` bytes.
@@ -222,7 +222,7 @@ impl Dist {
                         out.oom += 1;
                         continue;
                     }
-                    if ptr as usize % slot.layout.align() != 0 {
+                    if !(ptr as usize).is_multiple_of(slot.layout.align()) {
                         out.misaligned += 1;
                     }
                     // SAFETY: the block holds `new` bytes, the first
