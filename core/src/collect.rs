@@ -51,6 +51,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Work is proportional to the heap's pages: call it at quiet moments
     /// (idle, thread exit, low memory), not per operation.
     pub fn collect(&mut self, force: bool) {
+        self.follow_policy();
         self.epoch += 1;
         self.remote.flush();
         for c in 0..CLASS_COUNT {

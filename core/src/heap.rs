@@ -57,6 +57,8 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) epoch: u64,
     /// Process-unique id (0 until the heap first takes memory).
     pub(crate) id: usize,
+    /// The `Os::policy_generation` whose policy the heap follows.
+    pub(crate) policy_generation: u64,
     /// Allocation and free counts (see [`CounterSink`]), as far as pages
     /// have folded theirs in (see `flush_page`).
     pub(crate) counters: C,
@@ -120,6 +122,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             config,
             epoch: 0,
             id: 0,
+            policy_generation: 0,
             counters,
             purges: 0,
             remaps: 0,
@@ -162,6 +165,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         c.committed_first = config.committed_first;
         c.remote_batch = config.remote_batch;
         self.pages.set_keep_lone(config.purge_delay != 0);
+    }
+
+    /// Takes the `Os`'s policy (see [`Os::policy`]) if it changed since the
+    /// heap last looked: at each epoch tick and at `collect`. (Out of line:
+    /// inlined into the slow paths' event counting, it weighs on their
+    /// registers.)
+    #[inline(never)]
+    pub(crate) fn follow_policy(&mut self) {
+        let g = self.store.os().policy_generation();
+        if g != self.policy_generation {
+            self.policy_generation = g;
+            let c = self.store.os().policy(&self.config);
+            self.set_policy(&c);
+        }
     }
 
     /// Largest request (rounded up to its alignment) served by a size class.

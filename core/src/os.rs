@@ -108,6 +108,22 @@ pub unsafe trait Os {
     fn clock_ms(&self) -> Option<u64> {
         None
     }
+
+    /// A number that changes whenever [`Os::policy`] would answer
+    /// differently (options changed at run time). A heap compares it with
+    /// the one it last saw at each epoch tick and at `collect`, never on a
+    /// fast path. The default never changes.
+    fn policy_generation(&self) -> u64 {
+        0
+    }
+
+    /// The policy a heap built with `current` should follow now (its purge
+    /// delays, cache bounds and so on; see
+    /// [`Heap::set_policy`](crate::Heap::set_policy)). The default keeps
+    /// `current`.
+    fn policy(&self, current: &crate::Config) -> crate::Config {
+        *current
+    }
 }
 
 // SAFETY: forwards every call to `O`, which upholds the contract.
@@ -161,5 +177,12 @@ unsafe impl<O: Os + ?Sized> Os for &O {
     #[inline]
     fn clock_ms(&self) -> Option<u64> {
         (**self).clock_ms()
+    }
+    #[inline]
+    fn policy_generation(&self) -> u64 {
+        (**self).policy_generation()
+    }
+    fn policy(&self, current: &crate::Config) -> crate::Config {
+        (**self).policy(current)
     }
 }

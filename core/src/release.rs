@@ -37,6 +37,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.purge_due(PURGE_PER_EVENT);
         }
         if self.epoch % TICK_EVENTS == 0 {
+            self.follow_policy();
             self.free_idle_pages(false);
         }
     }

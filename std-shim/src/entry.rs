@@ -58,8 +58,6 @@ pub(crate) fn alloc_fast_malloc(size: usize, zero: bool) -> *mut u8 {
 pub(crate) fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
     let s = current();
     if is_slot(s) {
-        // SAFETY: the thread holds its slot, and no heap call is running.
-        unsafe { crate::pool::refresh_policy(s) };
         // SAFETY: the thread holds its slot.
         return unsafe { heap_of(s) }.alloc_slow(layout, zero);
     }

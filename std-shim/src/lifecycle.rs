@@ -95,10 +95,7 @@ pub(crate) fn attach() -> *mut Slot {
     }
     if adopted {
         // SAFETY: the thread holds `s` now.
-        unsafe {
-            pool::refresh_policy(s);
-            heap_of(s).collect(false);
-        }
+        unsafe { heap_of(s).collect(false) };
     }
     register_hooks();
     s

@@ -214,9 +214,10 @@ pub fn options() -> Options {
 }
 
 /// Bumped by every change of an option that is part of a heap's policy
-/// (purge delays, cache bound): each heap takes the new policy at its next
-/// allocation slow path (see `pool::refresh_policy`). A counter only: the
-/// values themselves are in `OPTIONS`.
+/// (purge delays, cache bound): `MmapOs::policy_generation`, which each heap
+/// compares at its epoch tick (every 64 slow-path events) and at `collect`,
+/// then takes the new policy (`Os::policy`). A counter only: the values
+/// themselves are in `OPTIONS`.
 static GENERATION: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// The options generation (see `GENERATION`).
@@ -263,7 +264,8 @@ fn check(ok: bool, option: &'static str, accepted: &'static str) -> Result<(), O
 
 /// Sets the purge delay (`MASU_PURGE_DELAY`) at run time: milliseconds
 /// before empty memory is decommitted, from 0 to [`MAX_DELAY_MS`], or
-/// `None` for never. Each heap applies it at its next allocation slow path.
+/// `None` for never. Each heap applies it at its next epoch tick (every 64
+/// slow-path events) or `collect`.
 pub fn set_purge_delay_ms(ms: Option<u32>) -> Result<(), OptionError> {
     let v = ms.unwrap_or(u32::MAX);
     check(
@@ -299,7 +301,7 @@ pub fn set_decommit_free(free: bool) {
 
 /// Sets each heap's cache of empty segments (`MASU_LARGE_CACHE`) at run
 /// time: up to [`MAX_BOUND_BYTES`] bytes (0: no cache). Each heap applies
-/// it at its next allocation slow path, from the next segment it caches.
+/// it at its next epoch tick or `collect`, from the next segment it caches.
 pub fn set_large_cache_bytes(bytes: usize) -> Result<(), OptionError> {
     check(
         bytes <= MAX_BOUND_BYTES,

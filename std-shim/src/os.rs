@@ -194,4 +194,14 @@ unsafe impl Os for MmapOs {
     fn clock_ms(&self) -> Option<u64> {
         Some(platform::clock_ms())
     }
+
+    fn policy_generation(&self) -> u64 {
+        options::generation()
+    }
+
+    fn policy(&self, current: &masu_core::Config) -> masu_core::Config {
+        // The seed and geometry are the heap's own (`Heap::set_policy`
+        // keeps them); the rest comes from the options in force.
+        options::heap_config(current.seed)
+    }
 }

@@ -129,13 +129,12 @@ pub(crate) fn take_slot() -> (*mut Slot, bool) {
         }
         let s = pool.arena as *mut Slot;
         pool.arena += SLOT_BYTES;
-        let generation = options::generation();
         let config = options::heap_config(SEED.load(Relaxed));
         // SAFETY: `s` is fresh, suitably aligned (arena chunks are
         // page-aligned and SLOT_BYTES is a multiple of the slot's alignment),
         // writable memory that nobody else knows about; slots are never
         // freed.
-        unsafe { Slot::write_new(s, config, generation) };
+        unsafe { Slot::write_new(s, config) };
         s
     });
     if adopted {
@@ -187,27 +186,6 @@ pub(crate) fn retire_heap(h: &mut ShimHeap) {
     }
 }
 
-/// Gives the heap of `s` the policy of the options in force (purge delays,
-/// cache bounds, remote batch; see `Heap::set_policy`) if they changed
-/// since it last took them: one load and compare when they did not. Called
-/// on the allocation slow path, when a thread adopts a heap, and by the
-/// purger for idle heaps.
-///
-/// # Safety
-/// The caller holds `s` (or the pool lock, for an idle slot), and no other
-/// reference to its heap is live.
-#[inline]
-pub(crate) unsafe fn refresh_policy(s: *mut Slot) {
-    let now = options::generation();
-    // SAFETY: guaranteed by the caller.
-    let seen = unsafe { Slot::policy_generation(s) };
-    if seen.get() != now {
-        seen.set(now);
-        // SAFETY: guaranteed by the caller.
-        unsafe { heap_of(s) }.set_policy(&options::heap_config(SEED.load(Relaxed)));
-    }
-}
-
 /// One pass of the background purger (`purger.rs`) over the idle heaps:
 /// `collect(false)` on each, under the pool lock. True when any of them
 /// still has memory waiting for its purge delay afterwards.
@@ -216,8 +194,6 @@ pub(crate) fn purge_idle_heaps() -> bool {
     POOL.for_each_idle(|s| {
         // SAFETY: an idle slot's heap is only touched under the pool lock,
         // which `for_each_idle` holds.
-        unsafe { refresh_policy(s) };
-        // SAFETY: as above.
         let h = unsafe { heap_of(s) };
         h.collect(false);
         waiting |= h.has_pending_release();

@@ -31,10 +31,6 @@ pub(crate) struct Slot {
     next_free: Cell<*mut Slot>,
     /// Next slot ever made; written before the slot is published.
     next_all: *mut Slot,
-    /// The options generation (see `options::generation`) whose heap policy
-    /// the heap has; used by the holder of the slot (or under the pool lock
-    /// for an idle slot).
-    policy_generation: Cell<u64>,
 }
 
 // SAFETY: the accessors return the slot's own fields; `next_all` is touched
@@ -79,14 +75,13 @@ unsafe impl Sync for Sentinel {}
 
 impl Slot {
     /// Writes a new slot at `s`, held by the caller (`in_use`), with a heap
-    /// of `config` (the policy of options generation `generation`) counting
-    /// into the slot's counters.
+    /// of `config` counting into the slot's counters.
     ///
     /// # Safety
     /// `s` is fresh, suitably aligned, writable memory that nobody else
     /// knows about and that is never freed (so the reference to its
     /// counters is `'static`).
-    pub(crate) unsafe fn write_new(s: *mut Slot, config: Config, generation: u64) {
+    pub(crate) unsafe fn write_new(s: *mut Slot, config: Config) {
         // SAFETY: guaranteed by the caller. The pool links the slot
         // (`next_all`) when it publishes it.
         unsafe {
@@ -98,17 +93,7 @@ impl Slot {
             ptr::addr_of_mut!((*s).in_use).write(AtomicBool::new(true));
             ptr::addr_of_mut!((*s).next_free).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*s).next_all).write(ptr::null_mut());
-            ptr::addr_of_mut!((*s).policy_generation).write(Cell::new(generation));
         }
-    }
-
-    /// The options generation whose policy the heap of `s` has.
-    ///
-    /// # Safety
-    /// The caller holds `s` (or the pool lock, for an idle slot).
-    pub(crate) unsafe fn policy_generation(s: *mut Slot) -> &'static Cell<u64> {
-        // SAFETY: slots live forever; the caller holds this one.
-        unsafe { &(*s).policy_generation }
     }
 
     /// What the heap of `s` has counted (readable from any thread).
@@ -155,7 +140,6 @@ macro_rules! sentinel {
             in_use: AtomicBool::new(false),
             next_free: Cell::new(ptr::null_mut()),
             next_all: ptr::null_mut(),
-            policy_generation: Cell::new(0),
         })
     };
 }

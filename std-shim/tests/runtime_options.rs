@@ -33,9 +33,10 @@ fn out_of_range_values_are_refused_and_change_nothing() {
 }
 
 /// A 32 MiB block freed goes to the heap's segment cache (64 MiB by
-/// default); once the cache bound is set to 0 at run time, the next slow
-/// path gives the heap the new policy and a freed block's segment goes
-/// straight back to the `Os`.
+/// default); once the cache bound is set to 0 at run time, the heap takes
+/// the new policy at its next epoch tick (every 64 slow-path events; here 64
+/// large allocations) and a freed block's segment goes straight back to the
+/// `Os`.
 #[test]
 fn a_live_heap_takes_a_new_cache_bound() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
@@ -46,8 +47,10 @@ fn a_live_heap_takes_a_new_cache_bound() {
         drop(v);
         let cached = reserved();
         masu::set_large_cache_bytes(0).unwrap();
-        // An allocation that takes the slow path (a huge block): the heap
-        // takes the new policy before serving it.
+        for _ in 0..64 {
+            // A large block: a slow-path event each.
+            drop(vec![3u8; MIB]);
+        }
         let w = vec![2u8; 24 * MIB];
         drop(w);
         let after = reserved();
