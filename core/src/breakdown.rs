@@ -64,7 +64,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Work is proportional to the heap's slices; call it off the hot path.
     pub fn committed_breakdown(&self) -> CommittedBreakdown {
         let mut b = CommittedBreakdown::default();
-        let mut seg = self.segments.first;
+        let mut seg = self.lists.normal_first();
         while !seg.is_null() {
             // SAFETY: listed segments are live and ours.
             unsafe {
@@ -72,7 +72,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
-        let mut seg = self.huge.first;
+        let mut seg = self.lists.huge_first();
         while !seg.is_null() {
             // SAFETY: listed huge segments are live and ours; their one
             // page descriptor follows the header.
@@ -88,7 +88,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
-        let mut seg = self.cache.first;
+        let mut seg = self.lists.cache_first();
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
             unsafe {

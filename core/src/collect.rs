@@ -15,7 +15,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// calls made after the delay would give back. Work is proportional to
     /// the classes with a lone page.
     pub fn has_pending_release(&self) -> bool {
-        if !self.purge.first.is_null() {
+        if !self.lists.purge_first().is_null() {
             return true;
         }
         let mut lone = self.pages.lone_mask();
@@ -52,7 +52,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// (idle, thread exit, low memory), not per operation.
     pub fn collect(&mut self, force: bool) {
         self.follow_policy();
-        self.epoch += 1;
+        self.count_event();
         self.remote.flush();
         for c in 0..CLASS_COUNT {
             let mut page = self.pages.first(c);
@@ -75,21 +75,21 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.flush_stats();
         if force {
             self.free_idle_pages(true);
-            let mut seg = self.segments.first;
+            let mut seg = self.lists.normal_first();
             while !seg.is_null() {
                 // SAFETY: listed segments are live and ours.
                 let next = unsafe { (*seg).next };
                 self.purge_segment(seg, true);
                 seg = next;
             }
-            while !self.purge.first.is_null() {
-                self.purge_segment(self.purge.first, true);
+            while !self.lists.purge_first().is_null() {
+                self.purge_segment(self.lists.purge_first(), true);
             }
             self.release_cache();
         } else {
             self.free_idle_pages(false);
             let mut n = 0;
-            let mut seg = self.purge.first;
+            let mut seg = self.lists.purge_first();
             while !seg.is_null() {
                 n += 1;
                 // SAFETY: queued segments are live.
@@ -106,7 +106,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// pages in use). Work is proportional to the heap's segments.
     pub fn free_committed_bytes(&self) -> usize {
         let mut bytes = 0;
-        let mut seg = self.segments.first;
+        let mut seg = self.lists.normal_first();
         while !seg.is_null() {
             // SAFETY: listed segments are live and ours; read through the raw
             // pointer (see "Access" on `Segment`).
@@ -116,7 +116,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
-        let mut seg = self.cache.first;
+        let mut seg = self.lists.cache_first();
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
             unsafe {
@@ -165,9 +165,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         for list in [0, 1] {
             loop {
                 let seg = if list == 0 {
-                    self.segments.first
+                    self.lists.normal_first()
                 } else {
-                    self.huge.first
+                    self.lists.huge_first()
                 };
                 if seg.is_null() {
                     break;
@@ -175,16 +175,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // SAFETY: listed segments are live and ours.
                 unsafe {
                     if list == 0 {
-                        self.segments.remove(seg);
+                        self.lists.remove_normal(seg);
                     } else {
-                        self.huge.remove(seg);
+                        self.lists.remove_huge(seg);
                     }
                 }
                 self.release_segment(seg);
             }
         }
         self.pages.clear();
-        self.huge_live_bytes = 0;
+        self.counts.huge_all_gone();
     }
 }
 

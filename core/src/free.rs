@@ -176,12 +176,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             match (*page).class {
                 PageClass::HUGE => self.free_huge_page(page),
                 PageClass::LARGE => {
-                    self.large_spans -= 1;
+                    self.counts.large_span(false);
                     self.release_page_slices(page);
                 }
                 c => {
                     self.pages.remove(page);
-                    self.pages_per_class[c.index()] -= 1;
+                    self.counts.page_freed(c.index());
                     self.release_page_slices(page);
                 }
             }

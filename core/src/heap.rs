@@ -16,9 +16,9 @@ use crate::config::{Config, Geometry};
 use crate::os::Os;
 use crate::page_queue::PageQueues;
 use crate::remote_buffer::RemoteBuffer;
-use crate::segment::{PurgeQueue, SegmentList};
-use crate::size_class::{CLASS_COUNT, DIRECT_MAX};
-use crate::stats::{CounterSink, Counters};
+use crate::segment_lists::SegmentLists;
+use crate::size_class::DIRECT_MAX;
+use crate::stats::{CounterSink, Counters, HeapCounts};
 use crate::store::Store;
 
 // Not part of a concurrent protocol: a monotonic id generator (see `sync`).
@@ -38,15 +38,8 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// The class queues, the `full` queue and the fast path's direct table
     /// (first: the fast path reads the table at a small offset).
     pub(crate) pages: PageQueues,
-    /// Normal segments, those with free slices first.
-    pub(crate) segments: SegmentList,
-    /// Huge segments in use.
-    pub(crate) huge: SegmentList,
-    /// Empty normal and freed huge segments kept for reuse.
-    pub(crate) cache: SegmentList,
-    pub(crate) cache_bytes: usize,
-    /// Segments with free, committed slices waiting for their purge delay.
-    pub(crate) purge: PurgeQueue,
+    /// Where each segment is filed: in use, cached, waiting to be purged.
+    pub(crate) lists: SegmentLists,
     pub(crate) geometry: Geometry,
     /// Requests up to this size with an alignment up to 16 take the table
     /// lookup in `alloc_impl`: `min(DIRECT_MAX, max_small_size)` rounded
@@ -62,18 +55,11 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// Allocation and free counts (see [`CounterSink`]), as far as pages
     /// have folded theirs in (see `flush_page`).
     pub(crate) counters: C,
-    pub(crate) purges: u64,
-    /// Huge segments moved to a larger reservation by `Os::remap`.
-    pub(crate) remaps: u64,
-    pub(crate) remote_collected: u64,
-    pub(crate) pages_per_class: [u32; CLASS_COUNT],
-    pub(crate) large_spans: usize,
-    pub(crate) huge_allocs: usize,
-    /// Bytes of the live huge blocks (their block sizes).
-    pub(crate) huge_live_bytes: usize,
     /// Blocks freed to one page of another heap, not yet pushed onto its
     /// `thread_free` (see `remote_buffer.rs`).
     pub(crate) remote: RemoteBuffer,
+    /// Pages, spans and huge blocks in use, and event counts.
+    pub(crate) counts: HeapCounts,
     /// The `Os`, and the bytes taken from it (see `store.rs`).
     pub(crate) store: Store<O>,
 }
@@ -112,11 +98,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub const fn with_counters(os: O, config: Config, counters: C) -> Self {
         Heap {
             pages: PageQueues::new(config.purge_delay != 0),
-            segments: SegmentList::EMPTY,
-            huge: SegmentList::EMPTY,
-            cache: SegmentList::EMPTY,
-            cache_bytes: 0,
-            purge: PurgeQueue::EMPTY,
+            lists: SegmentLists::EMPTY,
             geometry: Geometry::new(&config),
             direct_max: direct_max(&config),
             config,
@@ -124,14 +106,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             id: 0,
             policy_generation: 0,
             counters,
-            purges: 0,
-            remaps: 0,
-            remote_collected: 0,
-            pages_per_class: [0; CLASS_COUNT],
-            large_spans: 0,
-            huge_allocs: 0,
-            huge_live_bytes: 0,
             remote: RemoteBuffer::EMPTY,
+            counts: HeapCounts::ZERO,
             store: Store::new(os),
         }
     }

@@ -140,7 +140,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             });
             self.counters.note_live(live);
         }
-        Stats {
+        let mut s = Stats {
             live_bytes: live,
             peak_live_bytes: counts.peak_live_bytes.max(live),
             alloc_count: allocs as u64,
@@ -148,14 +148,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             committed_bytes: self.store.committed_bytes(),
             reserved_bytes: self.store.reserved_bytes(),
             decommitted_bytes: self.store.decommitted_bytes(),
-            segments: self.segments.len + self.huge.len,
-            cached_segments: self.cache.len,
-            remote_frees_collected: self.remote_collected,
-            pages_per_class: self.pages_per_class,
-            large_spans: self.large_spans,
-            huge_allocs: self.huge_allocs,
-            purges: self.purges,
-            remaps: self.remaps,
-        }
+            segments: self.lists.in_use().0 + self.lists.in_use().1,
+            cached_segments: self.lists.cached().0,
+            ..Stats::ZERO
+        };
+        self.counts.fill(&mut s);
+        s
     }
 }

@@ -103,7 +103,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     let bytes = n * g.slice_size;
                     self.init_page(seg, page, idx, n, PageClass::LARGE, bytes, 1, start, fresh);
                     self.start_single_block_page(page);
-                    self.large_spans += 1;
+                    self.counts.large_span(true);
                     let start = (*page).start;
                     if zero && !fresh {
                         ptr::write_bytes(start, 0, size);
@@ -273,10 +273,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 start,
                 false,
             );
-            self.huge.push_back(seg);
+            self.lists.add_huge(seg);
             self.start_single_block_page(page);
-            self.huge_allocs += 1;
-            self.huge_live_bytes += block_size;
+            self.counts.huge_made(block_size);
             if zero {
                 ptr::write_bytes(start, 0, size.min(zero_from.saturating_sub(lay.block_off)));
             }
@@ -343,7 +342,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             s.reservation = new;
             s.reserved_size = new_size;
             s.committed_bytes = new_size;
-            self.remaps += 1;
+            self.counts.remapped();
             seg
         }
     }
@@ -381,12 +380,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // The segment's header (with the page descriptor) moves: out of
             // the lists that link it, and back in at its new address.
-            self.huge.remove(seg);
+            self.lists.remove_huge(seg);
             self.pages.unlink_full(page);
             let moved = self.remap_segment(seg, end);
             let seg = if moved.is_null() { seg } else { moved };
             let page = Segment::page(seg, 0);
-            self.huge.push_back(seg);
+            self.lists.add_huge(seg);
             self.pages.relink_full(page);
             if moved.is_null() {
                 // Give back what the failed attempt committed.
@@ -447,7 +446,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let old = (*page).block_size;
             self.flush_page(page);
             (*page).block_size = new;
-            self.huge_live_bytes = self.huge_live_bytes - old + new;
+            self.counts.huge_resized(old, new);
             if moved {
                 self.counters.on_blocks(1, 1, new, old);
             } else {
@@ -472,9 +471,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let seg = (page as *mut u8).sub(size_of::<Segment>()) as *mut Segment;
             (*page).class = PageClass::UNUSED;
             (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
-            self.huge.remove(seg);
-            self.huge_allocs -= 1;
-            self.huge_live_bytes -= (*page).block_size;
+            self.lists.remove_huge(seg);
+            self.counts.huge_freed((*page).block_size);
             (*seg).dirtied_at = self.now();
             self.cache_put(seg);
         }

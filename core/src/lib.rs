@@ -46,6 +46,7 @@ mod release;
 mod remote_buffer;
 mod segment;
 mod segment_cache;
+mod segment_lists;
 mod segment_store;
 pub mod size_class;
 mod stats;

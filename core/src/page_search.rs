@@ -98,7 +98,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 crate::block_check::validate_remote(&*_pg, _b);
             })
         };
-        self.remote_collected += n as u64;
+        self.counts.remote_collected(n as u64);
     }
 
     /// Checks up to `limit` full pages for remote frees; returns a page of
@@ -159,7 +159,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 fresh,
             );
             self.pages.push(class, page, End::Front);
-            self.pages_per_class[class] += 1;
+            self.counts.page_made(class);
             Page::extend(page);
             page
         }

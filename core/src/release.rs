@@ -31,15 +31,22 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Counts a slow-path event and does the release work that is due.
     #[inline]
     pub(crate) fn on_slow_event(&mut self) {
-        self.epoch += 1;
+        self.count_event();
         self.remote.flush();
-        if !self.purge.first.is_null() {
+        if !self.lists.purge_first().is_null() {
             self.purge_due(PURGE_PER_EVENT);
         }
         if self.epoch % TICK_EVENTS == 0 {
             self.follow_policy();
             self.free_idle_pages(false);
         }
+    }
+
+    /// Counts an event of the epoch (a slow path, a `collect`): the only
+    /// place the epoch changes.
+    #[inline(always)]
+    pub(crate) fn count_event(&mut self) {
+        self.epoch += 1;
     }
 
     /// The time that purge delays are measured in: the `Os` clock in
@@ -72,7 +79,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) fn purge_due(&mut self, limit: usize) {
         let now = self.now();
         for _ in 0..limit {
-            let seg = self.purge.first;
+            let seg = self.lists.purge_first();
             if seg.is_null() {
                 return;
             }
@@ -84,8 +91,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // Nothing in it is due yet: move it behind the others.
                 // SAFETY: as above.
                 unsafe {
-                    self.purge.remove(seg);
-                    self.purge.enqueue(seg);
+                    self.lists.purge_remove(seg);
+                    self.lists.purge_enqueue(seg);
                 }
             }
         }
@@ -98,7 +105,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let now = self.now();
         // SAFETY: `seg` is a live segment of ours.
         unsafe {
-            self.purge.remove(seg);
+            self.lists.purge_remove(seg);
             // Through the raw pointer: other threads read the header of a
             // segment with live blocks (see "Access" on `Segment`).
             let page_size = self.store.page_size();
@@ -107,7 +114,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if !force
                     && !Self::delay_passed(self.config.huge_purge_delay, now, (*seg).dirtied_at)
                 {
-                    self.purge.enqueue(seg);
+                    self.lists.purge_enqueue(seg);
                     return;
                 }
                 let keep = crate::large::huge_kept_bytes(page_size);
@@ -115,9 +122,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if committed > keep {
                     let len = committed - keep;
                     if self.store.decommit((seg as *mut u8).add(keep), len) {
-                        self.cache_bytes -= len;
+                        self.lists.cache_decommitted(len);
                         (*seg).committed_bytes = keep;
-                        self.purges += 1;
+                        self.counts.purged();
                     }
                 }
                 return;
@@ -157,17 +164,17 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     (*seg).committed_mask &= !bits;
                     (*seg).zero_mask &= !bits;
                     if (*seg).cached {
-                        self.cache_bytes -= len;
+                        self.lists.cache_decommitted(len);
                     }
                     any = true;
                 }
             }
             if any {
-                self.purges += 1;
+                self.counts.purged();
             }
             if let Some(age) = oldest_waiting {
                 (*seg).dirtied_at = now.wrapping_sub(age as u64);
-                self.purge.enqueue(seg);
+                self.lists.purge_enqueue(seg);
             }
         }
     }
@@ -199,7 +206,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// their free time, move the segment forward, queue the purge.
     pub(crate) fn note_slices_freed(&mut self, seg: *mut Segment, idx: usize, n: usize) {
         let now = self.now();
-        // SAFETY: `seg` is a live normal segment in `self.segments`.
+        // SAFETY: `seg` is a live normal segment in use.
         unsafe {
             for i in idx..idx + n {
                 (*Segment::page(seg, i)).retired_at = now as u32;
@@ -208,14 +215,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 (*seg).dirtied_at = now;
             }
             if (*seg).is_empty() {
-                self.segments.remove(seg);
+                self.lists.remove_normal(seg);
                 self.cache_put(seg);
                 return;
             }
-            if self.segments.first != seg {
-                self.segments.remove(seg);
-                self.segments.push_front(seg);
-            }
+            self.lists.normal_got_free(seg);
             self.schedule_purge(seg);
         }
     }
@@ -226,7 +230,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             0 => self.purge_segment(seg, true),
             u32::MAX => {}
             // SAFETY: `seg` is live and ours.
-            _ => unsafe { self.purge.enqueue(seg) },
+            _ => unsafe { self.lists.purge_enqueue(seg) },
         }
     }
 
@@ -235,12 +239,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// the cache, so that memory merely waiting for its delay is used before
     /// the heap reports out of memory. True when anything was given back.
     pub(crate) fn relieve_memory_pressure(&mut self) -> bool {
-        let pages_before: u32 = self.pages_per_class.iter().sum();
+        let pages_before = self.counts.pages();
         let before = (self.store.decommitted_bytes(), self.store.reserved_bytes());
         self.free_idle_pages(true);
-        let pages_freed = self.pages_per_class.iter().sum::<u32>() != pages_before;
-        while !self.purge.first.is_null() {
-            self.purge_segment(self.purge.first, true);
+        let pages_freed = self.counts.pages() != pages_before;
+        while !self.lists.purge_first().is_null() {
+            self.purge_segment(self.lists.purge_first(), true);
         }
         self.release_cache();
         pages_freed || (self.store.decommitted_bytes(), self.store.reserved_bytes()) != before

@@ -24,16 +24,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 self.release_segment(seg);
                 return;
             }
-            while self.cache.len >= max_count || self.cache_bytes + size > max_bytes {
-                let oldest = self.cache.last;
-                self.cache.remove(oldest);
-                (*oldest).cached = false;
-                self.cache_bytes -= Segment::committed(oldest);
+            loop {
+                let (count, bytes) = self.lists.cached();
+                if count < max_count && bytes + size <= max_bytes {
+                    break;
+                }
+                let oldest = self.lists.cache_oldest();
+                self.lists.cache_take(oldest);
                 self.release_segment(oldest);
             }
-            (*seg).cached = true;
-            self.cache.push_front(seg);
-            self.cache_bytes += size;
+            self.lists.cache_push(seg);
             self.schedule_purge(seg);
         }
     }
@@ -43,7 +43,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     fn cache_bound(&self) -> usize {
         let fixed = self.config.segment_cache_bytes;
         if self.config.cache_follows_huge && fixed != 0 {
-            fixed.max(self.huge_live_bytes)
+            fixed.max(self.counts.huge_live_bytes())
         } else {
             fixed
         }
@@ -51,7 +51,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Takes a cached normal segment, or null.
     pub(crate) fn cache_take_normal(&mut self) -> *mut Segment {
-        let mut seg = self.cache.first;
+        let mut seg = self.lists.cache_first();
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
             unsafe {
@@ -78,7 +78,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) fn cache_take_huge(&mut self, need: usize, grow: bool) -> *mut Segment {
         let mut best: *mut Segment = ptr::null_mut();
         let mut best_key = (usize::MAX, true, usize::MAX, usize::MAX);
-        let mut seg = self.cache.first;
+        let mut seg = self.lists.cache_first();
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
             unsafe {
@@ -103,8 +103,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // room: a new reservation lets the cache grow to the working set,
         // where later requests find committed memory that fits. (A purged
         // segment is reused: a new reservation would fault as much.)
-        let room = self.cache.len < self.config.segment_cache_count as usize
-            && self.cache_bytes < self.cache_bound();
+        let (count, bytes) = self.lists.cached();
+        let room = count < self.config.segment_cache_count as usize && bytes < self.cache_bound();
         if best.is_null() || (best_key.0 > need / 4 && best_key.2 > need / 4 && room) {
             return ptr::null_mut();
         }
@@ -117,10 +117,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     fn cache_remove(&mut self, seg: *mut Segment) {
         // SAFETY: `seg` is a live cached segment of ours.
         unsafe {
-            self.cache.remove(seg);
-            self.purge.remove(seg);
-            (*seg).cached = false;
-            self.cache_bytes -= Segment::committed(seg);
+            self.lists.cache_take(seg);
             if (*seg).kind == SegmentKind::Normal {
                 Segment::reset_pages(seg, (*seg).slice_count as usize);
             }
@@ -131,7 +128,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// committed slices (index a multiple of `step`), and lists it as in use;
     /// null when none has.
     pub(crate) fn cache_take_committed_run(&mut self, n: usize, step: usize) -> *mut Segment {
-        let mut seg = self.cache.first;
+        let mut seg = self.lists.cache_first();
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
             unsafe {
@@ -140,7 +137,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     && run_starts(s.free_mask & s.committed_mask, n, step) != 0
                 {
                     self.cache_remove(seg);
-                    self.segments.push_front(seg);
+                    self.lists.add_normal(seg);
                     return seg;
                 }
                 seg = s.next;
@@ -152,14 +149,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Releases every cached segment; true when any was released.
     pub(crate) fn release_cache(&mut self) -> bool {
         let mut any = false;
-        while !self.cache.first.is_null() {
-            let seg = self.cache.first;
+        while !self.lists.cache_first().is_null() {
+            let seg = self.lists.cache_first();
             // SAFETY: cached segments are live and ours.
-            unsafe {
-                self.cache.remove(seg);
-                (*seg).cached = false;
-                self.cache_bytes -= Segment::committed(seg);
-            }
+            unsafe { self.lists.cache_take(seg) };
             self.release_segment(seg);
             any = true;
         }
@@ -170,7 +163,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) fn release_segment(&mut self, seg: *mut Segment) {
         // SAFETY: `seg` is live, ours, and in no segment list.
         unsafe {
-            self.purge.remove(seg);
+            self.lists.purge_remove(seg);
             let committed = Segment::committed(seg);
             let s = &*seg;
             let (base, size, align) = (s.reservation, s.reserved_size, s.reserved_align);

@@ -96,7 +96,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         step: usize,
         within: impl Fn(*mut Segment) -> u64,
     ) -> Option<(*mut Segment, usize)> {
-        let mut seg = self.segments.first;
+        let mut seg = self.lists.normal_first();
         while !seg.is_null() {
             // SAFETY: segments in the list are live and ours.
             unsafe {
@@ -134,9 +134,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let fresh = (*seg).zero_mask & range == range;
             (*seg).zero_mask &= !range;
             (*seg).free_mask &= !range;
-            if (*seg).free_mask == 0 && self.segments.last != seg {
-                self.segments.remove(seg);
-                self.segments.push_back(seg);
+            if (*seg).free_mask == 0 {
+                self.lists.normal_went_full(seg);
             }
             Some(fresh)
         }
@@ -202,7 +201,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             debug_assert!(header_bytes(g.slice_count) <= header);
         }
         // SAFETY: `seg` is live and in no list.
-        unsafe { self.segments.push_front(seg) };
+        unsafe { self.lists.add_normal(seg) };
         seg
     }
 }

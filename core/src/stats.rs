@@ -410,3 +410,139 @@ impl Pending {
         (self.used.wrapping_sub(self.old_used) as i32 as isize) * self.block_size as isize
     }
 }
+
+/// The heap's figures beside its [`CounterSink`]: pages, spans and huge
+/// blocks in use, and counts of events. Changed only through these
+/// methods (a recount checks them: `Heap::check_invariants`).
+pub(crate) struct HeapCounts {
+    pages_per_class: [u32; CLASS_COUNT],
+    large_spans: usize,
+    huge_allocs: usize,
+    /// Bytes of the live huge blocks (their block sizes).
+    huge_live_bytes: usize,
+    remote_collected: u64,
+    purges: u64,
+    remaps: u64,
+}
+
+impl HeapCounts {
+    /// Nothing yet.
+    pub(crate) const ZERO: HeapCounts = HeapCounts {
+        pages_per_class: [0; CLASS_COUNT],
+        large_spans: 0,
+        huge_allocs: 0,
+        huge_live_bytes: 0,
+        remote_collected: 0,
+        purges: 0,
+        remaps: 0,
+    };
+
+    /// A page of size class `class` was made.
+    #[inline]
+    pub(crate) fn page_made(&mut self, class: usize) {
+        self.pages_per_class[class] += 1;
+    }
+
+    /// A page of size class `class` was freed.
+    #[inline]
+    pub(crate) fn page_freed(&mut self, class: usize) {
+        self.pages_per_class[class] -= 1;
+    }
+
+    /// A large span was made (`+1`) or freed (`-1`).
+    #[inline]
+    pub(crate) fn large_span(&mut self, made: bool) {
+        if made {
+            self.large_spans += 1;
+        } else {
+            self.large_spans -= 1;
+        }
+    }
+
+    /// A huge block of `bytes` was made.
+    #[inline]
+    pub(crate) fn huge_made(&mut self, bytes: usize) {
+        self.huge_allocs += 1;
+        self.huge_live_bytes += bytes;
+    }
+
+    /// A huge block of `bytes` was freed.
+    #[inline]
+    pub(crate) fn huge_freed(&mut self, bytes: usize) {
+        self.huge_allocs -= 1;
+        self.huge_live_bytes -= bytes;
+    }
+
+    /// A huge block changed size from `old` to `new` bytes.
+    #[inline]
+    pub(crate) fn huge_resized(&mut self, old: usize, new: usize) {
+        self.huge_live_bytes = self.huge_live_bytes - old + new;
+    }
+
+    /// Every huge block went (the heap gave its segments back).
+    pub(crate) fn huge_all_gone(&mut self) {
+        self.huge_live_bytes = 0;
+    }
+
+    /// `n` remote frees were collected.
+    #[inline]
+    pub(crate) fn remote_collected(&mut self, n: u64) {
+        self.remote_collected += n;
+    }
+
+    /// A purge decommitted memory.
+    #[inline]
+    pub(crate) fn purged(&mut self) {
+        self.purges += 1;
+    }
+
+    /// A huge segment moved to a larger reservation.
+    #[inline]
+    pub(crate) fn remapped(&mut self) {
+        self.remaps += 1;
+    }
+
+    /// Small pages in use, all classes together.
+    pub(crate) fn pages(&self) -> u32 {
+        self.pages_per_class.iter().sum()
+    }
+
+    /// Bytes of the live huge blocks.
+    #[inline]
+    pub(crate) fn huge_live_bytes(&self) -> usize {
+        self.huge_live_bytes
+    }
+
+    /// Fills the fields of `s` these counts hold.
+    pub(crate) fn fill(&self, s: &mut Stats) {
+        s.pages_per_class = self.pages_per_class;
+        s.large_spans = self.large_spans;
+        s.huge_allocs = self.huge_allocs;
+        s.remote_frees_collected = self.remote_collected;
+        s.purges = self.purges;
+        s.remaps = self.remaps;
+    }
+
+    /// The figures a recount can check, in `Stats`' terms: pages per
+    /// class, large spans, huge blocks and their bytes.
+    pub(crate) fn recountable(&self) -> (&[u32; CLASS_COUNT], usize, usize, usize) {
+        (
+            &self.pages_per_class,
+            self.large_spans,
+            self.huge_allocs,
+            self.huge_live_bytes,
+        )
+    }
+
+    /// Pretends one more page of `class` (a test of the invariant checker).
+    #[cfg(test)]
+    pub(crate) fn corrupt_page_count(&mut self, class: usize) {
+        self.pages_per_class[class] += 1;
+    }
+
+    /// Pretends one more large span (a test of the invariant checker).
+    #[cfg(test)]
+    pub(crate) fn corrupt_large_spans(&mut self) {
+        self.large_spans += 1;
+    }
+}

@@ -111,7 +111,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             false
         };
-        if !listed(self.segments.first) && !listed(self.huge.first) {
+        if !listed(self.lists.normal_first()) && !listed(self.lists.huge_first()) {
             return false;
         }
         // SAFETY: `seg` is a live segment of ours; `page` lies in its header
@@ -162,7 +162,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Walks the segment lists: masks, descriptors, flags, and recounts.
     fn check_segments(&self, count: &mut Recount) -> Result<(), Broken> {
         let mut seen_full = false;
-        let mut seg = self.segments.first;
+        let mut seg = self.lists.normal_first();
         let mut len = 0;
         while !seg.is_null() {
             // SAFETY: listed segments are live and ours.
@@ -180,10 +180,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
-        if len != self.segments.len {
+        if len != self.lists.in_use().0 {
             return Err("the segment list's length is not its count");
         }
-        let mut seg = self.huge.first;
+        let mut seg = self.lists.huge_first();
         let mut len = 0;
         while !seg.is_null() {
             // SAFETY: listed segments are live and ours.
@@ -204,7 +204,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
-        if len != self.huge.len {
+        if len != self.lists.in_use().1 {
             return Err("the huge list's length is not its count");
         }
         self.check_cache(count)
@@ -275,7 +275,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// The cache and the purge queue.
     fn check_cache(&self, count: &mut Recount) -> Result<(), Broken> {
-        let mut seg = self.cache.first;
+        let mut seg = self.lists.cache_first();
         let mut len = 0;
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.
@@ -291,10 +291,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
-        if len != self.cache.len {
+        if len != self.lists.cached().0 {
             return Err("the cache's length is not its count");
         }
-        let mut seg = self.purge.first;
+        let mut seg = self.lists.purge_first();
         while !seg.is_null() {
             // SAFETY: queued segments are live and ours.
             unsafe {
@@ -315,19 +315,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if count.reserved != self.store.reserved_bytes() {
             return Err("reserved_bytes differs from the segments' reservations");
         }
-        if count.cached_committed != self.cache_bytes {
+        if count.cached_committed != self.lists.cached().1 {
             return Err("cache_bytes differs from the cached segments' committed bytes");
         }
-        if count.pages_per_class != self.pages_per_class {
+        let (pages_per_class, large_spans, huge_allocs, huge_live) = self.counts.recountable();
+        if count.pages_per_class != *pages_per_class {
             return Err("pages_per_class differs from a recount of the small pages");
         }
-        if count.large_spans != self.large_spans {
+        if count.large_spans != large_spans {
             return Err("large_spans differs from a recount of the large pages");
         }
-        if count.huge_allocs != self.huge_allocs {
+        if count.huge_allocs != huge_allocs {
             return Err("huge_allocs differs from the huge segments in use");
         }
-        if count.huge_live != self.huge_live_bytes {
+        if count.huge_live != huge_live {
             return Err("huge_live_bytes differs from the huge blocks' sizes");
         }
         Ok(())
@@ -406,9 +407,9 @@ mod tests {
             unsafe { (*seg).committed_mask = 0 }
         }
         let cases: [(Corrupt, &str); 6] = [
-            (|h, _| h.pages_per_class[3] += 1, "pages_per_class"),
+            (|h, _| h.counts.corrupt_page_count(3), "pages_per_class"),
             (|h, _| h.store.corrupt_committed(4096), "committed_bytes"),
-            (|h, _| h.large_spans += 1, "large_spans"),
+            (|h, _| h.counts.corrupt_large_spans(), "large_spans"),
             (used, "used + free + local_free"),
             (in_queue, "flagged in-queue"),
             (committed_mask, "not committed"),
