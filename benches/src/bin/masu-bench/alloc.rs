@@ -61,11 +61,72 @@ pub const QUICK: &[&str] = &[
     "glibc", "mimalloc", "jemalloc", "tcmalloc", "masu", "masu-rs",
 ];
 
-/// The reference every ratio is taken against.
-pub const REFERENCE: &str = "mimalloc";
-
 /// The allocators masu's goals name: "within 1.10x of the best of these".
 pub const PEERS: &[&str] = &["mimalloc", "jemalloc", "tcmalloc"];
+
+/// The crate build that stands in for a Debian allocator that is not
+/// installed, and the masu-bench feature that builds it.
+pub fn stand_in(name: &str) -> Option<(&'static str, &'static str)> {
+    match name {
+        "mimalloc" => Some(("mimalloc-rs", "rust-mimalloc")),
+        "jemalloc" => Some(("jemalloc-rs", "rust-jemalloc")),
+        _ => None,
+    }
+}
+
+/// The allocators of the short comparison: [`QUICK`], with the crate build
+/// of mimalloc or jemalloc (a C compiler is all it needs) in place of the
+/// Debian package where `installed` says it is missing, so that a fresh
+/// machine still compares masu with both.
+pub fn quick_defaults(installed: impl Fn(&str) -> bool) -> Vec<String> {
+    QUICK
+        .iter()
+        .map(|&n| match stand_in(n) {
+            Some((rs, _)) if !installed(n) => rs.to_string(),
+            _ => n.to_string(),
+        })
+        .collect()
+}
+
+/// Whether the Debian library of `name` is there (or given by its
+/// `MASU_BENCH_*` variable; the value `none` means absent).
+pub fn installed(name: &str) -> bool {
+    debian_lib(name).is_some()
+}
+
+/// The reference every ratio is taken against: mimalloc, or its crate
+/// build standing in for it.
+pub fn reference(allocators: &[String]) -> &'static str {
+    if allocators.iter().any(|a| a == "mimalloc") || !allocators.iter().any(|a| a == "mimalloc-rs")
+    {
+        "mimalloc"
+    } else {
+        "mimalloc-rs"
+    }
+}
+
+/// The goals' peers present in `allocators`: [`PEERS`], each replaced by its
+/// crate build when only that ran.
+pub fn peers(allocators: &[String]) -> Vec<&'static str> {
+    let has = |n: &str| allocators.iter().any(|a| a == n);
+    PEERS
+        .iter()
+        .map(|&p| match stand_in(p) {
+            Some((rs, _)) if !has(p) && has(rs) => rs,
+            _ => p,
+        })
+        .collect()
+}
+
+/// The masu-bench features the allocators `names` need built.
+pub fn features(names: &[String]) -> Vec<&'static str> {
+    ["mimalloc", "jemalloc"]
+        .iter()
+        .filter_map(|n| stand_in(n))
+        .filter(|(rs, _)| names.iter().any(|a| a == rs))
+        .map(|(_, f)| f)
+        .collect()
+}
 
 /// One sentence about each, for the tables' legends.
 pub fn describe(name: &str) -> &'static str {
@@ -95,6 +156,17 @@ fn debian(name: &str) -> Option<(&'static str, &'static str)> {
         "jemalloc" => Some(("libjemalloc2", "libjemalloc.so.2")),
         "tcmalloc" => Some(("libtcmalloc-minimal4", "libtcmalloc_minimal.so.4")),
         _ => None,
+    }
+}
+
+/// The Debian library of `name`: its `MASU_BENCH_*` variable if set (`none`:
+/// absent), else where the usual directories have it.
+fn debian_lib(name: &str) -> Option<PathBuf> {
+    let (_, file) = debian(name)?;
+    match std::env::var_os(format!("MASU_BENCH_{}", name.to_uppercase())) {
+        Some(v) if v == "none" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => find_lib(file),
     }
 }
 
@@ -163,10 +235,7 @@ pub fn resolve(names: &[String], bin_dir: &Path) -> (Vec<Allocator>, Vec<Missing
             "mimalloc" | "jemalloc" | "tcmalloc" => {
                 let (pkg, file) = debian(name).unwrap();
                 let env = format!("MASU_BENCH_{}", name.to_uppercase());
-                let lib = std::env::var_os(&env)
-                    .map(PathBuf::from)
-                    .or_else(|| find_lib(file));
-                match lib {
+                match debian_lib(name) {
                     Some(lib) => Ok(Allocator {
                         name,
                         what: format!(
@@ -205,11 +274,11 @@ pub fn resolve(names: &[String], bin_dir: &Path) -> (Vec<Allocator>, Vec<Missing
             "masu-rs" => binary("masu-work-masu", "cargo build --release -p masu-bench"),
             "mimalloc-rs" => binary(
                 "masu-work-mimalloc",
-                "cargo build --release -p masu-bench --features rust-allocators",
+                "cargo build --release -p masu-bench --features rust-mimalloc",
             ),
             "jemalloc-rs" => binary(
                 "masu-work-jemalloc",
-                "cargo build --release -p masu-bench --features rust-allocators",
+                "cargo build --release -p masu-bench --features rust-jemalloc",
             ),
             _ => unreachable!(),
         };
@@ -219,4 +288,33 @@ pub fn resolve(names: &[String], bin_dir: &Path) -> (Vec<Allocator>, Vec<Missing
         }
     }
     (found, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crates_stand_in_for_missing_packages() {
+        let all = quick_defaults(|_| true);
+        assert_eq!(all, QUICK);
+        assert_eq!(features(&all), Vec::<&str>::new());
+        let fresh = quick_defaults(|n| n == "tcmalloc");
+        assert_eq!(
+            fresh,
+            [
+                "glibc",
+                "mimalloc-rs",
+                "jemalloc-rs",
+                "tcmalloc",
+                "masu",
+                "masu-rs"
+            ]
+        );
+        assert_eq!(features(&fresh), ["rust-mimalloc", "rust-jemalloc"]);
+        assert_eq!(reference(&fresh), "mimalloc-rs");
+        assert_eq!(peers(&fresh), ["mimalloc-rs", "jemalloc-rs", "tcmalloc"]);
+        assert_eq!(reference(&all), "mimalloc");
+        assert_eq!(peers(&all), PEERS);
+    }
 }

@@ -33,27 +33,25 @@ fn run(mut cmd: Command, what: &str) -> Result<(), String> {
 /// Builds, in release, into `target_dir`: `libmasu.so`, the workload
 /// binaries (with `rust_allocators`, also the mimalloc and jemalloc crate
 /// builds) and the `fixed_region` example.
-pub fn build_all(target_dir: &Path, rust_allocators: bool) -> Result<(), String> {
+pub fn build_all(target_dir: &Path, features: &[&str]) -> Result<(), String> {
     let mut cmd = cargo();
     cmd.current_dir(root())
         .args(["build", "--release", "--quiet", "--target-dir"])
         .arg(target_dir)
         .args(["-p", "masu-capi", "-p", "masu-bench", "--lib", "--bins"])
         .args(["--example", "fixed_region"]);
-    if rust_allocators {
-        cmd.args(["--features", "masu-bench/rust-allocators"]);
+    for f in features {
+        cmd.arg("--features").arg(format!("masu-bench/{f}"));
     }
-    run(
-        cmd,
-        &format!(
-            "building libmasu.so and the workloads{}",
-            if rust_allocators {
-                " (with the mimalloc and jemalloc crates: the first build compiles them from C, 1-2 minutes)"
-            } else {
-                ""
-            }
-        ),
-    )
+    let note = if features.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (with {}: the first build compiles the C allocators, up to a minute)",
+            features.join(", ")
+        )
+    };
+    run(cmd, &format!("building libmasu.so and the workloads{note}"))
 }
 
 /// The two builds `stats-overhead` compares: the same command into two

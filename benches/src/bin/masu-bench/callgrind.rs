@@ -2,7 +2,7 @@
 //! figures on a noisy machine. Only the `masu_bench_pairs_*` functions of
 //! the `pairs` workload are counted (see `benches/src/work/pairs.rs`).
 
-use crate::alloc::{self, Allocator};
+use crate::alloc::Allocator;
 use crate::cli::Opts;
 use crate::env::{dirs, header, loadavg};
 use crate::progress::Progress;
@@ -144,8 +144,7 @@ pub fn callgrind_mode(o: &Opts) -> Result<(), String> {
     if !available() {
         return Err("valgrind is not installed (sudo apt-get install valgrind)".into());
     }
-    let default = if o.full { alloc::ALL } else { alloc::QUICK };
-    let (allocs, missing) = allocators(o, default, &bin_dir);
+    let (allocs, missing) = allocators(o, &bin_dir);
     let ctx = ctx_for(o, &allocs, vec![], 1);
     std::fs::create_dir_all(&ctx.out).map_err(|e| e.to_string())?;
     let tmp = target.join("masu-bench").join("callgrind");

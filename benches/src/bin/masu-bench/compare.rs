@@ -66,15 +66,16 @@ fn charts(ctx: &Ctx, runs: &[Run], sums: &[Summary]) -> Result<Vec<String>, Stri
     ] {
         let mut groups = Vec::new();
         for w in ctx.workloads.iter().filter(|w| *w != "fixed-region") {
-            let Some(reference) = sums
-                .iter()
-                .find(|s| &s.workload == w && s.alloc == alloc::REFERENCE && s.ok > 0)
-            else {
+            let Some(reference) = sums.iter().find(|s| {
+                &s.workload == w && s.alloc == alloc::reference(&ctx.allocators) && s.ok > 0
+            }) else {
                 continue;
             };
             let bars = sums
                 .iter()
-                .filter(|s| &s.workload == w && s.ok > 0 && s.alloc != alloc::REFERENCE)
+                .filter(|s| {
+                    &s.workload == w && s.ok > 0 && s.alloc != alloc::reference(&ctx.allocators)
+                })
                 .map(|s| (s.alloc.clone(), f(s) / f(reference)))
                 .collect();
             groups.push((w.clone(), bars));
@@ -138,8 +139,7 @@ fn fixed_region(ctx: &Ctx) -> Result<Vec<FixedRow>, String> {
 /// The `compare` mode.
 pub fn compare(o: &Opts) -> Result<(), String> {
     let (bin_dir, _) = dirs();
-    let default = if o.full { alloc::ALL } else { alloc::QUICK };
-    let (allocs, missing) = allocators(o, default, &bin_dir);
+    let (allocs, missing) = allocators(o, &bin_dir);
     if allocs.is_empty() {
         return Err("no allocator to run".into());
     }

@@ -5,12 +5,11 @@ use crate::cli::Opts;
 use crate::env::{dirs, header, loadavg};
 use crate::progress::Progress;
 use crate::runs::run_one;
-use crate::{alloc, allocators, ctx_for, median, report, skipped_note};
+use crate::{allocators, ctx_for, median, report, skipped_note};
 
 pub fn fixed_overhead(o: &Opts) -> Result<(), String> {
     let (bin_dir, _) = dirs();
-    let default = if o.full { alloc::ALL } else { alloc::QUICK };
-    let (allocs, missing) = allocators(o, default, &bin_dir);
+    let (allocs, missing) = allocators(o, &bin_dir);
     let reps = o.reps.unwrap_or(5);
     let ctx = ctx_for(o, &allocs, vec!["tiny".into()], reps);
     std::fs::create_dir_all(&ctx.out).map_err(|e| e.to_string())?;

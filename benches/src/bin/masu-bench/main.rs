@@ -170,11 +170,29 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Resolves the allocators, printing the ones skipped and why.
-fn allocators(o: &Opts, default: &[&str], bin_dir: &Path) -> (Vec<Allocator>, Vec<alloc::Missing>) {
-    let names: Vec<String> = o
-        .allocators
-        .clone()
-        .unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect());
+/// The allocators to run: `--allocators`, else every one (`--full`) or the
+/// short list, with the mimalloc and jemalloc crates standing in for Debian
+/// packages that are not installed.
+fn allocator_names(o: &Opts) -> Vec<String> {
+    match &o.allocators {
+        Some(a) => a.clone(),
+        None if o.full => alloc::ALL.iter().map(|s| s.to_string()).collect(),
+        None => alloc::quick_defaults(alloc::installed),
+    }
+}
+
+/// Resolves the allocators, printing the ones skipped and why, and the
+/// crates standing in for missing packages.
+fn allocators(o: &Opts, bin_dir: &Path) -> (Vec<Allocator>, Vec<alloc::Missing>) {
+    let names = allocator_names(o);
+    for n in &names {
+        if let Some(p) = n
+            .strip_suffix("-rs")
+            .filter(|p| o.allocators.is_none() && !o.full && *p != "masu")
+        {
+            eprintln!("masu-bench: Debian's {p} is not installed: the {p} crate stands in ({n})");
+        }
+    }
     let (found, missing) = alloc::resolve(&names, bin_dir);
     for m in &missing {
         eprintln!("masu-bench: skipping {}: {}", m.name, m.why);
@@ -236,11 +254,12 @@ fn main() -> ExitCode {
     // `stats-overhead` alone builds only its own pair of builds.
     if o.build && o.mode != Mode::StatsOverhead {
         let (_, target) = env::dirs();
-        let rust_allocators = o.full
-            || o.allocators
-                .as_ref()
-                .is_some_and(|a| a.iter().any(|n| n == "mimalloc-rs" || n == "jemalloc-rs"));
-        if let Err(e) = building::build_all(&target, rust_allocators) {
+        let features = if o.full {
+            vec!["rust-allocators"]
+        } else {
+            alloc::features(&allocator_names(&o))
+        };
+        if let Err(e) = building::build_all(&target, &features) {
             eprintln!("masu-bench: {e}");
             return ExitCode::FAILURE;
         }

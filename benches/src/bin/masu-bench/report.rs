@@ -48,9 +48,9 @@ fn secs(v: f64) -> String {
 fn rows(ctx: &Ctx, sums: &[Summary]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for w in &ctx.workloads {
-        let reference = sums
-            .iter()
-            .find(|s| &s.workload == w && s.alloc == crate::alloc::REFERENCE && s.ok > 0);
+        let reference = sums.iter().find(|s| {
+            &s.workload == w && s.alloc == crate::alloc::reference(&ctx.allocators) && s.ok > 0
+        });
         for s in sums.iter().filter(|s| &s.workload == w) {
             if s.ok == 0 {
                 rows.push(vec![
@@ -271,6 +271,7 @@ fn verdict(ok: bool) -> &'static str {
 pub fn goals(ctx: &Ctx, sums: &[Summary], fixed: &[FixedRow]) -> String {
     let g = Goals {
         sums,
+        peers: crate::alloc::peers(&ctx.allocators),
         masus: ["masu", "masu-rs"]
             .into_iter()
             .filter(|m| ctx.allocators.iter().any(|a| a == m))
@@ -301,6 +302,9 @@ pub fn goals(ctx: &Ctx, sums: &[Summary], fixed: &[FixedRow]) -> String {
 /// The goals table's rows, a cell per masu build that ran.
 struct Goals<'a> {
     sums: &'a [Summary],
+    /// The allocators "the best" is taken over (crate builds standing in
+    /// for missing packages).
+    peers: Vec<&'static str>,
     masus: Vec<&'static str>,
 }
 
@@ -361,7 +365,8 @@ impl Goals<'_> {
             ("time", (|x: &Summary| x.secs) as fn(&Summary) -> f64),
             ("mean RSS", |x: &Summary| x.rss_mean),
         ] {
-            let best = crate::alloc::PEERS
+            let best = self
+                .peers
                 .iter()
                 .filter_map(|p| self.get(w, p).map(|x| (*p, f(x))))
                 .min_by(|a, b| a.1.total_cmp(&b.1));
