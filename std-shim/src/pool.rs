@@ -244,7 +244,7 @@ pub(crate) unsafe fn free_without_heap(ptr: *mut u8, layout: core::alloc::Layout
     scratch.flush_remote_frees();
 }
 
-/// Collects the calling thread's heap (see [`Heap::collect`]).
+/// Collects the calling thread's heap (see [`masu_core::Heap::collect`]).
 pub fn collect(force: bool) {
     let s = current();
     if is_slot(s) {

@@ -14,13 +14,13 @@ use masu_core::Stats;
 /// Exact process-wide: `live_bytes`, `alloc_count`, `free_count` (summed over
 /// every heap's counters; a block freed by another thread counts as freed
 /// once its owner heap collects it), `committed_bytes`, `reserved_bytes`,
-/// `decommitted_bytes` (from [`MmapOs`]), with one lag: the allocation and
+/// `decommitted_bytes` (from [`MmapOs`](crate::MmapOs)), with one lag: the allocation and
 /// free fast paths count in the page they use, and a heap folds a page's
 /// counts into its counters on some slow paths with that page (filing it
 /// full, freeing it, collecting its remote frees, refilling from it once it
 /// has handed out 1024 blocks since) and at a flush. This call flushes the
 /// calling thread's heap first, so a thread sees its own activity exactly; a
-/// thread that exited was flushed by the [`collect`] it did then. Another
+/// thread that exited was flushed by the [`collect`](crate::collect) it did then. Another
 /// live thread's latest activity may not be in yet: per page of its heap,
 /// fewer than 1024 plus the page's block count allocations and the frees
 /// that go with them, and in live bytes at most what its small pages that
