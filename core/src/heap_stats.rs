@@ -140,6 +140,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             });
             self.counters.note_live(live);
         }
+        let (normal, huge) = self.lists.in_use();
         let mut s = Stats {
             live_bytes: live,
             peak_live_bytes: counts.peak_live_bytes.max(live),
@@ -148,7 +149,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             committed_bytes: self.store.committed_bytes(),
             reserved_bytes: self.store.reserved_bytes(),
             decommitted_bytes: self.store.decommitted_bytes(),
-            segments: self.lists.in_use().0 + self.lists.in_use().1,
+            segments: normal + huge,
             cached_segments: self.lists.cached().0,
             ..Stats::ZERO
         };

@@ -17,7 +17,7 @@
 use crate::heap::Heap;
 use crate::os::Os;
 use crate::page::{Page, PageClass, PageFlags, OWNER_SLOW, RETIRED_UNSTAMPED};
-use crate::segment::{range_bits, Segment, SegmentKind};
+use crate::segment::{bit_runs, range_bits, Segment, SegmentKind};
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
 use core::ptr;
@@ -151,11 +151,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
             }
             let mut any = false;
-            while due != 0 {
-                let first = due.trailing_zeros() as usize;
-                let run = (!(due >> first)).trailing_zeros() as usize;
-                let bits = range_bits(first, run);
-                due &= !bits;
+            for (first, run, bits) in bit_runs(due) {
                 let len = run << g.slice_shift;
                 if self
                     .store

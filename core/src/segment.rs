@@ -352,6 +352,22 @@ pub(crate) const fn range_bits(first: usize, n: usize) -> u64 {
     low_bits(n) << first
 }
 
+/// The runs of set bits of `mask`, lowest first: `(first, len, bits)`, where
+/// `bits` is `range_bits(first, len)`.
+#[inline]
+pub(crate) fn bit_runs(mut mask: u64) -> impl Iterator<Item = (usize, usize, u64)> {
+    core::iter::from_fn(move || {
+        if mask == 0 {
+            return None;
+        }
+        let first = mask.trailing_zeros() as usize;
+        let len = (!(mask >> first)).trailing_zeros() as usize;
+        let bits = range_bits(first, len);
+        mask &= !bits;
+        Some((first, len, bits))
+    })
+}
+
 /// Positions `i` where bits `[i, i + n)` of `mask` are all set, restricted to
 /// multiples of `step`.
 #[inline]
@@ -523,6 +539,21 @@ mod tests {
         assert_eq!(run_starts(mask, 4, 1), 0);
         assert_eq!(run_starts(mask, 1, 4), 0b0001_0000);
         assert_eq!(run_starts(u64::MAX, 64, 1), 1);
+    }
+
+    #[test]
+    fn bit_runs_lists_each_run_once() {
+        let runs: [(usize, usize, u64); 3] = [(1, 2, 0b110), (5, 3, 0b1110_0000), (63, 1, 1 << 63)];
+        let mask = runs.iter().fold(0, |m, r| m | r.2);
+        let mut got = bit_runs(mask);
+        for r in runs {
+            assert_eq!(got.next(), Some(r));
+        }
+        assert_eq!(got.next(), None);
+        assert_eq!(bit_runs(0).next(), None);
+        let mut all = bit_runs(u64::MAX);
+        assert_eq!(all.next(), Some((0, 64, u64::MAX)));
+        assert_eq!(all.next(), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::config::header_bytes;
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::segment::{range_bits, run_starts, Reservation, Segment};
+use crate::segment::{bit_runs, range_bits, run_starts, Reservation, Segment};
 use crate::stats::CounterSink;
 use core::ptr;
 
@@ -145,12 +145,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// run that succeeds; false when the `Os` refuses one.
     fn commit_slices(&mut self, seg: *mut Segment, mask: u64) -> bool {
         let g = self.geometry;
-        let mut left = mask;
-        while left != 0 {
-            let first = left.trailing_zeros() as usize;
-            let run = (!(left >> first)).trailing_zeros() as usize;
-            let bits = range_bits(first, run);
-            left &= !bits;
+        for (first, run, bits) in bit_runs(mask) {
             let addr = Segment::slice_addr(seg, first, g.slice_shift);
             // SAFETY: the run lies inside the segment's reservation.
             if unsafe { !self.store.commit(addr, run << g.slice_shift) } {

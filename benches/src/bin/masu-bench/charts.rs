@@ -3,7 +3,7 @@
 //! bars with whiskers.
 
 use plotters::coord::ranged1d::ValueFormatter;
-use plotters::coord::Shift;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -121,13 +121,7 @@ pub fn lines(
                 .label(&s.name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        legend(&mut chart)
     })
 }
 
@@ -338,6 +332,13 @@ where
             ))
             .map_err(err)?;
     }
+    legend(&mut chart)
+}
+
+/// The legend of every chart: its series' names, upper right, on white.
+fn legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+) -> Result<(), String> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)

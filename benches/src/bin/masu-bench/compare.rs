@@ -65,17 +65,17 @@ fn charts(ctx: &Ctx, runs: &[Run], sums: &[Summary]) -> Result<Vec<String>, Stri
         ("ratio-rss.svg", "mean RSS", |s: &Summary| s.rss_mean),
     ] {
         let mut groups = Vec::new();
+        let ref_name = alloc::reference(&ctx.allocators);
         for w in ctx.workloads.iter().filter(|w| *w != "fixed-region") {
-            let Some(reference) = sums.iter().find(|s| {
-                &s.workload == w && s.alloc == alloc::reference(&ctx.allocators) && s.ok > 0
-            }) else {
+            let Some(reference) = sums
+                .iter()
+                .find(|s| &s.workload == w && s.alloc == ref_name && s.ok > 0)
+            else {
                 continue;
             };
             let bars = sums
                 .iter()
-                .filter(|s| {
-                    &s.workload == w && s.ok > 0 && s.alloc != alloc::reference(&ctx.allocators)
-                })
+                .filter(|s| &s.workload == w && s.ok > 0 && s.alloc != ref_name)
                 .map(|s| (s.alloc.clone(), f(s) / f(reference)))
                 .collect();
             groups.push((w.clone(), bars));

@@ -47,10 +47,11 @@ fn secs(v: f64) -> String {
 /// One table row per workload and allocator, as cells.
 fn rows(ctx: &Ctx, sums: &[Summary]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
+    let ref_name = crate::alloc::reference(&ctx.allocators);
     for w in &ctx.workloads {
-        let reference = sums.iter().find(|s| {
-            &s.workload == w && s.alloc == crate::alloc::reference(&ctx.allocators) && s.ok > 0
-        });
+        let reference = sums
+            .iter()
+            .find(|s| &s.workload == w && s.alloc == ref_name && s.ok > 0);
         for s in sums.iter().filter(|s| &s.workload == w) {
             if s.ok == 0 {
                 rows.push(vec![
