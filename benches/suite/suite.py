@@ -146,11 +146,14 @@ def allocators(args):
     if args.masu:
         if not os.path.exists(args.masu):
             sys.exit(f"suite: {args.masu} missing: cargo build --release -p masu-capi")
-        allocs.append(("masu", args.masu))
+        # Absolute: the tests run in the bench folder, where a relative
+        # LD_PRELOAD path finds nothing and the run silently uses glibc.
+        allocs.append(("masu", os.path.abspath(args.masu)))
     for spec in args.alloc:
         name, _, path = spec.partition("=")
         if path and not os.path.exists(path):
             sys.exit(f"suite: {name}: {path} missing")
+        path = os.path.abspath(path) if path else path
         allocs = [a for a in allocs if a[0] != name] + [(name, path)]
     return allocs
 
