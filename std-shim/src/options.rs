@@ -26,7 +26,7 @@
 //! `loom-tests/` run this store and the `Once` together.
 
 use crate::fmtbuf::StackWriter;
-use crate::sync::{Atomic, Ordering::Relaxed};
+use crate::sync::{Atomic, AtomicCount, Ordering, Ordering::Relaxed};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use masu_core::Config;
@@ -213,17 +213,57 @@ pub fn options() -> Options {
     OPTIONS.get()
 }
 
-/// Bumped by every change of an option that is part of a heap's policy
-/// (purge delays, cache bound): `MmapOs::policy_generation`, which each heap
-/// compares at its epoch tick (every 64 slow-path events) and at `collect`,
-/// then takes the new policy (`Os::policy`). A counter only: the values
-/// themselves are in `OPTIONS`.
-static GENERATION: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// Publishes changes of the options that make a heap's policy (purge
+/// delays, cache bound) to the heaps: a setter stores the new value
+/// (relaxed, like every option) and then [`bump`](Self::bump)s, with
+/// `Release`; a heap that reads a generation with
+/// [`current`](Self::current), `Acquire`, and differs from the one it last
+/// took reads the options afterwards and sees at least the values stored
+/// before that bump (`MmapOs::policy_generation`, compared at each epoch
+/// tick and at `collect`). Relaxed, a heap could take the new generation
+/// with the old values and keep them (the loom model
+/// `loom-tests/tests/options_generation.rs` and its twin show it).
+pub struct PolicyGeneration<C = AtomicUsize> {
+    n: C,
+}
 
-/// The options generation (see `GENERATION`).
+// `new` is `const`, for the shim's static; `Default` cannot be.
+#[allow(clippy::new_without_default)]
+impl PolicyGeneration {
+    /// Generation 0, over `core`'s atomics.
+    pub const fn new() -> Self {
+        PolicyGeneration {
+            n: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl<C: AtomicCount> PolicyGeneration<C> {
+    /// Generation 0, over any atomics (the loom models).
+    #[cfg(loom)]
+    pub fn new_in() -> Self {
+        PolicyGeneration { n: C::new(0) }
+    }
+
+    /// A new generation: after the options of the change are stored.
+    #[inline]
+    pub fn bump(&self) {
+        self.n.fetch_add(1, Ordering::Release);
+    }
+
+    /// The generation now: before the options are read.
+    #[inline]
+    pub fn current(&self) -> usize {
+        self.n.load(Ordering::Acquire)
+    }
+}
+
+static GENERATION: PolicyGeneration = PolicyGeneration::new();
+
+/// The options generation (see [`PolicyGeneration`]).
 #[inline]
 pub(crate) fn generation() -> u64 {
-    GENERATION.load(Relaxed)
+    GENERATION.current() as u64
 }
 
 /// An option value refused by a setter: nothing changed.
@@ -274,7 +314,7 @@ pub fn set_purge_delay_ms(ms: Option<u32>) -> Result<(), OptionError> {
         "0 to 86400000 milliseconds, or never (None)",
     )?;
     OPTIONS.purge_delay_ms.store(v, Relaxed);
-    GENERATION.fetch_add(1, Relaxed);
+    GENERATION.bump();
     Ok(())
 }
 
@@ -288,7 +328,7 @@ pub fn set_huge_purge_delay_ms(ms: Option<u32>) -> Result<(), OptionError> {
         "0 to 86400000 milliseconds, or never (None)",
     )?;
     OPTIONS.huge_purge_delay_ms.store(v, Relaxed);
-    GENERATION.fetch_add(1, Relaxed);
+    GENERATION.bump();
     Ok(())
 }
 
@@ -309,7 +349,7 @@ pub fn set_large_cache_bytes(bytes: usize) -> Result<(), OptionError> {
         "0 to 1 TiB (1099511627776 bytes)",
     )?;
     OPTIONS.large_cache_bytes.store(bytes, Relaxed);
-    GENERATION.fetch_add(1, Relaxed);
+    GENERATION.bump();
     Ok(())
 }
 
