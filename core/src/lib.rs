@@ -19,6 +19,8 @@
 #![no_std]
 
 mod alloc;
+#[doc(hidden)]
+pub mod allocator;
 #[cfg(feature = "checks")]
 mod block_check;
 mod breakdown;
@@ -32,6 +34,7 @@ mod free;
 mod heap;
 mod heap_stats;
 mod large;
+mod local_heap;
 mod locked;
 mod os;
 mod page;
@@ -44,6 +47,7 @@ pub mod protocol;
 mod realloc;
 mod release;
 mod remote_buffer;
+mod reset;
 mod segment;
 mod segment_cache;
 mod segment_lists;
@@ -54,12 +58,16 @@ mod store;
 mod sync;
 mod validate;
 
+/// The `Allocator` trait that [`LocalHeap`] and [`LockedHeap`] implement
+/// (stable Rust's stand-in for `core::alloc::Allocator`).
+pub use allocator_api2;
 pub use breakdown::CommittedBreakdown;
 pub use config::{Config, MAX_SLICES, MIN_BLOCKS_PER_PAGE, MIN_SLICE_SHIFT};
 #[cfg(feature = "critical-section")]
 pub use critical_section_lock::CriticalSectionLock;
 pub use fixed_region::FixedRegion;
 pub use heap::Heap;
+pub use local_heap::LocalHeap;
 pub use locked::{LockedHeap, SpinLock};
 pub use os::Os;
 pub use stats::{CounterSink, Counters, Counts, Stats};

@@ -69,7 +69,27 @@ impl<O: Os, R: RawMutex> LockedHeap<O, R> {
     pub fn collect(&self, force: bool) {
         self.heap.lock().collect(force)
     }
+
+    /// Frees every block at once (see [`Heap::reset`]); `&mut self` proves
+    /// that no block allocated through `&self` (as an `Allocator`) is
+    /// borrowed any more.
+    ///
+    /// # Safety
+    /// No block allocated through [`GlobalAlloc`] (whose blocks do not
+    /// borrow the heap) is used afterwards.
+    pub unsafe fn reset(&mut self) {
+        // SAFETY: forwarded from the caller; `&mut self` for the others.
+        unsafe { self.heap.get_mut().reset() }
+    }
+
+    /// Runs `f` on the locked heap (the `Allocator` methods).
+    #[inline(always)]
+    fn with_heap<T>(&self, f: impl FnOnce(&mut Heap<O>) -> T) -> T {
+        f(&mut self.heap.lock())
+    }
 }
+
+crate::impl_allocator!([O: Os, R: RawMutex] LockedHeap<O, R>);
 
 impl<R: RawMutex> LockedHeap<FixedRegion, R> {
     /// A locked heap over a region that is given memory later by

@@ -22,6 +22,7 @@
 //! ```
 //!
 //! * [`Masu`]: the global allocator.
+//! * [`Heap`]: heaps of your own, as `Allocator`s, freed all at once.
 //! * [`MmapOs`]: masu-core's `Os` over `mmap`/`madvise`/`munmap`.
 //! * [`stats`], [`os_stats`], [`pool_stats`], [`print_stats`]: observation.
 //! * [`collect`], [`collect_abandoned`]: release memory on demand.
@@ -65,7 +66,8 @@ extern crate std;
 // 6. thread_slot, pool: a thread's slot, the pool of heaps
 // 7. process_stats, purger, report, fault: observation and release over the pool
 // 8. lifecycle: start-up, attach, thread exit, fork, the exit report
-// 9. entry, global, c: the allocation paths, Masu, the C functions
+// 9. entry, global, c, heap: the allocation paths, Masu, the C functions,
+//    first-class heaps
 #[cfg(target_os = "linux")]
 pub mod c;
 #[cfg(target_os = "linux")]
@@ -80,6 +82,8 @@ mod fault;
 mod fmtbuf;
 #[cfg(target_os = "linux")]
 mod global;
+#[cfg(target_os = "linux")]
+mod heap;
 #[cfg(target_os = "linux")]
 mod lifecycle;
 #[cfg(target_os = "linux")]
@@ -117,6 +121,8 @@ mod thread_slot;
 pub use fault::report_panic;
 #[cfg(target_os = "linux")]
 pub use global::Masu;
+#[cfg(target_os = "linux")]
+pub use heap::Heap;
 #[cfg(target_os = "linux")]
 pub use lifecycle::{init, register_hooks};
 #[cfg(target_os = "linux")]

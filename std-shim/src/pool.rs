@@ -114,6 +114,12 @@ pub fn pool_stats() -> PoolStats {
     }
 }
 
+/// The configuration of a new heap: the options' (see
+/// `options::heap_config`) with the process's checks seed.
+pub(crate) fn new_heap_config() -> masu_core::Config {
+    options::heap_config(SEED.load(Relaxed))
+}
+
 /// Takes an idle slot or makes one; null when no memory is left. The bool
 /// tells whether the slot was adopted (it may hold live blocks).
 pub(crate) fn take_slot() -> (*mut Slot, bool) {
@@ -129,7 +135,7 @@ pub(crate) fn take_slot() -> (*mut Slot, bool) {
         }
         let s = pool.arena as *mut Slot;
         pool.arena += SLOT_BYTES;
-        let config = options::heap_config(SEED.load(Relaxed));
+        let config = new_heap_config();
         // SAFETY: `s` is fresh, suitably aligned (arena chunks are
         // page-aligned and SLOT_BYTES is a multiple of the slot's alignment),
         // writable memory that nobody else knows about; slots are never

@@ -56,6 +56,15 @@ core::arch::global_asm!(
 #[link(name = "c")]
 extern "C" {}
 
+// Built in one cargo run with the rest of the workspace, the dependency
+// graph links Rust's `alloc` (feature unification turns on
+// `allocator-api2`'s `alloc` feature, which the tests and benchmarks of
+// `masu::Heap` use), and a library that links `alloc` must name a global
+// allocator: masu itself. Nothing in libmasu allocates through it.
+#[cfg(target_arch = "x86_64")]
+#[global_allocator]
+static RUST_ALLOC: masu_shim::Masu = masu_shim::Masu::new();
+
 /// Prints the panic's message on stderr (without allocating) and aborts.
 /// (Off x86-64 the masu crate links `std` for its thread-local slot word,
 /// and `std`'s handler and personality serve.)
