@@ -282,7 +282,10 @@ fn child_round(n: usize) -> f64 {
 /// `reset-cost`: what a reset costs against freeing block by block, for
 /// 10^4 to 10^6 live blocks of 32 bytes (medians of 5).
 fn reset_cost() {
-    println!("{:>9} {:>6} {:>12} {:>14}", "blocks", "pages", "reset µs", "free each µs");
+    println!(
+        "{:>9} {:>6} {:>12} {:>14}",
+        "blocks", "pages", "reset µs", "free each µs"
+    );
     for n in [10_000usize, 100_000, 1_000_000] {
         let mut reset = Vec::new();
         let mut each = Vec::new();
@@ -306,7 +309,11 @@ fn reset_cost() {
             heap.reset();
             reset.push(t.elapsed().as_secs_f64() * 1e6);
         }
-        println!("{n:>9} {pages:>6} {:>12.1} {:>14.1}", median(&mut reset), median(&mut each));
+        println!(
+            "{n:>9} {pages:>6} {:>12.1} {:>14.1}",
+            median(&mut reset),
+            median(&mut each)
+        );
     }
 }
 

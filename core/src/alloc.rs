@@ -67,6 +67,32 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///   may make it at once.
     #[inline(always)]
     pub unsafe fn alloc_fast(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        #[cfg(feature = "checks")]
+        {
+            let Some(inner) = crate::redzone::with_trailer(size) else {
+                return ptr::null_mut();
+            };
+            // SAFETY: forwarded from the caller; the block, if any, holds
+            // `inner` bytes.
+            unsafe {
+                let p = self.alloc_fast_inner(inner, align, zero);
+                crate::redzone::arm(p, size, self.segment_base_mask())
+            }
+        }
+        #[cfg(not(feature = "checks"))]
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            self.alloc_fast_inner(size, align, zero)
+        }
+    }
+
+    /// [`Heap::alloc_fast`] for the bytes the block needs (with `checks`,
+    /// the request and its trailer).
+    ///
+    /// # Safety
+    /// As for [`Heap::alloc_fast`].
+    #[inline(always)]
+    unsafe fn alloc_fast_inner(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let size_or_min = size_or_min(size);
         if size_or_min > self.direct_max {
             return ptr::null_mut();
@@ -93,6 +119,23 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[cold]
     #[inline(never)]
     fn alloc_generic(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        #[cfg(feature = "checks")]
+        {
+            let Some(inner) = crate::redzone::with_trailer(size) else {
+                return ptr::null_mut();
+            };
+            let p = self.alloc_generic_inner(inner, align, zero);
+            // SAFETY: `p` is null or a block of at least `inner` bytes.
+            unsafe { crate::redzone::arm(p, size, self.segment_base_mask()) }
+        }
+        #[cfg(not(feature = "checks"))]
+        self.alloc_generic_inner(size, align, zero)
+    }
+
+    /// [`Heap::alloc_generic`] for the bytes the block needs (with
+    /// `checks`, the request and its trailer).
+    #[inline(always)]
+    fn alloc_generic_inner(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let size_or_min = size_or_min(size);
         let zero_len = if zero { size } else { 0 };
         if size_or_min <= self.direct_max && align <= 16 {
@@ -132,6 +175,26 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// As for [`Heap::alloc_fast`].
     #[inline(always)]
     pub unsafe fn alloc_fast_malloc(&self, size: usize, zero: bool) -> *mut u8 {
+        #[cfg(feature = "checks")]
+        {
+            // With its trailer, every request is above 8 bytes.
+            // SAFETY: forwarded from the caller.
+            unsafe { self.alloc_fast(size, 16, zero) }
+        }
+        #[cfg(not(feature = "checks"))]
+        {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.alloc_fast_malloc_inner(size, zero) }
+        }
+    }
+
+    /// [`Heap::alloc_fast_malloc`] without the `checks` feature's trailer.
+    ///
+    /// # Safety
+    /// As for [`Heap::alloc_fast`].
+    #[cfg(not(feature = "checks"))]
+    #[inline(always)]
+    unsafe fn alloc_fast_malloc_inner(&self, size: usize, zero: bool) -> *mut u8 {
         let size_or_min = size_or_min(size);
         if size_or_min > self.direct_max {
             return ptr::null_mut();
@@ -197,7 +260,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         };
         #[cfg(feature = "checks")]
         // SAFETY: as above.
-        crate::block_check::clear_freed_tag(unsafe { &*page }, block as *mut u8);
+        crate::block_check::take_small(unsafe { &*page }, block as *mut u8);
         if zero_len != 0 {
             if flags.has(PageFlags::FREE_IS_ZERO) {
                 // SAFETY: the block is ours; only its link word was written.

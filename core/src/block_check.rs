@@ -1,23 +1,19 @@
 //! The block checks of the `checks` feature: every free and `realloc`
-//! validates its pointer (`check_live`), freed blocks carry a tag that
-//! exposes double frees, and free-list links are decoded and validated
-//! before use. Each failure reports a [`Fault`](crate::check::Fault).
+//! validates its pointer and the block's redzone (`check_live`, see
+//! `redzone.rs`), freed blocks carry a tag that exposes double frees and a
+//! fill that exposes writes after the free (verified when the block is
+//! handed out again), and free-list links are decoded and validated before
+//! use. Each failure reports a [`Fault`](crate::check::Fault).
 
 use crate::check::{fault, FaultKind};
 use crate::config::Geometry;
 use crate::os::Os;
-use crate::page::{Block, Page, PageClass};
+use crate::page::{free_fill, freed_tag, quarantine_tag, Block, Page, PageClass, FREE_BYTE};
 use crate::segment::Segment;
 use crate::sync::Ordering;
 use core::alloc::Layout;
 
-/// A freed block carries this in its second word.
-#[inline]
-fn freed_tag(key: usize) -> usize {
-    key.rotate_left(31) ^ 0x5a5a_f4ee_d0b1_0c4b_u64 as usize
-}
-
-/// Clears the freed tag of a block being handed out.
+/// Clears the freed tag of a large or huge block being handed out.
 #[inline]
 pub(crate) fn clear_freed_tag(page: &Page, block: *mut u8) {
     if page.block_size >= 16 {
@@ -26,14 +22,166 @@ pub(crate) fn clear_freed_tag(page: &Page, block: *mut u8) {
     }
 }
 
+/// A freed block enters a quarantine: its tag says so, and every other
+/// byte holds the fill (a small block's link word too; a large block's
+/// whole span), so that any write while it waits is found.
+///
+/// # Safety
+/// `block` is a block of the live `page` (small, or a span's), just freed
+/// (`tag_freed`), of `size` bytes.
+pub(crate) unsafe fn enter_quarantine(page: *const Page, block: *mut u8, size: usize) {
+    // SAFETY: guaranteed by the caller; the block is at least 16 bytes.
+    unsafe {
+        block.write_bytes(FREE_BYTE, 8);
+        (block as *mut usize)
+            .add(1)
+            .write(quarantine_tag((*page).key));
+        block.add(16).write_bytes(FREE_BYTE, size - 16);
+    }
+}
+
+/// A block leaves the quarantine: its tag and fill must be intact (a write
+/// while it waited changed them), then it carries the freed tag.
+///
+/// # Safety
+/// As for [`enter_quarantine`], for a block that entered it.
+pub(crate) unsafe fn leave_quarantine(page: *const Page, block: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        check_quarantined(page, block);
+        (block as *mut usize).add(1).write(freed_tag((*page).key));
+    }
+}
+
+/// The tag and fill of a block in a quarantine are intact.
+///
+/// # Safety
+/// As for [`leave_quarantine`].
+pub(crate) unsafe fn check_quarantined(page: *const Page, block: *mut u8) {
+    // SAFETY: guaranteed by the caller; fixed fields through the raw pointer.
+    let (key, block_size) = unsafe { ((*page).key, (*page).block_size) };
+    // SAFETY: as above.
+    let tag = unsafe { (block as *const usize).add(1).read() };
+    // SAFETY: the block's bytes are the quarantine's.
+    let head = unsafe { core::slice::from_raw_parts(block, 8) };
+    let bad = match head.iter().position(|&b| b != FREE_BYTE) {
+        Some(i) => Some(i),
+        // SAFETY: as above.
+        None => unsafe { first_unfilled(block, block_size) },
+    };
+    let bad = if tag == quarantine_tag(key) {
+        bad
+    } else {
+        Some(8)
+    };
+    if let Some(i) = bad {
+        fault(
+            FaultKind::UseAfterFree,
+            block as usize,
+            "the block was written after it was freed, while in quarantine (at this offset)",
+            i,
+        );
+    }
+}
+
+/// The offset of the first byte of a free block's fill that is not
+/// [`FREE_BYTE`].
+///
+/// # Safety
+/// `block` is a free block of `block_size` bytes.
+unsafe fn first_unfilled(block: *mut u8, block_size: usize) -> Option<usize> {
+    // SAFETY: guaranteed by the caller.
+    let bytes = unsafe { core::slice::from_raw_parts(block.add(16), free_fill(block_size)) };
+    bytes.iter().position(|&b| b != FREE_BYTE).map(|i| 16 + i)
+}
+
+/// Every block of `page` checked (`Heap::check_heap`): the fill of the
+/// blocks on its own free lists (`free`, `local_free`), and the redzone of
+/// every block whose tag says it is in use. (Blocks with the freed or the
+/// quarantine tag outside those lists wait on `thread_free` or in a
+/// quarantine, which is checked on its own.)
+///
+/// # Safety
+/// `page` is a live page owned by the caller, which no one else changes
+/// meanwhile (other threads may free its blocks; see `check_heap`).
+pub(crate) unsafe fn check_page(page: *mut Page) {
+    // SAFETY: guaranteed by the caller: a shared look at an owned page.
+    let pg = unsafe { &*page };
+    let (freed, held) = (freed_tag(pg.key), quarantine_tag(pg.key));
+    if pg.class.is_span() {
+        // SAFETY: the span's block is at least 16 bytes.
+        let tag = unsafe { (pg.start as *const usize).add(1).read() };
+        if pg.used != 0 && tag != held && tag != freed {
+            // SAFETY: the span's block is in use.
+            unsafe { crate::redzone::verify(page, pg.start) };
+        }
+        return;
+    }
+    for head in [pg.free, pg.local_free] {
+        let mut b = head;
+        let mut steps = 0;
+        while !b.is_null() && steps <= pg.capacity {
+            // SAFETY: a free block of the page (its start was validated).
+            unsafe {
+                check_free(pg, b as *mut u8);
+                let next = pg.decode((*b).next);
+                validate_link(pg, b, next);
+                b = next;
+            }
+            steps += 1;
+        }
+    }
+    for i in 0..pg.capacity as usize {
+        let b = pg.start.wrapping_add(i * pg.block_size);
+        // SAFETY: a carved block of the page, at least 16 bytes.
+        let tag = unsafe { (b as *const usize).add(1).read() };
+        if tag != freed && tag != held {
+            // SAFETY: a block in use.
+            unsafe { crate::redzone::verify(page, b) };
+        }
+    }
+}
+
+/// A small block leaves its page's free list: its fill must be intact (a
+/// write after its free changed it), then its tag is cleared.
+#[inline]
+pub(crate) fn take_small(page: &Page, block: *mut u8) {
+    // SAFETY: a free block of the page, `block_size` bytes long.
+    unsafe { check_free(page, block) };
+    clear_freed_tag(page, block);
+}
+
+/// A block on its page's free list still holds the freed tag and the fill.
+///
+/// # Safety
+/// `block` is a free block of `page` (at least 16 bytes).
+unsafe fn check_free(page: &Page, block: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    let tag = unsafe { (block as *const usize).add(1).read() };
+    let bad = if tag == freed_tag(page.key) {
+        // SAFETY: as above.
+        unsafe { first_unfilled(block, page.block_size) }
+    } else {
+        Some(8)
+    };
+    if let Some(i) = bad {
+        fault(
+            FaultKind::UseAfterFree,
+            block as usize,
+            "the block was written after it was freed (at this offset)",
+            i,
+        );
+    }
+}
+
 /// A link popped from `free` must be null or a block of the same page.
 #[inline]
 pub(crate) fn validate_link(page: &Page, block: *mut Block, next: *mut Block) {
     if !next.is_null() && !page.is_block_start(next as usize) {
         fault(
-            FaultKind::CorruptFreeList,
+            FaultKind::UseAfterFree,
             block as usize,
-            "its free-list link points outside its page",
+            "a free block's link was overwritten: written after it was freed (or past the end of the block before it)",
             next as usize,
         );
     }
@@ -68,9 +216,11 @@ fn list_contains(page: &Page, mut cur: *mut Block, block: *mut Block) -> bool {
     false
 }
 
-/// Checks that `ptr` is a live block of a masu segment whose class matches
-/// `layout`, for the heap with id `heap_id` over `os` with geometry `g`;
-/// reports the fault otherwise.
+/// Checks that `ptr` is a live block of a masu segment, not free, with its
+/// redzone intact, allocated with `layout`'s size (a size of 0 means
+/// unknown: C's `free` does not say), for the heap with id `heap_id` over
+/// `os`; reports the fault otherwise. Returns the block's page and the size
+/// it was allocated with.
 pub(crate) fn check_live<O: Os>(
     os: &O,
     g: &Geometry,
@@ -78,7 +228,7 @@ pub(crate) fn check_live<O: Os>(
     seg: *mut Segment,
     ptr: *mut u8,
     layout: Layout,
-) -> *mut Page {
+) -> (*mut Page, usize) {
     let p = ptr as usize;
     check_segment(os, seg, ptr);
     // SAFETY: `check_segment` proved `seg` is a live segment header.
@@ -98,10 +248,19 @@ pub(crate) fn check_live<O: Os>(
         )
     };
     check_in_use(seg, page, class, p);
-    check_layout(g, page, (class, start, block_size), p, layout);
+    check_boundary(page, (class, start), p);
+    let _ = g;
     if block_size >= 16 {
         // SAFETY: the block is at least 16 bytes inside a live page.
         let tag = unsafe { (ptr as *const usize).add(1).read() };
+        if tag == quarantine_tag(key) {
+            fault(
+                FaultKind::DoubleFree,
+                p,
+                "the block is already free (held in quarantine)",
+                block_size,
+            );
+        }
         if tag == freed_tag(key) && is_on_free_list(heap_id, page, ptr as *mut Block) {
             fault(
                 FaultKind::DoubleFree,
@@ -111,7 +270,19 @@ pub(crate) fn check_live<O: Os>(
             );
         }
     }
-    page
+    // SAFETY: a block in use of the live page `page` (checked above).
+    let size = unsafe { crate::redzone::verify(page, ptr) };
+    if layout.size() != 0 && layout.size() != size {
+        crate::check::report(crate::check::Fault {
+            kind: FaultKind::LayoutMismatch,
+            ptr: p,
+            detail: "the layout's size differs from the size the block was allocated with",
+            value: layout.size(),
+            size: Some(size),
+            site: None,
+        });
+    }
+    (page, size)
 }
 
 /// `ptr` lies in memory of `os` under a masu segment header at `seg`.
@@ -150,7 +321,7 @@ fn check_in_use(seg: *mut Segment, page: *mut Page, class: PageClass, p: usize) 
             fault(
                 FaultKind::DoubleFree,
                 p,
-                "it starts a span whose slices are already free (a large block freed twice)",
+                "it starts a span whose slices are free (a large block freed twice, or a pointer into free memory)",
                 class.raw() as usize,
             );
         }
@@ -163,15 +334,9 @@ fn check_in_use(seg: *mut Segment, page: *mut Page, class: PageClass, p: usize) 
     }
 }
 
-/// The block at `p` starts a block of its page, and `layout` maps to the
-/// page's class (small) or fits the span (large and huge).
-fn check_layout(
-    g: &Geometry,
-    page: *mut Page,
-    (class, start, block_size): (PageClass, usize, usize),
-    p: usize,
-    layout: Layout,
-) {
+/// The pointer `p` starts a block of its page (small) or its span (large
+/// and huge).
+fn check_boundary(page: *mut Page, (class, start): (PageClass, usize), p: usize) {
     if class.is_span() {
         if p != start {
             fault(
@@ -181,34 +346,15 @@ fn check_layout(
                 start,
             );
         }
-        let small = g.small_class(layout.size(), layout.align()).is_some();
-        if layout.size() > block_size || small {
-            fault(
-                FaultKind::LayoutMismatch,
-                p,
-                "layout size does not match the large block",
-                layout.size(),
-            );
-        }
-    } else {
-        // SAFETY: `page` is a descriptor of a live segment (see
-        // `check_live`); its fixed fields are read through the raw pointer.
-        if unsafe { !Page::is_slot_start_of(page, p) } {
-            fault(
-                FaultKind::ForeignPointer,
-                p,
-                "not at a block boundary of its page",
-                start,
-            );
-        }
-        if g.small_class(layout.size(), layout.align()) != Some(class.index()) {
-            fault(
-                FaultKind::LayoutMismatch,
-                p,
-                "layout size maps to another class than the block's",
-                layout.size(),
-            );
-        }
+    // SAFETY: `page` is a descriptor of a live segment (see `check_live`);
+    // its fixed fields are read through the raw pointer.
+    } else if unsafe { !Page::is_slot_start_of(page, p) } {
+        fault(
+            FaultKind::ForeignPointer,
+            p,
+            "not at a block boundary of its page",
+            start,
+        );
     }
 }
 
@@ -241,9 +387,14 @@ fn is_on_free_list(heap_id: usize, page: *mut Page, block: *mut Block) -> bool {
 pub(crate) fn tag_freed(page: *const Page, block: *mut u8) {
     // SAFETY: the caller passes the live page of a block in use, whose
     // `block_size` and `key` are fixed meanwhile.
-    let (block_size, key) = unsafe { ((*page).block_size, (*page).key) };
+    let (block_size, key, small) =
+        unsafe { ((*page).block_size, (*page).key, (*page).class.is_small()) };
     if block_size >= 16 {
         // SAFETY: the block is ours until freed, and at least 16 bytes.
         unsafe { (block as *mut usize).add(1).write(freed_tag(key)) };
+    }
+    if small {
+        // SAFETY: as above: the block's bytes are ours to write.
+        unsafe { block.add(16).write_bytes(FREE_BYTE, free_fill(block_size)) };
     }
 }

@@ -19,6 +19,12 @@ pub enum FaultKind {
     LayoutMismatch,
     /// A free-list link decoded to an address outside its page.
     CorruptFreeList,
+    /// The bytes after a block's end (its slack and trailer) were
+    /// overwritten: a write past the block's end, or before the start of the
+    /// block that follows it.
+    BufferOverflow,
+    /// A freed block was written before it was handed out again.
+    UseAfterFree,
 }
 
 impl FaultKind {
@@ -29,6 +35,8 @@ impl FaultKind {
             FaultKind::ForeignPointer => "foreign pointer",
             FaultKind::LayoutMismatch => "layout mismatch",
             FaultKind::CorruptFreeList => "corrupted free list",
+            FaultKind::BufferOverflow => "buffer overflow",
+            FaultKind::UseAfterFree => "write after free",
         }
     }
 }
@@ -44,6 +52,11 @@ pub struct Fault {
     pub detail: &'static str,
     /// A number that goes with `detail` (a size, a class, an address).
     pub value: usize,
+    /// The size the block was allocated with, when known.
+    pub size: Option<usize>,
+    /// Where the block was allocated (a return address in the program),
+    /// when known.
+    pub site: Option<usize>,
 }
 
 impl fmt::Display for Fault {
@@ -55,7 +68,14 @@ impl fmt::Display for Fault {
             self.ptr,
             self.detail,
             self.value
-        )
+        )?;
+        if let Some(size) = self.size {
+            write!(f, "; a block of {size} bytes")?;
+        }
+        if let Some(site) = self.site {
+            write!(f, ", allocated at {site:#x}")?;
+        }
+        Ok(())
     }
 }
 
@@ -99,5 +119,7 @@ pub(crate) fn fault(kind: FaultKind, ptr: usize, detail: &'static str, value: us
         ptr,
         detail,
         value,
+        size: None,
+        site: None,
     })
 }

@@ -38,11 +38,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// it when a heap that may have freed other heaps' blocks goes unused for
     /// a while without either.
     pub fn flush_remote_frees(&mut self) {
+        // With `checks`, the quarantine's blocks are frees not yet made.
+        self.flush_quarantine();
         self.remote.flush();
     }
 
-    /// Collects remote frees from every page, frees empty pages and does the
-    /// due purges. With `force`, also frees kept pages, purges regardless of
+    /// Frees the blocks held in quarantine (with `checks`), collects remote
+    /// frees from every page, frees empty pages and does the due purges. With `force`, also frees kept pages, purges regardless of
     /// the delay, and releases the segment cache.
     ///
     /// Also folds every page's pending counts into the heap's sink (see
@@ -53,6 +55,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub fn collect(&mut self, force: bool) {
         self.follow_policy();
         self.count_event();
+        self.flush_quarantine();
         self.remote.flush();
         for c in 0..CLASS_COUNT {
             let mut page = self.pages.first(c);
@@ -190,6 +193,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
 impl<O: Os, C: CounterSink> Drop for Heap<O, C> {
     fn drop(&mut self) {
+        self.flush_quarantine();
         self.remote.flush();
         self.release_everything();
     }

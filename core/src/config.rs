@@ -53,6 +53,10 @@ pub struct Config {
     /// before it publishes them with one CAS (`remote_buffer.rs`); at least
     /// 1, which publishes every remote free at once (as masu 0.1 did).
     pub remote_batch: u32,
+    /// With the `checks` feature: the bytes of freed small blocks a heap
+    /// holds back before they can be handed out again (its quarantine);
+    /// 0: none. Without `checks`, not read.
+    pub quarantine_bytes: usize,
 }
 
 impl Config {
@@ -68,6 +72,7 @@ impl Config {
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
         remote_batch: 64,
+        quarantine_bytes: 0,
     };
 
     /// For small RAM (a 64 KiB region): 16 KiB segments of 1 KiB slices.
@@ -82,6 +87,7 @@ impl Config {
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
         remote_batch: 64,
+        quarantine_bytes: 0,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -96,6 +102,7 @@ impl Config {
         seed: 0x6d61_7375_2d63_6f72,
         committed_first: true,
         remote_batch: 64,
+        quarantine_bytes: 0,
     };
 
     /// Usable bytes of the live block at `ptr` of any heap built with this
@@ -106,8 +113,16 @@ impl Config {
     /// `ptr` is a live block of a heap with this configuration's segment
     /// size.
     pub unsafe fn usable_size(&self, ptr: *const u8) -> usize {
+        let mask = !((1usize << self.segment_shift) - 1);
+        // With `checks`, the block's redzone begins right after the request.
+        #[cfg(feature = "checks")]
         // SAFETY: guaranteed by the caller.
-        unsafe { Segment::usable_size(ptr, !((1usize << self.segment_shift) - 1)) }
+        return unsafe { crate::redzone::requested_size(ptr, mask) };
+        #[cfg(not(feature = "checks"))]
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Segment::usable_size(ptr, mask)
+        }
     }
 
     /// This config with another segment and slice size.
@@ -147,6 +162,12 @@ impl Config {
     /// This config with [`Config::committed_first`] set to `on`.
     pub const fn with_committed_first(mut self, on: bool) -> Self {
         self.committed_first = on;
+        self
+    }
+
+    /// This config with [`Config::quarantine_bytes`] set to `bytes`.
+    pub const fn with_quarantine(mut self, bytes: usize) -> Self {
+        self.quarantine_bytes = bytes;
         self
     }
 

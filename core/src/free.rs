@@ -55,7 +55,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub unsafe fn dealloc_fast(&self, ptr: *mut u8, layout: Layout) -> bool {
         let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
-        crate::block_check::check_live(self.store.os(), &self.geometry, self.id, seg, ptr, layout);
+        {
+            crate::block_check::check_live(
+                self.store.os(),
+                &self.geometry,
+                self.id,
+                seg,
+                ptr,
+                layout,
+            );
+            // A quarantine is kept by the slow path.
+            if self.config.quarantine_bytes != 0 {
+                return false;
+            }
+        }
         #[cfg(not(feature = "checks"))]
         let _ = layout;
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
@@ -105,10 +118,28 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let seg = Segment::of(ptr, self.segment_base_mask());
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
         // header and page descriptor are live.
-        unsafe {
-            let page = Segment::page_of(seg, ptr);
-            #[cfg(feature = "checks")]
+        let page = unsafe { Segment::page_of(seg, ptr) };
+        #[cfg(feature = "checks")]
+        {
             crate::block_check::tag_freed(page, ptr);
+            // SAFETY: the block was just validated; its page is live.
+            if unsafe { self.quarantine(page, ptr) } {
+                return;
+            }
+        }
+        // SAFETY: as above.
+        unsafe { self.release_block(page, ptr) }
+    }
+
+    /// Frees the block at `ptr` of `page` (checked and tagged already):
+    /// another heap's onto its page's `thread_free` (batched), one of ours
+    /// onto `local_free`, settling the page if it emptied or left `full`.
+    ///
+    /// # Safety
+    /// `ptr` is a block of the live `page`, no longer used.
+    unsafe fn release_block(&mut self, page: *mut Page, ptr: *mut u8) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
             if Page::owner_id_of(page) != self.id {
                 // Another heap's block: onto the page's `thread_free`, through
                 // the raw pointer (the owner may be writing the page), in a
@@ -128,6 +159,58 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             } else if used == 0 {
                 (*page).retired_at = RETIRED_UNSTAMPED;
             }
+        }
+    }
+
+    /// With `checks`: holds a freed block in the quarantine, first freeing
+    /// the oldest ones that no longer fit; false when the block does not
+    /// enter (no quarantine, or larger than its bound).
+    ///
+    /// # Safety
+    /// As for [`Heap::release_block`], for a block just tagged as freed.
+    #[cfg(feature = "checks")]
+    unsafe fn quarantine(&mut self, page: *mut Page, ptr: *mut u8) -> bool {
+        use crate::quarantine::Quarantine;
+        let bound = self.config.quarantine_bytes;
+        // SAFETY: guaranteed by the caller; fixed fields of a live page.
+        let (class, size) = unsafe { ((*page).class, (*page).block_size) };
+        // A span's block starts its span: its size is the span's.
+        if !(class.is_small() || class.is_span()) || !Quarantine::admits(size, bound) {
+            return false;
+        }
+        while let Some(old) = self.quarantine.make_room(size, bound) {
+            // SAFETY: blocks in the quarantine are freed blocks of live
+            // pages (a page keeps a block counted in use until it leaves).
+            unsafe { self.leave_quarantine(old) };
+        }
+        // SAFETY: guaranteed by the caller.
+        unsafe { crate::block_check::enter_quarantine(page, ptr, size) };
+        self.quarantine.push(ptr, size);
+        true
+    }
+
+    /// Frees a block that left the quarantine.
+    ///
+    /// # Safety
+    /// `ptr` was taken out of this heap's quarantine.
+    #[cfg(feature = "checks")]
+    unsafe fn leave_quarantine(&mut self, ptr: *mut u8) {
+        let seg = Segment::of(ptr, self.segment_base_mask());
+        // SAFETY: a quarantined block's page stays live (see above).
+        unsafe {
+            let page = Segment::page_of(seg, ptr);
+            crate::block_check::leave_quarantine(page, ptr);
+            self.release_block(page, ptr);
+        }
+    }
+
+    /// Frees every block in the quarantine (with `checks`; else nothing):
+    /// `collect`, `reset` and the heap's drop call it.
+    pub(crate) fn flush_quarantine(&mut self) {
+        #[cfg(feature = "checks")]
+        while let Some(p) = self.quarantine.take_oldest() {
+            // SAFETY: taken out of this heap's quarantine.
+            unsafe { self.leave_quarantine(p) };
         }
     }
 
@@ -188,12 +271,33 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
-    /// Usable bytes of the block at `ptr` (at least the requested size).
+    /// The bytes the block at `ptr` takes: its class's size, or its span's
+    /// usable bytes; what the statistics count for it. Without `checks` the
+    /// same as [`Heap::usable_size`]; with it, the request, its slack and
+    /// its redzone.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of a heap over the same memory.
+    pub unsafe fn block_size(&self, ptr: *const u8) -> usize {
+        // SAFETY: guaranteed by the caller; the page's fixed fields are read
+        // through the raw pointer.
+        unsafe { Segment::usable_size(ptr, self.segment_base_mask()) }
+    }
+
+    /// Usable bytes of the block at `ptr` (at least the requested size;
+    /// with `checks`, exactly that).
     ///
     /// # Safety
     /// `ptr` is a live block of a heap over the same memory.
     pub unsafe fn usable_size(&self, ptr: *const u8) -> usize {
+        // With `checks`, the block's redzone begins right after the request.
+        #[cfg(feature = "checks")]
         // SAFETY: guaranteed by the caller.
-        unsafe { Segment::usable_size(ptr, self.segment_base_mask()) }
+        return unsafe { crate::redzone::requested_size(ptr, self.segment_base_mask()) };
+        #[cfg(not(feature = "checks"))]
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Segment::usable_size(ptr, self.segment_base_mask())
+        }
     }
 }

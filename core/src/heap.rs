@@ -62,6 +62,9 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) counts: HeapCounts,
     /// The `Os`, and the bytes taken from it (see `store.rs`).
     pub(crate) store: Store<O>,
+    /// Freed blocks held back before reuse (see `quarantine.rs`).
+    #[cfg(feature = "checks")]
+    pub(crate) quarantine: crate::quarantine::Quarantine,
 }
 
 // SAFETY: a heap exclusively owns its segments and pages; the raw pointers
@@ -109,6 +112,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             remote: RemoteBuffer::EMPTY,
             counts: HeapCounts::ZERO,
             store: Store::new(os),
+            #[cfg(feature = "checks")]
+            quarantine: crate::quarantine::Quarantine::EMPTY,
         }
     }
 
@@ -123,7 +128,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Takes the policy of `config`: the purge delays, the segment cache's
-    /// bounds, `cache_follows_huge`, `committed_first` and `remote_batch`.
+    /// bounds, `cache_follows_huge`, `committed_first`, `remote_batch` and
+    /// `quarantine_bytes` (a smaller quarantine shrinks at the next free).
     /// The geometry (segment and slice sizes) and the free-list seed stay
     /// what the heap was built with. A smaller cache bound applies from the
     /// next segment that enters the cache; a purge delay from the next
@@ -140,6 +146,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         c.cache_follows_huge = config.cache_follows_huge;
         c.committed_first = config.committed_first;
         c.remote_batch = config.remote_batch;
+        c.quarantine_bytes = config.quarantine_bytes;
         self.pages.set_keep_lone(config.purge_delay != 0);
     }
 

@@ -32,6 +32,7 @@ mod critical_section_lock;
 mod fixed_region;
 mod free;
 mod heap;
+mod heap_check;
 mod heap_stats;
 mod large;
 mod local_heap;
@@ -40,11 +41,15 @@ mod os;
 mod page;
 mod page_queue;
 mod page_search;
+#[cfg(feature = "checks")]
+mod quarantine;
 // Hooks for the loom models in `loom-tests/`; no part of the API.
 #[cfg(loom)]
 #[doc(hidden)]
 pub mod protocol;
 mod realloc;
+#[cfg(feature = "checks")]
+mod redzone;
 mod release;
 mod remote_buffer;
 mod reset;

@@ -457,7 +457,7 @@ impl Page {
                     remote
                 } else {
                     if !remote.is_null() {
-                        (*Page::tail_of(key, local)).next = encode_link(key, remote);
+                        (*Page::tail_of(this, local)).next = encode_link(key, remote);
                     }
                     local
                 };
@@ -487,7 +487,7 @@ impl Page {
                     // Append `free` behind `local_free` (rare: collect with a
                     // non-empty free list only happens on `collect`). Every
                     // block on `local_free` was linked by `push_local`.
-                    (*Page::tail_of(key, local)).next = encode_link(key, (*this).free);
+                    (*Page::tail_of(this, local)).next = encode_link(key, (*this).free);
                     (*this).free = local;
                 }
                 (*this).local_free = ptr::null_mut();
@@ -497,19 +497,33 @@ impl Page {
         }
     }
 
-    /// The last block of the list that starts at `first` (links encoded
-    /// with `key`).
+    /// The last block of the list of `this`'s blocks that starts at
+    /// `first`. With `checks`, a link that leads out of the page (a write
+    /// after free overwrote it) is reported.
     ///
     /// # Safety
-    /// `first` starts a null-terminated list of free blocks the caller owns.
+    /// `first` starts a null-terminated list of free blocks of `this`, a page
+    /// the caller owns.
     #[inline]
-    unsafe fn tail_of(key: usize, first: *mut Block) -> *mut Block {
+    unsafe fn tail_of(this: *mut Page, first: *mut Block) -> *mut Block {
+        // SAFETY: guaranteed by the caller.
+        let key = unsafe { (*this).key };
         let mut tail = first;
         loop {
             // SAFETY: guaranteed by the caller.
             let next = decode_link(key, unsafe { (*tail).next });
             if next.is_null() {
                 return tail;
+            }
+            // SAFETY: as above; a shared look at the page's fixed fields.
+            #[cfg(feature = "checks")]
+            if unsafe { !(*this).is_block_start(next as usize) } {
+                crate::check::fault(
+                    crate::check::FaultKind::UseAfterFree,
+                    tail as usize,
+                    "a free block's link was overwritten: written after it was freed (or past the end of the block before it)",
+                    next as usize,
+                );
             }
             tail = next;
         }
@@ -536,12 +550,17 @@ impl Page {
             for _ in 1..n {
                 let next = (b as *mut u8).wrapping_add(block_size) as *mut Block;
                 (*b).next = encode_link(key, next);
+                #[cfg(feature = "checks")]
+                mark_carved(&*this, b as *mut u8);
                 b = next;
             }
             (*b).next = encode_link(key, ptr::null_mut());
+            #[cfg(feature = "checks")]
+            mark_carved(&*this, b as *mut u8);
             (*this).free = first;
             (*this).capacity = capacity + n as u32;
-            if (*this).flags.has(PageFlags::FRESH) {
+            // With `checks`, carved blocks hold their free fill, not zeros.
+            if (*this).flags.has(PageFlags::FRESH) && !cfg!(feature = "checks") {
                 (*this).flags.insert(PageFlags::FREE_IS_ZERO);
             } else {
                 (*this).flags.remove(PageFlags::FREE_IS_ZERO);
@@ -616,4 +635,48 @@ fn block_start_within(start: usize, block_size: usize, count: u32, p: usize) -> 
     }
     let off = p - start;
     off % block_size == 0 && off / block_size < count as usize
+}
+
+/// With `checks`, a freed block carries this in its second word.
+#[cfg(feature = "checks")]
+#[inline]
+pub(crate) fn freed_tag(key: usize) -> usize {
+    key.rotate_left(31) ^ 0x5a5a_f4ee_d0b1_0c4b_u64 as usize
+}
+
+/// With `checks`, a block in a heap's quarantine (see `quarantine.rs`)
+/// carries this in its second word.
+#[cfg(feature = "checks")]
+#[inline]
+pub(crate) fn quarantine_tag(key: usize) -> usize {
+    freed_tag(key).rotate_left(7) ^ 0x0a11_0c47_e0b5_ea1d
+}
+
+/// What a free small block holds after its link and its tag.
+#[cfg(feature = "checks")]
+pub(crate) const FREE_BYTE: u8 = 0xdf;
+
+/// The bytes of a free small block after its link and tag: filled with
+/// [`FREE_BYTE`] when it is freed (or carved), verified when it is handed
+/// out again.
+#[cfg(feature = "checks")]
+#[inline]
+pub(crate) fn free_fill(block_size: usize) -> usize {
+    block_size.saturating_sub(16)
+}
+
+/// Marks a block that `Page::extend` just carved as a free one: its tag and
+/// fill, as a freed block has them.
+///
+/// # Safety
+/// `block` is a carved, unused block of `page` (at least 16 bytes).
+#[cfg(feature = "checks")]
+pub(crate) unsafe fn mark_carved(page: &Page, block: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        (block as *mut usize).add(1).write(freed_tag(page.key));
+        block
+            .add(16)
+            .write_bytes(FREE_BYTE, free_fill(page.block_size));
+    }
 }

@@ -20,45 +20,85 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// does not overflow `isize`.
     pub unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let seg = Segment::of(ptr, self.segment_base_mask());
+        // With `checks`, the size the block was allocated with (from its
+        // verified trailer; the caller's layout may leave it unknown).
         #[cfg(feature = "checks")]
-        crate::block_check::check_live(self.store.os(), &self.geometry, self.id, seg, ptr, layout);
+        let old_size = crate::block_check::check_live(
+            self.store.os(),
+            &self.geometry,
+            self.id,
+            seg,
+            ptr,
+            layout,
+        )
+        .1;
+        #[cfg(not(feature = "checks"))]
+        let old_size = layout.size();
         let align = layout.align();
         // A size that cannot form a `Layout` fails here, before any rounding
         // could wrap around and pass for a small size.
         let Ok(new_layout) = Layout::from_size_align(new_size, align) else {
             return ptr::null_mut();
         };
+        // The bytes the block must hold (with `checks`, its trailer too).
+        #[cfg(feature = "checks")]
+        let Some(need) = crate::redzone::with_trailer(new_size) else {
+            return ptr::null_mut();
+        };
+        #[cfg(not(feature = "checks"))]
+        let need = new_size;
         // SAFETY: `ptr` is a live block, so its page is live.
         let page = unsafe { Segment::page_of(seg, ptr) };
         // SAFETY: as above.
         let (owned, class) = unsafe { (Page::owner_id_of(page) == self.id, (*page).class) };
         if owned {
-            let new_class = self.geometry.small_class(new_size, align);
+            let new_class = self.geometry.small_class(need, align);
             if class.is_small() {
                 if new_class == Some(class.index()) {
-                    return ptr;
+                    // SAFETY: the block stays live and holds `need` bytes.
+                    return unsafe { self.rearm(ptr, new_size) };
                 }
             } else if new_class.is_none() {
                 // SAFETY: the page is a live large or huge page of ours.
-                if unsafe { self.resize_in_place(seg, page, new_size) } {
-                    return ptr;
+                if unsafe { self.resize_in_place(seg, page, need) } {
+                    // SAFETY: the block stays live and holds `need` bytes.
+                    return unsafe { self.rearm(ptr, new_size) };
                 }
                 // SAFETY: as above; the block is the caller's alone.
-                let moved = unsafe { self.remap_huge(seg, page, new_size) };
+                let moved = unsafe { self.remap_huge(seg, page, need) };
                 if !moved.is_null() {
-                    return moved;
+                    // SAFETY: as above.
+                    return unsafe { self.rearm(moved, new_size) };
                 }
             }
         }
         let new = self.alloc(new_layout);
         if !new.is_null() {
             // SAFETY: both blocks are live and distinct; the old one holds at
-            // least `layout.size()` bytes and the new one `new_size`.
+            // least `old_size` bytes and the new one `new_size`.
             unsafe {
-                ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                ptr::copy_nonoverlapping(ptr, new, old_size.min(new_size));
                 self.dealloc(ptr, layout);
             }
         }
         new
+    }
+
+    /// A block that `realloc` kept (or remapped) for `size` bytes: with
+    /// `checks`, its redzone is written for the new size.
+    ///
+    /// # Safety
+    /// `p` is a live block of this heap of at least `size` bytes (and its
+    /// trailer, with `checks`).
+    #[inline]
+    unsafe fn rearm(&self, p: *mut u8, size: usize) -> *mut u8 {
+        #[cfg(feature = "checks")]
+        // SAFETY: guaranteed by the caller.
+        return unsafe { crate::redzone::arm(p, size, self.segment_base_mask()) };
+        #[cfg(not(feature = "checks"))]
+        {
+            let _ = size;
+            p
+        }
     }
 }

@@ -26,8 +26,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// purged after the purge delay; beyond its bounds, back to the `Os`).
     /// Work is proportional to the heap's pages.
     ///
-    /// Frees this heap made into other heaps' pages and has batched are
-    /// published first. Blocks of this heap that another heap freed and
+    /// Frees this heap made into other heaps' pages and has batched (or,
+    /// with `checks`, holds in quarantine) are published first. Blocks of this heap that another heap freed and
     /// that wait on their page are dropped with the page.
     ///
     /// Its statistics count every live block as freed.
@@ -38,6 +38,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// one of its blocks by another heap must be complete (published onto
     /// the page, see [`Heap::flush_remote_frees`]) before the call.
     pub unsafe fn reset(&mut self) {
+        self.flush_quarantine();
         self.remote.flush();
         // SAFETY: (for the three calls) the caller guarantees that no block
         // of the heap is used any more, so every page may be taken as empty.

@@ -201,7 +201,8 @@ impl Segment {
     }
 
     /// Usable bytes of the live block at `ptr` (at least the size it was
-    /// asked with); `base_mask` as for [`Segment::of`].
+    /// asked with; with `checks`, that and its redzone);
+    /// `base_mask` as for [`Segment::of`].
     ///
     /// # Safety
     /// `ptr` is a live block of a heap with this segment size.

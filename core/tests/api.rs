@@ -37,30 +37,38 @@ fn realloc_within_a_class_stays_in_place() {
 fn large_spans_grow_and_shrink_in_place() {
     let mut h = heap(8 << 20);
     let slice = 4096;
-    let l = Layout::from_size_align(40 * 1024, 8).unwrap();
+    // With `checks` each request takes its 16-byte trailer too: ask for 16
+    // bytes less, so that the spans are the same; the usable size is then
+    // the request itself.
+    let t = if cfg!(feature = "checks") { 16 } else { 0 };
+    let usable = |normal: usize, asked: usize| if t == 0 { normal } else { asked };
+    let l = Layout::from_size_align(40 * 1024 - t, 8).unwrap();
     let p = h.alloc(l);
     // SAFETY: live block; the slices after a fresh span in a fresh segment
     // are free, so growth stays in place.
     unsafe {
         p.write_bytes(7, l.size());
-        let q = h.realloc(p, l, 60 * 1024);
+        let q = h.realloc(p, l, 60 * 1024 - t);
         assert_eq!(q, p, "grow did not stay in place");
-        assert_eq!(h.usable_size(q), 60 * 1024);
+        assert_eq!(h.usable_size(q), 60 * 1024 - t);
         assert_counted!(h.stats().live_bytes, 60 * 1024);
-        assert!((0..40 * 1024).all(|i| *q.add(i) == 7));
+        assert!((0..40 * 1024 - t).all(|i| *q.add(i) == 7));
         let r = h.realloc(
             q,
-            Layout::from_size_align(60 * 1024, 8).unwrap(),
-            20 * 1024 + 1,
+            Layout::from_size_align(60 * 1024 - t, 8).unwrap(),
+            20 * 1024 + 1 - t,
         );
         assert_eq!(r, p, "shrink did not stay in place");
-        assert_eq!(h.usable_size(r), 20 * 1024 + slice);
+        assert_eq!(
+            h.usable_size(r),
+            usable(20 * 1024 + slice, 20 * 1024 + 1 - t)
+        );
         assert_counted!(h.stats().live_bytes, 20 * 1024 + slice);
         // The freed tail is usable again.
         let other = h.alloc(Layout::from_size_align(30 * 1024, 8).unwrap());
         assert_eq!(other as usize, r as usize + 24 * 1024);
         h.dealloc(other, Layout::from_size_align(30 * 1024, 8).unwrap());
-        h.dealloc(r, Layout::from_size_align(20 * 1024 + 1, 8).unwrap());
+        h.dealloc(r, Layout::from_size_align(20 * 1024 + 1 - t, 8).unwrap());
     }
     assert_counted!(h.stats().live_bytes, 0);
 }
@@ -202,7 +210,12 @@ fn counters_stay_zero_without_the_stats_feature() {
     if cfg!(feature = "stats") {
         assert_eq!(
             (s.alloc_count, s.live_bytes, s.peak_live_bytes),
-            (1, 104, 104)
+            // With `checks`, the request's trailer takes 16 more bytes.
+            if cfg!(feature = "checks") {
+                (1, 120, 120)
+            } else {
+                (1, 104, 104)
+            }
         );
     } else {
         assert_eq!((s.alloc_count, s.live_bytes, s.peak_live_bytes), (0, 0, 0));
@@ -222,8 +235,20 @@ fn counters_stay_zero_without_the_stats_feature() {
 fn malloc_fast_path_picks_the_class_of_the_malloc_alignment() {
     let mut h = heap(8 << 20);
     let mut live = Vec::new();
-    for size in 0..=1024usize {
-        let align = if size <= 8 { 8 } else { 16 };
+    // The direct table's reach (1024 bytes), less the trailer with `checks`.
+    let top = if cfg!(feature = "checks") {
+        1024 - 16
+    } else {
+        1024
+    };
+    for size in 0..=top {
+        // With `checks` every request is over 8 bytes with its trailer, so
+        // C's alignment is always 16.
+        let align = if size <= 8 && !cfg!(feature = "checks") {
+            8
+        } else {
+            16
+        };
         let layout = Layout::from_size_align(size, align).unwrap();
         // The fast paths give null when the class's page has no ready block;
         // an allocation through the slow path then readies one.
@@ -252,7 +277,14 @@ fn malloc_fast_path_picks_the_class_of_the_malloc_alignment() {
         // SAFETY: live blocks of this heap.
         unsafe {
             assert_eq!(h.usable_size(a), h.usable_size(b), "size {size}: class");
-            assert!(h.usable_size(a) >= size.max(1));
+            // With `checks`, the usable size is the request's (the redzone
+            // follows it); without, at least one byte.
+            let least = if cfg!(feature = "checks") {
+                size
+            } else {
+                size.max(1)
+            };
+            assert!(h.usable_size(a) >= least);
         }
         live.extend([(a, layout), (b, layout)]);
     }

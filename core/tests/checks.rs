@@ -150,7 +150,7 @@ fn wrong_layout_for_a_large_block_is_caught() {
 }
 
 #[test]
-#[should_panic(expected = "corrupted free list")]
+#[should_panic(expected = "write after free")]
 fn scribbled_free_list_is_caught() {
     let mut h = heap();
     let a = h.alloc(L64);
@@ -186,4 +186,191 @@ fn correct_use_raises_no_fault() {
         unsafe { h.dealloc(p, l) };
     }
     assert_counted!(h.stats().live_bytes, 0);
+}
+
+// The redzone (`redzone.rs`): overflows, underflows and writes into
+// zero-size blocks, verified at free, `realloc` and by `usable_size`'s
+// contract; the free fill (`block_check.rs`): writes after a free.
+
+/// Allocates `size` bytes, lets `misuse` write to the block, then frees it.
+fn misuse_then_free(size: usize, misuse: impl FnOnce(*mut u8)) {
+    let mut h = heap();
+    let l = Layout::from_size_align(size, 8).unwrap();
+    let p = h.alloc(l);
+    // With `checks`, the usable size is the request itself.
+    // SAFETY: a live block.
+    assert_eq!(unsafe { h.usable_size(p) }, size);
+    misuse(p);
+    // SAFETY: a live block with its layout.
+    unsafe { h.dealloc(p, l) };
+}
+
+#[test]
+#[should_panic(expected = "buffer overflow")]
+fn a_one_byte_overflow_of_a_small_block_is_caught() {
+    // SAFETY: deliberately one byte past the end.
+    misuse_then_free(100, |p| unsafe { p.add(100).write(0) });
+}
+
+#[test]
+#[should_panic(expected = "buffer overflow")]
+fn an_overflow_into_the_trailer_is_caught() {
+    // 104 bytes + 16 = 120: a class with no slack, so the first byte past
+    // the end is the trailer's.
+    // SAFETY: deliberately one byte past the end.
+    misuse_then_free(104, |p| unsafe { p.add(104).write(0x55) });
+}
+
+#[test]
+#[should_panic(expected = "buffer overflow")]
+fn a_one_byte_overflow_of_a_large_block_is_caught() {
+    // SAFETY: deliberately one byte past the end.
+    misuse_then_free(40_000, |p| unsafe { p.add(40_000).write(1) });
+}
+
+#[test]
+#[should_panic(expected = "buffer overflow")]
+fn a_one_byte_overflow_of_a_huge_block_is_caught() {
+    // SAFETY: deliberately one byte past the end.
+    misuse_then_free(3 << 20, |p| unsafe { p.add(3 << 20).write(1) });
+}
+
+#[test]
+#[should_panic(expected = "buffer overflow")]
+fn a_write_into_a_zero_size_block_is_caught() {
+    // SAFETY: deliberately writing a block of 0 bytes.
+    misuse_then_free(0, |p| unsafe { p.write(1) });
+}
+
+#[test]
+#[should_panic(expected = "buffer overflow")]
+fn an_underflow_is_caught_at_the_free_of_the_block_before() {
+    let mut h = heap();
+    let a = h.alloc(L64);
+    let b = h.alloc(L64);
+    assert_eq!(b as usize, a as usize + 80, "blocks of one page, in order");
+    // SAFETY: deliberately one byte before `b`: the last byte of `a`'s
+    // trailer.
+    unsafe {
+        b.sub(1).write(0);
+        h.dealloc(b, L64);
+        h.dealloc(a, L64);
+    }
+}
+
+#[test]
+#[should_panic(expected = "buffer overflow")]
+fn an_overflow_is_caught_at_realloc() {
+    let mut h = heap();
+    let p = h.alloc(L64);
+    // SAFETY: deliberately one byte past the end, then a realloc in place.
+    unsafe {
+        p.add(64).write(0);
+        h.realloc(p, L64, 65);
+    }
+}
+
+#[test]
+#[should_panic(expected = "write after free")]
+fn a_write_after_free_is_caught_when_the_block_is_handed_out_again() {
+    let mut h = heap();
+    let p = h.alloc(L64);
+    // SAFETY: deliberately writing the freed block's middle (not its link).
+    unsafe {
+        h.dealloc(p, L64);
+        p.add(40).write(7);
+    }
+    // Allocations drain the page's free list, then collect `p` from
+    // `local_free` and hand it out.
+    for _ in 0..10_000 {
+        let _ = h.alloc(L64);
+    }
+}
+
+#[test]
+#[should_panic(expected = "layout mismatch")]
+fn a_free_with_another_size_of_the_same_class_is_caught() {
+    let mut h = heap();
+    let p = h.alloc(L64);
+    // SAFETY: deliberately 63 for a block of 64 (the same class).
+    unsafe { h.dealloc(p, Layout::from_size_align(63, 8).unwrap()) };
+}
+
+#[test]
+fn writes_up_to_the_end_and_resizes_raise_no_fault() {
+    let mut h = heap();
+    for size in [0, 1, 7, 8, 15, 16, 100, 104, 1000, 4096, 40_000, 300_000] {
+        let l = Layout::from_size_align(size, 8).unwrap();
+        let p = h.alloc(l);
+        // SAFETY: the block's `size` bytes are ours; then grown and shrunk
+        // (every byte up to each new end written) and freed.
+        unsafe {
+            p.write_bytes(0xab, size);
+            let q = h.realloc(p, l, size * 2 + 3);
+            q.write_bytes(0xcd, size * 2 + 3);
+            let r = h.realloc(
+                q,
+                Layout::from_size_align(size * 2 + 3, 8).unwrap(),
+                size / 2,
+            );
+            r.write_bytes(0xef, size / 2);
+            h.dealloc(r, Layout::from_size_align(size / 2, 8).unwrap());
+        }
+    }
+}
+
+// The quarantine (`quarantine.rs`).
+
+fn quarantined_heap(bytes: usize) -> Heap<FixedRegion> {
+    Heap::new(
+        FixedRegion::from_slice(common::region(4 << 20)),
+        Config::FIXED_REGION.with_quarantine(bytes),
+    )
+}
+
+#[test]
+fn a_quarantined_block_is_not_handed_out_until_it_leaves() {
+    let mut h = quarantined_heap(64 * 80);
+    let p = h.alloc(L64);
+    // SAFETY: a live block, freed once.
+    unsafe { h.dealloc(p, L64) };
+    // 63 more blocks of 80 bytes fit beside it under the bound: none of
+    // the next allocations is `p` while it waits.
+    let mut later = Vec::new();
+    for _ in 0..63 {
+        let q = h.alloc(L64);
+        assert_ne!(q, p, "a quarantined block was handed out");
+        // SAFETY: a live block, freed once (into the quarantine).
+        unsafe { h.dealloc(q, L64) };
+        later.push(q);
+    }
+    // `collect` empties the quarantine: the block is free again, no fault.
+    h.collect(false);
+    assert_counted!(h.stats().live_bytes, 0);
+    h.assert_valid();
+}
+
+#[test]
+#[should_panic(expected = "double free")]
+fn a_double_free_of_a_quarantined_block_is_caught() {
+    let mut h = quarantined_heap(1 << 16);
+    let p = h.alloc(L64);
+    // SAFETY: deliberately freed twice.
+    unsafe {
+        h.dealloc(p, L64);
+        h.dealloc(p, L64);
+    }
+}
+
+#[test]
+#[should_panic(expected = "write after free")]
+fn a_write_into_a_quarantined_block_is_caught_when_it_leaves() {
+    let mut h = quarantined_heap(1 << 16);
+    let p = h.alloc(L64);
+    // SAFETY: deliberately writing the block after its free.
+    unsafe {
+        h.dealloc(p, L64);
+        p.add(20).write(1);
+    }
+    h.collect(false);
 }

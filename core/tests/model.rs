@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 struct Live {
     layout: Layout,
+    /// The bytes the block takes (`Heap::block_size`).
     usable: usize,
     id: u64,
 }
@@ -66,7 +67,8 @@ impl Model {
         id
     }
 
-    fn live_bytes(&self) -> usize {
+    /// What the statistics count: the live blocks' whole sizes.
+    fn block_bytes(&self) -> usize {
         self.blocks.values().map(|b| b.usable).sum()
     }
 }
@@ -100,7 +102,7 @@ fn check_stats<O: Os>(heap: &Heap<O>, model: &Model) {
     }
     assert_eq!(
         s.live_bytes,
-        model.live_bytes(),
+        model.block_bytes(),
         "stats live bytes disagree with the model"
     );
     assert_counted!(s.alloc_count, model.allocs, "alloc count");
@@ -138,7 +140,7 @@ fn run<O: Os>(
                 continue;
             }
             // SAFETY: `p` is a live block of this heap.
-            let usable = unsafe { heap.usable_size(p) };
+            let usable = unsafe { heap.block_size(p) };
             if zero {
                 for off in 0..layout.size() {
                     // SAFETY: the block has `layout.size()` bytes.
@@ -173,7 +175,7 @@ fn run<O: Os>(
             unsafe { verify(p, kept, old.id) };
             let layout = Layout::from_size_align(new_size, old.layout.align()).unwrap();
             // SAFETY: `p` is live.
-            let usable = unsafe { heap.usable_size(p) };
+            let usable = unsafe { heap.block_size(p) };
             if p as usize != a {
                 model.frees += 1;
                 model.insert(p, layout, usable);

@@ -87,9 +87,21 @@ fn capacity_with_seed(region_len: usize, config: Config, lo: usize, hi: usize, s
     ratio
 }
 
+/// The bound a fill must pass: `normal`, or with the `checks` feature,
+/// whose redzone gives every block a 16-byte trailer (for 16–256-byte
+/// requests about a tenth of the region), `with_checks`.
+fn bound(normal: f64, with_checks: f64) -> f64 {
+    if cfg!(feature = "checks") {
+        with_checks
+    } else {
+        normal
+    }
+}
+
 #[test]
 fn one_mib_region_small_sizes() {
-    assert!(capacity(1 << 20, Config::FIXED_REGION, 16, 256) > 0.72);
+    // Measured with `checks`: 68.6 %.
+    assert!(capacity(1 << 20, Config::FIXED_REGION, 16, 256) > bound(0.72, 0.65));
 }
 
 #[test]
@@ -103,7 +115,8 @@ fn one_mib_region_mixed_sizes() {
     ignore = "fills 16 MiB to the last byte twice (up to 120,000 allocations, each filled): hours under miri; the 1 MiB and 64 KiB fills run the same code"
 )]
 fn sixteen_mib_region_small_sizes() {
-    assert!(capacity(16 << 20, Config::FIXED_REGION, 16, 256) > 0.88);
+    // Measured with `checks`: 81.0 %.
+    assert!(capacity(16 << 20, Config::FIXED_REGION, 16, 256) > bound(0.88, 0.78));
 }
 
 #[test]
@@ -119,7 +132,8 @@ fn sixteen_mib_region_mixed_sizes() {
 fn sixty_four_kib_region_with_small_segments() {
     // Measured: a mean of 38.4 % over the 16 seeds (33.5 to 42.6 % per
     // seed); with the generator the tests had before, 38.2 %.
-    assert!(mean_capacity(64 << 10, Config::SMALL_REGION, 16, 256) > 0.36);
+    // With `checks`, 31.7–35.9 % per seed.
+    assert!(mean_capacity(64 << 10, Config::SMALL_REGION, 16, 256) > bound(0.36, 0.32));
 }
 
 #[test]

@@ -8,11 +8,15 @@ use core::alloc::Layout;
 use masu_core::{Config, FixedRegion, Heap};
 use std::sync::mpsc;
 
+/// The `checks` feature's trailer: requests of `size - T` bytes take blocks
+/// of the class of `size`.
+const T: usize = if cfg!(feature = "checks") { 16 } else { 0 };
+
 #[test]
 fn blocks_freed_by_another_heap_are_collected_by_the_owner() {
     let region = common::shared_region(32 << 20);
     let mut owner = Heap::new(region, Config::FIXED_REGION);
-    let l = Layout::from_size_align(96, 16).unwrap();
+    let l = Layout::from_size_align(96 - T, 16).unwrap();
     // Fewer under miri (see `common::scaled`).
     let n = common::scaled(5000, 300);
     let blocks: Vec<usize> = (0..n).map(|_| owner.alloc(l) as usize).collect();
@@ -185,7 +189,7 @@ fn a_remote_batch_of_one_publishes_every_free() {
     let region = common::shared_region(8 << 20);
     let mut owner = Heap::new(region, Config::FIXED_REGION);
     let mut other = Heap::new(region, Config::FIXED_REGION.with_remote_batch(1));
-    let l = Layout::from_size_align(64, 8).unwrap();
+    let l = Layout::from_size_align(64 - T, 8).unwrap();
     let blocks: Vec<*mut u8> = (0..10).map(|_| owner.alloc(l)).collect();
     for (i, &p) in blocks.iter().enumerate() {
         // SAFETY: a live block of `owner`, freed once.

@@ -9,6 +9,10 @@ use common::Rng;
 use core::alloc::Layout;
 use masu_core::{Config, CounterSink, Counters, FixedRegion, Heap};
 
+/// The `checks` feature's trailer: requests of `size - T` bytes take blocks
+/// of the class of `size`.
+const T: usize = if cfg!(feature = "checks") { 16 } else { 0 };
+
 fn heap_with(len: usize, counters: &'static Counters) -> Heap<FixedRegion, &'static Counters> {
     Heap::with_counters(
         FixedRegion::from_slice(common::region(len)),
@@ -21,7 +25,7 @@ fn heap_with(len: usize, counters: &'static Counters) -> Heap<FixedRegion, &'sta
 fn an_outside_sink_lags_until_a_flush_and_stats_is_exact() {
     let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
     let mut h = heap_with(1 << 20, sink);
-    let l = Layout::from_size_align(64, 8).unwrap();
+    let l = Layout::from_size_align(64 - T, 8).unwrap();
     let blocks: Vec<_> = (0..10).map(|_| h.alloc(l)).collect();
     for &p in &blocks[..4] {
         // SAFETY: live blocks of `h`.
@@ -63,7 +67,7 @@ fn an_outside_sink_lags_until_a_flush_and_stats_is_exact() {
 fn a_kept_page_counts_every_pair() {
     let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
     let mut h = heap_with(1 << 20, sink);
-    let l = Layout::from_size_align(32, 8).unwrap();
+    let l = Layout::from_size_align(32 - T, 8).unwrap();
     let n = common::scaled(200_000, 200);
     let keep = h.alloc(l);
     for _ in 0..n {
@@ -119,7 +123,7 @@ fn the_peak_stays_between_seen_live_bytes_and_the_true_peak() {
             let p = h.alloc(l);
             assert!(!p.is_null());
             // SAFETY: a live block of `h`.
-            let usable = unsafe { h.usable_size(p) };
+            let usable = unsafe { h.block_size(p) };
             live.push((p, l, usable));
             allocs += 1;
             bytes += usable;
@@ -174,8 +178,8 @@ fn the_peak_stays_between_seen_live_bytes_and_the_true_peak() {
 fn pending_frees_do_not_lift_the_peak() {
     let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
     let mut h = heap_with(16 << 20, sink);
-    let small = Layout::from_size_align(64, 8).unwrap();
-    let big = Layout::from_size_align(128, 8).unwrap();
+    let small = Layout::from_size_align(64 - T, 8).unwrap();
+    let big = Layout::from_size_align(128 - T, 8).unwrap();
     let a: Vec<_> = (0..4000).map(|_| h.alloc(small)).collect();
     let mut live = 4000 * 64;
     for &p in a.iter().step_by(2) {

@@ -122,7 +122,8 @@ pub enum Op {
 pub struct Live {
     /// The layout it was allocated (or last reallocated) with.
     pub layout: Layout,
-    /// `usable_size` when handed out.
+    /// `block_size` when handed out: the bytes it takes (with `checks`, its
+    /// request, slack and redzone), as the statistics count it.
     pub usable: usize,
     /// Fill pattern seed.
     pub id: u64,
@@ -397,7 +398,7 @@ impl<'r> Harness<'r> {
             return p;
         }
         // SAFETY: `p` is a live block of the owner.
-        let usable = unsafe { self.owner.usable_size(p) };
+        let usable = unsafe { self.owner.block_size(p) };
         if zeroed {
             // SAFETY: the block has `layout.size()` bytes.
             let s = unsafe { core::slice::from_raw_parts(p, layout.size()) };
@@ -432,7 +433,7 @@ impl<'r> Harness<'r> {
         unsafe { verify(p, kept, old.id, "realloc") };
         let layout = Layout::from_size_align(new_size, old.layout.align()).expect("valid layout");
         // SAFETY: `p` is live.
-        let usable = unsafe { self.owner.usable_size(p) };
+        let usable = unsafe { self.owner.block_size(p) };
         if p as usize != a {
             self.model.allocs += 1;
             self.model.frees += 1;

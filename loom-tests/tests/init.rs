@@ -37,6 +37,7 @@ const PARSED: Options = Options {
     cache_follows_huge: false,
     background: false,
     memory_limit: 512 << 20,
+    quarantine_bytes: 64 << 10,
     stats_at_exit: true,
     stats_json: true,
     verbose: false,

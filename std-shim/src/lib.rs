@@ -64,7 +64,8 @@ extern crate std;
 // 4. commit_map: the commit map and the accounting under the memory limit
 // 5. os: MmapOs
 // 6. thread_slot, pool: a thread's slot, the pool of heaps
-// 7. process_stats, purger, report, fault: observation and release over the pool
+// 7. process_stats, purger, report, fault, heap_check: observation, checks and
+//    release over the pool
 // 8. lifecycle: start-up, attach, thread exit, fork, the exit report
 // 9. entry, global, c, heap: the allocation paths, Masu, the C functions,
 //    first-class heaps
@@ -84,6 +85,8 @@ mod fmtbuf;
 mod global;
 #[cfg(target_os = "linux")]
 mod heap;
+#[cfg(target_os = "linux")]
+mod heap_check;
 #[cfg(target_os = "linux")]
 mod lifecycle;
 #[cfg(target_os = "linux")]
@@ -123,6 +126,8 @@ pub use fault::report_panic;
 pub use global::Masu;
 #[cfg(target_os = "linux")]
 pub use heap::Heap;
+#[cfg(target_os = "linux")]
+pub use heap_check::check_heap;
 #[cfg(target_os = "linux")]
 pub use lifecycle::{init, register_hooks};
 #[cfg(target_os = "linux")]

@@ -70,7 +70,16 @@ pub fn register_hooks() {
         if options::stats_at_exit() {
             libc::atexit(print_at_exit);
         }
+        #[cfg(feature = "checks")]
+        libc::atexit(check_at_exit);
     }
+}
+
+/// With `checks`: the exiting thread's heap verified at exit (an overflow of
+/// a block never freed, a write into a freed block never reused).
+#[cfg(feature = "checks")]
+extern "C" fn check_at_exit() {
+    crate::heap_check::check_heap();
 }
 
 /// Gives the calling thread a heap; returns its slot (null when out of

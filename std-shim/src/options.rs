@@ -12,6 +12,7 @@
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
 //! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
+//! | `MASU_QUARANTINE` | with the `checks` feature: bytes of freed small blocks each heap holds back before they can be handed out again (`K`, `M`, `G`); `0` none; without `checks`, not read | 1M |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
 //! | `MASU_STATS` | `1`: print the statistics report to stderr at exit; `json`: print it as one JSON object (a [`Snapshot`](crate::Snapshot)) | 0 |
 //! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
@@ -44,6 +45,9 @@ pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_byte
 /// Default bound of the free committed memory a heap keeps at thread exit.
 pub const DEFAULT_EXIT_RETAIN: usize = 16 << 20;
 
+/// Default bound of each heap's quarantine (with the `checks` feature).
+pub const DEFAULT_QUARANTINE: usize = 1 << 20;
+
 /// The options in force, published by the initialisation.
 static OPTIONS: OptionStore = OptionStore::new();
 
@@ -73,6 +77,8 @@ pub struct Options {
     pub background: bool,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
+    /// With `checks`: bytes of freed blocks each heap holds back.
+    pub quarantine_bytes: usize,
     /// Print the report at exit.
     pub stats_at_exit: bool,
     /// Print it as one JSON object (`MASU_STATS=json`; see
@@ -95,6 +101,7 @@ const DEFAULTS: Options = Options {
     cache_follows_huge: true,
     background: true,
     memory_limit: 0,
+    quarantine_bytes: DEFAULT_QUARANTINE,
     stats_at_exit: false,
     stats_json: false,
     verbose: false,
@@ -115,6 +122,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     cache_follows_huge: B,
     background: B,
     memory_limit: U,
+    quarantine_bytes: U,
     stats_at_exit: B,
     stats_json: B,
     verbose: B,
@@ -138,6 +146,7 @@ impl OptionStore {
             cache_follows_huge: AtomicBool::new(d.cache_follows_huge),
             background: AtomicBool::new(d.background),
             memory_limit: AtomicUsize::new(d.memory_limit),
+            quarantine_bytes: AtomicUsize::new(d.quarantine_bytes),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
             stats_json: AtomicBool::new(d.stats_json),
             verbose: AtomicBool::new(d.verbose),
@@ -162,6 +171,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             cache_follows_huge: B::new(d.cache_follows_huge),
             background: B::new(d.background),
             memory_limit: U::new(d.memory_limit),
+            quarantine_bytes: U::new(d.quarantine_bytes),
             stats_at_exit: B::new(d.stats_at_exit),
             stats_json: B::new(d.stats_json),
             verbose: B::new(d.verbose),
@@ -182,6 +192,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             cache_follows_huge: self.cache_follows_huge.load(Relaxed),
             background: self.background.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
+            quarantine_bytes: self.quarantine_bytes.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
             stats_json: self.stats_json.load(Relaxed),
             verbose: self.verbose.load(Relaxed),
@@ -202,6 +213,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.cache_follows_huge.store(o.cache_follows_huge, Relaxed);
         self.background.store(o.background, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
+        self.quarantine_bytes.store(o.quarantine_bytes, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
         self.stats_json.store(o.stats_json, Relaxed);
         self.verbose.store(o.verbose, Relaxed);
@@ -442,6 +454,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_remote_batch(OPTIONS.remote_batch.load(Relaxed).max(1))
         .with_committed_first(OPTIONS.committed_first.load(Relaxed))
         .with_cache_follows_huge(OPTIONS.cache_follows_huge.load(Relaxed))
+        .with_quarantine(OPTIONS.quarantine_bytes.load(Relaxed))
         .with_seed(seed)
 }
 
@@ -647,6 +660,12 @@ pub(crate) fn load_from_env() {
         |v| o.memory_limit = v,
     );
     read(
+        b"MASU_QUARANTINE\0",
+        "a byte count such as 0, 256K or 1M",
+        parse_size,
+        |v| o.quarantine_bytes = v,
+    );
+    read(
         b"MASU_STATS\0",
         "0, 1 or json",
         parse_stats,
@@ -674,7 +693,7 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} background={} memory_limit={} stats={}",
+             remap={} cache_follows_huge={} background={} memory_limit={} quarantine={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
@@ -684,6 +703,7 @@ pub(crate) fn load_from_env() {
             o.cache_follows_huge as u8,
             o.background as u8,
             o.memory_limit,
+            o.quarantine_bytes,
             o.stats_at_exit as u8,
         );
     }

@@ -1,0 +1,9 @@
+/* Frees an address on the stack. */
+#include "misuse.h"
+int main(int argc, char **argv) {
+    size_t n = block_size(argc, argv);
+    char buf[64];
+    sink(buf);
+    free(buf);
+    return carry_on(n);
+}

@@ -1,0 +1,10 @@
+/* Writes the middle of a block after freeing it. */
+#include "misuse.h"
+int main(int argc, char **argv) {
+    size_t n = block_size(argc, argv);
+    char *p = malloc(n);
+    free(p);
+    p[n / 2] = 'x';
+    sink(p);
+    return carry_on(n);
+}

@@ -1,0 +1,21 @@
+//! [`check_heap`]: with the `checks` feature, the calling thread's heap
+//! verified on demand, and at exit (`lifecycle.rs` registers it).
+
+use crate::thread_slot::{current, heap_of, is_slot};
+
+/// With the `checks` feature, verifies every block of the calling thread's
+/// heap (see [`masu_core::Heap::check_heap`]): the redzone of every live
+/// block, so that an overflow of a block that is never freed is found too,
+/// and the fill of every free or quarantined block, so that a write after
+/// free is found before the block is reused. A fault prints its message and
+/// aborts. Without `checks`, nothing.
+///
+/// With `checks`, masu runs it once more at exit (an `atexit` handler), on
+/// the exiting thread's heap.
+pub fn check_heap() {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot; `check_heap` only reads.
+        unsafe { heap_of(s) }.check_heap();
+    }
+}
