@@ -649,7 +649,7 @@ pub(crate) fn freed_tag(key: usize) -> usize {
 #[cfg(feature = "checks")]
 #[inline]
 pub(crate) fn quarantine_tag(key: usize) -> usize {
-    freed_tag(key).rotate_left(7) ^ 0x0a11_0c47_e0b5_ea1d
+    freed_tag(key).rotate_left(7) ^ 0x0a11_0c47_e0b5_ea1d_u64 as usize
 }
 
 /// What a free small block holds after its link and its tag.

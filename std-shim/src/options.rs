@@ -12,7 +12,7 @@
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
 //! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
-//! | `MASU_QUARANTINE` | with the `checks` feature: bytes of freed small blocks each heap holds back before they can be handed out again (`K`, `M`, `G`); `0` none; without `checks`, not read | 1M |
+//! | `MASU_QUARANTINE` | with the `checks` feature: bytes of freed small blocks each heap holds back before they can be handed out again (`K`, `M`, `G`); `0` none; without `checks`, not read | 4M |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
 //! | `MASU_STATS` | `1`: print the statistics report to stderr at exit; `json`: print it as one JSON object (a [`Snapshot`](crate::Snapshot)) | 0 |
 //! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
@@ -46,7 +46,7 @@ pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_byte
 pub const DEFAULT_EXIT_RETAIN: usize = 16 << 20;
 
 /// Default bound of each heap's quarantine (with the `checks` feature).
-pub const DEFAULT_QUARANTINE: usize = 1 << 20;
+pub const DEFAULT_QUARANTINE: usize = 4 << 20;
 
 /// The options in force, published by the initialisation.
 static OPTIONS: OptionStore = OptionStore::new();
