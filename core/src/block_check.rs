@@ -36,7 +36,10 @@ pub(crate) unsafe fn enter_quarantine(page: *const Page, block: *mut u8, size: u
         (block as *mut usize)
             .add(1)
             .write(quarantine_tag((*page).key));
-        block.add(16).write_bytes(FREE_BYTE, size - 16);
+        // A small block's fill was written by `tag_freed`.
+        if (*page).class.is_span() {
+            block.add(16).write_bytes(FREE_BYTE, size - 16);
+        }
     }
 }
 
@@ -64,7 +67,7 @@ pub(crate) unsafe fn check_quarantined(page: *const Page, block: *mut u8) {
     let tag = unsafe { (block as *const usize).add(1).read() };
     // SAFETY: the block's bytes are the quarantine's.
     let head = unsafe { core::slice::from_raw_parts(block, 8) };
-    let bad = match head.iter().position(|&b| b != FREE_BYTE) {
+    let bad = match crate::fill::first_other(head, FREE_BYTE) {
         Some(i) => Some(i),
         // SAFETY: as above.
         None => unsafe { first_unfilled(block, block_size) },
@@ -92,7 +95,7 @@ pub(crate) unsafe fn check_quarantined(page: *const Page, block: *mut u8) {
 unsafe fn first_unfilled(block: *mut u8, block_size: usize) -> Option<usize> {
     // SAFETY: guaranteed by the caller.
     let bytes = unsafe { core::slice::from_raw_parts(block.add(16), free_fill(block_size)) };
-    bytes.iter().position(|&b| b != FREE_BYTE).map(|i| 16 + i)
+    crate::fill::first_other(bytes, FREE_BYTE).map(|i| 16 + i)
 }
 
 /// Every block of `page` checked (`Heap::check_heap`): the fill of the

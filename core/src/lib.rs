@@ -29,6 +29,8 @@ mod collect;
 mod config;
 #[cfg(feature = "critical-section")]
 mod critical_section_lock;
+#[cfg(feature = "checks")]
+mod fill;
 mod fixed_region;
 mod free;
 mod heap;

@@ -120,7 +120,7 @@ pub(crate) unsafe fn verify(page: *const Page, p: *mut u8) -> usize {
         }
         let slack = (end - size).min(SLACK_CHECKED);
         let bytes = core::slice::from_raw_parts(p.add(size), slack);
-        if let Some(i) = bytes.iter().position(|&b| b != SLACK_BYTE) {
+        if let Some(i) = crate::fill::first_other(bytes, SLACK_BYTE) {
             overflow(
                 p,
                 "a byte past the block's end was overwritten (at this offset)",
