@@ -76,7 +76,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // `inner` bytes.
             unsafe {
                 let p = self.alloc_fast_inner(inner, align, zero);
-                crate::redzone::arm(p, size, self.segment_base_mask())
+                if p.is_null() {
+                    // Nothing taken: a sentinel heap (which never hands out
+                    // a block) is only ever read.
+                    return p;
+                }
+                crate::redzone::arm(p, size, self.segment_base_mask(), self.take_site())
             }
         }
         #[cfg(not(feature = "checks"))]
@@ -126,7 +131,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             };
             let p = self.alloc_generic_inner(inner, align, zero);
             // SAFETY: `p` is null or a block of at least `inner` bytes.
-            unsafe { crate::redzone::arm(p, size, self.segment_base_mask()) }
+            unsafe { crate::redzone::arm(p, size, self.segment_base_mask(), self.take_site()) }
         }
         #[cfg(not(feature = "checks"))]
         self.alloc_generic_inner(size, align, zero)

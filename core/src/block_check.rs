@@ -8,7 +8,8 @@
 use crate::check::{fault, FaultKind};
 use crate::config::Geometry;
 use crate::os::Os;
-use crate::page::{free_fill, freed_tag, quarantine_tag, Block, Page, PageClass, FREE_BYTE};
+use crate::page::{carved_tag, freed_tag, quarantine_tag, Block, Page, PageClass, FREE_BYTE};
+use crate::redzone::TRAILER;
 use crate::segment::Segment;
 use crate::sync::Ordering;
 use core::alloc::Layout;
@@ -22,13 +23,43 @@ pub(crate) fn clear_freed_tag(page: &Page, block: *mut u8) {
     }
 }
 
-/// A freed block enters a quarantine: its tag says so, and every other
-/// byte holds the fill (a small block's link word too; a large block's
-/// whole span), so that any write while it waits is found.
+/// The bytes of a freed block that hold the fill: all but its link, its
+/// tag and its trailer (kept, so that the block's size and site can still
+/// be named).
+#[inline]
+fn freed_fill(usable: usize) -> usize {
+    usable.saturating_sub(16 + TRAILER)
+}
+
+/// Reports `kind` about the block at `p`, with its size and site when its
+/// trailer still holds them.
+#[cold]
+fn report_block(
+    kind: FaultKind,
+    page: *const Page,
+    p: usize,
+    detail: &'static str,
+    value: usize,
+) -> ! {
+    // SAFETY: `page` is the live page of the block at `p` (the callers).
+    let block = unsafe { crate::redzone::read(page, p as *const u8) };
+    crate::check::report(crate::check::Fault {
+        kind,
+        ptr: p,
+        detail,
+        value,
+        size: block.map(|b| b.0),
+        site: block.and_then(|b| (b.1 != 0).then_some(b.1)),
+    })
+}
+
+/// A freed block enters a quarantine: its tag says so, and its link word
+/// holds the fill too (a large block's span is filled here as well), so
+/// that any write while it waits is found.
 ///
 /// # Safety
 /// `block` is a block of the live `page` (small, or a span's), just freed
-/// (`tag_freed`), of `size` bytes.
+/// (`tag_freed`), of `size` usable bytes.
 pub(crate) unsafe fn enter_quarantine(page: *const Page, block: *mut u8, size: usize) {
     // SAFETY: guaranteed by the caller; the block is at least 16 bytes.
     unsafe {
@@ -38,7 +69,7 @@ pub(crate) unsafe fn enter_quarantine(page: *const Page, block: *mut u8, size: u
             .write(quarantine_tag((*page).key));
         // A small block's fill was written by `tag_freed`.
         if (*page).class.is_span() {
-            block.add(16).write_bytes(FREE_BYTE, size - 16);
+            block.add(16).write_bytes(FREE_BYTE, freed_fill(size));
         }
     }
 }
@@ -56,13 +87,13 @@ pub(crate) unsafe fn leave_quarantine(page: *const Page, block: *mut u8) {
     }
 }
 
-/// The tag and fill of a block in a quarantine are intact.
+/// The tag, fill and trailer of a block in a quarantine are intact.
 ///
 /// # Safety
 /// As for [`leave_quarantine`].
 pub(crate) unsafe fn check_quarantined(page: *const Page, block: *mut u8) {
     // SAFETY: guaranteed by the caller; fixed fields through the raw pointer.
-    let (key, block_size) = unsafe { ((*page).key, (*page).block_size) };
+    let key = unsafe { (*page).key };
     // SAFETY: as above.
     let tag = unsafe { (block as *const usize).add(1).read() };
     // SAFETY: the block's bytes are the quarantine's.
@@ -70,16 +101,13 @@ pub(crate) unsafe fn check_quarantined(page: *const Page, block: *mut u8) {
     let bad = match crate::fill::first_other(head, FREE_BYTE) {
         Some(i) => Some(i),
         // SAFETY: as above.
-        None => unsafe { first_unfilled(block, block_size) },
-    };
-    let bad = if tag == quarantine_tag(key) {
-        bad
-    } else {
-        Some(8)
+        None if tag == quarantine_tag(key) => unsafe { first_unfilled(page, block) },
+        None => Some(8),
     };
     if let Some(i) = bad {
-        fault(
+        report_block(
             FaultKind::UseAfterFree,
+            page,
             block as usize,
             "the block was written after it was freed, while in quarantine (at this offset)",
             i,
@@ -87,22 +115,67 @@ pub(crate) unsafe fn check_quarantined(page: *const Page, block: *mut u8) {
     }
 }
 
-/// The offset of the first byte of a free block's fill that is not
-/// [`FREE_BYTE`].
+/// The offset of the first byte of a freed block's fill that is not
+/// [`FREE_BYTE`], or of its trailer when that no longer holds.
 ///
 /// # Safety
-/// `block` is a free block of `block_size` bytes.
-unsafe fn first_unfilled(block: *mut u8, block_size: usize) -> Option<usize> {
+/// `block` is a freed block of the live `page`.
+unsafe fn first_unfilled(page: *const Page, block: *mut u8) -> Option<usize> {
     // SAFETY: guaranteed by the caller.
-    let bytes = unsafe { core::slice::from_raw_parts(block.add(16), free_fill(block_size)) };
-    crate::fill::first_other(bytes, FREE_BYTE).map(|i| 16 + i)
+    unsafe {
+        let usable = if (*page).class.is_span() {
+            (*page).block_size - (block as usize - (*page).start as usize)
+        } else {
+            (*page).block_size
+        };
+        let bytes = core::slice::from_raw_parts(block.add(16), freed_fill(usable));
+        if let Some(i) = crate::fill::first_other(bytes, FREE_BYTE) {
+            return Some(16 + i);
+        }
+        match crate::redzone::read(page, block) {
+            Some(_) => None,
+            None => Some(usable - TRAILER),
+        }
+    }
 }
 
-/// Every block of `page` checked (`Heap::check_heap`): the fill of the
-/// blocks on its own free lists (`free`, `local_free`), and the redzone of
-/// every block whose tag says it is in use. (Blocks with the freed or the
-/// quarantine tag outside those lists wait on `thread_free` or in a
-/// quarantine, which is checked on its own.)
+/// A block on its page's free list is as it was left: a freed block holds
+/// the freed tag, the fill and its trailer; a carved one the carved tag and
+/// the fill in every byte after it.
+///
+/// # Safety
+/// `block` is a free block of `page` (at least 16 bytes).
+unsafe fn check_free(page: &Page, block: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    let tag = unsafe { (block as *const usize).add(1).read() };
+    let bad = if tag == freed_tag(page.key) {
+        // SAFETY: as above.
+        unsafe { first_unfilled(page, block) }
+    } else if tag == carved_tag(page.key) {
+        // SAFETY: as above.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(block.add(16), page.block_size.saturating_sub(16))
+        };
+        crate::fill::first_other(bytes, FREE_BYTE).map(|i| 16 + i)
+    } else {
+        Some(8)
+    };
+    if let Some(i) = bad {
+        report_block(
+            FaultKind::UseAfterFree,
+            page,
+            block as usize,
+            "the block was written after it was freed (at this offset)",
+            i,
+        );
+    }
+}
+
+/// Every block of `page` checked (`Heap::check_heap`): the blocks on its
+/// own free lists (`free`, `local_free`) as [`check_free`] does, and the
+/// redzone of every block whose tag says it is in use. (Blocks with the
+/// freed or the quarantine tag outside those lists wait on `thread_free`
+/// or in a quarantine, which is checked on its own.)
 ///
 /// # Safety
 /// `page` is a live page owned by the caller, which no one else changes
@@ -110,7 +183,11 @@ unsafe fn first_unfilled(block: *mut u8, block_size: usize) -> Option<usize> {
 pub(crate) unsafe fn check_page(page: *mut Page) {
     // SAFETY: guaranteed by the caller: a shared look at an owned page.
     let pg = unsafe { &*page };
-    let (freed, held) = (freed_tag(pg.key), quarantine_tag(pg.key));
+    let (freed, held, carved) = (
+        freed_tag(pg.key),
+        quarantine_tag(pg.key),
+        carved_tag(pg.key),
+    );
     if pg.class.is_span() {
         // SAFETY: the span's block is at least 16 bytes.
         let tag = unsafe { (pg.start as *const usize).add(1).read() };
@@ -138,7 +215,7 @@ pub(crate) unsafe fn check_page(page: *mut Page) {
         let b = pg.start.wrapping_add(i * pg.block_size);
         // SAFETY: a carved block of the page, at least 16 bytes.
         let tag = unsafe { (b as *const usize).add(1).read() };
-        if tag != freed && tag != held {
+        if tag != freed && tag != held && tag != carved {
             // SAFETY: a block in use.
             unsafe { crate::redzone::verify(page, b) };
         }
@@ -152,29 +229,6 @@ pub(crate) fn take_small(page: &Page, block: *mut u8) {
     // SAFETY: a free block of the page, `block_size` bytes long.
     unsafe { check_free(page, block) };
     clear_freed_tag(page, block);
-}
-
-/// A block on its page's free list still holds the freed tag and the fill.
-///
-/// # Safety
-/// `block` is a free block of `page` (at least 16 bytes).
-unsafe fn check_free(page: &Page, block: *mut u8) {
-    // SAFETY: guaranteed by the caller.
-    let tag = unsafe { (block as *const usize).add(1).read() };
-    let bad = if tag == freed_tag(page.key) {
-        // SAFETY: as above.
-        unsafe { first_unfilled(block, page.block_size) }
-    } else {
-        Some(8)
-    };
-    if let Some(i) = bad {
-        fault(
-            FaultKind::UseAfterFree,
-            block as usize,
-            "the block was written after it was freed (at this offset)",
-            i,
-        );
-    }
 }
 
 /// A link popped from `free` must be null or a block of the same page.
@@ -222,8 +276,8 @@ fn list_contains(page: &Page, mut cur: *mut Block, block: *mut Block) -> bool {
 /// Checks that `ptr` is a live block of a masu segment, not free, with its
 /// redzone intact, allocated with `layout`'s size (a size of 0 means
 /// unknown: C's `free` does not say), for the heap with id `heap_id` over
-/// `os`; reports the fault otherwise. Returns the block's page and the size
-/// it was allocated with.
+/// `os`; reports the fault otherwise. Returns the block's page, the size
+/// it was allocated with and its allocation site (0: unknown).
 pub(crate) fn check_live<O: Os>(
     os: &O,
     g: &Geometry,
@@ -231,7 +285,7 @@ pub(crate) fn check_live<O: Os>(
     seg: *mut Segment,
     ptr: *mut u8,
     layout: Layout,
-) -> (*mut Page, usize) {
+) -> (*mut Page, usize, usize) {
     let p = ptr as usize;
     check_segment(os, seg, ptr);
     // SAFETY: `check_segment` proved `seg` is a live segment header.
@@ -257,24 +311,34 @@ pub(crate) fn check_live<O: Os>(
         // SAFETY: the block is at least 16 bytes inside a live page.
         let tag = unsafe { (ptr as *const usize).add(1).read() };
         if tag == quarantine_tag(key) {
-            fault(
+            report_block(
                 FaultKind::DoubleFree,
+                page,
                 p,
                 "the block is already free (held in quarantine)",
                 block_size,
             );
         }
         if tag == freed_tag(key) && is_on_free_list(heap_id, page, ptr as *mut Block) {
-            fault(
+            report_block(
                 FaultKind::DoubleFree,
+                page,
                 p,
                 "the block is already free",
                 block_size,
             );
         }
+        if tag == carved_tag(key) {
+            fault(
+                FaultKind::ForeignPointer,
+                p,
+                "a block that was never handed out",
+                block_size,
+            );
+        }
     }
     // SAFETY: a block in use of the live page `page` (checked above).
-    let size = unsafe { crate::redzone::verify(page, ptr) };
+    let (size, site) = unsafe { crate::redzone::verify(page, ptr) };
     if layout.size() != 0 && layout.size() != size {
         crate::check::report(crate::check::Fault {
             kind: FaultKind::LayoutMismatch,
@@ -282,10 +346,10 @@ pub(crate) fn check_live<O: Os>(
             detail: "the layout's size differs from the size the block was allocated with",
             value: layout.size(),
             size: Some(size),
-            site: None,
+            site: (site != 0).then_some(site),
         });
     }
-    (page, size)
+    (page, size, site)
 }
 
 /// `ptr` lies in memory of `os` under a masu segment header at `seg`.
@@ -397,7 +461,8 @@ pub(crate) fn tag_freed(page: *const Page, block: *mut u8) {
         unsafe { (block as *mut usize).add(1).write(freed_tag(key)) };
     }
     if small {
-        // SAFETY: as above: the block's bytes are ours to write.
-        unsafe { block.add(16).write_bytes(FREE_BYTE, free_fill(block_size)) };
+        // SAFETY: as above: the block's bytes are ours to write. Its trailer
+        // stays (see `freed_fill`).
+        unsafe { block.add(16).write_bytes(FREE_BYTE, freed_fill(block_size)) };
     }
 }

@@ -65,6 +65,10 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// Freed blocks held back before reuse (see `quarantine.rs`).
     #[cfg(feature = "checks")]
     pub(crate) quarantine: crate::quarantine::Quarantine,
+    /// The allocation site the next block records in its trailer (see
+    /// [`Heap::set_alloc_site`]); 0 when unknown.
+    #[cfg(feature = "checks")]
+    pub(crate) site: core::cell::Cell<usize>,
 }
 
 // SAFETY: a heap exclusively owns its segments and pages; the raw pointers
@@ -114,6 +118,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             store: Store::new(os),
             #[cfg(feature = "checks")]
             quarantine: crate::quarantine::Quarantine::EMPTY,
+            #[cfg(feature = "checks")]
+            site: core::cell::Cell::new(0),
         }
     }
 
@@ -162,6 +168,26 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let c = self.store.os().policy(&self.config);
             self.set_policy(&c);
         }
+    }
+
+    /// With the `checks` feature, the allocation site (a return address in
+    /// the program) that the next block this heap hands out records in its
+    /// redzone, for the messages about it; taken by that block. The `masu`
+    /// crate's C functions pass their caller's return address. Without
+    /// `checks`, nothing.
+    #[inline(always)]
+    pub fn set_alloc_site(&self, site: usize) {
+        #[cfg(feature = "checks")]
+        self.site.set(site);
+        #[cfg(not(feature = "checks"))]
+        let _ = site;
+    }
+
+    /// The site set for the next block, taken (with `checks`).
+    #[cfg(feature = "checks")]
+    #[inline(always)]
+    pub(crate) fn take_site(&self) -> usize {
+        self.site.replace(0)
     }
 
     /// Largest request (rounded up to its alignment) served by a size class.

@@ -652,21 +652,21 @@ pub(crate) fn quarantine_tag(key: usize) -> usize {
     freed_tag(key).rotate_left(7) ^ 0x0a11_0c47_e0b5_ea1d_u64 as usize
 }
 
-/// What a free small block holds after its link and its tag.
+/// With `checks`, a carved block that was never handed out carries this in
+/// its second word.
+#[cfg(feature = "checks")]
+#[inline]
+pub(crate) fn carved_tag(key: usize) -> usize {
+    freed_tag(key).rotate_left(19) ^ 0x6361_7276_6564_0001_u64 as usize
+}
+
+/// What a free block holds after its link and its tag (see
+/// `block_check.rs`).
 #[cfg(feature = "checks")]
 pub(crate) const FREE_BYTE: u8 = 0xdf;
 
-/// The bytes of a free small block after its link and tag: filled with
-/// [`FREE_BYTE`] when it is freed (or carved), verified when it is handed
-/// out again.
-#[cfg(feature = "checks")]
-#[inline]
-pub(crate) fn free_fill(block_size: usize) -> usize {
-    block_size.saturating_sub(16)
-}
-
-/// Marks a block that `Page::extend` just carved as a free one: its tag and
-/// fill, as a freed block has them.
+/// Marks a block that `Page::extend` just carved: the carved tag, and the
+/// fill in every byte after it (a carved block has no trailer yet).
 ///
 /// # Safety
 /// `block` is a carved, unused block of `page` (at least 16 bytes).
@@ -674,9 +674,9 @@ pub(crate) fn free_fill(block_size: usize) -> usize {
 pub(crate) unsafe fn mark_carved(page: &Page, block: *mut u8) {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        (block as *mut usize).add(1).write(freed_tag(page.key));
+        (block as *mut usize).add(1).write(carved_tag(page.key));
         block
             .add(16)
-            .write_bytes(FREE_BYTE, free_fill(page.block_size));
+            .write_bytes(FREE_BYTE, page.block_size.saturating_sub(16));
     }
 }

@@ -23,17 +23,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // With `checks`, the size the block was allocated with (from its
         // verified trailer; the caller's layout may leave it unknown).
         #[cfg(feature = "checks")]
-        let old_size = crate::block_check::check_live(
+        let (_, old_size, old_site) = crate::block_check::check_live(
             self.store.os(),
             &self.geometry,
             self.id,
             seg,
             ptr,
             layout,
-        )
-        .1;
+        );
         #[cfg(not(feature = "checks"))]
-        let old_size = layout.size();
+        let (old_size, old_site) = (layout.size(), 0);
         let align = layout.align();
         // A size that cannot form a `Layout` fails here, before any rounding
         // could wrap around and pass for a small size.
@@ -56,19 +55,19 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if class.is_small() {
                 if new_class == Some(class.index()) {
                     // SAFETY: the block stays live and holds `need` bytes.
-                    return unsafe { self.rearm(ptr, new_size) };
+                    return unsafe { self.rearm(ptr, new_size, old_site) };
                 }
             } else if new_class.is_none() {
                 // SAFETY: the page is a live large or huge page of ours.
                 if unsafe { self.resize_in_place(seg, page, need) } {
                     // SAFETY: the block stays live and holds `need` bytes.
-                    return unsafe { self.rearm(ptr, new_size) };
+                    return unsafe { self.rearm(ptr, new_size, old_site) };
                 }
                 // SAFETY: as above; the block is the caller's alone.
                 let moved = unsafe { self.remap_huge(seg, page, need) };
                 if !moved.is_null() {
                     // SAFETY: as above.
-                    return unsafe { self.rearm(moved, new_size) };
+                    return unsafe { self.rearm(moved, new_size, old_site) };
                 }
             }
         }
@@ -85,19 +84,26 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// A block that `realloc` kept (or remapped) for `size` bytes: with
-    /// `checks`, its redzone is written for the new size.
+    /// `checks`, its redzone is written for the new size, with the site set
+    /// for this call or else the block's `old_site`.
     ///
     /// # Safety
     /// `p` is a live block of this heap of at least `size` bytes (and its
     /// trailer, with `checks`).
     #[inline]
-    unsafe fn rearm(&self, p: *mut u8, size: usize) -> *mut u8 {
+    unsafe fn rearm(&self, p: *mut u8, size: usize, old_site: usize) -> *mut u8 {
         #[cfg(feature = "checks")]
-        // SAFETY: guaranteed by the caller.
-        return unsafe { crate::redzone::arm(p, size, self.segment_base_mask()) };
+        {
+            let site = match self.take_site() {
+                0 => old_site,
+                s => s,
+            };
+            // SAFETY: guaranteed by the caller.
+            unsafe { crate::redzone::arm(p, size, self.segment_base_mask(), site) }
+        }
         #[cfg(not(feature = "checks"))]
         {
-            let _ = size;
+            let _ = (size, old_site);
             p
         }
     }

@@ -3,8 +3,14 @@
 //! With `checks` a request of `s` bytes takes `s + TRAILER` bytes of its
 //! class or span. The block's last `TRAILER` bytes, at `U - TRAILER` where
 //! `U` is the block's usable size (its class size, or its span's usable
-//! bytes), hold the trailer: `s` and a check word mixed from the block's
-//! address, `s` and its segment's key. The bytes between the request's end
+//! bytes), hold the trailer: the allocation site (a return address in the
+//! program, 0 when unknown), then `s` (40 bits) with a 24-bit check mixed
+//! from the block's address, `s`, the site and its segment's key; both
+//! words are stored masked with values mixed from the address and the key,
+//! so that no byte of the trailer is predictable (a one-byte overflow
+//! that writes a 0, a string's terminator, changes it too). A freed
+//! block keeps its trailer (see `block_check.rs`), so the messages about a
+//! freed block can name its size and site too. The bytes between the request's end
 //! and the trailer (the slack of the class's rounding; at most
 //! `SLACK_CHECKED` of them) hold `SLACK_BYTE`. A free, a `realloc` and a
 //! heap check verify both: a write past the request's end, even by one
@@ -16,7 +22,8 @@ use crate::check::{report, Fault, FaultKind};
 use crate::page::Page;
 use crate::segment::Segment;
 
-/// The trailer's bytes: the requested size and its check word.
+/// The trailer's bytes: the allocation site, the requested size and its
+/// check.
 pub(crate) const TRAILER: usize = 16;
 
 /// What the slack between a request's end and its trailer holds.
@@ -27,13 +34,40 @@ pub(crate) const SLACK_BYTE: u8 = 0xbd;
 /// blocks' redzones or unmapped memory).
 const SLACK_CHECKED: usize = 4096;
 
-/// The check word of a block at `p` of `size` bytes in a segment with `key`.
+/// Bits of the trailer's second word that hold the check.
+const CHECK_BITS: u32 = 24;
+
+/// Requests of this many bytes or more get no block with `checks` (the
+/// trailer keeps 40 bits of size).
+const MAX_SIZE: u64 = 1 << (64 - CHECK_BITS);
+
+/// splitmix64's finaliser.
 #[inline]
-fn check_word(p: usize, size: usize, key: usize) -> usize {
-    let mut z = (p ^ size.rotate_left(29) ^ key) as u64;
+fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) as usize
+    z ^ (z >> 31)
+}
+
+/// The check of a block at `p` of `size` bytes allocated at `site` in a
+/// segment with `key`.
+#[inline]
+fn check_of(p: usize, size: u64, site: u64, key: usize) -> u64 {
+    mix((p as u64) ^ size.rotate_left(29) ^ site.rotate_left(41) ^ key as u64)
+        & ((1 << CHECK_BITS) - 1)
+}
+
+/// The masks of the trailer's two words for a block at `p` with `key`.
+#[inline]
+fn masks(p: usize, key: usize) -> (u64, u64) {
+    let a = mix(p as u64 ^ (key as u64).rotate_left(13));
+    (a, mix(a))
+}
+
+/// The trailer's second word: the size in the low 40 bits, the check above.
+#[inline]
+fn meta_of(size: u64, check: u64) -> u64 {
+    check << (64 - CHECK_BITS) | size
 }
 
 /// The usable bytes of the block at `p` in `page` and the key: what the
@@ -55,20 +89,28 @@ unsafe fn block_of(page: *const Page, p: usize) -> (usize, usize) {
     }
 }
 
-/// The request size to ask the classes for: `size` and the trailer; None
-/// when that overflows.
+/// The smallest block with `checks`: a free block's link and tag (16
+/// bytes) and the trailer it keeps after its free.
+const MIN_CHECKED_BLOCK: usize = 16 + TRAILER;
+
+/// The request size to ask the classes for: `size` and the trailer, at
+/// least [`MIN_CHECKED_BLOCK`]; None when that overflows or the trailer
+/// cannot hold `size`.
 #[inline(always)]
 pub(crate) fn with_trailer(size: usize) -> Option<usize> {
-    size.checked_add(TRAILER)
+    if size as u64 >= MAX_SIZE {
+        return None;
+    }
+    size.checked_add(TRAILER).map(|n| n.max(MIN_CHECKED_BLOCK))
 }
 
 /// Writes the slack and the trailer of a block just handed out for `size`
-/// bytes (null passes through). Returns `p`.
+/// bytes, allocated at `site` (null passes through). Returns `p`.
 ///
 /// # Safety
 /// `p` is null or a block handed out for at least `size + TRAILER` bytes by
-/// a heap whose segments are `base_mask`-aligned.
-pub(crate) unsafe fn arm(p: *mut u8, size: usize, base_mask: usize) -> *mut u8 {
+/// a heap whose segments are `base_mask`-aligned; `size < MAX_SIZE`.
+pub(crate) unsafe fn arm(p: *mut u8, size: usize, base_mask: usize, site: usize) -> *mut u8 {
     if p.is_null() {
         return p;
     }
@@ -81,11 +123,34 @@ pub(crate) unsafe fn arm(p: *mut u8, size: usize, base_mask: usize) -> *mut u8 {
         debug_assert!(size <= end);
         let slack = (end - size).min(SLACK_CHECKED);
         p.add(size).write_bytes(SLACK_BYTE, slack);
-        let t = p.add(end) as *mut usize;
-        t.write_unaligned(size);
-        t.add(1).write_unaligned(check_word(p as usize, size, key));
+        let t = p.add(end) as *mut u64;
+        let (size, site) = (size as u64, site as u64);
+        let (m0, m1) = masks(p as usize, key);
+        let check = check_of(p as usize, size, site, key);
+        t.write_unaligned(site ^ m0);
+        t.add(1).write_unaligned(meta_of(size, check) ^ m1);
     }
     p
+}
+
+/// The size and site in the trailer of the block at `p`, if its check
+/// holds (else the trailer was overwritten).
+///
+/// # Safety
+/// `page` is the live page of the block at `p`, a block of it.
+pub(crate) unsafe fn read(page: *const Page, p: *const u8) -> Option<(usize, usize)> {
+    // SAFETY: guaranteed by the caller: the block's bytes are readable.
+    unsafe {
+        let (usable, key) = block_of(page, p as usize);
+        let t = p.add(usable - TRAILER) as *const u64;
+        let (m0, m1) = masks(p as usize, key);
+        let site = t.read_unaligned() ^ m0;
+        let meta = t.add(1).read_unaligned() ^ m1;
+        let size = meta & (MAX_SIZE - 1);
+        let ok = size <= (usable - TRAILER) as u64
+            && meta >> (64 - CHECK_BITS) == check_of(p as usize, size, site, key);
+        ok.then_some((size as usize, site as usize))
+    }
 }
 
 /// The size the live block at `p` was allocated with, from its trailer,
@@ -97,27 +162,31 @@ pub(crate) unsafe fn requested_size(p: *const u8, base_mask: usize) -> usize {
     // SAFETY: guaranteed by the caller.
     unsafe {
         let page = Segment::page_of(Segment::of(p, base_mask), p);
-        let (usable, _) = block_of(page, p as usize);
-        (p.add(usable - TRAILER) as *const usize).read_unaligned()
+        let (usable, key) = block_of(page, p as usize);
+        let meta = (p.add(usable - 8) as *const u64).read_unaligned() ^ masks(p as usize, key).1;
+        (meta & (MAX_SIZE - 1)) as usize
     }
 }
 
 /// Verifies the trailer and the slack of the block at `p`; returns the size
-/// it was allocated with, or reports a `BufferOverflow`.
+/// it was allocated with and its site, or reports a `BufferOverflow`.
 ///
 /// # Safety
 /// `page` is the live page of the block at `p`, which `check_live` has
 /// validated as a block in use.
-pub(crate) unsafe fn verify(page: *const Page, p: *mut u8) -> usize {
+pub(crate) unsafe fn verify(page: *const Page, p: *mut u8) -> (usize, usize) {
     // SAFETY: guaranteed by the caller: the block's bytes are readable.
     unsafe {
-        let (usable, key) = block_of(page, p as usize);
+        let (usable, _) = block_of(page, p as usize);
         let end = usable - TRAILER;
-        let t = p.add(end) as *const usize;
-        let size = t.read_unaligned();
-        if size > end || t.add(1).read_unaligned() != check_word(p as usize, size, key) {
-            overflow(p, "the block's trailer was overwritten", end, None);
-        }
+        let Some((size, site)) = read(page, p) else {
+            overflow(
+                p,
+                "the block's trailer was overwritten (a write past its end, or before the block after it)",
+                end,
+                None,
+            );
+        };
         let slack = (end - size).min(SLACK_CHECKED);
         let bytes = core::slice::from_raw_parts(p.add(size), slack);
         if let Some(i) = crate::fill::first_other(bytes, SLACK_BYTE) {
@@ -125,21 +194,21 @@ pub(crate) unsafe fn verify(page: *const Page, p: *mut u8) -> usize {
                 p,
                 "a byte past the block's end was overwritten (at this offset)",
                 size + i,
-                Some(size),
+                Some((size, site)),
             );
         }
-        size
+        (size, site)
     }
 }
 
 #[cold]
-fn overflow(p: *mut u8, detail: &'static str, value: usize, size: Option<usize>) -> ! {
+fn overflow(p: *mut u8, detail: &'static str, value: usize, block: Option<(usize, usize)>) -> ! {
     report(Fault {
         kind: FaultKind::BufferOverflow,
         ptr: p as usize,
         detail,
         value,
-        size,
-        site: None,
+        size: block.map(|b| b.0),
+        site: block.and_then(|b| (b.1 != 0).then_some(b.1)),
     })
 }

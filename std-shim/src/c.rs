@@ -142,6 +142,30 @@ pub unsafe fn free(p: *mut c_void) {
     }
 }
 
+/// With the `checks` feature: the allocation site (a return address in the
+/// program) that the calling thread's next block records, for the fault
+/// messages about it; `libmasu`'s allocating functions pass their caller's.
+/// Without `checks`, nothing.
+#[inline(always)]
+pub fn set_alloc_site(site: usize) {
+    #[cfg(feature = "checks")]
+    {
+        let mut s = crate::thread_slot::current();
+        if s == crate::thread_slot::idle() {
+            // The thread's first allocation: attach now (its slow path would
+            // have), so that its first block records the site too.
+            s = crate::lifecycle::attach();
+        }
+        if crate::thread_slot::is_slot(s) {
+            // SAFETY: the thread's own slot (never a sentinel, which is only
+            // read), and the thread is not inside a heap call.
+            unsafe { crate::thread_slot::fast_heap(s) }.set_alloc_site(site);
+        }
+    }
+    #[cfg(not(feature = "checks"))]
+    let _ = site;
+}
+
 /// `calloc`.
 #[inline]
 pub fn calloc(n: usize, size: usize) -> *mut c_void {

@@ -29,6 +29,9 @@ use masu_shim::c;
 
 mod cxx;
 mod glibc_stats;
+// With `checks`: the allocating functions record their caller (Rust 1.88).
+#[cfg(all(feature = "checks", target_arch = "x86_64"))]
+mod site;
 
 // Rust's precompiled `core` carries unwind tables that name
 // `rust_eh_personality`, which `std` would define. Nothing unwinds through
@@ -86,6 +89,7 @@ extern "C" fn masu_init() {
 static INIT: extern "C" fn() = masu_init;
 
 /// C `malloc`.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
     c::malloc(size)
@@ -132,6 +136,7 @@ pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size
 }
 
 /// C `calloc`.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     c::calloc(n, size)
@@ -141,6 +146,7 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 ///
 /// # Safety
 /// `p` is null or a live block of this allocator.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: forwarded from the C caller.
@@ -151,6 +157,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 ///
 /// # Safety
 /// `p` is null or a live block of this allocator.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     // SAFETY: forwarded from the C caller.
@@ -161,6 +168,7 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> 
 ///
 /// # Safety
 /// `out` is valid for a pointer write.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     // SAFETY: forwarded from the C caller.
@@ -168,24 +176,28 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
 }
 
 /// C11 `aligned_alloc`.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     c::aligned_alloc(align, size)
 }
 
 /// `memalign`.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     c::memalign(align, size)
 }
 
 /// `valloc`.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub extern "C" fn valloc(size: usize) -> *mut c_void {
     c::valloc(size)
 }
 
 /// `pvalloc`.
+#[cfg(not(all(feature = "checks", target_arch = "x86_64")))]
 #[no_mangle]
 pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
     c::pvalloc(size)
