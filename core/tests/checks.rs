@@ -165,19 +165,21 @@ fn scribbled_free_list_is_caught() {
     }
     // Allocations drain the page's free list, then collect `b` and `a`
     // from `local_free`, pop `b` and follow its scribbled link.
-    for _ in 0..10_000 {
+    for _ in 0..common::scaled(10_000, 2_000) {
         let _ = h.alloc(L64);
     }
 }
 
 #[test]
 fn correct_use_raises_no_fault() {
+    // Fewer under miri, where every block's fill is checked a word at a
+    // time in the interpreter (see `common::scaled`).
     let mut h = Heap::new(
-        FixedRegion::from_slice(common::region(32 << 20)),
+        FixedRegion::from_slice(common::region(common::scaled(32 << 20, 4 << 20))),
         Config::FIXED_REGION,
     );
     let mut blocks = Vec::new();
-    for i in 0..2000usize {
+    for i in 0..common::scaled(2000, 300) {
         let l = Layout::from_size_align(1 + (i * 97) % 5000, 1 << (i % 8)).unwrap();
         blocks.push((h.alloc(l), l));
     }
@@ -282,7 +284,7 @@ fn a_write_after_free_is_caught_when_the_block_is_handed_out_again() {
     }
     // Allocations drain the page's free list, then collect `p` from
     // `local_free` and hand it out.
-    for _ in 0..10_000 {
+    for _ in 0..common::scaled(10_000, 2_000) {
         let _ = h.alloc(L64);
     }
 }
