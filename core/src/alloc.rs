@@ -255,6 +255,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let next = (*page).decode((*block).next);
             #[cfg(feature = "checks")]
             crate::block_check::validate_link(&*page, block, next);
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            crate::secure::check_link(&*page, block, next);
             (*page).free = next;
             (*page).used += 1;
             #[cfg(feature = "stats")]
@@ -266,6 +268,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         #[cfg(feature = "checks")]
         // SAFETY: as above.
         crate::block_check::take_small(unsafe { &*page }, block as *mut u8);
+        // SAFETY: as above: a block of at least 16 bytes, ours now.
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        unsafe {
+            crate::secure::untag(block as *mut u8)
+        };
         if zero_len != 0 {
             if flags.has(PageFlags::FREE_IS_ZERO) {
                 // SAFETY: the block is ours; only its link word was written.

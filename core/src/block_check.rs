@@ -8,10 +8,9 @@
 use crate::check::{fault, FaultKind};
 use crate::config::Geometry;
 use crate::os::Os;
-use crate::page::{carved_tag, freed_tag, quarantine_tag, Block, Page, PageClass, FREE_BYTE};
+use crate::page::{carved_tag, freed_tag, quarantine_tag, Block, Page, FREE_BYTE};
 use crate::redzone::TRAILER;
 use crate::segment::Segment;
-use crate::sync::Ordering;
 use core::alloc::Layout;
 
 /// Clears the freed tag of a large or huge block being handed out.
@@ -256,23 +255,6 @@ pub(crate) fn validate_remote(page: &Page, block: *mut Block) {
     }
 }
 
-/// True when `block` is on the list starting at `head` (owner only).
-fn list_contains(page: &Page, mut cur: *mut Block, block: *mut Block) -> bool {
-    let mut steps = 0usize;
-    while !cur.is_null() && steps <= page.reserved as usize {
-        if cur == block {
-            return true;
-        }
-        if !page.is_block_start(cur as usize) {
-            return false;
-        }
-        // SAFETY: `cur` is a free block of the page.
-        cur = page.decode(unsafe { (*cur).next });
-        steps += 1;
-    }
-    false
-}
-
 /// Checks that `ptr` is a live block of a masu segment, not free, with its
 /// redzone intact, allocated with `layout`'s size (a size of 0 means
 /// unknown: C's `free` does not say), for the heap with id `heap_id` over
@@ -287,7 +269,7 @@ pub(crate) fn check_live<O: Os>(
     layout: Layout,
 ) -> (*mut Page, usize, usize) {
     let p = ptr as usize;
-    check_segment(os, seg, ptr);
+    crate::pointer_check::check_segment(os, seg, ptr);
     // SAFETY: `check_segment` proved `seg` is a live segment header.
     let page = unsafe { Segment::page_of(seg, ptr) };
     // The page may be another heap's, whose owner writes its lists
@@ -304,8 +286,8 @@ pub(crate) fn check_live<O: Os>(
             (*page).key,
         )
     };
-    check_in_use(seg, page, class, p);
-    check_boundary(page, (class, start), p);
+    crate::pointer_check::check_in_use(seg, page, class, p);
+    crate::pointer_check::check_boundary(page, (class, start), p);
     let _ = g;
     if block_size >= 16 {
         // SAFETY: the block is at least 16 bytes inside a live page.
@@ -319,7 +301,9 @@ pub(crate) fn check_live<O: Os>(
                 block_size,
             );
         }
-        if tag == freed_tag(key) && is_on_free_list(heap_id, page, ptr as *mut Block) {
+        if tag == freed_tag(key)
+            && crate::pointer_check::is_on_free_list(heap_id, page, ptr as *mut Block)
+        {
             report_block(
                 FaultKind::DoubleFree,
                 page,
@@ -350,99 +334,6 @@ pub(crate) fn check_live<O: Os>(
         });
     }
     (page, size, site)
-}
-
-/// `ptr` lies in memory of `os` under a masu segment header at `seg`.
-fn check_segment<O: Os>(os: &O, seg: *mut Segment, ptr: *mut u8) {
-    let p = ptr as usize;
-    if ptr.is_null() || !os.may_contain(seg as usize) {
-        fault(
-            FaultKind::ForeignPointer,
-            p,
-            "not inside memory this heap's Os handed out",
-            seg as usize,
-        );
-    }
-    // SAFETY: `seg` lies in memory of our `Os`, which is readable.
-    let cookie = unsafe { (*seg).cookie };
-    if cookie != Segment::cookie_for(seg as usize) {
-        fault(
-            FaultKind::ForeignPointer,
-            p,
-            "no masu segment header at its segment address (not masu's, or freed twice after its segment was given back)",
-            seg as usize,
-        );
-    }
-}
-
-/// The page of the block at `p` is in use.
-fn check_in_use(seg: *mut Segment, page: *mut Page, class: PageClass, p: usize) {
-    // SAFETY: `page` is a descriptor of the live segment `seg` (checked by
-    // `check_segment`); its owner word is an atomic.
-    if class == PageClass::UNUSED || unsafe { Page::owner_id_of(page) } == 0 {
-        // A large span starts on a slice boundary; once freed, its
-        // slices are free. Anything else in a free slice is foreign.
-        // SAFETY: the cookie proves `seg` is a live segment header.
-        let slice_shift = unsafe { (*seg).slice_shift }.min(usize::BITS - 1);
-        if (p - seg as usize) & ((1usize << slice_shift) - 1) == 0 {
-            fault(
-                FaultKind::DoubleFree,
-                p,
-                "it starts a span whose slices are free (a large block freed twice, or a pointer into free memory)",
-                class.raw() as usize,
-            );
-        }
-        fault(
-            FaultKind::ForeignPointer,
-            p,
-            "its page is not in use (never handed out, or freed twice after its page was given back)",
-            class.raw() as usize,
-        );
-    }
-}
-
-/// The pointer `p` starts a block of its page (small) or its span (large
-/// and huge).
-fn check_boundary(page: *mut Page, (class, start): (PageClass, usize), p: usize) {
-    if class.is_span() {
-        if p != start {
-            fault(
-                FaultKind::ForeignPointer,
-                p,
-                "not the start of a large block",
-                start,
-            );
-        }
-    // SAFETY: `page` is a descriptor of a live segment (see `check_live`);
-    // its fixed fields are read through the raw pointer.
-    } else if unsafe { !Page::is_slot_start_of(page, p) } {
-        fault(
-            FaultKind::ForeignPointer,
-            p,
-            "not at a block boundary of its page",
-            start,
-        );
-    }
-}
-
-/// True when `block` is free. The owner searches its lists; another
-/// heap relies on the freed tag alone (and forms no reference to a
-/// page whose owner may be writing it).
-fn is_on_free_list(heap_id: usize, page: *mut Page, block: *mut Block) -> bool {
-    // SAFETY: `check_live` passes a page of a live segment.
-    if unsafe { Page::owner_id_of(page) } != heap_id {
-        return true;
-    }
-    // SAFETY: as above, and the page is ours: no one else writes
-    // its non-atomic fields.
-    let page = unsafe { &*page };
-    list_contains(page, page.free, block)
-        || list_contains(page, page.local_free, block)
-        || list_contains(
-            page,
-            page.thread_free.load(Ordering::Acquire) as *mut Block,
-            block,
-        )
 }
 
 /// Tags a block that passed `check_live` as free, just before it goes

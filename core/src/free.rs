@@ -69,6 +69,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 return false;
             }
         }
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        crate::secure::check_free(seg, ptr);
         #[cfg(not(feature = "checks"))]
         let _ = layout;
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
@@ -100,6 +102,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             (*page).used = used;
             #[cfg(feature = "checks")]
             crate::block_check::tag_freed(page, ptr);
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            crate::secure::tag_freed(page, ptr);
             Page::push_local(page, ptr as *mut Block);
         }
         true
@@ -119,6 +123,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
         // header and page descriptor are live.
         let page = unsafe { Segment::page_of(seg, ptr) };
+        // SAFETY: `dealloc_fast` validated the block (with `secure`).
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        unsafe {
+            crate::secure::tag_freed(page, ptr)
+        };
         #[cfg(feature = "checks")]
         {
             crate::block_check::tag_freed(page, ptr);

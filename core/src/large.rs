@@ -129,6 +129,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // second word; a remote free of the new block trusts that tag.
             #[cfg(feature = "checks")]
             crate::block_check::clear_freed_tag(&*page, (*page).start);
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            crate::secure::untag((*page).start);
             self.pages.enter_full(page);
             // Counted at once: a slow path anyway.
             #[cfg(feature = "stats")]

@@ -44,6 +44,8 @@ mod page;
 mod page_queue;
 mod page_search;
 #[cfg(feature = "checks")]
+mod pointer_check;
+#[cfg(feature = "checks")]
 mod quarantine;
 // Hooks for the loom models in `loom-tests/`; no part of the API.
 #[cfg(loom)]
@@ -55,6 +57,8 @@ mod redzone;
 mod release;
 mod remote_buffer;
 mod reset;
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+mod secure;
 mod segment;
 mod segment_cache;
 mod segment_lists;

@@ -546,6 +546,25 @@ impl Page {
             }
             let n = (EXTEND_BYTES / block_size).clamp(1, left);
             let first = (*this).start.wrapping_add(capacity as usize * block_size) as *mut Block;
+            // With `secure`: the batch linked in a random order.
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            if n > 1 && n <= SHUFFLE_MAX {
+                let mut order = [0u16; SHUFFLE_MAX];
+                shuffled(&mut order, n, key ^ first as usize);
+                let at = |i: usize| first.wrapping_byte_add(order[i] as usize * block_size);
+                for i in 0..n - 1 {
+                    (*at(i)).next = encode_link(key, at(i + 1));
+                }
+                (*at(n - 1)).next = encode_link(key, ptr::null_mut());
+                (*this).free = at(0);
+                (*this).capacity = capacity + n as u32;
+                if (*this).flags.has(PageFlags::FRESH) {
+                    (*this).flags.insert(PageFlags::FREE_IS_ZERO);
+                } else {
+                    (*this).flags.remove(PageFlags::FREE_IS_ZERO);
+                }
+                return true;
+            }
             let mut b = first;
             for _ in 1..n {
                 let next = (b as *mut u8).wrapping_add(block_size) as *mut Block;
@@ -575,7 +594,7 @@ impl Page {
 /// detected when decoded.
 #[inline(always)]
 pub(crate) fn encode_link(key: usize, next: *mut Block) -> usize {
-    if cfg!(feature = "checks") {
+    if cfg!(any(feature = "checks", feature = "secure")) {
         (next as usize ^ key).rotate_left(17)
     } else {
         next as usize
@@ -618,7 +637,7 @@ pub(crate) fn remote_word_parts(word: usize, counted: bool) -> (*mut Block, u32)
 /// Decodes a link made by [`encode_link`] with the same `key`.
 #[inline(always)]
 pub(crate) fn decode_link(key: usize, raw: usize) -> *mut Block {
-    if cfg!(feature = "checks") {
+    if cfg!(any(feature = "checks", feature = "secure")) {
         (raw.rotate_right(17) ^ key) as *mut Block
     } else {
         raw as *mut Block
@@ -637,8 +656,8 @@ fn block_start_within(start: usize, block_size: usize, count: u32, p: usize) -> 
     off % block_size == 0 && off / block_size < count as usize
 }
 
-/// With `checks`, a freed block carries this in its second word.
-#[cfg(feature = "checks")]
+/// With `checks` or `secure`, a freed block carries this in its second word.
+#[cfg(any(feature = "checks", feature = "secure"))]
 #[inline]
 pub(crate) fn freed_tag(key: usize) -> usize {
     key.rotate_left(31) ^ 0x5a5a_f4ee_d0b1_0c4b_u64 as usize
@@ -678,5 +697,28 @@ pub(crate) unsafe fn mark_carved(page: &Page, block: *mut u8) {
         block
             .add(16)
             .write_bytes(FREE_BYTE, page.block_size.saturating_sub(16));
+    }
+}
+
+/// With `secure`: the most blocks of one carved batch that are linked in a
+/// random order (a batch is at most `EXTEND_BYTES` of blocks of at least
+/// 16 bytes).
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+const SHUFFLE_MAX: usize = EXTEND_BYTES / 16;
+
+/// Fills `order[..n]` with a random permutation of `0..n` drawn from
+/// `seed` (Fisher-Yates with xorshift64).
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+fn shuffled(order: &mut [u16; SHUFFLE_MAX], n: usize, seed: usize) {
+    let mut x = (seed as u64) | 1;
+    for (i, o) in order.iter_mut().enumerate().take(n) {
+        *o = i as u16;
+    }
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % (i as u64 + 1)) as usize;
+        order.swap(i, j);
     }
 }

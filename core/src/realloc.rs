@@ -33,6 +33,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         );
         #[cfg(not(feature = "checks"))]
         let (old_size, old_site) = (layout.size(), 0);
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        crate::secure::check_free(seg, ptr);
         let align = layout.align();
         // A size that cannot form a `Layout` fails here, before any rounding
         // could wrap around and pass for a small size.

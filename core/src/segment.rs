@@ -35,7 +35,7 @@ const COOKIE_SALT: usize = 0x4d41_5355_5345_474d_u64 as usize;
 ///
 /// # Access
 /// While a segment holds blocks in use, any thread that frees one reads the
-/// header's fixed fields (`slice_shift`, and `cookie` with `checks`)
+/// header's fixed fields (`slice_shift`, and `cookie` with `checks` or `secure`)
 /// through a raw pointer. So its owner writes the header through the raw
 /// pointer too (`(*seg).free_mask |= ...`) and forms no `&mut Segment`,
 /// which would claim every byte of it and race with those readers; a

@@ -24,7 +24,11 @@ const TINY_MAX: usize = 128;
 
 /// Smallest block handed out: with `checks`, 16 bytes so a freed block can
 /// carry a tag in its second word.
-pub(crate) const MIN_BLOCK: usize = if cfg!(feature = "checks") { 16 } else { 1 };
+pub(crate) const MIN_BLOCK: usize = if cfg!(any(feature = "checks", feature = "secure")) {
+    16
+} else {
+    1
+};
 
 /// `size` raised to the smallest block a request gets with `checks` (16
 /// bytes, room for the freed tag); unchanged without (a size of 0 stays 0).

@@ -383,7 +383,13 @@ mod tests {
             assert!(realloc(q as *mut c_void, 0).is_null());
             let t = malloc(3);
             // 8 bytes; with `checks`, the request (its redzone follows).
-            let want = if cfg!(feature = "checks") { 3 } else { 8 };
+            let want = if cfg!(feature = "checks") {
+                3
+            } else if cfg!(feature = "secure") {
+                16
+            } else {
+                8
+            };
             assert_eq!(malloc_usable_size(t), want);
             let t2 = realloc(t, 40);
             assert_eq!(t2 as usize % 16, 0);

@@ -7,7 +7,7 @@ use core::fmt::Write;
 
 /// The fault handler of checked builds: prints the fault and aborts (no
 /// unwinding out of the allocator, no allocation).
-#[cfg_attr(not(feature = "checks"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "checks", feature = "secure")), allow(dead_code))]
 pub(crate) fn fault_abort(fault: &masu_core::check::Fault) -> ! {
     let mut w = StackWriter::<512>::stderr();
     let _ = write!(w, "{fault}");

@@ -53,7 +53,7 @@ fn init_slow() {
                 b"pthread_key_create failed: heaps of exited threads are not reused",
             );
         }
-        #[cfg(feature = "checks")]
+        #[cfg(any(feature = "checks", feature = "secure"))]
         masu_core::check::set_fault_handler(crate::fault::fault_abort);
     });
 }

@@ -1,0 +1,119 @@
+//! The `secure` feature: production hardening, cheap enough to keep on
+//! (without `checks`, which it is a light subset of).
+//!
+//! * Free-list links are encoded with the segment's key (as with
+//!   `checks`), so a heap overflow or a use after free cannot plant a
+//!   pointer the allocator follows; a popped link that leads out of its
+//!   page is reported (`CorruptFreeList`) instead of followed.
+//! * Every free is validated: the pointer lies in memory of the heap's
+//!   `Os`, under a segment with its cookie, in a page in use, at a block's
+//!   start (`ForeignPointer`); a block whose second word holds the freed
+//!   tag is freed twice (`DoubleFree`).
+//!   Each freed block gets the tag; a block handed out loses it.
+//! * New blocks are carved in a random order within their batch, so that
+//!   the address of the next block is not the one after the last
+//!   (`Page::extend`).
+
+use crate::check::{fault, FaultKind};
+use crate::page::{freed_tag, Block, Page, PageClass};
+use crate::segment::Segment;
+
+/// Validates the free of `ptr` (see the module documentation); reports the
+/// fault otherwise. Inlined into the free fast path: a few loads and
+/// compares, and a 32-bit remainder for a small block's boundary. (Unlike
+/// `checks`, it does not first ask the `Os` whether the segment address is
+/// its memory: a wild pointer whose would-be header is unmapped stops the
+/// program with a fault of the hardware instead.)
+#[inline(always)]
+pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
+    // SAFETY: a pointer the program passed to `free`: its would-be segment
+    // header is read (see above); the page descriptor is read only once the
+    // cookie proved the header is a segment's.
+    unsafe {
+        if (*seg).cookie != Segment::cookie_for(seg as usize) {
+            foreign(
+                ptr,
+                "no masu segment header at its segment address",
+                seg as usize,
+            );
+        }
+        let page = Segment::page_of(seg, ptr);
+        let (class, start, block_size, key) = (
+            (*page).class,
+            (*page).start as usize,
+            (*page).block_size,
+            (*page).key,
+        );
+        let p = ptr as usize;
+        if class == PageClass::UNUSED {
+            foreign(
+                ptr,
+                "its page is not in use (freed twice, or never handed out)",
+                start,
+            );
+        }
+        let off = p.wrapping_sub(start);
+        let misplaced = if class.is_span() {
+            off != 0
+        } else {
+            off >= (*page).reserved as usize * block_size || (off as u32) % (block_size as u32) != 0
+        };
+        if misplaced {
+            foreign(ptr, "not at the start of a block", start);
+        }
+        // The tag alone decides: another thread's free of the block may
+        // wait in that thread's batch, on no list yet (a correct program's
+        // live block holds the keyed tag only by a 1 in 2^64 chance).
+        if (ptr as *const usize).add(1).read() == freed_tag(key) {
+            fault(
+                FaultKind::DoubleFree,
+                p,
+                "the block is already free",
+                block_size,
+            );
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn foreign(ptr: *mut u8, detail: &'static str, value: usize) -> ! {
+    fault(FaultKind::ForeignPointer, ptr as usize, detail, value)
+}
+
+/// Tags a block just validated by [`check_free`] as freed.
+///
+/// # Safety
+/// `ptr` is a block of the live `page`, at least 16 bytes, no longer used.
+#[inline]
+pub(crate) unsafe fn tag_freed(page: *const Page, ptr: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (ptr as *mut usize).add(1).write(freed_tag((*page).key)) };
+}
+
+/// A block handed out loses its freed tag.
+///
+/// # Safety
+/// `ptr` is a block of at least 16 bytes just taken off a free list.
+#[inline(always)]
+pub(crate) unsafe fn untag(ptr: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (ptr as *mut usize).add(1).write(0) };
+}
+
+/// A link popped from `page`'s free list must be null or inside the page
+/// (a range check: two comparisons).
+#[inline(always)]
+pub(crate) fn check_link(page: &Page, block: *mut Block, next: *mut Block) {
+    let start = page.start as usize;
+    let end = start + page.reserved as usize * page.block_size;
+    let n = next as usize;
+    if !next.is_null() && (n < start || n >= end) {
+        fault(
+            FaultKind::CorruptFreeList,
+            block as usize,
+            "a free block's link leads out of its page (overwritten after its free, or by an overflow)",
+            n,
+        );
+    }
+}
