@@ -9,7 +9,9 @@
 //!   commits past `MASU_MEMORY_LIMIT`.
 //! * **decommit** is `madvise(MADV_DONTNEED)`, or `MADV_FREE` with
 //!   `MASU_DECOMMIT=free` (then memory committed again is not known to be zero,
-//!   so [`Os::fresh_memory_is_zeroed`] says false and `calloc` zeroes).
+//!   so [`Os::fresh_memory_is_zeroed`] says false and `calloc` zeroes; once
+//!   any memory was discarded that way it stays false, even if the option is
+//!   switched off at run time).
 //! * **release** is `munmap`.
 //! * **remap** (a huge block outgrowing its reservation) reserves the larger
 //!   range and moves the old pages to its start with `mremap(MREMAP_FIXED)`:
@@ -24,7 +26,15 @@ use crate::commit_map;
 use crate::options;
 use crate::platform;
 use core::ptr;
+use core::sync::atomic::{AtomicBool, Ordering};
 use masu_core::Os;
+
+/// Set once any memory was discarded with `MADV_FREE` (`MASU_DECOMMIT=free`,
+/// or `set_decommit_free(true)` at run time): from then on, committed
+/// memory is no longer known to read as zero, even after the option is
+/// switched back. Not part of a concurrent protocol: a process-wide flag
+/// that only ever goes from false to true.
+static DISCARDED_LAZILY: AtomicBool = AtomicBool::new(false);
 
 pub use crate::commit_map::CHUNK;
 pub use crate::platform::page_size;
@@ -123,9 +133,16 @@ unsafe impl Os for MmapOs {
     }
 
     unsafe fn decommit(&self, ptr: *mut u8, size: usize) -> bool {
+        let lazily = options::decommit_free();
+        if lazily {
+            // Before the discard: whoever commits this range again (this
+            // heap later, or one that adopts it through the pool's lock)
+            // must not take it for zeroed memory.
+            DISCARDED_LAZILY.store(true, Ordering::Release);
+        }
         // SAFETY: the caller guarantees the range is inside one of our
         // reservations and unused.
-        if unsafe { !platform::discard(ptr, size, options::decommit_free()) } {
+        if unsafe { !platform::discard(ptr, size, lazily) } {
             return false;
         }
         commit_map::decommitted(ptr as usize, size);
@@ -184,7 +201,10 @@ unsafe impl Os for MmapOs {
     }
 
     fn fresh_memory_is_zeroed(&self) -> bool {
-        !options::decommit_free()
+        // Not the option alone: memory discarded with `MADV_FREE` before the
+        // option was switched off may be committed again, with its old
+        // contents.
+        !options::decommit_free() && !DISCARDED_LAZILY.load(Ordering::Acquire)
     }
 
     fn may_contain(&self, addr: usize) -> bool {

@@ -121,3 +121,37 @@ fn changes_while_threads_allocate_are_safe() {
     assert!(s.free_count <= s.alloc_count, "{s:?}");
     assert!(s.committed_bytes <= s.reserved_bytes, "{s:?}");
 }
+
+/// Memory discarded with `MADV_FREE` keeps its contents until the kernel
+/// needs it: switching the decommit mode back to `MADV_DONTNEED` must not
+/// make masu take such memory for zeroed when it is committed again
+/// (`alloc_zeroed` would hand out old bytes). The test flips the mode
+/// between the discard and the reuse.
+#[test]
+fn zeroed_blocks_stay_zero_when_the_decommit_mode_changes() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::spawn(|| {
+        masu::set_decommit_free(true);
+        masu::set_purge_delay_ms(Some(0)).unwrap();
+        // Pages of 2 KiB blocks filled with a pattern, freed, and their
+        // slices discarded at once (`MADV_FREE`: the bytes stay).
+        // (A block kept live keeps their segment in use: an empty one would
+        // go back to the system at the collect, and come back zeroed.)
+        let keep = vec![1u8; 100];
+        let blocks: Vec<Vec<u8>> = (0..1000).map(|_| vec![0xa5u8; 2000]).collect();
+        drop(blocks);
+        masu::collect(true);
+        masu::set_decommit_free(false);
+        let zeroed: Vec<Vec<u8>> = (0..1000).map(|_| vec![0u8; 2000]).collect();
+        for (i, v) in zeroed.iter().enumerate() {
+            assert!(
+                v.iter().all(|&b| b == 0),
+                "block {i} of vec![0; 2000] is not zero"
+            );
+        }
+        assert_eq!(keep[99], 1);
+        masu::set_purge_delay_ms(Some(masu::DEFAULT_PURGE_DELAY_MS)).unwrap();
+    })
+    .join()
+    .unwrap();
+}
