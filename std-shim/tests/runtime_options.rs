@@ -137,7 +137,7 @@ fn zeroed_blocks_stay_zero_when_the_decommit_mode_changes() {
         // slices discarded at once (`MADV_FREE`: the bytes stay).
         // (A block kept live keeps their segment in use: an empty one would
         // go back to the system at the collect, and come back zeroed.)
-        let keep = vec![1u8; 100];
+        let keep = Box::new([1u8; 100]);
         let blocks: Vec<Vec<u8>> = (0..1000).map(|_| vec![0xa5u8; 2000]).collect();
         drop(blocks);
         masu::collect(true);
