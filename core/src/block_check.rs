@@ -8,7 +8,9 @@
 use crate::check::{fault, FaultKind};
 use crate::config::Geometry;
 use crate::os::Os;
-use crate::page::{carved_tag, freed_tag, quarantine_tag, Block, Page, FREE_BYTE};
+use crate::page::{
+    carved_fill, carved_tag, freed_tag, quarantine_tag, Block, Page, FILL_BLOCKS, FREE_BYTE,
+};
 use crate::redzone::TRAILER;
 use crate::segment::Segment;
 use core::alloc::Layout;
@@ -27,7 +29,11 @@ pub(crate) fn clear_freed_tag(page: &Page, block: *mut u8) {
 /// be named).
 #[inline]
 fn freed_fill(usable: usize) -> usize {
-    usable.saturating_sub(16 + TRAILER)
+    if FILL_BLOCKS {
+        usable.saturating_sub(16 + TRAILER)
+    } else {
+        0
+    }
 }
 
 /// Reports `kind` about the block at `p`, with its size and site when its
@@ -152,9 +158,8 @@ unsafe fn check_free(page: &Page, block: *mut u8) {
         unsafe { first_unfilled(page, block) }
     } else if tag == carved_tag(page.key) {
         // SAFETY: as above.
-        let bytes = unsafe {
-            core::slice::from_raw_parts(block.add(16), page.block_size.saturating_sub(16))
-        };
+        let bytes =
+            unsafe { core::slice::from_raw_parts(block.add(16), carved_fill(page.block_size)) };
         crate::fill::first_other(bytes, FREE_BYTE).map(|i| 16 + i)
     } else {
         Some(8)

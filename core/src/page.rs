@@ -684,6 +684,24 @@ pub(crate) fn carved_tag(key: usize) -> usize {
 #[cfg(feature = "checks")]
 pub(crate) const FREE_BYTE: u8 = 0xdf;
 
+/// Whether freed and carved blocks get the fill (and have it verified): not
+/// under loom, whose models keep a loom-tracked payload in a block across
+/// its free and reuse, to check the order of its users (`loom-tests/`).
+#[cfg(feature = "checks")]
+pub(crate) const FILL_BLOCKS: bool = !cfg!(loom);
+
+/// The bytes of a carved block that hold the fill: all after its link and
+/// tag (none under loom, see [`FILL_BLOCKS`]).
+#[cfg(feature = "checks")]
+#[inline]
+pub(crate) fn carved_fill(block_size: usize) -> usize {
+    if FILL_BLOCKS {
+        block_size.saturating_sub(16)
+    } else {
+        0
+    }
+}
+
 /// Marks a block that `Page::extend` just carved: the carved tag, and the
 /// fill in every byte after it (a carved block has no trailer yet).
 ///
@@ -696,7 +714,7 @@ pub(crate) unsafe fn mark_carved(page: &Page, block: *mut u8) {
         (block as *mut usize).add(1).write(carved_tag(page.key));
         block
             .add(16)
-            .write_bytes(FREE_BYTE, page.block_size.saturating_sub(16));
+            .write_bytes(FREE_BYTE, carved_fill(page.block_size));
     }
 }
 

@@ -65,7 +65,10 @@ use masu_core::{Config, Heap};
 use masu_loom_tests::broken::NoAcquire;
 use masu_loom_tests::{install_payload, model, use_block, Coverage, ModelSlot, Region, Shared};
 
-const SMALL: Layout = match Layout::from_size_align(128, 16) {
+/// The `checks` feature's trailer: a request of `128 - TRAILER` bytes takes
+/// a 128-byte block with it, as 128 bytes do without.
+const TRAILER: usize = if cfg!(feature = "checks") { 16 } else { 0 };
+const SMALL: Layout = match Layout::from_size_align(128 - TRAILER, 16) {
     Ok(l) => l,
     Err(_) => panic!(),
 };
@@ -155,7 +158,7 @@ fn handoff_model<F: Atomic<bool> + Send + Sync + 'static>(
         .map(|_| owner.alloc(SMALL) as usize)
         .collect();
     assert!(fillers.iter().all(|&p| p != 0));
-    let class = class_of(SMALL.size());
+    let class = class_of(SMALL.size() + TRAILER);
     assert_eq!(
         owner.stats().pages_per_class[class],
         2,
