@@ -1,7 +1,7 @@
 //! `burst-idle`: keep a small live set (2,000 blocks of 16–1024 B), then
 //! build up 1 GiB (quick: 256 MiB) of small (16–1024 B) and medium
 //! (1–64 KiB) blocks, each filled, free them all in random order, and idle
-//! for 2 s (quick: 1.2 s) in a sleep, the program still running: does the
+//! for 2 s (quick: 0.6 s) in a sleep, the program still running: does the
 //! allocator give the burst back while nothing allocates?
 //!
 //! A `phase idle` line with the resident set is printed every 50 ms of the
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 pub fn run(args: &Args) -> Report {
     let burst = args.get("burst_mib", 256, 1024) << 20;
-    let idle_ms = args.get("idle_ms", 1_200, 2_000);
+    let idle_ms = args.get("idle_ms", 600, 2_000);
     let mut rng = Rng::with_seed(args.get("seed", 0xb0257, 0xb0257));
     let mut sum = Sum::default();
     let base: Vec<Block> = (0..2_000)

@@ -33,13 +33,33 @@ fn run(mut cmd: Command, what: &str) -> Result<(), String> {
 /// Builds, in release, into `target_dir`: `libmasu.so`, the workload
 /// binaries (with `rust_allocators`, also the mimalloc and jemalloc crate
 /// builds) and the `fixed_region` example.
+/// The workload programs a comparison with `features` runs.
+fn workload_bins(features: &[&str]) -> Vec<&'static str> {
+    let mut bins = vec!["masu-work", "masu-work-masu"];
+    let all = features.contains(&"rust-allocators");
+    if all || features.contains(&"rust-mimalloc") {
+        bins.push("masu-work-mimalloc");
+    }
+    if all || features.contains(&"rust-jemalloc") {
+        bins.push("masu-work-jemalloc");
+    }
+    bins
+}
+
 pub fn build_all(target_dir: &Path, features: &[&str]) -> Result<(), String> {
     let mut cmd = cargo();
     cmd.current_dir(root())
         .args(["build", "--release", "--quiet", "--target-dir"])
         .arg(target_dir)
-        .args(["-p", "masu-capi", "-p", "masu-bench", "--lib", "--bins"])
+        .args(["-p", "masu-capi", "-p", "masu-bench", "--lib"])
         .args(["--example", "fixed_region"]);
+    // The workload programs only: not this runner, which `scripts/compare`
+    // has just built without the stand-in features (linking it again with
+    // them, thin LTO and all, costs the first run on a fresh machine about
+    // ten seconds and gains nothing).
+    for bin in workload_bins(features) {
+        cmd.args(["--bin", bin]);
+    }
     for f in features {
         cmd.arg("--features").arg(format!("masu-bench/{f}"));
     }
