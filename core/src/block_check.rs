@@ -6,7 +6,6 @@
 //! use. Each failure reports a [`Fault`](crate::check::Fault).
 
 use crate::check::{fault, FaultKind};
-use crate::config::Geometry;
 use crate::os::Os;
 use crate::page::{
     carved_fill, carved_tag, freed_tag, quarantine_tag, Block, Page, FILL_BLOCKS, FREE_BYTE,
@@ -128,11 +127,7 @@ pub(crate) unsafe fn check_quarantined(page: *const Page, block: *mut u8) {
 unsafe fn first_unfilled(page: *const Page, block: *mut u8) -> Option<usize> {
     // SAFETY: guaranteed by the caller.
     unsafe {
-        let usable = if (*page).class.is_span() {
-            (*page).block_size - (block as usize - (*page).start as usize)
-        } else {
-            (*page).block_size
-        };
+        let (usable, _) = crate::redzone::block_of(page, block as usize);
         let bytes = core::slice::from_raw_parts(block.add(16), freed_fill(usable));
         if let Some(i) = crate::fill::first_other(bytes, FREE_BYTE) {
             return Some(16 + i);
@@ -267,7 +262,6 @@ pub(crate) fn validate_remote(page: &Page, block: *mut Block) {
 /// it was allocated with and its allocation site (0: unknown).
 pub(crate) fn check_live<O: Os>(
     os: &O,
-    g: &Geometry,
     heap_id: usize,
     seg: *mut Segment,
     ptr: *mut u8,
@@ -293,7 +287,6 @@ pub(crate) fn check_live<O: Os>(
     };
     crate::pointer_check::check_in_use(seg, page, class, p);
     crate::pointer_check::check_boundary(page, (class, start), p);
-    let _ = g;
     if block_size >= 16 {
         // SAFETY: the block is at least 16 bytes inside a live page.
         let tag = unsafe { (ptr as *const usize).add(1).read() };

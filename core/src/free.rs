@@ -56,14 +56,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
         {
-            crate::block_check::check_live(
-                self.store.os(),
-                &self.geometry,
-                self.id,
-                seg,
-                ptr,
-                layout,
-            );
+            self.check_block(seg, ptr, layout);
             // A quarantine is kept by the slow path.
             if self.config.quarantine_bytes != 0 {
                 return false;
@@ -169,6 +162,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 (*page).retired_at = RETIRED_UNSTAMPED;
             }
         }
+    }
+
+    /// With `checks`: validates a block passed to `dealloc` or `realloc`
+    /// with `layout` (see `block_check::check_live`); returns its page, the
+    /// size it was allocated with and its allocation site.
+    #[cfg(feature = "checks")]
+    #[inline]
+    pub(crate) fn check_block(
+        &self,
+        seg: *mut Segment,
+        ptr: *mut u8,
+        layout: Layout,
+    ) -> (*mut Page, usize, usize) {
+        crate::block_check::check_live(self.store.os(), self.id, seg, ptr, layout)
     }
 
     /// With `checks`: holds a freed block in the quarantine, first freeing

@@ -23,14 +23,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // With `checks`, the size the block was allocated with (from its
         // verified trailer; the caller's layout may leave it unknown).
         #[cfg(feature = "checks")]
-        let (_, old_size, old_site) = crate::block_check::check_live(
-            self.store.os(),
-            &self.geometry,
-            self.id,
-            seg,
-            ptr,
-            layout,
-        );
+        let (_, old_size, old_site) = self.check_block(seg, ptr, layout);
         #[cfg(not(feature = "checks"))]
         let (old_size, old_site) = (layout.size(), 0);
         #[cfg(all(feature = "secure", not(feature = "checks")))]

@@ -77,7 +77,7 @@ fn meta_of(size: u64, check: u64) -> u64 {
 /// `page` is the live page of the block at `p` (its fixed fields are read
 /// through the raw pointer).
 #[inline]
-unsafe fn block_of(page: *const Page, p: usize) -> (usize, usize) {
+pub(crate) unsafe fn block_of(page: *const Page, p: usize) -> (usize, usize) {
     // SAFETY: guaranteed by the caller.
     unsafe {
         let usable = if (*page).class.is_span() {
