@@ -3,7 +3,7 @@
 //! `linked_list_allocator`, `buddy_system_allocator` and `rlsf` (TLSF).
 //!
 //! ```text
-//! cargo run --release -p masu-bench --example fixed_region [-- quick|full] [machine]
+//! cargo run --release -p masu-bench --example fixed_region [-- quick|full] [machine] [only=NAME,...] [max=N] [csv=DIR]
 //! ```
 //!
 //! For each largest request size (200, 1000, 3000, 10000, 30000 B), single
@@ -21,8 +21,14 @@
 //!   of the live requested sizes at that moment over the arena size. Mean
 //!   of 5 trials (quick: 2), each with its own seed.
 //!
+//! Then, **small regions**: a 16 KiB and a 64 KiB arena filled with blocks
+//! of 16–256 and 16–4096 random bytes until the first failure (no frees):
+//! the requested bytes over the arena, mean of 5 trials (quick: 2).
+//!
 //! Prints a table, or with `machine`, one `fixed-region` line per
-//! allocator and size for `masu-bench`.
+//! allocator and size for `masu-bench` (and `small-region` lines). With
+//! `csv=DIR`, also writes `DIR/fixed-region.csv` and
+//! `DIR/small-region.csv`.
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
@@ -37,8 +43,11 @@ const EFF_ARENA: usize = 2 << 20;
 const SLOTS: usize = 1000;
 
 /// The allocators, by the names used in the output.
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 8] = [
     "masu-core",
+    "masu-core/compact",
+    "masu-core/small",
+    "masu-core/segments",
     "talc",
     "rlsf",
     "buddy_system_allocator",
@@ -48,10 +57,30 @@ const NAMES: [&str; 5] = [
 struct Masu(Heap<FixedRegion>);
 
 impl Masu {
+    /// masu-core with `config` (the environment variables `DIRECT_ABOVE`
+    /// and `SEGMENT=shift,slice` override it, for tuning; `segments`: every
+    /// block in a segment, `direct_above = usize::MAX`, as before direct
+    /// blocks).
+    ///
     /// # Safety
     /// `arena` is valid for `len` bytes, used by nothing else while the heap lives.
-    unsafe fn new(arena: *mut u8, len: usize) -> Self {
-        let heap = Heap::new(FixedRegion::empty(), Config::FIXED_REGION);
+    unsafe fn new(arena: *mut u8, len: usize, mut config: Config, segments: bool) -> Self {
+        if let Some(n) = std::env::var("DIRECT_ABOVE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config = config.with_direct_above(n);
+        }
+        if let Some((seg, slice)) = std::env::var("SEGMENT").ok().and_then(|v| {
+            v.split_once(',')
+                .map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap()))
+        }) {
+            config = config.with_segment(seg, slice);
+        }
+        if segments {
+            config = config.with_direct_above(usize::MAX);
+        }
+        let heap = Heap::new(FixedRegion::empty(), config);
         // SAFETY: forwarded from the caller; `init` runs once per region.
         unsafe { heap.os().init(arena, len) };
         Masu(heap)
@@ -196,7 +225,10 @@ fn with_subject<R>(
     // for linked_list_allocator, forgotten) before the next one is made.
     unsafe {
         match name {
-            "masu-core" => f(&mut Masu::new(arena, len)),
+            "masu-core" => f(&mut Masu::new(arena, len, Config::FIXED_REGION, false)),
+            "masu-core/compact" => f(&mut Masu::new(arena, len, Config::COMPACT_REGION, false)),
+            "masu-core/small" => f(&mut Masu::new(arena, len, Config::SMALL_REGION, false)),
+            "masu-core/segments" => f(&mut Masu::new(arena, len, Config::FIXED_REGION, true)),
             "talc" => f(&mut Talc::new(arena, len)),
             "rlsf" => f(&mut Rlsf::new(arena, len)),
             "buddy_system_allocator" => f(&mut Buddy::new(arena, len)),
@@ -212,6 +244,7 @@ fn with_subject<R>(
 trait Runner {
     fn speed(&mut self, max: usize, window: Duration, seed: u64) -> (u64, f64, u64);
     fn efficiency(&mut self, max: usize, arena: usize, seed: u64) -> f64;
+    fn fill(&mut self, sizes: (usize, usize), arena: usize, seed: u64) -> f64;
 }
 
 impl<S: Subject> Runner for S {
@@ -302,6 +335,64 @@ impl<S: Subject> Runner for S {
         }
         eff
     }
+
+    /// Allocates blocks of `sizes.0..=sizes.1` bytes until the first
+    /// failure: the requested bytes over the arena.
+    fn fill(&mut self, sizes: (usize, usize), arena: usize, seed: u64) -> f64 {
+        let mut rng = Rng::with_seed(seed);
+        let mut live: Vec<(*mut u8, Layout)> = Vec::new();
+        loop {
+            let size = rng.u64(sizes.0 as u64..=sizes.1 as u64) as usize;
+            let l = Layout::from_size_align(size, 8).unwrap();
+            let p = self.alloc(l);
+            if p.is_null() {
+                break;
+            }
+            live.push((p, l));
+        }
+        let filled: usize = live.iter().map(|(_, l)| l.size()).sum();
+        for (p, l) in live {
+            // SAFETY: live blocks, freed once.
+            unsafe { self.dealloc(p, l) };
+        }
+        filled as f64 / arena as f64
+    }
+}
+
+/// Small regions: each region size, and each range of request sizes.
+const SMALL_REGIONS: [usize; 2] = [16 << 10, 64 << 10];
+const FILL_SIZES: [(usize, usize); 2] = [(16, 256), (16, 4096)];
+
+/// The small-region fills: for each region and size range, the mean
+/// share of the region that `fill` reached, per allocator.
+fn small_regions(arena: *mut u8, names: &[&str], trials: usize, machine: bool, csv: &mut String) {
+    if !machine {
+        println!();
+        println!("small regions: blocks of random sizes until the first failure, requested bytes over the region (mean of {trials})");
+        println!(
+            "{:<24} {:>8} {:>10} {:>10}",
+            "allocator", "region", "sizes", "filled"
+        );
+    }
+    for len in SMALL_REGIONS {
+        for sizes in FILL_SIZES {
+            for &name in names {
+                let fills: Vec<f64> = (0..trials)
+                    .map(|t| {
+                        with_subject(name, arena, len, |s| s.fill(sizes, len, 0xf111 + t as u64))
+                    })
+                    .collect();
+                let fill = fills.iter().sum::<f64>() / fills.len() as f64;
+                let range = format!("{}-{}", sizes.0, sizes.1);
+                csv.push_str(&format!("{name},{len},{range},{fill:.5}\n"));
+                if machine {
+                    println!("small-region alloc={name} region={len} sizes={range} fill={fill:.5} trials={trials}");
+                } else {
+                    println!("{name:<24} {len:>8} {range:>10} {:>9.1}%", fill * 100.0);
+                }
+            }
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -332,8 +423,26 @@ fn main() {
             "allocator", "max B", "ops/s", "efficiency", "oom"
         );
     }
-    for max in MAX_SIZES {
-        for name in NAMES {
+    // `only=a,b`: just these allocators.
+    let only: Option<Vec<String>> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("only="))
+        .map(|v| v.split(',').map(str::to_owned).collect());
+    let names = NAMES
+        .iter()
+        .filter(|n| only.as_ref().is_none_or(|o| o.iter().any(|x| x == *n)));
+    // `max=N`: just this largest request size.
+    let only_max: Option<usize> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("max=").and_then(|v| v.parse().ok()));
+    let small_names: Vec<&str> = names.clone().copied().collect();
+    let csv_dir = args.iter().find_map(|a| a.strip_prefix("csv="));
+    let mut fixed_csv = String::from("allocator,max,ops_per_s,efficiency\n");
+    for max in MAX_SIZES
+        .into_iter()
+        .filter(|m| only_max.is_none_or(|o| o == *m))
+    {
+        for name in names.clone() {
             let mut rates = Vec::new();
             let mut ooms = 0;
             for rep in 0..reps {
@@ -352,6 +461,7 @@ fn main() {
                 .collect();
             let eff = effs.iter().sum::<f64>() / effs.len() as f64;
             let rate = median(rates);
+            fixed_csv.push_str(&format!("{name},{max},{rate:.0},{eff:.5}\n"));
             if machine {
                 println!("fixed-region alloc={name} max={max} ops_per_s={rate:.0} efficiency={eff:.5} oom={ooms} window_ms={} reps={reps} trials={trials}", window.as_millis());
             } else {
@@ -361,5 +471,14 @@ fn main() {
                 );
             }
         }
+    }
+    let mut small_csv = String::from("allocator,region,sizes,fill\n");
+    if only_max.is_none() {
+        small_regions(arena, &small_names, trials, machine, &mut small_csv);
+    }
+    if let Some(dir) = csv_dir {
+        let dir = std::path::Path::new(dir);
+        std::fs::write(dir.join("fixed-region.csv"), fixed_csv).expect("write fixed-region.csv");
+        std::fs::write(dir.join("small-region.csv"), small_csv).expect("write small-region.csv");
     }
 }

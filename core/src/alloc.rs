@@ -30,6 +30,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     #[inline(always)]
     fn alloc_impl(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        if Self::DIRECT && size > self.config.direct_above {
+            return self.alloc_direct(size, align, zero);
+        }
         // SAFETY: `&mut self`: this thread owns the heap.
         let p = unsafe { self.alloc_fast(size, align, zero) };
         if !p.is_null() {
@@ -141,6 +144,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// `checks`, the request and its trailer).
     #[inline(always)]
     fn alloc_generic_inner(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        if Self::DIRECT {
+            if size > self.config.direct_above {
+                return self.alloc_direct(size, align, zero);
+            }
+            let p = self.alloc_from_segments(size, align, zero);
+            if p.is_null() {
+                // No segment fits any more: the region's last bytes.
+                return self.alloc_direct(size, align, zero);
+            }
+            return p;
+        }
+        self.alloc_from_segments(size, align, zero)
+    }
+
+    /// [`Heap::alloc_generic_inner`] from size classes, large spans and
+    /// huge segments (never a direct block).
+    #[inline(always)]
+    fn alloc_from_segments(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let size_or_min = size_or_min(size);
         let zero_len = if zero { size } else { 0 };
         if size_or_min <= self.direct_max && align <= 16 {

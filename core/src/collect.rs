@@ -53,6 +53,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Work is proportional to the heap's pages: call it at quiet moments
     /// (idle, thread exit, low memory), not per operation.
     pub fn collect(&mut self, force: bool) {
+        self.flush_direct_cache();
         self.follow_policy();
         self.count_event();
         self.flush_quarantine();
@@ -193,6 +194,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
 impl<O: Os, C: CounterSink> Drop for Heap<O, C> {
     fn drop(&mut self) {
+        self.flush_direct_cache();
         self.flush_quarantine();
         self.remote.flush();
         self.release_everything();

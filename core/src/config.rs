@@ -57,10 +57,28 @@ pub struct Config {
     /// holds back before they can be handed out again (its quarantine);
     /// 0: none. Without `checks`, not read.
     pub quarantine_bytes: usize,
+    /// Over an `Os` that serves direct blocks ([`Os::DIRECT_BLOCKS`], a
+    /// [`FixedRegion`](crate::FixedRegion)): requests of more bytes than this
+    /// are direct blocks (their size rounded to 8 plus an 8-byte header, no
+    /// segment), and so is any request once no segment fits in the region.
+    /// `usize::MAX`: only the latter. Not read over other `Os`es, nor with
+    /// the `checks` or `secure` features (whose checks read every block's
+    /// page), which keep every block in a segment.
+    ///
+    /// [`Os::DIRECT_BLOCKS`]: crate::Os::DIRECT_BLOCKS
+    pub direct_above: usize,
+    /// Most usable bytes of freed direct blocks (of up to 512 bytes) a heap
+    /// keeps to hand out again without the region's allocator (see
+    /// `Os::DIRECT_BLOCKS`); 0: none. Given back to the region before an
+    /// allocation reports out of memory, and by `collect`, `reset` and
+    /// `Drop`.
+    pub direct_cache_bytes: usize,
 }
 
 impl Config {
-    /// For fixed regions of about 1 MiB and up: 128 KiB segments of 4 KiB slices.
+    /// For fixed regions of about 1 MiB and up: 128 KiB segments of 4 KiB
+    /// slices for requests up to 1 KiB; larger ones are direct blocks of the
+    /// region (see [`Config::direct_above`]).
     pub const FIXED_REGION: Config = Config {
         segment_shift: 17,
         slice_shift: 12,
@@ -73,9 +91,25 @@ impl Config {
         committed_first: true,
         remote_batch: 64,
         quarantine_bytes: 0,
+        direct_above: 1024,
+        direct_cache_bytes: 64 << 10,
     };
 
-    /// For small RAM (a 64 KiB region): 16 KiB segments of 1 KiB slices.
+    /// For fixed regions where every byte counts: [`Config::FIXED_REGION`]
+    /// with every request a direct block (`direct_above = 0`): the region's
+    /// two-level segregated fit packs blocks to 8 bytes plus an 8-byte
+    /// header, and a 64 KiB cache of freed blocks of up to 512 bytes per
+    /// heap serves repeated sizes. No segments, so no size classes: about
+    /// talc's packing and speed, where `FIXED_REGION` is faster for
+    /// requests up to 1 KiB and packs less (docs/embedded.md).
+    pub const COMPACT_REGION: Config = Config::FIXED_REGION.with_direct_above(0);
+
+    /// For small RAM (up to a few hundred KiB): every request a direct block
+    /// of the region (as [`Config::COMPACT_REGION`]), with a 4 KiB cache of
+    /// freed blocks per heap. Its segments (16 KiB of 1 KiB slices) serve
+    /// size classes only when [`Config::direct_above`] is raised: in a 64 KiB
+    /// region they pack 74 % of random 1–256 B requests where direct blocks
+    /// pack 89 % (docs/embedded.md).
     pub const SMALL_REGION: Config = Config {
         segment_shift: 14,
         slice_shift: 10,
@@ -88,6 +122,8 @@ impl Config {
         committed_first: true,
         remote_batch: 64,
         quarantine_bytes: 0,
+        direct_above: 0,
+        direct_cache_bytes: 4 << 10,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -103,6 +139,8 @@ impl Config {
         committed_first: true,
         remote_batch: 64,
         quarantine_bytes: 0,
+        direct_above: usize::MAX,
+        direct_cache_bytes: 0,
     };
 
     /// Usable bytes of the live block at `ptr` of any heap built with this
@@ -162,6 +200,18 @@ impl Config {
     /// This config with [`Config::committed_first`] set to `on`.
     pub const fn with_committed_first(mut self, on: bool) -> Self {
         self.committed_first = on;
+        self
+    }
+
+    /// This config with [`Config::direct_above`] set to `bytes`.
+    pub const fn with_direct_above(mut self, bytes: usize) -> Self {
+        self.direct_above = bytes;
+        self
+    }
+
+    /// This config with [`Config::direct_cache_bytes`] set to `bytes`.
+    pub const fn with_direct_cache(mut self, bytes: usize) -> Self {
+        self.direct_cache_bytes = bytes;
         self
     }
 

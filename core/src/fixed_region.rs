@@ -1,15 +1,19 @@
 //! [`FixedRegion`]: an [`Os`] over one caller-given block of memory, for bare
 //! metal and kernels.
 //!
-//! Spans (segments) are carved out of the region and given back to it by
-//! `linked_list_allocator::Heap`, which coalesces neighbouring free spans, so
-//! freeing everything returns the region whole. Running out of region makes
-//! `reserve` return null.
+//! The region is one [`Tlsf`] (two-level segregated fit, see `tlsf.rs`): it
+//! carves the heap's segments out of the region as headerless spans aligned
+//! to their size, and serves *direct blocks* (see [`Os::direct_alloc`]) side
+//! by side with them, so that requests above
+//! [`Config::direct_above`](crate::Config) take their size rounded to 8
+//! bytes plus an 8-byte header rather than whole slices of a segment.
+//! Freeing everything returns the region whole. Running out of region makes
+//! `reserve` and `direct_alloc` return null.
 
 use crate::os::Os;
-use core::alloc::Layout;
-use core::ptr::{self, NonNull};
-use linked_list_allocator::Heap as SpanList;
+use crate::tlsf::{self, Tlsf, GRANULE};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::Relaxed};
 use spin::Mutex;
 
 /// An [`Os`] over a fixed memory region.
@@ -17,8 +21,16 @@ use spin::Mutex;
 /// `commit` always succeeds and `decommit` keeps the contents (there is no
 /// platform to give memory back to), so the core never counts memory of a
 /// fixed region as decommitted.
+///
+/// The region's top few hundred bytes to few KiB hold its own metadata
+/// (free-list heads and a two-bit-per-4-KiB map of where segments are):
+/// [`FixedRegion::size`] is what is left for blocks and segments.
 pub struct FixedRegion {
-    spans: Mutex<SpanList>,
+    blocks: Mutex<Tlsf>,
+    /// The block area's first granule, for [`Os::is_direct`] (which takes no lock).
+    granule0: AtomicUsize,
+    /// The span map (see `tlsf.rs`), for [`Os::is_direct`].
+    map: AtomicPtr<AtomicUsize>,
 }
 
 impl FixedRegion {
@@ -29,7 +41,9 @@ impl FixedRegion {
     /// Until then every reservation fails (the heap returns null).
     pub const fn empty() -> Self {
         FixedRegion {
-            spans: Mutex::new(SpanList::empty()),
+            blocks: Mutex::new(Tlsf::empty()),
+            granule0: AtomicUsize::new(0),
+            map: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -42,92 +56,124 @@ impl FixedRegion {
         region
     }
 
-    /// Hands `[start, start + len)` to the region.
+    /// Hands `[start, start + len)` to the region, trimmed to 8-byte
+    /// boundaries. A range too short for the metadata and one block (about
+    /// [`FixedRegion::MIN_LEN`] bytes and up, depending on its size) leaves
+    /// the region empty.
     ///
     /// # Safety
     /// The range is valid for reads and writes, is used by nothing else for
     /// as long as the region is used, and `init` is called at most once.
     pub unsafe fn init(&self, start: *mut u8, len: usize) {
-        let mut spans = self.spans.lock();
-        assert!(spans.size() == 0, "FixedRegion::init called twice");
-        // The span list needs 16-byte granularity: a hole shorter than 16
-        // bytes cannot exist, so a span that would leave one fails. Trimming
-        // both ends to 16-byte boundaries makes every remainder 0 or >= 16.
-        let first = (start as usize)
-            .checked_add(Self::GRAIN - 1)
-            .map(|a| a & !(Self::GRAIN - 1));
-        let end = (start as usize).saturating_add(len) & !(Self::GRAIN - 1);
-        let Some(first) = first.filter(|&f| end >= f + Self::MIN_LEN) else {
-            return; // too small to hold anything: the region stays empty
-        };
-        // SAFETY: `[first, end)` lies within the caller's range.
-        unsafe { spans.init(start.wrapping_add(first - start as usize), end - first) };
+        let mut blocks = self.blocks.lock();
+        assert!(!blocks.has_memory(), "FixedRegion::init called twice");
+        // SAFETY: forwarded from the caller.
+        if unsafe { blocks.init(start as usize, len) } {
+            self.publish_map(&blocks);
+        }
+    }
+
+    /// Makes the span map readable by [`Os::is_direct`].
+    fn publish_map(&self, blocks: &Tlsf) {
+        let (granule0, map) = blocks.span_map();
+        self.granule0.store(granule0, Relaxed);
+        self.map.store(map as *mut AtomicUsize, Relaxed);
     }
 
     /// Grows the region up to `new_end`: the memory from the region's
     /// current end (its last byte plus one, [`FixedRegion::top`]) to
     /// `new_end` joins it, and later reservations may use it (talc's
     /// `extend`, for memory that becomes available after start-up, such as
-    /// RAM freed by a bootloader). `new_end` is trimmed down to the region's
-    /// 16-byte grain; an end at or below the top changes nothing. Panics if
-    /// the region was never given memory.
+    /// RAM freed by a bootloader). The region's metadata moves to the new
+    /// top. Returns false, changing nothing, when `new_end` is not above the
+    /// top or the new memory is too short to hold the moved metadata (less
+    /// than a few hundred bytes to a few KiB, see
+    /// [`FixedRegion::metadata_bytes`]). Panics if the region was never
+    /// given memory.
     ///
     /// # Safety
     /// `[top(), new_end)` is valid for reads and writes and used by nothing
     /// else for as long as the region is used (the part below the end given
-    /// to `init` already was).
-    pub unsafe fn extend_to(&self, new_end: *mut u8) {
-        let mut spans = self.spans.lock();
-        assert!(spans.size() != 0, "FixedRegion::extend_to before init");
-        let top = spans.top() as usize;
-        let end = (new_end as usize) & !(Self::GRAIN - 1);
-        if end > top {
-            // SAFETY: the caller guarantees the memory directly after the
-            // region's top, which is where the span list grows.
-            unsafe { spans.extend(end - top) };
+    /// to `init` already was). No other thread uses the region, or a heap
+    /// over it, during the call.
+    pub unsafe fn extend_to(&self, new_end: *mut u8) -> bool {
+        let mut blocks = self.blocks.lock();
+        assert!(blocks.has_memory(), "FixedRegion::extend_to before init");
+        // SAFETY: forwarded from the caller.
+        let grown = unsafe { blocks.extend_to(new_end as usize) };
+        if grown {
+            self.publish_map(&blocks);
         }
+        grown
     }
 
     /// One past the region's last byte (where [`FixedRegion::extend_to`]
-    /// grows it).
+    /// grows it); null before `init`.
     pub fn top(&self) -> *mut u8 {
-        self.spans.lock().top()
+        self.blocks.lock().top() as *mut u8
     }
 
-    /// Shortest region `init` accepts after trimming (shorter ones stay empty).
+    /// Shortest range `init` can take (shorter ones leave the region empty).
     pub const MIN_LEN: usize = 64;
 
-    /// Granularity of the span list: `init` trims the region to it.
-    const GRAIN: usize = 16;
-
-    /// Bytes of the region not handed out as spans.
+    /// Bytes of the region not handed out as blocks or segments.
     pub fn free_bytes(&self) -> usize {
-        self.spans.lock().free()
+        self.blocks.lock().free_bytes()
     }
 
-    /// The region's size in bytes.
+    /// Bytes of the region that blocks and segments can use: all of it but
+    /// its metadata. [`FixedRegion::free_bytes`] equals it when nothing is
+    /// allocated.
     pub fn size(&self) -> usize {
-        self.spans.lock().size()
+        let blocks = self.blocks.lock();
+        if blocks.has_memory() {
+            blocks.size()
+        } else {
+            0
+        }
+    }
+
+    /// Bytes of the region's own metadata (at its top).
+    pub fn metadata_bytes(&self) -> usize {
+        let blocks = self.blocks.lock();
+        if blocks.has_memory() {
+            blocks.top() - blocks.bottom() - blocks.size()
+        } else {
+            0
+        }
     }
 
     /// Lowest address of the region.
     pub fn bottom(&self) -> *mut u8 {
-        self.spans.lock().bottom()
+        self.blocks.lock().bottom() as *mut u8
+    }
+
+    /// Panics with a message if the region's blocks, spans or free lists
+    /// break an invariant (see `tlsf.rs`). Walks the whole region: for
+    /// tests and debugging.
+    pub fn check(&self) {
+        self.blocks.lock().check();
     }
 }
 
-// SAFETY: spans come from `linked_list_allocator`, which hands out disjoint
-// ranges of the region with the requested alignment; commit and decommit do not
-// touch memory; release gives a span back with the layout it was taken with.
+/// `size` rounded up to whole span granules.
+fn span_bytes(size: usize) -> Option<usize> {
+    Some(size.checked_add(GRANULE - 1)? & !(GRANULE - 1))
+}
+
+// SAFETY: segments are the `Tlsf`'s spans and direct blocks its blocks: it
+// hands out disjoint ranges of the region with the requested alignment and
+// takes them back with the size they were given with; commit and decommit do
+// not touch memory; `is_direct` reads the span map, whose bit for a live
+// block's granule does not change while the block lives.
 unsafe impl Os for FixedRegion {
+    const DIRECT_BLOCKS: bool = true;
+
     fn reserve(&self, size: usize, align: usize) -> *mut u8 {
-        let Ok(layout) = Layout::from_size_align(size, align) else {
+        let (Some(size), true) = (span_bytes(size), align.is_power_of_two()) else {
             return ptr::null_mut();
         };
-        match self.spans.lock().allocate_first_fit(layout) {
-            Ok(p) => p.as_ptr(),
-            Err(()) => ptr::null_mut(),
-        }
+        self.blocks.lock().alloc_span(size, align.max(GRANULE))
     }
 
     unsafe fn commit(&self, _ptr: *mut u8, _size: usize) -> bool {
@@ -138,14 +184,13 @@ unsafe impl Os for FixedRegion {
         false
     }
 
-    unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize) {
-        let (Some(p), Ok(layout)) = (NonNull::new(ptr), Layout::from_size_align(size, align))
-        else {
+    unsafe fn release(&self, ptr: *mut u8, size: usize, _align: usize) {
+        let Some(size) = span_bytes(size) else {
             return;
         };
-        // SAFETY: the caller gives back a span that `reserve` handed out with
-        // this size and alignment.
-        unsafe { self.spans.lock().deallocate(p, layout) };
+        // SAFETY: the caller gives back a span that `reserve` handed out
+        // with this size.
+        unsafe { self.blocks.lock().free_span(ptr, size) };
     }
 
     fn page_size(&self) -> usize {
@@ -157,8 +202,55 @@ unsafe impl Os for FixedRegion {
     }
 
     fn may_contain(&self, addr: usize) -> bool {
-        let spans = self.spans.lock();
-        let bottom = spans.bottom() as usize;
-        addr >= bottom && addr < bottom + spans.size()
+        self.blocks.lock().contains(addr)
+    }
+
+    fn direct_alloc_shared(&self, size: usize, align: usize) -> *mut u8 {
+        self.blocks.lock().alloc(size, align)
+    }
+
+    #[inline]
+    fn direct_alloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        self.blocks.get_mut().alloc(size, align)
+    }
+
+    unsafe fn direct_free_shared(&self, ptr: *mut u8) -> usize {
+        // SAFETY: the caller passes a live direct block.
+        unsafe { self.blocks.lock().free(ptr) }
+    }
+
+    #[inline]
+    unsafe fn direct_free(&mut self, ptr: *mut u8) -> usize {
+        // SAFETY: the caller passes a live direct block.
+        unsafe { self.blocks.get_mut().free(ptr) }
+    }
+
+    #[inline(always)]
+    unsafe fn is_direct(&self, ptr: *const u8) -> bool {
+        let map = self.map.load(Relaxed);
+        // SAFETY: the caller passes a live block of a heap over this region,
+        // so the region has memory (a non-null map, published before the
+        // block was handed out) and `ptr` lies in its block area.
+        unsafe { !tlsf::span_memory(self.granule0.load(Relaxed), map, ptr as usize) }
+    }
+
+    unsafe fn direct_size(&self, ptr: *const u8) -> usize {
+        // SAFETY: the caller passes a live direct block.
+        unsafe { Tlsf::usable_size(ptr) }
+    }
+
+    unsafe fn direct_free_all(&mut self) -> Option<(usize, usize)> {
+        Some(self.blocks.get_mut().free_all_blocks())
+    }
+
+    unsafe fn direct_resize_shared(&self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller passes a live direct block.
+        unsafe { self.blocks.lock().resize(ptr, size) }
+    }
+
+    #[inline]
+    unsafe fn direct_resize(&mut self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller passes a live direct block.
+        unsafe { self.blocks.get_mut().resize(ptr, size) }
     }
 }

@@ -24,6 +24,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// passed to `realloc`), and is not used afterwards.
     #[inline]
     pub unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller vouches for `ptr`.
+        if unsafe { self.is_direct(ptr) } {
+            // SAFETY: as above: a live direct block.
+            return unsafe { self.free_direct(ptr) };
+        }
         // SAFETY: `&mut self`: this thread owns the heap; the caller vouches
         // for `ptr` and `layout`.
         if unsafe { !self.dealloc_fast(ptr, layout) } {
@@ -53,6 +58,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///   number of threads may make it at once.
     #[inline(always)]
     pub unsafe fn dealloc_fast(&self, ptr: *mut u8, layout: Layout) -> bool {
+        // SAFETY: the caller guarantees `ptr` is a live block.
+        if unsafe { self.is_direct(ptr) } {
+            return false;
+        }
         let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
         {
@@ -112,6 +121,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// which this does not do again.
     #[inline(never)]
     pub unsafe fn dealloc_slow(&mut self, ptr: *mut u8) {
+        // SAFETY: the caller guarantees `ptr` is a live block.
+        if unsafe { self.is_direct(ptr) } {
+            // SAFETY: as above: a live direct block.
+            return unsafe { self.free_direct(ptr) };
+        }
         let seg = Segment::of(ptr, self.segment_base_mask());
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
         // header and page descriptor are live.
@@ -297,7 +311,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub unsafe fn block_size(&self, ptr: *const u8) -> usize {
         // SAFETY: guaranteed by the caller; the page's fixed fields are read
         // through the raw pointer.
-        unsafe { Segment::usable_size(ptr, self.segment_base_mask()) }
+        unsafe {
+            if self.is_direct(ptr) {
+                return self.store.os().direct_size(ptr);
+            }
+            Segment::usable_size(ptr, self.segment_base_mask())
+        }
     }
 
     /// Usable bytes of the block at `ptr` (at least the requested size;
@@ -313,7 +332,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         #[cfg(not(feature = "checks"))]
         // SAFETY: guaranteed by the caller.
         unsafe {
-            Segment::usable_size(ptr, self.segment_base_mask())
+            self.block_size(ptr)
         }
     }
 }

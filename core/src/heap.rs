@@ -43,7 +43,8 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) geometry: Geometry,
     /// Requests up to this size with an alignment up to 16 take the table
     /// lookup in `alloc_impl`: `min(DIRECT_MAX, max_small_size)` rounded
-    /// down to 16, so rounding up to 16 stays within the size classes.
+    /// down to 16, so rounding up to 16 stays within the size classes (and
+    /// with direct blocks, at most `config.direct_above`).
     pub(crate) direct_max: usize,
     pub(crate) config: Config,
     /// Slow-path events so far.
@@ -62,6 +63,8 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) counts: HeapCounts,
     /// The `Os`, and the bytes taken from it (see `store.rs`).
     pub(crate) store: Store<O>,
+    /// Freed direct blocks kept for reuse (see `direct_cache.rs`).
+    pub(crate) direct_cache: crate::direct_cache::DirectCache,
     /// Freed blocks held back before reuse (see `quarantine.rs`).
     #[cfg(feature = "checks")]
     pub(crate) quarantine: crate::quarantine::Quarantine,
@@ -107,7 +110,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             pages: PageQueues::new(config.purge_delay != 0),
             lists: SegmentLists::EMPTY,
             geometry: Geometry::new(&config),
-            direct_max: direct_max(&config),
+            direct_max: if Self::DIRECT && config.direct_above < direct_max(&config) {
+                config.direct_above & !15
+            } else {
+                direct_max(&config)
+            },
             config,
             epoch: 0,
             id: 0,
@@ -116,6 +123,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             remote: RemoteBuffer::EMPTY,
             counts: HeapCounts::ZERO,
             store: Store::new(os),
+            direct_cache: crate::direct_cache::DirectCache::EMPTY,
             #[cfg(feature = "checks")]
             quarantine: crate::quarantine::Quarantine::EMPTY,
             #[cfg(feature = "checks")]

@@ -146,8 +146,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             peak_live_bytes: counts.peak_live_bytes.max(live),
             alloc_count: allocs as u64,
             free_count: frees as u64,
-            committed_bytes: self.store.committed_bytes(),
-            reserved_bytes: self.store.reserved_bytes(),
+            committed_bytes: self
+                .store
+                .committed_bytes()
+                .wrapping_add_signed(self.counts.direct_bytes())
+                + self.direct_cache.bytes(),
+            reserved_bytes: self
+                .store
+                .reserved_bytes()
+                .wrapping_add_signed(self.counts.direct_bytes())
+                + self.direct_cache.bytes(),
             decommitted_bytes: self.store.decommitted_bytes(),
             segments: normal + huge,
             cached_segments: self.lists.cached().0,

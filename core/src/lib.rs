@@ -29,6 +29,8 @@ mod collect;
 mod config;
 #[cfg(feature = "critical-section")]
 mod critical_section_lock;
+mod direct;
+mod direct_cache;
 #[cfg(feature = "checks")]
 mod fill;
 mod fixed_region;
@@ -67,6 +69,7 @@ pub mod size_class;
 mod stats;
 mod store;
 mod sync;
+mod tlsf;
 mod validate;
 
 /// The `Allocator` trait that [`LocalHeap`] and [`LockedHeap`] implement

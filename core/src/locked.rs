@@ -112,12 +112,13 @@ impl<R: RawMutex> LockedHeap<FixedRegion, R> {
         unsafe { self.heap.lock().os().init(start, len) }
     }
 
-    /// Grows the heap's region up to `new_end` (see
-    /// [`FixedRegion::extend_to`]).
+    /// Grows the heap's region up to `new_end`; false when it did not grow
+    /// (see [`FixedRegion::extend_to`]).
     ///
     /// # Safety
-    /// As for [`FixedRegion::extend_to`].
-    pub unsafe fn extend_to(&self, new_end: *mut u8) {
+    /// As for [`FixedRegion::extend_to`] (the heap's lock is held during
+    /// the call, so this heap is not used meanwhile).
+    pub unsafe fn extend_to(&self, new_end: *mut u8) -> bool {
         // SAFETY: forwarded from the caller's contract.
         unsafe { self.heap.lock().os().extend_to(new_end) }
     }

@@ -124,6 +124,105 @@ pub unsafe trait Os {
     fn policy(&self, current: &crate::Config) -> crate::Config {
         *current
     }
+
+    /// True when this `Os` serves *direct blocks*: [`Os::direct_alloc`] and
+    /// the methods after it work, and a heap over it sends requests above
+    /// [`Config::direct_above`](crate::Config::direct_above) there (and any
+    /// request no segment can take any more) instead of carving them out of
+    /// segments. A [`FixedRegion`](crate::FixedRegion) does (its TLSF packs
+    /// them to 8 bytes); the default does not, and then the heap's code for
+    /// direct blocks compiles away.
+    const DIRECT_BLOCKS: bool = false;
+
+    /// A direct block of at least `size` bytes aligned to `align` (a power
+    /// of two), outside every reservation; null when out of memory (and
+    /// always without [`Os::DIRECT_BLOCKS`]). Takes `&self`: other heaps
+    /// may use this `Os` at the same time (it locks).
+    fn direct_alloc_shared(&self, size: usize, align: usize) -> *mut u8 {
+        let _ = (size, align);
+        core::ptr::null_mut()
+    }
+
+    /// [`Os::direct_alloc_shared`] by the heap that owns this `Os` (by
+    /// value, so no other heap can reach it meanwhile: no lock needed).
+    #[inline]
+    fn direct_alloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        self.direct_alloc_shared(size, align)
+    }
+
+    /// Frees a direct block (`&self`: it locks, as `direct_alloc_shared`);
+    /// returns the usable bytes it had ([`Os::direct_size`]).
+    ///
+    /// # Safety
+    /// `ptr` is a live direct block of this `Os`, not used afterwards.
+    unsafe fn direct_free_shared(&self, ptr: *mut u8) -> usize {
+        let _ = ptr;
+        0
+    }
+
+    /// [`Os::direct_free_shared`] by the heap that owns this `Os`.
+    ///
+    /// # Safety
+    /// As for [`Os::direct_free_shared`].
+    #[inline]
+    unsafe fn direct_free(&mut self, ptr: *mut u8) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.direct_free_shared(ptr) }
+    }
+
+    /// True when `ptr`, a live block of a heap over this `Os`, is a direct
+    /// block; false when it lies in a reservation (a segment). Called on the
+    /// free fast path of every block when [`Os::DIRECT_BLOCKS`]: keep it a
+    /// few loads, without a lock.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of a heap over this `Os`.
+    #[inline(always)]
+    unsafe fn is_direct(&self, ptr: *const u8) -> bool {
+        let _ = ptr;
+        false
+    }
+
+    /// Usable bytes of a direct block (at least the size it was asked for).
+    ///
+    /// # Safety
+    /// `ptr` is a live direct block of this `Os`.
+    unsafe fn direct_size(&self, ptr: *const u8) -> usize {
+        let _ = ptr;
+        0
+    }
+
+    /// Frees every direct block of this `Os` at once, for
+    /// [`Heap::reset`](crate::Heap::reset) of a heap that owns its `Os` (by
+    /// value: then no other heap can use it). Returns `(blocks, usable
+    /// bytes)` freed, or `None` when this `Os` cannot (the default, and a
+    /// shared `&O`, which other heaps may be using).
+    ///
+    /// # Safety
+    /// No direct block of this `Os` is used afterwards.
+    unsafe fn direct_free_all(&mut self) -> Option<(usize, usize)> {
+        None
+    }
+
+    /// Resizes a direct block in place to at least `size` bytes; false,
+    /// changing nothing, when it cannot (`&self`: it locks).
+    ///
+    /// # Safety
+    /// `ptr` is a live direct block of this `Os`.
+    unsafe fn direct_resize_shared(&self, ptr: *mut u8, size: usize) -> bool {
+        let _ = (ptr, size);
+        false
+    }
+
+    /// [`Os::direct_resize_shared`] by the heap that owns this `Os`.
+    ///
+    /// # Safety
+    /// As for [`Os::direct_resize_shared`].
+    #[inline]
+    unsafe fn direct_resize(&mut self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.direct_resize_shared(ptr, size) }
+    }
 }
 
 // SAFETY: forwards every call to `O`, which upholds the contract.
@@ -184,5 +283,30 @@ unsafe impl<O: Os + ?Sized> Os for &O {
     }
     fn policy(&self, current: &crate::Config) -> crate::Config {
         (**self).policy(current)
+    }
+    const DIRECT_BLOCKS: bool = O::DIRECT_BLOCKS;
+    #[inline]
+    fn direct_alloc_shared(&self, size: usize, align: usize) -> *mut u8 {
+        (**self).direct_alloc_shared(size, align)
+    }
+    #[inline]
+    unsafe fn direct_free_shared(&self, ptr: *mut u8) -> usize {
+        // SAFETY: the caller upholds `direct_free_shared`'s contract for `O`.
+        unsafe { (**self).direct_free_shared(ptr) }
+    }
+    #[inline(always)]
+    unsafe fn is_direct(&self, ptr: *const u8) -> bool {
+        // SAFETY: the caller upholds `is_direct`'s contract for `O`.
+        unsafe { (**self).is_direct(ptr) }
+    }
+    #[inline]
+    unsafe fn direct_size(&self, ptr: *const u8) -> usize {
+        // SAFETY: the caller upholds `direct_size`'s contract for `O`.
+        unsafe { (**self).direct_size(ptr) }
+    }
+    #[inline]
+    unsafe fn direct_resize_shared(&self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller upholds `direct_resize_shared`'s contract for `O`.
+        unsafe { (**self).direct_resize_shared(ptr, size) }
     }
 }

@@ -19,6 +19,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// As for [`Heap::dealloc`]; `new_size` rounded up to `layout.align()`
     /// does not overflow `isize`.
     pub unsafe fn realloc(&mut self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller guarantees `ptr` is a live block.
+        if unsafe { self.is_direct(ptr) } {
+            let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+                return ptr::null_mut();
+            };
+            // SAFETY: as above: a live direct block with `layout`.
+            return unsafe { self.realloc_direct(ptr, layout, new_layout) };
+        }
         let seg = Segment::of(ptr, self.segment_base_mask());
         // With `checks`, the size the block was allocated with (from its
         // verified trailer; the caller's layout may leave it unknown).

@@ -38,6 +38,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// one of its blocks by another heap must be complete (published onto
     /// the page, see [`Heap::flush_remote_frees`]) before the call.
     pub unsafe fn reset(&mut self) {
+        if Self::DIRECT {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.free_direct_blocks() };
+        }
         self.flush_quarantine();
         self.remote.flush();
         // SAFETY: (for the three calls) the caller guarantees that no block

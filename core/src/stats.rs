@@ -71,6 +71,14 @@ pub struct Stats {
     /// Huge blocks or cached huge segments moved to a larger reservation
     /// without copying ([`Os::remap`](crate::Os::remap)).
     pub remaps: u64,
+    /// Direct blocks (see [`Os::DIRECT_BLOCKS`](crate::Os::DIRECT_BLOCKS))
+    /// this heap handed out less those it freed (a block freed through
+    /// another heap over the same region counts there: merge every heap's
+    /// stats for the region's total).
+    pub direct_blocks: isize,
+    /// Usable bytes of those direct blocks (counted the same way); also in
+    /// `live_bytes`, `committed_bytes` and `reserved_bytes`.
+    pub direct_bytes: isize,
 }
 
 impl Stats {
@@ -91,6 +99,8 @@ impl Stats {
         huge_allocs: 0,
         purges: 0,
         remaps: 0,
+        direct_blocks: 0,
+        direct_bytes: 0,
     };
 
     /// Adds `other`'s counters into `self` (for aggregating several heaps).
@@ -117,6 +127,8 @@ impl Stats {
         self.huge_allocs += other.huge_allocs;
         self.purges += other.purges;
         self.remaps += other.remaps;
+        self.direct_blocks += other.direct_blocks;
+        self.direct_bytes += other.direct_bytes;
     }
 }
 
@@ -423,6 +435,9 @@ pub(crate) struct HeapCounts {
     remote_collected: u64,
     purges: u64,
     remaps: u64,
+    /// Direct blocks made less freed here, and their usable bytes.
+    direct_blocks: isize,
+    direct_bytes: isize,
 }
 
 impl HeapCounts {
@@ -435,6 +450,8 @@ impl HeapCounts {
         remote_collected: 0,
         purges: 0,
         remaps: 0,
+        direct_blocks: 0,
+        direct_bytes: 0,
     };
 
     /// A page of size class `class` was made.
@@ -479,6 +496,40 @@ impl HeapCounts {
         self.huge_live_bytes = self.huge_live_bytes - old + new;
     }
 
+    /// A direct block of `bytes` was made (`made`) or freed.
+    #[inline]
+    pub(crate) fn direct(&mut self, made: bool, bytes: usize) {
+        let (n, b) = if made {
+            (1, bytes as isize)
+        } else {
+            (-1, -(bytes as isize))
+        };
+        self.direct_blocks += n;
+        self.direct_bytes += b;
+    }
+
+    /// A direct block changed size from `old` to `new` bytes.
+    #[inline]
+    pub(crate) fn direct_resized(&mut self, old: usize, new: usize) {
+        self.direct_bytes += new as isize - old as isize;
+    }
+
+    /// Every direct block went (the heap's `Os` freed them all).
+    pub(crate) fn direct_all_gone(&mut self) {
+        self.direct_blocks = 0;
+        self.direct_bytes = 0;
+    }
+
+    /// Direct blocks counted here (see `direct`).
+    pub(crate) fn direct_blocks(&self) -> isize {
+        self.direct_blocks
+    }
+
+    /// Usable bytes of the direct blocks counted here (see `direct`).
+    pub(crate) fn direct_bytes(&self) -> isize {
+        self.direct_bytes
+    }
+
     /// Every huge block went (the heap gave its segments back).
     pub(crate) fn huge_all_gone(&mut self) {
         self.huge_live_bytes = 0;
@@ -521,6 +572,8 @@ impl HeapCounts {
         s.remote_frees_collected = self.remote_collected;
         s.purges = self.purges;
         s.remaps = self.remaps;
+        s.direct_blocks = self.direct_blocks;
+        s.direct_bytes = self.direct_bytes;
     }
 
     /// The figures a recount can check, in `Stats`' terms: pages per

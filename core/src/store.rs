@@ -33,6 +33,13 @@ impl<O: Os> Store<O> {
         &self.os
     }
 
+    /// The `Os`, for the calls that need it exclusively (direct blocks of
+    /// an `Os` the heap owns).
+    #[inline]
+    pub(crate) fn os_mut(&mut self) -> &mut O {
+        &mut self.os
+    }
+
     /// Bytes committed now.
     #[inline]
     pub(crate) fn committed_bytes(&self) -> usize {

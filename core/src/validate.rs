@@ -368,7 +368,7 @@ mod tests {
         let os = FixedRegion::empty();
         // SAFETY: the arena is ours and lives for the rest of the process.
         unsafe { os.init(arena, ARENA) };
-        let mut heap = Heap::new(os, Config::SMALL_REGION);
+        let mut heap = Heap::new(os, Config::SMALL_REGION.with_direct_above(usize::MAX));
         let sizes = [24, 200, 3000, 40_000];
         let blocks = sizes.map(|s| heap.alloc(Layout::from_size_align(s, 8).unwrap()));
         assert!(blocks.iter().all(|b| !b.is_null()));

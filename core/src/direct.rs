@@ -1,0 +1,195 @@
+//! Direct blocks: requests a heap hands to its `Os`'s own block allocator
+//! instead of carving them out of segments (see [`Os::DIRECT_BLOCKS`]; a
+//! [`FixedRegion`](crate::FixedRegion) serves them from its TLSF).
+//!
+//! * **Which requests.** Those of more than
+//!   [`Config::direct_above`](crate::Config::direct_above) bytes, and any
+//!   request that segments cannot serve any more (no segment fits in the
+//!   region): then the region's last bytes still serve blocks, packed to 8
+//!   bytes.
+//! * **Which blocks are direct.** `Os::is_direct` tells, from the block's
+//!   address, without a lock (the region's span map): the free fast path
+//!   asks it first and leaves direct blocks to the slow path.
+//! * **Ownership.** A direct block belongs to the region, not to a heap:
+//!   any heap over the region frees it at once, under the region's lock, and
+//!   counts the free in its own statistics (`Stats::direct_blocks`).
+//!   Dropping a heap leaves its direct blocks live. [`Heap::reset`] frees
+//!   every direct block when the heap owns its region (by value); over a
+//!   shared `&FixedRegion` it panics while its heap has live ones.
+//!
+//! With the `checks` or `secure` features no block is direct: their checks
+//! read every block's page in its segment.
+
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::stats::CounterSink;
+use core::alloc::Layout;
+use core::ptr;
+
+impl<O: Os, C: CounterSink> Heap<O, C> {
+    /// True when this heap hands requests to direct blocks (a constant:
+    /// false compiles every direct-block path away).
+    pub(crate) const DIRECT: bool =
+        O::DIRECT_BLOCKS && !cfg!(any(feature = "checks", feature = "secure"));
+
+    /// True when the live block `ptr` of this heap (or of another over the
+    /// same `Os`) is a direct block.
+    ///
+    /// # Safety
+    /// `ptr` is a live block of a heap over this heap's `Os`.
+    #[inline(always)]
+    pub(crate) unsafe fn is_direct(&self, ptr: *const u8) -> bool {
+        // SAFETY: forwarded from the caller.
+        Self::DIRECT && unsafe { self.store.os().is_direct(ptr) }
+    }
+
+    /// A direct block of `size` bytes aligned to `align`, zeroed if `zero`;
+    /// null when out of memory. From the heap's cache when it holds a block
+    /// of that usable size (see `direct_cache.rs`), else from the `Os`.
+    #[inline]
+    pub(crate) fn alloc_direct(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        if align <= crate::tlsf::ALIGN {
+            let usable = (size.max(1) + 7) & !7;
+            let p = self.direct_cache.take(usable);
+            if !p.is_null() {
+                // SAFETY: a cached block of `usable >= size` bytes, ours.
+                unsafe { self.hand_out_direct(p, size, usable, zero) };
+                return p;
+            }
+        }
+        self.alloc_direct_from_os(size, align, zero)
+    }
+
+    /// [`Heap::alloc_direct`] from the `Os`: when it has nothing, the cache
+    /// and the empty pages and cached segments go back to it, then it is
+    /// asked again.
+    #[cold]
+    #[inline(never)]
+    fn alloc_direct_from_os(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        let mut p = self.store.os_mut().direct_alloc(size, align);
+        if p.is_null() {
+            let cached = self.direct_cache.bytes() != 0;
+            self.flush_direct_cache();
+            if !self.relieve_memory_pressure() && !cached {
+                return p;
+            }
+            p = self.store.os_mut().direct_alloc(size, align);
+            if p.is_null() {
+                return p;
+            }
+        }
+        // SAFETY: `p` is a live direct block of this `Os`, ours alone.
+        unsafe {
+            let usable = self.store.os().direct_size(p);
+            self.hand_out_direct(p, size, usable, zero);
+        }
+        p
+    }
+
+    /// Counts direct block `p` of `usable` bytes as handed out, zeroing its
+    /// first `size` bytes if `zero`.
+    ///
+    /// # Safety
+    /// `p` is a direct block of at least `size` bytes, ours alone.
+    #[inline(always)]
+    unsafe fn hand_out_direct(&mut self, p: *mut u8, size: usize, usable: usize, zero: bool) {
+        if zero {
+            // SAFETY: guaranteed by the caller.
+            unsafe { ptr::write_bytes(p, 0, size) };
+        }
+        self.counters.on_blocks(1, 0, usable, 0);
+        self.counts.direct(true, usable);
+        if cfg!(feature = "stats") {
+            self.counters.note_live(self.counters.read().live_bytes);
+        }
+    }
+
+    /// Frees the direct block `ptr`: into the heap's cache when it is small
+    /// and the cache has room, else to the `Os`.
+    ///
+    /// # Safety
+    /// `ptr` is a live direct block of this heap's `Os`, not used afterwards.
+    #[inline]
+    pub(crate) unsafe fn free_direct(&mut self, ptr: *mut u8) {
+        // SAFETY: guaranteed by the caller.
+        let usable = unsafe { self.store.os().direct_size(ptr) };
+        // SAFETY: as above: the block is no longer used.
+        if !unsafe {
+            self.direct_cache
+                .put(ptr, usable, self.config.direct_cache_bytes)
+        } {
+            // SAFETY: as above.
+            unsafe { self.store.os_mut().direct_free(ptr) };
+        }
+        self.counters.on_blocks(0, 1, 0, usable);
+        self.counts.direct(false, usable);
+    }
+
+    /// Gives every block of the direct-block cache back to the `Os`.
+    pub(crate) fn flush_direct_cache(&mut self) {
+        let os = self.store.os_mut();
+        self.direct_cache.drain(|b| {
+            // SAFETY: cached blocks are live direct blocks nobody uses.
+            unsafe { os.direct_free(b) };
+        });
+    }
+
+    /// [`Heap::reset`]'s part for direct blocks: frees them all when the
+    /// heap owns its `Os`; otherwise panics if this heap has live ones
+    /// (another heap over the region may be using the others).
+    ///
+    /// # Safety
+    /// As for [`Heap::reset`].
+    pub(crate) unsafe fn free_direct_blocks(&mut self) {
+        self.flush_direct_cache();
+        // SAFETY: guaranteed by the caller: no block of this heap is used
+        // any more, and an `Os` that frees all owns every direct block.
+        match unsafe { self.store.os_mut().direct_free_all() } {
+            Some((n, bytes)) => {
+                self.counters.on_blocks(0, n, 0, bytes);
+                self.counts.direct_all_gone();
+            }
+            None => assert!(
+                self.counts.direct_blocks() <= 0,
+                "masu: Heap::reset with {} live direct blocks over a shared region: free \
+                 them first, or build the heap with Config::direct_above = usize::MAX",
+                self.counts.direct_blocks()
+            ),
+        }
+    }
+
+    /// `realloc` of the direct block `ptr`: in place when the block can
+    /// grow or shrink where it is, else allocate (by the usual rules),
+    /// copy and free. Null, leaving the block alone, when out of memory.
+    ///
+    /// # Safety
+    /// `ptr` is a live direct block of this heap's `Os`, allocated with
+    /// `layout` (or resized to `layout.size()`); `new_layout` has its
+    /// alignment.
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn realloc_direct(
+        &mut self,
+        ptr: *mut u8,
+        layout: Layout,
+        new_layout: Layout,
+    ) -> *mut u8 {
+        let os = self.store.os_mut();
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let old = os.direct_size(ptr);
+            if os.direct_resize(ptr, new_layout.size()) {
+                let new = os.direct_size(ptr);
+                self.counters.on_resize(old, new);
+                self.counts.direct_resized(old, new);
+                return ptr;
+            }
+            let new = self.alloc(new_layout);
+            if !new.is_null() {
+                ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_layout.size()));
+                self.free_direct(ptr);
+            }
+            new
+        }
+    }
+}
