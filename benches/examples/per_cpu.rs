@@ -22,6 +22,11 @@ use masu_core::{Config, FixedRegion, Heap, Stats};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 
+/// Each CPU's heap: `SMALL_REGION`'s 16 KiB segments for every request
+/// (`direct_above = usize::MAX`), so that allocation and same-CPU frees take
+/// no lock; direct blocks of the region would take the region's lock.
+const CONFIG: Config = Config::SMALL_REGION.with_direct_above(usize::MAX);
+
 /// What one run did and what each heap looked like at the end.
 pub struct Report {
     /// Per CPU: its heap's stats after all frees and a `collect(false)`.
@@ -72,7 +77,7 @@ fn tag_for(cpu: usize, round: usize, i: usize) -> u8 {
 }
 
 /// Runs `cpus` CPUs for `rounds` rounds over one region of `region_len`
-/// bytes with `Config::SMALL_REGION` heaps.
+/// bytes with [`CONFIG`] heaps.
 pub fn run(cpus: usize, rounds: usize, blocks_per_round: usize, region_len: usize) -> Report {
     assert!(cpus >= 2);
     let region = static_region(region_len, 1 << Config::SMALL_REGION.segment_shift);
@@ -151,7 +156,7 @@ impl Cpu {
     /// instead of hanging.
     fn run(self) -> (Stats, u64, Option<String>) {
         // This CPU's heap: only this thread ever touches it.
-        let mut heap: CpuHeap = Heap::new(self.region, Config::SMALL_REGION);
+        let mut heap: CpuHeap = Heap::new(self.region, CONFIG);
         let mut sent = 0u64;
         let mut mine: Vec<(*mut u8, Layout, u8)> = Vec::new();
         let mut error: Option<String> = None;

@@ -112,7 +112,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
                 q += 1;
             }
-            self.counters.note_live(live);
+            // A heap that freed more direct blocks of a shared region than
+            // it allocated reads below zero (wrapped): no peak from that.
+            if live <= isize::MAX as usize {
+                self.counters.note_live(live);
+            }
         }
     }
 
@@ -138,12 +142,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 frees = frees.wrapping_add(p.frees);
                 live = live.wrapping_add(p.net_bytes() as usize);
             });
-            self.counters.note_live(live);
+            // A heap that freed more direct blocks of a shared region than
+            // it allocated reads below zero (wrapped): no peak from that.
+            if live <= isize::MAX as usize {
+                self.counters.note_live(live);
+            }
         }
         let (normal, huge) = self.lists.in_use();
         let mut s = Stats {
             live_bytes: live,
-            peak_live_bytes: counts.peak_live_bytes.max(live),
+            peak_live_bytes: if live <= isize::MAX as usize {
+                counts.peak_live_bytes.max(live)
+            } else {
+                counts.peak_live_bytes
+            },
             alloc_count: allocs as u64,
             free_count: frees as u64,
             committed_bytes: self

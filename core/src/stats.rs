@@ -72,9 +72,11 @@ pub struct Stats {
     /// without copying ([`Os::remap`](crate::Os::remap)).
     pub remaps: u64,
     /// Direct blocks (see [`Os::DIRECT_BLOCKS`](crate::Os::DIRECT_BLOCKS))
-    /// this heap handed out less those it freed (a block freed through
-    /// another heap over the same region counts there: merge every heap's
-    /// stats for the region's total).
+    /// this heap handed out less those it freed. A block freed through
+    /// another heap over the same region counts there, so over a shared
+    /// region one heap's figure (and its live, committed and reserved
+    /// bytes, which wrap) can read below zero: merge every heap's stats
+    /// ([`Stats::merge`]) for the region's total.
     pub direct_blocks: isize,
     /// Usable bytes of those direct blocks (counted the same way); also in
     /// `live_bytes`, `committed_bytes` and `reserved_bytes`.
@@ -105,13 +107,18 @@ impl Stats {
 
     /// Adds `other`'s counters into `self` (for aggregating several heaps).
     /// The peak becomes the sum of peaks, an upper bound of the true peak.
+    ///
+    /// Live, committed and reserved bytes add wrapping: a heap that freed
+    /// more direct blocks of a shared region than it allocated reads below
+    /// zero there (see [`Stats::direct_blocks`]), and the sum over every
+    /// heap of the region is right.
     pub fn merge(&mut self, other: &Stats) {
-        self.live_bytes += other.live_bytes;
+        self.live_bytes = self.live_bytes.wrapping_add(other.live_bytes);
         self.peak_live_bytes += other.peak_live_bytes;
         self.alloc_count += other.alloc_count;
         self.free_count += other.free_count;
-        self.committed_bytes += other.committed_bytes;
-        self.reserved_bytes += other.reserved_bytes;
+        self.committed_bytes = self.committed_bytes.wrapping_add(other.committed_bytes);
+        self.reserved_bytes = self.reserved_bytes.wrapping_add(other.reserved_bytes);
         self.decommitted_bytes += other.decommitted_bytes;
         self.segments += other.segments;
         self.cached_segments += other.cached_segments;

@@ -8,6 +8,11 @@ use core::alloc::Layout;
 use masu_core::{Config, FixedRegion, Heap};
 use std::sync::mpsc;
 
+/// Every block in a segment (`direct_above = usize::MAX`): these tests are
+/// about the remote frees of pages. Direct blocks freed by another heap:
+/// `direct_blocks_freed_by_another_heap_go_back_to_the_region`.
+const CONFIG: Config = Config::FIXED_REGION.with_direct_above(usize::MAX);
+
 /// The `checks` feature's trailer: requests of `size - T` bytes take blocks
 /// of the class of `size`.
 const T: usize = if cfg!(feature = "checks") { 16 } else { 0 };
@@ -15,14 +20,14 @@ const T: usize = if cfg!(feature = "checks") { 16 } else { 0 };
 #[test]
 fn blocks_freed_by_another_heap_are_collected_by_the_owner() {
     let region = common::shared_region(32 << 20);
-    let mut owner = Heap::new(region, Config::FIXED_REGION);
+    let mut owner = Heap::new(region, CONFIG);
     let l = Layout::from_size_align(96 - T, 16).unwrap();
     // Fewer under miri (see `common::scaled`).
     let n = common::scaled(5000, 300);
     let blocks: Vec<usize> = (0..n).map(|_| owner.alloc(l) as usize).collect();
     let (tx, rx) = mpsc::channel();
     let freer = std::thread::spawn(move || {
-        let mut other = Heap::new(region, Config::FIXED_REGION);
+        let mut other = Heap::new(region, CONFIG);
         for p in rx {
             // SAFETY: `p` is a live block of the owner, sent to us to free.
             unsafe { other.dealloc(p as *mut u8, l) };
@@ -55,7 +60,7 @@ fn remote_frees_race_with_the_owner_allocating() {
     let (tx, rx) = mpsc::sync_channel::<usize>(256);
     let sizes = [24usize, 200, 3000, 40_000];
     let freer = std::thread::spawn(move || {
-        let mut other = Heap::new(region, Config::FIXED_REGION);
+        let mut other = Heap::new(region, CONFIG);
         let mut n = 0u64;
         for p in rx {
             let size = sizes[p >> 56];
@@ -69,7 +74,7 @@ fn remote_frees_race_with_the_owner_allocating() {
         }
         n
     });
-    let mut owner = Heap::new(region, Config::FIXED_REGION);
+    let mut owner = Heap::new(region, CONFIG);
     // Fewer under miri (see `common::scaled`).
     let n = common::scaled(40_000, 400);
     for i in 0..n {
@@ -97,7 +102,7 @@ fn per_cpu_heaps_share_one_region_and_give_it_back() {
     let handles: Vec<_> = (0..2)
         .map(|cpu| {
             std::thread::spawn(move || {
-                let mut h = Heap::new(region, Config::FIXED_REGION);
+                let mut h = Heap::new(region, CONFIG);
                 let mut v = Vec::new();
                 // Fewer under miri (see `common::scaled`).
                 for i in 0..common::scaled(20_000, 300) {
@@ -134,8 +139,8 @@ fn per_cpu_heaps_share_one_region_and_give_it_back() {
 #[cfg_attr(feature = "checks", ignore = "with checks nothing is batched")]
 fn batched_remote_frees_reach_the_owner_at_each_publication_point() {
     let region = common::shared_region(8 << 20);
-    let mut owner = Heap::new(region, Config::FIXED_REGION);
-    let mut other = Heap::new(region, Config::FIXED_REGION);
+    let mut owner = Heap::new(region, CONFIG);
+    let mut other = Heap::new(region, CONFIG);
     let l = Layout::from_size_align(64, 8).unwrap();
     // 40 blocks of one page (a FIXED_REGION page of 64 B blocks holds 64).
     let blocks: Vec<*mut u8> = (0..40).map(|_| owner.alloc(l)).collect();
@@ -187,8 +192,8 @@ fn batched_remote_frees_reach_the_owner_at_each_publication_point() {
 #[test]
 fn a_remote_batch_of_one_publishes_every_free() {
     let region = common::shared_region(8 << 20);
-    let mut owner = Heap::new(region, Config::FIXED_REGION);
-    let mut other = Heap::new(region, Config::FIXED_REGION.with_remote_batch(1));
+    let mut owner = Heap::new(region, CONFIG);
+    let mut other = Heap::new(region, CONFIG.with_remote_batch(1));
     let l = Layout::from_size_align(64 - T, 8).unwrap();
     let blocks: Vec<*mut u8> = (0..10).map(|_| owner.alloc(l)).collect();
     for (i, &p) in blocks.iter().enumerate() {
@@ -197,4 +202,39 @@ fn a_remote_batch_of_one_publishes_every_free() {
         owner.collect(false);
         assert_counted!(owner.stats().live_bytes, (9 - i) * 64);
     }
+}
+
+/// A direct block belongs to the region: another heap frees it at once (no
+/// remote list), counting the free in its own statistics; merged, the two
+/// heaps' statistics say nothing is live, and the region is whole again.
+#[test]
+fn direct_blocks_freed_by_another_heap_go_back_to_the_region() {
+    let region = common::shared_region(4 << 20);
+    let config = Config::FIXED_REGION.with_direct_cache(0);
+    let mut owner = Heap::new(region, config);
+    let mut other = Heap::new(region, config);
+    let l = Layout::from_size_align(5000, 8).unwrap();
+    let blocks: Vec<*mut u8> = (0..100).map(|_| owner.alloc(l)).collect();
+    assert!(blocks.iter().all(|p| !p.is_null()));
+    let before = region.free_bytes();
+    for &p in &blocks {
+        // SAFETY: live blocks of `owner`, freed once, through `other`.
+        unsafe { other.dealloc(p, l) };
+    }
+    let free_now = region.free_bytes();
+    let (so, st) = (owner.stats(), other.stats());
+    if cfg!(any(feature = "checks", feature = "secure")) {
+        // No direct blocks with the checks: remote frees of large spans.
+        assert_eq!(so.direct_blocks, 0);
+        return;
+    }
+    assert!(free_now >= before + 100 * 5000, "freed at once");
+    assert_eq!((so.direct_blocks, st.direct_blocks), (100, -100));
+    let mut merged = so;
+    merged.merge(&st);
+    assert_counted!(merged.live_bytes, 0);
+    assert_eq!(merged.direct_bytes, 0);
+    drop(owner);
+    drop(other);
+    assert_eq!(region.free_bytes(), region.size());
 }
