@@ -21,7 +21,7 @@
 //! of 8, header included), its `USED` bit, and its `PREV_FREE` bit. A free
 //! block also keeps its size in its last word (the footer), and, when it
 //! has room for them (at least [`MIN_LISTED`] bytes), the links of its free
-//! list after the header. Smaller free blocks ("dwarfs", 8–24 bytes, left by
+//! list after the header. Smaller free blocks ("dwarfs", 8–16 bytes, left by
 //! carving spans and aligned blocks) are on no list; they join a neighbour
 //! when it is freed.
 //!
@@ -63,8 +63,15 @@ const USED: usize = 1;
 const PREV_FREE: usize = 2;
 /// The header bits that are not the size.
 const FLAGS: usize = 7;
-/// Smallest free block that goes on a list: header, two links, footer.
-pub(crate) const MIN_LISTED: usize = (HEAD + 3 * W + ALIGN - 1) & !(ALIGN - 1);
+/// Smallest free block that goes on a list: header, two 4-byte links
+/// (block numbers, see [`Tlsf::number`]), footer.
+pub(crate) const MIN_LISTED: usize = (HEAD + 8 + W + ALIGN - 1) & !(ALIGN - 1);
+/// Largest region: block numbers are `u32`s counting 8-byte steps.
+const MAX_REGION: usize = if usize::BITS > 32 {
+    (u32::MAX as usize) << 3
+} else {
+    usize::MAX
+};
 /// Second-level lists per power of two (log2).
 const SL_SHIFT: u32 = 4;
 /// Second-level lists per power of two.
@@ -151,8 +158,9 @@ impl MetaLayout {
         let levels = levels_for(end - base);
         let granules = (end >> GRANULE_SHIFT) - (base >> GRANULE_SHIFT) + 1;
         let map_words = granules.div_ceil(GRANULES_PER_WORD);
-        // heads, then one second-level bitmap word per level, then the map.
-        let bytes = (levels * SL + levels + map_words) * W;
+        // The map (words), then the heads and one second-level bitmap per
+        // level (`u32`s).
+        let bytes = map_words * W + (levels * SL + levels) * 4;
         MetaLayout {
             levels,
             map_words,
@@ -176,9 +184,9 @@ pub(crate) struct Tlsf {
     /// Bit `f` set: some list of level `f` is non-empty.
     fl_bitmap: usize,
     /// `levels` words: bit `s` set when list `(f, s)` is non-empty.
-    sl_bitmaps: *mut usize,
-    /// `levels * SL` list heads (0: empty).
-    heads: *mut usize,
+    sl_bitmaps: *mut u32,
+    /// `levels * SL` list heads, as block numbers (0: empty).
+    heads: *mut u32,
     /// The span map: two bits per granule from `base`'s granule on. Its
     /// words are atomics: [`span_memory`] reads them without the lock.
     map: *const AtomicUsize,
@@ -255,7 +263,7 @@ impl Tlsf {
         let Some(base) = round_up(start, ALIGN) else {
             return false;
         };
-        let end = start.saturating_add(len) & !(ALIGN - 1);
+        let end = start.saturating_add(len.min(MAX_REGION)) & !(ALIGN - 1);
         if end <= base {
             return false;
         }
@@ -283,11 +291,12 @@ impl Tlsf {
     /// `[at, at + meta.bytes)` is ours and overlaps neither the block area
     /// nor the old arrays.
     unsafe fn place_meta(&mut self, at: usize, meta: MetaLayout, old: Option<(usize, usize)>) {
-        let heads = at as *mut usize;
-        // SAFETY: the layout puts the three arrays inside `[at, at + bytes)`.
+        // SAFETY: the layout puts the three arrays inside `[at, at + bytes)`,
+        // the map first at an 8-byte boundary.
         unsafe {
+            let map = at as *const AtomicUsize;
+            let heads = (at + meta.map_words * W) as *mut u32;
             let sl_bitmaps = heads.add(meta.levels * SL);
-            let map = sl_bitmaps.add(meta.levels) as *const AtomicUsize;
             ptr::write_bytes(at as *mut u8, 0, meta.bytes);
             if let Some((old_levels, old_map_words)) = old {
                 for f in 0..old_levels {
@@ -433,10 +442,70 @@ impl Tlsf {
 
     // ----- free lists -----
 
+    /// The block number of block `b` (0 stands for none).
     #[inline(always)]
-    unsafe fn head(&self, f: usize, s: usize) -> *mut usize {
+    fn number(&self, b: usize) -> u32 {
+        (((b - self.base) >> 3) + 1) as u32
+    }
+
+    /// The block of number `n` (0 for none).
+    #[inline(always)]
+    fn block(&self, n: u32) -> usize {
+        if n == 0 {
+            0
+        } else {
+            self.base + ((n as usize - 1) << 3)
+        }
+    }
+
+    /// The first block of list `(f, s)` (0: empty).
+    ///
+    /// # Safety
+    /// `f < levels`.
+    #[inline(always)]
+    unsafe fn head(&self, f: usize, s: usize) -> usize {
         // SAFETY: `f < levels` (the caller's bound).
-        unsafe { self.heads.add(f * SL + s) }
+        self.block(unsafe { *self.heads.add(f * SL + s) })
+    }
+
+    /// The next block on a free block's list (0: none).
+    ///
+    /// # Safety
+    /// `b` is a listed free block.
+    #[inline(always)]
+    unsafe fn next_of(&self, b: usize) -> usize {
+        // SAFETY: a listed block has its links after the header.
+        self.block(unsafe { *((b + HEAD) as *const u32) })
+    }
+
+    /// The previous block on a free block's list (0: none, `b` is the head).
+    ///
+    /// # Safety
+    /// `b` is a listed free block.
+    #[inline(always)]
+    unsafe fn prev_of(&self, b: usize) -> usize {
+        // SAFETY: as above.
+        self.block(unsafe { *((b + HEAD + 4) as *const u32) })
+    }
+
+    /// Sets the links of listed free block `b`.
+    ///
+    /// # Safety
+    /// `b` is a free block of at least `MIN_LISTED` bytes.
+    #[inline(always)]
+    unsafe fn set_next(&self, b: usize, next: usize) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { *((b + HEAD) as *mut u32) = if next == 0 { 0 } else { self.number(next) } }
+    }
+
+    /// As [`Tlsf::set_next`], for the back link.
+    ///
+    /// # Safety
+    /// As for [`Tlsf::set_next`].
+    #[inline(always)]
+    unsafe fn set_prev(&self, b: usize, prev: usize) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { *((b + HEAD + 4) as *mut u32) = if prev == 0 { 0 } else { self.number(prev) } }
     }
 
     /// Makes `[b, b + size)` a free block (not merged with anything) and
@@ -454,14 +523,13 @@ impl Tlsf {
             if size >= MIN_LISTED {
                 let (f, s) = list_of(size);
                 debug_assert!(f < self.levels);
-                let head = self.head(f, s);
-                let first = *head;
-                *((b + HEAD) as *mut usize) = first;
-                *((b + HEAD + W) as *mut usize) = 0;
+                let first = self.head(f, s);
+                self.set_next(b, first);
+                self.set_prev(b, 0);
                 if first != 0 {
-                    *((first + HEAD + W) as *mut usize) = b;
+                    self.set_prev(first, b);
                 }
-                *head = b;
+                *self.heads.add(f * SL + s) = self.number(b);
                 self.fl_bitmap |= 1 << f;
                 *self.sl_bitmaps.add(f) |= 1 << s;
             }
@@ -479,13 +547,13 @@ impl Tlsf {
         if size >= MIN_LISTED {
             // SAFETY: a listed free block: its links are valid.
             unsafe {
-                let next = *((b + HEAD) as *const usize);
-                let prev = *((b + HEAD + W) as *const usize);
+                let next = self.next_of(b);
+                let prev = self.prev_of(b);
                 if next != 0 {
-                    *((next + HEAD + W) as *mut usize) = prev;
+                    self.set_prev(next, prev);
                 }
                 if prev != 0 {
-                    *((prev + HEAD) as *mut usize) = next;
+                    self.set_next(prev, next);
                 } else {
                     let (f, s) = list_of(size);
                     self.set_head(f, s, next);
@@ -504,7 +572,7 @@ impl Tlsf {
     unsafe fn set_head(&mut self, f: usize, s: usize, b: usize) {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            *self.head(f, s) = b;
+            *self.heads.add(f * SL + s) = if b == 0 { 0 } else { self.number(b) };
             if b == 0 {
                 let sl = &mut *self.sl_bitmaps.add(f);
                 *sl &= !(1 << s);
@@ -525,7 +593,7 @@ impl Tlsf {
         if f0 < self.levels {
             // SAFETY: `f0 < levels`; a list head is a free block.
             unsafe {
-                let b = *self.head(f0, s0);
+                let b = self.head(f0, s0);
                 if b != 0 && Self::header(b) & !FLAGS >= need {
                     let size = Self::header(b) & !FLAGS;
                     self.remove_free(b, size);
@@ -538,11 +606,11 @@ impl Tlsf {
         };
         // SAFETY: the bitmaps say list `(f, s)` is non-empty: pop its head.
         unsafe {
-            let b = *self.head(f, s);
+            let b = self.head(f, s);
             let size = Self::header(b) & !FLAGS;
-            let next = *((b + HEAD) as *const usize);
+            let next = self.next_of(b);
             if next != 0 {
-                *((next + HEAD + W) as *mut usize) = 0;
+                self.set_prev(next, 0);
             }
             self.set_head(f, s, next);
             self.free_bytes -= size;
@@ -570,7 +638,7 @@ impl Tlsf {
             return None;
         }
         // SAFETY: `f < levels`.
-        let sl = unsafe { *self.sl_bitmaps.add(f) } & (usize::MAX << s);
+        let sl = unsafe { *self.sl_bitmaps.add(f) } & (u32::MAX << s);
         let (f, s) = if sl != 0 {
             (f, sl.trailing_zeros() as usize)
         } else {
@@ -598,12 +666,12 @@ impl Tlsf {
         }
         // SAFETY: `f < levels`; list members are free blocks.
         unsafe {
-            let mut b = *self.head(f, s);
+            let mut b = self.head(f, s);
             while b != 0 {
                 if Self::header(b) & !FLAGS >= need {
                     return Some(b);
                 }
-                b = *((b + HEAD) as *const usize);
+                b = self.next_of(b);
             }
         }
         None
@@ -866,7 +934,7 @@ impl Tlsf {
         for f in f0.min(self.levels)..self.levels {
             for s in if f == f0 { s0 } else { 0 }..SL {
                 // SAFETY: `f < levels`; list members are free blocks.
-                let mut b = unsafe { *self.head(f, s) };
+                let mut b = unsafe { self.head(f, s) };
                 while b != 0 {
                     // SAFETY: as above.
                     let got = unsafe { Self::header(b) } & !FLAGS;
@@ -877,7 +945,7 @@ impl Tlsf {
                         return Some((b, got));
                     }
                     // SAFETY: as above.
-                    b = unsafe { *((b + HEAD) as *const usize) };
+                    b = unsafe { self.next_of(b) };
                 }
             }
         }
@@ -965,18 +1033,18 @@ impl Tlsf {
             assert_eq!(self.fl_bitmap & (1 << f) != 0, sl != 0, "level {f} bit");
             for s in 0..SL {
                 // SAFETY: `f < levels`; list members are free blocks.
-                let (mut b, mut prev) = (unsafe { *self.head(f, s) }, 0);
+                let (mut b, mut prev) = (unsafe { self.head(f, s) }, 0);
                 assert_eq!(sl & (1 << s) != 0, b != 0, "list ({f},{s}) bit");
                 while b != 0 {
                     // SAFETY: as above.
-                    let (h, back) = unsafe { (Self::header(b), *((b + HEAD + W) as *const usize)) };
+                    let (h, back) = unsafe { (Self::header(b), self.prev_of(b)) };
                     assert_eq!(h & USED, 0, "used block {b:#x} on a list");
                     assert_eq!(list_of(h & !FLAGS), (f, s), "block {b:#x} listed");
                     assert_eq!(back, prev, "back link of {b:#x}");
                     n += 1;
                     prev = b;
                     // SAFETY: as above.
-                    b = unsafe { *((b + HEAD) as *const usize) };
+                    b = unsafe { self.next_of(b) };
                 }
             }
         }
