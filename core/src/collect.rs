@@ -34,13 +34,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Publishes the remote frees this heap has batched (blocks it freed to
     /// another heap's page, see `remote_buffer.rs`), so that their owner can
-    /// reuse them. Every slow path, `collect` and `Drop` do this already; call
-    /// it when a heap that may have freed other heaps' blocks goes unused for
-    /// a while without either.
+    /// reuse them, and gives the freed direct blocks it caches back to the
+    /// region. Every slow path, `collect` and `Drop` publish the remote
+    /// frees already; call it when a heap that may have freed other heaps'
+    /// blocks goes unused for a while without either.
     pub fn flush_remote_frees(&mut self) {
         // With `checks`, the quarantine's blocks are frees not yet made.
         self.flush_quarantine();
         self.remote.flush();
+        // Freed direct blocks this heap caches: the region's, for any heap.
+        self.flush_direct_cache();
     }
 
     /// Frees the blocks held in quarantine (with `checks`), collects remote

@@ -162,12 +162,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 .store
                 .committed_bytes()
                 .wrapping_add_signed(self.counts.direct_bytes())
-                + self.direct_cache.bytes(),
+                .wrapping_add(self.direct_cache.bytes()),
             reserved_bytes: self
                 .store
                 .reserved_bytes()
                 .wrapping_add_signed(self.counts.direct_bytes())
-                + self.direct_cache.bytes(),
+                .wrapping_add(self.direct_cache.bytes()),
+            direct_cached_bytes: self.direct_cache.bytes(),
             decommitted_bytes: self.store.decommitted_bytes(),
             segments: normal + huge,
             cached_segments: self.lists.cached().0,

@@ -81,6 +81,10 @@ pub struct Stats {
     /// Usable bytes of those direct blocks (counted the same way); also in
     /// `live_bytes`, `committed_bytes` and `reserved_bytes`.
     pub direct_bytes: isize,
+    /// Usable bytes of freed direct blocks this heap keeps for reuse (its
+    /// cache, `Config::direct_cache_bytes`); also in `committed_bytes` and
+    /// `reserved_bytes`.
+    pub direct_cached_bytes: usize,
 }
 
 impl Stats {
@@ -103,6 +107,7 @@ impl Stats {
         remaps: 0,
         direct_blocks: 0,
         direct_bytes: 0,
+        direct_cached_bytes: 0,
     };
 
     /// Adds `other`'s counters into `self` (for aggregating several heaps).
@@ -136,6 +141,7 @@ impl Stats {
         self.remaps += other.remaps;
         self.direct_blocks += other.direct_blocks;
         self.direct_bytes += other.direct_bytes;
+        self.direct_cached_bytes += other.direct_cached_bytes;
     }
 }
 

@@ -246,8 +246,13 @@ pub struct Model {
     pub pending: u64,
     /// Their bytes.
     pub pending_bytes: usize,
-    /// All remote frees so far.
+    /// All remote frees of blocks in segments so far.
     pub remote_frees: u64,
+    /// Direct blocks (of the region, see masu-core's `Os::DIRECT_BLOCKS`)
+    /// freed through the other heap: freed at once and counted there.
+    pub direct_remote_frees: u64,
+    /// Their usable bytes.
+    pub direct_remote_bytes: usize,
     next_id: u64,
 }
 
@@ -461,7 +466,14 @@ impl<'r> Harness<'r> {
         // same region.
         unsafe {
             verify(a as *const u8, b.layout.size(), b.id, "remote free");
+            let direct_before = self.other.stats().direct_blocks;
             self.other.dealloc(a as *mut u8, b.layout);
+            if self.other.stats().direct_blocks < direct_before {
+                // A direct block: back in the region at once.
+                self.model.direct_remote_frees += 1;
+                self.model.direct_remote_bytes += b.usable;
+                return;
+            }
         }
         self.model.pending += 1;
         self.model.pending_bytes += b.usable;
@@ -489,7 +501,8 @@ impl<'r> Harness<'r> {
         let m = &self.model;
         assert!(s.committed_bytes <= s.reserved_bytes, "{s:?}");
         assert!(s.peak_live_bytes >= s.live_bytes, "{s:?}");
-        let live = m.live_bytes();
+        // The owner still counts the direct blocks the other heap freed.
+        let live = m.live_bytes() + m.direct_remote_bytes;
         let collected = s.remote_frees_collected;
         assert!(collected <= m.remote_frees, "{s:?}");
         let uncollected = m.remote_frees - collected;
@@ -510,10 +523,18 @@ impl<'r> Harness<'r> {
                 m.pending_bytes
             );
         }
+        // Remote frees of blocks in segments are counted by the owner; the
+        // direct blocks the other heap freed, by the other heap.
         let o = self.other.stats();
+        let minus = 0usize.wrapping_sub(m.direct_remote_bytes);
         assert_eq!(
             (o.alloc_count, o.free_count, o.live_bytes, o.reserved_bytes),
-            (0, 0, 0, 0),
+            (
+                0,
+                m.direct_remote_frees,
+                minus,
+                minus.wrapping_add(o.direct_cached_bytes)
+            ),
             "remote frees are counted by the owner: {o:?}"
         );
     }
@@ -530,9 +551,13 @@ impl<'r> Harness<'r> {
         self.check_stats();
         self.assert_valid();
         let s = self.owner.stats();
-        assert_eq!(s.live_bytes, 0, "{s:?}");
-        assert_eq!(s.reserved_bytes, 0, "memory still reserved: {s:?}");
-        assert_eq!(s.committed_bytes, 0, "{s:?}");
+        // The two heaps together (direct blocks freed by the other heap
+        // are counted there).
+        let mut both = s;
+        both.merge(&self.other.stats());
+        assert_eq!(both.live_bytes, 0, "{s:?}");
+        assert_eq!(both.reserved_bytes, 0, "memory still reserved: {s:?}");
+        assert_eq!(both.committed_bytes, 0, "{s:?}");
         assert_eq!(s.segments + s.cached_segments, 0, "{s:?}");
         assert_eq!(s.large_spans + s.huge_allocs, 0, "{s:?}");
         assert!(s.pages_per_class.iter().all(|&n| n == 0), "{s:?}");
