@@ -30,13 +30,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     #[inline(always)]
     fn alloc_impl(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
-        if Self::DIRECT && size > self.config.direct_above {
-            return self.alloc_direct(size, align, zero);
-        }
         // SAFETY: `&mut self`: this thread owns the heap.
         let p = unsafe { self.alloc_fast(size, align, zero) };
         if !p.is_null() {
             return p;
+        }
+        // The fast path serves no request above `direct_above`.
+        if Self::DIRECT && size > self.config.direct_above {
+            return self.alloc_direct(size, align, zero);
         }
         self.alloc_generic(size, align, zero)
     }

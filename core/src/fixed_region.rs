@@ -13,7 +13,7 @@
 use crate::os::Os;
 use crate::tlsf::{self, Tlsf, GRANULE};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering::Relaxed};
 use spin::Mutex;
 
 /// An [`Os`] over a fixed memory region.
@@ -23,14 +23,13 @@ use spin::Mutex;
 /// fixed region as decommitted.
 ///
 /// The region's top few hundred bytes to few KiB hold its own metadata
-/// (free-list heads and a two-bit-per-4-KiB map of where segments are):
+/// (free-list heads and a byte-per-4-KiB map of where segments are):
 /// [`FixedRegion::size`] is what is left for blocks and segments.
 pub struct FixedRegion {
     blocks: Mutex<Tlsf>,
-    /// The block area's first granule, for [`Os::is_direct`] (which takes no lock).
-    granule0: AtomicUsize,
-    /// The span map (see `tlsf.rs`), for [`Os::is_direct`].
-    map: AtomicPtr<AtomicUsize>,
+    /// The span map (see `tlsf.rs`), biased to be indexed by granule
+    /// number, for [`Os::is_direct`] (which takes no lock).
+    map: AtomicPtr<AtomicU8>,
 }
 
 impl FixedRegion {
@@ -42,7 +41,6 @@ impl FixedRegion {
     pub const fn empty() -> Self {
         FixedRegion {
             blocks: Mutex::new(Tlsf::empty()),
-            granule0: AtomicUsize::new(0),
             map: AtomicPtr::new(ptr::null_mut()),
         }
     }
@@ -75,9 +73,7 @@ impl FixedRegion {
 
     /// Makes the span map readable by [`Os::is_direct`].
     fn publish_map(&self, blocks: &Tlsf) {
-        let (granule0, map) = blocks.span_map();
-        self.granule0.store(granule0, Relaxed);
-        self.map.store(map as *mut AtomicUsize, Relaxed);
+        self.map.store(blocks.span_map() as *mut AtomicU8, Relaxed);
     }
 
     /// Grows the region up to `new_end`: the memory from the region's
@@ -231,7 +227,7 @@ unsafe impl Os for FixedRegion {
         // SAFETY: the caller passes a live block of a heap over this region,
         // so the region has memory (a non-null map, published before the
         // block was handed out) and `ptr` lies in its block area.
-        unsafe { !tlsf::span_memory(self.granule0.load(Relaxed), map, ptr as usize) }
+        unsafe { !tlsf::span_memory(map, ptr as usize) }
     }
 
     unsafe fn direct_size(&self, ptr: *const u8) -> usize {

@@ -30,10 +30,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return unsafe { self.free_direct(ptr) };
         }
         // SAFETY: `&mut self`: this thread owns the heap; the caller vouches
-        // for `ptr` and `layout`.
-        if unsafe { !self.dealloc_fast(ptr, layout) } {
-            // SAFETY: as above; `dealloc_fast` validated the block.
-            unsafe { self.dealloc_slow(ptr) }
+        // for `ptr` and `layout`: a block in a segment.
+        if unsafe { !self.dealloc_fast_in_segment(ptr, layout) } {
+            // SAFETY: as above; the fast path validated the block.
+            unsafe { self.dealloc_slow_in_segment(ptr) }
         }
     }
 
@@ -58,10 +58,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///   number of threads may make it at once.
     #[inline(always)]
     pub unsafe fn dealloc_fast(&self, ptr: *mut u8, layout: Layout) -> bool {
-        // SAFETY: the caller guarantees `ptr` is a live block.
-        if unsafe { self.is_direct(ptr) } {
-            return false;
-        }
+        // SAFETY: the caller guarantees `ptr` is a live block; not a direct
+        // block past the check.
+        unsafe { !self.is_direct(ptr) && self.dealloc_fast_in_segment(ptr, layout) }
+    }
+
+    /// [`Heap::dealloc_fast`] for a block known to be in a segment (not a
+    /// direct block).
+    ///
+    /// # Safety
+    /// As for [`Heap::dealloc_fast`], and `ptr` is not a direct block.
+    #[inline(always)]
+    unsafe fn dealloc_fast_in_segment(&self, ptr: *mut u8, layout: Layout) -> bool {
         let seg = Segment::of(ptr, self.segment_base_mask());
         #[cfg(feature = "checks")]
         {
@@ -119,13 +127,23 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// As for [`Heap::dealloc`], and `dealloc_fast` has just returned false
     /// for this block, on this heap: with `checks` it validated the block,
     /// which this does not do again.
-    #[inline(never)]
+    #[inline]
     pub unsafe fn dealloc_slow(&mut self, ptr: *mut u8) {
         // SAFETY: the caller guarantees `ptr` is a live block.
         if unsafe { self.is_direct(ptr) } {
             // SAFETY: as above: a live direct block.
             return unsafe { self.free_direct(ptr) };
         }
+        // SAFETY: as above: a block in a segment.
+        unsafe { self.dealloc_slow_in_segment(ptr) }
+    }
+
+    /// [`Heap::dealloc_slow`] for a block known to be in a segment.
+    ///
+    /// # Safety
+    /// As for [`Heap::dealloc_slow`], and `ptr` is not a direct block.
+    #[inline(never)]
+    unsafe fn dealloc_slow_in_segment(&mut self, ptr: *mut u8) {
         let seg = Segment::of(ptr, self.segment_base_mask());
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
         // header and page descriptor are live.

@@ -13,7 +13,7 @@
 //!
 //! The region is `[base, end)`; the *block area* `[base, limit)` holds
 //! blocks and spans, and `[limit, end)` this allocator's metadata: the
-//! free-list heads, the second-level bitmaps and the *span map*, two bits
+//! free-list heads, the second-level bitmaps and the *span map*, a byte
 //! per granule of the block area (see [`Tlsf::span_bit`]).
 //!
 //! A block at address `b` (a multiple of 8) has its header word in the 8
@@ -47,7 +47,7 @@
 //! the request's own list block by block (the last bytes of a full region).
 
 use core::ptr;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 /// Bytes of a machine word.
 const W: usize = core::mem::size_of::<usize>();
@@ -83,26 +83,23 @@ pub(crate) const GRANULE_SHIFT: u32 = 12;
 /// Spans are whole granules at granule-aligned addresses (4 KiB).
 pub(crate) const GRANULE: usize = 1 << GRANULE_SHIFT;
 /// Span map bit: the granule belongs to a span.
-const SPAN: usize = 1;
+const SPAN: u8 = 1;
 /// Span map bit (first granule of a span): the block before the span is free.
-const MAP_PREV_FREE: usize = 2;
-/// Granules per span-map word (two bits each).
-const GRANULES_PER_WORD: usize = usize::BITS as usize / 2;
+const MAP_PREV_FREE: u8 = 2;
 
 /// True when `addr`, an address in the block area of the allocator whose
-/// [`Tlsf::span_map`] is `(granule0, map)`, is memory of a span rather than
-/// of a block. Lock-free: a live block's granule keeps its bits while the
-/// block lives.
+/// [`Tlsf::span_map`] is `map`, is memory of a span rather than of a block.
+/// Lock-free: a live block's granule keeps its bits while the block lives.
 ///
 /// # Safety
 /// `map` is non-null and current (no `extend_to` since it was read), and
 /// `addr` lies in the block area.
 #[inline(always)]
-pub(crate) unsafe fn span_memory(granule0: usize, map: *const AtomicUsize, addr: usize) -> bool {
-    let g = (addr >> GRANULE_SHIFT) - granule0;
-    // SAFETY: guaranteed by the caller: the map covers the block area.
-    let word = unsafe { (*map.add(g / GRANULES_PER_WORD)).load(Relaxed) };
-    (word >> ((g % GRANULES_PER_WORD) * 2)) & SPAN != 0
+pub(crate) unsafe fn span_memory(map: *const AtomicU8, addr: usize) -> bool {
+    // SAFETY: guaranteed by the caller: the biased map, indexed by the
+    // granule number, lands in the map for an address of the block area.
+    let byte = unsafe { (*map.wrapping_add(addr >> GRANULE_SHIFT)).load(Relaxed) };
+    byte & SPAN != 0
 }
 
 /// The list (first level, second level) that a free block of `size` bytes
@@ -147,7 +144,7 @@ fn round_up(x: usize, a: usize) -> Option<usize> {
 #[derive(Clone, Copy)]
 struct MetaLayout {
     levels: usize,
-    map_words: usize,
+    map_bytes: usize,
     bytes: usize,
 }
 
@@ -157,13 +154,14 @@ impl MetaLayout {
     fn for_region(base: usize, end: usize) -> MetaLayout {
         let levels = levels_for(end - base);
         let granules = (end >> GRANULE_SHIFT) - (base >> GRANULE_SHIFT) + 1;
-        let map_words = granules.div_ceil(GRANULES_PER_WORD);
+        // One byte per granule, rounded to 8 for the arrays after it.
+        let map_bytes = round_up(granules, ALIGN).unwrap_or(usize::MAX);
         // The map (words), then the heads and one second-level bitmap per
         // level (`u32`s).
-        let bytes = map_words * W + (levels * SL + levels) * 4;
+        let bytes = map_bytes + (levels * SL + levels) * 4;
         MetaLayout {
             levels,
-            map_words,
+            map_bytes,
             bytes: round_up(bytes, ALIGN).unwrap_or(usize::MAX),
         }
     }
@@ -187,10 +185,11 @@ pub(crate) struct Tlsf {
     sl_bitmaps: *mut u32,
     /// `levels * SL` list heads, as block numbers (0: empty).
     heads: *mut u32,
-    /// The span map: two bits per granule from `base`'s granule on. Its
-    /// words are atomics: [`span_memory`] reads them without the lock.
-    map: *const AtomicUsize,
-    map_words: usize,
+    /// The span map: a byte per granule from `base`'s granule on (bits
+    /// `SPAN` and `MAP_PREV_FREE`). Atomics: [`span_memory`] reads them
+    /// without the lock.
+    map: *const AtomicU8,
+    map_bytes: usize,
     /// Bytes in free blocks (their headers included).
     free_bytes: usize,
     /// The last block of the area is free (invariant 3 for `limit`).
@@ -213,7 +212,7 @@ impl Tlsf {
             sl_bitmaps: ptr::null_mut(),
             heads: ptr::null_mut(),
             map: ptr::null(),
-            map_words: 0,
+            map_bytes: 0,
             free_bytes: 0,
             limit_prev_free: false,
         }
@@ -294,17 +293,17 @@ impl Tlsf {
         // SAFETY: the layout puts the three arrays inside `[at, at + bytes)`,
         // the map first at an 8-byte boundary.
         unsafe {
-            let map = at as *const AtomicUsize;
-            let heads = (at + meta.map_words * W) as *mut u32;
+            let map = at as *const AtomicU8;
+            let heads = (at + meta.map_bytes) as *mut u32;
             let sl_bitmaps = heads.add(meta.levels * SL);
             ptr::write_bytes(at as *mut u8, 0, meta.bytes);
-            if let Some((old_levels, old_map_words)) = old {
+            if let Some((old_levels, old_map_bytes)) = old {
                 for f in 0..old_levels {
                     ptr::copy_nonoverlapping(self.heads.add(f * SL), heads.add(f * SL), SL);
                 }
                 ptr::copy_nonoverlapping(self.sl_bitmaps, sl_bitmaps, old_levels);
-                for w in 0..old_map_words {
-                    (*map.add(w)).store((*self.map.add(w)).load(Relaxed), Relaxed);
+                for g in 0..old_map_bytes {
+                    (*map.add(g)).store((*self.map.add(g)).load(Relaxed), Relaxed);
                 }
             }
             self.heads = heads;
@@ -312,7 +311,7 @@ impl Tlsf {
             self.map = map;
         }
         self.levels = meta.levels;
-        self.map_words = meta.map_words;
+        self.map_bytes = meta.map_bytes;
         self.limit = at;
     }
 
@@ -338,7 +337,7 @@ impl Tlsf {
         }
         let (old_limit, prev_free) = (self.limit, self.limit_prev_free);
         // SAFETY: `[at, new_end)` is new memory, apart from the old arrays.
-        unsafe { self.place_meta(at, meta, Some((self.levels, self.map_words))) };
+        unsafe { self.place_meta(at, meta, Some((self.levels, self.map_bytes))) };
         self.end = new_end;
         self.limit_prev_free = false;
         // SAFETY: the old metadata and the new memory below the new
@@ -350,48 +349,40 @@ impl Tlsf {
 
     // ----- the span map -----
 
-    /// (word, shift) of granule of address `addr` in the span map.
+    /// The span-map byte of the granule holding `addr`.
     #[inline(always)]
-    fn map_slot(&self, addr: usize) -> (usize, usize) {
+    fn map_byte(&self, addr: usize) -> &AtomicU8 {
         let g = (addr >> GRANULE_SHIFT) - (self.base >> GRANULE_SHIFT);
-        (g / GRANULES_PER_WORD, (g % GRANULES_PER_WORD) * 2)
+        debug_assert!(g < self.map_bytes);
+        // SAFETY: `addr` lies in the block area, which the map covers.
+        unsafe { &*self.map.add(g) }
     }
 
     /// The span-map bit `bit` of the granule holding `addr`.
     #[inline(always)]
-    fn span_bit(&self, addr: usize, bit: usize) -> bool {
-        let (w, s) = self.map_slot(addr);
-        debug_assert!(w < self.map_words);
-        // SAFETY: `addr` lies in the block area, which the map covers.
-        unsafe { ((*self.map.add(w)).load(Relaxed) >> s) & bit != 0 }
+    fn span_bit(&self, addr: usize, bit: u8) -> bool {
+        self.map_byte(addr).load(Relaxed) & bit != 0
     }
 
-    /// Where [`span_memory`] finds the span map: the first granule's number
-    /// and the map (null while the allocator has no memory). Valid until
-    /// the next `extend_to`.
-    pub(crate) fn span_map(&self) -> (usize, *const AtomicUsize) {
-        (self.base >> GRANULE_SHIFT, self.map)
+    /// Where [`span_memory`] finds the span map: the map less the first
+    /// granule's number (a biased pointer, indexed by granule number; null
+    /// while the allocator has no memory). Valid until the next
+    /// `extend_to`.
+    pub(crate) fn span_map(&self) -> *const AtomicU8 {
+        if self.map.is_null() {
+            return ptr::null();
+        }
+        self.map.wrapping_sub(self.base >> GRANULE_SHIFT)
     }
 
     /// Sets or clears span-map bit `bit` of the granule holding `addr`.
     #[inline]
-    fn set_span_bit(&mut self, addr: usize, bit: usize, on: bool) {
-        let (w, s) = self.map_slot(addr);
-        debug_assert!(w < self.map_words);
-        // SAFETY: as in `span_bit`. One writer (the lock holder): a load
-        // and a store, which `span_memory` readers see either side of.
-        unsafe {
-            let word = &*self.map.add(w);
-            let old = word.load(Relaxed);
-            word.store(
-                if on {
-                    old | bit << s
-                } else {
-                    old & !(bit << s)
-                },
-                Relaxed,
-            );
-        }
+    fn set_span_bit(&mut self, addr: usize, bit: u8, on: bool) {
+        // One writer (the lock holder): a load and a store, which
+        // `span_memory` readers see either side of.
+        let byte = self.map_byte(addr);
+        let old = byte.load(Relaxed);
+        byte.store(if on { old | bit } else { old & !bit }, Relaxed);
     }
 
     /// True when `addr` (in the block area) is memory of a span rather
@@ -425,7 +416,7 @@ impl Tlsf {
 
     /// Sets the `PREV_FREE` state (invariant 3) of whatever starts at
     /// `at`: a block, a span, or the end of the block area.
-    #[inline]
+    #[inline(always)]
     unsafe fn mark_prev(&mut self, at: usize, free: bool) {
         if at == self.limit {
             self.limit_prev_free = free;
@@ -514,6 +505,7 @@ impl Tlsf {
     /// # Safety
     /// The range is in the block area, unused, and its neighbours are not
     /// free blocks; the block before it is not free.
+    #[inline(always)]
     unsafe fn insert_free(&mut self, b: usize, size: usize) {
         debug_assert!(size >= ALIGN && size % ALIGN == 0);
         // SAFETY: the range is ours.
@@ -543,6 +535,7 @@ impl Tlsf {
     ///
     /// # Safety
     /// A free block of `size` bytes starts at `b`.
+    #[inline(always)]
     unsafe fn remove_free(&mut self, b: usize, size: usize) {
         if size >= MIN_LISTED {
             // SAFETY: a listed free block: its links are valid.
@@ -687,6 +680,7 @@ impl Tlsf {
 
     /// A block with at least `size` payload bytes aligned to `align` (a
     /// power of two); null when nothing fits.
+    #[inline]
     pub(crate) fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
         let Some(need) = Self::block_bytes(size) else {
             return ptr::null_mut();
@@ -786,6 +780,7 @@ impl Tlsf {
     /// # Safety
     /// The range is in the block area, ours, unused and not free; invariant
     /// 3 holds for what follows it.
+    #[inline(always)]
     unsafe fn release_range(&mut self, mut b: usize, mut size: usize, prev_free: bool) -> usize {
         // SAFETY: invariants 1–3 locate the neighbours.
         unsafe {
