@@ -42,7 +42,53 @@ pub(crate) fn fail(file: &str, line: u32, what: &str) -> ! {
 /// share of the region handed out (each block takes 8 more bytes of header;
 /// the region's metadata sits at its top). Everything is freed and the
 /// region is whole again afterwards.
-pub(crate) fn metadata_overhead() {
+/// Runs the whole workload on the heap over `start` (just given its
+/// region) and exits through semihosting: prints the board's line, checks
+/// the fresh region, fills it, then runs the collections phase through
+/// `around` (which calls the closure it is given once: the Cortex-M
+/// firmware takes SysTick interrupts meanwhile), runs out of memory, checks
+/// that everything was freed and that `collect(true)` makes the region
+/// whole, prints PASS and exits with success.
+pub(crate) fn run(board: &str, start: *mut u8, around: impl FnOnce(&dyn Fn())) -> ! {
+    let meta = HEAP.lock().os().metadata_bytes();
+    check!(HEAP.lock().os().size() == HEAP_SIZE - meta);
+    check!(region_whole());
+    hprintln!(
+        "masu-core firmware on {}: heap of {} bytes at {:p}, region metadata {} bytes, allocator static {} bytes",
+        board,
+        HEAP_SIZE,
+        start,
+        meta,
+        core::mem::size_of_val(&HEAP)
+    );
+    metadata_overhead();
+    around(&|| {
+        growing_vectors();
+        strings();
+        btree_map();
+        boxes();
+    });
+    print_stats("after workload");
+    out_of_memory();
+    print_stats("after out-of-memory");
+    // Everything the workload allocated has been dropped.
+    let s = HEAP.stats();
+    check!(s.live_bytes == 0);
+    check!(s.alloc_count == s.free_count);
+    check!(s.peak_live_bytes > 0);
+    // A forced collect gives the cached blocks and every segment back to
+    // the region, which coalesces them: the region is whole again.
+    HEAP.collect(true);
+    print_stats("after collect(true)");
+    check!(HEAP.stats().reserved_bytes == 0);
+    check!(region_whole());
+    hprintln!("PASS: masu-core firmware workload");
+    debug::exit(debug::EXIT_SUCCESS);
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+fn metadata_overhead() {
     const MAX: usize = HEAP_SIZE / 64;
     let layout = Layout::new::<[u64; 8]>();
     let mut blocks = [core::ptr::null_mut::<u8>(); MAX];
@@ -89,7 +135,7 @@ pub(crate) fn metadata_overhead() {
 
 /// Vectors grown one element at a time: each growth is a `realloc`, in place
 /// within a size class or moved to a larger one.
-pub(crate) fn growing_vectors() {
+fn growing_vectors() {
     let mut v: Vec<u32> = Vec::new();
     let mut moves = 0;
     let mut last = v.as_ptr();
@@ -137,7 +183,7 @@ pub(crate) fn growing_vectors() {
     }
 }
 
-pub(crate) fn strings() {
+fn strings() {
     let mut s = String::new();
     for i in 0..STRING_NUMBERS {
         write!(s, "{},", i).ok();
@@ -159,7 +205,7 @@ pub(crate) fn strings() {
     check!(words.concat() == "MASUMEASURESMEMORYINTOBOXES");
 }
 
-pub(crate) fn btree_map() {
+fn btree_map() {
     let mut m: BTreeMap<u32, String> = BTreeMap::new();
     for i in 0..MAP_ENTRIES {
         let mut v = String::new();
@@ -188,7 +234,7 @@ pub(crate) fn btree_map() {
 }
 
 /// A singly linked list of boxes, a boxed array and boxed trait objects.
-pub(crate) fn boxes() {
+fn boxes() {
     struct Node {
         value: u64,
         next: Option<Box<Node>>,
@@ -234,7 +280,7 @@ const MAX_CHUNKS: usize = HEAP_SIZE / CHUNK;
 
 /// Out of memory is a null return, seen as `Err` by fallible APIs, and the
 /// heap works normally afterwards.
-pub(crate) fn out_of_memory() {
+fn out_of_memory() {
     // More than the whole region: refused at once.
     let mut v: Vec<u8> = Vec::new();
     check!(v.try_reserve(HEAP_SIZE + 1).is_err());
@@ -342,7 +388,7 @@ pub(crate) fn region_whole() -> bool {
     heap.os().free_bytes() == heap.os().size()
 }
 
-pub(crate) fn print_stats(when: &str) {
+fn print_stats(when: &str) {
     let s = HEAP.stats();
     let free = HEAP.lock().os().free_bytes();
     hprintln!(

@@ -26,10 +26,6 @@ use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use sh::{debug, hprintln};
-use workload::{
-    boxes, btree_map, growing_vectors, metadata_overhead, out_of_memory, print_stats,
-    region_whole, strings,
-};
 
 /// The semihosting calls the workload uses.
 mod sh {
@@ -100,57 +96,23 @@ fn main() -> ! {
     // before any allocation), so the range is valid, writable and exclusively
     // the heap's for the rest of the program.
     unsafe { HEAP.init(start, HEAP_SIZE) };
-    let meta = HEAP.lock().os().metadata_bytes();
-    check!(HEAP.lock().os().size() == HEAP_SIZE - meta);
-    check!(HEAP.lock().os().free_bytes() == HEAP_SIZE - meta);
-    hprintln!(
-        "masu-core firmware on {}: heap of {} bytes at {:p}, region metadata {} bytes, allocator static {} bytes",
-        BOARD,
-        HEAP_SIZE,
-        start,
-        meta,
-        core::mem::size_of_val(&HEAP)
-    );
-
-    metadata_overhead();
-    // SysTick every 2,000 core cycles while the workload runs (not while a
-    // phase fills the heap to the last byte); its handler allocates and
-    // frees.
-    let mut core_p = cortex_m::Peripherals::take().unwrap();
-    core_p.SYST.set_clock_source(SystClkSource::Core);
-    core_p.SYST.set_reload(2_000);
-    core_p.SYST.clear_current();
-    core_p.SYST.enable_interrupt();
-    core_p.SYST.enable_counter();
-    growing_vectors();
-    strings();
-    btree_map();
-    boxes();
-    core_p.SYST.disable_interrupt();
-    core_p.SYST.disable_counter();
-    let (ticks, ok) = (TICKS.load(Relaxed), TICK_ALLOCS_OK.load(Relaxed));
-    hprintln!("interrupts: {} SysTick handlers allocated and freed through the heap", ok);
-    check!(ticks > 0 && ok == ticks);
-    print_stats("after workload");
-    out_of_memory();
-    print_stats("after out-of-memory");
-
-    // Everything the workload allocated has been dropped.
-    let s = HEAP.stats();
-    check!(s.live_bytes == 0);
-    check!(s.alloc_count == s.free_count);
-    check!(s.peak_live_bytes > 0);
-    // A forced collect gives every segment back to the region, which
-    // coalesces them: the region is whole again.
-    HEAP.collect(true);
-    print_stats("after collect(true)");
-    check!(HEAP.stats().reserved_bytes == 0);
-    check!(region_whole());
-
-    hprintln!("PASS: masu-core firmware workload");
-    debug::exit(debug::EXIT_SUCCESS);
-    #[allow(clippy::empty_loop)]
-    loop {}
+    workload::run(BOARD, start, |collections| {
+        // SysTick every 2,000 core cycles while the collections run (not
+        // while a phase fills the heap to the last byte); its handler
+        // allocates and frees.
+        let mut core_p = cortex_m::Peripherals::take().unwrap();
+        core_p.SYST.set_clock_source(SystClkSource::Core);
+        core_p.SYST.set_reload(2_000);
+        core_p.SYST.clear_current();
+        core_p.SYST.enable_interrupt();
+        core_p.SYST.enable_counter();
+        collections();
+        core_p.SYST.disable_interrupt();
+        core_p.SYST.disable_counter();
+        let (ticks, ok) = (TICKS.load(Relaxed), TICK_ALLOCS_OK.load(Relaxed));
+        hprintln!("interrupts: {} SysTick handlers allocated and freed through the heap", ok);
+        check!(ticks > 0 && ok == ticks);
+    })
 }
 
 #[exception]

@@ -16,10 +16,6 @@ use core::panic::PanicInfo;
 use masu_core::{Config, CriticalSectionLock, FixedRegion, LockedHeap};
 use riscv_rt::entry;
 use sh::{debug, hprintln};
-use workload::{
-    boxes, btree_map, growing_vectors, metadata_overhead, out_of_memory, print_stats,
-    region_whole, strings,
-};
 
 /// The semihosting calls the workload uses.
 mod sh {
@@ -60,36 +56,7 @@ fn main() -> ! {
     // before any allocation), so the range is valid, writable and exclusively
     // the heap's for the rest of the program.
     unsafe { HEAP.init(start, HEAP_SIZE) };
-    let meta = HEAP.lock().os().metadata_bytes();
-    check!(HEAP.lock().os().size() == HEAP_SIZE - meta);
-    check!(region_whole());
-    hprintln!(
-        "masu-core firmware on virt (RISC-V, riscv32imc): heap of {} bytes at {:p}, region metadata {} bytes, allocator static {} bytes",
-        HEAP_SIZE,
-        start,
-        meta,
-        core::mem::size_of_val(&HEAP)
-    );
-    metadata_overhead();
-    growing_vectors();
-    strings();
-    btree_map();
-    boxes();
-    print_stats("after workload");
-    out_of_memory();
-    print_stats("after out-of-memory");
-    let s = HEAP.stats();
-    check!(s.live_bytes == 0);
-    check!(s.alloc_count == s.free_count);
-    check!(s.peak_live_bytes > 0);
-    HEAP.collect(true);
-    print_stats("after collect(true)");
-    check!(HEAP.stats().reserved_bytes == 0);
-    check!(region_whole());
-    hprintln!("PASS: masu-core firmware workload");
-    debug::exit(debug::EXIT_SUCCESS);
-    #[allow(clippy::empty_loop)]
-    loop {}
+    workload::run("virt (RISC-V, riscv32imc)", start, |collections| collections())
 }
 
 #[panic_handler]
