@@ -140,11 +140,17 @@ fn round_up(x: usize, a: usize) -> Option<usize> {
     Some(x.checked_add(a - 1)? & !(a - 1))
 }
 
+/// Largest region whose block numbers fit in a `u16` (then the list heads
+/// take two bytes each): 512 KiB less a step.
+const NARROW_REGION: usize = (u16::MAX as usize - 1) << 3;
+
 /// Where the metadata of a block area goes, for a region of a given size.
 #[derive(Clone, Copy)]
 struct MetaLayout {
     levels: usize,
     map_bytes: usize,
+    /// The list heads are `u16`s (a region of at most [`NARROW_REGION`]).
+    narrow: bool,
     bytes: usize,
 }
 
@@ -156,12 +162,15 @@ impl MetaLayout {
         let granules = (end >> GRANULE_SHIFT) - (base >> GRANULE_SHIFT) + 1;
         // One byte per granule, rounded to 8 for the arrays after it.
         let map_bytes = round_up(granules, ALIGN).unwrap_or(usize::MAX);
-        // The map (words), then the heads and one second-level bitmap per
-        // level (`u32`s).
-        let bytes = map_bytes + (levels * SL + levels) * 4;
+        let narrow = end - base <= NARROW_REGION;
+        let head_bytes = if narrow { 2 } else { 4 };
+        // The map, the heads, then one second-level bitmap per level
+        // (`u16`s: `SL` is 16).
+        let bytes = map_bytes + levels * SL * head_bytes + levels * 2;
         MetaLayout {
             levels,
             map_bytes,
+            narrow,
             bytes: round_up(bytes, ALIGN).unwrap_or(usize::MAX),
         }
     }
@@ -182,9 +191,11 @@ pub(crate) struct Tlsf {
     /// Bit `f` set: some list of level `f` is non-empty.
     fl_bitmap: usize,
     /// `levels` words: bit `s` set when list `(f, s)` is non-empty.
-    sl_bitmaps: *mut u32,
-    /// `levels * SL` list heads, as block numbers (0: empty).
-    heads: *mut u32,
+    sl_bitmaps: *mut u16,
+    /// `levels * SL` list heads, as block numbers (0: empty): `u16`s when
+    /// `narrow`, else `u32`s.
+    heads: *mut u8,
+    narrow: bool,
     /// The span map: a byte per granule from `base`'s granule on (bits
     /// `SPAN` and `MAP_PREV_FREE`). Atomics: [`span_memory`] reads them
     /// without the lock.
@@ -211,6 +222,7 @@ impl Tlsf {
             fl_bitmap: 0,
             sl_bitmaps: ptr::null_mut(),
             heads: ptr::null_mut(),
+            narrow: false,
             map: ptr::null(),
             map_bytes: 0,
             free_bytes: 0,
@@ -294,12 +306,15 @@ impl Tlsf {
         // the map first at an 8-byte boundary.
         unsafe {
             let map = at as *const AtomicU8;
-            let heads = (at + meta.map_bytes) as *mut u32;
-            let sl_bitmaps = heads.add(meta.levels * SL);
+            let heads = (at + meta.map_bytes) as *mut u8;
+            let head_bytes = if meta.narrow { 2 } else { 4 };
+            let sl_bitmaps = heads.add(meta.levels * SL * head_bytes) as *mut u16;
             ptr::write_bytes(at as *mut u8, 0, meta.bytes);
             if let Some((old_levels, old_map_bytes)) = old {
-                for f in 0..old_levels {
-                    ptr::copy_nonoverlapping(self.heads.add(f * SL), heads.add(f * SL), SL);
+                // Heads one by one: the old and the new width may differ.
+                for i in 0..old_levels * SL {
+                    let n = self.head_number(i);
+                    Self::write_head(heads, meta.narrow, i, n);
                 }
                 ptr::copy_nonoverlapping(self.sl_bitmaps, sl_bitmaps, old_levels);
                 for g in 0..old_map_bytes {
@@ -310,6 +325,7 @@ impl Tlsf {
             self.sl_bitmaps = sl_bitmaps;
             self.map = map;
         }
+        self.narrow = meta.narrow;
         self.levels = meta.levels;
         self.map_bytes = meta.map_bytes;
         self.limit = at;
@@ -449,6 +465,38 @@ impl Tlsf {
         }
     }
 
+    /// Head `i` (list `(i / SL, i % SL)`) as a block number.
+    ///
+    /// # Safety
+    /// `i < levels * SL`.
+    #[inline(always)]
+    unsafe fn head_number(&self, i: usize) -> u32 {
+        // SAFETY: the caller's bound; the heads have the width `narrow` says.
+        unsafe {
+            if self.narrow {
+                *(self.heads as *const u16).add(i) as u32
+            } else {
+                *(self.heads as *const u32).add(i)
+            }
+        }
+    }
+
+    /// Writes head `i` of the heads at `heads` (`u16`s if `narrow`).
+    ///
+    /// # Safety
+    /// `heads` holds more than `i` heads of that width.
+    #[inline(always)]
+    unsafe fn write_head(heads: *mut u8, narrow: bool, i: usize, n: u32) {
+        // SAFETY: guaranteed by the caller; a narrow region's numbers fit.
+        unsafe {
+            if narrow {
+                *(heads as *mut u16).add(i) = n as u16;
+            } else {
+                *(heads as *mut u32).add(i) = n;
+            }
+        }
+    }
+
     /// The first block of list `(f, s)` (0: empty).
     ///
     /// # Safety
@@ -456,7 +504,7 @@ impl Tlsf {
     #[inline(always)]
     unsafe fn head(&self, f: usize, s: usize) -> usize {
         // SAFETY: `f < levels` (the caller's bound).
-        self.block(unsafe { *self.heads.add(f * SL + s) })
+        self.block(unsafe { self.head_number(f * SL + s) })
     }
 
     /// The next block on a free block's list (0: none).
@@ -521,7 +569,7 @@ impl Tlsf {
                 if first != 0 {
                     self.set_prev(first, b);
                 }
-                *self.heads.add(f * SL + s) = self.number(b);
+                Self::write_head(self.heads, self.narrow, f * SL + s, self.number(b));
                 self.fl_bitmap |= 1 << f;
                 *self.sl_bitmaps.add(f) |= 1 << s;
             }
@@ -565,7 +613,8 @@ impl Tlsf {
     unsafe fn set_head(&mut self, f: usize, s: usize, b: usize) {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            *self.heads.add(f * SL + s) = if b == 0 { 0 } else { self.number(b) };
+            let n = if b == 0 { 0 } else { self.number(b) };
+            Self::write_head(self.heads, self.narrow, f * SL + s, n);
             if b == 0 {
                 let sl = &mut *self.sl_bitmaps.add(f);
                 *sl &= !(1 << s);
@@ -631,7 +680,7 @@ impl Tlsf {
             return None;
         }
         // SAFETY: `f < levels`.
-        let sl = unsafe { *self.sl_bitmaps.add(f) } & (u32::MAX << s);
+        let sl = unsafe { *self.sl_bitmaps.add(f) } & (u16::MAX << s);
         let (f, s) = if sl != 0 {
             (f, sl.trailing_zeros() as usize)
         } else {
@@ -1252,6 +1301,32 @@ mod tests {
             t.free(a);
             t.free(b);
             t.free_span(s, 128 << 10);
+        }
+        t.check();
+        assert_eq!(t.free_bytes(), t.size());
+    }
+
+    #[test]
+    fn extending_past_512_kib_widens_the_list_heads() {
+        let (_buf, start) = region(2 << 20, 0);
+        let mut t = Tlsf::empty();
+        // SAFETY: the buffer outlives `t`.
+        assert!(unsafe { t.init(start, 256 << 10) });
+        assert!(t.narrow);
+        // Free blocks on several lists, then the heads change width.
+        let blocks: Vec<*mut u8> = (0..40).map(|i| t.alloc(100 + i * 300, 8)).collect();
+        for b in blocks.iter().step_by(2) {
+            // SAFETY: live blocks, freed once.
+            unsafe { t.free(*b) };
+        }
+        t.check();
+        // SAFETY: the buffer holds 2 MiB from `start`.
+        let grown = unsafe { t.extend_to(start + (2 << 20)) };
+        assert!(grown && !t.narrow);
+        t.check();
+        for b in blocks.iter().skip(1).step_by(2) {
+            // SAFETY: as above.
+            unsafe { t.free(*b) };
         }
         t.check();
         assert_eq!(t.free_bytes(), t.size());
