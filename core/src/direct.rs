@@ -108,7 +108,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///
     /// # Safety
     /// `ptr` is a live direct block of this heap's `Os`, not used afterwards.
-    #[inline]
+    #[inline(never)]
     pub(crate) unsafe fn free_direct(&mut self, ptr: *mut u8) {
         // SAFETY: guaranteed by the caller.
         let usable = unsafe { self.store.os().direct_size(ptr) };

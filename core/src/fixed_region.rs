@@ -13,7 +13,7 @@
 use crate::os::Os;
 use crate::tlsf::{self, Tlsf, GRANULE};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering::Relaxed};
 use spin::Mutex;
 
 /// An [`Os`] over a fixed memory region.
@@ -30,6 +30,9 @@ pub struct FixedRegion {
     /// The span map (see `tlsf.rs`), biased to be indexed by granule
     /// number, for [`Os::is_direct`] (which takes no lock).
     map: AtomicPtr<AtomicU8>,
+    /// Set once the region has handed out a direct block: until then every
+    /// block is a segment's, and [`Os::is_direct`] answers without the map.
+    served_direct: AtomicBool,
 }
 
 impl FixedRegion {
@@ -42,6 +45,7 @@ impl FixedRegion {
         FixedRegion {
             blocks: Mutex::new(Tlsf::empty()),
             map: AtomicPtr::new(ptr::null_mut()),
+            served_direct: AtomicBool::new(false),
         }
     }
 
@@ -152,6 +156,16 @@ impl FixedRegion {
     }
 }
 
+impl FixedRegion {
+    /// Records that direct block `p` (when not null) was handed out.
+    #[inline(always)]
+    fn note_direct(&self, p: *mut u8) {
+        if !p.is_null() && !self.served_direct.load(Relaxed) {
+            self.served_direct.store(true, Relaxed);
+        }
+    }
+}
+
 /// `size` rounded up to whole span granules.
 fn span_bytes(size: usize) -> Option<usize> {
     Some(size.checked_add(GRANULE - 1)? & !(GRANULE - 1))
@@ -202,12 +216,16 @@ unsafe impl Os for FixedRegion {
     }
 
     fn direct_alloc_shared(&self, size: usize, align: usize) -> *mut u8 {
-        self.blocks.lock().alloc(size, align)
+        let p = self.blocks.lock().alloc(size, align);
+        self.note_direct(p);
+        p
     }
 
     #[inline]
     fn direct_alloc(&mut self, size: usize, align: usize) -> *mut u8 {
-        self.blocks.get_mut().alloc(size, align)
+        let p = self.blocks.get_mut().alloc(size, align);
+        self.note_direct(p);
+        p
     }
 
     unsafe fn direct_free_shared(&self, ptr: *mut u8) -> usize {
@@ -223,6 +241,12 @@ unsafe impl Os for FixedRegion {
 
     #[inline(always)]
     unsafe fn is_direct(&self, ptr: *const u8) -> bool {
+        // A direct block was handed out after the flag was set, and the
+        // caller got it through whatever ordered that hand-out before
+        // this call.
+        if !self.served_direct.load(Relaxed) {
+            return false;
+        }
         let map = self.map.load(Relaxed);
         // SAFETY: the caller passes a live block of a heap over this region,
         // so the region has memory (a non-null map, published before the
