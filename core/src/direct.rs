@@ -48,8 +48,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// of that usable size (see `direct_cache.rs`), else from the `Os`.
     #[inline]
     pub(crate) fn alloc_direct(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
-        if align <= crate::tlsf::ALIGN {
-            let usable = (size.max(1) + 7) & !7;
+        if let (true, Some(usable)) = (align <= crate::tlsf::ALIGN, crate::tlsf::usable_for(size)) {
             let p = self.direct_cache.take(usable);
             if !p.is_null() {
                 // SAFETY: a cached block of `usable >= size` bytes, ours.

@@ -59,9 +59,9 @@ impl FixedRegion {
     }
 
     /// Hands `[start, start + len)` to the region, trimmed to 8-byte
-    /// boundaries. A range too short for the metadata and one block (about
-    /// [`FixedRegion::MIN_LEN`] bytes and up, depending on its size) leaves
-    /// the region empty.
+    /// boundaries. A range too short for the metadata and one block leaves
+    /// the region empty or unable to serve anything (see
+    /// [`FixedRegion::MIN_LEN`]).
     ///
     /// # Safety
     /// The range is valid for reads and writes, is used by nothing else for
@@ -113,8 +113,10 @@ impl FixedRegion {
         self.blocks.lock().top() as *mut u8
     }
 
-    /// Shortest range `init` can take (shorter ones leave the region empty).
-    pub const MIN_LEN: usize = 64;
+    /// Shortest range (8-byte aligned) over which an allocation can
+    /// succeed: the metadata of a small region and one free block (104
+    /// bytes on 64-bit and 32-bit targets).
+    pub const MIN_LEN: usize = crate::tlsf::MIN_REGION;
 
     /// Bytes of the region not handed out as blocks or segments.
     pub fn free_bytes(&self) -> usize {

@@ -112,11 +112,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
                 q += 1;
             }
-            // A heap that freed more direct blocks of a shared region than
-            // it allocated reads below zero (wrapped): no peak from that.
-            if live <= isize::MAX as usize {
-                self.counters.note_live(live);
-            }
+            self.note_live_unless_negative(live);
         }
     }
 
@@ -142,32 +138,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 frees = frees.wrapping_add(p.frees);
                 live = live.wrapping_add(p.net_bytes() as usize);
             });
-            // A heap that freed more direct blocks of a shared region than
-            // it allocated reads below zero (wrapped): no peak from that.
-            if live <= isize::MAX as usize {
-                self.counters.note_live(live);
-            }
+            self.note_live_unless_negative(live);
         }
         let (normal, huge) = self.lists.in_use();
+        // Direct blocks counted here and the heap's cache of freed ones: in
+        // the committed and reserved bytes (below zero for a heap that freed
+        // more of a shared region's than it allocated).
+        let direct = self.counts.direct_bytes() + self.direct_cache.bytes() as isize;
         let mut s = Stats {
             live_bytes: live,
-            peak_live_bytes: if live <= isize::MAX as usize {
-                counts.peak_live_bytes.max(live)
-            } else {
+            peak_live_bytes: if below_zero(live) {
                 counts.peak_live_bytes
+            } else {
+                counts.peak_live_bytes.max(live)
             },
             alloc_count: allocs as u64,
             free_count: frees as u64,
-            committed_bytes: self
-                .store
-                .committed_bytes()
-                .wrapping_add_signed(self.counts.direct_bytes())
-                .wrapping_add(self.direct_cache.bytes()),
-            reserved_bytes: self
-                .store
-                .reserved_bytes()
-                .wrapping_add_signed(self.counts.direct_bytes())
-                .wrapping_add(self.direct_cache.bytes()),
+            committed_bytes: self.store.committed_bytes().wrapping_add_signed(direct),
+            reserved_bytes: self.store.reserved_bytes().wrapping_add_signed(direct),
             direct_cached_bytes: self.direct_cache.bytes(),
             decommitted_bytes: self.store.decommitted_bytes(),
             segments: normal + huge,
@@ -177,4 +165,19 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.counts.fill(&mut s);
         s
     }
+
+    /// Raises the peak to `live`, unless `live` reads below zero (a heap
+    /// that freed more direct blocks of a shared region than it allocated:
+    /// its wrapped figure is no peak).
+    fn note_live_unless_negative(&self, live: usize) {
+        if !below_zero(live) {
+            self.counters.note_live(live);
+        }
+    }
+}
+
+/// True when a wrapping byte count reads below zero (see
+/// `Stats::direct_blocks`).
+fn below_zero(bytes: usize) -> bool {
+    bytes > isize::MAX as usize
 }

@@ -140,6 +140,21 @@ fn round_up(x: usize, a: usize) -> Option<usize> {
     Some(x.checked_add(a - 1)? & !(a - 1))
 }
 
+/// The usable bytes of the block a request of `size` bytes gets when no
+/// larger free block is split for it (`size` rounded up to 8, at least 8);
+/// `None` on overflow. A heap's cache of freed blocks keys its lists by it.
+#[inline(always)]
+pub(crate) fn usable_for(size: usize) -> Option<usize> {
+    round_up(size.max(1), ALIGN)
+}
+
+/// The shortest region that can serve a request: the metadata of a region
+/// of one size range (the span map's 8 bytes, two levels of two-byte heads
+/// and their bitmaps) and one listed free block. Shorter, every allocation
+/// fails.
+pub(crate) const MIN_REGION: usize =
+    ((ALIGN + 2 * SL * 2 + 2 * 2 + ALIGN - 1) & !(ALIGN - 1)) + MIN_LISTED;
+
 /// Largest region whose block numbers fit in a `u16` (then the list heads
 /// take two bytes each): 512 KiB less a step.
 const NARROW_REGION: usize = (u16::MAX as usize - 1) << 3;
@@ -724,7 +739,7 @@ impl Tlsf {
     /// Bytes a block for a payload of `size` takes; `None` on overflow.
     #[inline(always)]
     fn block_bytes(size: usize) -> Option<usize> {
-        round_up(size.max(1), ALIGN)?.checked_add(HEAD)
+        usable_for(size)?.checked_add(HEAD)
     }
 
     /// A block with at least `size` payload bytes aligned to `align` (a
@@ -1330,5 +1345,22 @@ mod tests {
         }
         t.check();
         assert_eq!(t.free_bytes(), t.size());
+    }
+
+    #[test]
+    fn the_shortest_region_serves_a_request_and_a_shorter_one_none() {
+        let (_buf, start) = region(4096, 0);
+        let mut t = Tlsf::empty();
+        // SAFETY: the buffer outlives `t`.
+        assert!(unsafe { t.init(start, MIN_REGION) });
+        assert!(!t.alloc(8, 8).is_null(), "{MIN_REGION} bytes serve 8");
+        let mut t = Tlsf::empty();
+        // SAFETY: as above.
+        let took = unsafe { t.init(start, MIN_REGION - ALIGN) };
+        assert!(
+            !took || t.alloc(1, 8).is_null(),
+            "{} bytes serve",
+            MIN_REGION - ALIGN
+        );
     }
 }
