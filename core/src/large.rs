@@ -40,6 +40,17 @@ fn block_end(block_off: usize, size: usize, page_size: usize) -> Option<usize> {
         .map(|e| e & !(page_size - 1))
 }
 
+/// Where a huge segment's block starts, from its header, for the smallest
+/// alignments: right after the header, or, with a guard page of `guard`
+/// bytes (0: none), after the header's pages and the guard.
+fn huge_block_start(guard: usize, page_size: usize) -> usize {
+    if guard == 0 {
+        HUGE_HEADER
+    } else {
+        huge_kept_bytes(page_size) + guard
+    }
+}
+
 /// Where the parts of a huge segment go.
 struct HugeLayout {
     /// Bytes to reserve and their alignment.
@@ -49,20 +60,31 @@ struct HugeLayout {
     header_off: usize,
     /// Offset of the block from the segment header.
     block_off: usize,
+    /// Bytes of the guard page right before the block (0: none).
+    guard: usize,
 }
 
 impl HugeLayout {
-    fn new(size: usize, align: usize, segment_size: usize, page_size: usize) -> Option<HugeLayout> {
+    /// The layout of a block of `size` bytes aligned to `align`, with a
+    /// guard page before it when `guard` (its size: the `Os` page) is not 0.
+    fn new(
+        size: usize,
+        align: usize,
+        segment_size: usize,
+        page_size: usize,
+        guard: usize,
+    ) -> Option<HugeLayout> {
         let round = |n: usize| n.checked_add(page_size - 1).map(|v| v & !(page_size - 1));
         if align <= segment_size {
             // The block starts within the first segment-sized chunk (or exactly
             // one segment in), so `Segment::of` finds the header.
-            let block_off = (HUGE_HEADER + align - 1) & !(align - 1);
+            let block_off = (huge_block_start(guard, page_size) + align - 1) & !(align - 1);
             Some(HugeLayout {
                 total: round(block_off.checked_add(size)?)?,
                 align: segment_size,
                 header_off: 0,
                 block_off,
+                guard,
             })
         } else {
             // Reserve aligned to `align`; the block starts at `align`, the
@@ -72,6 +94,7 @@ impl HugeLayout {
                 align,
                 header_off: align - segment_size,
                 block_off: segment_size,
+                guard,
             })
         }
     }
@@ -145,7 +168,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     fn alloc_huge(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
         self.ensure_id();
         let g = self.geometry;
-        let Some(lay) = HugeLayout::new(size, align, g.segment_size, self.store.page_size()) else {
+        let page_size = self.store.page_size();
+        let guard = if self.store.guards() { page_size } else { 0 };
+        let Some(lay) = HugeLayout::new(size, align, g.segment_size, page_size, guard) else {
             return ptr::null_mut();
         };
         let taken = match self.huge_from_cache(&lay) {
@@ -168,7 +193,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// went back to the cache).
     #[inline(always)]
     fn huge_from_cache(&mut self, lay: &HugeLayout) -> Option<Result<(*mut Segment, usize), ()>> {
-        if lay.header_off != 0 || lay.block_off != HUGE_HEADER {
+        if lay.header_off != 0
+            || lay.block_off != huge_block_start(lay.guard, self.store.page_size())
+        {
             return None;
         }
         let mut seg = self.cache_take_huge(lay.total, self.store.can_remap());
@@ -225,6 +252,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if !self.commit_or_relieve(seg as *mut u8, committed) {
             // SAFETY: giving back the reservation just made.
             unsafe { self.store.release(base, lay.total, lay.align, 0) };
+            return None;
+        }
+        let guard_at = (seg as *mut u8).wrapping_add(lay.block_off - lay.guard);
+        // SAFETY: the guard page lies between the header and the block, in
+        // the range just committed.
+        if lay.guard != 0 && !unsafe { self.store.guard(guard_at, lay.guard) } {
+            // SAFETY: giving back the reservation just made.
+            unsafe { self.store.release(base, lay.total, lay.align, committed) };
             return None;
         }
         let zero_from = if self.store.fresh_memory_is_zeroed() {

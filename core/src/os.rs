@@ -70,6 +70,29 @@ pub unsafe trait Os {
         true
     }
 
+    /// True when [`Os::guard`] can make pages inaccessible. An `Os` that
+    /// says true also keeps an inaccessible page right after every
+    /// reservation (not part of it), so that no access runs from one
+    /// reservation into the next. With the `secure` feature the heap then
+    /// guards the pages between each segment's header and its blocks. The
+    /// default says false (no guard pages).
+    fn guard_pages(&self) -> bool {
+        false
+    }
+
+    /// Makes `[ptr, ptr + size)` inaccessible (any access faults) until
+    /// its reservation is released; its contents are lost. Returns false
+    /// when it could not (the default: it never can). Decommitting and
+    /// committing a range that holds guarded pages keeps them guarded.
+    ///
+    /// # Safety
+    /// The range lies inside one reservation of this `Os`, is page-aligned,
+    /// and nothing in it is in use.
+    unsafe fn guard(&self, ptr: *mut u8, size: usize) -> bool {
+        let _ = (ptr, size);
+        false
+    }
+
     /// True when [`Os::remap`] can succeed. The core asks before it plans to
     /// grow a reservation that way. The default says false.
     fn can_remap(&self) -> bool {
@@ -257,6 +280,15 @@ unsafe impl<O: Os + ?Sized> Os for &O {
     #[inline]
     fn may_contain(&self, addr: usize) -> bool {
         (**self).may_contain(addr)
+    }
+    #[inline]
+    fn guard_pages(&self) -> bool {
+        (**self).guard_pages()
+    }
+    #[inline]
+    unsafe fn guard(&self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller upholds `guard`'s contract for `O`.
+        unsafe { (**self).guard(ptr, size) }
     }
     #[inline]
     fn can_remap(&self) -> bool {

@@ -142,7 +142,7 @@ pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 /// # Access
 /// While a page has blocks in use, threads that do not own it read its
 /// fixed fields (`slice_offset`, `class`, `block_size`, `start`, `key`,
-/// `reserved`) and use its atomics (`owner`, `thread_free`). So no code
+/// `reserved`, and with `secure` `div_magic`) and use its atomics (`owner`, `thread_free`). So no code
 /// forms a `&mut Page` of a live page, not even its owner: a unique
 /// reference claims every byte of the page and races with those readers.
 /// The owner writes its fields through the raw pointer (`(*page).free =
@@ -196,6 +196,11 @@ pub(crate) struct Page {
     pub owner: AtomicUsize,
     /// Free-list encoding key (a copy of the segment's).
     pub key: usize,
+    /// With `secure`: `block_size`'s divisibility constant, which tells a
+    /// block's start with a multiplication instead of a division
+    /// (`secure::divisor_magic`).
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    pub div_magic: u64,
     /// Links in the heap's queue.
     pub next: *mut Page,
     pub prev: *mut Page,
@@ -224,6 +229,8 @@ impl Page {
             thread_free: AtomicUsize::new(0),
             owner: AtomicUsize::new(OWNER_SLOW),
             key: 0,
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            div_magic: 0,
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
         }
@@ -549,13 +556,15 @@ impl Page {
             // With `secure`: the batch linked in a random order.
             #[cfg(all(feature = "secure", not(feature = "checks")))]
             if n > 1 && n <= SHUFFLE_MAX {
-                let mut order = [0u16; SHUFFLE_MAX];
-                shuffled(&mut order, n, key ^ first as usize);
+                let mut buf = [core::mem::MaybeUninit::<u16>::uninit(); SHUFFLE_MAX];
+                let order = shuffled(&mut buf, n, key ^ first as usize);
                 let at = |i: usize| first.wrapping_byte_add(order[i] as usize * block_size);
                 for i in 0..n - 1 {
                     (*at(i)).next = encode_link(key, at(i + 1));
+                    tag_carved(key, at(i) as *mut u8);
                 }
                 (*at(n - 1)).next = encode_link(key, ptr::null_mut());
+                tag_carved(key, at(n - 1) as *mut u8);
                 (*this).free = at(0);
                 (*this).capacity = capacity + n as u32;
                 if (*this).flags.has(PageFlags::FRESH) {
@@ -571,11 +580,15 @@ impl Page {
                 (*b).next = encode_link(key, next);
                 #[cfg(feature = "checks")]
                 mark_carved(&*this, b as *mut u8);
+                #[cfg(all(feature = "secure", not(feature = "checks")))]
+                tag_carved(key, b as *mut u8);
                 b = next;
             }
             (*b).next = encode_link(key, ptr::null_mut());
             #[cfg(feature = "checks")]
             mark_carved(&*this, b as *mut u8);
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            tag_carved(key, b as *mut u8);
             (*this).free = first;
             (*this).capacity = capacity + n as u32;
             // With `checks`, carved blocks hold their free fill, not zeros.
@@ -663,6 +676,20 @@ pub(crate) fn freed_tag(key: usize) -> usize {
     key.rotate_left(31) ^ 0x5a5a_f4ee_d0b1_0c4b_u64 as usize
 }
 
+/// Tags a block `Page::extend` just carved (never handed out) as free, so
+/// that a free of it (an interior or neighbouring pointer that happens to
+/// fall on a block's start) is caught as one of a free block.
+///
+/// # Safety
+/// `block` is a carved, unused block of a page with `key`, at least 16
+/// bytes.
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+#[inline(always)]
+unsafe fn tag_carved(key: usize, block: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (block as *mut usize).add(1).write(freed_tag(key)) };
+}
+
 /// With `checks`, a block in a heap's quarantine (see `quarantine.rs`)
 /// carries this in its second word.
 #[cfg(feature = "checks")]
@@ -724,19 +751,63 @@ pub(crate) unsafe fn mark_carved(page: &Page, block: *mut u8) {
 #[cfg(all(feature = "secure", not(feature = "checks")))]
 const SHUFFLE_MAX: usize = EXTEND_BYTES / 16;
 
-/// Fills `order[..n]` with a random permutation of `0..n` drawn from
-/// `seed` (Fisher-Yates with xorshift64).
+/// A random permutation of `0..n` (`n <= SHUFFLE_MAX`) drawn from `seed`,
+/// written into `buf[..n]` and returned: Fisher-Yates "inside out" (each
+/// entry is written before it is read, so `buf` needs no zeroing), with
+/// xorshift64 and a multiply-shift in place of a remainder (no division:
+/// this runs for every block `Page::extend` carves).
 #[cfg(all(feature = "secure", not(feature = "checks")))]
-fn shuffled(order: &mut [u16; SHUFFLE_MAX], n: usize, seed: usize) {
+fn shuffled(buf: &mut [core::mem::MaybeUninit<u16>; SHUFFLE_MAX], n: usize, seed: usize) -> &[u16] {
+    let n = n.min(SHUFFLE_MAX);
     let mut x = (seed as u64) | 1;
-    for (i, o) in order.iter_mut().enumerate().take(n) {
-        *o = i as u16;
-    }
-    for i in (1..n).rev() {
+    for i in 0..n {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let j = (x % (i as u64 + 1)) as usize;
-        order.swap(i, j);
+        // In 0..=i: the high half of a 32 by 32-bit product.
+        let j = ((x as u32 as u64 * (i as u64 + 1)) >> 32) as usize;
+        if j != i {
+            // SAFETY: `j < i`: written by an earlier step.
+            let moved = unsafe { buf[j].assume_init() };
+            buf[i].write(moved);
+        }
+        buf[j].write(i as u16);
+    }
+    // SAFETY: every entry below `n` was written above.
+    unsafe { core::slice::from_raw_parts(buf.as_ptr() as *const u16, n) }
+}
+
+#[cfg(all(test, feature = "secure", not(feature = "checks")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shuffled_batch_is_a_permutation_and_seldom_in_order() {
+        let mut in_place = 0;
+        for n in 1..=SHUFFLE_MAX {
+            for seed in [1usize, 0x1234_5678, usize::MAX, n * 7919] {
+                let mut buf = [core::mem::MaybeUninit::<u16>::uninit(); SHUFFLE_MAX];
+                let order = shuffled(&mut buf, n, seed);
+                let mut seen = [false; SHUFFLE_MAX];
+                for &o in order {
+                    assert!(
+                        (o as usize) < n && !seen[o as usize],
+                        "n {n}: {o} twice or out of range"
+                    );
+                    seen[o as usize] = true;
+                }
+                assert_eq!(order.len(), n);
+                in_place += order
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &o)| i == o as usize)
+                    .count();
+            }
+        }
+        // A random permutation leaves about one entry in place: 4 per size.
+        assert!(
+            in_place < 4 * SHUFFLE_MAX * 2,
+            "{in_place} entries left in place"
+        );
     }
 }

@@ -208,6 +208,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.block_size = block_size;
             p.start = start;
             p.key = (*seg).key;
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            {
+                p.div_magic = crate::secure::divisor_magic(block_size);
+            }
             p.thread_free.store(0, Ordering::Relaxed);
             p.owner.store(self.id, Ordering::Relaxed);
             p.next = ptr::null_mut();

@@ -56,6 +56,10 @@ impl ProtocolPage {
         page.used = count;
         page.slice_count = 1;
         page.key = key;
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        {
+            page.div_magic = crate::secure::divisor_magic(block_size);
+        }
         page.owner = AtomicUsize::new(owner);
         ProtocolPage {
             page: UnsafeCell::new(page),

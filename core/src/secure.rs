@@ -45,6 +45,7 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
             (*page).key,
         );
         let p = ptr as usize;
+        let magic = (*page).div_magic;
         if class == PageClass::UNUSED {
             foreign(
                 ptr,
@@ -56,7 +57,7 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
         let misplaced = if class.is_span() {
             off != 0
         } else {
-            off >= (*page).reserved as usize * block_size || (off as u32) % (block_size as u32) != 0
+            off >= (*page).reserved as usize * block_size || !is_multiple(off, magic)
         };
         if misplaced {
             foreign(ptr, "not at the start of a block", start);
@@ -68,11 +69,32 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
             fault(
                 FaultKind::DoubleFree,
                 p,
-                "the block is already free",
+                "the block is free (freed already, or never handed out)",
                 block_size,
             );
         }
     }
+}
+
+/// The divisibility constant of `d` (at least 2): `ceil(2^64 / d)`.
+/// An offset `n` below 2^32 is a multiple of `d` exactly when
+/// `n * magic mod 2^64 < magic` (Lemire, Kaser and Kurz, "Faster remainder
+/// by direct computation", 2019): one multiplication where a remainder
+/// costs a division on the free path.
+pub(crate) const fn divisor_magic(d: usize) -> u64 {
+    if d < 2 {
+        // Every offset of a 1-byte block is a block's start (`n * 0 < 0`
+        // would say none): not used, blocks are at least 16 bytes.
+        return 0;
+    }
+    u64::MAX / d as u64 + 1
+}
+
+/// Whether `n` (below 2^32: an offset inside a page) is a multiple of the
+/// block size whose [`divisor_magic`] is `magic`.
+#[inline(always)]
+fn is_multiple(n: usize, magic: u64) -> bool {
+    (n as u64).wrapping_mul(magic) < magic
 }
 
 #[cold]
@@ -115,5 +137,34 @@ pub(crate) fn check_link(page: &Page, block: *mut Block, next: *mut Block) {
             "a free block's link leads out of its page (overwritten after its free, or by an overflow)",
             n,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_divisibility_constant_agrees_with_the_remainder() {
+        // Every block size of the classes and then some, offsets across a
+        // whole segment and at the edges of 32 bits.
+        for d in (16..=4096).chain([24 << 10, 40 << 10, 56 << 10, 64 << 10, (1 << 31) - 8]) {
+            let magic = divisor_magic(d);
+            let check = |n: usize| {
+                if n > u32::MAX as usize {
+                    return;
+                }
+                assert_eq!(is_multiple(n, magic), n % d == 0, "{n} by {d}");
+            };
+            for n in (0..(4 << 20)).step_by(d.max(4096) / 7 + 1) {
+                check(n);
+            }
+            for k in 0..64 {
+                check(d * k);
+                check(d * k + 1);
+                check((d * k).wrapping_sub(1) & 0xffff_ffff);
+                check(u32::MAX as usize - k);
+            }
+        }
     }
 }

@@ -162,6 +162,28 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         true
     }
 
+    /// With guard pages ([`Store::guards`]): makes the pages between a new
+    /// normal segment's header and its first slice inaccessible, so that
+    /// no linear underflow of a block reaches the header. False when the
+    /// `Os` refused.
+    ///
+    /// # Safety
+    /// `base` is a fresh segment whose header slices are committed and hold
+    /// nothing yet.
+    ///
+    /// [`Store::guards`]: crate::store::Store
+    unsafe fn guard_header_slack(&mut self, base: *mut u8) -> bool {
+        let g = self.geometry;
+        if !self.store.guards() {
+            return true;
+        }
+        let page = self.store.page_size();
+        let from = header_bytes(g.slice_count).next_multiple_of(page);
+        let to = g.header_slices << g.slice_shift;
+        // SAFETY: guaranteed by the caller; `[from, to)` is past the header.
+        to <= from || unsafe { self.store.guard(base.add(from), to - from) }
+    }
+
     /// A new normal segment (from the cache or the `Os`), first in the list.
     pub(crate) fn new_segment(&mut self) -> *mut Segment {
         self.ensure_id();
@@ -180,6 +202,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if !self.commit_or_relieve(base, header) {
                 // SAFETY: giving back the reservation just made.
                 unsafe { self.store.release(base, g.segment_size, g.segment_size, 0) };
+                return ptr::null_mut();
+            }
+            // SAFETY: the header's slices are committed and unused past the
+            // header itself.
+            if !unsafe { self.guard_header_slack(base) } {
+                // SAFETY: giving back the reservation just made.
+                unsafe {
+                    self.store
+                        .release(base, g.segment_size, g.segment_size, header)
+                };
                 return ptr::null_mut();
             }
             seg = base as *mut Segment;

@@ -82,6 +82,24 @@ impl<O: Os> Store<O> {
         self.os.clock_ms()
     }
 
+    /// Whether the heap puts guard pages into its segments: with `secure`,
+    /// when the `Os` has them ([`Os::guard_pages`]).
+    #[inline]
+    pub(crate) fn guards(&self) -> bool {
+        cfg!(feature = "secure") && self.os.guard_pages()
+    }
+
+    /// Makes `[ptr, ptr + len)` inaccessible ([`Os::guard`]); false when
+    /// the `Os` could not.
+    ///
+    /// # Safety
+    /// The range lies in a reservation of this store, is page-aligned, and
+    /// nothing in it is in use.
+    pub(crate) unsafe fn guard(&mut self, ptr: *mut u8, len: usize) -> bool {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.os.guard(ptr, len) }
+    }
+
     /// Reserves `size` bytes aligned to `align` (see [`Os::reserve`]);
     /// null when refused.
     pub(crate) fn reserve(&mut self, size: usize, align: usize) -> *mut u8 {

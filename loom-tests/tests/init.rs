@@ -38,6 +38,7 @@ const PARSED: Options = Options {
     background: false,
     memory_limit: 512 << 20,
     quarantine_bytes: 64 << 10,
+    guard_pages: false,
     stats_at_exit: true,
     stats_json: true,
     verbose: false,

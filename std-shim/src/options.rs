@@ -13,6 +13,7 @@
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
 //! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
 //! | `MASU_QUARANTINE` | with the `checks` feature: bytes of freed small blocks each heap holds back before they can be handed out again (`K`, `M`, `G`); `0` none; without `checks`, not read | 4M |
+//! | `MASU_GUARD_PAGES` | with the `secure` feature: `1`: an inaccessible page after every reservation (segment) and between each segment's header and its blocks; `0`: none; without `secure`, not read | 1 |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
 //! | `MASU_STATS` | `1`: print the statistics report to stderr at exit; `json`: print it as one JSON object (a [`Snapshot`](crate::Snapshot)) | 0 |
 //! | `MASU_VERBOSE` | `1`: print the options at start and rare events (failed `mmap`, refused commits) | 0 |
@@ -79,6 +80,9 @@ pub struct Options {
     pub memory_limit: usize,
     /// With `checks`: bytes of freed blocks each heap holds back.
     pub quarantine_bytes: usize,
+    /// With `secure`: guard pages after every reservation and between
+    /// segment headers and blocks (read once, at initialisation).
+    pub guard_pages: bool,
     /// Print the report at exit.
     pub stats_at_exit: bool,
     /// Print it as one JSON object (`MASU_STATS=json`; see
@@ -102,6 +106,7 @@ const DEFAULTS: Options = Options {
     background: true,
     memory_limit: 0,
     quarantine_bytes: DEFAULT_QUARANTINE,
+    guard_pages: true,
     stats_at_exit: false,
     stats_json: false,
     verbose: false,
@@ -123,6 +128,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     background: B,
     memory_limit: U,
     quarantine_bytes: U,
+    guard_pages: B,
     stats_at_exit: B,
     stats_json: B,
     verbose: B,
@@ -147,6 +153,7 @@ impl OptionStore {
             background: AtomicBool::new(d.background),
             memory_limit: AtomicUsize::new(d.memory_limit),
             quarantine_bytes: AtomicUsize::new(d.quarantine_bytes),
+            guard_pages: AtomicBool::new(d.guard_pages),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
             stats_json: AtomicBool::new(d.stats_json),
             verbose: AtomicBool::new(d.verbose),
@@ -172,6 +179,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             background: B::new(d.background),
             memory_limit: U::new(d.memory_limit),
             quarantine_bytes: U::new(d.quarantine_bytes),
+            guard_pages: B::new(d.guard_pages),
             stats_at_exit: B::new(d.stats_at_exit),
             stats_json: B::new(d.stats_json),
             verbose: B::new(d.verbose),
@@ -193,6 +201,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             background: self.background.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             quarantine_bytes: self.quarantine_bytes.load(Relaxed),
+            guard_pages: self.guard_pages.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
             stats_json: self.stats_json.load(Relaxed),
             verbose: self.verbose.load(Relaxed),
@@ -214,6 +223,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.background.store(o.background, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.quarantine_bytes.store(o.quarantine_bytes, Relaxed);
+        self.guard_pages.store(o.guard_pages, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
         self.stats_json.store(o.stats_json, Relaxed);
         self.verbose.store(o.verbose, Relaxed);
@@ -408,6 +418,13 @@ pub(crate) fn memory_limit() -> usize {
 #[inline]
 pub(crate) fn background() -> bool {
     OPTIONS.background.load(Relaxed) && OPTIONS.purge_delay_ms.load(Relaxed) != u32::MAX
+}
+
+/// Guard pages (`MASU_GUARD_PAGES`, with `secure`): read once, at
+/// initialisation, so that every reservation is released as it was made.
+#[cfg(feature = "secure")]
+pub(crate) fn guard_pages() -> bool {
+    OPTIONS.guard_pages.load(Relaxed)
 }
 
 /// Huge reservations may grow with `mremap` (`MASU_REMAP`).
@@ -665,6 +682,9 @@ pub(crate) fn load_from_env() {
         parse_size,
         |v| o.quarantine_bytes = v,
     );
+    read(b"MASU_GUARD_PAGES\0", "0 or 1", parse_bool, |v| {
+        o.guard_pages = v
+    });
     read(
         b"MASU_STATS\0",
         "0, 1 or json",
@@ -693,7 +713,7 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} background={} memory_limit={} quarantine={} stats={}",
+             remap={} cache_follows_huge={} background={} memory_limit={} quarantine={} guard_pages={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
@@ -704,6 +724,7 @@ pub(crate) fn load_from_env() {
             o.background as u8,
             o.memory_limit,
             o.quarantine_bytes,
+            o.guard_pages as u8,
             o.stats_at_exit as u8,
         );
     }

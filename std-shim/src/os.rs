@@ -12,6 +12,14 @@
 //!   so [`Os::fresh_memory_is_zeroed`] says false and `calloc` zeroes; once
 //!   any memory was discarded that way it stays false, even if the option is
 //!   switched off at run time).
+//! * **guard pages** (with the `secure` feature, unless `MASU_GUARD_PAGES=0`):
+//!   every reservation is mapped one page longer and that page is made
+//!   inaccessible (`mprotect(PROT_NONE)`), so that an overflow past a
+//!   segment's last block faults before it reaches whatever is mapped next
+//!   (another segment's header); [`Os::guard`] protects the pages the heap
+//!   names (between a segment's header and its blocks). Whether
+//!   reservations carry the page is decided once, at the first reservation,
+//!   so that each is released as it was made.
 //! * **release** is `munmap`.
 //! * **remap** (a huge block outgrowing its reservation) reserves the larger
 //!   range and moves the old pages to its start with `mremap(MREMAP_FIXED)`:
@@ -61,6 +69,8 @@ pub struct OsStats {
     pub madvise_calls: u64,
     /// `mremap` calls made (huge blocks moved to a larger reservation).
     pub mremap_calls: u64,
+    /// `mprotect` calls made (guard pages, with the `secure` feature).
+    pub mprotect_calls: u64,
     /// Bytes mapped for the commit map (metadata outside the heaps).
     pub commit_map_bytes: usize,
     /// Commits refused because of `MASU_MEMORY_LIMIT`.
@@ -83,10 +93,35 @@ pub fn os_stats() -> OsStats {
         munmap_calls: s.munmap,
         madvise_calls: s.madvise,
         mremap_calls: s.mremap,
+        mprotect_calls: s.mprotect,
         commit_map_bytes: t.commit_map_bytes,
         limit_refusals: t.limit_refusals,
         map_failures: s.map_failures,
     }
+}
+
+/// Bytes of the inaccessible page mapped after every reservation: the
+/// system page with the `secure` feature and `MASU_GUARD_PAGES` on (as the
+/// first reservation found it), else 0.
+fn tail_guard() -> usize {
+    #[cfg(feature = "secure")]
+    {
+        use core::sync::atomic::AtomicU8;
+        /// 0: not decided yet; 1: no guard pages; 2: guard pages.
+        static DECIDED: AtomicU8 = AtomicU8::new(0);
+        let mut d = DECIDED.load(Ordering::Relaxed);
+        if d == 0 {
+            let want = if options::guard_pages() { 2 } else { 1 };
+            d = match DECIDED.compare_exchange(0, want, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => want,
+                Err(now) => now,
+            };
+        }
+        if d == 2 {
+            return platform::page_size();
+        }
+    }
+    0
 }
 
 /// masu-core's [`Os`] on Linux. It has no state of its own: the totals it
@@ -110,18 +145,23 @@ unsafe impl Os for MmapOs {
         let Some(size) = size.checked_add(page - 1).map(|s| s & !(page - 1)) else {
             return ptr::null_mut();
         };
-        let Some(len) = size.checked_add(align - page) else {
+        let mapped = size + tail_guard();
+        let Some(len) = mapped.checked_add(align - page) else {
             return ptr::null_mut();
         };
         if len > isize::MAX as usize {
             return ptr::null_mut();
         }
-        let Some(aligned) = platform::map_aligned(size, align, len) else {
+        let Some(aligned) = platform::map_aligned(mapped, align, len) else {
             return ptr::null_mut();
         };
-        if !commit_map::add_reservation(aligned, size) {
+        // SAFETY: the page past the reservation is part of the mapping
+        // just made; nothing uses it.
+        let guarded = mapped == size
+            || unsafe { platform::protect_none((aligned + size) as *mut u8, mapped - size) };
+        if !guarded || !commit_map::add_reservation(aligned, size) {
             // SAFETY: the reservation was never handed out.
-            unsafe { platform::unmap(aligned as *mut u8, size) };
+            unsafe { platform::unmap(aligned as *mut u8, mapped) };
             return ptr::null_mut();
         }
         aligned as *mut u8
@@ -153,8 +193,19 @@ unsafe impl Os for MmapOs {
         let page = platform::page_size();
         let size = (size + page - 1) & !(page - 1);
         commit_map::remove_reservation(ptr as usize, size);
-        // SAFETY: the caller gives back a whole reservation it no longer uses.
-        unsafe { platform::unmap(ptr, size) };
+        // SAFETY: the caller gives back a whole reservation it no longer
+        // uses, with the guard page mapped after it.
+        unsafe { platform::unmap(ptr, size + tail_guard()) };
+    }
+
+    fn guard_pages(&self) -> bool {
+        tail_guard() != 0
+    }
+
+    unsafe fn guard(&self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller guarantees the range is part of a reservation
+        // and unused.
+        tail_guard() != 0 && unsafe { platform::protect_none(ptr, size) }
     }
 
     fn page_size(&self) -> usize {
@@ -196,6 +247,9 @@ unsafe impl Os for MmapOs {
             unsafe { self.release(new, new_size, align) };
             return ptr::null_mut();
         }
+        // The old reservation's guard page stayed behind.
+        // SAFETY: it was mapped with the old reservation, which is gone.
+        unsafe { platform::unmap(ptr.add(old_size), tail_guard()) };
         commit_map::moved(ptr as usize, old_size, new as usize, tail);
         new
     }

@@ -1,5 +1,5 @@
 //! The platform calls masu makes, and nothing else: `mmap`, `munmap`,
-//! `madvise`, `mremap`, the page size and the clock, each counted (see
+//! `madvise`, `mremap`, `mprotect` (guard pages), the page size and the clock, each counted (see
 //! [`Syscalls`]). Everything above (the commit map, [`MmapOs`](crate::MmapOs))
 //! goes through here.
 
@@ -11,6 +11,7 @@ static MMAP_CALLS: AtomicU64 = AtomicU64::new(0);
 static MUNMAP_CALLS: AtomicU64 = AtomicU64::new(0);
 static MADVISE_CALLS: AtomicU64 = AtomicU64::new(0);
 static MREMAP_CALLS: AtomicU64 = AtomicU64::new(0);
+static MPROTECT_CALLS: AtomicU64 = AtomicU64::new(0);
 static MAP_FAILURES: AtomicU64 = AtomicU64::new(0);
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
@@ -21,6 +22,7 @@ pub(crate) struct Syscalls {
     pub munmap: u64,
     pub madvise: u64,
     pub mremap: u64,
+    pub mprotect: u64,
     /// `mmap` and `mremap` calls that failed.
     pub map_failures: u64,
 }
@@ -32,6 +34,7 @@ pub(crate) fn syscalls() -> Syscalls {
         munmap: MUNMAP_CALLS.load(Relaxed),
         madvise: MADVISE_CALLS.load(Relaxed),
         mremap: MREMAP_CALLS.load(Relaxed),
+        mprotect: MPROTECT_CALLS.load(Relaxed),
         map_failures: MAP_FAILURES.load(Relaxed),
     }
 }
@@ -95,6 +98,24 @@ pub(crate) unsafe fn unmap(p: *mut u8, len: usize) {
     MUNMAP_CALLS.fetch_add(1, Relaxed);
     // SAFETY: guaranteed by the caller.
     unsafe { libc::munmap(p as *mut libc::c_void, len) };
+}
+
+/// Makes `[p, p + len)` inaccessible (`mprotect(PROT_NONE)`): a guard
+/// page. False when the kernel refused (out of mappings).
+///
+/// # Safety
+/// The range is page-aligned, inside a mapping of ours, and unused.
+#[cfg(feature = "secure")]
+pub(crate) unsafe fn protect_none(p: *mut u8, len: usize) -> bool {
+    MPROTECT_CALLS.fetch_add(1, Relaxed);
+    // SAFETY: guaranteed by the caller.
+    unsafe { libc::mprotect(p as *mut libc::c_void, len, libc::PROT_NONE) == 0 }
+}
+
+/// Without `secure` there are no guard pages (never called).
+#[cfg(not(feature = "secure"))]
+pub(crate) unsafe fn protect_none(_p: *mut u8, _len: usize) -> bool {
+    false
 }
 
 /// Where the next reservation is tried first: just below the last one (the

@@ -28,7 +28,7 @@ pub struct Snapshot {
 /// The JSON text before each number of [`Snapshot::write_json`], in order:
 /// the keys with the punctuation that leads to them. `pages_per_class`
 /// comes after the first `STATS_HEAD` numbers.
-const KEYS: [&str; 44] = [
+const KEYS: [&str; 45] = [
     "{\"stats\":{\"live_bytes\":",
     ",\"peak_live_bytes\":",
     ",\"alloc_count\":",
@@ -55,6 +55,7 @@ const KEYS: [&str; 44] = [
     ",\"munmap_calls\":",
     ",\"madvise_calls\":",
     ",\"mremap_calls\":",
+    ",\"mprotect_calls\":",
     ",\"commit_map_bytes\":",
     ",\"limit_refusals\":",
     ",\"map_failures\":",
@@ -129,6 +130,7 @@ impl Snapshot {
             os.munmap_calls as i128,
             os.madvise_calls as i128,
             os.mremap_calls as i128,
+            os.mprotect_calls as i128,
             os.commit_map_bytes as i128,
             os.limit_refusals as i128,
             os.map_failures as i128,
