@@ -376,3 +376,49 @@ fn a_write_into_a_quarantined_block_is_caught_when_it_leaves() {
     }
     h.collect(false);
 }
+
+// On-demand checks: `check_heap` (every block) and `check_quarantine` (the
+// recently freed ones, what a fuzz target calls after each input).
+
+#[test]
+#[should_panic(expected = "write after free")]
+fn check_quarantine_finds_a_write_into_a_block_freed_a_moment_ago() {
+    // Not dropped while the fault unwinds: dropping a heap empties its
+    // quarantine, which would find the write again.
+    let mut h = std::mem::ManuallyDrop::new(quarantined_heap(1 << 16));
+    let p = h.alloc(L64);
+    // SAFETY: a live block freed once, then (deliberately) written.
+    unsafe {
+        h.dealloc(p, L64);
+        p.add(40).write(7);
+    }
+    h.check_quarantine();
+}
+
+#[test]
+fn check_quarantine_passes_a_clean_heap_and_ignores_live_blocks() {
+    let mut h = quarantined_heap(1 << 16);
+    let live = h.alloc(L64);
+    for _ in 0..100 {
+        let p = h.alloc(L64);
+        // SAFETY: a live block, written within its size, freed once.
+        unsafe {
+            p.write_bytes(3, 64);
+            h.dealloc(p, L64);
+        }
+    }
+    // SAFETY: written within the live block's size.
+    unsafe { live.write_bytes(9, 64) };
+    h.check_quarantine();
+    h.check_heap();
+}
+
+#[test]
+#[should_panic(expected = "buffer overflow")]
+fn check_heap_finds_an_overflow_of_a_block_never_freed() {
+    let mut h = std::mem::ManuallyDrop::new(heap());
+    let p = h.alloc(L64);
+    // SAFETY: deliberately one byte past the block.
+    unsafe { p.add(64).write(1) };
+    h.check_heap();
+}

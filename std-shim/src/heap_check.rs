@@ -19,3 +19,17 @@ pub fn check_heap() {
         unsafe { heap_of(s) }.check_heap();
     }
 }
+
+/// With the `checks` feature, verifies the blocks the calling thread's heap
+/// holds in quarantine (the most recently freed, up to `MASU_QUARANTINE`
+/// bytes; see [`masu_core::Heap::check_quarantine`]): a write into a block
+/// freed a moment ago is reported, at a cost bounded by the quarantine,
+/// not the heap. A fault prints its message and aborts. Without `checks`,
+/// nothing. What a fuzz target calls after every input (docs/fuzzing.md).
+pub fn check_quarantine() {
+    let s = current();
+    if is_slot(s) {
+        // SAFETY: the thread holds its slot; `check_quarantine` only reads.
+        unsafe { heap_of(s) }.check_quarantine();
+    }
+}

@@ -127,7 +127,7 @@ pub use global::Masu;
 #[cfg(target_os = "linux")]
 pub use heap::Heap;
 #[cfg(target_os = "linux")]
-pub use heap_check::check_heap;
+pub use heap_check::{check_heap, check_quarantine};
 #[cfg(target_os = "linux")]
 pub use lifecycle::{init, register_hooks};
 #[cfg(target_os = "linux")]
