@@ -1,7 +1,8 @@
 //! masu-core built with its `checks` feature: a clean operation sequence
 //! must never raise a fault, and a sequence that then injects exactly one
 //! misuse (double free, foreign or interior pointer, wrong layout, scribbled
-//! local or remote free list) must be reported, with the right kind.
+//! local or remote free list, a write past a block's end, a write into a
+//! freed block) must be reported, with the right kind.
 //!
 //! Build with `cargo +nightly fuzz run checks --features checks`.
 //!
@@ -42,6 +43,21 @@ enum Misuse {
     ScribbleLocal { block: u16, value: u64 },
     /// The same for a block freed remotely, then collected.
     ScribbleRemote { block: u16, value: u64 },
+    /// Write one byte up to 15 bytes past a live block's requested size
+    /// (into its slack or its trailer), then free it, `realloc` it, or
+    /// check the heap.
+    Overflow { block: u16, past: u8, then: Then },
+    /// Free a small block, write one byte of it past its link and tag (its
+    /// free fill), then check the heap.
+    WriteAfterFree { block: u16, offset: u32 },
+}
+
+/// What follows a write past a block's end.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum Then {
+    Free,
+    Realloc,
+    CheckHeap,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -251,6 +267,59 @@ fn inject(h: &mut Harness<'_>, misuse: &Misuse) -> bool {
                 &fault,
                 &[FaultKind::CorruptFreeList, FaultKind::UseAfterFree],
             );
+        }
+        Misuse::Overflow { block, past, then } => {
+            let Some(a) = h.model.pick(block) else {
+                return false;
+            };
+            let b = h.model.blocks[&a];
+            // The redzone (the class's slack, then a 16-byte trailer)
+            // follows the request (the model's `usable` is the block's
+            // whole size, redzone included).
+            let at = (a + b.layout.size() + past as usize % 16) as *mut u8;
+            // SAFETY: inside the block's redzone, which the heap owns: the
+            // write is the misuse.
+            unsafe { at.write(at.read() ^ 0x5a) };
+            let fault = expect_fault("write past a block's end", || {
+                // SAFETY: the block is live (its redzone overwritten).
+                unsafe {
+                    match then {
+                        Then::Free => h.owner.dealloc(a as *mut u8, b.layout),
+                        Then::Realloc => {
+                            h.owner.realloc(a as *mut u8, b.layout, b.layout.size() + 1);
+                        }
+                        Then::CheckHeap => h.owner.check_heap(),
+                    }
+                }
+            });
+            assert_eq!(fault.ptr, a, "{fault}");
+            assert_kind(
+                "write past a block's end",
+                &fault,
+                &[FaultKind::BufferOverflow],
+            );
+        }
+        Misuse::WriteAfterFree { block, offset } => {
+            let Some(a) = h.model.pick(block) else {
+                return false;
+            };
+            let b = h.model.blocks[&a];
+            let max_small = h.owner.max_small_size();
+            if b.usable > max_small || b.usable <= 32 {
+                return false; // large blocks keep no fill; none between tag and trailer
+            }
+            let before = h.owner.stats();
+            h.free(a);
+            if released(&before, &h.owner.stats(), b.usable, max_small) {
+                return false; // its page went back: nothing holds the block
+            }
+            // Between the link and tag (16 bytes) and the trailer (16).
+            let at = (a + 16 + offset as usize % (b.usable - 32)) as *mut u8;
+            // SAFETY: a byte of the freed block's fill, in a live page: the
+            // write is the misuse.
+            unsafe { at.write(at.read() ^ 0x5a) };
+            let fault = expect_fault("write after free", || h.owner.check_heap());
+            assert_kind("write after free", &fault, &[FaultKind::UseAfterFree]);
         }
     }
     true
