@@ -60,7 +60,9 @@ struct HugeLayout {
     header_off: usize,
     /// Offset of the block from the segment header.
     block_off: usize,
-    /// Bytes of the guard page right before the block (0: none).
+    /// Bytes of the guard page between the header's pages and the block
+    /// (0: none). It lies right after the header's pages for every layout,
+    /// so that a cached segment keeps it where any later block expects it.
     guard: usize,
 }
 
@@ -254,7 +256,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             unsafe { self.store.release(base, lay.total, lay.align, 0) };
             return None;
         }
-        let guard_at = (seg as *mut u8).wrapping_add(lay.block_off - lay.guard);
+        // Right after the header's pages, whatever the alignment: a cached
+        // segment is reused for blocks of other alignments, and every
+        // layout's block starts past this page (`huge_block_start`).
+        let guard_at = (seg as *mut u8).wrapping_add(huge_kept_bytes(self.store.page_size()));
         // SAFETY: the guard page lies between the header and the block, in
         // the range just committed.
         if lay.guard != 0 && !unsafe { self.store.guard(guard_at, lay.guard) } {

@@ -117,3 +117,28 @@ fn a_huge_block_has_a_guard_page_on_each_side_also_after_it_grows() {
         dealloc(q, Layout::from_size_align(40 * MIB, 16).unwrap());
     }
 }
+
+#[test]
+fn a_cached_huge_segment_reused_at_another_alignment_keeps_its_guard_out_of_the_block() {
+    masu::init();
+    // SAFETY: valid layouts; every block is used within its size and freed
+    // with its layout.
+    unsafe {
+        for (first, second) in [(64 << 10, 16), (16, 64 << 10), (1 << 20, 16)] {
+            let a = Layout::from_size_align(8 * MIB, first).unwrap();
+            let p = alloc(a);
+            assert!(!p.is_null());
+            p.write_bytes(1, a.size());
+            dealloc(p, a); // into the segment cache
+            let b = Layout::from_size_align(8 * MIB - 4096, second).unwrap();
+            let q = std::alloc::alloc_zeroed(b);
+            assert!(!q.is_null());
+            q.write_bytes(2, b.size());
+            // The guard page follows the header's page, whatever the
+            // alignment (the header is at the block's segment address).
+            let header = (q as usize - 1) & !(SEGMENT - 1);
+            assert_guard(header + 4096, "the page after the huge header");
+            dealloc(q, b);
+        }
+    }
+}
