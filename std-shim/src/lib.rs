@@ -87,6 +87,8 @@ mod global;
 mod heap;
 #[cfg(target_os = "linux")]
 mod heap_check;
+#[cfg(all(target_os = "linux", any(feature = "secure", loom)))]
+mod latch;
 #[cfg(target_os = "linux")]
 mod lifecycle;
 #[cfg(target_os = "linux")]

@@ -106,18 +106,8 @@ pub fn os_stats() -> OsStats {
 fn tail_guard() -> usize {
     #[cfg(feature = "secure")]
     {
-        use core::sync::atomic::AtomicU8;
-        /// 0: not decided yet; 1: no guard pages; 2: guard pages.
-        static DECIDED: AtomicU8 = AtomicU8::new(0);
-        let mut d = DECIDED.load(Ordering::Relaxed);
-        if d == 0 {
-            let want = if options::guard_pages() { 2 } else { 1 };
-            d = match DECIDED.compare_exchange(0, want, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => want,
-                Err(now) => now,
-            };
-        }
-        if d == 2 {
+        static GUARDED: crate::latch::Latch = crate::latch::Latch::new();
+        if GUARDED.decide(options::guard_pages) {
             return platform::page_size();
         }
     }
