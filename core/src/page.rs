@@ -142,7 +142,7 @@ pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 /// # Access
 /// While a page has blocks in use, threads that do not own it read its
 /// fixed fields (`slice_offset`, `class`, `block_size`, `start`, `key`,
-/// `reserved`, and with `secure` `div_magic`) and use its atomics (`owner`, `thread_free`). So no code
+/// `reserved`, and with `secure` `div_magic` and `span_bytes`) and use its atomics (`owner`, `thread_free`). So no code
 /// forms a `&mut Page` of a live page, not even its owner: a unique
 /// reference claims every byte of the page and races with those readers.
 /// The owner writes its fields through the raw pointer (`(*page).free =
@@ -181,6 +181,11 @@ pub(crate) struct Page {
     /// Low 32 bits of `Heap::now()` when a kept page became empty, or, in
     /// the descriptor of a free slice, when that slice was freed.
     pub retired_at: u32,
+    /// With `secure`: `reserved * block_size` (saturated), the bytes from
+    /// `start` where the page's blocks lie, so that a block's range check
+    /// is one compare (`secure.rs`).
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    pub span_bytes: u32,
     /// Bytes per block (for large and huge pages: the usable span).
     pub block_size: usize,
     /// First block.
@@ -223,6 +228,8 @@ impl Page {
             slice_count: 0,
             slice_offset: 0,
             retired_at: 0,
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            span_bytes: 0,
             block_size: 0,
             start: ptr::null_mut(),
             local_free: ptr::null_mut(),

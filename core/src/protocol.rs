@@ -59,6 +59,7 @@ impl ProtocolPage {
         #[cfg(all(feature = "secure", not(feature = "checks")))]
         {
             page.div_magic = crate::secure::divisor_magic(block_size);
+            page.span_bytes = crate::secure::span_bytes(count, block_size);
         }
         page.owner = AtomicUsize::new(owner);
         ProtocolPage {

@@ -38,11 +38,10 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
             );
         }
         let page = Segment::page_of(seg, ptr);
-        let (class, start, block_size, key) = (
+        let (class, start, block_size) = (
             (*page).class,
             (*page).start as usize,
             (*page).block_size,
-            (*page).key,
         );
         let p = ptr as usize;
         let magic = (*page).div_magic;
@@ -57,7 +56,7 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
         let misplaced = if class.is_span() {
             off != 0
         } else {
-            off >= (*page).reserved as usize * block_size || !is_multiple(off, magic)
+            off >= (*page).span_bytes as usize || !is_multiple(off, magic)
         };
         if misplaced {
             foreign(ptr, "not at the start of a block", start);
@@ -65,7 +64,7 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
         // The tag alone decides: another thread's free of the block may
         // wait in that thread's batch, on no list yet (a correct program's
         // live block holds the keyed tag only by a 1 in 2^64 chance).
-        if (ptr as *const usize).add(1).read() == freed_tag(key) {
+        if (ptr as *const usize).add(1).read() == freed_tag((*page).key) {
             fault(
                 FaultKind::DoubleFree,
                 p,
@@ -73,6 +72,18 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
                 block_size,
             );
         }
+    }
+}
+
+/// A page's `span_bytes`: the bytes its `reserved` blocks of `block_size`
+/// take, saturated at `u32::MAX` (a huge block's; its checks do not use
+/// it).
+pub(crate) const fn span_bytes(reserved: u32, block_size: usize) -> u32 {
+    let bytes = reserved as u64 * block_size as u64;
+    if bytes > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        bytes as u32
     }
 }
 
@@ -124,13 +135,11 @@ pub(crate) unsafe fn untag(ptr: *mut u8) {
 }
 
 /// A link popped from `page`'s free list must be null or inside the page
-/// (a range check: two comparisons).
+/// (a range check: one comparison of the offset from the page's start).
 #[inline(always)]
 pub(crate) fn check_link(page: &Page, block: *mut Block, next: *mut Block) {
-    let start = page.start as usize;
-    let end = start + page.reserved as usize * page.block_size;
     let n = next as usize;
-    if !next.is_null() && (n < start || n >= end) {
+    if !next.is_null() && n.wrapping_sub(page.start as usize) >= page.span_bytes as usize {
         fault(
             FaultKind::CorruptFreeList,
             block as usize,
