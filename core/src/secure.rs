@@ -38,11 +38,8 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
             );
         }
         let page = Segment::page_of(seg, ptr);
-        let (class, start, block_size) = (
-            (*page).class,
-            (*page).start as usize,
-            (*page).block_size,
-        );
+        let (class, start, block_size) =
+            ((*page).class, (*page).start as usize, (*page).block_size);
         let p = ptr as usize;
         let magic = (*page).div_magic;
         if class == PageClass::UNUSED {
