@@ -209,7 +209,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.start = start;
             p.key = (*seg).key;
             #[cfg(all(feature = "secure", not(feature = "checks")))]
-            crate::secure::derive_page_fields(p);
+            {
+                p.div_magic = crate::secure::divisor_magic(block_size);
+                p.span_bytes = crate::secure::span_bytes(reserved, block_size);
+            }
             p.thread_free.store(0, Ordering::Relaxed);
             p.owner.store(self.id, Ordering::Relaxed);
             p.next = ptr::null_mut();

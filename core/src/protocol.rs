@@ -57,7 +57,10 @@ impl ProtocolPage {
         page.slice_count = 1;
         page.key = key;
         #[cfg(all(feature = "secure", not(feature = "checks")))]
-        crate::secure::derive_page_fields(&mut page);
+        {
+            page.div_magic = crate::secure::divisor_magic(block_size);
+            page.span_bytes = crate::secure::span_bytes(count, block_size);
+        }
         page.owner = AtomicUsize::new(owner);
         ProtocolPage {
             page: UnsafeCell::new(page),
