@@ -14,6 +14,13 @@
 //!   written before publication) and reads the counts, twice. In every
 //!   interleaving: every slot found is initialised, none twice, never more
 //!   slots in use than made, counts never going backwards.
+//! * `collecting_idle_heaps_without_the_lock_keeps_the_purger_out`:
+//!   `masu::collect_abandoned` detaches the idle slots (`IdleList::take_all`)
+//!   and collects their heaps without the lock while the background purger
+//!   walks the idle slots under it (`SlotPool::for_each_idle`) and collects
+//!   theirs. In every interleaving: no heap is used by both at once, and
+//!   every slot is idle again afterwards. Its twin detaches the slots
+//!   without marking them in use (a bug the stress test hit once).
 //!
 //! Twins run the same code over broken atomics (`masu_loom_tests::broken`):
 //! the lock's acquire relaxed, the lock taken by a load and a store, the
@@ -23,7 +30,7 @@
 use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize};
 use loom::sync::Arc;
 use loom::thread;
-use masu::protocol::{Atomic, AtomicCount, SlotPool};
+use masu::protocol::{Atomic, AtomicCount, IdleList, SlotPool};
 use masu_loom_tests::broken::{NoAcquire, NoRelease, Torn};
 use masu_loom_tests::{model, Coverage, ModelSlot, Shared, MADE};
 use std::collections::HashSet;
@@ -177,6 +184,77 @@ where
     assert_eq!(free_all(&pool), 2);
 }
 
+fn detach_model(twin: bool, coverage: &Coverage) {
+    let pool: Arc<Shared<Pool<AtomicBool, AtomicPtr<Slot>, AtomicUsize>>> =
+        Arc::new(Shared(SlotPool::new_in(0)));
+    // Two idle slots, left by exited threads.
+    let (a, _) = pool.take(make);
+    let (b, _) = pool.take(make);
+    // SAFETY: we hold both and give them up.
+    unsafe {
+        pool.give(a);
+        pool.give(b);
+    }
+
+    let purger = {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            let mut visited = 0;
+            pool.for_each_idle(|s| {
+                // SAFETY: idle slots' heaps are used under the lock only.
+                unsafe { (*s).heap.with(|h| *h += 1) };
+                visited += 1;
+            });
+            visited
+        })
+    };
+
+    // `collect_abandoned`: detach, collect without the lock, put back.
+    let head = if twin {
+        pool.lock().list.twin_take_all_unmarked()
+    } else {
+        pool.lock().list.take_all()
+    };
+    let mut s = head;
+    let mut collected = 0;
+    while !s.is_null() {
+        // SAFETY: we hold the detached list.
+        unsafe {
+            (*s).heap.with(|h| *h += 10);
+            s = IdleList::next_detached(s);
+        }
+        collected += 1;
+    }
+    assert_eq!(collected, 2, "the idle slots detached");
+    // SAFETY: `head` is the detached list, unchanged.
+    unsafe { pool.lock().list.put_back(head) };
+
+    let visited = purger.join().unwrap();
+    coverage.count(visited == 0);
+    assert!(
+        visited == 0 || visited == 2,
+        "the purger visited {visited} slots"
+    );
+    let mut idle = 0;
+    pool.for_each_idle(|s| {
+        // SAFETY: every thread is done; under the lock.
+        unsafe {
+            (*s).heap
+                .with(|h| assert!(*h == 10 || *h == 11, "heap {h}"))
+        };
+        idle += 1;
+    });
+    assert_eq!(idle, 2, "every slot is idle again");
+    assert_eq!(pool.counts(), (2, 0));
+    assert_eq!(free_all(&pool), 2);
+}
+
+fn check_detach(twin: bool, name: &'static str) {
+    let coverage: &'static Coverage = Box::leak(Box::new(Coverage::new(name)));
+    model(3, move || detach_model(twin, coverage));
+    coverage.check("the purger walking while the collector holds the slots", 1);
+}
+
 fn check_claim<F: Atomic<bool> + Send + Sync + 'static>(name: &'static str, bound: usize) {
     let coverage: &'static Coverage = Box::leak(Box::new(Coverage::new(name)));
     model(bound, move || claim_model::<F>(coverage));
@@ -225,4 +303,15 @@ fn twin_slot_published_with_a_relaxed_store_is_caught() {
 #[should_panic(expected = "more slots in use than made")]
 fn twin_counts_read_relaxed_is_caught() {
     check_list::<AtomicPtr<Slot>, NoAcquire<AtomicUsize>>("twin: relaxed count read", 3);
+}
+
+#[test]
+fn collecting_idle_heaps_without_the_lock_keeps_the_purger_out() {
+    check_detach(false, "detached idle slots");
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn twin_idle_slots_detached_unmarked_is_caught() {
+    check_detach(true, "twin: detached unmarked");
 }

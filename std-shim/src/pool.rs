@@ -40,7 +40,7 @@
 
 use crate::options;
 use crate::os::MmapOs;
-use crate::slots::SlotPool;
+use crate::slots::{IdleList, SlotPool};
 use crate::thread_slot::{current, heap_of, is_slot, ShimHeap, Slot, SCRATCH_COUNTERS};
 use core::mem::ManuallyDrop;
 use core::ptr;
@@ -278,22 +278,20 @@ pub fn flush_remote_frees() {
 /// reached them since are taken in, empty pages freed and, with `force`,
 /// purged and their segment caches released.
 pub fn collect_abandoned(force: bool) {
-    // Take the idle list whole so the collection runs without the lock.
-    let mut list = POOL.lock().list.take_all();
-    let mut last: *mut Slot = ptr::null_mut();
-    let head = list;
-    while !list.is_null() {
+    // Take the idle list whole, its slots marked in use, so the collection
+    // runs without the lock and neither a new thread nor the background
+    // purger touches those heaps meanwhile.
+    let head = POOL.lock().list.take_all();
+    let mut s = head;
+    while !s.is_null() {
         // SAFETY: we hold every slot of the detached list.
         unsafe {
-            heap_of(list).collect(force);
-            last = list;
-            list = Slot::next_idle_slot(list);
+            heap_of(s).collect(force);
+            s = IdleList::next_detached(s);
         }
     }
-    if !last.is_null() {
-        // SAFETY: `head..=last` is the detached list, unchanged.
-        unsafe { POOL.lock().list.put_back(head, last) };
-    }
+    // SAFETY: `head` is the detached list, unchanged.
+    unsafe { POOL.lock().list.put_back(head) };
 }
 
 /// Takes the pool lock before `fork` (see `lifecycle.rs`).

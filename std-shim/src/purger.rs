@@ -9,9 +9,10 @@
 //!   threads never exit, or never leave anything waiting, starts none.
 //!   `MASU_BACKGROUND=0` (or a purge delay of `-1`) starts none.
 //! * **Nothing on the fast paths**: it works only on idle heaps, under the
-//!   pool lock, as `masu::collect_abandoned` does (`POOL.for_each_idle`):
-//!   a thread that starts meanwhile waits for the lock, then adopts the
-//!   heap whole. The heaps of live threads are their owners' alone (their
+//!   pool lock (`POOL.for_each_idle`): a thread that starts meanwhile
+//!   waits for the lock, then adopts the heap whole. `masu::collect_abandoned`
+//!   collects idle heaps without the lock, on a detached idle list whose
+//!   slots are marked in use, so the purger's walk skips them. The heaps of live threads are their owners' alone (their
 //!   fast paths take no lock), so the purger never touches them.
 //! * **Work, then sleep**: a pass runs `collect(false)` on every idle heap
 //!   (their due purges, their empty pages, other threads' frees into their

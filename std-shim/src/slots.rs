@@ -100,21 +100,74 @@ impl<S: PoolSlot> IdleList<S> {
         self.head = s;
     }
 
-    /// Detaches the whole idle list (its slots are the caller's until it
-    /// gives them back with [`IdleList::put_back`]); null when empty.
+    /// Detaches the whole idle list, marking each of its slots in use, so
+    /// that they are the caller's until it gives them back with
+    /// [`IdleList::put_back`]: meanwhile [`IdleList::claim`] does not hand
+    /// them out and [`SlotPool::for_each_idle`] (the background purger)
+    /// does not visit them. Null when no slot is idle.
     pub fn take_all(&mut self) -> *mut S {
+        let head = core::mem::replace(&mut self.head, ptr::null_mut());
+        // SAFETY: slots on the idle list are live; the caller holds the pool
+        // lock, under which alone `in_use` and the idle links change.
+        unsafe { Self::mark_list(head, true) };
+        head
+    }
+
+    /// The buggy twin of [`IdleList::take_all`] that the loom models catch:
+    /// the slots detached but left marked idle, so the purger's walk of the
+    /// idle slots uses their heaps while the detaching thread does (a bug
+    /// the stress test hit once: a purge decommitted a heap's memory twice).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn twin_take_all_unmarked(&mut self) -> *mut S {
         core::mem::replace(&mut self.head, ptr::null_mut())
     }
 
     /// Puts a list detached by [`IdleList::take_all`] back in front of the
-    /// idle slots, `head` to `tail` along the `next_idle` links.
+    /// idle slots, marked idle again.
     ///
     /// # Safety
-    /// `head..=tail` is a list taken by `take_all`, unchanged since.
-    pub unsafe fn put_back(&mut self, head: *mut S, tail: *mut S) {
-        // SAFETY: guaranteed by the caller.
+    /// `head` is null or a list taken by `take_all`, unchanged since.
+    pub unsafe fn put_back(&mut self, head: *mut S) {
+        if head.is_null() {
+            return;
+        }
+        // SAFETY: guaranteed by the caller: a list of live slots, which the
+        // caller gives back under the pool lock (it holds `self`).
+        let tail = unsafe { Self::mark_list(head, false) };
+        // SAFETY: as above.
         unsafe { (*tail).next_idle().set(self.head) };
         self.head = head;
+    }
+
+    /// Sets `in_use` on every slot of the list from `head` along the idle
+    /// links; returns the last slot (null for an empty list).
+    ///
+    /// # Safety
+    /// `head` is null or a list of live slots along their `next_idle`
+    /// links, and the caller holds the pool lock.
+    unsafe fn mark_list(head: *mut S, in_use: bool) -> *mut S {
+        let (mut s, mut last) = (head, ptr::null_mut());
+        while !s.is_null() {
+            // SAFETY: guaranteed by the caller.
+            unsafe {
+                (*s).in_use().store(in_use, Ordering::Relaxed);
+                last = s;
+                s = (*s).next_idle().get();
+            }
+        }
+        last
+    }
+
+    /// The slot after `s` on a list detached by [`IdleList::take_all`]
+    /// (null at its end).
+    ///
+    /// # Safety
+    /// `s` is on such a list, which the caller holds.
+    pub unsafe fn next_detached(s: *mut S) -> *mut S {
+        // SAFETY: guaranteed by the caller; the detached list's links change
+        // only when it is put back.
+        unsafe { (*s).next_idle().get() }
     }
 }
 

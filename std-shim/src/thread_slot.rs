@@ -113,16 +113,6 @@ impl Slot {
         // SAFETY: guaranteed by the caller; `in_use` is an atomic.
         unsafe { (*s).in_use.load(Relaxed) }
     }
-
-    /// The next slot of the idle list that `s` is on.
-    ///
-    /// # Safety
-    /// The caller holds the list that `s` is on (the pool lock, or a list
-    /// detached from the pool).
-    pub(crate) unsafe fn next_idle_slot(s: *mut Slot) -> *mut Slot {
-        // SAFETY: guaranteed by the caller.
-        unsafe { (*s).next_free.get() }
-    }
 }
 
 /// A sentinel's value. A macro, not a `const fn`: its heap counts into
