@@ -13,6 +13,10 @@
 //! Only the heap that owns a reservation calls `commit` and `decommit` on it,
 //! so a chunk's entry has one writer at a time (plain relaxed loads and
 //! stores); the totals are shared atomics, touched on slow paths only.
+//! A reservation's entries are written after its range is mapped and
+//! cleared before the range is unmapped or moved away (`MmapOs::release`,
+//! `MmapOs::remap`): the kernel may give a freed range to another thread's
+//! new reservation at once, and a late clear would wipe that one's entries.
 //!
 //! The two lock-free protocols here, a leaf's publication in the top table
 //! and the committed total under the memory limit, are in [`crate::commit`],
@@ -236,24 +240,58 @@ pub(crate) fn decommitted(p: usize, len: usize) {
     DECOMMITTED.fetch_add(len as u64, Relaxed);
 }
 
-/// Records that the first `old_size` bytes of reservation `old` moved to
-/// the start of reservation `new` (both aligned to a chunk, `new` already
-/// added), whose next `tail` bytes are committed and charged: chunk `i` of
-/// the old one became chunk `i` of the new one. The old reservation is
-/// gone.
-pub(crate) fn moved(old: usize, old_size: usize, new: usize, tail: usize) {
-    let (old_chunk, new_chunk) = (old >> CHUNK_SHIFT, new >> CHUNK_SHIFT);
-    let chunks = (old_size + CHUNK - 1) >> CHUNK_SHIFT;
-    for i in 0..chunks {
-        if let (Some(o), Some(n)) = (entry(old_chunk + i, false), entry(new_chunk + i, false)) {
-            let v = n.load(Relaxed);
-            n.store((v & !LOW) | committed_of(o.load(Relaxed)), Relaxed);
-            o.store(0, Relaxed);
-        }
-    }
+/// Hands the records of reservation `old` (`old_size` bytes) to the start
+/// of reservation `new` (both aligned to a chunk, `new` already added, its
+/// next `tail` bytes committed and charged): chunk `i` of the old one
+/// becomes chunk `i` of the new one, and the old one is forgotten.
+///
+/// Called *before* the mapping moves: once it has, the kernel may hand the
+/// old range to another thread's new reservation at once, and clearing the
+/// old records then would wipe that reservation's (whose blocks `checks`
+/// would take for foreign pointers, and whose committed bytes would never be
+/// uncharged). [`unmove_records`] undoes this when the move fails.
+pub(crate) fn move_records(old: usize, old_size: usize, new: usize, tail: usize) {
+    for_chunk_pairs(old, old_size, new, |o, n| {
+        let v = n.load(Relaxed);
+        n.store((v & !LOW) | committed_of(o.load(Relaxed)), Relaxed);
+        o.store(0, Relaxed);
+    });
     record_commit(new + old_size, tail);
     RESERVED.fetch_sub(old_size, Relaxed);
     RESERVATIONS.fetch_sub(1, Relaxed);
+}
+
+/// Undoes [`move_records`] for a mapping that could not move: the old
+/// reservation's records come back and the new one (`new_size` bytes) has
+/// nothing committed (the caller uncharges `tail` and releases it).
+pub(crate) fn unmove_records(old: usize, old_size: usize, new: usize, new_size: usize) {
+    let mut chunk_start = 0;
+    for_chunk_pairs(old, old_size, new, |o, n| {
+        let cap = ((old_size - chunk_start).min(CHUNK) >> UNIT_SHIFT) as u32;
+        o.store((cap << HALF) | committed_of(n.load(Relaxed)), Relaxed);
+        chunk_start += CHUNK;
+    });
+    for_chunks(new, new_size, false, |e, _| {
+        e.store(e.load(Relaxed) & !LOW, Relaxed)
+    });
+    RESERVED.fetch_add(old_size, Relaxed);
+    RESERVATIONS.fetch_add(1, Relaxed);
+}
+
+/// Calls `f(old entry, new entry)` for chunk `i` of the reservations `old`
+/// and `new`, for every chunk of the first `size` bytes of `old`.
+fn for_chunk_pairs(
+    old: usize,
+    size: usize,
+    new: usize,
+    mut f: impl FnMut(&'static AtomicU32, &'static AtomicU32),
+) {
+    let (old_chunk, new_chunk) = (old >> CHUNK_SHIFT, new >> CHUNK_SHIFT);
+    for i in 0..size.div_ceil(CHUNK) {
+        if let (Some(o), Some(n)) = (entry(old_chunk + i, false), entry(new_chunk + i, false)) {
+            f(o, n);
+        }
+    }
 }
 
 /// True when `addr` lies in a chunk of a live reservation.

@@ -229,18 +229,23 @@ unsafe impl Os for MmapOs {
             unsafe { self.release(new, new_size, align) };
             return ptr::null_mut();
         }
+        // The records move first: the moment the mapping has moved, the
+        // kernel may hand the old range to another thread's reservation.
+        commit_map::move_records(ptr as usize, old_size, new as usize, tail);
         // SAFETY: moves the caller's reservation (which nothing else uses)
         // over the start of the reservation just made.
         if unsafe { !platform::move_mapping(ptr, old_size, new) } {
+            commit_map::unmove_records(ptr as usize, old_size, new as usize, new_size);
             commit_map::uncharge(tail);
             // SAFETY: the new reservation was never handed out.
             unsafe { self.release(new, new_size, align) };
             return ptr::null_mut();
         }
+        #[cfg(test)]
+        tests::after_move(ptr, old_size);
         // The old reservation's guard page stayed behind.
         // SAFETY: it was mapped with the old reservation, which is gone.
         unsafe { platform::unmap(ptr.add(old_size), tail_guard()) };
-        commit_map::moved(ptr as usize, old_size, new as usize, tail);
         new
     }
 
@@ -267,5 +272,79 @@ unsafe impl Os for MmapOs {
         // The seed and geometry are the heap's own (`Heap::set_policy`
         // keeps them); the rest comes from the options in force.
         options::heap_config(current.seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    /// A hook: what a test runs in `remap` right after the mapping moved,
+    /// given the old range.
+    type Hook = fn(*mut u8, usize);
+
+    std::thread_local! {
+        /// The calling test's hook.
+        static AFTER_MOVE: Cell<Option<Hook>> = const { Cell::new(None) };
+    }
+
+    /// Runs the calling test's hook, if any.
+    pub(super) fn after_move(old: *mut u8, old_size: usize) {
+        if let Some(f) = AFTER_MOVE.with(|h| h.get()) {
+            f(old, old_size)
+        }
+    }
+
+    /// Stands for another thread reserving the range a moved block left,
+    /// as the kernel may let it the moment the mapping moved.
+    fn reserve_the_old_range(old: *mut u8, old_size: usize) {
+        // SAFETY: maps the range the move just left, refusing to replace
+        // anything mapped there.
+        let p = unsafe {
+            libc::mmap(
+                old as *mut libc::c_void,
+                old_size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            )
+        };
+        assert_eq!(p, old as *mut libc::c_void, "the old range is free");
+        assert!(commit_map::add_reservation(old as usize, old_size));
+    }
+
+    /// A reservation made where a moved block was, between the move and
+    /// the end of `remap`, keeps its records: the commit map forgot the old
+    /// reservation before the move (it cleared them after, wiping the new
+    /// reservation's, and `checks` then took its blocks for foreign
+    /// pointers).
+    #[test]
+    fn a_reservation_made_where_a_moved_block_was_is_kept() {
+        if !options::remap() {
+            return;
+        }
+        let os = MmapOs;
+        let size = 2 * CHUNK;
+        let old = os.reserve(size, CHUNK);
+        assert!(!old.is_null());
+        // SAFETY: the whole reservation, not committed yet.
+        assert!(unsafe { os.commit(old, size) });
+        AFTER_MOVE.with(|h| h.set(Some(reserve_the_old_range)));
+        // SAFETY: a whole committed reservation that nothing uses.
+        let new = unsafe { os.remap(old, size, 3 * CHUNK, CHUNK) };
+        AFTER_MOVE.with(|h| h.set(None));
+        assert!(!new.is_null() && new != old);
+        assert!(commit_map::contains(new as usize));
+        assert!(
+            commit_map::contains(old as usize) && commit_map::contains(old as usize + CHUNK),
+            "the reservation made at the old place was forgotten"
+        );
+        // SAFETY: both are whole reservations that nothing uses.
+        unsafe {
+            os.release(old, size, CHUNK);
+            os.release(new, 3 * CHUNK, CHUNK);
+        }
     }
 }
