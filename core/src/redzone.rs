@@ -3,17 +3,22 @@
 //! With `checks` a request of `s` bytes takes `s + TRAILER` bytes of its
 //! class or span. The block's last `TRAILER` bytes, at `U - TRAILER` where
 //! `U` is the block's usable size (its class size, or its span's usable
-//! bytes), hold the trailer: the allocation site (a return address in the
-//! program, 0 when unknown), then `s` (40 bits) with a 24-bit check mixed
-//! from the block's address, `s`, the site and its segment's key; both
-//! words are stored masked with values mixed from the address and the key,
-//! so that no byte of the trailer is predictable (a one-byte overflow
-//! that writes a 0, a string's terminator, changes it too). A freed
-//! block keeps its trailer (see `block_check.rs`), so the messages about a
-//! freed block can name its size and site too. The bytes between the request's end
-//! and the trailer (the slack of the class's rounding; at most
-//! `SLACK_CHECKED` of them) hold `SLACK_BYTE`. A free, a `realloc` and a
-//! heap check verify both: a write past the request's end, even by one
+//! bytes), hold the trailer: a fixed byte, [`SLACK_BYTE`]; the allocation
+//! site (a return address in the program, 0 when unknown; 56 bits); `s`
+//! (40 bits) with a 16-bit check mixed from the block's address, `s`, the
+//! site and its segment's key; and the fixed byte again. The site and the
+//! size words are stored masked with values mixed from the address and
+//! the key, so that they cannot be predicted or forged. The fixed bytes
+//! sit where one-byte overflows and underflows land: the first byte past a
+//! request that fills its block, and the last byte before the block after
+//! it. A masked byte there would let a one-byte write through whenever the
+//! byte written happened to equal it (1 time in 256, at random); the fixed
+//! byte lets through only a write of that byte, as the slack does. A
+//! freed block keeps its trailer (see `block_check.rs`), so the messages
+//! about a freed block can name its size and site too. The bytes between
+//! the request's end and the trailer (the slack of the class's rounding; at
+//! most `SLACK_CHECKED` of them) hold `SLACK_BYTE`. A free, a `realloc` and
+//! a heap check verify both: a write past the request's end, even by one
 //! byte, changes the slack or the trailer (a changed `s` no longer matches
 //! its check word). A write before a block's start lands in the trailer of
 //! the block before it, or in a free block's fill (see `block_check.rs`).
@@ -22,8 +27,8 @@ use crate::check::{report, Fault, FaultKind};
 use crate::page::Page;
 use crate::segment::Segment;
 
-/// The trailer's bytes: the allocation site, the requested size and its
-/// check.
+/// The trailer's bytes: a fixed byte, the allocation site, the requested
+/// size and its check, a fixed byte.
 pub(crate) const TRAILER: usize = 16;
 
 /// What the slack between a request's end and its trailer holds.
@@ -35,11 +40,15 @@ pub(crate) const SLACK_BYTE: u8 = 0xbd;
 const SLACK_CHECKED: usize = 4096;
 
 /// Bits of the trailer's second word that hold the check.
-const CHECK_BITS: u32 = 24;
+const CHECK_BITS: u32 = 16;
+
+/// The masked bits of each trailer word (the eighth byte is fixed).
+const WORD_BITS: u32 = 56;
+const WORD_MASK: u64 = (1 << WORD_BITS) - 1;
 
 /// Requests of this many bytes or more get no block with `checks` (the
 /// trailer keeps 40 bits of size).
-const MAX_SIZE: u64 = 1 << (64 - CHECK_BITS);
+const MAX_SIZE: u64 = 1 << (WORD_BITS - CHECK_BITS);
 
 /// splitmix64's finaliser.
 #[inline]
@@ -67,7 +76,36 @@ fn masks(p: usize, key: usize) -> (u64, u64) {
 /// The trailer's second word: the size in the low 40 bits, the check above.
 #[inline]
 fn meta_of(size: u64, check: u64) -> u64 {
-    check << (64 - CHECK_BITS) | size
+    check << (WORD_BITS - CHECK_BITS) | size
+}
+
+/// The trailer's first word as stored: the fixed byte first (lowest
+/// address), then the masked site.
+#[inline]
+fn first_word(site: u64, m0: u64) -> u64 {
+    (((site ^ m0) & WORD_MASK) << 8 | SLACK_BYTE as u64).to_le()
+}
+
+/// The trailer's second word as stored: the masked size and check, then the
+/// fixed byte (highest address).
+#[inline]
+fn second_word(meta: u64, m1: u64) -> u64 {
+    ((meta ^ m1) & WORD_MASK | (SLACK_BYTE as u64) << WORD_BITS).to_le()
+}
+
+/// The site of a stored first word; None when its fixed byte changed.
+#[inline]
+fn site_of(stored: u64, m0: u64) -> Option<u64> {
+    let w = u64::from_le(stored);
+    (w as u8 == SLACK_BYTE).then_some(((w >> 8) ^ m0) & WORD_MASK)
+}
+
+/// The size and check of a stored second word, unverified; None when its
+/// fixed byte changed.
+#[inline]
+fn meta_from(stored: u64, m1: u64) -> Option<u64> {
+    let w = u64::from_le(stored);
+    ((w >> WORD_BITS) as u8 == SLACK_BYTE).then_some((w ^ m1) & WORD_MASK)
 }
 
 /// The usable bytes of the block at `p` in `page` and the key: what the
@@ -127,8 +165,9 @@ pub(crate) unsafe fn arm(p: *mut u8, size: usize, base_mask: usize, site: usize)
         let (size, site) = (size as u64, site as u64);
         let (m0, m1) = masks(p as usize, key);
         let check = check_of(p as usize, size, site, key);
-        t.write_unaligned(site ^ m0);
-        t.add(1).write_unaligned(meta_of(size, check) ^ m1);
+        t.write_unaligned(first_word(site, m0));
+        t.add(1)
+            .write_unaligned(second_word(meta_of(size, check), m1));
     }
     p
 }
@@ -144,11 +183,11 @@ pub(crate) unsafe fn read(page: *const Page, p: *const u8) -> Option<(usize, usi
         let (usable, key) = block_of(page, p as usize);
         let t = p.add(usable - TRAILER) as *const u64;
         let (m0, m1) = masks(p as usize, key);
-        let site = t.read_unaligned() ^ m0;
-        let meta = t.add(1).read_unaligned() ^ m1;
+        let site = site_of(t.read_unaligned(), m0)?;
+        let meta = meta_from(t.add(1).read_unaligned(), m1)?;
         let size = meta & (MAX_SIZE - 1);
         let ok = size <= (usable - TRAILER) as u64
-            && meta >> (64 - CHECK_BITS) == check_of(p as usize, size, site, key);
+            && meta >> (WORD_BITS - CHECK_BITS) == check_of(p as usize, size, site, key);
         ok.then_some((size as usize, site as usize))
     }
 }
@@ -163,7 +202,8 @@ pub(crate) unsafe fn requested_size(p: *const u8, base_mask: usize) -> usize {
     unsafe {
         let page = Segment::page_of(Segment::of(p, base_mask), p);
         let (usable, key) = block_of(page, p as usize);
-        let meta = (p.add(usable - 8) as *const u64).read_unaligned() ^ masks(p as usize, key).1;
+        let stored = (p.add(usable - 8) as *const u64).read_unaligned();
+        let meta = (u64::from_le(stored) ^ masks(p as usize, key).1) & WORD_MASK;
         (meta & (MAX_SIZE - 1)) as usize
     }
 }

@@ -223,6 +223,77 @@ fn an_overflow_into_the_trailer_is_caught() {
     misuse_then_free(104, |p| unsafe { p.add(104).write(0x55) });
 }
 
+/// The first byte past a request that fills its block and the last byte
+/// before the block after it are the trailer's fixed bytes: a one-byte
+/// overflow or underflow is caught whatever byte it writes, except that
+/// fixed byte itself (as in the slack). When those bytes were masked like
+/// the rest of the trailer, one such write in 256 went unseen.
+#[test]
+fn a_one_byte_overflow_or_underflow_is_caught_whatever_byte_it_writes() {
+    // 104 bytes + the 16-byte trailer fill the 120-byte class.
+    let l = Layout::from_size_align(104, 8).unwrap();
+    let mut h = heap();
+    let (a, b) = (h.alloc(l), h.alloc(l));
+    assert_eq!(b as usize, a as usize + 120, "blocks in order");
+    // SAFETY: reads of `a`'s trailer, inside its block.
+    let fixed = unsafe { (a.add(104).read(), b.sub(1).read()) };
+    assert_eq!(fixed, (0xbd, 0xbd), "the trailer's first and last bytes");
+    let me = std::thread::current().id();
+    let quiet = std::sync::Arc::new(std::panic::take_hook());
+    let others = quiet.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            others(info)
+        }
+    }));
+    let mut missed = Vec::new();
+    for v in (0..=255u8).step_by(common::scaled(1, 37)) {
+        for under in [false, true] {
+            let r = std::panic::catch_unwind(|| {
+                let mut h = Heap::new(
+                    FixedRegion::from_slice(common::region(256 << 10)),
+                    Config::FIXED_REGION,
+                );
+                let a = h.alloc(l);
+                let b = h.alloc(l);
+                assert_eq!(b as usize, a as usize + 120, "blocks in order");
+                // SAFETY: deliberately one byte past `a`'s request, or one
+                // before `b`: `a`'s trailer's first or last byte.
+                unsafe {
+                    if under {
+                        b.sub(1).write(v);
+                    } else {
+                        a.add(104).write(v);
+                    }
+                    h.dealloc(a, l);
+                    h.dealloc(b, l);
+                }
+            });
+            let caught = r.is_err_and(|e| {
+                e.downcast_ref::<String>()
+                    .is_some_and(|m| m.contains("buffer overflow"))
+            });
+            if !caught {
+                missed.push((v, under));
+            }
+        }
+    }
+    let _ = std::panic::take_hook();
+    if let Ok(hook) = std::sync::Arc::try_unwrap(quiet) {
+        std::panic::set_hook(hook);
+    }
+    // 0xbd is the fixed byte: writing it changes nothing.
+    let want: Vec<(u8, bool)> = if common::scaled(1, 0) == 1 {
+        vec![(0xbd, false), (0xbd, true)]
+    } else {
+        Vec::new()
+    };
+    assert_eq!(
+        missed, want,
+        "one-byte writes (value, underflow) not caught"
+    );
+}
+
 #[test]
 #[should_panic(expected = "buffer overflow")]
 fn a_one_byte_overflow_of_a_large_block_is_caught() {
