@@ -142,9 +142,10 @@ pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 /// # Access
 /// While a page has blocks in use, threads that do not own it read its
 /// fixed fields (`slice_offset`, `class`, `block_size`, `start`, `key`,
-/// `reserved`, and with `secure` `div_magic` and `span_bytes`) and use its atomics (`owner`, `thread_free`). So no code
-/// forms a `&mut Page` of a live page, not even its owner: a unique
-/// reference claims every byte of the page and races with those readers.
+/// `reserved`, and with `secure` `div_magic` and `span_bytes`) and use its
+/// atomics (`owner`, `thread_free`). So no code forms a `&mut Page` of a
+/// live page, not even its owner: a unique reference claims every byte of
+/// the page and races with those readers.
 /// The owner writes its fields through the raw pointer (`(*page).free =
 /// ...`) and the functions that change a page take `*mut Page`; a shared
 /// `&Page` is fine for a moment (other threads only read the bytes it
@@ -553,14 +554,38 @@ impl Page {
         // carved blocks lie in the committed, uncarved part of the page.
         unsafe {
             debug_assert!((*this).free.is_null());
-            let (key, block_size, capacity) = ((*this).key, (*this).block_size, (*this).capacity);
+            let (block_size, capacity) = ((*this).block_size, (*this).capacity);
             let left = ((*this).reserved - capacity) as usize;
             if left == 0 {
                 return false;
             }
             let n = (EXTEND_BYTES / block_size).clamp(1, left);
             let first = (*this).start.wrapping_add(capacity as usize * block_size) as *mut Block;
-            // With `secure`: the batch linked in a random order.
+            (*this).free = Self::link_batch(this, first, n);
+            (*this).capacity = capacity + n as u32;
+            // With `checks`, carved blocks hold their free fill, not zeros.
+            if (*this).flags.has(PageFlags::FRESH) && !cfg!(feature = "checks") {
+                (*this).flags.insert(PageFlags::FREE_IS_ZERO);
+            } else {
+                (*this).flags.remove(PageFlags::FREE_IS_ZERO);
+            }
+            true
+        }
+    }
+
+    /// Links the `n` blocks just carved from `first` into a list and
+    /// returns its head: in address order, or with `secure` in a random
+    /// order; with `checks` each block gets its carved mark, with `secure`
+    /// the freed tag.
+    ///
+    /// # Safety
+    /// As for [`Page::extend`]; the `n` blocks from `first` are the
+    /// committed, uncarved ones it carves.
+    #[inline(always)]
+    unsafe fn link_batch(this: *mut Page, first: *mut Block, n: usize) -> *mut Block {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let (key, block_size) = ((*this).key, (*this).block_size);
             #[cfg(all(feature = "secure", not(feature = "checks")))]
             if n > 1 && n <= SHUFFLE_MAX {
                 let mut buf = [core::mem::MaybeUninit::<u16>::uninit(); SHUFFLE_MAX];
@@ -572,14 +597,7 @@ impl Page {
                 }
                 (*at(n - 1)).next = encode_link(key, ptr::null_mut());
                 tag_carved(key, at(n - 1) as *mut u8);
-                (*this).free = at(0);
-                (*this).capacity = capacity + n as u32;
-                if (*this).flags.has(PageFlags::FRESH) {
-                    (*this).flags.insert(PageFlags::FREE_IS_ZERO);
-                } else {
-                    (*this).flags.remove(PageFlags::FREE_IS_ZERO);
-                }
-                return true;
+                return at(0);
             }
             let mut b = first;
             for _ in 1..n {
@@ -596,15 +614,7 @@ impl Page {
             mark_carved(&*this, b as *mut u8);
             #[cfg(all(feature = "secure", not(feature = "checks")))]
             tag_carved(key, b as *mut u8);
-            (*this).free = first;
-            (*this).capacity = capacity + n as u32;
-            // With `checks`, carved blocks hold their free fill, not zeros.
-            if (*this).flags.has(PageFlags::FRESH) && !cfg!(feature = "checks") {
-                (*this).flags.insert(PageFlags::FREE_IS_ZERO);
-            } else {
-                (*this).flags.remove(PageFlags::FREE_IS_ZERO);
-            }
-            true
+            first
         }
     }
 }

@@ -209,10 +209,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             p.start = start;
             p.key = (*seg).key;
             #[cfg(all(feature = "secure", not(feature = "checks")))]
-            {
-                p.div_magic = crate::secure::divisor_magic(block_size);
-                p.span_bytes = crate::secure::span_bytes(reserved, block_size);
-            }
+            crate::secure::derive_page_fields(p);
             p.thread_free.store(0, Ordering::Relaxed);
             p.owner.store(self.id, Ordering::Relaxed);
             p.next = ptr::null_mut();

@@ -57,10 +57,7 @@ impl ProtocolPage {
         page.slice_count = 1;
         page.key = key;
         #[cfg(all(feature = "secure", not(feature = "checks")))]
-        {
-            page.div_magic = crate::secure::divisor_magic(block_size);
-            page.span_bytes = crate::secure::span_bytes(count, block_size);
-        }
+        crate::secure::derive_page_fields(&mut page);
         page.owner = AtomicUsize::new(owner);
         ProtocolPage {
             page: UnsafeCell::new(page),

@@ -72,10 +72,18 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
     }
 }
 
+/// Sets the fields `secure` derives from a page's `reserved` and
+/// `block_size` (`div_magic`, `span_bytes`); called wherever a page
+/// descriptor is written whole, after those two.
+pub(crate) fn derive_page_fields(page: &mut Page) {
+    page.div_magic = divisor_magic(page.block_size);
+    page.span_bytes = span_bytes(page.reserved, page.block_size);
+}
+
 /// A page's `span_bytes`: the bytes its `reserved` blocks of `block_size`
 /// take, saturated at `u32::MAX` (a huge block's; its checks do not use
 /// it).
-pub(crate) const fn span_bytes(reserved: u32, block_size: usize) -> u32 {
+const fn span_bytes(reserved: u32, block_size: usize) -> u32 {
     let bytes = reserved as u64 * block_size as u64;
     if bytes > u32::MAX as u64 {
         u32::MAX
@@ -89,7 +97,7 @@ pub(crate) const fn span_bytes(reserved: u32, block_size: usize) -> u32 {
 /// `n * magic mod 2^64 < magic` (Lemire, Kaser and Kurz, "Faster remainder
 /// by direct computation", 2019): one multiplication where a remainder
 /// costs a division on the free path.
-pub(crate) const fn divisor_magic(d: usize) -> u64 {
+const fn divisor_magic(d: usize) -> u64 {
     if d < 2 {
         // Every offset of a 1-byte block is a block's start (`n * 0 < 0`
         // would say none): not used, blocks are at least 16 bytes.

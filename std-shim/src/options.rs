@@ -420,8 +420,9 @@ pub(crate) fn background() -> bool {
     OPTIONS.background.load(Relaxed) && OPTIONS.purge_delay_ms.load(Relaxed) != u32::MAX
 }
 
-/// Guard pages (`MASU_GUARD_PAGES`, with `secure`): read once, at
-/// initialisation, so that every reservation is released as it was made.
+/// Guard pages (`MASU_GUARD_PAGES`, with `secure`). `MmapOs` asks once, at
+/// its first reservation (a `Latch`), so that every reservation is
+/// released as it was made.
 #[cfg(feature = "secure")]
 pub(crate) fn guard_pages() -> bool {
     OPTIONS.guard_pages.load(Relaxed)
