@@ -22,8 +22,11 @@ use spin::Mutex;
 /// platform to give memory back to), so the core never counts memory of a
 /// fixed region as decommitted.
 ///
-/// The region's top few hundred bytes to few KiB hold its own metadata
-/// (free-list heads and a byte-per-4-KiB map of where segments are):
+/// A few hundred bytes to a few KiB of the region hold its own metadata
+/// (free-list heads and a byte-per-4-KiB map of where segments are): at its
+/// top, or at its bottom when its start leaves room for them below the
+/// first 4 KiB boundary and its end does not above the last, so that they
+/// never take a whole 4 KiB granule a segment could use.
 /// [`FixedRegion::size`] is what is left for blocks and segments.
 pub struct FixedRegion {
     blocks: Mutex<Tlsf>,
@@ -135,7 +138,7 @@ impl FixedRegion {
         }
     }
 
-    /// Bytes of the region's own metadata (at its top).
+    /// Bytes of the region's own metadata (at its top or its bottom).
     pub fn metadata_bytes(&self) -> usize {
         let blocks = self.blocks.lock();
         if blocks.has_memory() {

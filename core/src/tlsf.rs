@@ -11,10 +11,19 @@
 //!
 //! # Layout and invariants
 //!
-//! The region is `[base, end)`; the *block area* `[base, limit)` holds
-//! blocks and spans, and `[limit, end)` this allocator's metadata: the
-//! free-list heads, the second-level bitmaps and the *span map*, a byte
-//! per granule of the block area (see [`Tlsf::span_bit`]).
+//! The region is `[origin, end)`; the *block area* `[base, limit)` holds
+//! blocks and spans, and the rest of the region this allocator's metadata:
+//! the free-list heads, the second-level bitmaps and the *span map*, a byte
+//! per granule of the block area (see [`Tlsf::span_bit`]). The metadata
+//! sits at the region's top (`base == origin`, `limit < end`), or at its
+//! bottom (`origin < base`, `limit == end`) when the region's end leaves
+//! less room than the metadata takes above its last granule boundary and
+//! its start leaves enough below its first: spans are granule-aligned, so
+//! metadata in the partial granule at the bottom leaves every whole granule
+//! to them, where at the top it would take the last whole one (a segment
+//! of a 1 MiB region starting 8 bytes past a 128 KiB boundary: 7 fit, not
+//! 6). Bottom metadata stays in `origin`'s granule, so block numbers and
+//! the span map count from `origin` either way.
 //!
 //! A block at address `b` (a multiple of 8) has its header word in the 8
 //! bytes before its payload `b + 8`: the block's size in bytes (a multiple
@@ -129,6 +138,16 @@ fn list_at_least(size: usize) -> Option<(usize, usize)> {
     Some(list_of(up))
 }
 
+/// Whether the metadata (`bytes` of it) of the region `[base, end)` goes
+/// at its bottom: when the room above the region's last granule boundary
+/// is too short for it and the room below its first is not (see the module
+/// documentation).
+fn meta_goes_below(base: usize, end: usize, bytes: usize) -> bool {
+    let above = end & (GRANULE - 1);
+    let below = base.wrapping_neg() & (GRANULE - 1);
+    above < bytes && below >= bytes
+}
+
 /// First-level lists needed for free blocks of up to `max` bytes.
 fn levels_for(max: usize) -> usize {
     list_of(max.max(LINEAR)).0 + 1
@@ -195,7 +214,11 @@ impl MetaLayout {
 /// documentation). Not synchronised: [`FixedRegion`](crate::FixedRegion)
 /// keeps it behind a lock.
 pub(crate) struct Tlsf {
-    /// First byte of the block area (0 while the region has no memory).
+    /// First byte of the region, where block numbers count from (0 while
+    /// the region has no memory).
+    origin: usize,
+    /// First byte of the block area: `origin`, or past the metadata when
+    /// it sits at the bottom.
     base: usize,
     /// End of the block area: where the metadata starts.
     limit: usize,
@@ -230,6 +253,7 @@ impl Tlsf {
     /// An allocator with no memory: every allocation fails.
     pub(crate) const fn empty() -> Tlsf {
         Tlsf {
+            origin: 0,
             base: 0,
             limit: 0,
             end: 0,
@@ -261,9 +285,9 @@ impl Tlsf {
         self.free_bytes
     }
 
-    /// The region's first byte (the block area's).
+    /// The region's first byte.
     pub(crate) fn bottom(&self) -> usize {
-        self.base
+        self.origin
     }
 
     /// One past the region's last byte (its metadata's).
@@ -277,8 +301,8 @@ impl Tlsf {
     }
 
     /// Takes `[start, start + len)`, trimmed to 8-byte boundaries, as the
-    /// region: its top goes to the metadata, the rest becomes one free
-    /// block. A range too small to hold the metadata and one block leaves
+    /// region: its top or its bottom goes to the metadata (see the module
+    /// documentation), the rest becomes one free block. A range too small to hold the metadata and one block leaves
     /// the allocator empty; returns whether it took the memory.
     ///
     /// # Safety
@@ -294,24 +318,28 @@ impl Tlsf {
             return false;
         }
         let meta = MetaLayout::for_region(base, end);
-        let Some(limit) = end.checked_sub(meta.bytes) else {
-            return false;
-        };
-        if limit < base + HEAD + ALIGN {
+        if end - base < meta.bytes + HEAD + ALIGN {
             return false;
         }
-        self.base = base;
+        let below = meta_goes_below(base, end, meta.bytes);
+        let at = if below { base } else { end - meta.bytes };
+        self.origin = base;
         self.end = end;
-        // SAFETY: `[limit, end)` lies in the caller's range.
-        unsafe { self.place_meta(limit, meta, None) };
+        // SAFETY: `[at, at + meta.bytes)` lies in the caller's range.
+        unsafe { self.place_meta(at, meta, None) };
+        (self.base, self.limit) = if below {
+            (base + meta.bytes, end)
+        } else {
+            (base, at)
+        };
         // SAFETY: the block area is ours and empty.
-        unsafe { self.release_range(base, limit - base, false) };
+        unsafe { self.release_range(self.base, self.limit - self.base, false) };
         true
     }
 
     /// Points the metadata arrays at `[at, at + meta.bytes)` and fills them:
     /// copied from `old` (the previous arrays and their sizes) where given,
-    /// the rest zeroed. Sets `limit` to `at`.
+    /// the rest zeroed.
     ///
     /// # Safety
     /// `[at, at + meta.bytes)` is ours and overlaps neither the block area
@@ -343,12 +371,11 @@ impl Tlsf {
         self.narrow = meta.narrow;
         self.levels = meta.levels;
         self.map_bytes = meta.map_bytes;
-        self.limit = at;
     }
 
     /// Grows the region to `new_end` (trimmed down to 8 bytes): the
-    /// metadata moves to the new top and its old place joins the block
-    /// area with the new memory. Returns false, changing nothing, when the
+    /// metadata moves to the new top and its old place (at the old top or
+    /// the bottom) joins the block area with the new memory. Returns false, changing nothing, when the
     /// new memory is too short to hold the moved metadata.
     ///
     /// # Safety
@@ -359,7 +386,7 @@ impl Tlsf {
         if !self.has_memory() || new_end <= self.end {
             return false;
         }
-        let meta = MetaLayout::for_region(self.base, new_end);
+        let meta = MetaLayout::for_region(self.origin, new_end);
         let Some(at) = new_end.checked_sub(meta.bytes) else {
             return false;
         };
@@ -370,11 +397,20 @@ impl Tlsf {
         // SAFETY: `[at, new_end)` is new memory, apart from the old arrays.
         unsafe { self.place_meta(at, meta, Some((self.levels, self.map_bytes))) };
         self.end = new_end;
+        self.limit = at;
         self.limit_prev_free = false;
-        // SAFETY: the old metadata and the new memory below the new
-        // metadata are ours and unused; `prev_free` says whether the block
-        // before them is free.
+        // SAFETY: the old metadata if it was at the top, and the new memory
+        // below the new metadata, are ours and unused; `prev_free` says
+        // whether the block before them is free.
         unsafe { self.release_range(old_limit, at - old_limit, prev_free) };
+        if self.origin < self.base {
+            // The old metadata was at the bottom: it becomes the block
+            // area's first block (nothing is before it).
+            let (b, len) = (self.origin, self.base - self.origin);
+            self.base = b;
+            // SAFETY: `[b, b + len)` held the old arrays, unused now.
+            unsafe { self.release_range(b, len, false) };
+        }
         true
     }
 
@@ -383,7 +419,7 @@ impl Tlsf {
     /// The span-map byte of the granule holding `addr`.
     #[inline(always)]
     fn map_byte(&self, addr: usize) -> &AtomicU8 {
-        let g = (addr >> GRANULE_SHIFT) - (self.base >> GRANULE_SHIFT);
+        let g = (addr >> GRANULE_SHIFT) - (self.origin >> GRANULE_SHIFT);
         debug_assert!(g < self.map_bytes);
         // SAFETY: `addr` lies in the block area, which the map covers.
         unsafe { &*self.map.add(g) }
@@ -403,7 +439,7 @@ impl Tlsf {
         if self.map.is_null() {
             return ptr::null();
         }
-        self.map.wrapping_sub(self.base >> GRANULE_SHIFT)
+        self.map.wrapping_sub(self.origin >> GRANULE_SHIFT)
     }
 
     /// Sets or clears span-map bit `bit` of the granule holding `addr`.
@@ -467,7 +503,7 @@ impl Tlsf {
     /// The block number of block `b` (0 stands for none).
     #[inline(always)]
     fn number(&self, b: usize) -> u32 {
-        (((b - self.base) >> 3) + 1) as u32
+        (((b - self.origin) >> 3) + 1) as u32
     }
 
     /// The block of number `n` (0 for none).
@@ -476,7 +512,7 @@ impl Tlsf {
         if n == 0 {
             0
         } else {
-            self.base + ((n as usize - 1) << 3)
+            self.origin + ((n as usize - 1) << 3)
         }
     }
 
@@ -1319,6 +1355,72 @@ mod tests {
         }
         t.check();
         assert_eq!(t.free_bytes(), t.size());
+    }
+
+    /// Spans of `size` bytes aligned to `size` that the region takes.
+    fn spans_that_fit(t: &mut Tlsf, size: usize) -> Vec<*mut u8> {
+        core::iter::from_fn(|| Some(t.alloc_span(size, size)))
+            .take_while(|s| !s.is_null())
+            .collect()
+    }
+
+    /// A region starting 8 bytes past a 64 KiB boundary and ending 8 bytes
+    /// past one has its metadata at the bottom, where it takes no whole
+    /// granule: four 64 KiB spans fit (three with the metadata at the top,
+    /// which takes the last one's room). Extending it moves the metadata to
+    /// the new top and gives the bottom's room to blocks.
+    #[test]
+    fn metadata_goes_to_the_bottom_when_the_top_has_no_room_for_it() {
+        let (_buf, base) = region(2 << 20, 0);
+        let start = base + 8;
+        let mut t = Tlsf::empty();
+        // SAFETY: the buffer outlives `t` and holds 2 MiB from `base`.
+        assert!(unsafe { t.init(start, 5 * (64 << 10)) });
+        assert!(
+            t.origin < t.base && t.limit == t.end,
+            "metadata at the bottom"
+        );
+        assert_eq!(t.bottom(), start);
+        t.check();
+        let spans = spans_that_fit(&mut t, 64 << 10);
+        assert_eq!(spans.len(), 4, "every whole 64 KiB slot holds a span");
+        let a = t.alloc(1000, 8);
+        assert!(!a.is_null(), "the bottom granule's rest serves blocks");
+        t.check();
+        // SAFETY: the buffer holds 2 MiB from `base`.
+        assert!(unsafe { t.extend_to(start + (1 << 20)) });
+        assert!(t.origin == t.base && t.limit < t.end, "metadata at the top");
+        t.check();
+        let b = t.alloc(500 << 10, 8);
+        assert!(!b.is_null(), "the new memory serves a large block");
+        // SAFETY: live blocks and spans, freed once.
+        unsafe {
+            t.free(a);
+            t.free(b);
+            for s in spans {
+                t.free_span(s, 64 << 10);
+            }
+        }
+        t.check();
+        assert_eq!(t.free_bytes(), t.size());
+        assert_eq!(t.size() + (t.end - t.limit), 1 << 20, "the whole region");
+    }
+
+    /// With room above its last granule boundary (or none below its
+    /// first), the metadata stays at the top.
+    #[test]
+    fn metadata_stays_at_the_top_when_it_fits_there() {
+        let (_buf, base) = region(1 << 20, 0);
+        for (skew, len) in [(0, 256 << 10), (8, (256 << 10) + 4000), (4000, 256 << 10)] {
+            let mut t = Tlsf::empty();
+            // SAFETY: the buffer outlives `t` and holds the range.
+            assert!(unsafe { t.init(base + skew, len) });
+            assert!(
+                t.origin == t.base && t.limit < t.end,
+                "skew {skew}, len {len}"
+            );
+            t.check();
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The platform calls masu makes, and nothing else: `mmap`, `munmap`,
 //! `madvise`, `mremap`, `mprotect` (guard pages), the page size and the
-//! clock, each counted (see [`Syscalls`]). Everything above (the commit map, [`MmapOs`](crate::MmapOs))
-//! goes through here.
+//! clock, each counted (see [`Syscalls`]). Everything above (the commit
+//! map, [`MmapOs`](crate::MmapOs)) goes through here.
 
 use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
