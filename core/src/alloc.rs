@@ -37,7 +37,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
         // The fast path serves no request above `direct_above`.
         if Self::DIRECT && size > self.config.direct_above {
-            return self.alloc_direct(size, align, zero);
+            return self.alloc_above_direct(size, align, zero);
         }
         self.alloc_generic(size, align, zero)
     }
@@ -147,7 +147,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     fn alloc_generic_inner(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
         if Self::DIRECT {
             if size > self.config.direct_above {
-                return self.alloc_direct(size, align, zero);
+                return self.alloc_above_direct(size, align, zero);
             }
             let p = self.alloc_from_segments(size, align, zero);
             if p.is_null() {
@@ -156,6 +156,27 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             return p;
         }
+        self.alloc_from_segments(size, align, zero)
+    }
+
+    /// A request above `direct_above`: a direct block or, when the region
+    /// has none left for it, room that segments already hold (a block of a
+    /// class page or a large span in their free slices), which the region
+    /// could not hand out as a direct block while they hold it.
+    #[inline(always)]
+    fn alloc_above_direct(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        let p = self.alloc_direct(size, align, zero);
+        if p.is_null() && self.config.direct_spill {
+            return self.spill_into_segments(size, align, zero);
+        }
+        p
+    }
+
+    /// [`Heap::alloc_above_direct`]'s fallback, out of line: it runs only
+    /// when the region is full.
+    #[cold]
+    #[inline(never)]
+    fn spill_into_segments(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
         self.alloc_from_segments(size, align, zero)
     }
 

@@ -73,6 +73,12 @@ pub struct Config {
     /// allocation reports out of memory, and by `collect`, `reset` and
     /// `Drop`.
     pub direct_cache_bytes: usize,
+    /// Over an `Os` that serves direct blocks: a request above
+    /// [`Config::direct_above`] that the region can no longer serve as a
+    /// direct block takes room its heap's segments already hold (a block of
+    /// a class page or a large span in their free slices) instead of
+    /// failing. Only a request that would otherwise fail is affected.
+    pub direct_spill: bool,
 }
 
 impl Config {
@@ -93,6 +99,7 @@ impl Config {
         quarantine_bytes: 0,
         direct_above: 1024,
         direct_cache_bytes: 64 << 10,
+        direct_spill: true,
     };
 
     /// For fixed regions where every byte counts: [`Config::FIXED_REGION`]
@@ -124,6 +131,7 @@ impl Config {
         quarantine_bytes: 0,
         direct_above: 0,
         direct_cache_bytes: 4 << 10,
+        direct_spill: true,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -141,6 +149,7 @@ impl Config {
         quarantine_bytes: 0,
         direct_above: usize::MAX,
         direct_cache_bytes: 0,
+        direct_spill: true,
     };
 
     /// Usable bytes of the live block at `ptr` of any heap built with this
@@ -206,6 +215,12 @@ impl Config {
     /// This config with [`Config::direct_above`] set to `bytes`.
     pub const fn with_direct_above(mut self, bytes: usize) -> Self {
         self.direct_above = bytes;
+        self
+    }
+
+    /// This config with [`Config::direct_spill`] set to `on`.
+    pub const fn with_direct_spill(mut self, on: bool) -> Self {
+        self.direct_spill = on;
         self
     }
 

@@ -6,7 +6,11 @@
 //!   [`Config::direct_above`](crate::Config::direct_above) bytes, and any
 //!   request that segments cannot serve any more (no segment fits in the
 //!   region): then the region's last bytes still serve blocks, packed to 8
-//!   bytes.
+//!   bytes. The other way round, with [`Config::direct_spill`] a request
+//!   above `direct_above` that the region cannot serve any more takes the
+//!   free slices of the heap's segments (a class block or a large span).
+//!
+//!   [`Config::direct_spill`]: crate::Config::direct_spill
 //! * **Which blocks are direct.** `Os::is_direct` tells, from the block's
 //!   address, without a lock (the region's span map): the free fast path
 //!   asks it first and leaves direct blocks to the slow path.

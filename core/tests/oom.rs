@@ -168,3 +168,54 @@ fn a_request_larger_than_the_region_returns_null_and_the_heap_still_works() {
     // SAFETY: live block with that layout.
     unsafe { heap.dealloc(p, Layout::new::<[u64; 4]>()) };
 }
+
+/// With `direct_spill` (on in every preset), a request above
+/// `direct_above` that the region can no longer serve as a direct block
+/// takes free slices of the heap's segments instead of failing: a 1 MiB
+/// region whose only segment holds one small block serves 2000-byte
+/// requests until the segment's free slices are used too, and every byte
+/// comes back. Without it, the first request the region cannot serve
+/// fails with the segment nearly empty. (No direct blocks with `checks` or
+/// `secure`.)
+#[cfg(not(any(feature = "checks", feature = "secure")))]
+#[test]
+fn a_direct_request_spills_into_free_slices_when_the_region_is_full() {
+    let fill = |spill: bool| {
+        let os = FixedRegion::from_slice(common::region(1 << 20));
+        let free_at_start = os.free_bytes();
+        let mut heap = Heap::new(os, Config::FIXED_REGION.with_direct_spill(spill));
+        let small = Layout::from_size_align(64, 8).unwrap();
+        let s = heap.alloc(small);
+        assert!(!s.is_null());
+        let l = Layout::from_size_align(2000, 8).unwrap();
+        let blocks = fill_until_oom_with(&mut heap, l);
+        let n = blocks.len();
+        free_all(&mut heap, blocks);
+        // SAFETY: live with its layout.
+        unsafe { heap.dealloc(s, small) };
+        heap.collect(true);
+        assert_eq!(heap.os().free_bytes(), free_at_start, "region whole again");
+        n
+    };
+    let (with, without) = (fill(true), fill(false));
+    println!("2000-byte blocks in 1 MiB: {with} with spill, {without} without");
+    // The segment (128 KiB) less its header and the small block's page
+    // holds 56 more (512 against 456).
+    assert!(
+        with >= without + 20,
+        "{with} blocks with spill, {without} without"
+    );
+}
+
+/// Allocates `layout` until it fails.
+#[cfg(not(any(feature = "checks", feature = "secure")))]
+fn fill_until_oom_with(heap: &mut Heap<FixedRegion>, layout: Layout) -> Vec<(*mut u8, Layout)> {
+    let mut blocks = Vec::new();
+    loop {
+        let p = heap.alloc(layout);
+        if p.is_null() {
+            return blocks;
+        }
+        blocks.push((p, layout));
+    }
+}
