@@ -89,6 +89,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 self.purge_segment(seg, true);
                 seg = next;
             }
+            self.purge_huge_slack();
             while !self.lists.purge_first().is_null() {
                 self.purge_segment(self.lists.purge_first(), true);
             }

@@ -79,6 +79,13 @@ pub struct Config {
     /// a class page or a large span in their free slices) instead of
     /// failing. Only a request that would otherwise fail is affected.
     pub direct_spill: bool,
+    /// A cached huge segment reused for a smaller block keeps the committed
+    /// memory past the block until its purge delay
+    /// ([`Config::huge_purge_delay`]) has passed while the block lives, so
+    /// that a larger block soon after finds it without page faults. `false`:
+    /// up to the block's size of it becomes part of the block (its usable
+    /// size) and the rest is decommitted at once.
+    pub huge_keep_slack: bool,
 }
 
 impl Config {
@@ -100,6 +107,7 @@ impl Config {
         direct_above: 1024,
         direct_cache_bytes: 64 << 10,
         direct_spill: true,
+        huge_keep_slack: true,
     };
 
     /// For fixed regions where every byte counts: [`Config::FIXED_REGION`]
@@ -132,6 +140,7 @@ impl Config {
         direct_above: 0,
         direct_cache_bytes: 4 << 10,
         direct_spill: true,
+        huge_keep_slack: true,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -150,6 +159,7 @@ impl Config {
         direct_above: usize::MAX,
         direct_cache_bytes: 0,
         direct_spill: true,
+        huge_keep_slack: true,
     };
 
     /// Usable bytes of the live block at `ptr` of any heap built with this
@@ -221,6 +231,12 @@ impl Config {
     /// This config with [`Config::direct_spill`] set to `on`.
     pub const fn with_direct_spill(mut self, on: bool) -> Self {
         self.direct_spill = on;
+        self
+    }
+
+    /// This config with [`Config::huge_keep_slack`] set to `on`.
+    pub const fn with_huge_keep_slack(mut self, on: bool) -> Self {
+        self.huge_keep_slack = on;
         self
     }
 

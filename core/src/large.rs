@@ -27,6 +27,20 @@ pub(crate) fn huge_kept_bytes(page_size: usize) -> usize {
     (HUGE_HEADER + page_size - 1) & !(page_size - 1)
 }
 
+/// The end, rounded up to the `Os` page, of the block of huge segment `seg`
+/// in use, from its header: what a purge of its slack keeps.
+///
+/// # Safety
+/// `seg` is a live huge segment in use.
+pub(crate) unsafe fn huge_block_end(seg: *mut Segment, page_size: usize) -> usize {
+    // SAFETY: guaranteed by the caller; descriptor 0 follows the header.
+    unsafe {
+        let page = Segment::page(seg, 0);
+        let end = (*page).start as usize - seg as usize + (*page).block_size;
+        (end + page_size - 1) & !(page_size - 1)
+    }
+}
+
 /// A reused huge segment keeps committed memory past the request when it is
 /// at most this fraction of the request.
 const HUGE_SLACK_DIV: usize = 1;
@@ -214,12 +228,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if seg.is_null() {
             return None;
         }
-        // Committed memory past the request stays with the block (as usable
-        // size) up to HUGE_SLACK_DIV: decommitting it only to fault it in
-        // again for the next larger block costs more.
+        // Committed memory past the request: with `huge_keep_slack` it stays
+        // committed past the block until the purge delay; else it stays with
+        // the block (as usable size) up to HUGE_SLACK_DIV and the rest goes.
+        // Decommitting it only to fault it in again for the next larger
+        // block costs more.
         // SAFETY: a cached huge segment is live, ours and in no list.
         let committed = unsafe { (*seg).committed_bytes };
-        let end = if committed > lay.total && committed - lay.total <= lay.total / HUGE_SLACK_DIV {
+        let end = if self.config.huge_keep_slack {
+            lay.total.max(committed)
+        } else if committed > lay.total && committed - lay.total <= lay.total / HUGE_SLACK_DIV {
             committed
         } else {
             lay.total
@@ -300,8 +318,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: guaranteed by the caller.
         unsafe {
             // The block ends where the committed memory does (a reused
-            // segment's committed prefix may pass the request by a page).
-            let block_size = (*seg).committed_bytes - lay.block_off;
+            // segment's committed prefix may pass the request by a page),
+            // or with `huge_keep_slack` where the request does: the rest is
+            // slack, decommitted after the purge delay.
+            let committed = (*seg).committed_bytes;
+            let end = if self.config.huge_keep_slack {
+                lay.total.min(committed)
+            } else {
+                committed
+            };
+            let block_size = end - lay.block_off;
             let page = Segment::page(seg, 0);
             let start = (seg as *mut u8).add(lay.block_off);
             self.init_page(
@@ -318,6 +344,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.lists.add_huge(seg);
             self.start_single_block_page(page);
             self.counts.huge_made(block_size);
+            if committed > end {
+                (*seg).dirtied_at = self.now();
+                self.schedule_purge(seg);
+            }
             if zero {
                 ptr::write_bytes(start, 0, size.min(zero_from.saturating_sub(lay.block_off)));
             }
@@ -421,8 +451,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 return ptr::null_mut();
             }
             // The segment's header (with the page descriptor) moves: out of
-            // the lists that link it, and back in at its new address.
+            // the lists that link it, and back in at its new address. (The
+            // remap commits the whole reservation: no slack is left to
+            // purge.)
             self.lists.remove_huge(seg);
+            self.lists.purge_remove(seg);
             self.pages.unlink_full(page);
             let moved = self.remap_segment(seg, end);
             let seg = if moved.is_null() { seg } else { moved };
@@ -514,6 +547,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             (*page).class = PageClass::UNUSED;
             (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
             self.lists.remove_huge(seg);
+            // Queued for its slack (`huge_keep_slack`): `cache_put` queues
+            // it again, or releases it.
+            self.lists.purge_remove(seg);
             self.counts.huge_freed((*page).block_size);
             (*seg).dirtied_at = self.now();
             self.cache_put(seg);

@@ -110,19 +110,26 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // segment with live blocks (see "Access" on `Segment`).
             let page_size = self.store.page_size();
             if (*seg).kind == SegmentKind::Huge {
-                // Only cached huge segments are purged: keep the header.
+                // A cached one keeps its header; one in use (queued for the
+                // slack past its block, `huge_keep_slack`) keeps its block.
                 if !force
                     && !Self::delay_passed(self.config.huge_purge_delay, now, (*seg).dirtied_at)
                 {
                     self.lists.purge_enqueue(seg);
                     return;
                 }
-                let keep = crate::large::huge_kept_bytes(page_size);
+                let keep = if (*seg).cached {
+                    crate::large::huge_kept_bytes(page_size)
+                } else {
+                    crate::large::huge_block_end(seg, page_size)
+                };
                 let committed = (*seg).committed_bytes;
                 if committed > keep {
                     let len = committed - keep;
                     if self.store.decommit((seg as *mut u8).add(keep), len) {
-                        self.lists.cache_decommitted(len);
+                        if (*seg).cached {
+                            self.lists.cache_decommitted(len);
+                        }
                         (*seg).committed_bytes = keep;
                         self.counts.purged();
                     }
@@ -172,6 +179,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 (*seg).dirtied_at = now.wrapping_sub(age as u64);
                 self.lists.purge_enqueue(seg);
             }
+        }
+    }
+
+    /// Decommits the committed memory past the block of every huge segment
+    /// in use (`Config::huge_keep_slack`), whatever the delay.
+    pub(crate) fn purge_huge_slack(&mut self) {
+        let mut seg = self.lists.huge_first();
+        while !seg.is_null() {
+            // SAFETY: listed huge segments are live and ours.
+            let next = unsafe { (*seg).next };
+            self.purge_segment(seg, true);
+            seg = next;
         }
     }
 
@@ -238,6 +257,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let pages_before = self.counts.pages();
         let before = (self.store.decommitted_bytes(), self.store.reserved_bytes());
         self.free_idle_pages(true);
+        self.purge_huge_slack();
         let pages_freed = self.counts.pages() != pages_before;
         while !self.lists.purge_first().is_null() {
             self.purge_segment(self.lists.purge_first(), true);

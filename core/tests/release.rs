@@ -248,10 +248,18 @@ fn all_zero(p: *const u8, len: usize) -> bool {
         .all(|c| c == &[0u8; 4096][..c.len()])
 }
 
+/// `huge_keep_slack = false`: a smaller block that takes a cached huge
+/// segment gets the committed memory past it as usable size (up to its
+/// own size); a much smaller one gives the rest back at once.
 #[test]
 fn a_cached_huge_segment_serves_other_sizes_and_zeroes_what_it_reuses() {
     let os = VmLikeOs::new(256 << 20);
-    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(u32::MAX));
+    let mut h = Heap::new(
+        os,
+        Config::VIRTUAL_MEMORY
+            .with_purge_delay(u32::MAX)
+            .with_huge_keep_slack(false),
+    );
     let big = Layout::from_size_align(20 << 20, 8).unwrap();
     let p = h.alloc(big);
     assert!(!p.is_null());
@@ -294,6 +302,76 @@ fn a_cached_huge_segment_serves_other_sizes_and_zeroes_what_it_reuses() {
     let usable = unsafe { h.usable_size(q) };
     assert!(usable < small.size() + 4096, "excess kept: {usable}");
     assert_eq!(os.net_committed.load(Relaxed), h.stats().committed_bytes);
+    // SAFETY: live block.
+    unsafe { h.dealloc(q, small) };
+    h.collect(true);
+    assert_eq!(h.stats().reserved_bytes, 0);
+}
+
+/// `huge_keep_slack` (the default): a smaller block that takes a cached
+/// huge segment gets its request's size, and the committed memory past it
+/// stays committed, not handed out, until the huge purge delay has passed
+/// (here counted in events); the purge keeps the block whole. Without the
+/// default, the 14 MiB past a 6 MiB block would be decommitted at once and
+/// faulted in again by the next 20 MiB block.
+#[test]
+fn a_reused_huge_segment_keeps_its_slack_until_the_purge() {
+    let os = VmLikeOs::new(256 << 20);
+    // Purge delays in events (the test's `Os` has no clock): 8 for huge
+    // segments.
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_huge_purge_delay(8));
+    let big = Layout::from_size_align(20 << 20, 8).unwrap();
+    let p = h.alloc(big);
+    assert!(!p.is_null());
+    // SAFETY: live block of 20 MiB.
+    unsafe { h.dealloc(p, big) };
+    let (reserves, decommitted) = (os.reserves.load(Relaxed), os.decommitted.load(Relaxed));
+    let committed = h.stats().committed_bytes;
+    let small = Layout::from_size_align(6 << 20, 8).unwrap();
+    let q = h.alloc(small);
+    assert_eq!(os.reserves.load(Relaxed), reserves, "not reused");
+    assert_eq!(
+        os.decommitted.load(Relaxed),
+        decommitted,
+        "slack decommitted at once"
+    );
+    assert_eq!(h.stats().committed_bytes, committed);
+    // SAFETY: live block.
+    let usable = unsafe { h.usable_size(q) };
+    assert!(
+        (small.size()..small.size() + 4096).contains(&usable),
+        "slack handed out: {usable}"
+    );
+    assert!(h.has_pending_release(), "the slack waits for its purge");
+    // SAFETY: the block holds `small.size()` bytes.
+    unsafe { q.write_bytes(0x5A, small.size()) };
+    h.collect(false);
+    assert_eq!(
+        os.decommitted.load(Relaxed),
+        decommitted,
+        "purged before its delay"
+    );
+    for _ in 0..8 {
+        h.collect(false);
+    }
+    assert!(
+        os.decommitted.load(Relaxed) >= decommitted + (13 << 20),
+        "slack kept"
+    );
+    assert!(!h.has_pending_release());
+    assert!(
+        h.stats().committed_bytes < small.size() + (1 << 20),
+        "{}",
+        h.stats().committed_bytes
+    );
+    // SAFETY: live block of `small.size()` bytes.
+    let kept = unsafe { core::slice::from_raw_parts(q, small.size()) };
+    assert!(
+        kept.iter().all(|&b| b == 0x5A),
+        "the purge took the block's memory"
+    );
+    assert_eq!(os.net_committed.load(Relaxed), h.stats().committed_bytes);
+    h.assert_valid();
     // SAFETY: live block.
     unsafe { h.dealloc(q, small) };
     h.collect(true);

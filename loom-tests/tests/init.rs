@@ -35,6 +35,7 @@ const PARSED: Options = Options {
     committed_first: false,
     remap: false,
     cache_follows_huge: false,
+    huge_keep_slack: false,
     background: false,
     memory_limit: 512 << 20,
     quarantine_bytes: 64 << 10,

@@ -7,6 +7,7 @@
 //! | `MASU_DECOMMIT` | `dontneed` (`MADV_DONTNEED`) or `free` (`MADV_FREE`) | `dontneed` |
 //! | `MASU_LARGE_CACHE` | committed bytes of empty and freed huge segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 64M |
 //! | `MASU_CACHE_FOLLOWS_HUGE` | `1`: the cache may also hold as many committed bytes as the heap's live huge blocks take; `0`: `MASU_LARGE_CACHE` alone | 1 |
+//! | `MASU_HUGE_KEEP_SLACK` | `1`: a cached huge segment reused for a smaller block keeps its committed memory past the block until `MASU_HUGE_PURGE_DELAY` has passed; `0`: up to the block's size of it becomes the block's usable size and the rest is decommitted at once | 1 |
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
@@ -74,6 +75,9 @@ pub struct Options {
     pub remap: bool,
     /// The cache bound grows with the live huge bytes.
     pub cache_follows_huge: bool,
+    /// A reused huge segment keeps its committed slack until its purge
+    /// delay.
+    pub huge_keep_slack: bool,
     /// The background purger of idle heaps.
     pub background: bool,
     /// Most committed bytes (0: no limit).
@@ -103,6 +107,7 @@ const DEFAULTS: Options = Options {
     committed_first: Config::VIRTUAL_MEMORY.committed_first,
     remap: true,
     cache_follows_huge: true,
+    huge_keep_slack: true,
     background: true,
     memory_limit: 0,
     quarantine_bytes: DEFAULT_QUARANTINE,
@@ -125,6 +130,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     committed_first: B,
     remap: B,
     cache_follows_huge: B,
+    huge_keep_slack: B,
     background: B,
     memory_limit: U,
     quarantine_bytes: U,
@@ -150,6 +156,7 @@ impl OptionStore {
             committed_first: AtomicBool::new(d.committed_first),
             remap: AtomicBool::new(d.remap),
             cache_follows_huge: AtomicBool::new(d.cache_follows_huge),
+            huge_keep_slack: AtomicBool::new(d.huge_keep_slack),
             background: AtomicBool::new(d.background),
             memory_limit: AtomicUsize::new(d.memory_limit),
             quarantine_bytes: AtomicUsize::new(d.quarantine_bytes),
@@ -176,6 +183,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             committed_first: B::new(d.committed_first),
             remap: B::new(d.remap),
             cache_follows_huge: B::new(d.cache_follows_huge),
+            huge_keep_slack: B::new(d.huge_keep_slack),
             background: B::new(d.background),
             memory_limit: U::new(d.memory_limit),
             quarantine_bytes: U::new(d.quarantine_bytes),
@@ -198,6 +206,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             committed_first: self.committed_first.load(Relaxed),
             remap: self.remap.load(Relaxed),
             cache_follows_huge: self.cache_follows_huge.load(Relaxed),
+            huge_keep_slack: self.huge_keep_slack.load(Relaxed),
             background: self.background.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             quarantine_bytes: self.quarantine_bytes.load(Relaxed),
@@ -220,6 +229,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.committed_first.store(o.committed_first, Relaxed);
         self.remap.store(o.remap, Relaxed);
         self.cache_follows_huge.store(o.cache_follows_huge, Relaxed);
+        self.huge_keep_slack.store(o.huge_keep_slack, Relaxed);
         self.background.store(o.background, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.quarantine_bytes.store(o.quarantine_bytes, Relaxed);
@@ -472,6 +482,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_remote_batch(OPTIONS.remote_batch.load(Relaxed).max(1))
         .with_committed_first(OPTIONS.committed_first.load(Relaxed))
         .with_cache_follows_huge(OPTIONS.cache_follows_huge.load(Relaxed))
+        .with_huge_keep_slack(OPTIONS.huge_keep_slack.load(Relaxed))
         .with_quarantine(OPTIONS.quarantine_bytes.load(Relaxed))
         .with_seed(seed)
 }
@@ -668,6 +679,9 @@ pub(crate) fn load_from_env() {
     read(b"MASU_CACHE_FOLLOWS_HUGE\0", "0 or 1", parse_bool, |v| {
         o.cache_follows_huge = v
     });
+    read(b"MASU_HUGE_KEEP_SLACK\0", "0 or 1", parse_bool, |v| {
+        o.huge_keep_slack = v
+    });
     read(b"MASU_BACKGROUND\0", "0 or 1", parse_bool, |v| {
         o.background = v
     });
@@ -714,7 +728,8 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} background={} memory_limit={} quarantine={} guard_pages={} stats={}",
+             remap={} cache_follows_huge={} huge_keep_slack={} background={} memory_limit={} quarantine={} \
+             guard_pages={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
@@ -722,6 +737,7 @@ pub(crate) fn load_from_env() {
             o.committed_first as u8,
             o.remap as u8,
             o.cache_follows_huge as u8,
+            o.huge_keep_slack as u8,
             o.background as u8,
             o.memory_limit,
             o.quarantine_bytes,
