@@ -41,8 +41,9 @@ pub(crate) unsafe fn huge_block_end(seg: *mut Segment, page_size: usize) -> usiz
     }
 }
 
-/// A reused huge segment keeps committed memory past the request when it is
-/// at most this fraction of the request.
+/// Without `Config::huge_keep_slack`, a reused huge segment keeps committed
+/// memory past the request (as the block's usable size) when it is at most
+/// this fraction of the request.
 const HUGE_SLACK_DIV: usize = 1;
 
 /// The end, rounded up to the `Os` page, of a block of `size` bytes at
@@ -322,8 +323,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // or with `huge_keep_slack` where the request does: the rest is
             // slack, decommitted after the purge delay.
             let committed = (*seg).committed_bytes;
+            debug_assert!(committed >= lay.total);
             let end = if self.config.huge_keep_slack {
-                lay.total.min(committed)
+                lay.total
             } else {
                 committed
             };

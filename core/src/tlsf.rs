@@ -302,8 +302,9 @@ impl Tlsf {
 
     /// Takes `[start, start + len)`, trimmed to 8-byte boundaries, as the
     /// region: its top or its bottom goes to the metadata (see the module
-    /// documentation), the rest becomes one free block. A range too small to hold the metadata and one block leaves
-    /// the allocator empty; returns whether it took the memory.
+    /// documentation), the rest becomes one free block. A range too small
+    /// to hold the metadata and one block leaves the allocator empty;
+    /// returns whether it took the memory.
     ///
     /// # Safety
     /// The range is valid for reads and writes and used by nothing else
@@ -375,8 +376,9 @@ impl Tlsf {
 
     /// Grows the region to `new_end` (trimmed down to 8 bytes): the
     /// metadata moves to the new top and its old place (at the old top or
-    /// the bottom) joins the block area with the new memory. Returns false, changing nothing, when the
-    /// new memory is too short to hold the moved metadata.
+    /// the bottom) joins the block area with the new memory. Returns false,
+    /// changing nothing, when the new memory is too short to hold the moved
+    /// metadata.
     ///
     /// # Safety
     /// `[top(), new_end)` is valid for reads and writes and used by nothing

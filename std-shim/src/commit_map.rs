@@ -265,11 +265,12 @@ pub(crate) fn move_records(old: usize, old_size: usize, new: usize, tail: usize)
 /// reservation's records come back and the new one (`new_size` bytes) has
 /// nothing committed (the caller uncharges `tail` and releases it).
 pub(crate) fn unmove_records(old: usize, old_size: usize, new: usize, new_size: usize) {
-    let mut chunk_start = 0;
     for_chunk_pairs(old, old_size, new, |o, n| {
-        let cap = ((old_size - chunk_start).min(CHUNK) >> UNIT_SHIFT) as u32;
-        o.store((cap << HALF) | committed_of(n.load(Relaxed)), Relaxed);
-        chunk_start += CHUNK;
+        o.store(committed_of(n.load(Relaxed)), Relaxed)
+    });
+    // Each chunk's cap, as `add_reservation` set it.
+    for_chunks(old, old_size, false, |e, units| {
+        e.store((units << HALF) | e.load(Relaxed), Relaxed)
     });
     for_chunks(new, new_size, false, |e, _| {
         e.store(e.load(Relaxed) & !LOW, Relaxed)

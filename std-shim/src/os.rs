@@ -299,19 +299,8 @@ mod tests {
     /// Stands for another thread reserving the range a moved block left,
     /// as the kernel may let it the moment the mapping moved.
     fn reserve_the_old_range(old: *mut u8, old_size: usize) {
-        // SAFETY: maps the range the move just left, refusing to replace
-        // anything mapped there.
-        let p = unsafe {
-            libc::mmap(
-                old as *mut libc::c_void,
-                old_size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
-                -1,
-                0,
-            )
-        };
-        assert_eq!(p, old as *mut libc::c_void, "the old range is free");
+        let p = platform::map_near(old as usize, old_size);
+        assert_eq!(p, old, "the old range is free");
         assert!(commit_map::add_reservation(old as usize, old_size));
     }
 

@@ -64,7 +64,7 @@ pub(crate) fn map(len: usize) -> *mut u8 {
 
 /// As [`map`], at `hint` if that range is free (the kernel's choice
 /// otherwise; never over an existing mapping).
-fn map_near(hint: usize, len: usize) -> *mut u8 {
+pub(crate) fn map_near(hint: usize, len: usize) -> *mut u8 {
     MMAP_CALLS.fetch_add(1, Relaxed);
     // SAFETY: an anonymous mapping without MAP_FIXED (the hint is only
     // taken where nothing is mapped) touches no existing memory.
