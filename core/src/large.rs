@@ -323,9 +323,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // or with `huge_keep_slack` where the request does: the rest is
             // slack, decommitted after the purge delay.
             let committed = (*seg).committed_bytes;
-            debug_assert!(committed >= lay.total);
             let end = if self.config.huge_keep_slack {
-                lay.total
+                lay.total.min(committed)
             } else {
                 committed
             };
