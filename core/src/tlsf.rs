@@ -580,24 +580,53 @@ impl Tlsf {
         self.block(unsafe { *((b + HEAD + 4) as *const u32) })
     }
 
-    /// Sets the links of listed free block `b`.
+    /// The block of number `n`, which is not 0 (no branch, unlike
+    /// [`Tlsf::block`]).
+    #[inline(always)]
+    fn block_of(&self, n: u32) -> usize {
+        debug_assert!(n != 0);
+        self.origin.wrapping_sub(ALIGN) + ((n as usize) << 3)
+    }
+
+    /// The number of the next block on a listed free block's list (0: none).
+    ///
+    /// # Safety
+    /// `b` is a listed free block.
+    #[inline(always)]
+    unsafe fn next_number(b: usize) -> u32 {
+        // SAFETY: a listed block has its links after the header.
+        unsafe { *((b + HEAD) as *const u32) }
+    }
+
+    /// The number of the previous block on a listed free block's list (0:
+    /// none, `b` is the head).
+    ///
+    /// # Safety
+    /// As for [`Tlsf::next_number`].
+    #[inline(always)]
+    unsafe fn prev_number(b: usize) -> u32 {
+        // SAFETY: as above.
+        unsafe { *((b + HEAD + 4) as *const u32) }
+    }
+
+    /// Sets the forward link of free block `b` to block number `n`.
     ///
     /// # Safety
     /// `b` is a free block of at least `MIN_LISTED` bytes.
     #[inline(always)]
-    unsafe fn set_next(&self, b: usize, next: usize) {
+    unsafe fn set_next_number(b: usize, n: u32) {
         // SAFETY: guaranteed by the caller.
-        unsafe { *((b + HEAD) as *mut u32) = if next == 0 { 0 } else { self.number(next) } }
+        unsafe { *((b + HEAD) as *mut u32) = n }
     }
 
-    /// As [`Tlsf::set_next`], for the back link.
+    /// As [`Tlsf::set_next_number`], for the back link.
     ///
     /// # Safety
-    /// As for [`Tlsf::set_next`].
+    /// As for [`Tlsf::set_next_number`].
     #[inline(always)]
-    unsafe fn set_prev(&self, b: usize, prev: usize) {
+    unsafe fn set_prev_number(b: usize, n: u32) {
         // SAFETY: guaranteed by the caller.
-        unsafe { *((b + HEAD + 4) as *mut u32) = if prev == 0 { 0 } else { self.number(prev) } }
+        unsafe { *((b + HEAD + 4) as *mut u32) = n }
     }
 
     /// Makes `[b, b + size)` a free block (not merged with anything) and
@@ -609,20 +638,22 @@ impl Tlsf {
     #[inline(always)]
     unsafe fn insert_free(&mut self, b: usize, size: usize) {
         debug_assert!(size >= ALIGN && size % ALIGN == 0);
-        // SAFETY: the range is ours.
+        // SAFETY: the range is ours; a list head is 0 or a listed block.
         unsafe {
             Self::set_header(b, size);
             *((b + size - W) as *mut usize) = size;
             if size >= MIN_LISTED {
                 let (f, s) = list_of(size);
                 debug_assert!(f < self.levels);
-                let first = self.head(f, s);
-                self.set_next(b, first);
-                self.set_prev(b, 0);
+                let i = f * SL + s;
+                let first = self.head_number(i);
+                let n = self.number(b);
+                Self::set_next_number(b, first);
+                Self::set_prev_number(b, 0);
                 if first != 0 {
-                    self.set_prev(first, b);
+                    Self::set_prev_number(self.block_of(first), n);
                 }
-                Self::write_head(self.heads, self.narrow, f * SL + s, self.number(b));
+                Self::write_head(self.heads, self.narrow, i, n);
                 self.fl_bitmap |= 1 << f;
                 *self.sl_bitmaps.add(f) |= 1 << s;
             }
@@ -639,15 +670,15 @@ impl Tlsf {
     #[inline(always)]
     unsafe fn remove_free(&mut self, b: usize, size: usize) {
         if size >= MIN_LISTED {
-            // SAFETY: a listed free block: its links are valid.
+            // SAFETY: a listed free block: its links are 0 or listed blocks.
             unsafe {
-                let next = self.next_of(b);
-                let prev = self.prev_of(b);
+                let next = Self::next_number(b);
+                let prev = Self::prev_number(b);
                 if next != 0 {
-                    self.set_prev(next, prev);
+                    Self::set_prev_number(self.block_of(next), prev);
                 }
                 if prev != 0 {
-                    self.set_next(prev, next);
+                    Self::set_next_number(self.block_of(prev), next);
                 } else {
                     let (f, s) = list_of(size);
                     self.set_head(f, s, next);
@@ -657,18 +688,17 @@ impl Tlsf {
         self.free_bytes -= size;
     }
 
-    /// Makes `b` the head of list `(f, s)`, clearing the list's bits when
-    /// `b` is 0 (the list went empty).
+    /// Makes block number `n` the head of list `(f, s)`, clearing the
+    /// list's bits when `n` is 0 (the list went empty).
     ///
     /// # Safety
-    /// `f < levels`; `b` is 0 or a listed free block whose back link is 0.
+    /// `f < levels`; `n` is 0 or a listed free block whose back link is 0.
     #[inline(always)]
-    unsafe fn set_head(&mut self, f: usize, s: usize, b: usize) {
+    unsafe fn set_head(&mut self, f: usize, s: usize, n: u32) {
         // SAFETY: guaranteed by the caller.
         unsafe {
-            let n = if b == 0 { 0 } else { self.number(b) };
             Self::write_head(self.heads, self.narrow, f * SL + s, n);
-            if b == 0 {
+            if n == 0 {
                 let sl = &mut *self.sl_bitmaps.add(f);
                 *sl &= !(1 << s);
                 if *sl == 0 {
@@ -686,13 +716,16 @@ impl Tlsf {
         // to the size asked, where the good fit would split a larger one.
         let (f0, s0) = list_of(need);
         if f0 < self.levels {
-            // SAFETY: `f0 < levels`; a list head is a free block.
+            // SAFETY: `f0 < levels`; a list head is 0 or a free block.
             unsafe {
-                let b = self.head(f0, s0);
-                if b != 0 && Self::header(b) & !FLAGS >= need {
+                let n = self.head_number(f0 * SL + s0);
+                if n != 0 {
+                    let b = self.block_of(n);
                     let size = Self::header(b) & !FLAGS;
-                    self.remove_free(b, size);
-                    return Some((b, size));
+                    if size >= need {
+                        self.remove_free(b, size);
+                        return Some((b, size));
+                    }
                 }
             }
         }
@@ -701,11 +734,11 @@ impl Tlsf {
         };
         // SAFETY: the bitmaps say list `(f, s)` is non-empty: pop its head.
         unsafe {
-            let b = self.head(f, s);
+            let b = self.block_of(self.head_number(f * SL + s));
             let size = Self::header(b) & !FLAGS;
-            let next = self.next_of(b);
+            let next = Self::next_number(b);
             if next != 0 {
-                self.set_prev(next, 0);
+                Self::set_prev_number(self.block_of(next), 0);
             }
             self.set_head(f, s, next);
             self.free_bytes -= size;
