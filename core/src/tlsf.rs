@@ -192,7 +192,24 @@ impl MetaLayout {
     /// The metadata for a region `[base, end)` whose block area ends at
     /// most at `end`.
     fn for_region(base: usize, end: usize) -> MetaLayout {
-        let levels = levels_for(end - base);
+        let span = end - base;
+        let full = Self::with_levels(base, end, levels_for(span));
+        // The block area, and so its largest free block, is shorter than
+        // the region by the metadata: one level fewer may cover it (it does
+        // for a region of a power of two, the usual size: 16 KiB saves 40
+        // bytes, 64 KiB 32).
+        let fewer = levels_for(span.saturating_sub(full.bytes));
+        if fewer < full.levels {
+            let meta = Self::with_levels(base, end, fewer);
+            if levels_for(span.saturating_sub(meta.bytes)) <= fewer {
+                return meta;
+            }
+        }
+        full
+    }
+
+    /// The metadata for `[base, end)` with `levels` first-level lists.
+    fn with_levels(base: usize, end: usize, levels: usize) -> MetaLayout {
         let granules = (end >> GRANULE_SHIFT) - (base >> GRANULE_SHIFT) + 1;
         // One byte per granule, rounded to 8 for the arrays after it.
         let map_bytes = round_up(granules, ALIGN).unwrap_or(usize::MAX);
@@ -1482,6 +1499,39 @@ mod tests {
         }
         t.check();
         assert_eq!(t.free_bytes(), t.size());
+    }
+
+    #[test]
+    fn the_levels_cover_the_block_area_not_the_region() {
+        // A power-of-two region needs a level fewer than its size maps to,
+        // since the metadata shortens the block area.
+        assert_eq!(levels_for(16 << 10), 9);
+        assert_eq!(MetaLayout::for_region(0, 16 << 10).levels, 8);
+        assert_eq!(MetaLayout::for_region(0, 16 << 10).bytes, 280);
+        assert_eq!(MetaLayout::for_region(0, 64 << 10).bytes, 368);
+        // Around every power of two, the whole block area as one free block
+        // is on a list of a level that exists (`check`, and `insert_free`'s
+        // assertion), and can be handed out whole and taken back.
+        let (_buf, start) = region(1 << 20, 0);
+        for k in 7..=20 {
+            for len in ((1usize << k) - 48..=(1 << k) + 48).step_by(8) {
+                if len < MIN_REGION || len > 1 << 20 {
+                    continue;
+                }
+                let mut t = Tlsf::empty();
+                // SAFETY: the buffer outlives `t`.
+                if !unsafe { t.init(start, len) } {
+                    continue;
+                }
+                t.check();
+                let whole = t.size() - HEAD;
+                let p = t.alloc(whole, 8);
+                assert!(!p.is_null(), "a {len}-byte region serves {whole}");
+                // SAFETY: the block just allocated.
+                unsafe { t.free(p) };
+                t.check();
+            }
+        }
     }
 
     #[test]
