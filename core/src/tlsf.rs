@@ -1515,7 +1515,7 @@ mod tests {
         let (_buf, start) = region(1 << 20, 0);
         for k in 7..=20 {
             for len in ((1usize << k) - 48..=(1 << k) + 48).step_by(8) {
-                if len < MIN_REGION || len > 1 << 20 {
+                if !(MIN_REGION..=1 << 20).contains(&len) {
                     continue;
                 }
                 let mut t = Tlsf::empty();
