@@ -183,6 +183,7 @@ fn span_bytes(size: usize) -> Option<usize> {
 // block's granule does not change while the block lives.
 unsafe impl Os for FixedRegion {
     const DIRECT_BLOCKS: bool = true;
+    const DECOMMITS: bool = false;
 
     fn reserve(&self, size: usize, align: usize) -> *mut u8 {
         let (Some(size), true) = (span_bytes(size), align.is_power_of_two()) else {

@@ -157,6 +157,13 @@ pub unsafe trait Os {
     /// direct blocks compiles away.
     const DIRECT_BLOCKS: bool = false;
 
+    /// Whether [`Os::decommit`] can ever give memory back. False for an
+    /// `Os` whose `decommit` always returns false (a
+    /// [`FixedRegion`](crate::FixedRegion): there is no platform to give
+    /// memory to); then the heap queues nothing for purging and spends no
+    /// slow-path time on it.
+    const DECOMMITS: bool = true;
+
     /// A direct block of at least `size` bytes aligned to `align` (a power
     /// of two), outside every reservation; null when out of memory (and
     /// always without [`Os::DIRECT_BLOCKS`]). Takes `&self`: other heaps
@@ -317,6 +324,7 @@ unsafe impl<O: Os + ?Sized> Os for &O {
         (**self).policy(current)
     }
     const DIRECT_BLOCKS: bool = O::DIRECT_BLOCKS;
+    const DECOMMITS: bool = O::DECOMMITS;
     #[inline]
     fn direct_alloc_shared(&self, size: usize, align: usize) -> *mut u8 {
         (**self).direct_alloc_shared(size, align)

@@ -241,6 +241,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Queues `seg` for purging, or purges it now when the delay is 0.
     pub(crate) fn schedule_purge(&mut self, seg: *mut Segment) {
+        if !O::DECOMMITS {
+            return;
+        }
         match self.delay_of(seg) {
             0 => self.purge_segment(seg, true),
             u32::MAX => {}
@@ -316,5 +319,38 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use crate::{Config, FixedRegion, Heap};
+    use core::alloc::Layout;
+    use std::vec::Vec;
+
+    #[test]
+    fn a_region_that_cannot_decommit_queues_nothing_for_purging() {
+        let mut buf = std::vec![0u8; (1 << 20) + (1 << 17)];
+        let start = (buf.as_mut_ptr() as usize + (1 << 17) - 1) & !((1 << 17) - 1);
+        let mut heap = Heap::new(FixedRegion::empty(), Config::FIXED_REGION);
+        // SAFETY: the buffer outlives the heap and is used by nothing else.
+        unsafe { heap.os().init(start as *mut u8, 1 << 20) };
+        let layout = Layout::from_size_align(64, 8).unwrap();
+        // Three 4 KiB pages' worth of one class, then all freed: every page
+        // but the one kept for the class goes back to its segment.
+        let blocks: Vec<*mut u8> = (0..3 * 4096 / 64).map(|_| heap.alloc(layout)).collect();
+        assert!(blocks.iter().all(|p| !p.is_null()));
+        for p in blocks {
+            // SAFETY: a live block of this layout, freed once.
+            unsafe { heap.dealloc(p, layout) };
+        }
+        assert!(heap.counts.pages() >= 1);
+        assert!(
+            heap.lists.purge_first().is_null(),
+            "a segment was queued for a purge the region cannot do"
+        );
+        drop(heap);
+        drop(buf);
     }
 }
