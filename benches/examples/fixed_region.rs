@@ -3,7 +3,7 @@
 //! `linked_list_allocator`, `buddy_system_allocator` and `rlsf` (TLSF).
 //!
 //! ```text
-//! cargo run --release -p masu-bench --example fixed_region [-- quick|full] [machine] [only=NAME,...] [max=N] [csv=DIR]
+//! cargo run --release -p masu-bench --example fixed_region [-- quick|full] [machine] [only=NAME,...] [max=N] [ops=N] [csv=DIR]
 //! ```
 //!
 //! For each largest request size (200, 1000, 3000, 10000, 30000 B), single
@@ -242,14 +242,30 @@ fn with_subject<R>(
 
 /// The two measurements, monomorphised per allocator.
 trait Runner {
-    fn speed(&mut self, max: usize, window: Duration, seed: u64) -> (u64, f64, u64);
+    fn speed(
+        &mut self,
+        max: usize,
+        window: Duration,
+        ops: Option<u64>,
+        seed: u64,
+    ) -> (u64, f64, u64);
     fn efficiency(&mut self, max: usize, arena: usize, seed: u64) -> f64;
     fn fill(&mut self, sizes: (usize, usize), arena: usize, seed: u64) -> f64;
 }
 
 impl<S: Subject> Runner for S {
-    /// Random actions for `window`: returns (operations, seconds, failed allocations).
-    fn speed(&mut self, max: usize, window: Duration, seed: u64) -> (u64, f64, u64) {
+    /// Random actions for `window`, or exactly `limit` of them (a multiple
+    /// of 256) when given: returns (operations, seconds, failed
+    /// allocations). Never inlined, so that callgrind can count each
+    /// allocator's loop alone (`--toggle-collect='*Runner*speed*'`).
+    #[inline(never)]
+    fn speed(
+        &mut self,
+        max: usize,
+        window: Duration,
+        limit: Option<u64>,
+        seed: u64,
+    ) -> (u64, f64, u64) {
         let mut rng = Rng::with_seed(seed);
         let mut slots: Vec<Option<(*mut u8, Layout)>> = vec![None; SLOTS];
         let (mut ops, mut oom) = (0u64, 0u64);
@@ -292,7 +308,7 @@ impl<S: Subject> Runner for S {
                 }
                 ops += 1;
             }
-            if t.elapsed() >= window {
+            if limit.map_or(t.elapsed() >= window, |n| ops >= n) {
                 break;
             }
         }
@@ -435,6 +451,12 @@ fn main() {
     let only_max: Option<usize> = args
         .iter()
         .find_map(|a| a.strip_prefix("max=").and_then(|v| v.parse().ok()));
+    // `ops=N`: throughput over exactly N random actions, once (for
+    // callgrind); the window and the repetitions are ignored.
+    let op_limit: Option<u64> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("ops=").and_then(|v| v.parse().ok()));
+    let reps = if op_limit.is_some() { 1 } else { reps };
     let small_names: Vec<&str> = names.clone().copied().collect();
     let csv_dir = args.iter().find_map(|a| a.strip_prefix("csv="));
     let mut fixed_csv = String::from("allocator,max,ops_per_s,efficiency\n");
@@ -447,7 +469,7 @@ fn main() {
             let mut ooms = 0;
             for rep in 0..reps {
                 let (ops, secs, oom) = with_subject(name, arena, SPEED_ARENA, |s| {
-                    s.speed(max, window, 0x5eed + rep as u64)
+                    s.speed(max, window, op_limit, 0x5eed + rep as u64)
                 });
                 rates.push(ops as f64 / secs);
                 ooms += oom;

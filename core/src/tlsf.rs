@@ -731,8 +731,16 @@ impl Tlsf {
     fn take_fitting(&mut self, need: usize) -> Option<(usize, usize)> {
         // The head of `need`'s own list first, when it fits: a block close
         // to the size asked, where the good fit would split a larger one.
+        // Not when the good fit is the next list up (or `need`'s own, at a
+        // list boundary): its block is as close, and looking at the own
+        // list's head would cost a cache miss for nothing.
         let (f0, s0) = list_of(need);
-        if f0 < self.levels {
+        let good = self.find_good_fit(need);
+        let own_first = match good {
+            Some((f, s)) => f * SL + s > f0 * SL + s0 + 1,
+            None => true,
+        };
+        if own_first && f0 < self.levels {
             // SAFETY: `f0 < levels`; a list head is 0 or a free block.
             unsafe {
                 let n = self.head_number(f0 * SL + s0);
@@ -746,7 +754,7 @@ impl Tlsf {
                 }
             }
         }
-        let Some((f, s)) = self.find_good_fit(need) else {
+        let Some((f, s)) = good else {
             return self.take_exact(need);
         };
         // SAFETY: the bitmaps say list `(f, s)` is non-empty: pop its head.
