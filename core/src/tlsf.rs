@@ -52,8 +52,11 @@
 //!
 //! Allocation rounds the request up to the next list boundary and takes
 //! the first block of the first non-empty list at or above it (two bitmap
-//! searches, constant time); only when that finds nothing does it search
-//! the request's own list block by block (the last bytes of a full region).
+//! searches, constant time), the *good fit*; when that list lies further
+//! up than the next one, the head of the request's own list goes first if
+//! it fits (a closer block, where the good fit would split a larger one).
+//! Only when both find nothing does it search the request's own list block
+//! by block (the last bytes of a full region).
 
 use core::ptr;
 use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
