@@ -89,11 +89,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 self.purge_segment(seg, true);
                 seg = next;
             }
-            self.purge_huge_slack();
-            while !self.lists.purge_first().is_null() {
-                self.purge_segment(self.lists.purge_first(), true);
-            }
-            self.release_cache();
+            self.purge_waiting_now();
         } else {
             self.free_idle_pages(false);
             let mut n = 0;

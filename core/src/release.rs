@@ -184,7 +184,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Decommits the committed memory past the block of every huge segment
     /// in use (`Config::huge_keep_slack`), whatever the delay.
-    pub(crate) fn purge_huge_slack(&mut self) {
+    fn purge_huge_slack(&mut self) {
         let mut seg = self.lists.huge_first();
         while !seg.is_null() {
             // SAFETY: listed huge segments are live and ours.
@@ -260,13 +260,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let pages_before = self.counts.pages();
         let before = (self.store.decommitted_bytes(), self.store.reserved_bytes());
         self.free_idle_pages(true);
-        self.purge_huge_slack();
         let pages_freed = self.counts.pages() != pages_before;
+        self.purge_waiting_now();
+        pages_freed || (self.store.decommitted_bytes(), self.store.reserved_bytes()) != before
+    }
+
+    /// Gives back, whatever the delays, what waits for them: the slack past
+    /// huge blocks in use, every queued segment's free slices, and the
+    /// segment cache (`collect(true)` and memory pressure).
+    pub(crate) fn purge_waiting_now(&mut self) {
+        self.purge_huge_slack();
         while !self.lists.purge_first().is_null() {
             self.purge_segment(self.lists.purge_first(), true);
         }
         self.release_cache();
-        pages_freed || (self.store.decommitted_bytes(), self.store.reserved_bytes()) != before
     }
 
     /// Commits `[ptr, ptr + len)`, relieving memory pressure and trying once
