@@ -534,7 +534,7 @@ impl Tlsf {
         if n == 0 {
             0
         } else {
-            self.origin + ((n as usize - 1) << 3)
+            self.block_of(n)
         }
     }
 
