@@ -301,7 +301,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             #[cfg(all(feature = "secure", not(feature = "checks")))]
             crate::secure::check_link(&*page, block, next);
             (*page).free = next;
-            (*page).used += 1;
+            Page::set_used(page, Page::used_of(page) + 1);
             #[cfg(feature = "stats")]
             {
                 (*page).stat_allocs = (*page).stat_allocs.wrapping_add(1);

@@ -190,7 +190,8 @@ pub(crate) unsafe fn check_page(page: *mut Page) {
     if pg.class.is_span() {
         // SAFETY: the span's block is at least 16 bytes.
         let tag = unsafe { (pg.start as *const usize).add(1).read() };
-        if pg.used != 0 && tag != held && tag != freed {
+        // SAFETY: `page` is live (the caller).
+        if unsafe { Page::used_of(page) } != 0 && tag != held && tag != freed {
             // SAFETY: the span's block is in use.
             unsafe { crate::redzone::verify(page, pg.start) };
         }

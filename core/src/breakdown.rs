@@ -8,7 +8,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::PageClass;
+use crate::page::{Page, PageClass};
 use crate::segment::{range_bits, Segment};
 use crate::stats::CounterSink;
 
@@ -123,7 +123,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 debug_assert!((*page).class != PageClass::UNUSED && (*page).slice_offset == 0);
                 let n = ((*page).slice_count as usize).max(1);
                 let bytes = ((committed & range_bits(i, n)).count_ones() as usize) << shift;
-                let live = ((*page).used as usize * (*page).block_size).min(bytes);
+                let live = (Page::used_of(page) as usize * (*page).block_size).min(bytes);
                 if live == 0 {
                     b.kept_pages += bytes;
                 } else {

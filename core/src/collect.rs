@@ -3,6 +3,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
+use crate::page::Page;
 use crate::page_queue::End;
 use crate::segment::Segment;
 use crate::size_class::CLASS_COUNT;
@@ -25,7 +26,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let page = self.pages.first(c);
             // SAFETY: queued pages are live and ours (read through the raw
             // pointer, see "Access" on `Page`).
-            if !page.is_null() && unsafe { (*page).used } == 0 {
+            if !page.is_null() && unsafe { Page::used_of(page) } == 0 {
                 return true;
             }
         }
@@ -69,7 +70,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     let next = (*page).next;
                     self.merge_and_fold(page);
                     let only = self.pages.first(c) == page && next.is_null();
-                    if (*page).used == 0 && (force || !only) {
+                    if Page::used_of(page) == 0 && (force || !only) {
                         self.free_any_page(page);
                     }
                     page = next;
@@ -145,7 +146,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     self.merge_and_fold(page);
                     // Through the raw pointer only: the queues reach the
                     // page through it too.
-                    if (*page).used == 0 {
+                    if Page::used_of(page) == 0 {
                         self.pages.leave_full(page);
                         self.free_any_page(page);
                         any = true;

@@ -96,9 +96,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // Ours: written through the raw pointer (see "Access" on
             // `Page`). The count first, so that its flags decide: a page
-            // that goes empty needs the slow path unless it is kept (then
-            // `used` is put back and nothing else has changed).
-            let used = (*page).used - 1;
+            // that goes empty needs the slow path unless it is kept.
+            let used = Page::used_of(page) - 1;
             if used == 0 {
                 if !(*page).flags.has(PageFlags::KEEP) {
                     return false;
@@ -109,12 +108,15 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // stayed empty for the purge delay.
                 (*page).retired_at = RETIRED_UNSTAMPED;
             }
-            (*page).used = used;
             #[cfg(feature = "checks")]
             crate::block_check::tag_freed(page, ptr);
             #[cfg(all(feature = "secure", not(feature = "checks")))]
             crate::secure::tag_freed(page, ptr);
             Page::push_local(page, ptr as *mut Block);
+            // The count last, with Release: this free is then complete for
+            // a purger that reads the count with Acquire while this thread
+            // runs fast paths only (`idle_release.rs`).
+            Page::publish_used(page, used);
         }
         true
     }
@@ -184,8 +186,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // Ours: written through the raw pointer (see "Access" on `Page`).
             Page::push_local(page, ptr as *mut Block);
-            (*page).used -= 1;
-            let (used, flags) = ((*page).used, (*page).flags);
+            Page::set_used(page, Page::used_of(page) - 1);
+            let (used, flags) = (Page::used_of(page), (*page).flags);
             // After `dealloc_fast` said no, the page went empty (and is not
             // kept) or was full; anything else needs nothing more.
             if (used == 0 && !flags.has(PageFlags::KEEP)) || flags.has(PageFlags::IN_FULL) {
@@ -282,7 +284,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // raw pointer only: the queues reach the page through it too.)
         unsafe {
             self.flush_page(page);
-            if (*page).used == 0 {
+            if Page::used_of(page) == 0 {
                 if (*page).flags.has(PageFlags::IN_FULL) {
                     self.pages.leave_full(page);
                 }

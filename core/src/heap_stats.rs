@@ -106,7 +106,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     // this heap; folding changes no links.
                     unsafe {
                         self.flush_page(page);
-                        live += (*page).used as usize * (*page).block_size;
+                        live += Page::used_of(page) as usize * (*page).block_size;
                         page = (*page).next;
                     }
                 }

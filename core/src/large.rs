@@ -164,7 +164,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: guaranteed by the caller.
         unsafe {
             (*page).capacity = 1;
-            (*page).used = 1;
+            Page::set_used(page, 1);
             // A block freed here before may have left its freed tag in the
             // second word; a remote free of the new block trusts that tag.
             #[cfg(feature = "checks")]

@@ -9,7 +9,7 @@
 //! ([`Page::merge_frees`]). A fresh page is carved lazily: [`Page::extend`] threads
 //! at most [`EXTEND_BYTES`] of new blocks onto `free` at a time.
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicU32, AtomicUsize, Ordering};
 use core::ptr;
 
 /// A free block: its first word links to the next free block (encoded with
@@ -163,7 +163,11 @@ pub(crate) struct Page {
     #[cfg(feature = "stats")]
     pub stat_allocs: usize,
     /// Blocks handed out and not known freed (includes pending remote frees).
-    pub used: u32,
+    /// Written by the owner only, with plain (relaxed) loads and stores
+    /// ([`Page::used_of`], [`Page::set_used`]); an atomic so that the
+    /// background purger may read it while the owner runs its fast paths
+    /// (see [`Page::used_acquire`] and `idle_release.rs`).
+    pub used: AtomicU32,
     /// `used` when the page's counts were last folded in. Owner only.
     #[cfg(feature = "stats")]
     pub stat_used: u32,
@@ -219,7 +223,7 @@ impl Page {
             free: ptr::null_mut(),
             #[cfg(feature = "stats")]
             stat_allocs: 0,
-            used: 0,
+            used: AtomicU32::new(0),
             #[cfg(feature = "stats")]
             stat_used: 0,
             capacity: 0,
@@ -242,6 +246,52 @@ impl Page {
             next: ptr::null_mut(),
             prev: ptr::null_mut(),
         }
+    }
+
+    /// `used`, read by the owner (or by a thread that excludes the owner's
+    /// slow paths and knows the page is out of its fast paths' reach).
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor.
+    #[inline(always)]
+    pub unsafe fn used_of(this: *const Page) -> u32 {
+        // SAFETY: guaranteed by the caller; `used` is an atomic.
+        unsafe { (*this).used.load(Ordering::Relaxed) }
+    }
+
+    /// Sets `used` (owner only).
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor owned by the caller's heap.
+    #[inline(always)]
+    pub unsafe fn set_used(this: *const Page, used: u32) {
+        // SAFETY: guaranteed by the caller; `used` is an atomic.
+        unsafe { (*this).used.store(used, Ordering::Relaxed) }
+    }
+
+    /// Sets `used` after an owner's free pushed the block on `local_free`,
+    /// with Release: a purger that reads this value with
+    /// [`Page::used_acquire`] sees the push (`idle_release.rs`). A plain
+    /// store on x86-64.
+    ///
+    /// # Safety
+    /// As for [`Page::set_used`].
+    #[inline(always)]
+    pub unsafe fn publish_used(this: *const Page, used: u32) {
+        // SAFETY: guaranteed by the caller; `used` is an atomic.
+        unsafe { (*this).used.store(used, Ordering::Release) }
+    }
+
+    /// `used` as the background purger reads it, from another thread, while
+    /// the owner may be freeing blocks of the page on its fast path: pairs
+    /// with [`Page::publish_used`].
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor.
+    #[inline(always)]
+    pub unsafe fn used_acquire(this: *const Page) -> u32 {
+        // SAFETY: guaranteed by the caller; `used` is an atomic.
+        unsafe { (*this).used.load(Ordering::Acquire) }
     }
 
     /// The owner word ([`OWNER_SLOW`] included) through a raw pointer, for
@@ -440,6 +490,24 @@ impl Page {
         start >> 47 == 0 && reserved <= 0xffff
     }
 
+    /// The number of blocks on `thread_free`, read with Acquire, on a page
+    /// that [counts its remote frees](Page::counts_remote); None on one
+    /// that does not.
+    ///
+    /// # Safety
+    /// `this` is a live page descriptor.
+    #[inline]
+    pub unsafe fn remote_count_acquire(this: *const Page) -> Option<u32> {
+        // SAFETY: guaranteed by the caller; `thread_free` is an atomic.
+        unsafe {
+            if !Page::counts_remote(this) {
+                return None;
+            }
+            let word = (*this).thread_free.load(Ordering::Acquire);
+            Some(remote_word_parts(word, true).1)
+        }
+    }
+
     /// True when other threads have freed blocks the owner has not collected.
     #[inline]
     pub fn has_remote(&self) -> bool {
@@ -481,7 +549,7 @@ impl Page {
                     (*this).local_free = ptr::null_mut();
                     (*this).flags.remove(PageFlags::FREE_IS_ZERO);
                 }
-                (*this).used -= n;
+                Page::set_used(this, Page::used_of(this) - n);
                 return n;
             }
             let mut collected = 0u32;
@@ -493,7 +561,7 @@ impl Page {
                 collected += 1;
             }
             debug_assert!(count.is_none() || count == Some(collected));
-            (*this).used -= collected;
+            Page::set_used(this, Page::used_of(this) - collected);
             let local = (*this).local_free;
             if !local.is_null() {
                 if (*this).free.is_null() {

@@ -40,6 +40,23 @@ pub(crate) const EMPTY_PAGE: *mut Page =
     &EmptyPage([0; core::mem::size_of::<Page>().div_ceil(core::mem::size_of::<usize>())])
         as *const EmptyPage as *mut Page;
 
+/// Sets or clears `PageFlags::KEEP` on `page`, writing only if it changes.
+///
+/// # Safety
+/// `page` is a live page of the caller's heap.
+unsafe fn set_keep(page: *mut Page, keep: bool) {
+    // SAFETY: guaranteed by the caller (see "Access" on `Page`).
+    unsafe {
+        if (*page).flags.has(PageFlags::KEEP) != keep {
+            if keep {
+                (*page).flags.insert(PageFlags::KEEP);
+            } else {
+                (*page).flags.remove(PageFlags::KEEP);
+            }
+        }
+    }
+}
+
 /// A doubly-linked list of pages through `Page::next`/`prev`.
 #[derive(Clone, Copy)]
 pub(crate) struct PageQueue {
@@ -350,6 +367,11 @@ impl PageQueues {
     /// and `PageFlags::KEEP` (set on a page alone in its queue when lone pages are
     /// kept, cleared on the ends of a longer queue; a page that leaves the
     /// queue clears it itself).
+    ///
+    /// It writes a direct entry or a page's flags only when they change: the
+    /// background purger takes pages out of a queue behind its first page
+    /// while the owner's fast paths read the direct table and the first
+    /// page's flags (`idle_release.rs`), and then nothing of theirs changes.
     fn changed(&mut self, class: usize) {
         let q = self.queues[class];
         if !q.first.is_null() && q.first == q.last {
@@ -361,10 +383,10 @@ impl PageQueues {
             // SAFETY: queued pages are live pages owned by this heap.
             unsafe {
                 if q.first == q.last && self.keep_lone {
-                    (*q.first).flags.insert(PageFlags::KEEP);
+                    set_keep(q.first, true);
                 } else {
-                    (*q.first).flags.remove(PageFlags::KEEP);
-                    (*q.last).flags.remove(PageFlags::KEEP);
+                    set_keep(q.first, false);
+                    set_keep(q.last, false);
                 }
             }
         }
@@ -384,6 +406,9 @@ impl PageQueues {
         } else {
             class_size(class - 1) / 8 + 1
         };
+        if self.direct[size / 8] == page {
+            return; // the class's entries all hold the same page
+        }
         for e in &mut self.direct[lo..=size / 8] {
             *e = page;
         }

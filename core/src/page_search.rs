@@ -116,7 +116,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     continue;
                 }
                 self.merge_and_fold(page);
-                if (*page).used == 0 {
+                if Page::used_of(page) == 0 {
                     self.pages.leave_full(page);
                     self.free_any_page(page);
                 } else if (*page).class.is_small() && !(*page).free.is_null() {
@@ -189,7 +189,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let p = &mut *page;
             p.free = ptr::null_mut();
             p.local_free = ptr::null_mut();
-            p.used = 0;
+            Page::set_used(p, 0);
             #[cfg(feature = "stats")]
             {
                 p.stat_allocs = 0;

@@ -11,7 +11,7 @@
 
 use crate::page::{Block, Page};
 use crate::remote_buffer::RemoteBuffer;
-use crate::sync::AtomicUsize;
+use crate::sync::{AtomicU32, AtomicUsize};
 use core::cell::UnsafeCell;
 
 /// A page descriptor over blocks that the caller provides, shared by the
@@ -53,7 +53,7 @@ impl ProtocolPage {
         page.block_size = block_size;
         page.capacity = count;
         page.reserved = count;
-        page.used = count;
+        page.used = AtomicU32::new(count);
         page.slice_count = 1;
         page.key = key;
         #[cfg(all(feature = "secure", not(feature = "checks")))]
@@ -146,13 +146,14 @@ impl ProtocolPage {
                 return block as *mut u8;
             }
             (*p).free = (*p).decode((*block).next);
-            (*p).used += 1;
+            Page::set_used(p, Page::used_of(p) + 1);
             block as *mut u8
         }
     }
 
-    /// An owner's free, as `Heap::dealloc` does it when `owner` matches:
-    /// the real `Page::push_local` and one block less in use.
+    /// An owner's free, as `Heap::dealloc_fast` does it when `owner`
+    /// matches: the real `Page::push_local`, then one block less in use
+    /// with `Page::publish_used`.
     ///
     /// # Safety
     /// Only the page's owner calls it; `block` is a handed-out block of this
@@ -162,9 +163,57 @@ impl ProtocolPage {
         // SAFETY: the caller is the only owner; `block` is forwarded from
         // the caller.
         unsafe {
+            let used = Page::used_of(p) - 1;
             Page::push_local(p, block as *mut Block);
-            (*p).used -= 1;
+            Page::publish_used(p, used);
         }
+    }
+
+    /// The broken twin of [`ProtocolPage::free_local`] that the loom model
+    /// of the idle release catches: the count is lowered before the block
+    /// is pushed, so a purger may take the page between the two. `between`
+    /// runs between them (the model yields there: loom preempts only at its
+    /// own operations, and the push is plain memory).
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::free_local`].
+    #[doc(hidden)]
+    pub unsafe fn broken_free_local_count_first(&self, block: *mut u8, between: impl FnOnce()) {
+        let p = self.page.get();
+        // SAFETY: as in `free_local`.
+        unsafe {
+            Page::publish_used(p, Page::used_of(p) - 1);
+            between();
+            Page::push_local(p, block as *mut Block);
+        }
+    }
+
+    /// The broken twin of [`ProtocolPage::free_local`] with a Relaxed
+    /// count: a purger that reads it is not ordered after the free.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::free_local`].
+    #[doc(hidden)]
+    pub unsafe fn broken_free_local_relaxed(&self, block: *mut u8) {
+        let p = self.page.get();
+        // SAFETY: as in `free_local`.
+        unsafe {
+            let used = Page::used_of(p) - 1;
+            Page::push_local(p, block as *mut Block);
+            Page::set_used(p, used);
+        }
+    }
+
+    /// The background purger's check (`idle_release::only_remote_frees`):
+    /// true when no block of the page is live, read while the owner may be
+    /// freeing blocks of it on its fast path.
+    ///
+    /// # Safety
+    /// The caller stands for a heap's slow paths (it excludes the owner's
+    /// slow paths; the owner may run [`ProtocolPage::free_local`]).
+    pub unsafe fn only_remote_frees(&self) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { crate::idle_release::only_remote_frees(self.page.get()) }
     }
 
     /// Blocks handed out and not known freed (pending remote frees count as
@@ -174,7 +223,7 @@ impl ProtocolPage {
     /// Only the page's owner calls it.
     pub unsafe fn used(&self) -> u32 {
         // SAFETY: the caller is the only owner.
-        unsafe { (*self.page.get()).used }
+        unsafe { Page::used_of(self.page.get()) }
     }
 
     /// True when the owner's `free` and `local_free` lists are both empty.

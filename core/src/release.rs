@@ -305,7 +305,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: queued pages are live and ours.
             unsafe {
                 // Through the raw pointer (see "Access" on `Page`).
-                if (*page).used != 0 || !(*page).next.is_null() {
+                if Page::used_of(page) != 0 || !(*page).next.is_null() {
                     continue;
                 }
                 let now = *now.get_or_insert_with(|| self.now());

@@ -74,7 +74,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             while !page.is_null() {
                 let next = (*page).next;
                 // The statistics count the drop of `used` as frees.
-                (*page).used = 0;
+                Page::set_used(page, 0);
                 self.free_any_page(page);
                 page = next;
             }
@@ -100,7 +100,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     Self::empty_in_place(page);
                     self.pages.push(class.index(), page, End::Front);
                 } else {
-                    (*page).used = 0;
+                    Page::set_used(page, 0);
                     self.free_any_page(page);
                 }
             }
@@ -137,9 +137,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     unsafe fn empty_in_place(page: *mut Page) {
         // SAFETY: guaranteed by the caller (see "Access" on `Page`).
         unsafe {
-            if (*page).used != 0 {
+            if Page::used_of(page) != 0 {
                 // The statistics count the drop of `used` as frees.
-                (*page).used = 0;
+                Page::set_used(page, 0);
                 (*page).capacity = 0;
                 (*page).free = ptr::null_mut();
                 (*page).local_free = ptr::null_mut();

@@ -384,7 +384,7 @@ impl Pending {
         let (allocs, used, old_used, block_size) = unsafe {
             (
                 (*page).stat_allocs,
-                (*page).used,
+                crate::page::Page::used_of(page),
                 (*page).stat_used,
                 (*page).block_size,
             )

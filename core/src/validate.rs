@@ -145,12 +145,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 "a page's owner word is not the heap's id (with OWNER_SLOW exactly in full)",
             );
         }
-        if p.used > p.capacity || p.capacity > p.reserved {
+        // SAFETY: `p` is a live descriptor (a reference to it).
+        let used = unsafe { Page::used_of(p) };
+        if used > p.capacity || p.capacity > p.reserved {
             return Err("a page's used <= capacity <= reserved does not hold");
         }
         let free = count_list(p, p.free)?;
         let local = count_list(p, p.local_free)?;
-        if p.used as usize + free + local != p.capacity as usize {
+        if used as usize + free + local != p.capacity as usize {
             return Err("a page's used + free + local_free differs from its capacity");
         }
         if p.class.is_span() && (p.capacity != 1 || !p.flags.has(PageFlags::IN_FULL)) {
@@ -391,7 +393,10 @@ mod tests {
         type Corrupt = fn(&mut Heap<FixedRegion>, [*mut u8; 4]);
         fn used(h: &mut Heap<FixedRegion>, b: [*mut u8; 4]) {
             // SAFETY: the page of a live block of this heap.
-            unsafe { (*page_of(h, b[0])).used += 1 }
+            unsafe {
+                let p = page_of(h, b[0]);
+                crate::page::Page::set_used(p, crate::page::Page::used_of(p) + 1);
+            }
         }
         fn in_queue(h: &mut Heap<FixedRegion>, b: [*mut u8; 4]) {
             // SAFETY: the page of a live block of this heap.

@@ -1,0 +1,176 @@
+//! [`Heap::release_while_owner_idle`]: what another thread may give back of
+//! a heap whose owner is alive but outside its slow paths (the std shim's
+//! background purger, for a thread that sleeps).
+//!
+//! The owner's fast paths take no lock and announce nothing, so the caller
+//! excludes only the owner's slow paths (and every other `&mut` use of the
+//! heap); the owner may run fast paths meanwhile. Those touch the direct
+//! table and the first page of each class queue it points to (allocation),
+//! and pages holding a live block of the owner (its free: `used`,
+//! `local_free`, `retired_at`). So this touches only what they cannot reach:
+//!
+//! * the heap's batched remote frees (slow-path state): published, so that
+//!   the pages they belong to can empty;
+//! * the purge queue: the purges whose delay has passed;
+//! * pages with no live block that no fast path reaches: behind the first
+//!   page of a class queue, or in `full`. A page has no live block when its
+//!   `used` equals the number of blocks on its `thread_free` (read first,
+//!   from the word): every block handed out and not on the owner's lists is
+//!   then a remote free. The count read is at most what the list holds
+//!   later (only the owner takes it, and the owner is excluded); the `used`
+//!   read is at least the true count (increments happen on the slow paths,
+//!   or while the page is a class's first page, before the slow path that
+//!   moved it, which the exclusion orders before this), and the true count
+//!   is at least the list's (its blocks count as used until collected). So
+//!   equal reads mean all three are equal: no block is live, no free of one
+//!   can come, and with Acquire on `used` against the Release of the owner's
+//!   fast free (`Page::publish_used`), the owner's last free of the page is
+//!   complete, its `local_free` push visible. Such a page is collected and
+//!   freed: its slices go back to its segment and wait for the purge delay.
+//!   A class queue keeps at least two pages, so its first page's flags and
+//!   the direct table never change (`PageQueues::changed` writes only what
+//!   changes).
+//!
+//! Not reached: empty pages kept for their class (first pages, which the
+//! fast paths use), pages whose remote frees are not counted in the word
+//! (`checks`, 32-bit targets), and blocks freed into pages that still hold
+//! live ones. The loom model `loom-tests/tests/idle_release.rs` runs the
+//! page check against an owner's concurrent frees.
+
+use crate::heap::Heap;
+use crate::os::Os;
+use crate::page::Page;
+use crate::size_class::CLASS_COUNT;
+use crate::stats::CounterSink;
+
+/// True when `page` holds no live block: its `used` equals the number of
+/// blocks on its `thread_free` (see the module documentation for why equal
+/// reads suffice while the owner may be freeing blocks of the page on its
+/// fast path). A page that does not count its remote frees never is.
+///
+/// # Safety
+/// `page` is a live page of a heap whose slow paths the caller excludes.
+#[inline]
+pub(crate) unsafe fn only_remote_frees(page: *const Page) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        match Page::remote_count_acquire(page) {
+            Some(r) if r != 0 => Page::used_acquire(page) == r,
+            _ => false,
+        }
+    }
+}
+
+/// What [`Heap::release_while_owner_idle`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdleRelease {
+    /// Pages that other threads had emptied, freed.
+    pub pages_freed: usize,
+    /// Memory still waits for its purge delay (the purge queue is not
+    /// empty).
+    pub waiting: bool,
+}
+
+impl<O: Os, C: CounterSink> Heap<O, C> {
+    /// Gives back what may go while the owner is alive but idle: publishes
+    /// this heap's batched remote frees, frees the pages that other threads
+    /// emptied and no fast path reaches, and does the due purges (see the
+    /// module documentation).
+    ///
+    /// # Safety
+    /// The caller excludes every other use of the heap but the owner's fast
+    /// paths ([`Heap::alloc_fast`], [`Heap::alloc_fast_malloc`],
+    /// [`Heap::dealloc_fast`]), which may run on another thread meanwhile,
+    /// and has synchronised with the end of the owner's last other call
+    /// (the std shim's slot gate).
+    pub unsafe fn release_while_owner_idle(&mut self) -> IdleRelease {
+        self.remote.flush();
+        let mut pages_freed = 0;
+        if !cfg!(feature = "checks") {
+            for c in 0..CLASS_COUNT {
+                // SAFETY: guaranteed by the caller.
+                pages_freed += unsafe { self.free_emptied_behind_first(c) };
+            }
+            // SAFETY: guaranteed by the caller.
+            pages_freed += unsafe { self.free_emptied_full() };
+        }
+        let mut n = 0;
+        let mut seg = self.lists.purge_first();
+        while !seg.is_null() {
+            n += 1;
+            // SAFETY: queued segments are live and ours.
+            seg = unsafe { (*seg).purge_next };
+        }
+        self.purge_due(n);
+        IdleRelease {
+            pages_freed,
+            waiting: !self.lists.purge_first().is_null(),
+        }
+    }
+
+    /// Frees the pages of class `class` behind the queue's first page that
+    /// hold only remote frees, while the queue keeps two pages or more;
+    /// returns how many.
+    ///
+    /// # Safety
+    /// As for [`Heap::release_while_owner_idle`].
+    unsafe fn free_emptied_behind_first(&mut self, class: usize) -> usize {
+        let first = self.pages.first(class);
+        if first.is_null() {
+            return 0;
+        }
+        let mut freed = 0;
+        let mut len = 0usize;
+        let mut p = first;
+        while !p.is_null() {
+            len += 1;
+            // SAFETY: queued pages are live and ours.
+            p = unsafe { (*p).next };
+        }
+        // SAFETY: as above.
+        let mut page = unsafe { (*first).next };
+        while !page.is_null() && len > 2 {
+            // SAFETY: queued pages are live and ours; the caller excludes
+            // the slow paths, and the fast paths do not reach a page behind
+            // the first (the direct table holds first pages only).
+            unsafe {
+                let next = (*page).next;
+                if only_remote_frees(page) {
+                    self.merge_and_fold(page);
+                    debug_assert_eq!(Page::used_of(page), 0);
+                    self.free_any_page(page);
+                    freed += 1;
+                    len -= 1;
+                }
+                page = next;
+            }
+        }
+        freed
+    }
+
+    /// Frees the pages of `full` that hold only remote frees; returns how
+    /// many.
+    ///
+    /// # Safety
+    /// As for [`Heap::release_while_owner_idle`].
+    unsafe fn free_emptied_full(&mut self) -> usize {
+        let mut freed = 0;
+        let mut page = self.pages.full_first();
+        while !page.is_null() {
+            // SAFETY: pages in `full` are live and ours; no fast path
+            // reaches them (an owner's free of one takes the slow path).
+            unsafe {
+                let next = (*page).next;
+                if only_remote_frees(page) {
+                    self.merge_and_fold(page);
+                    debug_assert_eq!(Page::used_of(page), 0);
+                    self.pages.leave_full(page);
+                    self.free_any_page(page);
+                    freed += 1;
+                }
+                page = next;
+            }
+        }
+        freed
+    }
+}

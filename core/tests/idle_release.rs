@@ -1,0 +1,149 @@
+//! `Heap::release_while_owner_idle`: pages that other heaps' frees emptied
+//! are freed by a third party while the owner keeps its blocks and its fast
+//! paths; pages with a live block, and each class's first pages, stay.
+
+#[macro_use]
+mod common;
+
+use core::alloc::Layout;
+use masu_core::{Config, Heap};
+
+/// Every block in a segment, as in `remote.rs`.
+const CONFIG: Config = Config::FIXED_REGION.with_direct_above(usize::MAX);
+
+/// 64-byte blocks: a FIXED_REGION page of them holds 64.
+const PER_PAGE: usize = 64;
+
+fn layout() -> Layout {
+    let t = if cfg!(feature = "checks") { 16 } else { 0 };
+    Layout::from_size_align(64 - t, 8).unwrap()
+}
+
+fn pages_of_64(h: &Heap<&'static masu_core::FixedRegion>) -> u32 {
+    h.stats().pages_per_class.iter().sum()
+}
+
+#[test]
+fn full_pages_other_heaps_emptied_go_back_but_not_one_with_a_live_block() {
+    let region = common::shared_region(8 << 20);
+    let mut owner = Heap::new(region, CONFIG);
+    let mut other = Heap::new(region, CONFIG);
+    let l = layout();
+    // Five full pages (in `full`) and a sixth with ten blocks handed out.
+    let blocks: Vec<*mut u8> = (0..5 * PER_PAGE + 10).map(|_| owner.alloc(l)).collect();
+    let before = pages_of_64(&owner);
+    assert_eq!(before, 6);
+    // Another heap frees every block of the full pages but one in the third.
+    let keep = blocks[2 * PER_PAGE + 7];
+    for &p in &blocks[..5 * PER_PAGE] {
+        if p != keep {
+            // SAFETY: a live block of `owner`, freed once.
+            unsafe { other.dealloc(p, l) };
+        }
+    }
+    other.flush_remote_frees();
+    // SAFETY: nothing else uses `owner` during the call.
+    let r = unsafe { owner.release_while_owner_idle() };
+    if cfg!(feature = "checks") {
+        // Remote frees are not counted in the word: nothing is reached.
+        assert_eq!(r.pages_freed, 0);
+        return;
+    }
+    assert_eq!(r.pages_freed, 4, "the four emptied full pages");
+    assert_eq!(pages_of_64(&owner), before - 4);
+    owner.assert_valid();
+    // The kept block and the last page's blocks are intact and the owner
+    // goes on as before.
+    // SAFETY: live blocks of 64 bytes.
+    unsafe {
+        keep.write_bytes(0xab, 64);
+        for &p in &blocks[5 * PER_PAGE..] {
+            p.write_bytes(0xcd, 64);
+        }
+    }
+    let more: Vec<*mut u8> = (0..3 * PER_PAGE).map(|_| owner.alloc(l)).collect();
+    for p in more
+        .into_iter()
+        .chain(blocks[5 * PER_PAGE..].iter().copied())
+    {
+        // SAFETY: live blocks of `owner`, freed once.
+        unsafe { owner.dealloc(p, l) };
+    }
+    // SAFETY: as above.
+    unsafe { owner.dealloc(keep, l) };
+    owner.collect(false);
+    owner.assert_valid();
+    assert_counted!(owner.stats().live_bytes, 0);
+}
+
+#[test]
+fn queued_pages_behind_the_first_go_back_while_two_stay() {
+    let region = common::shared_region(8 << 20);
+    let mut owner = Heap::new(region, CONFIG);
+    let mut other = Heap::new(region, CONFIG);
+    let l = layout();
+    let blocks: Vec<*mut u8> = (0..5 * PER_PAGE).map(|_| owner.alloc(l)).collect();
+    // One remote free per page; the owner's collect queues the five pages
+    // again (each has a free block).
+    for page in 0..5 {
+        // SAFETY: a live block, freed once.
+        unsafe { other.dealloc(blocks[page * PER_PAGE], l) };
+    }
+    other.flush_remote_frees();
+    owner.collect(false);
+    owner.assert_valid();
+    // Now the rest of every page, remotely.
+    for page in 0..5 {
+        for &p in &blocks[page * PER_PAGE + 1..(page + 1) * PER_PAGE] {
+            // SAFETY: a live block, freed once.
+            unsafe { other.dealloc(p, l) };
+        }
+    }
+    other.flush_remote_frees();
+    // SAFETY: nothing else uses `owner` during the call.
+    let r = unsafe { owner.release_while_owner_idle() };
+    if cfg!(feature = "checks") {
+        assert_eq!(r.pages_freed, 0);
+        return;
+    }
+    // Three of the four behind the first: the queue keeps two pages.
+    assert_eq!(r.pages_freed, 3);
+    assert_eq!(pages_of_64(&owner), 2);
+    owner.assert_valid();
+    owner.collect(false);
+    owner.assert_valid();
+    assert_counted!(owner.stats().live_bytes, 0);
+}
+
+#[test]
+fn a_page_with_remote_frees_and_a_live_block_stays() {
+    let region = common::shared_region(8 << 20);
+    let mut owner = Heap::new(region, CONFIG);
+    let mut other = Heap::new(region, CONFIG);
+    let l = layout();
+    let blocks: Vec<*mut u8> = (0..4 * PER_PAGE).map(|_| owner.alloc(l)).collect();
+    // Every page keeps one block: the owner frees one locally (its page's
+    // `used` drops by one), another heap frees the rest but one.
+    for page in 0..4 {
+        let b = &blocks[page * PER_PAGE..(page + 1) * PER_PAGE];
+        // SAFETY: live blocks, each freed once.
+        unsafe {
+            owner.dealloc(b[0], l);
+            for &p in &b[2..] {
+                other.dealloc(p, l);
+            }
+        }
+    }
+    other.flush_remote_frees();
+    // SAFETY: nothing else uses `owner` during the call.
+    let r = unsafe { owner.release_while_owner_idle() };
+    assert_eq!(r.pages_freed, 0, "every page still holds a live block");
+    owner.assert_valid();
+    for page in 0..4 {
+        // SAFETY: the live block of each page, freed once.
+        unsafe { owner.dealloc(blocks[page * PER_PAGE + 1], l) };
+    }
+    owner.collect(false);
+    owner.assert_valid();
+    assert_counted!(owner.stats().live_bytes, 0);
+}

@@ -1,0 +1,170 @@
+//! The background purger's check of a page of a live, idle heap
+//! (masu-core's `idle_release.rs`): the purger takes a page whose `used`
+//! equals the number of blocks on its `thread_free`, while the owner may be
+//! freeing a block of it on its fast path (`Page::push_local`, then the
+//! count with `Page::publish_used`) and another thread pushes a remote free.
+//!
+//! Checked in every interleaving within the preemption bound: when the
+//! purger takes the page, every block is free and on the page's lists (it
+//! collects both, exactly once), and the owner's and the remote thread's
+//! last uses of the blocks happen-before the purger's use (see
+//! [`masu_loom_tests::Payload`]); when it does not, the owner collects them
+//! later. The purger yields before it looks (see `remote_free.rs` on loom's
+//! partial-order reduction), and [`Coverage`] fails the model if the purger
+//! never took the page. The twins free the owner's block with the count lowered before the
+//! push, or with a Relaxed count, and loom must catch each.
+//!
+//! [`Coverage`]: masu_loom_tests::Coverage
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use masu_core::protocol::ProtocolPage;
+use masu_loom_tests::{install_payload, model, payload_block_size, use_block, Coverage, Memory};
+
+const OWNER: usize = 7;
+const KEY: usize = 0x5bd1_e995_1234_5679;
+
+/// How the owner frees its block on its fast path.
+type OwnerFree = unsafe fn(&ProtocolPage, *mut u8);
+
+struct Fixture {
+    page: ProtocolPage,
+    block_size: usize,
+    memory: Memory,
+}
+
+// SAFETY: the page is shared as a descriptor in a segment header is; the
+// memory holds blocks that the threads hand to each other.
+unsafe impl Sync for Fixture {}
+// SAFETY: as above.
+unsafe impl Send for Fixture {}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let block_size = payload_block_size().next_multiple_of(16);
+        let memory = Memory::new(block_size * 2);
+        // SAFETY: the memory holds two blocks and lives in the fixture.
+        let page = unsafe { ProtocolPage::new(memory.start(), block_size, 2, OWNER, KEY) };
+        for i in 0..2 {
+            // SAFETY: block `i` lies in the fixture's memory.
+            unsafe { install_payload(memory.start().add(i * block_size)) };
+        }
+        Fixture {
+            page,
+            block_size,
+            memory,
+        }
+    }
+
+    fn block(&self, i: usize) -> *mut u8 {
+        self.memory.start().wrapping_add(i * self.block_size)
+    }
+}
+
+/// Every block on the page's lists, collected by the one that holds the
+/// page's slow paths (the purger, or the owner after it).
+fn collect_all(page: &ProtocolPage) -> Vec<*mut u8> {
+    let mut out = Vec::new();
+    // SAFETY: only one thread stands for the slow paths at a time here.
+    unsafe {
+        page.merge_frees();
+        loop {
+            let b = page.pop_free();
+            if b.is_null() {
+                break;
+            }
+            out.push(b);
+        }
+    }
+    out
+}
+
+fn run(owner_free: OwnerFree, taken: &'static Coverage) {
+    model(3, move || {
+        let f = Arc::new(Fixture::new());
+        let (fo, fr) = (f.clone(), f.clone());
+        let owner = thread::spawn(move || {
+            let b = fo.block(0);
+            // SAFETY: block 0 is the owner's; it is done with it after this.
+            unsafe {
+                use_block(b, 1);
+                owner_free(&fo.page, b);
+            }
+        });
+        let remote = thread::spawn(move || {
+            let b = fr.block(1);
+            // SAFETY: block 1 was handed to this thread, which frees it.
+            unsafe {
+                use_block(b, 2);
+                fr.page.push_remote(b);
+            }
+        });
+        // The purger. It yields first, as the owner of `remote_free.rs`
+        // does, so that loom explores the pushes landing before it looks.
+        thread::yield_now();
+        // SAFETY: this thread stands for the slow paths until the joins.
+        let claimed = unsafe { f.page.only_remote_frees() };
+        taken.count(claimed);
+        if claimed {
+            let blocks = collect_all(&f.page);
+            assert_eq!(
+                blocks.len(),
+                2,
+                "the purger took a page with a block missing"
+            );
+            for &b in &blocks {
+                // SAFETY: the purger holds the page's blocks now.
+                unsafe { use_block(b, 3) };
+            }
+        }
+        owner.join().unwrap();
+        remote.join().unwrap();
+        if !claimed {
+            let blocks = collect_all(&f.page);
+            assert_eq!(blocks.len(), 2, "a block was lost");
+        }
+    });
+}
+
+/// The real owner free: `Page::push_local`, then `Page::publish_used`.
+unsafe fn free_local(page: &ProtocolPage, b: *mut u8) {
+    // SAFETY: forwarded from the model.
+    unsafe { page.free_local(b) }
+}
+
+unsafe fn broken_count_first(page: &ProtocolPage, b: *mut u8) {
+    // SAFETY: forwarded from the model.
+    unsafe { page.broken_free_local_count_first(b, thread::yield_now) }
+}
+
+unsafe fn broken_relaxed(page: &ProtocolPage, b: *mut u8) {
+    // SAFETY: forwarded from the model.
+    unsafe { page.broken_free_local_relaxed(b) }
+}
+
+#[test]
+fn the_purger_takes_a_page_only_when_every_block_is_free() {
+    static TAKEN: Coverage = Coverage::new("purger took the page");
+    run(free_local, &TAKEN);
+    // With `checks` the word carries no count and the purger never takes.
+    let min = if cfg!(feature = "checks") { 0 } else { 1 };
+    TAKEN.check("the purger taking the page", min);
+}
+
+#[test]
+#[cfg_attr(not(feature = "checks"), should_panic(expected = "block missing"))]
+fn twin_count_lowered_before_the_push_is_caught() {
+    static TAKEN: Coverage = Coverage::new("purger took the page");
+    run(broken_count_first, &TAKEN);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "checks"),
+    should_panic(expected = "Causality violation")
+)]
+fn twin_relaxed_count_is_caught() {
+    static TAKEN: Coverage = Coverage::new("purger took the page");
+    run(broken_relaxed, &TAKEN);
+}
