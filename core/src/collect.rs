@@ -33,6 +33,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         false
     }
 
+    /// True when a segment waits in the purge queue (free slices, or a
+    /// cached segment not yet purged): one load, for the std shim's slow
+    /// paths, which then make sure its background purger will come.
+    #[inline(always)]
+    pub fn purge_pending(&self) -> bool {
+        !self.lists.purge_first().is_null()
+    }
+
     /// Publishes the remote frees this heap has batched (blocks it freed to
     /// another heap's page, see `remote_buffer.rs`), so that their owner can
     /// reuse them, and gives the freed direct blocks it caches back to the

@@ -27,9 +27,8 @@
 //!   fast free (`Page::publish_used`), the owner's last free of the page is
 //!   complete, its `local_free` push visible. Such a page is collected and
 //!   freed: its slices go back to its segment and wait for the purge delay.
-//!   A class queue keeps at least two pages, so its first page's flags and
-//!   the direct table never change (`PageQueues::changed` writes only what
-//!   changes).
+//!   The queue's first page stays, so the direct table does not change, and
+//!   its flags are not written (`PageQueues::remove_behind_first`).
 //!
 //! Not reached: empty pages kept for their class (first pages, which the
 //! fast paths use), pages whose remote frees are not counted in the word
@@ -67,7 +66,8 @@ pub struct IdleRelease {
     /// Pages that other threads had emptied, freed.
     pub pages_freed: usize,
     /// Memory still waits for its purge delay (the purge queue is not
-    /// empty).
+    /// empty), or the heap published remote frees it had batched (their
+    /// pages, other heaps', may empty now).
     pub waiting: bool,
 }
 
@@ -84,6 +84,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// and has synchronised with the end of the owner's last other call
     /// (the std shim's slot gate).
     pub unsafe fn release_while_owner_idle(&mut self) -> IdleRelease {
+        let published = self.remote.len() != 0;
         self.remote.flush();
         let mut pages_freed = 0;
         if !cfg!(feature = "checks") {
@@ -104,13 +105,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.purge_due(n);
         IdleRelease {
             pages_freed,
-            waiting: !self.lists.purge_first().is_null(),
+            waiting: published || !self.lists.purge_first().is_null(),
         }
     }
 
     /// Frees the pages of class `class` behind the queue's first page that
-    /// hold only remote frees, while the queue keeps two pages or more;
-    /// returns how many.
+    /// hold only remote frees; returns how many.
     ///
     /// # Safety
     /// As for [`Heap::release_while_owner_idle`].
@@ -120,27 +120,23 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return 0;
         }
         let mut freed = 0;
-        let mut len = 0usize;
-        let mut p = first;
-        while !p.is_null() {
-            len += 1;
-            // SAFETY: queued pages are live and ours.
-            p = unsafe { (*p).next };
-        }
-        // SAFETY: as above.
+        // SAFETY: queued pages are live and ours.
         let mut page = unsafe { (*first).next };
-        while !page.is_null() && len > 2 {
+        while !page.is_null() {
             // SAFETY: queued pages are live and ours; the caller excludes
             // the slow paths, and the fast paths do not reach a page behind
-            // the first (the direct table holds first pages only).
+            // the first (the direct table holds first pages only). What
+            // `free_any_page` does to a small page, with the queue left by
+            // `remove_behind_first`.
             unsafe {
                 let next = (*page).next;
                 if only_remote_frees(page) {
                     self.merge_and_fold(page);
                     debug_assert_eq!(Page::used_of(page), 0);
-                    self.free_any_page(page);
+                    self.pages.remove_behind_first(page);
+                    self.counts.page_freed(class);
+                    self.release_page_slices(page);
                     freed += 1;
-                    len -= 1;
                 }
                 page = next;
             }

@@ -10,7 +10,11 @@
 //! * direct entry `i` is the first page of class `CLASS_BY_WORDS[i]`, or
 //!   `EMPTY_PAGE` when that queue is empty;
 //! * bit `c` of `lone_mask` is set exactly when queue `c` holds one page,
-//!   and `PageFlags::KEEP` is set on that page exactly when lone pages are kept;
+//!   and `PageFlags::KEEP` is set on that page exactly when lone pages are
+//!   kept and bit `c` of `unkept_mask` is clear (set when the background
+//!   purger left the page alone, [`PageQueues::remove_behind_first`]: it
+//!   does not write the flags of a first page, which the owner's fast free
+//!   reads; the queue's next change sets `KEEP` and clears the bit);
 //! * `full_live` is the sum of `stat_used * block_size` over `full`.
 //!
 //! Only this file changes these fields.
@@ -145,6 +149,9 @@ pub(crate) struct PageQueues {
     /// Bit `c` set when class `c`'s queue holds exactly one page (the pages
     /// that the epoch tick looks at, see `free_idle_pages`).
     lone_mask: u128,
+    /// Bit `c` set when class `c`'s lone page lacks `KEEP` because the
+    /// background purger left it alone (see the module documentation).
+    unkept_mask: u128,
     /// Pages without free blocks, plus all large and huge pages.
     full: PageQueue,
     /// Bytes of the blocks of pages in `full` as last folded into the
@@ -164,6 +171,7 @@ impl PageQueues {
             direct: [EMPTY_PAGE; DIRECT_LEN],
             queues: [PageQueue::EMPTY; CLASS_COUNT],
             lone_mask: 0,
+            unkept_mask: 0,
             full: PageQueue::EMPTY,
             #[cfg(feature = "stats")]
             full_live: 0,
@@ -264,6 +272,34 @@ impl PageQueues {
                 let class = (*page).class.index();
                 self.queues[class].remove(page);
                 self.changed(class);
+            }
+        }
+    }
+
+    /// Takes `page`, behind the first page of its class queue, out of the
+    /// queue for the background purger (`idle_release.rs`), which runs
+    /// while the owner's fast paths read the direct table and the first
+    /// page's flags: it writes neither. A first page left alone gets no
+    /// `KEEP` (its bit in `unkept_mask` says so) until the queue's next
+    /// change.
+    ///
+    /// # Safety
+    /// `page` is a live small page of the heap in its class queue, not the
+    /// first.
+    pub(crate) unsafe fn remove_behind_first(&mut self, page: *mut Page) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let class = (*page).class.index();
+            debug_assert!(self.queues[class].first != page);
+            self.queues[class].remove(page);
+            let q = self.queues[class];
+            if q.first == q.last {
+                self.lone_mask |= 1 << class;
+                if self.keep_lone {
+                    self.unkept_mask |= 1 << class;
+                }
+            } else {
+                set_keep(q.last, false);
             }
         }
     }
@@ -373,6 +409,7 @@ impl PageQueues {
     /// while the owner's fast paths read the direct table and the first
     /// page's flags (`idle_release.rs`), and then nothing of theirs changes.
     fn changed(&mut self, class: usize) {
+        self.unkept_mask &= !(1 << class);
         let q = self.queues[class];
         if !q.first.is_null() && q.first == q.last {
             self.lone_mask |= 1 << class;
@@ -472,7 +509,11 @@ impl PageQueues {
                 while !page.is_null() {
                     // SAFETY: checked above.
                     let p = unsafe { &*page };
-                    if (p.flags.has(PageFlags::KEEP)) != (len == 1 && self.keep_lone) {
+                    let unkept = self.unkept_mask & (1 << q) != 0;
+                    if unkept && !(len == 1 && self.keep_lone) {
+                        return Err("unkept_mask marks a class without a kept lone page");
+                    }
+                    if (p.flags.has(PageFlags::KEEP)) != (len == 1 && self.keep_lone && !unkept) {
                         return Err("PageFlags::KEEP is not set exactly on a kept lone page");
                     }
                     page = p.next;

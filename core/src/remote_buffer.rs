@@ -102,7 +102,6 @@ impl RemoteBuffer {
     }
 
     /// Blocks waiting in the chain.
-    #[cfg(loom)]
     pub fn len(&self) -> u32 {
         self.count
     }

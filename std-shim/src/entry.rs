@@ -5,7 +5,8 @@
 
 use crate::lifecycle;
 use crate::pool::{free_without_heap, with_borrowed};
-use crate::thread_slot::{current, fast_heap, gone, heap_of, idle, is_slot, ShimHeap};
+use crate::purger;
+use crate::thread_slot::{current, fast_heap, gone, idle, is_slot, with_heap, Inside, ShimHeap};
 use core::alloc::Layout;
 
 /// Allocates a block for `layout` from the calling thread's heap; null when
@@ -52,14 +53,33 @@ pub(crate) fn alloc_fast_malloc(size: usize, zero: bool) -> *mut u8 {
     unsafe { fast_heap(s).alloc_fast_malloc(size, zero) }
 }
 
+/// After a heap call of the calling thread (anything but a fast path): if
+/// memory of its heap now waits for its purge delay, or `freed` (a free that
+/// the fast path did not finish: most often another heap's block, whose page
+/// may now be empty), the background purger is woken if it sleeps (started
+/// if need be), so that the memory goes back even if no thread makes a
+/// further call. Outside the gate: starting the purger may allocate.
+#[inline(always)]
+fn after_call(freed: bool, purge_pending: bool) {
+    if freed || purge_pending {
+        purger::wake_for_live_heap();
+    }
+}
+
 /// Everything else: the heap's slow path, or no heap yet or any more.
 #[cold]
 #[inline(never)]
 pub(crate) fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
     let s = current();
     if is_slot(s) {
-        // SAFETY: the thread holds its slot.
-        return unsafe { heap_of(s) }.alloc_slow(layout, zero);
+        // SAFETY: the thread holds its slot, in no heap call.
+        let inside = unsafe { Inside::enter(s) };
+        let h = inside.heap();
+        let p = h.alloc_slow(layout, zero);
+        let pending = h.purge_pending();
+        drop(inside);
+        after_call(false, pending);
+        return p;
     }
     alloc_without_slot(layout, zero)
 }
@@ -81,8 +101,8 @@ fn alloc_without_slot(layout: Layout, zero: bool) -> *mut u8 {
         s = lifecycle::attach();
     }
     if is_slot(s) {
-        // SAFETY: the thread holds its slot.
-        return run(unsafe { heap_of(s) });
+        // SAFETY: the thread holds its slot, in no heap call.
+        return unsafe { with_heap(s, run) };
     }
     with_borrowed(run).unwrap_or(::core::ptr::null_mut())
 }
@@ -129,7 +149,12 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
     if is_slot(s) {
         // SAFETY: the thread holds its slot, whose heap's `dealloc_fast` just
         // said no; the caller vouches for `ptr`.
-        return unsafe { heap_of(s).dealloc_slow(ptr) };
+        let inside = unsafe { Inside::enter(s) };
+        // SAFETY: as above.
+        unsafe { inside.heap().dealloc_slow(ptr) };
+        drop(inside);
+        after_call(true, false);
+        return;
     }
     if s == idle() {
         s = lifecycle::attach();
@@ -137,7 +162,8 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
     if is_slot(s) {
         // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
         // (`dealloc`, not `dealloc_slow`: the checks ran on the sentinel.)
-        unsafe { heap_of(s).dealloc(ptr, layout) }
+        unsafe { with_heap(s, |h| h.dealloc(ptr, layout)) };
+        after_call(true, false);
     } else {
         debug_assert!(s == gone() || s.is_null());
         // SAFETY: forwarded from the caller.
@@ -154,7 +180,13 @@ pub(crate) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *
     let s = current();
     if is_slot(s) {
         // SAFETY: the thread holds its slot; the caller vouches for the rest.
-        let p = unsafe { heap_of(s).realloc(ptr, layout, new_size) };
+        let inside = unsafe { Inside::enter(s) };
+        let h = inside.heap();
+        // SAFETY: the caller vouches for the rest.
+        let p = unsafe { h.realloc(ptr, layout, new_size) };
+        let pending = h.purge_pending();
+        drop(inside);
+        after_call(false, pending);
         if !p.is_null() {
             return p;
         }
@@ -178,14 +210,17 @@ unsafe fn realloc_slow(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8
         unsafe { h.realloc(ptr, layout, new_size) }
     };
     if is_slot(s) {
-        // SAFETY: the thread holds its slot.
-        let h = unsafe { heap_of(s) };
-        let p = run(h);
-        if !p.is_null() {
-            return p;
-        }
-        h.collect(true);
-        return run(h);
+        // SAFETY: the thread holds its slot, in no heap call.
+        return unsafe {
+            with_heap(s, |h| {
+                let p = run(h);
+                if !p.is_null() {
+                    return p;
+                }
+                h.collect(true);
+                run(h)
+            })
+        };
     }
     with_borrowed(run).unwrap_or(::core::ptr::null_mut())
 }

@@ -1,7 +1,7 @@
 //! [`check_heap`]: with the `checks` feature, the calling thread's heap
 //! verified on demand, and at exit (`lifecycle.rs` registers it).
 
-use crate::thread_slot::{current, heap_of, is_slot};
+use crate::thread_slot::{current, is_slot, with_heap};
 
 /// With the `checks` feature, verifies every block of the calling thread's
 /// heap (see [`masu_core::Heap::check_heap`]): the redzone of every live
@@ -15,8 +15,8 @@ use crate::thread_slot::{current, heap_of, is_slot};
 pub fn check_heap() {
     let s = current();
     if is_slot(s) {
-        // SAFETY: the thread holds its slot; `check_heap` only reads.
-        unsafe { heap_of(s) }.check_heap();
+        // SAFETY: the thread holds its slot, in no heap call.
+        unsafe { with_heap(s, |h| h.check_heap()) };
     }
 }
 
@@ -29,7 +29,7 @@ pub fn check_heap() {
 pub fn check_quarantine() {
     let s = current();
     if is_slot(s) {
-        // SAFETY: the thread holds its slot; `check_quarantine` only reads.
-        unsafe { heap_of(s) }.check_quarantine();
+        // SAFETY: the thread holds its slot, in no heap call.
+        unsafe { with_heap(s, |h| h.check_quarantine()) };
     }
 }

@@ -82,6 +82,8 @@ mod fault;
 #[cfg(target_os = "linux")]
 mod fmtbuf;
 #[cfg(target_os = "linux")]
+mod gate;
+#[cfg(target_os = "linux")]
 mod global;
 #[cfg(target_os = "linux")]
 mod heap;
@@ -147,7 +149,7 @@ pub use pool::{collect, collect_abandoned, flush_remote_frees, pool_stats, PoolS
 #[cfg(target_os = "linux")]
 pub use process_stats::{committed_breakdown, print_stats, snapshot, stats};
 #[cfg(target_os = "linux")]
-pub use purger::passes as purger_passes;
+pub use purger::{live_pages_freed as purger_live_pages_freed, passes as purger_passes};
 #[cfg(target_os = "linux")]
 pub use snapshot::Snapshot;
 #[cfg(target_os = "linux")]

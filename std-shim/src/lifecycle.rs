@@ -9,7 +9,7 @@ use crate::platform;
 use crate::pool;
 use crate::purger;
 use crate::spin::Once;
-use crate::thread_slot::{current, gone, heap_of, idle, is_slot, set_current, Slot};
+use crate::thread_slot::{current, gone, idle, is_slot, set_current, with_heap, Slot};
 use core::sync::atomic::Ordering::Relaxed;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32};
 
@@ -103,8 +103,8 @@ pub(crate) fn attach() -> *mut Slot {
         unsafe { libc::pthread_setspecific(KEY.load(Relaxed), s as *const libc::c_void) };
     }
     if adopted {
-        // SAFETY: the thread holds `s` now.
-        unsafe { heap_of(s).collect(false) };
+        // SAFETY: the thread holds `s` now, in no heap call.
+        unsafe { with_heap(s, |h| h.collect(false)) };
     }
     register_hooks();
     s
@@ -120,8 +120,10 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     }
     // SAFETY: the key's value is the slot this thread holds.
     let waiting = unsafe {
-        pool::retire_heap(heap_of(s));
-        heap_of(s).has_pending_release()
+        with_heap(s, |h| {
+            pool::retire_heap(h);
+            h.has_pending_release()
+        })
     };
     if current() == s {
         set_current(gone());

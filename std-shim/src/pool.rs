@@ -41,7 +41,9 @@
 use crate::options;
 use crate::os::MmapOs;
 use crate::slots::{IdleList, SlotPool};
-use crate::thread_slot::{current, heap_of, is_slot, ShimHeap, Slot, SCRATCH_COUNTERS};
+use crate::thread_slot::{
+    current, heap_of, is_slot, with_heap, with_idle_heap, ShimHeap, Slot, SCRATCH_COUNTERS,
+};
 use core::mem::ManuallyDrop;
 use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
@@ -207,6 +209,41 @@ pub(crate) fn purge_idle_heaps() -> bool {
     waiting
 }
 
+/// What a pass of the background purger over the heaps of live threads
+/// found.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LivePass {
+    /// A heap it purged still has memory waiting for its purge delay.
+    pub waiting: bool,
+    /// A heap's owner was busy (or made heap calls since the previous pass):
+    /// the purger looks again at the next pass.
+    pub active: bool,
+    /// Pages that other threads had emptied, freed.
+    pub pages_freed: usize,
+}
+
+/// One pass of the background purger over the heaps of live threads, under
+/// the pool lock: each heap whose owner went idle (no heap call but fast
+/// paths since the previous pass, none now: the slot's gate) gets
+/// `release_while_owner_idle`.
+pub(crate) fn purge_live_heaps() -> LivePass {
+    let mut pass = LivePass::default();
+    POOL.for_each_held(|s| {
+        // SAFETY: we are the purger and hold the pool lock; `s` is held.
+        // Inside, the gate keeps the owner to its fast paths and orders its
+        // last heap call before, as `release_while_owner_idle` requires.
+        let r = unsafe { with_idle_heap(s, |h| h.release_while_owner_idle()) };
+        match r {
+            Some(r) => {
+                pass.waiting |= r.waiting;
+                pass.pages_freed += r.pages_freed;
+            }
+            None => pass.active = true,
+        }
+    });
+    pass
+}
+
 /// Runs `f` on an idle heap borrowed for the call (for threads past their
 /// exit hook); None when no heap can be had.
 pub(crate) fn with_borrowed<R>(f: impl FnOnce(&mut ShimHeap) -> R) -> Option<R> {
@@ -217,11 +254,15 @@ pub(crate) fn with_borrowed<R>(f: impl FnOnce(&mut ShimHeap) -> R) -> Option<R> 
         return None;
     }
     BORROWS.fetch_add(1, Relaxed);
-    // SAFETY: we hold `s` until `release_slot`.
-    let r = f(unsafe { heap_of(s) });
-    // An idle heap must not hold back other heaps' blocks.
-    // SAFETY: we still hold `s`.
-    unsafe { heap_of(s).flush_remote_frees() };
+    // SAFETY: we hold `s` until `release_slot` and are in no heap call.
+    let r = unsafe {
+        with_heap(s, |h| {
+            let r = f(h);
+            // An idle heap must not hold back other heaps' blocks.
+            h.flush_remote_frees();
+            r
+        })
+    };
     // SAFETY: we are done with `s`.
     unsafe { release_slot(s) };
     Some(r)
@@ -255,7 +296,7 @@ pub fn collect(force: bool) {
     let s = current();
     if is_slot(s) {
         // SAFETY: the thread holds `s`; no heap call is in progress.
-        unsafe { heap_of(s).collect(force) };
+        unsafe { with_heap(s, |h| h.collect(force)) };
     }
 }
 
@@ -270,7 +311,7 @@ pub fn flush_remote_frees() {
     let s = current();
     if is_slot(s) {
         // SAFETY: the thread holds `s`; no heap call is in progress.
-        unsafe { heap_of(s).flush_remote_frees() };
+        unsafe { with_heap(s, |h| h.flush_remote_frees()) };
     }
 }
 
@@ -284,9 +325,10 @@ pub fn collect_abandoned(force: bool) {
     let head = POOL.lock().list.take_all();
     let mut s = head;
     while !s.is_null() {
-        // SAFETY: we hold every slot of the detached list.
+        // SAFETY: we hold every slot of the detached list (marked in use,
+        // so the purger's pass over live heaps goes through their gates).
         unsafe {
-            heap_of(s).collect(force);
+            with_heap(s, |h| h.collect(force));
             s = IdleList::next_detached(s);
         }
     }

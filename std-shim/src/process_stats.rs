@@ -6,7 +6,7 @@ use crate::fmtbuf::StackWriter;
 use crate::pool;
 use crate::report::{self, Report};
 use crate::snapshot::Snapshot;
-use crate::thread_slot::{current, heap_of, is_slot, Slot};
+use crate::thread_slot::{current, is_slot, with_heap, Slot};
 use masu_core::Stats;
 
 /// Statistics of all heaps of the process together.
@@ -38,7 +38,7 @@ pub fn stats() -> masu_core::Stats {
     if is_slot(s) {
         // SAFETY: the thread holds its slot and is not inside a heap call
         // (this is no allocation path).
-        unsafe { heap_of(s) }.flush_stats();
+        unsafe { with_heap(s, |h| h.flush_stats()) };
     }
     let mut st = sum_of_heaps();
     // Another live heap's counters may have frees not yet folded in, which
@@ -79,7 +79,7 @@ fn sum_of_heaps() -> Stats {
     let own = current();
     if is_slot(own) {
         // SAFETY: the thread holds its slot and is not inside a heap call.
-        merge_detail(&mut st, &unsafe { heap_of(own) }.stats());
+        merge_detail(&mut st, &unsafe { with_heap(own, |h| h.stats()) });
     }
     pool::for_each_idle_heap(|h| merge_detail(&mut st, &h.stats()));
     let o = crate::os::os_stats();
@@ -99,7 +99,7 @@ pub fn committed_breakdown() -> masu_core::CommittedBreakdown {
     let own = current();
     if is_slot(own) {
         // SAFETY: the thread holds its slot and is not inside a heap call.
-        b.merge(&unsafe { heap_of(own) }.committed_breakdown());
+        b.merge(&unsafe { with_heap(own, |h| h.committed_breakdown()) });
     }
     pool::for_each_idle_heap(|h| b.merge(&h.committed_breakdown()));
     b
@@ -115,6 +115,7 @@ pub fn snapshot() -> Snapshot {
         pool: pool::pool_stats(),
         breakdown: committed_breakdown(),
         purger_passes: crate::purger::passes(),
+        purger_live_pages_freed: crate::purger::live_pages_freed(),
     }
 }
 

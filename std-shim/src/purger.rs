@@ -161,11 +161,46 @@ static STARTER: Starter = Starter::new();
 static WAKEUP: Wakeup = Wakeup::new();
 /// Passes made (a counter for the report and the tests).
 static PASSES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// Pages of live threads' heaps that other threads had emptied, freed by
+/// the purger (a counter for the report and the tests).
+static LIVE_PAGES_FREED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// True while the purger is not started or may go to sleep: the owners'
+/// slow paths then wake it ([`wake_for_live_heap`]). Cleared by the one
+/// that wakes it, set by the purger before each pass. A hint only: a wake
+/// lost to a race costs at most the second that the purger sleeps at most.
+static SLEEPING: AtomicBool = AtomicBool::new(true);
+/// `membarrier` works: the purger may go through live heaps' gates.
+static LIVE_OK: AtomicBool = AtomicBool::new(false);
 
 /// Passes the background purger made over the idle heaps so far (0: it
 /// never started; see `MASU_BACKGROUND`).
 pub fn passes() -> u64 {
     PASSES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Pages of live threads' heaps that the background purger freed after
+/// other threads had freed every block of them, while their owners made no
+/// heap call (see `Heap::release_while_owner_idle`).
+pub fn live_pages_freed() -> u64 {
+    LIVE_PAGES_FREED.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Memory waits in the calling thread's live heap, or it freed another
+/// heap's block: wake the purger if it may sleep, starting it if need be.
+/// Called after a heap call, outside it; one load when the purger is awake.
+#[inline]
+pub(crate) fn wake_for_live_heap() {
+    if SLEEPING.load(core::sync::atomic::Ordering::Relaxed) {
+        wake_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wake_slow() {
+    if SLEEPING.swap(false, core::sync::atomic::Ordering::Relaxed) {
+        notify();
+    }
 }
 
 /// Memory waits in an idle heap: tell the purger, starting it if need be.
@@ -186,6 +221,8 @@ pub(crate) fn notify() {
 /// The child of a `fork` has no purger thread.
 pub(crate) fn after_fork_in_child() {
     STARTER.reset();
+    SLEEPING.store(true, core::sync::atomic::Ordering::Relaxed);
+    LIVE_OK.store(false, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// Starts the purger thread (detached, every signal blocked so that no
@@ -215,6 +252,13 @@ fn spawn() -> bool {
 /// The purger thread.
 extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
     let delay = options::options().purge_delay_ms.clamp(1, 1000) as u64;
+    let live = crate::gate::register_membarrier();
+    LIVE_OK.store(live, core::sync::atomic::Ordering::Relaxed);
+    if !live {
+        options::verbose_event(
+            b"membarrier is missing: the purger leaves live threads' heaps alone",
+        );
+    }
     loop {
         if let Err(seq) = WAKEUP.take() {
             futex_wait(WAKEUP.seq_word(), seq, 1000);
@@ -224,12 +268,41 @@ extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
             // A second without notice: passes look for frees by live
             // threads into idle heaps' pages, which wake nobody.
         }
-        while crate::pool::purge_idle_heaps() {
-            PASSES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-            sleep_ms(delay);
+        while let Some(wait) = pass() {
+            sleep_ms(wait.max(delay));
         }
-        PASSES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// One pass over the idle heaps and, with `membarrier`, the heaps of live
+/// threads that went idle. Returns how long to wait before the next pass
+/// (at least the purge delay): None when nothing waits, 100 ms while only
+/// busy owners were seen (they purge on their own slow paths; the next
+/// pass looks whether they went idle).
+fn pass() -> Option<u64> {
+    use core::sync::atomic::Ordering::Relaxed;
+    // Set before the heaps are looked at: an owner whose memory starts to
+    // wait after its heap was looked at wakes the purger again.
+    SLEEPING.store(true, Relaxed);
+    let idle_waiting = crate::pool::purge_idle_heaps();
+    let live = if LIVE_OK.load(Relaxed) {
+        crate::pool::purge_live_heaps()
+    } else {
+        crate::pool::LivePass::default()
+    };
+    PASSES.fetch_add(1, Relaxed);
+    LIVE_PAGES_FREED.fetch_add(live.pages_freed as u64, Relaxed);
+    let wait = if idle_waiting || live.waiting {
+        Some(0)
+    } else if live.active {
+        Some(100)
+    } else {
+        None
+    };
+    if wait.is_some() {
+        SLEEPING.store(false, Relaxed);
+    }
+    wait
 }
 
 /// `ms` milliseconds as a `timespec`.

@@ -410,6 +410,19 @@ where
         });
     }
 
+    /// Calls `f` on every slot a thread holds, under the lock: no slot is
+    /// taken or given back while `f` runs (the background purger's pass
+    /// over live heaps, which then goes through each slot's gate).
+    pub fn for_each_held(&self, mut f: impl FnMut(*mut S)) {
+        let _idle = self.lock.lock();
+        self.all.for_each(|s| {
+            // SAFETY: as in `for_each_idle`.
+            if unsafe { (*s).in_use().load(Ordering::Relaxed) } {
+                f(s)
+            }
+        });
+    }
+
     /// (slots made, slots in use), in use ≤ made.
     pub fn counts(&self) -> (usize, usize) {
         self.counts.read()

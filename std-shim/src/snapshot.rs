@@ -23,12 +23,15 @@ pub struct Snapshot {
     pub breakdown: CommittedBreakdown,
     /// Passes of the background purger (see [`crate::purger_passes`]).
     pub purger_passes: u64,
+    /// Pages of live threads' heaps the purger freed (see
+    /// [`crate::purger_live_pages_freed`]).
+    pub purger_live_pages_freed: u64,
 }
 
 /// The JSON text before each number of [`Snapshot::write_json`], in order:
 /// the keys with the punctuation that leads to them. `pages_per_class`
 /// comes after the first `STATS_HEAD` numbers.
-const KEYS: [&str; 45] = [
+const KEYS: [&str; 46] = [
     "{\"stats\":{\"live_bytes\":",
     ",\"peak_live_bytes\":",
     ",\"alloc_count\":",
@@ -74,6 +77,7 @@ const KEYS: [&str; 45] = [
     ",\"cached\":",
     ",\"headers\":",
     "},\"purger_passes\":",
+    ",\"purger_live_pages_freed\":",
 ];
 
 /// Numbers of `stats` before `pages_per_class`.
@@ -149,6 +153,7 @@ impl Snapshot {
             b.cached as i128,
             b.headers as i128,
             self.purger_passes as i128,
+            self.purger_live_pages_freed as i128,
         ]
     }
 }

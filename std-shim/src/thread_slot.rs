@@ -2,6 +2,7 @@
 //! thread-local slot word that finds it (see `pool.rs` for the design:
 //! sentinels, attach, exit, adoption).
 
+use crate::gate::Gate;
 use crate::os::MmapOs;
 use crate::slots::PoolSlot;
 use core::cell::{Cell, UnsafeCell};
@@ -27,6 +28,12 @@ pub(crate) struct Slot {
     counters: Counters,
     /// True while a thread holds the slot. Changed only under the pool lock.
     in_use: AtomicBool,
+    /// The holder's heap calls (all but the fast paths) against the
+    /// background purger (see `gate.rs`).
+    gate: Gate,
+    /// The gate's count when the purger last looked (the purger's alone,
+    /// under the pool lock).
+    purger_seen: Cell<u32>,
     /// Next idle slot (under the pool lock).
     next_free: Cell<*mut Slot>,
     /// Next slot ever made; written before the slot is published.
@@ -91,6 +98,8 @@ impl Slot {
                 MmapOs, config, counters,
             )));
             ptr::addr_of_mut!((*s).in_use).write(AtomicBool::new(true));
+            ptr::addr_of_mut!((*s).gate).write(Gate::new());
+            ptr::addr_of_mut!((*s).purger_seen).write(Cell::new(u32::MAX));
             ptr::addr_of_mut!((*s).next_free).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*s).next_all).write(ptr::null_mut());
         }
@@ -128,6 +137,8 @@ macro_rules! sentinel {
             )),
             counters: Counters::new(),
             in_use: AtomicBool::new(false),
+            gate: Gate::new(),
+            purger_seen: Cell::new(u32::MAX),
             next_free: Cell::new(ptr::null_mut()),
             next_all: ptr::null_mut(),
         })
@@ -269,11 +280,90 @@ pub(crate) unsafe fn fast_heap<'a>(s: *mut Slot) -> &'a ShimHeap {
     unsafe { &*(*s).heap.get() }
 }
 
+/// Runs `f` on the heap of `s`, held by the calling thread, inside the
+/// slot's gate (`gate.rs`): the background purger does not touch the heap
+/// meanwhile. Every use of a held slot's heap but the fast paths goes
+/// through here.
+///
+/// # Safety
+/// `s` is a real slot held by the calling thread, which is in no heap call.
+#[inline(always)]
+pub(crate) unsafe fn with_heap<R>(s: *mut Slot, f: impl FnOnce(&mut ShimHeap) -> R) -> R {
+    // SAFETY: forwarded from the caller.
+    let inside = unsafe { Inside::enter(s) };
+    f(inside.heap())
+}
+
+/// The calling thread inside its slot's gate (see [`with_heap`]): the
+/// allocation paths' form, without a closure. Leaves when dropped.
+pub(crate) struct Inside(*mut Slot);
+
+impl Inside {
+    /// Enters the gate of `s`.
+    ///
+    /// # Safety
+    /// `s` is a real slot held by the calling thread, which is in no heap
+    /// call.
+    #[inline(always)]
+    pub(crate) unsafe fn enter(s: *mut Slot) -> Inside {
+        // SAFETY: guaranteed by the caller; slots live forever.
+        unsafe { (*s).gate.enter() };
+        Inside(s)
+    }
+
+    /// The slot's heap: one `&mut` at a time, while inside.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn heap(&self) -> &mut ShimHeap {
+        // SAFETY: the thread holds the slot and is inside its gate; the
+        // callers take one reference for one heap call.
+        unsafe { heap_of(self.0) }
+    }
+}
+
+impl Drop for Inside {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: slots live forever.
+        unsafe { (*self.0).gate.leave() };
+    }
+}
+
+/// Runs `f` on the heap of `s`, held by a thread that went idle: one that
+/// made no heap call but fast paths since the purger's previous look, and
+/// is in none now (the slot's gate lets the purger in). None when the
+/// holder is or was busy (then it purges on its own slow paths), or
+/// `membarrier` is missing.
+///
+/// # Safety
+/// The caller is the background purger and holds the pool lock, and `s` is
+/// held by a thread.
+pub(crate) unsafe fn with_idle_heap<R>(
+    s: *mut Slot,
+    f: impl FnOnce(&mut ShimHeap) -> R,
+) -> Option<R> {
+    // SAFETY: slots live forever; `purger_seen` is the caller's.
+    let (gate, seen) = unsafe { (&(*s).gate, &(*s).purger_seen) };
+    let now = gate.seq();
+    if seen.replace(now) != now || !gate.try_claim(now) {
+        return None;
+    }
+    // SAFETY: the gate keeps the holder out of every heap call but its fast
+    // paths, which touch only what `release_while_owner_idle`-style callers
+    // leave alone; the holder's fast paths read the heap through `&ShimHeap`
+    // while this `&mut` lives, on fields that `f` must not write (the direct
+    // table, the id, the geometry and the configuration).
+    let r = f(unsafe { heap_of(s) });
+    gate.release();
+    Some(r)
+}
+
 /// The heap of `s`.
 ///
 /// # Safety
-/// `s` is a real slot held by the calling thread (or an idle slot while the
-/// caller holds the pool lock), and no other reference to the heap is live.
+/// `s` is a real slot held by the calling thread and inside its gate (see
+/// [`with_heap`]), or an idle slot while the caller holds the pool lock,
+/// and no other reference to the heap is live.
 #[inline(always)]
 #[allow(clippy::mut_from_ref)]
 pub(crate) unsafe fn heap_of<'a>(s: *mut Slot) -> &'a mut ShimHeap {

@@ -119,3 +119,74 @@ fn a_fork_child_starts_its_own_purger() {
         "child: {status}"
     );
 }
+
+/// Issue 11's two-thread burst, small: two threads each build 24 MiB of
+/// small and medium blocks, free them all (half each by the other thread),
+/// then stay alive and make no allocator call. The purger gives back the
+/// pages the other thread emptied and the freed memory past the purge delay,
+/// through the live heaps' gates (`Heap::release_while_owner_idle`).
+#[test]
+fn memory_two_live_threads_freed_goes_back_while_they_sleep() {
+    use std::sync::{mpsc, Arc, Barrier};
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    masu::init();
+    let base = masu::os_stats().committed_bytes;
+    let freed_before = masu::purger_live_pages_freed();
+    let built = Arc::new(Barrier::new(3));
+    let freed = Arc::new(Barrier::new(3));
+    let (wake_tx, wake_rx) = (0..2)
+        .map(|_| mpsc::channel::<()>())
+        .unzip::<_, _, Vec<_>, Vec<_>>();
+    let (to_other, from_other): (Vec<_>, Vec<_>) =
+        (0..2).map(|_| mpsc::channel::<Vec<Vec<u8>>>()).unzip();
+    let mut from_other = from_other.into_iter();
+    let mut to_other = to_other.into_iter();
+    let (tx0, tx1) = (to_other.next().unwrap(), to_other.next().unwrap());
+    let (rx0, rx1) = (from_other.next().unwrap(), from_other.next().unwrap());
+    let mut threads = Vec::new();
+    for (id, (give, take), wake) in [(0usize, (tx1, rx0)), (1, (tx0, rx1))]
+        .into_iter()
+        .zip(wake_rx)
+        .map(|((id, gt), w)| (id, gt, w))
+    {
+        let (built, freed) = (built.clone(), freed.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut mine: Vec<Vec<u8>> = (0..12_000)
+                .map(|i| vec![id as u8; 64 + (i * 37 + id * 11) % 4000])
+                .collect();
+            let theirs: Vec<Vec<u8>> = mine.drain(..6_000).collect();
+            give.send(theirs).unwrap();
+            let other = take.recv().unwrap();
+            built.wait();
+            drop(mine);
+            drop(other); // remote frees into the other thread's pages
+            masu::flush_remote_frees();
+            freed.wait();
+            // Alive and idle: no allocator call until told to end.
+            wake.recv().unwrap();
+        }));
+    }
+    built.wait();
+    let held = masu::os_stats().committed_bytes;
+    freed.wait();
+    let took = wait_for(|| masu::os_stats().committed_bytes < base + (held - base) / 4);
+    let after = masu::os_stats().committed_bytes;
+    let live_pages = masu::purger_live_pages_freed() - freed_before;
+    for w in wake_tx {
+        w.send(()).unwrap();
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    println!(
+        "base {} KiB, held {} KiB, back to {} KiB in {took:?}, {live_pages} pages of live heaps freed",
+        base >> 10,
+        held >> 10,
+        after >> 10
+    );
+    assert!(
+        took.is_some(),
+        "still {after} of {held} bytes committed (base {base})"
+    );
+    assert!(live_pages > 0, "no page other threads emptied was freed");
+}
