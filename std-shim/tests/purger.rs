@@ -184,6 +184,14 @@ fn memory_two_live_threads_freed_goes_back_while_they_sleep() {
         held >> 10,
         after >> 10
     );
+    if cfg!(feature = "checks") {
+        // With `checks` a page's remote frees are not counted in its
+        // `thread_free` word, so the purger frees no page of a live heap
+        // (masu-core's `idle_release.rs`): the quarantine and the checks of
+        // collected blocks are the owner's.
+        assert_eq!(live_pages, 0);
+        return;
+    }
     assert!(
         took.is_some(),
         "still {after} of {held} bytes committed (base {base})"
