@@ -42,7 +42,8 @@ use crate::options;
 use crate::os::MmapOs;
 use crate::slots::{IdleList, SlotPool};
 use crate::thread_slot::{
-    current, heap_of, is_slot, with_heap, with_idle_heap, ShimHeap, Slot, SCRATCH_COUNTERS,
+    current, heap_of, is_slot, with_heap, with_idle_heap, IdleLook, ShimHeap, Slot,
+    SCRATCH_COUNTERS,
 };
 use core::mem::ManuallyDrop;
 use core::ptr;
@@ -225,20 +226,27 @@ pub(crate) struct LivePass {
 /// One pass of the background purger over the heaps of live threads, under
 /// the pool lock: each heap whose owner went idle (no heap call but fast
 /// paths since the previous pass, none now: the slot's gate) gets
-/// `release_while_owner_idle`.
-pub(crate) fn purge_live_heaps() -> LivePass {
+/// `release_while_owner_idle`, unless its previous one found nothing to do
+/// and the pass is not `thorough` (the purger's first pass after it wakes).
+pub(crate) fn purge_live_heaps(thorough: bool) -> LivePass {
     let mut pass = LivePass::default();
     POOL.for_each_held(|s| {
         // SAFETY: we are the purger and hold the pool lock; `s` is held.
         // Inside, the gate keeps the owner to its fast paths and orders its
         // last heap call before, as `release_while_owner_idle` requires.
-        let r = unsafe { with_idle_heap(s, |h| h.release_while_owner_idle()) };
-        match r {
-            Some(r) => {
+        let look = unsafe {
+            with_idle_heap(s, thorough, |h| {
+                let r = h.release_while_owner_idle();
+                (r, !r.waiting && r.pages_freed == 0)
+            })
+        };
+        match look {
+            IdleLook::Done(r) => {
                 pass.waiting |= r.waiting;
                 pass.pages_freed += r.pages_freed;
             }
-            None => pass.active = true,
+            IdleLook::Busy => pass.active = true,
+            IdleLook::Clean => {}
         }
     });
     pass

@@ -268,25 +268,37 @@ extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
             // A second without notice: passes look for frees by live
             // threads into idle heaps' pages, which wake nobody.
         }
-        while let Some(wait) = pass() {
+        // The first pass after waking looks at every live heap, and so
+        // does one a second after: other threads' frees may have emptied
+        // pages of a heap found with nothing to do.
+        let mut last_thorough = crate::platform::clock_ms();
+        let mut thorough = true;
+        while let Some(wait) = pass(thorough) {
             sleep_ms(wait.max(delay));
+            let now = crate::platform::clock_ms();
+            thorough = now.wrapping_sub(last_thorough) >= 1000;
+            if thorough {
+                last_thorough = now;
+            }
         }
     }
 }
 
 /// One pass over the idle heaps and, with `membarrier`, the heaps of live
-/// threads that went idle. Returns how long to wait before the next pass
+/// threads that went idle (all of them if `thorough`, the first pass after
+/// the purger wakes; else not those found with nothing to do since their
+/// owner's last heap call). Returns how long to wait before the next pass
 /// (at least the purge delay): None when nothing waits, 100 ms while only
 /// busy owners were seen (they purge on their own slow paths; the next
 /// pass looks whether they went idle).
-fn pass() -> Option<u64> {
+fn pass(thorough: bool) -> Option<u64> {
     use core::sync::atomic::Ordering::Relaxed;
     // Set before the heaps are looked at: an owner whose memory starts to
     // wait after its heap was looked at wakes the purger again.
     SLEEPING.store(true, Relaxed);
     let idle_waiting = crate::pool::purge_idle_heaps();
     let live = if LIVE_OK.load(Relaxed) {
-        crate::pool::purge_live_heaps()
+        crate::pool::purge_live_heaps(thorough)
     } else {
         crate::pool::LivePass::default()
     };

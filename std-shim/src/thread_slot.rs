@@ -34,6 +34,9 @@ pub(crate) struct Slot {
     /// The gate's count when the purger last looked (the purger's alone,
     /// under the pool lock).
     purger_seen: Cell<u32>,
+    /// The purger's last look at the heap found nothing to do and the
+    /// count has not moved since (the purger's alone, under the pool lock).
+    purger_clean: Cell<bool>,
     /// Next idle slot (under the pool lock).
     next_free: Cell<*mut Slot>,
     /// Next slot ever made; written before the slot is published.
@@ -100,6 +103,7 @@ impl Slot {
             ptr::addr_of_mut!((*s).in_use).write(AtomicBool::new(true));
             ptr::addr_of_mut!((*s).gate).write(Gate::new());
             ptr::addr_of_mut!((*s).purger_seen).write(Cell::new(u32::MAX));
+            ptr::addr_of_mut!((*s).purger_clean).write(Cell::new(false));
             ptr::addr_of_mut!((*s).next_free).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*s).next_all).write(ptr::null_mut());
         }
@@ -139,6 +143,7 @@ macro_rules! sentinel {
             in_use: AtomicBool::new(false),
             gate: Gate::new(),
             purger_seen: Cell::new(u32::MAX),
+            purger_clean: Cell::new(false),
             next_free: Cell::new(ptr::null_mut()),
             next_all: ptr::null_mut(),
         })
@@ -329,33 +334,55 @@ impl Drop for Inside {
     }
 }
 
+/// What the purger's look at a live heap came to ([`with_idle_heap`]).
+pub(crate) enum IdleLook<R> {
+    /// The holder is in a heap call, or made one since the purger's
+    /// previous look (it purges on its own slow paths), or `membarrier` is
+    /// missing.
+    Busy,
+    /// Idle, but the previous look found nothing to do (not `thorough`).
+    Clean,
+    /// `f` ran on the heap.
+    Done(R),
+}
+
 /// Runs `f` on the heap of `s`, held by a thread that went idle: one that
 /// made no heap call but fast paths since the purger's previous look, and
-/// is in none now (the slot's gate lets the purger in). None when the
-/// holder is or was busy (then it purges on its own slow paths), or
-/// `membarrier` is missing.
+/// is in none now (the slot's gate lets the purger in). `f` returns its
+/// result and whether it found nothing to do; a heap found so is passed
+/// over until its holder makes a heap call again, unless `thorough`.
 ///
 /// # Safety
 /// The caller is the background purger and holds the pool lock, and `s` is
 /// held by a thread.
 pub(crate) unsafe fn with_idle_heap<R>(
     s: *mut Slot,
-    f: impl FnOnce(&mut ShimHeap) -> R,
-) -> Option<R> {
-    // SAFETY: slots live forever; `purger_seen` is the caller's.
-    let (gate, seen) = unsafe { (&(*s).gate, &(*s).purger_seen) };
+    thorough: bool,
+    f: impl FnOnce(&mut ShimHeap) -> (R, bool),
+) -> IdleLook<R> {
+    // SAFETY: slots live forever; `purger_seen` and `purger_clean` are the
+    // caller's.
+    let (gate, seen, clean) = unsafe { (&(*s).gate, &(*s).purger_seen, &(*s).purger_clean) };
     let now = gate.seq();
-    if seen.replace(now) != now || !gate.try_claim(now) {
-        return None;
+    if seen.replace(now) != now {
+        clean.set(false);
+        return IdleLook::Busy;
+    }
+    if clean.get() && !thorough {
+        return IdleLook::Clean;
+    }
+    if !gate.try_claim(now) {
+        return IdleLook::Busy;
     }
     // SAFETY: the gate keeps the holder out of every heap call but its fast
-    // paths, which touch only what `release_while_owner_idle`-style callers
-    // leave alone; the holder's fast paths read the heap through `&ShimHeap`
-    // while this `&mut` lives, on fields that `f` must not write (the direct
-    // table, the id, the geometry and the configuration).
-    let r = f(unsafe { heap_of(s) });
+    // paths, which touch only what `release_while_owner_idle` leaves alone;
+    // the holder's fast paths read the heap through `&ShimHeap` while this
+    // `&mut` lives, on fields that `f` must not write (the direct table,
+    // the id, the geometry and the configuration).
+    let (r, nothing) = f(unsafe { heap_of(s) });
     gate.release();
-    Some(r)
+    clean.set(nothing);
+    IdleLook::Done(r)
 }
 
 /// The heap of `s`.
