@@ -50,7 +50,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub fn flush_remote_frees(&mut self) {
         // With `checks`, the quarantine's blocks are frees not yet made.
         self.flush_quarantine();
-        self.remote.flush();
+        self.remote.get_mut().flush();
         // Freed direct blocks this heap caches: the region's, for any heap.
         self.flush_direct_cache();
     }
@@ -69,7 +69,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.follow_policy();
         self.count_event();
         self.flush_quarantine();
-        self.remote.flush();
+        self.remote.get_mut().flush();
         for c in 0..CLASS_COUNT {
             let mut page = self.pages.first(c);
             while !page.is_null() {
@@ -205,7 +205,7 @@ impl<O: Os, C: CounterSink> Drop for Heap<O, C> {
     fn drop(&mut self) {
         self.flush_direct_cache();
         self.flush_quarantine();
-        self.remote.flush();
+        self.remote.get_mut().flush();
         self.release_everything();
     }
 }

@@ -140,6 +140,43 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe { self.dealloc_slow_in_segment(ptr) }
     }
 
+    /// [`Heap::dealloc_slow`] for a block of another heap's page, doing only
+    /// what such a free does: the block goes into this heap's batch of
+    /// remote frees (`remote_buffer.rs`), which nothing but this call, the
+    /// other slow paths and `collect` touch. True when it did; false (and
+    /// nothing changed) for a block of this heap's, a direct block, or with
+    /// `checks` (whose quarantine is the heap's). The std shim calls it
+    /// before it enters its slot's gate, which the background purger's
+    /// `release_while_owner_idle` never needs for the batch: it leaves the
+    /// batch alone.
+    ///
+    /// # Safety
+    /// As for [`Heap::dealloc_slow`]; the caller owns the heap (it may let
+    /// the std shim's purger hold it meanwhile, which does not touch the
+    /// batch).
+    #[inline]
+    pub unsafe fn dealloc_remote(&self, ptr: *mut u8) -> bool {
+        // SAFETY: the caller guarantees `ptr` is a live block.
+        if cfg!(feature = "checks") || unsafe { self.is_direct(ptr) } {
+            return false;
+        }
+        let seg = Segment::of(ptr, self.segment_base_mask());
+        // SAFETY: a live block: its segment header and page descriptor are
+        // live; the owner word is an atomic.
+        unsafe {
+            let page = Segment::page_of(seg, ptr);
+            if Page::owner_id_of(page) == self.id {
+                return false;
+            }
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            crate::secure::tag_freed(page, ptr);
+            // The batch through its cell: the std shim's background purger
+            // may hold the heap meanwhile, but never touches the batch.
+            (*self.remote.get()).free(page, ptr as *mut Block, self.config.remote_batch);
+        }
+        true
+    }
+
     /// [`Heap::dealloc_slow`] for a block known to be in a segment.
     ///
     /// # Safety
@@ -181,6 +218,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // the raw pointer (the owner may be writing the page), in a
                 // batch of frees to that page (`remote_buffer.rs`).
                 self.remote
+                    .get_mut()
                     .free(page, ptr as *mut Block, self.config.remote_batch);
                 return;
             }

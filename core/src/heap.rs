@@ -57,8 +57,10 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// have folded theirs in (see `flush_page`).
     pub(crate) counters: C,
     /// Blocks freed to one page of another heap, not yet pushed onto its
-    /// `thread_free` (see `remote_buffer.rs`).
-    pub(crate) remote: RemoteBuffer,
+    /// `thread_free` (see `remote_buffer.rs`). In a cell: the owner's
+    /// [`Heap::dealloc_remote`] changes it through `&self`, while the std
+    /// shim's purger may hold the heap (it never touches the batch).
+    pub(crate) remote: core::cell::UnsafeCell<RemoteBuffer>,
     /// Pages, spans and huge blocks in use, and event counts.
     pub(crate) counts: HeapCounts,
     /// The `Os`, and the bytes taken from it (see `store.rs`).
@@ -120,7 +122,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             id: 0,
             policy_generation: 0,
             counters,
-            remote: RemoteBuffer::EMPTY,
+            remote: core::cell::UnsafeCell::new(RemoteBuffer::EMPTY),
             counts: HeapCounts::ZERO,
             store: Store::new(os),
             direct_cache: crate::direct_cache::DirectCache::EMPTY,

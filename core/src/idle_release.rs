@@ -9,8 +9,6 @@
 //! and pages holding a live block of the owner (its free: `used`,
 //! `local_free`, `retired_at`). So this touches only what they cannot reach:
 //!
-//! * the heap's batched remote frees (slow-path state): published, so that
-//!   the pages they belong to can empty;
 //! * the purge queue: the purges whose delay has passed;
 //! * pages with no live block that no fast path reaches: behind the first
 //!   page of a class queue, or in `full`. A page has no live block when its
@@ -29,6 +27,11 @@
 //!   freed: its slices go back to its segment and wait for the purge delay.
 //!   The queue's first page stays, so the direct table does not change, and
 //!   its flags are not written (`PageQueues::remove_behind_first`).
+//!
+//! It leaves the heap's batch of remote frees alone (`remote_buffer.rs`):
+//! the std shim frees other heaps' blocks into it outside the gate
+//! ([`Heap::dealloc_remote`]), so up to one chain (at most 63 blocks of one
+//! page) can wait in an idle thread's batch.
 //!
 //! Not reached: empty pages kept for their class (first pages, which the
 //! fast paths use), pages whose remote frees are not counted in the word
@@ -66,26 +69,23 @@ pub struct IdleRelease {
     /// Pages that other threads had emptied, freed.
     pub pages_freed: usize,
     /// Memory still waits for its purge delay (the purge queue is not
-    /// empty), or the heap published remote frees it had batched (their
-    /// pages, other heaps', may empty now).
+    /// empty).
     pub waiting: bool,
 }
 
 impl<O: Os, C: CounterSink> Heap<O, C> {
-    /// Gives back what may go while the owner is alive but idle: publishes
-    /// this heap's batched remote frees, frees the pages that other threads
-    /// emptied and no fast path reaches, and does the due purges (see the
-    /// module documentation).
+    /// Gives back what may go while the owner is alive but idle: frees the
+    /// pages that other threads emptied and no fast path reaches, and does
+    /// the due purges (see the module documentation).
     ///
     /// # Safety
     /// The caller excludes every other use of the heap but the owner's fast
     /// paths ([`Heap::alloc_fast`], [`Heap::alloc_fast_malloc`],
-    /// [`Heap::dealloc_fast`]), which may run on another thread meanwhile,
+    /// [`Heap::dealloc_fast`]) and [`Heap::dealloc_remote`], which may run
+    /// on another thread meanwhile,
     /// and has synchronised with the end of the owner's last other call
     /// (the std shim's slot gate).
     pub unsafe fn release_while_owner_idle(&mut self) -> IdleRelease {
-        let published = self.remote.len() != 0;
-        self.remote.flush();
         let mut pages_freed = 0;
         if !cfg!(feature = "checks") {
             for c in 0..CLASS_COUNT {
@@ -105,7 +105,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.purge_due(n);
         IdleRelease {
             pages_freed,
-            waiting: published || !self.lists.purge_first().is_null(),
+            waiting: !self.lists.purge_first().is_null(),
         }
     }
 

@@ -32,7 +32,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[inline]
     pub(crate) fn on_slow_event(&mut self) {
         self.count_event();
-        self.remote.flush();
+        self.remote.get_mut().flush();
         if !self.lists.purge_first().is_null() {
             self.purge_due(PURGE_PER_EVENT);
         }

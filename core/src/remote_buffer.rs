@@ -102,6 +102,7 @@ impl RemoteBuffer {
     }
 
     /// Blocks waiting in the chain.
+    #[cfg(loom)]
     pub fn len(&self) -> u32 {
         self.count
     }

@@ -43,7 +43,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             unsafe { self.free_direct_blocks() };
         }
         self.flush_quarantine();
-        self.remote.flush();
+        self.remote.get_mut().flush();
         // SAFETY: (for the three calls) the caller guarantees that no block
         // of the heap is used any more, so every page may be taken as empty.
         unsafe {

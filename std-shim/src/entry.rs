@@ -135,24 +135,32 @@ pub(crate) unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
     }
 }
 
-/// A free that the fast path did not finish: the heap's slow path (a remote
-/// free, a page to re-file); a thread that never allocated attaches (so a
+/// A free that the fast path did not finish: a remote free (outside the
+/// slot's gate, [`Heap::dealloc_remote`]), or the heap's slow path (a page to
+/// re-file); a thread that never allocated attaches (so a
 /// thread that only frees pays this once); one past its exit hook, or one
 /// that cannot get a heap, frees remotely through a scratch heap.
 ///
 /// # Safety
 /// As for [`GlobalAlloc::dealloc`].
+///
+/// [`Heap::dealloc_remote`]: masu_core::Heap::dealloc_remote
 #[cold]
 #[inline(never)]
 unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
     let mut s = current();
     if is_slot(s) {
+        // Another heap's block: into this heap's batch of remote frees,
+        // outside the gate (the purger never touches the batch), as the
+        // fast paths do; anything else inside it.
         // SAFETY: the thread holds its slot, whose heap's `dealloc_fast` just
-        // said no; the caller vouches for `ptr`.
-        let inside = unsafe { Inside::enter(s) };
-        // SAFETY: as above.
-        unsafe { inside.heap().dealloc_slow(ptr) };
-        drop(inside);
+        // said no, and is in no heap call; the caller vouches for `ptr`.
+        if unsafe { !fast_heap(s).dealloc_remote(ptr) } {
+            // SAFETY: as above.
+            let inside = unsafe { Inside::enter(s) };
+            // SAFETY: as above.
+            unsafe { inside.heap().dealloc_slow(ptr) };
+        }
         after_call(true, false);
         return;
     }
