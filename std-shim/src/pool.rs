@@ -223,19 +223,24 @@ pub(crate) struct LivePass {
     pub pages_freed: usize,
 }
 
+/// How long a live thread must have made no heap call but fast paths before
+/// the purger works on its heap (at least the purge delay).
+const LIVE_IDLE_MS: u64 = 100;
+
 /// One pass of the background purger over the heaps of live threads, under
 /// the pool lock: each heap whose owner went idle (no heap call but fast
-/// paths since the previous pass, none now: the slot's gate) gets
+/// paths for `LIVE_IDLE_MS`, none now: the slot's gate) gets
 /// `release_while_owner_idle`, unless its previous one found nothing to do
 /// and the pass is not `thorough` (the purger's first pass after it wakes).
 pub(crate) fn purge_live_heaps(thorough: bool) -> LivePass {
+    let idle_ms = LIVE_IDLE_MS.max(options::options().purge_delay_ms as u64);
     let mut pass = LivePass::default();
     POOL.for_each_held(|s| {
         // SAFETY: we are the purger and hold the pool lock; `s` is held.
         // Inside, the gate keeps the owner to its fast paths and orders its
         // last heap call before, as `release_while_owner_idle` requires.
         let look = unsafe {
-            with_idle_heap(s, thorough, |h| {
+            with_idle_heap(s, thorough, idle_ms, |h| {
                 let r = h.release_while_owner_idle();
                 (r, !r.waiting && r.pages_freed == 0)
             })

@@ -37,6 +37,9 @@ pub(crate) struct Slot {
     /// The purger's last look at the heap found nothing to do and the
     /// count has not moved since (the purger's alone, under the pool lock).
     purger_clean: Cell<bool>,
+    /// When (`platform::clock_ms`) the purger last saw the count move (the
+    /// purger's alone, under the pool lock).
+    purger_moved_at: Cell<u64>,
     /// Next idle slot (under the pool lock).
     next_free: Cell<*mut Slot>,
     /// Next slot ever made; written before the slot is published.
@@ -104,6 +107,7 @@ impl Slot {
             ptr::addr_of_mut!((*s).gate).write(Gate::new());
             ptr::addr_of_mut!((*s).purger_seen).write(Cell::new(u32::MAX));
             ptr::addr_of_mut!((*s).purger_clean).write(Cell::new(false));
+            ptr::addr_of_mut!((*s).purger_moved_at).write(Cell::new(0));
             ptr::addr_of_mut!((*s).next_free).write(Cell::new(ptr::null_mut()));
             ptr::addr_of_mut!((*s).next_all).write(ptr::null_mut());
         }
@@ -144,6 +148,7 @@ macro_rules! sentinel {
             gate: Gate::new(),
             purger_seen: Cell::new(u32::MAX),
             purger_clean: Cell::new(false),
+            purger_moved_at: Cell::new(0),
             next_free: Cell::new(ptr::null_mut()),
             next_all: ptr::null_mut(),
         })
@@ -347,10 +352,13 @@ pub(crate) enum IdleLook<R> {
 }
 
 /// Runs `f` on the heap of `s`, held by a thread that went idle: one that
-/// made no heap call but fast paths since the purger's previous look, and
-/// is in none now (the slot's gate lets the purger in). `f` returns its
-/// result and whether it found nothing to do; a heap found so is passed
-/// over until its holder makes a heap call again, unless `thorough`.
+/// made no heap call but fast paths for `idle_ms` at least (as far as the
+/// purger's looks tell: since the first look that found the count where it
+/// is now), and is in none now (the slot's gate lets the purger in). A
+/// thread that pauses for less (a worker between two tasks) is left alone:
+/// it would fault the memory back in. `f` returns its result and whether
+/// it found nothing to do; a heap found so is passed over until its holder
+/// makes a heap call again, unless `thorough`.
 ///
 /// # Safety
 /// The caller is the background purger and holds the pool lock, and `s` is
@@ -358,14 +366,26 @@ pub(crate) enum IdleLook<R> {
 pub(crate) unsafe fn with_idle_heap<R>(
     s: *mut Slot,
     thorough: bool,
+    idle_ms: u64,
     f: impl FnOnce(&mut ShimHeap) -> (R, bool),
 ) -> IdleLook<R> {
-    // SAFETY: slots live forever; `purger_seen` and `purger_clean` are the
-    // caller's.
-    let (gate, seen, clean) = unsafe { (&(*s).gate, &(*s).purger_seen, &(*s).purger_clean) };
+    // SAFETY: slots live forever; the `purger_*` fields are the caller's.
+    let (gate, seen, clean, moved_at) = unsafe {
+        (
+            &(*s).gate,
+            &(*s).purger_seen,
+            &(*s).purger_clean,
+            &(*s).purger_moved_at,
+        )
+    };
     let now = gate.seq();
+    let ms = crate::platform::clock_ms();
     if seen.replace(now) != now {
         clean.set(false);
+        moved_at.set(ms);
+        return IdleLook::Busy;
+    }
+    if ms.wrapping_sub(moved_at.get()) < idle_ms {
         return IdleLook::Busy;
     }
     if clean.get() && !thorough {
