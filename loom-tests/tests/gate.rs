@@ -3,7 +3,8 @@
 //! fences on both sides (what the owner's compiler fence and the purger's
 //! `membarrier` amount to).
 //!
-//! The owner makes two heap calls (`enter`, a write to the heap, `leave`);
+//! The owner makes two heap calls (`enter`, then `try_enter` falling back
+//! to `enter`; a write to the heap; `leave`);
 //! the purger reads the gate's count and, if it is even, tries to claim the
 //! heap and writes to it. The heap is a [`Tracked`] cell, so loom fails the
 //! model if the two ever touch it concurrently or unordered. Checked in
@@ -68,8 +69,12 @@ fn run<F: Fences + 'static>(claim: fn(&ModelGate<F>, u32) -> bool, claimed: &'st
         });
         let fo = f.clone();
         let owner = thread::spawn(move || {
-            for _ in 0..2 {
-                fo.gate.enter();
+            // The first call as `with_heap` enters, the second as the
+            // allocation path does: `try_enter`, else `enter` (cold).
+            for call in 0..2 {
+                if call == 0 || !fo.gate.try_enter() {
+                    fo.gate.enter();
+                }
                 fo.heap.with(|h| *h += 1);
                 fo.gate.leave();
             }

@@ -6,7 +6,9 @@
 use crate::lifecycle;
 use crate::pool::{free_without_heap, with_borrowed};
 use crate::purger;
-use crate::thread_slot::{current, fast_heap, gone, idle, is_slot, with_heap, Inside, ShimHeap};
+use crate::thread_slot::{
+    current, fast_heap, gone, idle, is_slot, with_heap, Inside, ShimHeap, Slot,
+};
 use core::alloc::Layout;
 
 /// Allocates a block for `layout` from the calling thread's heap; null when
@@ -53,12 +55,13 @@ pub(crate) fn alloc_fast_malloc(size: usize, zero: bool) -> *mut u8 {
     unsafe { fast_heap(s).alloc_fast_malloc(size, zero) }
 }
 
-/// After a heap call of the calling thread (anything but a fast path): if
-/// memory of its heap now waits for its purge delay, or `freed` (a free that
-/// the fast path did not finish: most often another heap's block, whose page
-/// may now be empty), the background purger is woken if it sleeps (started
-/// if need be), so that the memory goes back even if no thread makes a
-/// further call. Outside the gate: starting the purger may allocate.
+/// After a heap call of the calling thread that may have freed memory (a
+/// free the fast path did not finish, a `realloc`): if `freed` (most often
+/// another heap's block, whose page may now be empty), or memory of its heap
+/// now waits for its purge delay, the background purger is woken if it
+/// sleeps (started if need be), so that the memory goes back even if no
+/// thread makes a further call. Outside the gate: starting the purger may
+/// allocate.
 #[inline(always)]
 fn after_call(freed: bool, purge_pending: bool) {
     if freed || purge_pending {
@@ -72,16 +75,28 @@ fn after_call(freed: bool, purge_pending: bool) {
 pub(crate) fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
     let s = current();
     if is_slot(s) {
-        // SAFETY: the thread holds its slot, in no heap call.
-        let inside = unsafe { Inside::enter(s) };
-        let h = inside.heap();
-        let p = h.alloc_slow(layout, zero);
-        let pending = h.purge_pending();
-        drop(inside);
-        after_call(false, pending);
-        return p;
+        // SAFETY: the thread holds its slot, in no heap call. (An
+        // allocation leaves nothing to purge that a free did not already
+        // wake the purger for: no `after_call`.)
+        return match unsafe { Inside::try_enter(s) } {
+            Some(inside) => inside.heap().alloc_slow(layout, zero),
+            // SAFETY: as above.
+            None => unsafe { alloc_slow_after_purger(s, layout, zero) },
+        };
     }
     alloc_without_slot(layout, zero)
+}
+
+/// [`alloc_slow`] when the purger holds the thread's heap: waits for it.
+///
+/// # Safety
+/// `s` is the calling thread's slot, and the thread is in no heap call.
+#[cold]
+#[inline(never)]
+unsafe fn alloc_slow_after_purger(s: *mut Slot, layout: Layout, zero: bool) -> *mut u8 {
+    // SAFETY: guaranteed by the caller.
+    let inside = unsafe { Inside::enter(s) };
+    inside.heap().alloc_slow(layout, zero)
 }
 
 /// A thread's first allocation (which attaches it) and allocation after the

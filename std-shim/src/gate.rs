@@ -127,6 +127,22 @@ impl<A: Atomic<u32>, B: Atomic<bool>, F: Fences> Gate<A, B, F> {
         }
     }
 
+    /// [`Gate::enter`] without the wait: true when the owner is inside;
+    /// false, and it is not, when the purger holds the heap (then the
+    /// caller enters with [`Gate::enter`] on a cold path: the hot one keeps
+    /// no state across a wait).
+    #[inline(always)]
+    pub fn try_enter(&self) -> bool {
+        let inside = self.seq.load(Ordering::Relaxed).wrapping_add(1);
+        self.seq.store(inside, Ordering::Relaxed);
+        F::light();
+        if self.claimed.load(Ordering::Acquire) {
+            self.seq.store(inside.wrapping_add(1), Ordering::Release);
+            return false;
+        }
+        true
+    }
+
     /// The purger holds the heap: step out, wait until it is done, enter
     /// again.
     #[cold]

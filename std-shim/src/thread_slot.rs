@@ -321,6 +321,21 @@ impl Inside {
         Inside(s)
     }
 
+    /// Enters the gate of `s` unless the purger holds the heap now (then
+    /// the caller takes a cold path that waits with [`Inside::enter`]).
+    ///
+    /// # Safety
+    /// As for [`Inside::enter`].
+    #[inline(always)]
+    pub(crate) unsafe fn try_enter(s: *mut Slot) -> Option<Inside> {
+        // SAFETY: guaranteed by the caller; slots live forever.
+        if unsafe { (*s).gate.try_enter() } {
+            Some(Inside(s))
+        } else {
+            None
+        }
+    }
+
     /// The slot's heap: one `&mut` at a time, while inside.
     #[inline(always)]
     #[allow(clippy::mut_from_ref)]
