@@ -101,14 +101,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.purge_waiting_now();
         } else {
             self.free_idle_pages(false);
-            let mut n = 0;
-            let mut seg = self.lists.purge_first();
-            while !seg.is_null() {
-                n += 1;
-                // SAFETY: queued segments are live.
-                seg = unsafe { (*seg).purge_next };
-            }
-            self.purge_due(n);
+            self.purge_queue_due();
         }
     }
 

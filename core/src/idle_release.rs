@@ -95,14 +95,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: guaranteed by the caller.
             pages_freed += unsafe { self.free_emptied_full() };
         }
-        let mut n = 0;
-        let mut seg = self.lists.purge_first();
-        while !seg.is_null() {
-            n += 1;
-            // SAFETY: queued segments are live and ours.
-            seg = unsafe { (*seg).purge_next };
-        }
-        self.purge_due(n);
+        self.purge_queue_due();
         IdleRelease {
             pages_freed,
             waiting: !self.lists.purge_first().is_null(),

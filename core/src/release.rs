@@ -98,6 +98,20 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
+    /// Examines every segment of the purge queue once (`collect(false)`,
+    /// the purger's look at an idle owner's heap): [`Heap::purge_due`] over
+    /// the whole queue.
+    pub(crate) fn purge_queue_due(&mut self) {
+        let mut n = 0;
+        let mut seg = self.lists.purge_first();
+        while !seg.is_null() {
+            n += 1;
+            // SAFETY: queued segments are live and ours.
+            seg = unsafe { (*seg).purge_next };
+        }
+        self.purge_due(n);
+    }
+
     /// Decommits the free, committed slices of `seg` that have been free for
     /// the purge delay (all of them when `force`), and keeps the segment
     /// queued while others are still waiting.
