@@ -51,8 +51,10 @@ pub unsafe fn deallocate<O: Os, C: CounterSink>(
 }
 
 /// `Allocator::grow` and `shrink` (`grow_zeroed` with `zero`): in place
-/// when the heap can (see [`Heap::realloc`]); a new alignment beyond the
-/// old one moves the block.
+/// when the heap can (see [`Heap::realloc`]); a new alignment moves the
+/// block, so that every block is served for the layout it is freed with
+/// (`realloc` keeps the old alignment, and `checks` reports a free whose
+/// alignment would have picked another class).
 ///
 /// # Safety
 /// As for `Allocator::grow` or `shrink`: `ptr` is a block allocated with
@@ -65,9 +67,9 @@ pub unsafe fn resize<O: Os, C: CounterSink>(
     new: Layout,
     zero: bool,
 ) -> Result<NonNull<[u8]>, AllocError> {
-    let p = if new.align() <= old.align() {
+    let p = if new.align() == old.align() {
         // SAFETY: forwarded from the caller; a `Layout`'s size rounded up to
-        // its alignment fits `isize`, and the old alignment is no larger.
+        // its alignment fits `isize`, and the alignment is the old one.
         unsafe { heap.realloc(ptr.as_ptr(), old, new.size()) }
     } else {
         let p = heap.alloc(new);

@@ -149,6 +149,38 @@ fn wrong_layout_for_a_large_block_is_caught() {
     unsafe { h.dealloc(p, L64) };
 }
 
+/// The size matches but the alignment served the block from a large span
+/// (found by the `checks` fuzz target: the size check alone passed it).
+#[test]
+#[should_panic(expected = "alignment differs")]
+fn wrong_alignment_for_a_large_block_is_caught() {
+    let mut h = heap();
+    let p = h.alloc(Layout::from_size_align(16, 1 << 16).unwrap());
+    // SAFETY: deliberately freeing with a layout of another alignment.
+    unsafe { h.dealloc(p, Layout::from_size_align(16, 8).unwrap()) };
+}
+
+/// The same for a small block whose alignment chose a larger class.
+#[test]
+#[should_panic(expected = "alignment differs")]
+fn wrong_alignment_for_a_small_block_is_caught() {
+    let mut h = heap();
+    let p = h.alloc(Layout::from_size_align(16, 256).unwrap());
+    // SAFETY: deliberately freeing with a layout of another alignment.
+    unsafe { h.dealloc(p, Layout::from_size_align(16, 8).unwrap()) };
+}
+
+/// A layout whose alignment differs but picks the same class is the
+/// block's own class: nothing to report, the block is freed.
+#[test]
+fn an_alignment_of_the_same_class_passes() {
+    let mut h = heap();
+    let p = h.alloc(Layout::from_size_align(64, 8).unwrap());
+    // SAFETY: size 64 at alignment 16 is served by the same class.
+    unsafe { h.dealloc(p, Layout::from_size_align(64, 16).unwrap()) };
+    assert_eq!(h.stats().live_bytes, 0);
+}
+
 #[test]
 #[should_panic(expected = "write after free")]
 fn scribbled_free_list_is_caught() {

@@ -176,6 +176,29 @@ fn grow_to_a_larger_alignment_moves_and_keeps_the_bytes() {
     assert_counted!(heap.stats().live_bytes, 0);
 }
 
+/// A shrink to a smaller alignment moves the block to one served for the
+/// new layout: freeing it with that layout is right (with `checks`, a
+/// block left where the old alignment put it, a large span here, would be
+/// reported as freed with a layout of another alignment).
+#[test]
+fn shrink_to_a_smaller_alignment_serves_the_new_layout() {
+    let heap = LocalHeap::new(os(1 << 20), Config::FIXED_REGION);
+    let a = &heap;
+    let old = Layout::from_size_align(100, 1 << 14).unwrap();
+    let new = Layout::from_size_align(16, 8).unwrap();
+    let p = a.allocate(old).unwrap().cast::<u8>();
+    // SAFETY: a live block of 100 bytes.
+    unsafe { p.as_ptr().write_bytes(0xcd, 100) };
+    // SAFETY: `p` is a block of `a` with `old`; `new` is smaller.
+    let q = unsafe { a.shrink(p, old, new) }.unwrap().cast::<u8>();
+    // SAFETY: a live block of 16 bytes.
+    let bytes = unsafe { core::slice::from_raw_parts(q.as_ptr(), 16) };
+    assert!(bytes.iter().all(|&b| b == 0xcd));
+    // SAFETY: `q` is a block of `a` with `new`.
+    unsafe { a.deallocate(q, new) };
+    assert_counted!(heap.stats().live_bytes, 0);
+}
+
 #[test]
 fn locked_heap_is_an_allocator_too() {
     let mut heap: LockedHeap<FixedRegion> = LockedHeap::new(os(1 << 20), Config::FIXED_REGION);
