@@ -3,7 +3,7 @@
 //! `linked_list_allocator`, `buddy_system_allocator` and `rlsf` (TLSF).
 //!
 //! ```text
-//! cargo run --release -p masu-bench --example fixed_region [-- quick|full] [machine] [only=NAME,...] [max=N] [ops=N] [csv=DIR]
+//! cargo run --release -p masu-bench --example fixed_region [-- quick|full] [machine] [only=NAME,...] [max=N] [small] [ops=N] [trials=N] [csv=DIR]
 //! ```
 //!
 //! For each largest request size (200, 1000, 3000, 10000, 30000 B), single
@@ -19,11 +19,14 @@
 //!   allocate blocks of 1..=max bytes, freeing a random live one instead one
 //!   time in four, until the first allocation fails; efficiency is the sum
 //!   of the live requested sizes at that moment over the arena size. Mean
-//!   of 5 trials (quick: 2), each with its own seed.
+//!   of 100 trials (quick: 2; `trials=N`), each with its own seed, the same
+//!   seeds for every allocator; `sem` is the mean's standard error (where
+//!   the first failure falls moves one trial by up to a block: with 5
+//!   trials the mean of a 16 KiB fill moved by ±0.3 points).
 //!
 //! Then, **small regions**: a 16 KiB and a 64 KiB arena filled with blocks
 //! of 16–256 and 16–4096 random bytes until the first failure (no frees):
-//! the requested bytes over the arena, mean of 5 trials (quick: 2).
+//! the requested bytes over the arena, mean of as many trials.
 //!
 //! Prints a table, or with `machine`, one `fixed-region` line per
 //! allocator and size for `masu-bench` (and `small-region` lines). With
@@ -398,17 +401,28 @@ fn small_regions(arena: *mut u8, names: &[&str], trials: usize, machine: bool, c
                         with_subject(name, arena, len, |s| s.fill(sizes, len, 0xf111 + t as u64))
                     })
                     .collect();
-                let fill = fills.iter().sum::<f64>() / fills.len() as f64;
+                let (fill, sem) = mean_sem(&fills);
                 let range = format!("{}-{}", sizes.0, sizes.1);
                 csv.push_str(&format!("{name},{len},{range},{fill:.5}\n"));
                 if machine {
-                    println!("small-region alloc={name} region={len} sizes={range} fill={fill:.5} trials={trials}");
+                    println!("small-region alloc={name} region={len} sizes={range} fill={fill:.5} sem={sem:.5} trials={trials}");
                 } else {
                     println!("{name:<24} {len:>8} {range:>10} {:>9.1}%", fill * 100.0);
                 }
             }
         }
     }
+}
+
+/// The mean of `v` and its standard error (0 for fewer than 2 values).
+fn mean_sem(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -423,7 +437,7 @@ fn main() {
     let (window, reps, trials) = if quick {
         (Duration::from_millis(100), 1, 2)
     } else {
-        (Duration::from_millis(200), 3, 5)
+        (Duration::from_millis(200), 3, 100)
     };
     let layout = Layout::from_size_align(SPEED_ARENA, 1 << 20).unwrap();
     // SAFETY: a non-zero size; the arena lives until the process ends.
@@ -457,12 +471,21 @@ fn main() {
         .iter()
         .find_map(|a| a.strip_prefix("ops=").and_then(|v| v.parse().ok()));
     let reps = if op_limit.is_some() { 1 } else { reps };
+    // `trials=N`: the efficiency and small-region means over N seeds (the
+    // point where a fill first fails moves its result by up to a block:
+    // more seeds narrow the mean's standard error, printed as `sem`).
+    let trials: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("trials=").and_then(|v| v.parse().ok()))
+        .unwrap_or(trials);
     let small_names: Vec<&str> = names.clone().copied().collect();
     let csv_dir = args.iter().find_map(|a| a.strip_prefix("csv="));
     let mut fixed_csv = String::from("allocator,max,ops_per_s,efficiency\n");
+    // `small`: just the small regions.
+    let small_only = args.iter().any(|a| a == "small");
     for max in MAX_SIZES
         .into_iter()
-        .filter(|m| only_max.is_none_or(|o| o == *m))
+        .filter(|m| !small_only && only_max.is_none_or(|o| o == *m))
     {
         for name in names.clone() {
             let mut rates = Vec::new();
@@ -481,11 +504,11 @@ fn main() {
                     })
                 })
                 .collect();
-            let eff = effs.iter().sum::<f64>() / effs.len() as f64;
+            let (eff, eff_sem) = mean_sem(&effs);
             let rate = median(rates);
             fixed_csv.push_str(&format!("{name},{max},{rate:.0},{eff:.5}\n"));
             if machine {
-                println!("fixed-region alloc={name} max={max} ops_per_s={rate:.0} efficiency={eff:.5} oom={ooms} window_ms={} reps={reps} trials={trials}", window.as_millis());
+                println!("fixed-region alloc={name} max={max} ops_per_s={rate:.0} efficiency={eff:.5} sem={eff_sem:.5} oom={ooms} window_ms={} reps={reps} trials={trials}", window.as_millis());
             } else {
                 println!(
                     "{name:<24} {max:>7} {rate:>14.0} {:>9.1}% {ooms:>6}",

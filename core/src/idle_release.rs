@@ -112,29 +112,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if first.is_null() {
             return 0;
         }
-        let mut freed = 0;
-        // SAFETY: queued pages are live and ours.
-        let mut page = unsafe { (*first).next };
-        while !page.is_null() {
-            // SAFETY: queued pages are live and ours; the caller excludes
-            // the slow paths, and the fast paths do not reach a page behind
-            // the first (the direct table holds first pages only). What
-            // `free_any_page` does to a small page, with the queue left by
-            // `remove_behind_first`.
-            unsafe {
-                let next = (*page).next;
-                if only_remote_frees(page) {
-                    self.merge_and_fold(page);
-                    debug_assert_eq!(Page::used_of(page), 0);
-                    self.pages.remove_behind_first(page);
-                    self.counts.page_freed(class);
-                    self.release_page_slices(page);
-                    freed += 1;
-                }
-                page = next;
-            }
-        }
-        freed
+        // SAFETY: queued pages are live and ours; the caller excludes the
+        // slow paths, and the fast paths do not reach a page behind the
+        // first (the direct table holds first pages only).
+        unsafe { self.free_emptied_from((*first).next, Self::free_behind_first) }
     }
 
     /// Frees the pages of `full` that hold only remote frees; returns how
@@ -143,23 +124,67 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// # Safety
     /// As for [`Heap::release_while_owner_idle`].
     unsafe fn free_emptied_full(&mut self) -> usize {
+        // SAFETY: pages in `full` are live and ours; no fast path reaches
+        // them (an owner's free of one takes the slow path).
+        unsafe { self.free_emptied_from(self.pages.full_first(), Self::free_from_full) }
+    }
+
+    /// Walks the queue from `page` on and frees, with `free`, each page
+    /// that holds only remote frees (collected first); returns how many.
+    ///
+    /// # Safety
+    /// As for [`Heap::release_while_owner_idle`]; no fast path reaches a
+    /// page from `page` on; `free` unlinks a page of that queue and frees
+    /// it.
+    unsafe fn free_emptied_from(
+        &mut self,
+        mut page: *mut Page,
+        free: unsafe fn(&mut Self, *mut Page),
+    ) -> usize {
         let mut freed = 0;
-        let mut page = self.pages.full_first();
         while !page.is_null() {
-            // SAFETY: pages in `full` are live and ours; no fast path
-            // reaches them (an owner's free of one takes the slow path).
+            // SAFETY: guaranteed by the caller: queued pages are live and
+            // ours, out of the fast paths' reach.
             unsafe {
                 let next = (*page).next;
                 if only_remote_frees(page) {
                     self.merge_and_fold(page);
                     debug_assert_eq!(Page::used_of(page), 0);
-                    self.pages.leave_full(page);
-                    self.free_any_page(page);
+                    free(self, page);
                     freed += 1;
                 }
                 page = next;
             }
         }
         freed
+    }
+
+    /// Unlinks an emptied page from behind its class queue's first page
+    /// (`PageQueues::remove_behind_first`: no direct entry or flag of the
+    /// first page written) and frees it: what `free_any_page` does to a
+    /// small page.
+    ///
+    /// # Safety
+    /// `page` is an empty small page of this heap behind its queue's first.
+    unsafe fn free_behind_first(&mut self, page: *mut Page) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            let class = (*page).class.index();
+            self.pages.remove_behind_first(page);
+            self.counts.page_freed(class);
+            self.release_page_slices(page);
+        }
+    }
+
+    /// Unlinks an emptied page from `full` and frees it.
+    ///
+    /// # Safety
+    /// `page` is an empty page of this heap in `full`.
+    unsafe fn free_from_full(&mut self, page: *mut Page) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            self.pages.leave_full(page);
+            self.free_any_page(page);
+        }
     }
 }

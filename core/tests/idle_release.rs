@@ -19,8 +19,22 @@ fn layout() -> Layout {
     Layout::from_size_align(64 - t, 8).unwrap()
 }
 
-fn pages_of_64(h: &Heap<&'static masu_core::FixedRegion>) -> u32 {
+type Owner = Heap<&'static masu_core::FixedRegion>;
+
+fn pages_of_64(h: &Owner) -> u32 {
     h.stats().pages_per_class.iter().sum()
+}
+
+/// The owner frees `blocks` (its live ones, each once) and collects: its
+/// heap is valid and holds nothing.
+fn free_all_and_check(owner: &mut Owner, blocks: impl IntoIterator<Item = *mut u8>) {
+    for p in blocks {
+        // SAFETY: guaranteed by the caller: live blocks of `owner`.
+        unsafe { owner.dealloc(p, layout()) };
+    }
+    owner.collect(false);
+    owner.assert_valid();
+    assert_counted!(owner.stats().live_bytes, 0);
 }
 
 #[test]
@@ -62,18 +76,10 @@ fn full_pages_other_heaps_emptied_go_back_but_not_one_with_a_live_block() {
         }
     }
     let more: Vec<*mut u8> = (0..3 * PER_PAGE).map(|_| owner.alloc(l)).collect();
-    for p in more
+    let live = more
         .into_iter()
-        .chain(blocks[5 * PER_PAGE..].iter().copied())
-    {
-        // SAFETY: live blocks of `owner`, freed once.
-        unsafe { owner.dealloc(p, l) };
-    }
-    // SAFETY: as above.
-    unsafe { owner.dealloc(keep, l) };
-    owner.collect(false);
-    owner.assert_valid();
-    assert_counted!(owner.stats().live_bytes, 0);
+        .chain(blocks[5 * PER_PAGE..].iter().copied());
+    free_all_and_check(&mut owner, live.chain([keep]));
 }
 
 #[test]
@@ -114,14 +120,7 @@ fn queued_pages_behind_the_first_go_back_and_the_first_stays() {
     // queue's next change (`assert_valid` checks both states).
     let again: Vec<*mut u8> = (0..PER_PAGE + 1).map(|_| owner.alloc(l)).collect();
     owner.assert_valid();
-    for p in again {
-        // SAFETY: live blocks of `owner`, freed once.
-        unsafe { owner.dealloc(p, l) };
-    }
-    owner.assert_valid();
-    owner.collect(false);
-    owner.assert_valid();
-    assert_counted!(owner.stats().live_bytes, 0);
+    free_all_and_check(&mut owner, again);
 }
 
 #[test]
@@ -148,11 +147,6 @@ fn a_page_with_remote_frees_and_a_live_block_stays() {
     let r = unsafe { owner.release_while_owner_idle() };
     assert_eq!(r.pages_freed, 0, "every page still holds a live block");
     owner.assert_valid();
-    for page in 0..4 {
-        // SAFETY: the live block of each page, freed once.
-        unsafe { owner.dealloc(blocks[page * PER_PAGE + 1], l) };
-    }
-    owner.collect(false);
-    owner.assert_valid();
-    assert_counted!(owner.stats().live_bytes, 0);
+    // The live block of each page.
+    free_all_and_check(&mut owner, (0..4).map(|page| blocks[page * PER_PAGE + 1]));
 }

@@ -55,20 +55,6 @@ pub(crate) fn alloc_fast_malloc(size: usize, zero: bool) -> *mut u8 {
     unsafe { fast_heap(s).alloc_fast_malloc(size, zero) }
 }
 
-/// After a heap call of the calling thread that may have freed memory (a
-/// free the fast path did not finish, a `realloc`): if `freed` (most often
-/// another heap's block, whose page may now be empty), or memory of its heap
-/// now waits for its purge delay, the background purger is woken if it
-/// sleeps (started if need be), so that the memory goes back even if no
-/// thread makes a further call. Outside the gate: starting the purger may
-/// allocate.
-#[inline(always)]
-fn after_call(freed: bool, purge_pending: bool) {
-    if freed || purge_pending {
-        purger::wake_for_live_heap();
-    }
-}
-
 /// Everything else: the heap's slow path, or no heap yet or any more.
 #[cold]
 #[inline(never)]
@@ -77,7 +63,7 @@ pub(crate) fn alloc_slow(layout: Layout, zero: bool) -> *mut u8 {
     if is_slot(s) {
         // SAFETY: the thread holds its slot, in no heap call. (An
         // allocation leaves nothing to purge that a free did not already
-        // wake the purger for: no `after_call`.)
+        // wake the purger for.)
         return match unsafe { Inside::try_enter(s) } {
             Some(inside) => inside.heap().alloc_slow(layout, zero),
             // SAFETY: as above.
@@ -176,7 +162,7 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
             // SAFETY: as above.
             unsafe { inside.heap().dealloc_slow(ptr) };
         }
-        after_call(true, false);
+        wake_purger_after_free();
         return;
     }
     if s == idle() {
@@ -186,7 +172,7 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
         // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
         // (`dealloc`, not `dealloc_slow`: the checks ran on the sentinel.)
         unsafe { with_heap(s, |h| h.dealloc(ptr, layout)) };
-        after_call(true, false);
+        wake_purger_after_free();
     } else {
         debug_assert!(s == gone() || s.is_null());
         // SAFETY: forwarded from the caller.
@@ -209,13 +195,26 @@ pub(crate) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *
         let p = unsafe { h.realloc(ptr, layout, new_size) };
         let pending = h.purge_pending();
         drop(inside);
-        after_call(false, pending);
+        if pending {
+            // Outside the gate: starting the purger may allocate.
+            purger::wake_for_live_heap();
+        }
         if !p.is_null() {
             return p;
         }
     }
     // SAFETY: forwarded from the caller.
     unsafe { realloc_slow(ptr, layout, new_size) }
+}
+
+/// After a free the fast path did not finish (most often another heap's
+/// block, whose page may now be empty): the background purger is woken if
+/// it sleeps (started if need be), so that the memory goes back even if no
+/// thread makes a further call. Outside the gate: starting the purger may
+/// allocate.
+#[inline(always)]
+fn wake_purger_after_free() {
+    purger::wake_for_live_heap();
 }
 
 /// # Safety
