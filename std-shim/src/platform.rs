@@ -118,20 +118,20 @@ pub(crate) unsafe fn protect_none(_p: *mut u8, _len: usize) -> bool {
     false
 }
 
-/// Where the next reservation is tried first: just below the last one (the
-/// kernel hands out address space top-down), so that most reservations
-/// take one `mmap` of exactly their size.
-static NEXT_HINT: AtomicUsize = AtomicUsize::new(0);
+/// The start of the last reservation: the next one is tried first just
+/// below it (the kernel hands out address space top-down), so that most
+/// reservations take one `mmap` of exactly their size.
+static LAST_BASE: AtomicUsize = AtomicUsize::new(0);
 
-/// Maps `size` bytes aligned to `align` (both multiples of the page): at
-/// the hint, or where the kernel puts `size` bytes if that is aligned, or
-/// at the aligned address just below that; only then by mapping `len =
-/// size + align - page` bytes and unmapping the unaligned head and tail.
-/// The first three never hold more address space than `size` at a time,
-/// which matters under `RLIMIT_AS`.
+/// Maps `size` bytes aligned to `align` (both multiples of the page): just
+/// below the last reservation, or where the kernel puts `size` bytes if
+/// that is aligned, or at the aligned address just below that; only then
+/// by mapping `len = size + align - page` bytes and unmapping the unaligned
+/// head and tail. The first three never hold more address space than
+/// `size` at a time, which matters under `RLIMIT_AS`.
 pub(crate) fn map_aligned(size: usize, align: usize, len: usize) -> Option<usize> {
     let done = |p: usize| {
-        NEXT_HINT.store(p.saturating_sub(size.next_multiple_of(align)), Relaxed);
+        LAST_BASE.store(p, Relaxed);
         Some(p)
     };
     // A mapping of `size` bytes near `hint`: its address when aligned, else
@@ -145,22 +145,27 @@ pub(crate) fn map_aligned(size: usize, align: usize, len: usize) -> Option<usize
         unsafe { unmap(p, size) };
         Err(p as usize)
     };
-    let hint = NEXT_HINT.load(Relaxed);
-    if hint != 0 && hint % align == 0 {
-        if let Ok(p) = exact(hint) {
+    // Below the last reservation, far enough for this size: a hint whose
+    // range is taken makes the kernel choose as for no hint, so a refused
+    // hint also says where the kernel would put the mapping.
+    let below = LAST_BASE
+        .load(Relaxed)
+        .checked_sub(size.next_multiple_of(align))
+        .filter(|&h| h != 0);
+    let kernel = match below.map(exact) {
+        Some(Ok(p)) => return done(p),
+        Some(Err(at)) => at,
+        None => match exact(0) {
+            Ok(p) => return done(p),
+            Err(at) => at,
+        },
+    };
+    // The kernel's choice aligned down: the space below it is most likely
+    // free too.
+    if kernel != 0 {
+        if let Ok(p) = exact(kernel & !(align - 1)) {
             return done(p);
         }
-    }
-    match exact(0) {
-        Ok(p) => return done(p),
-        // The kernel's choice aligned down: the space below it is most
-        // likely free too.
-        Err(at) if at != 0 => {
-            if let Ok(p) = exact(at & !(align - 1)) {
-                return done(p);
-            }
-        }
-        Err(_) => {}
     }
     let raw = map(len);
     if raw.is_null() {
