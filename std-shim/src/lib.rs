@@ -76,6 +76,8 @@ mod commit;
 #[cfg(target_os = "linux")]
 mod commit_map;
 #[cfg(target_os = "linux")]
+mod deferred_release;
+#[cfg(target_os = "linux")]
 mod entry;
 #[cfg(target_os = "linux")]
 mod fault;

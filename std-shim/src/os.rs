@@ -77,6 +77,9 @@ pub struct OsStats {
     pub limit_refusals: u64,
     /// `mmap` calls that failed.
     pub map_failures: u64,
+    /// Reservations released while the background purger ran, which it
+    /// unmapped instead of the releasing thread (`deferred_release.rs`).
+    pub deferred_unmaps: u64,
 }
 
 /// A snapshot of the `Os` layer's totals.
@@ -97,6 +100,7 @@ pub fn os_stats() -> OsStats {
         commit_map_bytes: t.commit_map_bytes,
         limit_refusals: t.limit_refusals,
         map_failures: s.map_failures,
+        deferred_unmaps: crate::deferred_release::deferred(),
     }
 }
 
@@ -142,7 +146,13 @@ unsafe impl Os for MmapOs {
         if len > isize::MAX as usize {
             return ptr::null_mut();
         }
-        let Some(aligned) = platform::map_aligned(mapped, align, len) else {
+        // Short of address space, the reservations waiting for the purger
+        // to unmap them go first (`deferred_release.rs`).
+        let Some(aligned) = platform::map_aligned(mapped, align, len).or_else(|| {
+            (crate::deferred_release::unmap_waiting() != 0)
+                .then(|| platform::map_aligned(mapped, align, len))
+                .flatten()
+        }) else {
             return ptr::null_mut();
         };
         // SAFETY: the page past the reservation is part of the mapping
@@ -183,9 +193,15 @@ unsafe impl Os for MmapOs {
         let page = platform::page_size();
         let size = (size + page - 1) & !(page - 1);
         commit_map::remove_reservation(ptr as usize, size);
+        let len = size + tail_guard();
         // SAFETY: the caller gives back a whole reservation it no longer
-        // uses, with the guard page mapped after it.
-        unsafe { platform::unmap(ptr, size + tail_guard()) };
+        // uses, with the guard page mapped after it; its first page (the
+        // segment header's) is mapped and writable, for the purger's node.
+        unsafe {
+            if !crate::deferred_release::defer(ptr, len) {
+                platform::unmap(ptr, len);
+            }
+        }
     }
 
     fn guard_pages(&self) -> bool {

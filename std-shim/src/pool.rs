@@ -304,12 +304,17 @@ pub(crate) unsafe fn free_without_heap(ptr: *mut u8, layout: core::alloc::Layout
     scratch.flush_remote_frees();
 }
 
-/// Collects the calling thread's heap (see [`masu_core::Heap::collect`]).
+/// Collects the calling thread's heap (see [`masu_core::Heap::collect`]);
+/// with `force`, also unmaps now the reservations that wait for the
+/// background purger to unmap them.
 pub fn collect(force: bool) {
     let s = current();
     if is_slot(s) {
         // SAFETY: the thread holds `s`; no heap call is in progress.
         unsafe { with_heap(s, |h| h.collect(force)) };
+    }
+    if force {
+        crate::deferred_release::unmap_waiting();
     }
 }
 
@@ -347,6 +352,9 @@ pub fn collect_abandoned(force: bool) {
     }
     // SAFETY: `head` is the detached list, unchanged.
     unsafe { POOL.lock().list.put_back(head) };
+    if force {
+        crate::deferred_release::unmap_waiting();
+    }
 }
 
 /// Takes the pool lock before `fork` (see `lifecycle.rs`).

@@ -6,6 +6,7 @@
 //! loom's atomics, or over wrappers of them that break one ordering.
 
 pub use crate::commit::{publish, CommitCounter};
+pub use crate::deferred_release::{Node, ReleaseStack};
 pub use crate::gate::{Fences, Gate};
 pub use crate::latch::Latch;
 pub use crate::options::{OptionStore, Options, PolicyGeneration};

@@ -203,6 +203,15 @@ fn wake_slow() {
     }
 }
 
+/// A reservation waits for the purger to unmap it (`deferred_release.rs`,
+/// which calls this once the purger registered it): wake it. Never starts
+/// it (the caller is inside a heap call, where starting a thread could
+/// allocate); allocates nothing.
+fn wake_for_release() {
+    WAKEUP.notify();
+    futex_wake(WAKEUP.seq_word());
+}
+
 /// Memory waits in an idle heap: tell the purger, starting it if need be.
 /// Called outside every heap call (at thread exit, after the heap went
 /// back to the pool).
@@ -221,6 +230,9 @@ pub(crate) fn notify() {
 /// The child of a `fork` has no purger thread.
 pub(crate) fn after_fork_in_child() {
     STARTER.reset();
+    // The parent's purger would have unmapped these; the child has none.
+    crate::deferred_release::set_taker(None);
+    crate::deferred_release::unmap_waiting();
     SLEEPING.store(true, core::sync::atomic::Ordering::Relaxed);
     LIVE_OK.store(false, core::sync::atomic::Ordering::Relaxed);
 }
@@ -252,6 +264,9 @@ fn spawn() -> bool {
 /// The purger thread.
 extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
     let delay = options::options().purge_delay_ms.clamp(1, 1000) as u64;
+    // From now on, reservations released anywhere are this thread's to
+    // unmap (each pass first unmaps what waits).
+    crate::deferred_release::set_taker(Some(wake_for_release));
     let live = crate::gate::register_membarrier();
     LIVE_OK.store(live, core::sync::atomic::Ordering::Relaxed);
     if !live {
@@ -296,6 +311,7 @@ fn pass(thorough: bool) -> Option<u64> {
     // Set before the heaps are looked at: an owner whose memory starts to
     // wait after its heap was looked at wakes the purger again.
     SLEEPING.store(true, Relaxed);
+    crate::deferred_release::unmap_waiting();
     let idle_waiting = crate::pool::purge_idle_heaps();
     let live = if LIVE_OK.load(Relaxed) {
         crate::pool::purge_live_heaps(thorough)

@@ -131,8 +131,14 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>, r: &Report) {
     );
     let _ = writeln!(
         w,
-        "  reservations            {:>14} now; mmap {}, munmap {}, madvise {}, mprotect {}, failed mmap {}",
-        os.reservations, os.mmap_calls, os.munmap_calls, os.madvise_calls, os.mprotect_calls, os.map_failures
+        "  reservations            {:>14} now; mmap {}, munmap {} ({} handed to the purger), madvise {}, mprotect {}, failed mmap {}",
+        os.reservations,
+        os.mmap_calls,
+        os.munmap_calls,
+        os.deferred_unmaps,
+        os.madvise_calls,
+        os.mprotect_calls,
+        os.map_failures
     );
     let _ = writeln!(
         w,

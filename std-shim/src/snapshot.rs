@@ -31,7 +31,7 @@ pub struct Snapshot {
 /// The JSON text before each number of [`Snapshot::write_json`], in order:
 /// the keys with the punctuation that leads to them. `pages_per_class`
 /// comes after the first `STATS_HEAD` numbers.
-const KEYS: [&str; 46] = [
+const KEYS: [&str; 47] = [
     "{\"stats\":{\"live_bytes\":",
     ",\"peak_live_bytes\":",
     ",\"alloc_count\":",
@@ -62,6 +62,7 @@ const KEYS: [&str; 46] = [
     ",\"commit_map_bytes\":",
     ",\"limit_refusals\":",
     ",\"map_failures\":",
+    ",\"deferred_unmaps\":",
     "},\"pool\":{\"heaps\":",
     ",\"heaps_in_use\":",
     ",\"adoptions\":",
@@ -138,6 +139,7 @@ impl Snapshot {
             os.commit_map_bytes as i128,
             os.limit_refusals as i128,
             os.map_failures as i128,
+            os.deferred_unmaps as i128,
             p.heaps as i128,
             p.heaps_in_use as i128,
             p.adoptions as i128,
