@@ -8,8 +8,8 @@
 //!   `Release`), as if the code said `Relaxed` where it needs `Acquire`;
 //! * [`NoRelease`]: every `Release` is `Relaxed` (an `AcqRel` is
 //!   `Acquire`), as if it said `Relaxed` where it needs `Release`;
-//! * [`Torn`]: every read-modify-write (`compare_exchange`, `fetch_add`,
-//!   ...) is a separate load and store, so an update another thread makes
+//! * [`Torn`]: every read-modify-write (`compare_exchange`, `swap`,
+//!   `fetch_add`, ...) is a separate load and store, so an update another thread makes
 //!   in between is lost, as with a CAS loop that does not retry or a
 //!   "lock" taken by a load and a store.
 //!
@@ -77,6 +77,9 @@ macro_rules! weakened {
             fn store(&self, value: T, order: Ordering) {
                 self.0.store(value, $weak(order))
             }
+            fn swap(&self, value: T, order: Ordering) -> T {
+                self.0.swap(value, $weak(order))
+            }
             fn compare_exchange(
                 &self,
                 current: T,
@@ -131,6 +134,12 @@ impl<T: Copy + PartialEq, A: Atomic<T>> Atomic<T> for Torn<A> {
     }
     fn store(&self, value: T, order: Ordering) {
         self.0.store(value, order)
+    }
+    fn swap(&self, value: T, order: Ordering) -> T {
+        // BROKEN on purpose: another thread may store between the two.
+        let seen = self.0.load(load_part(order));
+        self.0.store(value, store_part(order));
+        seen
     }
     fn compare_exchange(
         &self,

@@ -20,7 +20,9 @@
 use loom::sync::Arc;
 use loom::thread;
 use masu_core::protocol::ProtocolPage;
-use masu_loom_tests::{install_payload, model, payload_block_size, use_block, Coverage, Memory};
+use masu_loom_tests::{
+    collect_and_pop, install_payload, model, payload_block_size, use_block, Coverage, Memory,
+};
 
 const OWNER: usize = 7;
 const KEY: usize = 0x5bd1_e995_1234_5679;
@@ -62,24 +64,6 @@ impl Fixture {
     }
 }
 
-/// Every block on the page's lists, collected by the one that holds the
-/// page's slow paths (the purger, or the owner after it).
-fn collect_all(page: &ProtocolPage) -> Vec<*mut u8> {
-    let mut out = Vec::new();
-    // SAFETY: only one thread stands for the slow paths at a time here.
-    unsafe {
-        page.merge_frees();
-        loop {
-            let b = page.pop_free();
-            if b.is_null() {
-                break;
-            }
-            out.push(b);
-        }
-    }
-    out
-}
-
 fn run(owner_free: OwnerFree, taken: &'static Coverage) {
     model(3, move || {
         let f = Arc::new(Fixture::new());
@@ -107,7 +91,7 @@ fn run(owner_free: OwnerFree, taken: &'static Coverage) {
         let claimed = unsafe { f.page.only_remote_frees() };
         taken.count(claimed);
         if claimed {
-            let blocks = collect_all(&f.page);
+            let blocks = collect_and_pop(&f.page);
             assert_eq!(
                 blocks.len(),
                 2,
@@ -121,7 +105,7 @@ fn run(owner_free: OwnerFree, taken: &'static Coverage) {
         owner.join().unwrap();
         remote.join().unwrap();
         if !claimed {
-            let blocks = collect_all(&f.page);
+            let blocks = collect_and_pop(&f.page);
             assert_eq!(blocks.len(), 2, "a block was lost");
         }
     });

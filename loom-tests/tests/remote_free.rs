@@ -33,7 +33,9 @@ use loom::sync::atomic::Ordering;
 use loom::sync::Arc;
 use loom::thread;
 use masu_core::protocol::{ProtocolBuffer, ProtocolPage};
-use masu_loom_tests::{install_payload, model, payload_block_size, use_block, Coverage, Memory};
+use masu_loom_tests::{
+    collect_and_pop, install_payload, model, payload_block_size, use_block, Coverage, Memory,
+};
 use std::collections::HashSet;
 
 /// Id of the page's owner (any non-zero value: no heap is involved).
@@ -121,24 +123,6 @@ fn push_batched(page: &ProtocolPage, _thread: usize, blocks: &[*mut u8]) {
     assert_eq!(buffer.len() as usize, chained, "chain lost a block");
     buffer.flush();
     assert!(buffer.is_empty());
-}
-
-/// The real protocol: `Page::merge_frees` (which takes the list with
-/// `Page::take_remote`), then every block popped off `free`.
-fn collect_and_pop(page: &ProtocolPage) -> Vec<*mut u8> {
-    let mut out = Vec::new();
-    // SAFETY: only the model's owner thread reclaims.
-    unsafe {
-        page.merge_frees();
-        loop {
-            let b = page.pop_free();
-            if b.is_null() {
-                break;
-            }
-            out.push(b);
-        }
-    }
-    out
 }
 
 /// The owner reclaims what it can and hands each block to a new user.

@@ -23,7 +23,7 @@
 
 use crate::sync::{Atomic, Ordering};
 use core::ptr;
-use core::sync::atomic::AtomicPtr;
+use core::sync::atomic::{AtomicBool, AtomicPtr};
 
 /// A released range waiting for its `munmap`, written at its start. The
 /// links are untyped (`*mut u8`: a node's address), so that the atomic type
@@ -103,20 +103,13 @@ impl<P: Atomic<*mut u8>> ReleaseStack<P> {
     /// Takes every node on the stack (null: none); the caller owns them,
     /// linked by [`Node::next`].
     pub fn take_all(&self) -> *mut Node<P> {
-        let mut head = self.head.load(Ordering::Relaxed);
-        while !head.is_null() {
-            // Acquire: the pushes of every node taken happen before.
-            match self.head.compare_exchange_weak(
-                head,
-                ptr::null_mut(),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return head as *mut Node<P>,
-                Err(seen) => head = seen,
-            }
+        // A look first, so that an empty stack costs no write (the purger
+        // takes at every wake and pass).
+        if self.head.load(Ordering::Relaxed).is_null() {
+            return ptr::null_mut();
         }
-        ptr::null_mut()
+        // Acquire: the pushes of every node taken happen before.
+        self.head.swap(ptr::null_mut(), Ordering::Acquire) as *mut Node<P>
     }
 }
 
@@ -130,17 +123,15 @@ pub(crate) fn deferred() -> u64 {
     DEFERRED.load(core::sync::atomic::Ordering::Relaxed)
 }
 
-/// How to wake the taker (the purger), set by the purger when it starts;
-/// null (no taker) before, and in a `fork` child. A function pointer, so
-/// that this module depends on nothing of the purger's.
-static TAKER: AtomicPtr<()> = AtomicPtr::new(ptr::null_mut());
+/// The purger runs and takes what [`defer`] hands it: set by the purger
+/// when it starts; false before, and in a `fork` child.
+static TAKER: AtomicBool = AtomicBool::new(false);
 
-/// The purger runs and takes what [`defer`] hands it, waking it with
-/// `wake` (which must not allocate); `None`: nobody takes any more (a
-/// `fork` child), so releases unmap at once again.
-pub(crate) fn set_taker(wake: Option<fn()>) {
-    let p = wake.map_or(ptr::null_mut(), |f| f as *mut ());
-    TAKER.store(p, core::sync::atomic::Ordering::Release);
+/// The purger runs and takes what [`defer`] hands it (`true`), or nobody
+/// takes any more (`false`: a `fork` child), so releases unmap at once
+/// again.
+pub(crate) fn set_taker(on: bool) {
+    TAKER.store(on, core::sync::atomic::Ordering::Release);
 }
 
 /// Hands the reservation `[at, at + len)` to the purger to unmap, if it
@@ -149,16 +140,15 @@ pub(crate) fn set_taker(wake: Option<fn()>) {
 /// # Safety
 /// As for [`ReleaseStack::push`]; `at` is page-aligned.
 pub(crate) unsafe fn defer(at: *mut u8, len: usize) -> bool {
-    let wake = TAKER.load(core::sync::atomic::Ordering::Acquire);
-    if wake.is_null() {
+    if !TAKER.load(core::sync::atomic::Ordering::Acquire) {
         return false;
     }
     // SAFETY: guaranteed by the caller.
     unsafe { STACK.push(at, len) };
     DEFERRED.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-    // SAFETY: only `set_taker` stores a non-null value: an `fn()`.
-    let wake: fn() = unsafe { core::mem::transmute::<*mut (), fn()>(wake) };
-    wake();
+    // The caller is inside a heap call: wake, never start (that could
+    // allocate).
+    crate::wakeup::wake();
     true
 }
 

@@ -162,7 +162,11 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
             // SAFETY: as above.
             unsafe { inside.heap().dealloc_slow(ptr) };
         }
-        wake_purger_after_free();
+        // A free the fast path did not finish (most often another heap's
+        // block, whose page may now be empty): wake the purger, so that the
+        // memory goes back even if no thread makes a further call. Outside
+        // the gate: starting the purger may allocate.
+        purger::wake_for_live_heap();
         return;
     }
     if s == idle() {
@@ -172,7 +176,7 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
         // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
         // (`dealloc`, not `dealloc_slow`: the checks ran on the sentinel.)
         unsafe { with_heap(s, |h| h.dealloc(ptr, layout)) };
-        wake_purger_after_free();
+        purger::wake_for_live_heap();
     } else {
         debug_assert!(s == gone() || s.is_null());
         // SAFETY: forwarded from the caller.
@@ -205,16 +209,6 @@ pub(crate) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *
     }
     // SAFETY: forwarded from the caller.
     unsafe { realloc_slow(ptr, layout, new_size) }
-}
-
-/// After a free the fast path did not finish (most often another heap's
-/// block, whose page may now be empty): the background purger is woken if
-/// it sleeps (started if need be), so that the memory goes back even if no
-/// thread makes a further call. Outside the gate: starting the purger may
-/// allocate.
-#[inline(always)]
-fn wake_purger_after_free() {
-    purger::wake_for_live_heap();
 }
 
 /// # Safety

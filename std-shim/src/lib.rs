@@ -60,7 +60,8 @@ extern crate std;
 // `docs/design.md` draws the layers.
 // 1. protocols and helpers: sync, spin, slots, commit, fmtbuf, self_resident
 // 2. options: the MASU_* values and their parsing
-// 3. platform: the system calls and the clock
+// 3. platform, wakeup, deferred_release: the system calls and the clock, the
+//    purger's notices and futex, the releases waiting for it to unmap them
 // 4. commit_map: the commit map and the accounting under the memory limit
 // 5. os: MmapOs
 // 6. thread_slot, pool: a thread's slot, the pool of heaps
@@ -125,6 +126,8 @@ mod spin;
 mod sync;
 #[cfg(target_os = "linux")]
 mod thread_slot;
+#[cfg(target_os = "linux")]
+mod wakeup;
 
 #[cfg(target_os = "linux")]
 pub use fault::report_panic;

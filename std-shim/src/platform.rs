@@ -231,6 +231,14 @@ pub(crate) unsafe fn move_mapping(from: *mut u8, len: usize, to: *mut u8) -> boo
     true
 }
 
+/// `ms` milliseconds as a `timespec` (for sleeps and futex waits).
+pub(crate) fn timespec_ms(ms: u64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    }
+}
+
 /// Milliseconds of `CLOCK_MONOTONIC_COARSE` (a vDSO read, no system call; its
 /// few-millisecond resolution is plenty for purge delays).
 pub fn clock_ms() -> u64 {

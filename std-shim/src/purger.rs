@@ -25,14 +25,14 @@
 //!   starts one. The fork handlers take the pool lock, which the purger
 //!   holds only during a pass and never while it waits for anything else.
 //!
-//! Two lock-free protocols, generic over their atomics so that the loom
-//! models in `loom-tests/` run this code: [`Starter`] (exactly one thread
-//! starts the purger) and [`Wakeup`] (a notice given while the purger
-//! decides to sleep is never lost).
+//! A lock-free protocol, generic over its atomics so that the loom models
+//! in `loom-tests/` run this code: [`Starter`] (exactly one thread starts
+//! the purger); the purger sleeps on `wakeup.rs`'s notices.
 
 use crate::options;
-use crate::sync::{Atomic, AtomicCount, Ordering};
-use core::sync::atomic::{AtomicBool, AtomicUsize};
+use crate::sync::{Atomic, Ordering};
+use crate::wakeup;
+use core::sync::atomic::AtomicBool;
 
 /// Claims the start of the purger: one claim wins until `reset`.
 pub struct Starter<A = AtomicBool> {
@@ -72,93 +72,7 @@ impl<A: Atomic<bool>> Starter<A> {
     }
 }
 
-/// Notices of work for the purger and the sequence it sleeps on.
-pub struct Wakeup<B = AtomicBool, S = AtomicUsize> {
-    pending: B,
-    seq: S,
-}
-
-// `new` is `const`, for the shim's statics; `Default` cannot be.
-#[allow(clippy::new_without_default)]
-impl Wakeup {
-    /// No notice, over `core`'s atomics.
-    pub const fn new() -> Self {
-        Wakeup {
-            pending: AtomicBool::new(false),
-            seq: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl<B: Atomic<bool>, S: AtomicCount> Wakeup<B, S> {
-    /// No notice, over any atomics (the loom models).
-    #[cfg(loom)]
-    pub fn new_in() -> Self {
-        Wakeup {
-            pending: B::new(false),
-            seq: S::new(0),
-        }
-    }
-
-    /// Gives a notice: work is waiting. The caller then wakes the sleeper
-    /// (a futex wake on [`Wakeup::seq_word`]).
-    pub fn notify(&self) {
-        self.pending.store(true, Ordering::Release);
-        self.seq.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// Takes the notice: `Ok` if one was given since the last take, else
-    /// `Err(seq)`, the sequence to sleep on: the sleeper may sleep only
-    /// while the sequence still reads `seq` (a futex wait on it), so a
-    /// notice given after this call ends the sleep. The sequence is read
-    /// before the notice is taken; the other order loses a notice given
-    /// between the two.
-    pub fn take(&self) -> Result<(), usize> {
-        let seq = self.seq.load(Ordering::Acquire);
-        match self
-            .pending
-            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => Ok(()),
-            Err(_) => Err(seq),
-        }
-    }
-
-    /// The buggy twin of [`Wakeup::take`] that the loom models catch: the
-    /// sequence read after the notice is taken, so a notice given between
-    /// the two is lost (the sleeper sleeps on a sequence already past it).
-    #[cfg(loom)]
-    #[doc(hidden)]
-    pub fn twin_take_reading_seq_last(&self) -> Result<(), usize> {
-        match self
-            .pending
-            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => Ok(()),
-            Err(_) => Err(self.seq.load(Ordering::Acquire)),
-        }
-    }
-
-    /// True when the sequence moved past `seq` (a notice came).
-    pub fn moved(&self, seq: usize) -> bool {
-        self.seq.load(Ordering::Acquire) != seq
-    }
-}
-
-impl Wakeup {
-    /// The futex word: the low 32 bits of the sequence.
-    fn seq_word(&self) -> *const u32 {
-        let base = &self.seq as *const AtomicUsize as *const u32;
-        if cfg!(target_endian = "big") && usize::BITS == 64 {
-            base.wrapping_add(1)
-        } else {
-            base
-        }
-    }
-}
-
 static STARTER: Starter = Starter::new();
-static WAKEUP: Wakeup = Wakeup::new();
 /// Passes made (a counter for the report and the tests).
 static PASSES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// Pages of live threads' heaps that other threads had emptied, freed by
@@ -203,15 +117,6 @@ fn wake_slow() {
     }
 }
 
-/// A reservation waits for the purger to unmap it (`deferred_release.rs`,
-/// which calls this once the purger registered it): wake it. Never starts
-/// it (the caller is inside a heap call, where starting a thread could
-/// allocate); allocates nothing.
-fn wake_for_release() {
-    WAKEUP.notify();
-    futex_wake(WAKEUP.seq_word());
-}
-
 /// Memory waits in an idle heap: tell the purger, starting it if need be.
 /// Called outside every heap call (at thread exit, after the heap went
 /// back to the pool).
@@ -219,19 +124,19 @@ pub(crate) fn notify() {
     if !options::background() {
         return;
     }
-    WAKEUP.notify();
+    wakeup::give();
     if STARTER.claim() && !spawn() {
         STARTER.reset();
         return;
     }
-    futex_wake(WAKEUP.seq_word());
+    wakeup::wake_sleeper();
 }
 
 /// The child of a `fork` has no purger thread.
 pub(crate) fn after_fork_in_child() {
     STARTER.reset();
     // The parent's purger would have unmapped these; the child has none.
-    crate::deferred_release::set_taker(None);
+    crate::deferred_release::set_taker(false);
     crate::deferred_release::unmap_waiting();
     SLEEPING.store(true, core::sync::atomic::Ordering::Relaxed);
     LIVE_OK.store(false, core::sync::atomic::Ordering::Relaxed);
@@ -266,7 +171,7 @@ extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
     let delay = options::options().purge_delay_ms.clamp(1, 1000) as u64;
     // From now on, reservations released anywhere are this thread's to
     // unmap (each pass first unmaps what waits).
-    crate::deferred_release::set_taker(Some(wake_for_release));
+    crate::deferred_release::set_taker(true);
     let live = crate::gate::register_membarrier();
     LIVE_OK.store(live, core::sync::atomic::Ordering::Relaxed);
     if !live {
@@ -275,9 +180,9 @@ extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
         );
     }
     loop {
-        if let Err(seq) = WAKEUP.take() {
-            futex_wait(WAKEUP.seq_word(), seq, 1000);
-            if WAKEUP.moved(seq) {
+        if let Err(seq) = wakeup::take() {
+            wakeup::sleep(seq, 1000);
+            if wakeup::moved(seq) {
                 continue; // a notice came: take it
             }
             // A second without notice: passes look for frees by live
@@ -333,46 +238,8 @@ fn pass(thorough: bool) -> Option<u64> {
     wait
 }
 
-/// `ms` milliseconds as a `timespec`.
-fn timespec_ms(ms: u64) -> libc::timespec {
-    libc::timespec {
-        tv_sec: (ms / 1000) as libc::time_t,
-        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-    }
-}
-
 fn sleep_ms(ms: u64) {
-    let ts = timespec_ms(ms);
+    let ts = crate::platform::timespec_ms(ms);
     // SAFETY: a valid timespec; an interrupted sleep is merely shorter.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
-}
-
-/// Sleeps while `*word` holds the low 32 bits of `seq`, at most `ms`
-/// milliseconds.
-fn futex_wait(word: *const u32, seq: usize, ms: u64) {
-    let ts = timespec_ms(ms);
-    // SAFETY: `word` is a static futex word; FUTEX_WAIT_PRIVATE only reads
-    // it and returns at once if it no longer holds `seq`.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word,
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            seq as u32,
-            &ts as *const libc::timespec,
-        )
-    };
-}
-
-/// Wakes the purger if it sleeps on `word`.
-fn futex_wake(word: *const u32) {
-    // SAFETY: `word` is a static futex word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word,
-            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
-            1,
-        )
-    };
 }

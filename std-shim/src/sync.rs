@@ -39,6 +39,8 @@ pub trait Atomic<T: Copy>: Sized {
     fn load(&self, order: Ordering) -> T;
     /// Stores `value`.
     fn store(&self, value: T, order: Ordering);
+    /// Stores `value`, returning the previous value.
+    fn swap(&self, value: T, order: Ordering) -> T;
     /// Stores `new` if the value is `current`; returns the previous value,
     /// `Ok` if it was `current`.
     fn compare_exchange(
@@ -91,6 +93,10 @@ macro_rules! forward_atomic {
             #[inline(always)]
             fn store(&self, value: $t, order: Ordering) {
                 <$atomic>::store(self, value, order)
+            }
+            #[inline(always)]
+            fn swap(&self, value: $t, order: Ordering) -> $t {
+                <$atomic>::swap(self, value, order)
             }
             #[inline(always)]
             fn compare_exchange(
