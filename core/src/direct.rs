@@ -65,8 +65,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// [`Heap::alloc_direct`] from the `Os`: when it has nothing, the cache
     /// and the empty pages and cached segments go back to it, then it is
-    /// asked again.
-    #[cold]
+    /// asked again. Not cold: every request above the cache's largest size
+    /// comes here.
     #[inline(never)]
     fn alloc_direct_from_os(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
         let mut p = self.store.os_mut().direct_alloc(size, align);

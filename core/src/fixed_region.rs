@@ -227,7 +227,7 @@ unsafe impl Os for FixedRegion {
         p
     }
 
-    #[inline]
+    #[inline(always)]
     fn direct_alloc(&mut self, size: usize, align: usize) -> *mut u8 {
         let p = self.blocks.get_mut().alloc(size, align);
         self.note_direct(p);
@@ -239,7 +239,7 @@ unsafe impl Os for FixedRegion {
         unsafe { self.blocks.lock().free(ptr) }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn direct_free(&mut self, ptr: *mut u8) -> usize {
         // SAFETY: the caller passes a live direct block.
         unsafe { self.blocks.get_mut().free(ptr) }
@@ -274,7 +274,7 @@ unsafe impl Os for FixedRegion {
         unsafe { self.blocks.lock().resize(ptr, size) }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn direct_resize(&mut self, ptr: *mut u8, size: usize) -> bool {
         // SAFETY: the caller passes a live direct block.
         unsafe { self.blocks.get_mut().resize(ptr, size) }

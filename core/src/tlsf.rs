@@ -657,6 +657,24 @@ impl Tlsf {
     /// free blocks; the block before it is not free.
     #[inline(always)]
     unsafe fn insert_free(&mut self, b: usize, size: usize) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            self.list_free(b, size);
+            self.mark_prev(b + size, true);
+        }
+    }
+
+    /// [`Tlsf::insert_free`] where what follows the range is marked
+    /// "previous free" already (invariant 3): the range is the tail of a
+    /// free block just taken, or a free block merged with the free block
+    /// after it. Skipping the mark saves a look at the span map and a
+    /// write on every split and every merging free.
+    ///
+    /// # Safety
+    /// As for [`Tlsf::insert_free`], and what follows the range carries the
+    /// "previous free" mark.
+    #[inline(always)]
+    unsafe fn list_free(&mut self, b: usize, size: usize) {
         debug_assert!(size >= ALIGN && size % ALIGN == 0);
         // SAFETY: the range is ours; a list head is 0 or a listed block.
         unsafe {
@@ -677,7 +695,6 @@ impl Tlsf {
                 self.fl_bitmap |= 1 << f;
                 *self.sl_bitmaps.add(f) |= 1 << s;
             }
-            self.mark_prev(b + size, true);
         }
         self.free_bytes += size;
     }
@@ -874,7 +891,7 @@ impl Tlsf {
             if rest >= MIN_LISTED {
                 Self::set_header(b, need | USED | mark);
                 // Its next neighbour stays marked "previous free".
-                self.insert_free(b + need, rest);
+                self.list_free(b + need, rest);
             } else {
                 Self::set_header(b, got | USED | mark);
                 self.mark_prev(b + got, false);
@@ -904,8 +921,9 @@ impl Tlsf {
         // that leaves the rest at least `need`.
         unsafe {
             if front != 0 {
-                // The block before was used (invariant 2).
-                self.insert_free(b, front);
+                // The block before was used (invariant 2); `use_block`
+                // marks the block at `start` "previous free".
+                self.list_free(b, front);
             }
             self.use_block(start, got - front, need, front != 0)
         }
@@ -954,14 +972,26 @@ impl Tlsf {
                 size += prev_size;
             }
             let next = b + size;
-            if next != self.limit && !self.span_starts_at(next) {
+            let next_is_block = next != self.limit && !self.span_starts_at(next);
+            if next_is_block {
                 let h = Self::header(next);
                 if h & USED == 0 {
+                    // What follows a free block is marked already.
                     self.remove_free(next, h & !FLAGS);
                     size += h & !FLAGS;
+                    self.list_free(b, size);
+                    return b + size;
                 }
             }
-            self.insert_free(b, size);
+            self.list_free(b, size);
+            // Marks `next`, known to be a used block, a span or the end.
+            if next_is_block {
+                Self::set_header(next, Self::header(next) | PREV_FREE);
+            } else if next == self.limit {
+                self.limit_prev_free = true;
+            } else {
+                self.set_span_bit(next, MAP_PREV_FREE, true);
+            }
         }
         b + size
     }
@@ -1032,7 +1062,12 @@ impl Tlsf {
             let rest = avail - need;
             if rest != 0 {
                 Self::set_header(b, need | USED | (h & PREV_FREE));
-                self.insert_free(b + need, rest);
+                if next_free != 0 {
+                    // What followed the merged neighbour is marked already.
+                    self.list_free(b + need, rest);
+                } else {
+                    self.insert_free(b + need, rest);
+                }
             } else {
                 Self::set_header(b, avail | USED | (h & PREV_FREE));
                 self.mark_prev(b + avail, false);
@@ -1074,7 +1109,8 @@ impl Tlsf {
                 self.insert_free(b, front);
             }
             if back != 0 {
-                self.insert_free(s + size, back);
+                // The tail of the free block taken: what follows is marked.
+                self.list_free(s + size, back);
             } else {
                 self.mark_prev(s + size, false);
             }
