@@ -6,9 +6,11 @@
 //! use. Each failure reports a [`Fault`](crate::check::Fault).
 
 use crate::check::{fault, FaultKind};
+use crate::config::Geometry;
 use crate::os::Os;
 use crate::page::{
-    carved_fill, carved_tag, freed_tag, quarantine_tag, Block, Page, FILL_BLOCKS, FREE_BYTE,
+    carved_fill, carved_tag, freed_tag, quarantine_tag, Block, Page, PageClass, FILL_BLOCKS,
+    FREE_BYTE,
 };
 use crate::redzone::TRAILER;
 use crate::segment::Segment;
@@ -257,12 +259,13 @@ pub(crate) fn validate_remote(page: &Page, block: *mut Block) {
 }
 
 /// Checks that `ptr` is a live block of a masu segment, not free, with its
-/// redzone intact, allocated with `layout`'s size (a size of 0 means
-/// unknown: C's `free` does not say), for the heap with id `heap_id` over
-/// `os`; reports the fault otherwise. Returns the block's page, the size
-/// it was allocated with and its allocation site (0: unknown).
+/// redzone intact, allocated with `layout` (see [`check_layout`]), for the
+/// heap with id `heap_id` over `os` whose geometry is `geometry`; reports
+/// the fault otherwise. Returns the block's page, the size it was
+/// allocated with and its allocation site (0: unknown).
 pub(crate) fn check_live<O: Os>(
     os: &O,
+    geometry: &Geometry,
     heap_id: usize,
     seg: *mut Segment,
     ptr: *mut u8,
@@ -322,17 +325,59 @@ pub(crate) fn check_live<O: Os>(
     }
     // SAFETY: a block in use of the live page `page` (checked above).
     let (size, site) = unsafe { crate::redzone::verify(page, ptr) };
-    if layout.size() != 0 && layout.size() != size {
-        crate::check::report(crate::check::Fault {
-            kind: FaultKind::LayoutMismatch,
-            ptr: p,
-            detail: "the layout's size differs from the size the block was allocated with",
-            value: layout.size(),
-            size: Some(size),
-            site: (site != 0).then_some(site),
-        });
-    }
+    check_layout(geometry, class, (p, size, site), layout);
     (page, size, site)
+}
+
+/// Whether a request of `size` bytes at alignment `align` is served from
+/// `class`: a small class's own index, or (for a span's block) no small
+/// class at all.
+fn serves_from(geometry: &Geometry, class: PageClass, size: usize, align: usize) -> bool {
+    let served =
+        crate::redzone::with_trailer(size).and_then(|need| geometry.small_class(need, align));
+    if class.is_small() {
+        served == Some(class.index())
+    } else {
+        served.is_none()
+    }
+}
+
+/// Checks that a live block of `class`, allocated with `size` bytes at
+/// `site`, is freed with the layout it was allocated with: the same size,
+/// and an alignment that serves that size from the block's own class (or
+/// from a large span, for a span's block), since a size check alone passes
+/// a block allocated at another alignment. A layout of size 0 means
+/// unknown (C's `free` does not say): nothing to check.
+fn check_layout(
+    geometry: &Geometry,
+    class: PageClass,
+    (p, size, site): (usize, usize, usize),
+    layout: Layout,
+) {
+    if layout.size() == 0 {
+        return;
+    }
+    let (detail, value) = if layout.size() != size {
+        (
+            "the layout's size differs from the size the block was allocated with",
+            layout.size(),
+        )
+    } else if serves_from(geometry, class, size, layout.align()) {
+        return;
+    } else {
+        (
+            "the layout's alignment differs from the one the block was allocated with",
+            layout.align(),
+        )
+    };
+    crate::check::report(crate::check::Fault {
+        kind: FaultKind::LayoutMismatch,
+        ptr: p,
+        detail,
+        value,
+        size: Some(size),
+        site: (site != 0).then_some(site),
+    });
 }
 
 /// Tags a block that passed `check_live` as free, just before it goes

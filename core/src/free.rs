@@ -247,45 +247,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         ptr: *mut u8,
         layout: Layout,
     ) -> (*mut Page, usize, usize) {
-        let live = crate::block_check::check_live(self.store.os(), self.id, seg, ptr, layout);
-        self.check_layout_class(live, ptr, layout);
-        live
-    }
-
-    /// With `checks`: a layout whose size matches the block's but whose
-    /// alignment would have served it from another class (or a small class
-    /// for a large block, or a large span for a small one) is a mismatch
-    /// too: the size check alone passes it.
-    #[cfg(feature = "checks")]
-    #[inline]
-    fn check_layout_class(
-        &self,
-        (page, size, site): (*mut Page, usize, usize),
-        ptr: *mut u8,
-        layout: Layout,
-    ) {
-        if layout.size() == 0 {
-            return; // the caller does not know the layout (C `free`)
-        }
-        // SAFETY: `check_live` found `page` live; its class is fixed.
-        let class = unsafe { (*page).class };
-        let served = crate::redzone::with_trailer(size)
-            .and_then(|need| self.geometry.small_class(need, layout.align()));
-        let same = if class.is_small() {
-            served == Some(class.index())
-        } else {
-            served.is_none()
-        };
-        if !same {
-            crate::check::report(crate::check::Fault {
-                kind: crate::check::FaultKind::LayoutMismatch,
-                ptr: ptr as usize,
-                detail: "the layout's alignment differs from the one the block was allocated with",
-                value: layout.align(),
-                size: Some(size),
-                site: (site != 0).then_some(site),
-            });
-        }
+        crate::block_check::check_live(self.store.os(), &self.geometry, self.id, seg, ptr, layout)
     }
 
     /// With `checks`: holds a freed block in the quarantine, first freeing
