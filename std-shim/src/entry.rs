@@ -191,9 +191,15 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
 #[inline]
 pub(crate) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
     let s = current();
-    if is_slot(s) {
-        // SAFETY: the thread holds its slot; the caller vouches for the rest.
-        let inside = unsafe { Inside::enter(s) };
+    let inside = if is_slot(s) {
+        // SAFETY: the thread holds its slot. While the purger holds the
+        // heap this is None and `realloc_slow` waits for it, as the other
+        // entries do.
+        unsafe { Inside::try_enter(s) }
+    } else {
+        None
+    };
+    if let Some(inside) = inside {
         let h = inside.heap();
         // SAFETY: the caller vouches for the rest.
         let p = unsafe { h.realloc(ptr, layout, new_size) };
