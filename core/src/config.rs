@@ -86,6 +86,13 @@ pub struct Config {
     /// up to the block's size of it becomes part of the block (its usable
     /// size) and the rest is decommitted at once.
     pub huge_keep_slack: bool,
+    /// A page of a size class holds at least this many blocks (at least
+    /// [`MIN_BLOCKS_PER_PAGE`]): the page of a class takes the fewest
+    /// slices that hold them. Fewer blocks per page make smaller pages for
+    /// the large classes, so a class with few live blocks holds less
+    /// memory, and a page empties sooner; more make fewer pages to set up.
+    /// Read when the heap is built.
+    pub page_blocks: usize,
 }
 
 impl Config {
@@ -108,6 +115,7 @@ impl Config {
         direct_cache_bytes: 64 << 10,
         direct_spill: true,
         huge_keep_slack: true,
+        page_blocks: 8,
     };
 
     /// For fixed regions where every byte counts: [`Config::FIXED_REGION`]
@@ -141,6 +149,7 @@ impl Config {
         direct_cache_bytes: 4 << 10,
         direct_spill: true,
         huge_keep_slack: true,
+        page_blocks: 8,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -160,6 +169,7 @@ impl Config {
         direct_cache_bytes: 0,
         direct_spill: true,
         huge_keep_slack: true,
+        page_blocks: 4,
     };
 
     /// Usable bytes of the live block at `ptr` of any heap built with this
@@ -252,6 +262,13 @@ impl Config {
         self
     }
 
+    /// This config with [`Config::page_blocks`] set to `blocks` (at least
+    /// [`MIN_BLOCKS_PER_PAGE`]).
+    pub const fn with_page_blocks(mut self, blocks: usize) -> Self {
+        self.page_blocks = blocks;
+        self
+    }
+
     /// This config with [`Config::remote_batch`] set to `blocks` (at least 1).
     pub const fn with_remote_batch(mut self, blocks: u32) -> Self {
         self.remote_batch = blocks;
@@ -269,8 +286,9 @@ impl Config {
 pub const MAX_SLICES: usize = 64;
 /// Smallest slice: 256 bytes.
 pub const MIN_SLICE_SHIFT: u32 = 8;
-/// A page holds at least this many blocks of its class.
-pub const MIN_BLOCKS_PER_PAGE: usize = 8;
+/// The fewest blocks a page of a size class may be configured to hold
+/// ([`Config::page_blocks`]).
+pub const MIN_BLOCKS_PER_PAGE: usize = 4;
 
 /// Sizes derived from a [`Config`], computed once when the heap is built.
 #[derive(Clone, Copy, Debug)]
@@ -313,6 +331,10 @@ impl Geometry {
     pub const fn new(config: &Config) -> Geometry {
         assert!(config.remote_batch >= 1, "masu: remote_batch below 1");
         assert!(
+            config.page_blocks >= MIN_BLOCKS_PER_PAGE,
+            "masu: page_blocks below 4"
+        );
+        assert!(
             config.slice_shift >= MIN_SLICE_SHIFT,
             "masu: slice_shift below 8"
         );
@@ -342,7 +364,7 @@ impl Geometry {
         let mut max_small_size = 0;
         let mut c = 0;
         while c < CLASS_COUNT {
-            let need = (class_size(c) * MIN_BLOCKS_PER_PAGE).div_ceil(slice_size);
+            let need = (class_size(c) * config.page_blocks).div_ceil(slice_size);
             if need <= max_page_slices {
                 class_slices[c] = need as u8;
                 max_small_size = class_size(c);
@@ -351,7 +373,7 @@ impl Geometry {
         }
         assert!(
             max_small_size >= 64,
-            "masu: segment too small to hold 8 blocks of 64 bytes"
+            "masu: segment too small to hold a page of 64-byte blocks"
         );
         let max_large_slices = if usable / 2 > 1 { usable / 2 } else { 1 };
         Geometry {
@@ -374,7 +396,19 @@ mod tests {
     use crate::size_class::class_of;
 
     #[test]
-    fn every_page_holds_at_least_eight_blocks() {
+    fn page_blocks_sets_the_large_classes_page_size() {
+        // The 64 KiB class over 64 KiB slices: one slice per block asked.
+        let last = CLASS_COUNT - 1;
+        assert_eq!(class_size(last), 64 << 10);
+        for blocks in [4, 8] {
+            let g = Geometry::new(&Config::VIRTUAL_MEMORY.with_page_blocks(blocks));
+            assert_eq!(g.class_slices[last] as usize, blocks);
+        }
+        assert_eq!(Config::VIRTUAL_MEMORY.page_blocks, 4);
+    }
+
+    #[test]
+    fn every_page_holds_at_least_its_configured_blocks() {
         for config in [
             Config::FIXED_REGION,
             Config::SMALL_REGION,
@@ -390,9 +424,10 @@ mod tests {
                 }
                 served += 1;
                 assert!(
-                    n * g.slice_size / class_size(c) >= MIN_BLOCKS_PER_PAGE,
+                    n * g.slice_size / class_size(c) >= config.page_blocks,
                     "class {c}"
                 );
+                assert!(config.page_blocks >= MIN_BLOCKS_PER_PAGE);
                 assert!(n <= g.slice_count - g.header_slices);
             }
             assert_eq!(served, class_of(g.max_small_size) + 1);

@@ -36,6 +36,7 @@ const PARSED: Options = Options {
     remap: false,
     cache_follows_huge: false,
     huge_keep_slack: false,
+    page_blocks: 8,
     background: false,
     memory_limit: 512 << 20,
     quarantine_bytes: 64 << 10,

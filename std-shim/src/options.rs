@@ -7,6 +7,7 @@
 //! | `MASU_DECOMMIT` | `dontneed` (`MADV_DONTNEED`) or `free` (`MADV_FREE`) | `dontneed` |
 //! | `MASU_LARGE_CACHE` | committed bytes of empty and freed huge segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 64M |
 //! | `MASU_CACHE_FOLLOWS_HUGE` | `1`: the cache may also hold as many committed bytes as the heap's live huge blocks take; `0`: `MASU_LARGE_CACHE` alone | 1 |
+//! | `MASU_PAGE_BLOCKS` | the fewest blocks a page of a size class holds, 4 to 64 (read when a heap is made): fewer make smaller pages for the large classes, so classes with few live blocks hold less memory; more make fewer pages to set up | 4 |
 //! | `MASU_HUGE_KEEP_SLACK` | `1`: a cached huge segment reused for a smaller block keeps its committed memory past the block until `MASU_HUGE_PURGE_DELAY` has passed; `0`: up to the block's size of it becomes the block's usable size and the rest is decommitted at once | 1 |
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
@@ -78,6 +79,8 @@ pub struct Options {
     /// A reused huge segment keeps its committed slack until its purge
     /// delay.
     pub huge_keep_slack: bool,
+    /// The fewest blocks a page of a size class holds.
+    pub page_blocks: u32,
     /// The background purger of idle heaps.
     pub background: bool,
     /// Most committed bytes (0: no limit).
@@ -108,6 +111,7 @@ const DEFAULTS: Options = Options {
     remap: true,
     cache_follows_huge: true,
     huge_keep_slack: true,
+    page_blocks: Config::VIRTUAL_MEMORY.page_blocks as u32,
     background: true,
     memory_limit: 0,
     quarantine_bytes: DEFAULT_QUARANTINE,
@@ -131,6 +135,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     remap: B,
     cache_follows_huge: B,
     huge_keep_slack: B,
+    page_blocks: U32,
     background: B,
     memory_limit: U,
     quarantine_bytes: U,
@@ -157,6 +162,7 @@ impl OptionStore {
             remap: AtomicBool::new(d.remap),
             cache_follows_huge: AtomicBool::new(d.cache_follows_huge),
             huge_keep_slack: AtomicBool::new(d.huge_keep_slack),
+            page_blocks: AtomicU32::new(d.page_blocks),
             background: AtomicBool::new(d.background),
             memory_limit: AtomicUsize::new(d.memory_limit),
             quarantine_bytes: AtomicUsize::new(d.quarantine_bytes),
@@ -184,6 +190,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             remap: B::new(d.remap),
             cache_follows_huge: B::new(d.cache_follows_huge),
             huge_keep_slack: B::new(d.huge_keep_slack),
+            page_blocks: U32::new(d.page_blocks),
             background: B::new(d.background),
             memory_limit: U::new(d.memory_limit),
             quarantine_bytes: U::new(d.quarantine_bytes),
@@ -207,6 +214,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             remap: self.remap.load(Relaxed),
             cache_follows_huge: self.cache_follows_huge.load(Relaxed),
             huge_keep_slack: self.huge_keep_slack.load(Relaxed),
+            page_blocks: self.page_blocks.load(Relaxed),
             background: self.background.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             quarantine_bytes: self.quarantine_bytes.load(Relaxed),
@@ -230,6 +238,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.remap.store(o.remap, Relaxed);
         self.cache_follows_huge.store(o.cache_follows_huge, Relaxed);
         self.huge_keep_slack.store(o.huge_keep_slack, Relaxed);
+        self.page_blocks.store(o.page_blocks, Relaxed);
         self.background.store(o.background, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.quarantine_bytes.store(o.quarantine_bytes, Relaxed);
@@ -483,6 +492,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_committed_first(OPTIONS.committed_first.load(Relaxed))
         .with_cache_follows_huge(OPTIONS.cache_follows_huge.load(Relaxed))
         .with_huge_keep_slack(OPTIONS.huge_keep_slack.load(Relaxed))
+        .with_page_blocks(OPTIONS.page_blocks.load(Relaxed) as usize)
         .with_quarantine(OPTIONS.quarantine_bytes.load(Relaxed))
         .with_seed(seed)
 }
@@ -575,6 +585,12 @@ pub(crate) fn parse_batch(s: &[u8]) -> Option<u32> {
     }
     let v = s.iter().fold(0u32, |v, &c| v * 10 + (c - b'0') as u32);
     (1..=0xffff).contains(&v).then_some(v)
+}
+
+/// A `MASU_PAGE_BLOCKS` value: a block count from 4
+/// (`masu_core::MIN_BLOCKS_PER_PAGE`) to 64.
+pub(crate) fn parse_page_blocks(s: &[u8]) -> Option<u32> {
+    parse_batch(s).filter(|&v| (masu_core::MIN_BLOCKS_PER_PAGE as u32..=64).contains(&v))
 }
 
 pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
@@ -682,6 +698,12 @@ pub(crate) fn load_from_env() {
     read(b"MASU_HUGE_KEEP_SLACK\0", "0 or 1", parse_bool, |v| {
         o.huge_keep_slack = v
     });
+    read(
+        b"MASU_PAGE_BLOCKS\0",
+        "a block count from 4 to 64",
+        parse_page_blocks,
+        |v| o.page_blocks = v,
+    );
     read(b"MASU_BACKGROUND\0", "0 or 1", parse_bool, |v| {
         o.background = v
     });
@@ -728,7 +750,7 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} huge_keep_slack={} background={} memory_limit={} quarantine={} \
+             remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} background={} memory_limit={} quarantine={} \
              guard_pages={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
@@ -738,6 +760,7 @@ pub(crate) fn load_from_env() {
             o.remap as u8,
             o.cache_follows_huge as u8,
             o.huge_keep_slack as u8,
+            o.page_blocks,
             o.background as u8,
             o.memory_limit,
             o.quarantine_bytes,
@@ -761,6 +784,16 @@ mod tests {
         assert_eq!(parse_batch(b"99999999"), None);
         assert_eq!(parse_batch(b"-3"), None);
         assert_eq!(parse_batch(b""), None);
+    }
+
+    #[test]
+    fn page_blocks_parse_from_4_to_64() {
+        assert_eq!(parse_page_blocks(b"4"), Some(4));
+        assert_eq!(parse_page_blocks(b" 8 "), Some(8));
+        assert_eq!(parse_page_blocks(b"64"), Some(64));
+        assert_eq!(parse_page_blocks(b"3"), None);
+        assert_eq!(parse_page_blocks(b"65"), None);
+        assert_eq!(parse_page_blocks(b"x"), None);
     }
 
     #[test]
