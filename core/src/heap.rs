@@ -67,6 +67,9 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) store: Store<O>,
     /// Freed direct blocks kept for reuse (see `direct_cache.rs`).
     pub(crate) direct_cache: crate::direct_cache::DirectCache,
+    /// The digest of the free lists whose blocks' insides the background
+    /// purger last discarded (see `idle_discard.rs`).
+    pub(crate) idle_discard_digest: u64,
     /// Freed blocks held back before reuse (see `quarantine.rs`).
     #[cfg(feature = "checks")]
     pub(crate) quarantine: crate::quarantine::Quarantine,
@@ -126,6 +129,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             counts: HeapCounts::ZERO,
             store: Store::new(os),
             direct_cache: crate::direct_cache::DirectCache::EMPTY,
+            idle_discard_digest: 0,
             #[cfg(feature = "checks")]
             quarantine: crate::quarantine::Quarantine::EMPTY,
             #[cfg(feature = "checks")]

@@ -33,11 +33,16 @@
 //! ([`Heap::dealloc_remote`]), so up to one chain (at most 63 blocks of one
 //! page) can wait in an idle thread's batch.
 //!
-//! Not reached: empty pages kept for their class (first pages, which the
-//! fast paths use), pages whose remote frees are not counted in the word
-//! (`checks`, 32-bit targets), and blocks freed into pages that still hold
-//! live ones. The loom model `loom-tests/tests/idle_release.rs` runs the
-//! page check against an owner's concurrent frees.
+//! Then, with `discard_insides`, the insides of free blocks larger than a
+//! memory page on the `local_free` and `thread_free` lists of every page,
+//! first pages and pages with live blocks included (`idle_discard.rs`).
+//!
+//! Not reached: empty pages kept for their class, whole (first pages, which
+//! the fast paths use), pages whose remote frees are not counted in the
+//! word (`checks`, 32-bit targets), and blocks freed into pages that still
+//! hold live ones but for the insides above. The loom model
+//! `loom-tests/tests/idle_release.rs` runs the page check against an
+//! owner's concurrent frees.
 
 use crate::heap::Heap;
 use crate::os::Os;
@@ -71,12 +76,16 @@ pub struct IdleRelease {
     /// Memory still waits for its purge delay (the purge queue is not
     /// empty).
     pub waiting: bool,
+    /// Bytes of the insides of free blocks given back (`idle_discard.rs`).
+    pub discarded: usize,
 }
 
 impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Gives back what may go while the owner is alive but idle: frees the
-    /// pages that other threads emptied and no fast path reaches, and does
-    /// the due purges (see the module documentation).
+    /// pages that other threads emptied and no fast path reaches, with
+    /// `discard_insides` gives back the insides of free blocks larger than
+    /// a memory page (`idle_discard.rs`), and does the due purges (see the
+    /// module documentation).
     ///
     /// # Safety
     /// The caller excludes every other use of the heap but the owner's fast
@@ -85,8 +94,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// on another thread meanwhile,
     /// and has synchronised with the end of the owner's last other call
     /// (the std shim's slot gate).
-    pub unsafe fn release_while_owner_idle(&mut self) -> IdleRelease {
-        let mut pages_freed = 0;
+    pub unsafe fn release_while_owner_idle(&mut self, discard_insides: bool) -> IdleRelease {
+        let (mut pages_freed, mut discarded) = (0, 0);
         if !cfg!(feature = "checks") {
             for c in 0..CLASS_COUNT {
                 // SAFETY: guaranteed by the caller.
@@ -94,11 +103,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // SAFETY: guaranteed by the caller.
             pages_freed += unsafe { self.free_emptied_full() };
+            // (Not with `checks`, whose freed blocks carry a fill that is
+            // verified when they are handed out again.)
+            if discard_insides {
+                // SAFETY: guaranteed by the caller.
+                discarded = unsafe { self.discard_idle_insides() };
+            }
         }
         self.purge_queue_due();
         IdleRelease {
             pages_freed,
             waiting: !self.lists.purge_first().is_null(),
+            discarded,
         }
     }
 

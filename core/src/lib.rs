@@ -38,6 +38,7 @@ mod free;
 mod heap;
 mod heap_check;
 mod heap_stats;
+mod idle_discard;
 mod idle_release;
 mod large;
 mod local_heap;

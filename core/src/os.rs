@@ -46,6 +46,21 @@ pub unsafe trait Os {
     /// nothing in it is in use.
     unsafe fn decommit(&self, ptr: *mut u8, size: usize) -> bool;
 
+    /// Gives back the resident memory of `[ptr, ptr + size)` but keeps the
+    /// range committed: its contents become unspecified (zero, or what they
+    /// were), and it stays readable and writable without [`Os::commit`]
+    /// (Linux: `madvise(MADV_DONTNEED)`). What the background purger does
+    /// to the insides of free blocks of an idle heap (`idle_release.rs`).
+    /// Returns true when memory was given back; the default does nothing.
+    ///
+    /// # Safety
+    /// The range lies inside one reservation of this `Os`, is committed and
+    /// page-aligned, and nothing in it is in use.
+    unsafe fn discard_contents(&self, ptr: *mut u8, size: usize) -> bool {
+        let _ = (ptr, size);
+        false
+    }
+
     /// Gives back a whole reservation made by [`Os::reserve`] with the same
     /// `size` and `align`.
     ///
@@ -270,6 +285,11 @@ unsafe impl<O: Os + ?Sized> Os for &O {
     unsafe fn decommit(&self, ptr: *mut u8, size: usize) -> bool {
         // SAFETY: the caller upholds `decommit`'s contract for `O`.
         unsafe { (**self).decommit(ptr, size) }
+    }
+    #[inline]
+    unsafe fn discard_contents(&self, ptr: *mut u8, size: usize) -> bool {
+        // SAFETY: the caller upholds `discard_contents`'s contract for `O`.
+        unsafe { (**self).discard_contents(ptr, size) }
     }
     #[inline]
     unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize) {

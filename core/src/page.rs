@@ -2,14 +2,15 @@
 //! lists (the "sharded" free list).
 //!
 //! * `free`: the owner pops blocks here on the fast path;
-//! * `local_free`: the owner pushes blocks it frees here (no atomics);
+//! * `local_free`: the owner pushes blocks it frees here (no read-modify-write:
+//!   a plain store, Release so that the background purger may walk it);
 //! * `thread_free`: other threads push blocks they free here with one CAS.
 //!
 //! The owner swaps `local_free` and `thread_free` into `free` in its slow path
 //! ([`Page::merge_frees`]). A fresh page is carved lazily: [`Page::extend`] threads
 //! at most [`EXTEND_BYTES`] of new blocks onto `free` at a time.
 
-use crate::sync::{AtomicU32, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use core::ptr;
 
 /// A free block: its first word links to the next free block (encoded with
@@ -195,8 +196,13 @@ pub(crate) struct Page {
     pub block_size: usize,
     /// First block.
     pub start: *mut u8,
-    /// Blocks the owner freed since the last collect.
-    pub local_free: *mut Block,
+    /// Blocks the owner freed since the last collect. Written by the owner
+    /// only ([`Page::local_free_of`], [`Page::set_local_free`], and
+    /// [`Page::push_local`], which publishes the block with Release); an
+    /// atomic so that the background purger may walk the list while the
+    /// owner frees on its fast path (`Page::local_free_acquire`,
+    /// `idle_release.rs`).
+    pub local_free: AtomicPtr<Block>,
     /// Blocks other threads freed: a Treiber stack of (encoded) links.
     pub thread_free: AtomicUsize,
     /// Id of the owning heap (0: none), with [`OWNER_SLOW`] while the
@@ -237,7 +243,7 @@ impl Page {
             span_bytes: 0,
             block_size: 0,
             start: ptr::null_mut(),
-            local_free: ptr::null_mut(),
+            local_free: AtomicPtr::new(ptr::null_mut()),
             thread_free: AtomicUsize::new(0),
             owner: AtomicUsize::new(OWNER_SLOW),
             key: 0,
@@ -391,9 +397,54 @@ impl Page {
         // SAFETY: the caller guarantees the page is ours and the block is
         // ours and unused, so its first word is ours to write.
         unsafe {
-            (*block).next = encode_link((*this).key, (*this).local_free);
-            (*this).local_free = block;
+            (*block).next = encode_link((*this).key, Page::local_free_of(this));
+            // Release: a purger that reads the list with
+            // `local_free_acquire` sees the link written above (and every
+            // earlier push's). A plain store on x86-64.
+            (*this).local_free.store(block, Ordering::Release);
         }
+    }
+
+    /// `local_free`'s first block (owner only, or a thread that excludes
+    /// the owner's slow paths and fast frees).
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor.
+    #[inline(always)]
+    pub unsafe fn local_free_of(this: *const Page) -> *mut Block {
+        // SAFETY: guaranteed by the caller; an atomic.
+        unsafe { (*this).local_free.load(Ordering::Relaxed) }
+    }
+
+    /// `local_free`'s first block, through a shared reference (the checks
+    /// and the validation, which run on the owner's thread).
+    #[inline]
+    pub fn local_list(&self) -> *mut Block {
+        self.local_free.load(Ordering::Relaxed)
+    }
+
+    /// Sets `local_free` (owner only: the slow paths, which take or clear
+    /// the list).
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor owned by the caller's heap.
+    #[inline(always)]
+    pub unsafe fn set_local_free(this: *const Page, list: *mut Block) {
+        // SAFETY: guaranteed by the caller; an atomic.
+        unsafe { (*this).local_free.store(list, Ordering::Relaxed) }
+    }
+
+    /// `local_free`'s first block as the background purger reads it while
+    /// the owner may push onto the list on its fast path: pairs with the
+    /// Release of [`Page::push_local`], so the links from it on are
+    /// visible, and stay put until the owner's next slow path.
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor.
+    #[inline]
+    pub unsafe fn local_free_acquire(this: *const Page) -> *mut Block {
+        // SAFETY: guaranteed by the caller; an atomic.
+        unsafe { (*this).local_free.load(Ordering::Acquire) }
     }
 
     /// Pushes `block` onto `thread_free` (any thread): one CAS when uncontended.
@@ -535,7 +586,7 @@ impl Page {
                 // its blocks (another core wrote each of them: walking the
                 // list would take a cache miss per block, one after another).
                 // `local_free` (this thread's own frees) goes in front.
-                let local = (*this).local_free;
+                let local = Page::local_free_of(this);
                 let list = if local.is_null() {
                     remote
                 } else {
@@ -546,7 +597,7 @@ impl Page {
                 };
                 if !list.is_null() {
                     (*this).free = list;
-                    (*this).local_free = ptr::null_mut();
+                    Page::set_local_free(this, ptr::null_mut());
                     (*this).flags.remove(PageFlags::FREE_IS_ZERO);
                 }
                 Page::set_used(this, Page::used_of(this) - n);
@@ -562,7 +613,7 @@ impl Page {
             }
             debug_assert!(count.is_none() || count == Some(collected));
             Page::set_used(this, Page::used_of(this) - collected);
-            let local = (*this).local_free;
+            let local = Page::local_free_of(this);
             if !local.is_null() {
                 if (*this).free.is_null() {
                     (*this).free = local;
@@ -573,7 +624,7 @@ impl Page {
                     (*Page::tail_of(this, local)).next = encode_link(key, (*this).free);
                     (*this).free = local;
                 }
-                (*this).local_free = ptr::null_mut();
+                Page::set_local_free(this, ptr::null_mut());
                 (*this).flags.remove(PageFlags::FREE_IS_ZERO);
             }
             collected

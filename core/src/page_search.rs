@@ -188,7 +188,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             let p = &mut *page;
             p.free = ptr::null_mut();
-            p.local_free = ptr::null_mut();
+            Page::set_local_free(p, ptr::null_mut());
             Page::set_used(p, 0);
             #[cfg(feature = "stats")]
             {

@@ -95,7 +95,7 @@ pub(crate) fn is_on_free_list(heap_id: usize, page: *mut Page, block: *mut Block
     // its non-atomic fields.
     let page = unsafe { &*page };
     list_contains(page, page.free, block)
-        || list_contains(page, page.local_free, block)
+        || list_contains(page, page.local_list(), block)
         || list_contains(
             page,
             page.thread_free.load(Ordering::Acquire) as *mut Block,

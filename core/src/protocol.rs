@@ -204,6 +204,61 @@ impl ProtocolPage {
         }
     }
 
+    /// The background purger's discard of free blocks' insides
+    /// (`idle_discard::discard_page_insides`), with memory pages of
+    /// `page_size` bytes: `discard` gets each range.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::only_remote_frees`].
+    pub unsafe fn discard_insides(
+        &self,
+        page_size: usize,
+        discard: impl FnMut(*mut u8, usize),
+    ) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { crate::idle_discard::discard_page_insides(self.page.get(), page_size, discard) }
+    }
+
+    /// The broken twin of [`ProtocolPage::discard_insides`] that the loom
+    /// model catches: it walks `free` too, whose blocks the owner's fast
+    /// path may pop and use meanwhile.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::discard_insides`].
+    #[doc(hidden)]
+    pub unsafe fn broken_discard_insides_with_free(
+        &self,
+        page_size: usize,
+        discard: impl FnMut(*mut u8, usize),
+    ) -> usize {
+        let p = self.page.get();
+        // SAFETY: forwarded from the caller (the twin's read of `free` is
+        // the bug the model catches).
+        unsafe {
+            let [local, remote] = crate::idle_discard::lists_off_free(p);
+            crate::idle_discard::discard_lists(p, page_size, [(*p).free, local, remote], discard)
+        }
+    }
+
+    /// The broken twin of [`ProtocolPage::free_local`] whose push onto
+    /// `local_free` is Relaxed: a purger that walks the list is not ordered
+    /// after the owner's last use of the block.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::free_local`].
+    #[doc(hidden)]
+    pub unsafe fn broken_free_local_push_relaxed(&self, block: *mut u8) {
+        let p = self.page.get();
+        // SAFETY: as in `free_local`.
+        unsafe {
+            let used = Page::used_of(p) - 1;
+            let b = block as *mut Block;
+            (*b).next = crate::page::encode_link((*p).key, Page::local_free_of(p));
+            Page::set_local_free(p, b);
+            Page::publish_used(p, used);
+        }
+    }
+
     /// The background purger's check (`idle_release::only_remote_frees`):
     /// true when no block of the page is live, read while the owner may be
     /// freeing blocks of it on its fast path.
@@ -233,7 +288,7 @@ impl ProtocolPage {
     pub unsafe fn owner_lists_empty(&self) -> bool {
         // SAFETY: the caller is the only owner.
         let p = unsafe { &*self.page.get() };
-        p.free.is_null() && p.local_free.is_null()
+        p.free.is_null() && p.local_list().is_null()
     }
 
     /// The page's `thread_free` list head, for models of broken variants of

@@ -142,7 +142,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 Page::set_used(page, 0);
                 (*page).capacity = 0;
                 (*page).free = ptr::null_mut();
-                (*page).local_free = ptr::null_mut();
+                Page::set_local_free(page, ptr::null_mut());
                 (*page).thread_free.store(0, Ordering::Relaxed);
                 // Its blocks were written: neither fresh nor zero any more.
                 (*page).flags.remove(PageFlags::FRESH);

@@ -151,7 +151,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return Err("a page's used <= capacity <= reserved does not hold");
         }
         let free = count_list(p, p.free)?;
-        let local = count_list(p, p.local_free)?;
+        let local = count_list(p, p.local_list())?;
         if used as usize + free + local != p.capacity as usize {
             return Err("a page's used + free + local_free differs from its capacity");
         }

@@ -32,7 +32,11 @@
 //! * `tests/commit_map.rs`: the commit map's leaf published by a CAS, the
 //!   committed total kept under the memory limit and its peak;
 //! * `tests/init.rs`: the one-time initialisation that publishes the
-//!   options.
+//!   options;
+//! * `tests/idle_release.rs`, `tests/idle_discard.rs`: the background
+//!   purger's look at a page of a live, idle heap (taking it whole, or
+//!   discarding the insides of its free blocks) against the owner's fast
+//!   paths and a remote free, over a [`PageFixture`].
 //!
 //! Each model has a twin with a deliberate bug that loom must catch. The
 //! shim's twins run the same code over the broken atomics of [`broken`].
@@ -418,5 +422,70 @@ impl<H> ModelSlot<H> {
     /// The caller no longer holds the slot.
     pub fn unhold(&self) {
         self.holders.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A page of blocks that the model lays out itself (a
+/// [`masu_core::protocol::ProtocolPage`] over [`Memory`]), every block
+/// holding a [`Payload`], all of them handed out.
+pub struct PageFixture {
+    /// The page descriptor.
+    pub page: masu_core::protocol::ProtocolPage,
+    block_size: usize,
+    memory: Memory,
+}
+
+// SAFETY: the page is shared as a descriptor in a segment header is; the
+// memory holds blocks that the threads hand to each other.
+unsafe impl Sync for PageFixture {}
+// SAFETY: as above.
+unsafe impl Send for PageFixture {}
+
+impl PageFixture {
+    /// The free-list key of the fixtures' pages.
+    pub const KEY: usize = 0x5bd1_e995_1234_5679;
+    /// The id of the heap that owns them.
+    pub const OWNER: usize = 7;
+
+    /// A page of `blocks` blocks of the smallest size that holds a payload.
+    pub fn new(blocks: u32) -> PageFixture {
+        let block_size = payload_block_size().next_multiple_of(16);
+        let memory = Memory::new(block_size * blocks as usize);
+        // SAFETY: the memory holds the blocks and lives in the fixture.
+        let page = unsafe {
+            masu_core::protocol::ProtocolPage::new(
+                memory.start(),
+                block_size,
+                blocks,
+                Self::OWNER,
+                Self::KEY,
+            )
+        };
+        let f = PageFixture {
+            page,
+            block_size,
+            memory,
+        };
+        for i in 0..blocks as usize {
+            // SAFETY: block `i` lies in the fixture's memory.
+            unsafe { install_payload(f.block(i)) };
+        }
+        f
+    }
+
+    /// Block `i`.
+    pub fn block(&self, i: usize) -> *mut u8 {
+        self.memory.start().wrapping_add(i * self.block_size)
+    }
+
+    /// The bytes of a block.
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    /// The index of the block `p` lies in, and the offset of `p` in it.
+    pub fn locate(&self, p: *mut u8) -> (usize, usize) {
+        let off = p as usize - self.memory.start() as usize;
+        (off / self.block_size, off % self.block_size)
     }
 }

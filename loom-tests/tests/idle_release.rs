@@ -20,53 +20,14 @@
 use loom::sync::Arc;
 use loom::thread;
 use masu_core::protocol::ProtocolPage;
-use masu_loom_tests::{
-    collect_and_pop, install_payload, model, payload_block_size, use_block, Coverage, Memory,
-};
-
-const OWNER: usize = 7;
-const KEY: usize = 0x5bd1_e995_1234_5679;
+use masu_loom_tests::{collect_and_pop, model, use_block, Coverage, PageFixture};
 
 /// How the owner frees its block on its fast path.
 type OwnerFree = unsafe fn(&ProtocolPage, *mut u8);
 
-struct Fixture {
-    page: ProtocolPage,
-    block_size: usize,
-    memory: Memory,
-}
-
-// SAFETY: the page is shared as a descriptor in a segment header is; the
-// memory holds blocks that the threads hand to each other.
-unsafe impl Sync for Fixture {}
-// SAFETY: as above.
-unsafe impl Send for Fixture {}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let block_size = payload_block_size().next_multiple_of(16);
-        let memory = Memory::new(block_size * 2);
-        // SAFETY: the memory holds two blocks and lives in the fixture.
-        let page = unsafe { ProtocolPage::new(memory.start(), block_size, 2, OWNER, KEY) };
-        for i in 0..2 {
-            // SAFETY: block `i` lies in the fixture's memory.
-            unsafe { install_payload(memory.start().add(i * block_size)) };
-        }
-        Fixture {
-            page,
-            block_size,
-            memory,
-        }
-    }
-
-    fn block(&self, i: usize) -> *mut u8 {
-        self.memory.start().wrapping_add(i * self.block_size)
-    }
-}
-
 fn run(owner_free: OwnerFree, taken: &'static Coverage) {
     model(3, move || {
-        let f = Arc::new(Fixture::new());
+        let f = Arc::new(PageFixture::new(2));
         let (fo, fr) = (f.clone(), f.clone());
         let owner = thread::spawn(move || {
             let b = fo.block(0);

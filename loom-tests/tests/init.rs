@@ -38,6 +38,7 @@ const PARSED: Options = Options {
     huge_keep_slack: false,
     page_blocks: 8,
     background: false,
+    idle_discard: false,
     memory_limit: 512 << 20,
     quarantine_bytes: 64 << 10,
     guard_pages: false,

@@ -144,8 +144,9 @@ pub use masu_core;
 #[cfg(target_os = "linux")]
 pub use options::{
     options, set_background, set_decommit_free, set_exit_retain_bytes, set_huge_purge_delay_ms,
-    set_large_cache_bytes, set_memory_limit, set_purge_delay_ms, OptionError, Options,
-    DEFAULT_LARGE_CACHE, DEFAULT_PURGE_DELAY_MS, MAX_BOUND_BYTES, MAX_DELAY_MS, MIN_MEMORY_LIMIT,
+    set_idle_discard, set_large_cache_bytes, set_memory_limit, set_purge_delay_ms, OptionError,
+    Options, DEFAULT_LARGE_CACHE, DEFAULT_PURGE_DELAY_MS, MAX_BOUND_BYTES, MAX_DELAY_MS,
+    MIN_MEMORY_LIMIT,
 };
 #[cfg(target_os = "linux")]
 pub use os::{os_stats, page_size, MmapOs, OsStats, CHUNK};
@@ -154,7 +155,10 @@ pub use pool::{collect, collect_abandoned, flush_remote_frees, pool_stats, PoolS
 #[cfg(target_os = "linux")]
 pub use process_stats::{committed_breakdown, print_stats, snapshot, stats};
 #[cfg(target_os = "linux")]
-pub use purger::{live_pages_freed as purger_live_pages_freed, passes as purger_passes};
+pub use purger::{
+    live_bytes_discarded as purger_live_bytes_discarded,
+    live_pages_freed as purger_live_pages_freed, passes as purger_passes,
+};
 #[cfg(target_os = "linux")]
 pub use snapshot::Snapshot;
 #[cfg(target_os = "linux")]

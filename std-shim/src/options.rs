@@ -14,6 +14,7 @@
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
 //! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
+//! | `MASU_IDLE_DISCARD` | `1`: the background purger also gives back the insides of free blocks larger than a memory page in the pages that live, idle threads keep (each block's first 16 bytes stay); `0`: it leaves those pages alone | 1 |
 //! | `MASU_QUARANTINE` | with the `checks` feature: bytes of freed small blocks each heap holds back before they can be handed out again (`K`, `M`, `G`); `0` none; without `checks`, not read | 4M |
 //! | `MASU_GUARD_PAGES` | with the `secure` feature: `1`: an inaccessible page after every reservation (segment) and between each segment's header and its blocks; `0`: none; without `secure`, not read | 1 |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
@@ -83,6 +84,8 @@ pub struct Options {
     pub page_blocks: u32,
     /// The background purger of idle heaps.
     pub background: bool,
+    /// The purger discards the insides of free blocks of idle live heaps.
+    pub idle_discard: bool,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
     /// With `checks`: bytes of freed blocks each heap holds back.
@@ -113,6 +116,7 @@ const DEFAULTS: Options = Options {
     huge_keep_slack: true,
     page_blocks: Config::VIRTUAL_MEMORY.page_blocks as u32,
     background: true,
+    idle_discard: true,
     memory_limit: 0,
     quarantine_bytes: DEFAULT_QUARANTINE,
     guard_pages: true,
@@ -137,6 +141,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     huge_keep_slack: B,
     page_blocks: U32,
     background: B,
+    idle_discard: B,
     memory_limit: U,
     quarantine_bytes: U,
     guard_pages: B,
@@ -164,6 +169,7 @@ impl OptionStore {
             huge_keep_slack: AtomicBool::new(d.huge_keep_slack),
             page_blocks: AtomicU32::new(d.page_blocks),
             background: AtomicBool::new(d.background),
+            idle_discard: AtomicBool::new(d.idle_discard),
             memory_limit: AtomicUsize::new(d.memory_limit),
             quarantine_bytes: AtomicUsize::new(d.quarantine_bytes),
             guard_pages: AtomicBool::new(d.guard_pages),
@@ -192,6 +198,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             huge_keep_slack: B::new(d.huge_keep_slack),
             page_blocks: U32::new(d.page_blocks),
             background: B::new(d.background),
+            idle_discard: B::new(d.idle_discard),
             memory_limit: U::new(d.memory_limit),
             quarantine_bytes: U::new(d.quarantine_bytes),
             guard_pages: B::new(d.guard_pages),
@@ -216,6 +223,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             huge_keep_slack: self.huge_keep_slack.load(Relaxed),
             page_blocks: self.page_blocks.load(Relaxed),
             background: self.background.load(Relaxed),
+            idle_discard: self.idle_discard.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             quarantine_bytes: self.quarantine_bytes.load(Relaxed),
             guard_pages: self.guard_pages.load(Relaxed),
@@ -240,6 +248,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.huge_keep_slack.store(o.huge_keep_slack, Relaxed);
         self.page_blocks.store(o.page_blocks, Relaxed);
         self.background.store(o.background, Relaxed);
+        self.idle_discard.store(o.idle_discard, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.quarantine_bytes.store(o.quarantine_bytes, Relaxed);
         self.guard_pages.store(o.guard_pages, Relaxed);
@@ -412,6 +421,18 @@ pub fn set_exit_retain_bytes(bytes: usize) -> Result<(), OptionError> {
 /// memory to purge); a purger already running keeps running.
 pub fn set_background(on: bool) {
     OPTIONS.background.store(on, Relaxed);
+}
+
+/// Turns the purger's discarding of free blocks' insides in live, idle
+/// threads' heaps (`MASU_IDLE_DISCARD`) on or off at run time: from the
+/// purger's next pass.
+pub fn set_idle_discard(on: bool) {
+    OPTIONS.idle_discard.store(on, Relaxed);
+}
+
+#[inline]
+pub(crate) fn idle_discard() -> bool {
+    OPTIONS.idle_discard.load(Relaxed)
 }
 
 /// Sets the memory limit (`MASU_MEMORY_LIMIT`: bytes committed by all heaps)
@@ -707,6 +728,9 @@ pub(crate) fn load_from_env() {
     read(b"MASU_BACKGROUND\0", "0 or 1", parse_bool, |v| {
         o.background = v
     });
+    read(b"MASU_IDLE_DISCARD\0", "0 or 1", parse_bool, |v| {
+        o.idle_discard = v
+    });
     read(
         b"MASU_MEMORY_LIMIT\0",
         "a byte count such as 512M or 0 (no limit)",
@@ -750,7 +774,7 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} background={} memory_limit={} quarantine={} \
+             remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} background={} idle_discard={} memory_limit={} quarantine={} \
              guard_pages={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
@@ -762,6 +786,7 @@ pub(crate) fn load_from_env() {
             o.huge_keep_slack as u8,
             o.page_blocks,
             o.background as u8,
+            o.idle_discard as u8,
             o.memory_limit,
             o.quarantine_bytes,
             o.guard_pages as u8,

@@ -189,6 +189,14 @@ unsafe impl Os for MmapOs {
         true
     }
 
+    unsafe fn discard_contents(&self, ptr: *mut u8, size: usize) -> bool {
+        // The range stays committed (the commit map does not change): only
+        // its pages go, as `MASU_DECOMMIT_FREE` says.
+        // SAFETY: the caller guarantees the range is inside one of our
+        // reservations, committed and unused.
+        unsafe { platform::discard(ptr, size, options::decommit_free()) }
+    }
+
     unsafe fn release(&self, ptr: *mut u8, size: usize, _align: usize) {
         let page = platform::page_size();
         let size = (size + page - 1) & !(page - 1);

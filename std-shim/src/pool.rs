@@ -221,6 +221,8 @@ pub(crate) struct LivePass {
     pub active: bool,
     /// Pages that other threads had emptied, freed.
     pub pages_freed: usize,
+    /// Bytes of free blocks' insides given back.
+    pub discarded: usize,
 }
 
 /// How long a live thread must have made no heap call but fast paths before
@@ -241,14 +243,15 @@ pub(crate) fn purge_live_heaps(thorough: bool) -> LivePass {
         // last heap call before, as `release_while_owner_idle` requires.
         let look = unsafe {
             with_idle_heap(s, thorough, idle_ms, |h| {
-                let r = h.release_while_owner_idle();
-                (r, !r.waiting && r.pages_freed == 0)
+                let r = h.release_while_owner_idle(options::idle_discard());
+                (r, !r.waiting && r.pages_freed == 0 && r.discarded == 0)
             })
         };
         match look {
             IdleLook::Done(r) => {
                 pass.waiting |= r.waiting;
                 pass.pages_freed += r.pages_freed;
+                pass.discarded += r.discarded;
             }
             IdleLook::Busy => pass.active = true,
             IdleLook::Clean => {}

@@ -116,6 +116,7 @@ pub fn snapshot() -> Snapshot {
         breakdown: committed_breakdown(),
         purger_passes: crate::purger::passes(),
         purger_live_pages_freed: crate::purger::live_pages_freed(),
+        purger_live_bytes_discarded: crate::purger::live_bytes_discarded(),
     }
 }
 

@@ -78,6 +78,9 @@ static PASSES: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::ne
 /// Pages of live threads' heaps that other threads had emptied, freed by
 /// the purger (a counter for the report and the tests).
 static LIVE_PAGES_FREED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// Bytes of the insides of free blocks of live threads' heaps given back
+/// by the purger (a counter for the report and the tests).
+static LIVE_BYTES_DISCARDED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 /// True while the purger is not started or may go to sleep: the owners'
 /// slow paths then wake it ([`wake_for_live_heap`]). Cleared by the one
 /// that wakes it, set by the purger before each pass. A hint only: a wake
@@ -97,6 +100,13 @@ pub fn passes() -> u64 {
 /// heap call (see `Heap::release_while_owner_idle`).
 pub fn live_pages_freed() -> u64 {
     LIVE_PAGES_FREED.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// Bytes of the insides of free blocks of live threads' heaps that the
+/// background purger gave back to the system while their owners made no
+/// heap call (see `idle_discard.rs` in masu-core).
+pub fn live_bytes_discarded() -> u64 {
+    LIVE_BYTES_DISCARDED.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// Memory waits in the calling thread's live heap, or it freed another
@@ -225,6 +235,7 @@ fn pass(thorough: bool) -> Option<u64> {
     };
     PASSES.fetch_add(1, Relaxed);
     LIVE_PAGES_FREED.fetch_add(live.pages_freed as u64, Relaxed);
+    LIVE_BYTES_DISCARDED.fetch_add(live.discarded as u64, Relaxed);
     let wait = if idle_waiting || live.waiting {
         Some(0)
     } else if live.active {

@@ -121,13 +121,14 @@ pub(crate) fn write_report(w: &mut StackWriter<1024>, r: &Report) {
     );
     let _ = writeln!(
         w,
-        "  heaps                   {:>14} made, {} in use, {} adoptions, {} thread exits, {} purger passes ({} pages of live heaps freed)",
+        "  heaps                   {:>14} made, {} in use, {} adoptions, {} thread exits, {} purger passes ({} pages of live heaps freed, {} of free blocks' insides given back)",
         pool.heaps,
         pool.heaps_in_use,
         pool.adoptions,
         pool.thread_exits,
         r.snap.purger_passes,
-        r.snap.purger_live_pages_freed
+        r.snap.purger_live_pages_freed,
+        Bytes(r.snap.purger_live_bytes_discarded)
     );
     let _ = writeln!(
         w,

@@ -26,12 +26,15 @@ pub struct Snapshot {
     /// Pages of live threads' heaps the purger freed (see
     /// [`crate::purger_live_pages_freed`]).
     pub purger_live_pages_freed: u64,
+    /// Bytes of free blocks' insides in live threads' heaps the purger
+    /// gave back (see [`crate::purger_live_bytes_discarded`]).
+    pub purger_live_bytes_discarded: u64,
 }
 
 /// The JSON text before each number of [`Snapshot::write_json`], in order:
 /// the keys with the punctuation that leads to them. `pages_per_class`
 /// comes after the first `STATS_HEAD` numbers.
-const KEYS: [&str; 47] = [
+const KEYS: [&str; 48] = [
     "{\"stats\":{\"live_bytes\":",
     ",\"peak_live_bytes\":",
     ",\"alloc_count\":",
@@ -79,6 +82,7 @@ const KEYS: [&str; 47] = [
     ",\"headers\":",
     "},\"purger_passes\":",
     ",\"purger_live_pages_freed\":",
+    ",\"purger_live_bytes_discarded\":",
 ];
 
 /// Numbers of `stats` before `pages_per_class`.
@@ -156,6 +160,7 @@ impl Snapshot {
             b.headers as i128,
             self.purger_passes as i128,
             self.purger_live_pages_freed as i128,
+            self.purger_live_bytes_discarded as i128,
         ]
     }
 }

@@ -198,3 +198,88 @@ fn memory_two_live_threads_freed_goes_back_while_they_sleep() {
     );
     assert!(live_pages > 0, "no page other threads emptied was freed");
 }
+
+/// The resident set of the process, from `/proc/self/statm`.
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
+}
+
+/// A live thread frees three of every four of its 30 KiB blocks (one of
+/// them through another thread) and sleeps: no page empties, so none can go
+/// back, but the purger gives back the insides of the free blocks on the
+/// owner's and the remote lists (masu-core's `idle_discard.rs`): the
+/// process's resident set falls by most of the freed bytes, and the blocks
+/// still live keep their contents.
+#[test]
+fn insides_of_free_blocks_of_a_sleeping_thread_go_back() {
+    use std::sync::mpsc;
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    masu::init();
+    let discarded_before = masu::purger_live_bytes_discarded() as usize;
+    let (to_main, from_worker) = mpsc::channel::<Vec<Vec<u8>>>();
+    let (wake, woken) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        // One class (32 KiB blocks): each page's four are made one after
+        // another, so every page keeps a live block.
+        let blocks: Vec<Vec<u8>> = (0..800).map(|i| vec![(i % 251) as u8; 30 << 10]).collect();
+        // Of every four: the owner frees two (`local_free`), another thread
+        // one (`thread_free`), one stays live.
+        let (mut remote, mut kept) = (Vec::new(), Vec::new());
+        for (i, b) in blocks.into_iter().enumerate() {
+            match i % 4 {
+                2 => remote.push(b),
+                3 => kept.push(b),
+                _ => drop(b),
+            }
+        }
+        to_main.send(remote).unwrap();
+        done_tx.send(()).unwrap();
+        // Alive and idle: no allocator call until told to end.
+        woken.recv().unwrap();
+        kept
+    });
+    let remote = from_worker.recv().unwrap();
+    done_rx.recv().unwrap();
+    let freed_bytes: usize = remote.iter().map(|b| b.len()).sum::<usize>() * 3;
+    let rss_before = resident_bytes();
+    drop(remote); // remote frees into the sleeping thread's pages
+    masu::flush_remote_frees();
+    let took = wait_for(|| {
+        masu::purger_live_bytes_discarded() as usize - discarded_before > freed_bytes / 2
+    });
+    let discarded = masu::purger_live_bytes_discarded() as usize - discarded_before;
+    let rss_after = resident_bytes();
+    wake.send(()).unwrap();
+    let kept = worker.join().unwrap();
+    println!(
+        "freed about {} KiB; {} KiB of insides discarded in {took:?}; resident {} -> {} KiB",
+        freed_bytes >> 10,
+        discarded >> 10,
+        rss_before >> 10,
+        rss_after >> 10
+    );
+    for (k, b) in kept.iter().enumerate() {
+        let i = 4 * k + 3;
+        assert!(
+            b.iter().all(|&x| x == (i % 251) as u8),
+            "a live block changed"
+        );
+    }
+    if cfg!(feature = "checks") {
+        // `checks` verifies a fill in freed blocks when they are handed
+        // out again: it discards nothing.
+        assert_eq!(discarded, 0);
+        return;
+    }
+    assert!(
+        took.is_some(),
+        "{discarded} of about {freed_bytes} freed bytes discarded"
+    );
+    assert!(
+        rss_after + discarded / 2 < rss_before,
+        "resident {rss_before} -> {rss_after} with {discarded} bytes discarded"
+    );
+}

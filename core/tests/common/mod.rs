@@ -70,6 +70,8 @@ pub struct VmLikeOs {
     pub net_committed: AtomicUsize,
     /// `commit` fails when `net_committed` would pass this.
     pub commit_limit: AtomicUsize,
+    /// The ranges given to `discard_contents`, in order.
+    pub discards: std::sync::Mutex<Vec<(usize, usize)>>,
 }
 
 impl VmLikeOs {
@@ -83,6 +85,7 @@ impl VmLikeOs {
             committed: AtomicUsize::new(0),
             net_committed: AtomicUsize::new(0),
             commit_limit: AtomicUsize::new(usize::MAX),
+            discards: std::sync::Mutex::new(Vec::new()),
         }))
     }
     pub fn free_bytes(&self) -> usize {
@@ -118,6 +121,14 @@ unsafe impl Os for VmLikeOs {
         self.decommits.fetch_add(1, Ordering::Relaxed);
         self.decommitted.fetch_add(size, Ordering::Relaxed);
         self.net_committed.fetch_sub(size, Ordering::Relaxed);
+        true
+    }
+    unsafe fn discard_contents(&self, ptr: *mut u8, size: usize) -> bool {
+        // Contents lost: garbage, not zeros, so that a discard of anything
+        // the heap still reads shows.
+        // SAFETY: the caller passes an unused range of one of our spans.
+        unsafe { ptr.write_bytes(0xdd, size) };
+        self.discards.lock().unwrap().push((ptr as usize, size));
         true
     }
     unsafe fn release(&self, ptr: *mut u8, size: usize, align: usize) {
