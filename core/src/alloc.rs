@@ -8,7 +8,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Page, PageFlags};
+use crate::page::{Block, Page, PageFlags};
 use crate::size_class::{size_or_min, CLASS_BY_WORDS};
 use crate::stats::CounterSink;
 use core::alloc::Layout;
@@ -201,9 +201,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             Some(class) => {
                 let page = self.pages.first(class);
                 // SAFETY: queued pages are live pages owned by this heap.
-                if !page.is_null() && unsafe { !(*page).free.is_null() } {
-                    // SAFETY: as above, and its `free` list is non-empty.
-                    return unsafe { Self::take_block(page, zero_len) };
+                if !page.is_null() {
+                    // SAFETY: as above.
+                    let block = unsafe { Page::free_of(page) };
+                    if !block.is_null() {
+                        // SAFETY: as above, and `block` heads its `free`.
+                        return unsafe { Self::take_block(page, block, zero_len) };
+                    }
                 }
                 self.alloc_from_class(class, zero_len)
             }
@@ -275,38 +279,46 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let page = unsafe { self.pages.direct(idx) };
         // SAFETY: a direct entry is a live page owned by this heap or
         // `EMPTY_PAGE`, whose `free` reads as null.
-        if unsafe { (*page).free.is_null() } {
+        let block = unsafe { Page::free_of(page) };
+        if block.is_null() {
             return ptr::null_mut();
         }
         // SAFETY: a real page (`EMPTY_PAGE` has no free block) of this heap,
-        // which the caller owns, with a non-empty `free` list.
-        unsafe { Self::take_block(page, if zero { size } else { 0 }) }
+        // which the caller owns, and `block` heads its `free` list.
+        unsafe { Self::take_block(page, block, if zero { size } else { 0 }) }
     }
 
-    /// Pops the first block of `page.free`, counting it in the page (one
-    /// add with `stats`; see `flush_page`).
+    /// Pops `block`, the first block of `page.free`, counting it in the page
+    /// (one add with `stats`; see `flush_page`).
     ///
     /// # Safety
-    /// `page` is owned by the caller's heap and its `free` list is non-empty.
+    /// `page` is owned by the caller's heap and `block` is the first block
+    /// of its `free` list (not null).
     #[inline(always)]
-    pub(crate) unsafe fn take_block(page: *mut Page, zero_len: usize) -> *mut u8 {
+    pub(crate) unsafe fn take_block(
+        page: *mut Page,
+        block: *mut Block,
+        zero_len: usize,
+    ) -> *mut u8 {
         // SAFETY: guaranteed by the caller; the page is written through the
         // raw pointer (see "Access" on `Page`), and blocks on `free` are
         // free blocks of this page.
         let (block, flags) = unsafe {
-            let block = (*page).free;
             let next = (*page).decode((*block).next);
             #[cfg(feature = "checks")]
             crate::block_check::validate_link(&*page, block, next);
             #[cfg(all(feature = "secure", not(feature = "checks")))]
             crate::secure::check_link(&*page, block, next);
-            (*page).free = next;
             Page::set_used(page, Page::used_of(page) + 1);
             #[cfg(feature = "stats")]
             {
                 (*page).stat_allocs = (*page).stat_allocs.wrapping_add(1);
             }
-            (block, (*page).flags)
+            let flags = (*page).flags;
+            // Last, with Release: a purger that finds the list empty sees
+            // the count (`idle_release.rs`).
+            Page::publish_free(page, next);
+            (block, flags)
         };
         #[cfg(feature = "checks")]
         // SAFETY: as above.
@@ -336,6 +348,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return ptr::null_mut();
         }
         // SAFETY: `find_page` returns an owned page with a free block.
-        unsafe { Self::take_block(page, zero_len) }
+        unsafe { Self::take_block(page, Page::free_of(page), zero_len) }
     }
 }

@@ -199,7 +199,7 @@ pub(crate) unsafe fn check_page(page: *mut Page) {
         }
         return;
     }
-    for head in [pg.free, pg.local_list()] {
+    for head in [pg.free_list(), pg.local_list()] {
         let mut b = head;
         let mut steps = 0;
         while !b.is_null() && steps <= pg.capacity {

@@ -151,7 +151,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                         self.pages.leave_full(page);
                         self.free_any_page(page);
                         any = true;
-                    } else if (*page).class.is_small() && !(*page).free.is_null() {
+                    } else if (*page).class.is_small() && !Page::free_of(page).is_null() {
                         self.pages.leave_full(page);
                         self.pages.push((*page).class.index(), page, End::Back);
                         any = true;

@@ -22,6 +22,33 @@
 //! may be popped at any moment, handed out and written; discarding it then
 //! would lose the program's data.)
 //!
+//! A class queue's first page that holds no live block and whose `free`
+//! list is empty goes further ([`Heap::reset_idle_first_pages`]): nothing
+//! can reach its lists or blocks then but the owner's slow paths. The fast
+//! allocation pops only from a non-empty `free`, and pops with its count
+//! in `used` first and the new `free` last, with Release
+//! ([`Page::publish_free`]): a purger that reads `free` empty with Acquire
+//! and then `used` equal to the remote frees on `thread_free` knows that
+//! no pop is under way and none can start (an empty list stays empty until
+//! a slow path refills it). A free needs a live block, and there is none.
+//! So its lists are dropped (the remote frees collected and counted, as
+//! the owner's collect would), its `used` and `capacity` set to 0, and
+//! every memory page of its blocks discarded: it stays its queue's first
+//! page, and the owner's next allocation of the class takes the slow path
+//! (its `free` is still empty) and carves it afresh. A page with nothing
+//! carved is left alone.
+//!
+//! Small blocks have no memory page of their own, but a page's carved
+//! blocks often end in a run that all wait on `local_free` (a burst freed
+//! them; the blocks still live were carved first). [`trim_page_tail`] takes
+//! that run off the list and off the carved count (`capacity`), so that
+//! [`Page::extend`] carves it again when it is needed, and gives its whole
+//! memory pages back. The list's head stays (the owner's fast free links
+//! the next block it frees to it); every block behind it is the purger's to
+//! relink, as above. Not with `secure`, whose freed tags must stay in the
+//! blocks (nor the first-page reset: a double free of a block that lost its
+//! tag would not be caught).
+//!
 //! Idle heaps are looked at again and again (the std shim's purger passes
 //! once a second); the heap keeps a digest of the lists' heads it last
 //! discarded under ([`Heap::idle_discard_digest`]) and does nothing while
@@ -29,8 +56,9 @@
 //! runs [`discard_page_insides`] against an owner's fast paths.
 
 use crate::heap::Heap;
+use crate::idle_release::holds_no_live_block;
 use crate::os::Os;
-use crate::page::{decode_link, remote_word_parts, Block, Page};
+use crate::page::{decode_link, encode_link, remote_word_parts, Block, Page, PageFlags};
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
@@ -108,6 +136,99 @@ pub(crate) unsafe fn discard_lists(
     bytes
 }
 
+/// Most blocks a page may have for [`trim_page_tail`] (its bitmap's bits).
+const TAIL_MAX_BLOCKS: usize = 8192;
+
+/// Takes the run of carved blocks at the end of `page` that all wait on
+/// its `local_free` list (behind the list's head) off the list and off the
+/// carved count, and calls `discard(start, len)` for the whole memory pages
+/// (of `page_size` bytes) they cover; returns the bytes passed (0, and
+/// nothing changed, when that is not one memory page). With `FRESH` (the
+/// uncarved part reads as zero) the run is left zero: the ends outside the
+/// discarded pages are cleared, and so is the rest if `discard` returns
+/// false (it did nothing).
+///
+/// # Safety
+/// As for [`discard_page_insides`]; `discard` leaves the range reading as
+/// zero when it returns true.
+pub(crate) unsafe fn trim_page_tail(
+    page: *mut Page,
+    page_size: usize,
+    discard: impl FnMut(*mut u8, usize) -> bool,
+) -> usize {
+    // SAFETY: forwarded from the caller.
+    unsafe { trim_tail(page, page_size, true, discard) }
+}
+
+/// [`trim_page_tail`], which keeps the list's head (`keep_head`); without
+/// it, the loom model's broken twin.
+///
+/// # Safety
+/// As for [`trim_page_tail`].
+pub(crate) unsafe fn trim_tail(
+    page: *mut Page,
+    page_size: usize,
+    keep_head: bool,
+    mut discard: impl FnMut(*mut u8, usize) -> bool,
+) -> usize {
+    // SAFETY: guaranteed by the caller: the fields read are the owner's
+    // slow paths' (excluded) or fixed; the blocks walked are on
+    // `local_free` behind a head read with Acquire, whose links nobody else
+    // writes (see the module documentation).
+    unsafe {
+        let (key, start, block_size, capacity) = (
+            (*page).key,
+            (*page).start as usize,
+            (*page).block_size,
+            (*page).capacity as usize,
+        );
+        let head = Page::local_free_acquire(page);
+        if head.is_null() || capacity > TAIL_MAX_BLOCKS {
+            return 0;
+        }
+        let index = |b: *mut Block| (b as usize - start) / block_size;
+        let mut on_list = [0u64; TAIL_MAX_BLOCKS / 64];
+        let mut b = head;
+        while !b.is_null() {
+            let i = index(b);
+            on_list[i / 64] |= 1 << (i % 64);
+            b = decode_link(key, (*b).next);
+        }
+        let listed = |i: usize| on_list[i / 64] >> (i % 64) & 1 != 0;
+        // The head stays: blocks the owner frees from now on link to it.
+        let keep = if keep_head { index(head) + 1 } else { 0 };
+        let mut carved = capacity;
+        while carved > keep && listed(carved - 1) {
+            carved -= 1;
+        }
+        let (from, to) = (start + carved * block_size, start + capacity * block_size);
+        let (lo, hi) = (from.next_multiple_of(page_size), to & !(page_size - 1));
+        if hi <= lo {
+            return 0;
+        }
+        let (mut prev, mut b) = (head, decode_link(key, (*head).next));
+        while !b.is_null() {
+            let next = decode_link(key, (*b).next);
+            if index(b) < carved {
+                (*prev).next = encode_link(key, b);
+                prev = b;
+            }
+            b = next;
+        }
+        (*prev).next = encode_link(key, core::ptr::null_mut());
+        (*page).capacity = carved as u32;
+        let fresh = (*page).flags.has(PageFlags::FRESH);
+        if fresh {
+            (from as *mut u8).write_bytes(0, lo - from);
+            (hi as *mut u8).write_bytes(0, to - hi);
+        }
+        if !discard(lo as *mut u8, hi - lo) && fresh {
+            (lo as *mut u8).write_bytes(0, hi - lo);
+        }
+        hi - lo
+    }
+}
+
 /// A digest of what [`discard_page_insides`] would walk on `page`: the
 /// lists' heads.
 ///
@@ -125,6 +246,17 @@ unsafe fn digest_of(page: *const Page) -> u64 {
         .wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// True when a first page may be reset (see the module documentation):
+/// its `free` list is empty (read with Acquire, first), and it holds no
+/// live block.
+///
+/// # Safety
+/// As for [`discard_page_insides`].
+pub(crate) unsafe fn resettable(page: *const Page) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe { Page::free_acquire(page).is_null() && holds_no_live_block(page) }
+}
+
 impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Discards the insides of the free blocks on the `local_free` and
     /// `thread_free` lists of every page of this heap whose blocks are
@@ -137,13 +269,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) unsafe fn discard_idle_insides(&mut self) -> usize {
         let page_size = self.os().page_size();
         let mut digest = 0u64;
-        // SAFETY: (both walks) guaranteed by the caller; queued pages are
-        // live pages of this heap.
-        unsafe {
-            self.for_each_large_block_page(page_size, |p| {
-                digest = digest.wrapping_add(digest_of(p))
-            })
-        };
+        // SAFETY: (the three walks) guaranteed by the caller; queued pages
+        // are live pages of this heap.
+        unsafe { self.for_each_page_above(0, |p| digest = digest.wrapping_add(digest_of(p))) };
         if digest == self.idle_discard_digest {
             return 0;
         }
@@ -151,25 +279,93 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let mut bytes = 0;
         let os = self.store.os();
         let discard = |p: *mut u8, len: usize| {
-            // SAFETY: the inside of a free block that nobody uses until the
-            // owner's next slow path, in committed memory of this `Os`.
-            unsafe { os.discard_contents(p, len) };
+            // SAFETY: free memory that nobody uses until the owner's next
+            // slow path, committed memory of this `Os`.
+            unsafe { os.discard_contents(p, len) }
         };
+        if !cfg!(feature = "secure") {
+            // SAFETY: as above.
+            unsafe {
+                self.for_each_page_above(0, |p| {
+                    bytes += trim_page_tail(p, page_size, discard);
+                })
+            };
+        }
         // SAFETY: as above.
         unsafe {
-            self.for_each_large_block_page(page_size, |p| {
-                bytes += discard_page_insides(p, page_size, discard)
+            self.for_each_page_above(page_size, |p| {
+                bytes += discard_page_insides(p, page_size, |q, len| {
+                    discard(q, len);
+                })
             })
         };
         bytes
     }
 
-    /// Calls `f` on every page in a queue of this heap whose blocks are
-    /// larger than `page_size`.
+    /// Resets each class queue's first page that holds no live block and
+    /// whose `free` list is empty to a page with nothing carved and gives
+    /// its blocks' memory back (see the module documentation); returns the
+    /// bytes given back.
     ///
     /// # Safety
     /// As for [`Heap::release_while_owner_idle`].
-    unsafe fn for_each_large_block_page(&self, page_size: usize, mut f: impl FnMut(*const Page)) {
+    pub(crate) unsafe fn reset_idle_first_pages(&mut self) -> usize {
+        if cfg!(feature = "secure") {
+            // (The freed tags must stay: see the module documentation.)
+            return 0;
+        }
+        let mut bytes = 0;
+        for c in 0..CLASS_COUNT {
+            let page = self.pages.first(c);
+            if !page.is_null() {
+                // SAFETY: guaranteed by the caller; a queued page of ours.
+                bytes += unsafe { self.reset_idle_first_page(page) };
+            }
+        }
+        bytes
+    }
+
+    /// [`Heap::reset_idle_first_pages`] for one first page.
+    ///
+    /// # Safety
+    /// As for [`Heap::release_while_owner_idle`]; `page` is a class queue's
+    /// first page of this heap.
+    unsafe fn reset_idle_first_page(&mut self, page: *mut Page) -> usize {
+        // SAFETY: guaranteed by the caller. `free` first, then the counts
+        // (see the module documentation); once both say so, nothing but
+        // this thread reaches the page's lists, counts and blocks.
+        unsafe {
+            if (*page).capacity == 0 || !resettable(page) {
+                return 0;
+            }
+            let (start, block_size, capacity) =
+                ((*page).start as usize, (*page).block_size, (*page).capacity);
+            let (_, remote) = (*page).take_remote();
+            let collected = remote.unwrap_or(0);
+            self.counts.remote_collected(collected as u64);
+            Page::set_used(page, 0);
+            Page::set_local_free(page, core::ptr::null_mut());
+            self.flush_page(page);
+            (*page).capacity = 0;
+            (*page)
+                .flags
+                .remove(PageFlags::FRESH.with(PageFlags::FREE_IS_ZERO));
+            let page_size = self.os().page_size();
+            let lo = start.next_multiple_of(page_size);
+            let hi = (start + capacity as usize * block_size) & !(page_size - 1);
+            if hi <= lo || !self.store.os().discard_contents(lo as *mut u8, hi - lo) {
+                return 0;
+            }
+            hi - lo
+        }
+    }
+
+    /// Calls `f` on every page of a size class in a queue of this heap
+    /// whose blocks are larger than `min_block` bytes.
+    ///
+    /// # Safety
+    /// As for [`Heap::release_while_owner_idle`].
+    unsafe fn for_each_page_above(&self, min_block: usize, mut f: impl FnMut(*mut Page)) {
         let firsts = (0..CLASS_COUNT)
             .map(|c| self.pages.first(c))
             .chain(core::iter::once(self.pages.full_first()));
@@ -178,7 +374,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // SAFETY: queued pages are live pages of this heap, and the
                 // caller excludes the slow paths that relink them.
                 unsafe {
-                    if (*p).class.is_small() && (*p).block_size > page_size {
+                    if (*p).class.is_small() && (*p).block_size > min_block {
                         f(p);
                     }
                     p = (*p).next;

@@ -33,14 +33,16 @@
 //! ([`Heap::dealloc_remote`]), so up to one chain (at most 63 blocks of one
 //! page) can wait in an idle thread's batch.
 //!
-//! Then, with `discard_insides`, the insides of free blocks larger than a
-//! memory page on the `local_free` and `thread_free` lists of every page,
-//! first pages and pages with live blocks included (`idle_discard.rs`).
+//! Then, with `discard_insides` (`idle_discard.rs`), each first page that
+//! holds no live block and whose `free` list is empty is reset to nothing
+//! carved and its memory given back, and so are the insides of free blocks
+//! larger than a memory page on the `local_free` and `thread_free` lists
+//! of every page, first pages and pages with live blocks included.
 //!
-//! Not reached: empty pages kept for their class, whole (first pages, which
-//! the fast paths use), pages whose remote frees are not counted in the
-//! word (`checks`, 32-bit targets), and blocks freed into pages that still
-//! hold live ones but for the insides above. The loom model
+//! Not reached: first pages with blocks on `free` or a live block (but for
+//! those insides), pages whose remote frees are not counted in the word
+//! (`checks`, 32-bit targets), and small blocks freed into pages that still
+//! hold live ones. The loom model
 //! `loom-tests/tests/idle_release.rs` runs the page check against an
 //! owner's concurrent frees.
 
@@ -49,6 +51,7 @@ use crate::os::Os;
 use crate::page::Page;
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
+use crate::sync::Ordering;
 
 /// True when `page` holds no live block: its `used` equals the number of
 /// blocks on its `thread_free` (see the module documentation for why equal
@@ -64,6 +67,25 @@ pub(crate) unsafe fn only_remote_frees(page: *const Page) -> bool {
         match Page::remote_count_acquire(page) {
             Some(r) if r != 0 => Page::used_acquire(page) == r,
             _ => false,
+        }
+    }
+}
+
+/// True when `page` holds no live block: `used` equals the number of
+/// blocks on `thread_free` (0 included), read count first and `used` with
+/// Acquire, as [`only_remote_frees`] does (the module documentation has
+/// why equal reads suffice).
+///
+/// # Safety
+/// As for [`only_remote_frees`].
+pub(crate) unsafe fn holds_no_live_block(page: *const Page) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        match Page::remote_count_acquire(page) {
+            Some(r) => Page::used_acquire(page) == r,
+            None => {
+                (*page).thread_free.load(Ordering::Acquire) == 0 && Page::used_acquire(page) == 0
+            }
         }
     }
 }
@@ -107,7 +129,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // verified when they are handed out again.)
             if discard_insides {
                 // SAFETY: guaranteed by the caller.
-                discarded = unsafe { self.discard_idle_insides() };
+                discarded = unsafe { self.reset_idle_first_pages() + self.discard_idle_insides() };
             }
         }
         self.purge_queue_due();

@@ -47,11 +47,12 @@ pub unsafe trait Os {
     unsafe fn decommit(&self, ptr: *mut u8, size: usize) -> bool;
 
     /// Gives back the resident memory of `[ptr, ptr + size)` but keeps the
-    /// range committed: its contents become unspecified (zero, or what they
-    /// were), and it stays readable and writable without [`Os::commit`]
-    /// (Linux: `madvise(MADV_DONTNEED)`). What the background purger does
-    /// to the insides of free blocks of an idle heap (`idle_release.rs`).
-    /// Returns true when memory was given back; the default does nothing.
+    /// range committed: when it returns true the range reads as zero and
+    /// stays readable and writable without [`Os::commit`] (Linux:
+    /// `madvise(MADV_DONTNEED)` on private anonymous memory); false, and
+    /// the contents are kept, when it did nothing (the default). What the
+    /// background purger does to the free memory of an idle heap's pages
+    /// (`idle_discard.rs`).
     ///
     /// # Safety
     /// The range lies inside one reservation of this `Os`, is committed and

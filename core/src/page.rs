@@ -156,8 +156,12 @@ pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 /// [`Heap::init_page`]: crate::Heap
 #[repr(C)]
 pub(crate) struct Page {
-    /// Blocks ready for the owner's fast path.
-    pub free: *mut Block,
+    /// Blocks ready for the owner's fast path. Written by the owner only
+    /// ([`Page::set_free`]; its allocation fast path pops with
+    /// [`Page::publish_free`], after it counted the block in `used`); an
+    /// atomic so that the background purger may read it while the owner
+    /// runs its fast paths ([`Page::free_acquire`], `idle_release.rs`).
+    pub free: AtomicPtr<Block>,
     /// Blocks the owner's allocation paths handed out since the page's
     /// counts were last folded into the heap's sink (`Heap::flush_page`);
     /// with `used` and `stat_used` it gives the frees too. Owner only.
@@ -226,7 +230,7 @@ impl Page {
     /// A descriptor for free slices.
     pub fn new() -> Page {
         Page {
-            free: ptr::null_mut(),
+            free: AtomicPtr::new(ptr::null_mut()),
             #[cfg(feature = "stats")]
             stat_allocs: 0,
             used: AtomicU32::new(0),
@@ -405,6 +409,59 @@ impl Page {
         }
     }
 
+    /// `free`'s first block (the owner, or a thread that excludes its slow
+    /// paths and knows its fast paths cannot reach the page).
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor.
+    #[inline(always)]
+    pub unsafe fn free_of(this: *const Page) -> *mut Block {
+        // SAFETY: guaranteed by the caller; an atomic.
+        unsafe { (*this).free.load(Ordering::Relaxed) }
+    }
+
+    /// Sets `free` (owner only: its slow paths).
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor owned by the caller's heap.
+    #[inline(always)]
+    pub unsafe fn set_free(this: *const Page, list: *mut Block) {
+        // SAFETY: guaranteed by the caller; an atomic.
+        unsafe { (*this).free.store(list, Ordering::Relaxed) }
+    }
+
+    /// Sets `free` as the owner's allocation fast path does after a pop,
+    /// with Release, as its last write to the page: a purger that reads
+    /// `free` with [`Page::free_acquire`] and finds the list empty sees the
+    /// pop's count in `used` too. A plain store on x86-64.
+    ///
+    /// # Safety
+    /// As for [`Page::set_free`].
+    #[inline(always)]
+    pub unsafe fn publish_free(this: *const Page, list: *mut Block) {
+        // SAFETY: guaranteed by the caller; an atomic.
+        unsafe { (*this).free.store(list, Ordering::Release) }
+    }
+
+    /// `free` as the background purger reads it while the owner may run
+    /// its fast paths: pairs with [`Page::publish_free`]. An empty list
+    /// stays empty until the owner's next slow path (a pop needs a block).
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor.
+    #[inline]
+    pub unsafe fn free_acquire(this: *const Page) -> *mut Block {
+        // SAFETY: guaranteed by the caller; an atomic.
+        unsafe { (*this).free.load(Ordering::Acquire) }
+    }
+
+    /// `free`'s first block, through a shared reference (the checks and
+    /// the validation, on the owner's thread).
+    #[inline]
+    pub fn free_list(&self) -> *mut Block {
+        self.free.load(Ordering::Relaxed)
+    }
+
     /// `local_free`'s first block (owner only, or a thread that excludes
     /// the owner's slow paths and fast frees).
     ///
@@ -581,7 +638,7 @@ impl Page {
         unsafe {
             let key = (*this).key;
             let (mut remote, count) = (*this).take_remote();
-            if let (Some(n), true) = (count, (*this).free.is_null()) {
+            if let (Some(n), true) = (count, Page::free_of(this).is_null()) {
                 // The list's length is known: splice it in without touching
                 // its blocks (another core wrote each of them: walking the
                 // list would take a cache miss per block, one after another).
@@ -596,7 +653,7 @@ impl Page {
                     local
                 };
                 if !list.is_null() {
-                    (*this).free = list;
+                    Page::set_free(this, list);
                     Page::set_local_free(this, ptr::null_mut());
                     (*this).flags.remove(PageFlags::FREE_IS_ZERO);
                 }
@@ -615,14 +672,14 @@ impl Page {
             Page::set_used(this, Page::used_of(this) - collected);
             let local = Page::local_free_of(this);
             if !local.is_null() {
-                if (*this).free.is_null() {
-                    (*this).free = local;
+                if Page::free_of(this).is_null() {
+                    Page::set_free(this, local);
                 } else {
                     // Append `free` behind `local_free` (rare: collect with a
                     // non-empty free list only happens on `collect`). Every
                     // block on `local_free` was linked by `push_local`.
-                    (*Page::tail_of(this, local)).next = encode_link(key, (*this).free);
-                    (*this).free = local;
+                    (*Page::tail_of(this, local)).next = encode_link(key, Page::free_of(this));
+                    Page::set_free(this, local);
                 }
                 Page::set_local_free(this, ptr::null_mut());
                 (*this).flags.remove(PageFlags::FREE_IS_ZERO);
@@ -672,7 +729,7 @@ impl Page {
         // SAFETY: guaranteed by the caller (see "Access" on [`Page`]); the
         // carved blocks lie in the committed, uncarved part of the page.
         unsafe {
-            debug_assert!((*this).free.is_null());
+            debug_assert!(Page::free_of(this).is_null());
             let (block_size, capacity) = ((*this).block_size, (*this).capacity);
             let left = ((*this).reserved - capacity) as usize;
             if left == 0 {
@@ -680,7 +737,7 @@ impl Page {
             }
             let n = (EXTEND_BYTES / block_size).clamp(1, left);
             let first = (*this).start.wrapping_add(capacity as usize * block_size) as *mut Block;
-            (*this).free = Self::link_batch(this, first, n);
+            Page::set_free(this, Self::link_batch(this, first, n));
             (*this).capacity = capacity + n as u32;
             // With `checks`, carved blocks hold their free fill, not zeros.
             if (*this).flags.has(PageFlags::FRESH) && !cfg!(feature = "checks") {

@@ -532,7 +532,7 @@ impl PageQueues {
             // fast path relies on: no free block, and no page in use).
             let ok = if head.is_null() {
                 // SAFETY: every entry points to a page or an `EMPTY_PAGE`.
-                !in_use(entry) && unsafe { (*entry).free.is_null() }
+                !in_use(entry) && unsafe { Page::free_of(entry).is_null() }
             } else {
                 entry == head
             };

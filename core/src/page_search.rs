@@ -30,7 +30,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: queued pages are live pages owned by this heap.
             unsafe {
                 self.merge_frees(page);
-                if !(*page).free.is_null() {
+                if !Page::free_of(page).is_null() {
                     self.refilled(page);
                     return page;
                 }
@@ -49,10 +49,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             unsafe {
                 let next = (*page).next;
                 self.merge_frees(page);
-                if (*page).free.is_null() {
+                if Page::free_of(page).is_null() {
                     Page::extend(page);
                 }
-                if !(*page).free.is_null() {
+                if !Page::free_of(page).is_null() {
                     self.refilled(page);
                     self.pages.move_to_front(class, page);
                     return page;
@@ -119,7 +119,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if Page::used_of(page) == 0 {
                     self.pages.leave_full(page);
                     self.free_any_page(page);
-                } else if (*page).class.is_small() && !(*page).free.is_null() {
+                } else if (*page).class.is_small() && !Page::free_of(page).is_null() {
                     self.pages.leave_full(page);
                     let c = (*page).class.index();
                     if c == class && found.is_null() {
@@ -187,7 +187,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: guaranteed by the caller.
         unsafe {
             let p = &mut *page;
-            p.free = ptr::null_mut();
+            Page::set_free(p, ptr::null_mut());
             Page::set_local_free(p, ptr::null_mut());
             Page::set_used(p, 0);
             #[cfg(feature = "stats")]

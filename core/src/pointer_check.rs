@@ -94,7 +94,7 @@ pub(crate) fn is_on_free_list(heap_id: usize, page: *mut Page, block: *mut Block
     // SAFETY: as above, and the page is ours: no one else writes
     // its non-atomic fields.
     let page = unsafe { &*page };
-    list_contains(page, page.free, block)
+    list_contains(page, page.free_list(), block)
         || list_contains(page, page.local_list(), block)
         || list_contains(
             page,

@@ -141,12 +141,12 @@ impl ProtocolPage {
         // pointer as `Heap::take_block` does; blocks on `free` are free
         // blocks of this page.
         unsafe {
-            let block = (*p).free;
+            let block = Page::free_of(p);
             if block.is_null() {
                 return block as *mut u8;
             }
-            (*p).free = (*p).decode((*block).next);
             Page::set_used(p, Page::used_of(p) + 1);
+            Page::publish_free(p, (*p).decode((*block).next));
             block as *mut u8
         }
     }
@@ -219,6 +219,79 @@ impl ProtocolPage {
         unsafe { crate::idle_discard::discard_page_insides(self.page.get(), page_size, discard) }
     }
 
+    /// The background purger's check before it resets a first page
+    /// (`idle_discard::resettable`): its `free` list is empty and it holds
+    /// no live block.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::only_remote_frees`].
+    pub unsafe fn resettable(&self) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { crate::idle_discard::resettable(self.page.get()) }
+    }
+
+    /// The broken twin of [`ProtocolPage::pop_free`] that the loom model of
+    /// the first-page reset catches: the new `free` is stored before the
+    /// count, so a purger may find the list empty and the count not yet
+    /// raised, and take a page whose block was just handed out.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::pop_free`].
+    #[doc(hidden)]
+    pub unsafe fn broken_pop_free_first(&self) -> *mut u8 {
+        let p = self.page.get();
+        // SAFETY: as in `pop_free`.
+        unsafe {
+            let block = Page::free_of(p);
+            if block.is_null() {
+                return block as *mut u8;
+            }
+            Page::publish_free(p, (*p).decode((*block).next));
+            Page::set_used(p, Page::used_of(p) + 1);
+            block as *mut u8
+        }
+    }
+
+    /// The background purger's trim of the page's freed tail
+    /// (`idle_discard::trim_page_tail`), with memory pages of `page_size`
+    /// bytes: `discard` gets the range given back.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::only_remote_frees`].
+    pub unsafe fn trim_tail(
+        &self,
+        page_size: usize,
+        discard: impl FnMut(*mut u8, usize) -> bool,
+    ) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { crate::idle_discard::trim_page_tail(self.page.get(), page_size, discard) }
+    }
+
+    /// The broken twin of [`ProtocolPage::trim_tail`] that the loom model
+    /// catches: the list's head may go with the tail, though the owner's
+    /// next free links to it.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::trim_tail`].
+    #[doc(hidden)]
+    pub unsafe fn broken_trim_tail_with_head(
+        &self,
+        page_size: usize,
+        discard: impl FnMut(*mut u8, usize) -> bool,
+    ) -> usize {
+        // SAFETY: forwarded from the caller.
+        unsafe { crate::idle_discard::trim_tail(self.page.get(), page_size, false, discard) }
+    }
+
+    /// Blocks carved (the page's `capacity`).
+    ///
+    /// # Safety
+    /// Only the thread that holds the page's slow paths calls it.
+    pub unsafe fn capacity(&self) -> u32 {
+        // SAFETY: guaranteed by the caller.
+        unsafe { (*self.page.get()).capacity }
+    }
+
     /// The broken twin of [`ProtocolPage::discard_insides`] that the loom
     /// model catches: it walks `free` too, whose blocks the owner's fast
     /// path may pop and use meanwhile.
@@ -236,7 +309,12 @@ impl ProtocolPage {
         // the bug the model catches).
         unsafe {
             let [local, remote] = crate::idle_discard::lists_off_free(p);
-            crate::idle_discard::discard_lists(p, page_size, [(*p).free, local, remote], discard)
+            crate::idle_discard::discard_lists(
+                p,
+                page_size,
+                [Page::free_of(p), local, remote],
+                discard,
+            )
         }
     }
 
@@ -288,7 +366,7 @@ impl ProtocolPage {
     pub unsafe fn owner_lists_empty(&self) -> bool {
         // SAFETY: the caller is the only owner.
         let p = unsafe { &*self.page.get() };
-        p.free.is_null() && p.local_list().is_null()
+        p.free_list().is_null() && p.local_list().is_null()
     }
 
     /// The page's `thread_free` list head, for models of broken variants of

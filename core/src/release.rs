@@ -223,7 +223,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             (*page).class = PageClass::UNUSED;
             (*page).flags = PageFlags::EMPTY;
-            (*page).free = ptr::null_mut();
+            Page::set_free(page, ptr::null_mut());
             Page::set_local_free(page, ptr::null_mut());
             (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
             (*seg).free_mask |= range_bits(idx, n);

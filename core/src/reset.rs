@@ -141,7 +141,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // The statistics count the drop of `used` as frees.
                 Page::set_used(page, 0);
                 (*page).capacity = 0;
-                (*page).free = ptr::null_mut();
+                Page::set_free(page, ptr::null_mut());
                 Page::set_local_free(page, ptr::null_mut());
                 (*page).thread_free.store(0, Ordering::Relaxed);
                 // Its blocks were written: neither fresh nor zero any more.

@@ -150,7 +150,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if used > p.capacity || p.capacity > p.reserved {
             return Err("a page's used <= capacity <= reserved does not hold");
         }
-        let free = count_list(p, p.free)?;
+        let free = count_list(p, p.free_list())?;
         let local = count_list(p, p.local_list())?;
         if used as usize + free + local != p.capacity as usize {
             return Err("a page's used + free + local_free differs from its capacity");

@@ -194,18 +194,12 @@ fn insides_of_blocks_on_local_and_remote_lists_go_back_but_not_on_free() {
         unsafe { other.dealloc(b, l) };
     }
     other.flush_remote_frees();
-    // SAFETY: nothing else uses `owner` during the call.
-    let r = unsafe { owner.release_while_owner_idle(true) };
-    let discards = os.discards.lock().unwrap().clone();
-    if cfg!(feature = "checks") {
-        assert_eq!((r.discarded, discards.len()), (0, 0), "checks' fills");
+    let Some((r, got)) = release_and_discards(&mut owner, os) else {
         return;
-    }
+    };
     assert_eq!(r.pages_freed, 0, "every page holds a live block");
     let mut want: Vec<(usize, usize)> = nth(1).chain(nth(2)).map(inside).collect();
-    let mut got = discards;
     want.sort_unstable();
-    got.sort_unstable();
     assert_eq!(got, want, "exactly the insides of the blocks off `free`");
     assert_eq!(r.discarded, want.iter().map(|w| w.1).sum::<usize>());
     // The live blocks are intact; nothing moved, so a second look finds
@@ -230,19 +224,178 @@ fn insides_of_blocks_on_local_and_remote_lists_go_back_but_not_on_free() {
         // SAFETY: live 16 KiB blocks.
         unsafe { b.write_bytes(0x77, 16 << 10) };
     }
-    free_all_big(&mut owner, more.into_iter().chain(nth(3)));
+    free_all_vm(&mut owner, big(), more.into_iter().chain(nth(3)));
 }
 
-/// The owner frees its live 16 KiB `blocks` and its heap is valid.
-fn free_all_big(
+/// `release_while_owner_idle(true)` on `owner`, with the ranges `os` was
+/// asked to discard, sorted; None with `checks`, which discards nothing
+/// (its freed blocks carry a fill that is verified when they are handed
+/// out again).
+fn release_and_discards(
     owner: &mut Heap<&'static common::VmLikeOs>,
+    os: &common::VmLikeOs,
+) -> Option<(masu_core::IdleRelease, Vec<(usize, usize)>)> {
+    // SAFETY: nothing else uses `owner` during the call.
+    let r = unsafe { owner.release_while_owner_idle(true) };
+    let mut discards = os.discards.lock().unwrap().clone();
+    if cfg!(feature = "checks") {
+        assert_eq!((r.discarded, discards.len()), (0, 0), "checks' fills");
+        return None;
+    }
+    discards.sort_unstable();
+    Some((r, discards))
+}
+
+/// The owner frees its live `blocks` of `layout` and its heap is valid and
+/// holds nothing.
+fn free_all_vm(
+    owner: &mut Heap<&'static common::VmLikeOs>,
+    layout: Layout,
     blocks: impl IntoIterator<Item = *mut u8>,
 ) {
     for p in blocks {
         // SAFETY: guaranteed by the caller: live blocks of `owner`.
-        unsafe { owner.dealloc(p, big()) };
+        unsafe { owner.dealloc(p, layout) };
     }
     owner.collect(false);
     owner.assert_valid();
     assert_counted!(owner.stats().live_bytes, 0);
+}
+
+/// A class's lone page that the owner emptied, with nothing on its `free`
+/// list (4 KiB blocks are carved one at a time), and a second class's page
+/// that another heap emptied: both are reset to nothing carved and their
+/// memory given back whole; the owner then carves them again.
+#[test]
+fn emptied_first_pages_with_an_empty_free_list_go_back_whole() {
+    let os = common::VmLikeOs::new(64 << 20);
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let mut other = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let (a, b) = (
+        Layout::from_size_align(4096, 8).unwrap(),
+        Layout::from_size_align(3072, 8).unwrap(),
+    );
+    // Sixteen 4 KiB blocks fill one 64 KiB page; 3 KiB blocks too (21).
+    let mine: Vec<*mut u8> = (0..16).map(|_| owner.alloc(a)).collect();
+    let theirs: Vec<*mut u8> = (0..21).map(|_| owner.alloc(b)).collect();
+    let pages = |h: &Heap<&'static common::VmLikeOs>| h.stats().pages_per_class.iter().sum::<u32>();
+    if !cfg!(feature = "checks") {
+        // (With `checks` a block carries a trailer: other classes.)
+        assert_eq!(pages(&owner), 2, "one page of each class");
+    }
+    for &p in &mine {
+        // SAFETY: a live block, freed once.
+        unsafe { owner.dealloc(p, a) };
+    }
+    for &p in &theirs {
+        // SAFETY: as above.
+        unsafe { other.dealloc(p, b) };
+    }
+    other.flush_remote_frees();
+    let Some((r, got)) = release_and_discards(&mut owner, os) else {
+        return;
+    };
+    if cfg!(feature = "secure") {
+        // Its freed tags must stay: no reset.
+        assert_eq!((r.discarded, got.len()), (0, 0));
+        return;
+    }
+    let start = |v: &[*mut u8]| *v.iter().min().unwrap() as usize;
+    let mut want = vec![
+        (start(&mine), 16 * 4096),
+        (start(&theirs), (21 * 3072) & !4095),
+    ];
+    want.sort_unstable();
+    assert_eq!(got, want, "both pages' blocks, whole");
+    assert_eq!(r.discarded, 16 * 4096 + ((21 * 3072) & !4095));
+    assert_eq!(pages(&owner), 2, "the pages stay, their queues' first");
+    owner.assert_valid();
+    assert_counted!(owner.stats().live_bytes, 0);
+    // SAFETY: as above.
+    let again = unsafe { owner.release_while_owner_idle(true) };
+    assert_eq!(again.discarded, 0, "nothing carved: left alone");
+    // Carved again, in the same pages.
+    let more: Vec<*mut u8> = (0..16).map(|_| owner.alloc(a)).collect();
+    let mut sorted = more.clone();
+    sorted.sort_unstable();
+    let mut before = mine.clone();
+    before.sort_unstable();
+    assert_eq!(sorted, before, "the page is carved again");
+    for &p in &more {
+        // SAFETY: live 4 KiB blocks.
+        unsafe { p.write_bytes(0x77, 4096) };
+    }
+    free_all_vm(&mut owner, a, more);
+}
+
+/// A lone emptied page whose `free` list still holds blocks (the fast
+/// path's) stays as it is: its `local_free` head is its only other block.
+#[test]
+fn an_emptied_first_page_with_blocks_on_free_stays() {
+    let os = common::VmLikeOs::new(64 << 20);
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
+    // 1 KiB blocks: a batch carves four, so `free` keeps three after one.
+    let l = Layout::from_size_align(1024, 8).unwrap();
+    let p = owner.alloc(l);
+    // SAFETY: a live block, freed once.
+    unsafe { owner.dealloc(p, l) };
+    // SAFETY: nothing else uses `owner` during the call.
+    let r = unsafe { owner.release_while_owner_idle(true) };
+    assert_eq!(r.discarded, 0);
+    assert!(os.discards.lock().unwrap().is_empty());
+    owner.assert_valid();
+}
+
+/// A page whose first 64 blocks stay live and whose other 576 (carved to
+/// the last) the owner freed, the lowest last: the run behind the
+/// `local_free` head is taken off the list and off the carved count, and
+/// its whole memory pages go back; the page carves them again later.
+#[test]
+fn the_freed_tail_of_a_page_with_live_blocks_goes_back() {
+    let os = common::VmLikeOs::new(64 << 20);
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let l = Layout::from_size_align(64, 8).unwrap();
+    // Ten batches of 64 blocks (a batch is 4 KiB): nothing left on `free`.
+    let blocks: Vec<*mut u8> = (0..640).map(|_| owner.alloc(l)).collect();
+    for &p in &blocks[..64] {
+        // SAFETY: live 64-byte blocks.
+        unsafe { p.write_bytes(0x5a, 64) };
+    }
+    for &p in blocks[64..].iter().rev() {
+        // SAFETY: a live block, freed once.
+        unsafe { owner.dealloc(p, l) };
+    }
+    let Some((r, got)) = release_and_discards(&mut owner, os) else {
+        return;
+    };
+    let start = blocks[0] as usize;
+    if cfg!(feature = "secure") {
+        assert_eq!(r.discarded, 0, "secure keeps its freed tags");
+    } else {
+        // Block 64 heads `local_free` and stays; 65..640 go: their whole
+        // memory pages are 8192..40960 bytes from the page's start.
+        assert_eq!(got, [(start + 8192, 40960 - 8192)]);
+        assert_eq!(r.discarded, 40960 - 8192);
+    }
+    owner.assert_valid();
+    for &p in &blocks[..64] {
+        // SAFETY: live 64-byte blocks.
+        let bytes = unsafe { core::slice::from_raw_parts(p, 64) };
+        assert!(bytes.iter().all(|&x| x == 0x5a), "a live block changed");
+    }
+    // The page hands out all of its blocks again, each once.
+    let mut more: Vec<*mut u8> = (0..576).map(|_| owner.alloc(l)).collect();
+    more.sort_unstable();
+    let mut want = blocks[64..].to_vec();
+    want.sort_unstable();
+    assert_eq!(more, want, "the freed blocks come back, each once");
+    for &p in &more {
+        // SAFETY: live 64-byte blocks.
+        unsafe { p.write_bytes(0x77, 64) };
+    }
+    free_all_vm(
+        &mut owner,
+        l,
+        more.into_iter().chain(blocks[..64].iter().copied()),
+    );
 }

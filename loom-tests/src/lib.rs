@@ -489,3 +489,22 @@ impl PageFixture {
         (off / self.block_size, off % self.block_size)
     }
 }
+
+/// Spawns the thread that uses block `i` of `fixture` (writing `value` in
+/// its payload) and frees it remotely (`Page::push_remote`), as a thread
+/// that was handed the block does.
+pub fn spawn_remote_free(
+    fixture: &loom::sync::Arc<PageFixture>,
+    i: usize,
+    value: u64,
+) -> loom::thread::JoinHandle<()> {
+    let f = fixture.clone();
+    loom::thread::spawn(move || {
+        let b = f.block(i);
+        // SAFETY: block `i` was handed to this thread, which frees it.
+        unsafe {
+            use_block(b, value);
+            f.page.push_remote(b);
+        }
+    })
+}

@@ -22,7 +22,9 @@
 use loom::sync::Arc;
 use loom::thread;
 use masu_core::protocol::ProtocolPage;
-use masu_loom_tests::{collect_and_pop, model, use_block, Coverage, PageFixture};
+use masu_loom_tests::{
+    collect_and_pop, model, spawn_remote_free, use_block, Coverage, PageFixture,
+};
 
 /// The model's memory page: small, so that a block's inside holds its
 /// payload.
@@ -59,7 +61,7 @@ fn block_of(f: &PageFixture, p: *mut u8, len: usize) -> *mut u8 {
 fn run(discard: Discard, owner_free: OwnerFree, discarded: &'static Coverage) {
     model(3, move || {
         let f = Arc::new(fixture());
-        let (fo, fr) = (f.clone(), f.clone());
+        let fo = f.clone();
         let owner = thread::spawn(move || {
             // SAFETY: the owner's fast paths: a pop from `free`, a free.
             unsafe {
@@ -70,14 +72,7 @@ fn run(discard: Discard, owner_free: OwnerFree, discarded: &'static Coverage) {
                 owner_free(&fo.page, fo.block(1));
             }
         });
-        let remote = thread::spawn(move || {
-            let b = fr.block(2);
-            // SAFETY: block 2 was handed to this thread, which frees it.
-            unsafe {
-                use_block(b, 2);
-                fr.page.push_remote(b);
-            }
-        });
+        let remote = spawn_remote_free(&f, 2, 2);
         // The purger yields first (see `idle_release.rs`).
         thread::yield_now();
         let mut seen = 0;

@@ -20,7 +20,9 @@
 use loom::sync::Arc;
 use loom::thread;
 use masu_core::protocol::ProtocolPage;
-use masu_loom_tests::{collect_and_pop, model, use_block, Coverage, PageFixture};
+use masu_loom_tests::{
+    collect_and_pop, model, spawn_remote_free, use_block, Coverage, PageFixture,
+};
 
 /// How the owner frees its block on its fast path.
 type OwnerFree = unsafe fn(&ProtocolPage, *mut u8);
@@ -28,7 +30,7 @@ type OwnerFree = unsafe fn(&ProtocolPage, *mut u8);
 fn run(owner_free: OwnerFree, taken: &'static Coverage) {
     model(3, move || {
         let f = Arc::new(PageFixture::new(2));
-        let (fo, fr) = (f.clone(), f.clone());
+        let fo = f.clone();
         let owner = thread::spawn(move || {
             let b = fo.block(0);
             // SAFETY: block 0 is the owner's; it is done with it after this.
@@ -37,14 +39,7 @@ fn run(owner_free: OwnerFree, taken: &'static Coverage) {
                 owner_free(&fo.page, b);
             }
         });
-        let remote = thread::spawn(move || {
-            let b = fr.block(1);
-            // SAFETY: block 1 was handed to this thread, which frees it.
-            unsafe {
-                use_block(b, 2);
-                fr.page.push_remote(b);
-            }
-        });
+        let remote = spawn_remote_free(&f, 1, 2);
         // The purger. It yields first, as the owner of `remote_free.rs`
         // does, so that loom explores the pushes landing before it looks.
         thread::yield_now();

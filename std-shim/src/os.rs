@@ -190,11 +190,13 @@ unsafe impl Os for MmapOs {
     }
 
     unsafe fn discard_contents(&self, ptr: *mut u8, size: usize) -> bool {
-        // The range stays committed (the commit map does not change): only
-        // its pages go, as `MASU_DECOMMIT_FREE` says.
+        // The range stays committed (the commit map does not change). With
+        // `MADV_DONTNEED` whatever `MASU_DECOMMIT` says: the memory goes at
+        // once (the purger works for a sleeping program, with no memory
+        // pressure to reclaim `MADV_FREE` pages) and reads as zero after.
         // SAFETY: the caller guarantees the range is inside one of our
         // reservations, committed and unused.
-        unsafe { platform::discard(ptr, size, options::decommit_free()) }
+        unsafe { platform::discard(ptr, size, false) }
     }
 
     unsafe fn release(&self, ptr: *mut u8, size: usize, _align: usize) {

@@ -1,0 +1,107 @@
+//! The background purger's trim of a page's freed tail in a live, idle
+//! heap (masu-core's `idle_discard.rs`, `trim_page_tail`): the run of carved
+//! blocks at the page's end that all wait on `local_free` behind its head
+//! leaves the list and the carved count, while the owner frees another
+//! block onto the list on its fast path.
+//!
+//! The page has three blocks: the owner freed blocks 2 and then 1 (so
+//! `local_free` is 1, 2) and still uses block 0, which it then frees
+//! (`Page::push_local`, linking it to the head it reads). The purger (the
+//! model's main thread) trims, and "discards" what it gives back by writing
+//! the payloads there. Checked in every interleaving within the preemption
+//! bound: afterwards every block on the lists lies below the carved count
+//! and every carved block is on them once (the page hands out no block
+//! twice and loses none), and no discard races with a use. [`Coverage`]
+//! fails the model if no interleaving trimmed. The twin may take the
+//! list's head with the tail, and loom must catch it.
+//!
+//! [`Coverage`]: masu_loom_tests::Coverage
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use masu_core::protocol::ProtocolPage;
+use masu_loom_tests::{collect_and_pop, model, use_block, Coverage, PageFixture};
+
+/// The model's memory page: small, so that a block's payload lies in a
+/// whole one.
+const PAGE: usize = 8;
+
+/// How the purger trims.
+type Trim = unsafe fn(&ProtocolPage, &mut dyn FnMut(*mut u8, usize) -> bool) -> usize;
+
+fn run(trim: Trim, trimmed: &'static Coverage) {
+    model(3, move || {
+        let f = PageFixture::new(3);
+        // SAFETY: the model's thread is the owner until the spawn.
+        unsafe {
+            f.page.free_local(f.block(2));
+            f.page.free_local(f.block(1));
+        }
+        let f = Arc::new(f);
+        let fo = f.clone();
+        let owner = thread::spawn(move || {
+            let b = fo.block(0);
+            // SAFETY: block 0 is the owner's; it is done with it after this.
+            unsafe {
+                use_block(b, 1);
+                fo.page.free_local(b);
+            }
+        });
+        thread::yield_now();
+        let mut discard = |p: *mut u8, len: usize| {
+            let (first, _) = f.locate(p);
+            let (last, _) = f.locate(p.wrapping_add(len - 1));
+            for i in first..=last {
+                // The discard: the block's contents are lost.
+                // SAFETY: blocks of the fixture with payloads.
+                unsafe { use_block(f.block(i), 3) };
+            }
+            true
+        };
+        // SAFETY: this thread stands for the slow paths until the join.
+        let bytes = unsafe { trim(&f.page, &mut discard) };
+        trimmed.count(bytes > 0);
+        owner.join().unwrap();
+        // SAFETY: the owner is done; this thread holds the slow paths.
+        let carved = unsafe { f.page.capacity() } as usize;
+        let mut blocks: Vec<usize> = collect_and_pop(&f.page)
+            .into_iter()
+            .map(|b| f.locate(b).0)
+            .collect();
+        blocks.sort_unstable();
+        assert!(
+            blocks.iter().all(|&i| i < carved),
+            "a listed block lies past the carved blocks"
+        );
+        assert_eq!(
+            blocks,
+            (0..carved).collect::<Vec<_>>(),
+            "a carved block was lost"
+        );
+    });
+}
+
+unsafe fn trim(page: &ProtocolPage, d: &mut dyn FnMut(*mut u8, usize) -> bool) -> usize {
+    // SAFETY: forwarded from the model.
+    unsafe { page.trim_tail(PAGE, d) }
+}
+
+unsafe fn broken_trim(page: &ProtocolPage, d: &mut dyn FnMut(*mut u8, usize) -> bool) -> usize {
+    // SAFETY: forwarded from the model.
+    unsafe { page.broken_trim_tail_with_head(PAGE, d) }
+}
+
+#[test]
+fn the_purger_trims_only_behind_the_lists_head() {
+    static TRIMMED: Coverage = Coverage::new("purger trimmed the tail");
+    run(trim, &TRIMMED);
+    TRIMMED.check("the purger trimming the tail", 1);
+}
+
+#[test]
+#[should_panic(expected = "past the carved blocks")]
+fn twin_trimming_the_head_is_caught() {
+    static TRIMMED: Coverage = Coverage::new("purger trimmed the tail");
+    run(broken_trim, &TRIMMED);
+}
