@@ -10,7 +10,7 @@
 //! ([`Page::merge_frees`]). A fresh page is carved lazily: [`Page::extend`] threads
 //! at most [`EXTEND_BYTES`] of new blocks onto `free` at a time.
 
-use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, Ordering, UntrackedAtomicPtr};
 use core::ptr;
 
 /// A free block: its first word links to the next free block (encoded with
@@ -161,7 +161,7 @@ pub(crate) struct Page {
     /// [`Page::publish_free`], after it counted the block in `used`); an
     /// atomic so that the background purger may read it while the owner
     /// runs its fast paths ([`Page::free_acquire`], `idle_release.rs`).
-    pub free: AtomicPtr<Block>,
+    pub free: UntrackedAtomicPtr<Block>,
     /// Blocks the owner's allocation paths handed out since the page's
     /// counts were last folded into the heap's sink (`Heap::flush_page`);
     /// with `used` and `stat_used` it gives the frees too. Owner only.
@@ -230,7 +230,7 @@ impl Page {
     /// A descriptor for free slices.
     pub fn new() -> Page {
         Page {
-            free: AtomicPtr::new(ptr::null_mut()),
+            free: UntrackedAtomicPtr::new(ptr::null_mut()),
             #[cfg(feature = "stats")]
             stat_allocs: 0,
             used: AtomicU32::new(0),

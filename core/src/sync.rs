@@ -26,3 +26,14 @@ pub use portable_atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 pub(crate) use core::sync::atomic::AtomicUsize as StaticAtomicUsize;
 #[cfg(not(target_has_atomic = "ptr"))]
 pub(crate) use portable_atomic::AtomicUsize as StaticAtomicUsize;
+
+/// The atomic pointer of a page's `free` list: `core`'s (or
+/// `portable-atomic`'s on cores without compare-and-swap) even under loom,
+/// which sees it as plain memory. The fast path reads `free` of the zeroed
+/// `EMPTY_PAGE` (`page_queue.rs`), which holds no loom object; the models
+/// check the protocol through the loom-tracked `used` next to it and the
+/// blocks' payloads (`loom-tests/tests/idle_reset.rs`).
+#[cfg(target_has_atomic = "ptr")]
+pub(crate) use core::sync::atomic::AtomicPtr as UntrackedAtomicPtr;
+#[cfg(not(target_has_atomic = "ptr"))]
+pub(crate) use portable_atomic::AtomicPtr as UntrackedAtomicPtr;
