@@ -58,7 +58,9 @@
 use crate::heap::Heap;
 use crate::idle_release::holds_no_live_block;
 use crate::os::Os;
-use crate::page::{decode_link, encode_link, remote_word_parts, Block, Page, PageFlags};
+use crate::page::{
+    block_start_within, decode_link, encode_link, remote_word_parts, Block, Page, PageFlags,
+};
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
@@ -119,9 +121,16 @@ pub(crate) unsafe fn discard_lists(
     if block_size <= page_size {
         return 0;
     }
+    // SAFETY: as above.
+    let capacity = unsafe { (*page).capacity };
     let mut bytes = 0;
-    for mut b in heads {
-        while !b.is_null() {
+    for head in heads {
+        // SAFETY: guaranteed by the caller.
+        let mut b = unsafe { listed(page, head) };
+        // At most `capacity` steps: an overwritten link may close a cycle.
+        let mut steps = 0;
+        while !b.is_null() && steps < capacity {
+            steps += 1;
             let lo = (b as usize + KEPT_BYTES).next_multiple_of(page_size);
             let hi = (b as usize + block_size) & !(page_size - 1);
             if hi > lo {
@@ -130,10 +139,29 @@ pub(crate) unsafe fn discard_lists(
             }
             // SAFETY: `b` is a free block on one of the lists, whose link
             // nobody writes until the owner's next slow path.
-            b = decode_link(key, unsafe { (*b).next });
+            b = unsafe { listed(page, decode_link(key, (*b).next)) };
         }
     }
     bytes
+}
+
+/// `b` if it is null or the start of one of `page`'s carved blocks, else
+/// null: a walk ends there rather than follow a link that a write after a
+/// free (or an overflow) left pointing elsewhere, which the owner's next
+/// collect or pop reports (`CorruptFreeList` with `checks` or `secure`).
+///
+/// # Safety
+/// As for [`discard_page_insides`].
+unsafe fn listed(page: *const Page, b: *mut Block) -> *mut Block {
+    // SAFETY: guaranteed by the caller: the fields read are fixed or
+    // written by the owner's slow paths only, which the caller excludes.
+    let (start, block_size, capacity) =
+        unsafe { ((*page).start as usize, (*page).block_size, (*page).capacity) };
+    if b.is_null() || block_start_within(start, block_size, capacity, b as usize) {
+        b
+    } else {
+        core::ptr::null_mut()
+    }
 }
 
 /// Most blocks a page may have for [`trim_page_tail`] (its bitmap's bits).
@@ -182,7 +210,7 @@ pub(crate) unsafe fn trim_tail(
             (*page).block_size,
             (*page).capacity as usize,
         );
-        let head = Page::local_free_acquire(page);
+        let head = listed(page, Page::local_free_acquire(page));
         if head.is_null() || capacity > TAIL_MAX_BLOCKS {
             return 0;
         }
@@ -191,8 +219,15 @@ pub(crate) unsafe fn trim_tail(
         let mut b = head;
         while !b.is_null() {
             let i = index(b);
+            if on_list[i / 64] >> (i % 64) & 1 != 0 {
+                return 0; // a cycle: a link was overwritten
+            }
             on_list[i / 64] |= 1 << (i % 64);
-            b = decode_link(key, (*b).next);
+            let next = listed(page, decode_link(key, (*b).next));
+            if next.is_null() && (*b).next != encode_link(key, core::ptr::null_mut()) {
+                return 0; // a link leads out of the page's blocks
+            }
+            b = next;
         }
         let listed = |i: usize| on_list[i / 64] >> (i % 64) & 1 != 0;
         // The head stays: blocks the owner frees from now on link to it.

@@ -852,9 +852,8 @@ pub(crate) fn decode_link(key: usize, raw: usize) -> *mut Block {
 
 /// True when `p` is the start of one of the first `count` blocks of
 /// `block_size` bytes from `start`.
-#[cfg_attr(not(feature = "checks"), allow(dead_code))]
 #[inline]
-fn block_start_within(start: usize, block_size: usize, count: u32, p: usize) -> bool {
+pub(crate) fn block_start_within(start: usize, block_size: usize, count: u32, p: usize) -> bool {
     if p < start || block_size == 0 {
         return false;
     }

@@ -399,3 +399,31 @@ fn the_freed_tail_of_a_page_with_live_blocks_goes_back() {
         more.into_iter().chain(blocks[..64].iter().copied()),
     );
 }
+
+/// A link overwritten after its block was freed (a program's write after
+/// free) ends the purger's walk there: it neither follows it nor gives back
+/// memory past it, and the blocks before it still go.
+#[test]
+fn the_walk_stops_at_an_overwritten_link() {
+    let os = common::VmLikeOs::new(64 << 20);
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let l = big();
+    let blocks: Vec<*mut u8> = (0..4).map(|_| owner.alloc(l)).collect();
+    // The owner frees blocks 0, 1, 2 (`local_free` is 2, 1, 0); block 3
+    // stays live. Then block 1's link is overwritten with a wild address.
+    for &b in &blocks[..3] {
+        // SAFETY: a live block, freed once.
+        unsafe { owner.dealloc(b, l) };
+    }
+    // SAFETY: the first word of a freed block: the program's bug.
+    unsafe { (blocks[1] as *mut usize).write(0x5151_5151_0000) };
+    let Some((r, got)) = release_and_discards(&mut owner, os) else {
+        return;
+    };
+    assert_eq!(
+        got,
+        [inside(blocks[1]), inside(blocks[2])],
+        "up to the bad link"
+    );
+    assert_eq!(r.discarded, 2 * inside(blocks[1]).1);
+}
