@@ -1,8 +1,9 @@
-//! The insides of free blocks of an idle heap given back to the `Os`
+//! Free memory of an idle heap given back to the `Os` in place
 //! (`Os::discard_contents`), while the owner is alive: what
 //! [`Heap::release_while_owner_idle`] does to the pages it may not free
 //! (the first page of each class queue, which the owner's fast paths use,
-//! and pages that still hold live blocks).
+//! and pages that still hold live blocks): the insides of large free
+//! blocks, emptied first pages, and the freed tails of pages.
 //!
 //! A free block's contents are its link (first word) and, with `secure`,
 //! its freed tag (second word); the rest is garbage that nobody reads. So
@@ -52,8 +53,12 @@
 //! Idle heaps are looked at again and again (the std shim's purger passes
 //! once a second); the heap keeps a digest of the lists' heads it last
 //! discarded under ([`Heap::idle_discard_digest`]) and does nothing while
-//! they have not moved. The loom model `loom-tests/tests/idle_discard.rs`
-//! runs [`discard_page_insides`] against an owner's fast paths.
+//! they have not moved (the reset looks only at pages with carved blocks).
+//! Every walk ends at a link that leads to no carved block of the page, and
+//! after as many steps as the page has carved blocks. The loom models
+//! `loom-tests/tests/idle_discard.rs`, `idle_reset.rs` and `idle_trim.rs`
+//! run [`discard_page_insides`], [`resettable`] and [`trim_page_tail`]
+//! against an owner's fast paths.
 
 use crate::heap::Heap;
 use crate::idle_release::holds_no_live_block;
