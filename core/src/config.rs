@@ -289,6 +289,8 @@ pub const MIN_SLICE_SHIFT: u32 = 8;
 /// The fewest blocks a page of a size class may be configured to hold
 /// ([`Config::page_blocks`]).
 pub const MIN_BLOCKS_PER_PAGE: usize = 4;
+// `Geometry::new`'s message names the floor (a `const fn` cannot format it).
+static_assertions::const_assert_eq!(MIN_BLOCKS_PER_PAGE, 4);
 
 /// Sizes derived from a [`Config`], computed once when the heap is built.
 #[derive(Clone, Copy, Debug)]
@@ -427,9 +429,9 @@ mod tests {
                     n * g.slice_size / class_size(c) >= config.page_blocks,
                     "class {c}"
                 );
-                assert!(config.page_blocks >= MIN_BLOCKS_PER_PAGE);
                 assert!(n <= g.slice_count - g.header_slices);
             }
+            assert!(config.page_blocks >= MIN_BLOCKS_PER_PAGE);
             assert_eq!(served, class_of(g.max_small_size) + 1);
         }
     }
