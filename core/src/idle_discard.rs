@@ -234,11 +234,11 @@ pub(crate) unsafe fn trim_tail(
             }
             b = next;
         }
-        let listed = |i: usize| on_list[i / 64] >> (i % 64) & 1 != 0;
+        let is_on_list = |i: usize| on_list[i / 64] >> (i % 64) & 1 != 0;
         // The head stays: blocks the owner frees from now on link to it.
         let keep = if keep_head { index(head) + 1 } else { 0 };
         let mut carved = capacity;
-        while carved > keep && listed(carved - 1) {
+        while carved > keep && is_on_list(carved - 1) {
             carved -= 1;
         }
         let (from, to) = (start + carved * block_size, start + capacity * block_size);
@@ -298,11 +298,11 @@ pub(crate) unsafe fn resettable(page: *const Page) -> bool {
 }
 
 impl<O: Os, C: CounterSink> Heap<O, C> {
-    /// Discards the insides of the free blocks on the `local_free` and
-    /// `thread_free` lists of every page of this heap whose blocks are
-    /// larger than a memory page (see the module documentation), unless
-    /// those lists' heads are where they were at the previous call; returns
-    /// the bytes given back.
+    /// Trims every page's freed tail (not with `secure`) and discards the
+    /// insides of the free blocks on the `local_free` and `thread_free`
+    /// lists of every page whose blocks are larger than a memory page (see
+    /// the module documentation), unless those lists' heads are where they
+    /// were at the previous call; returns the bytes given back.
     ///
     /// # Safety
     /// As for [`Heap::release_while_owner_idle`].
