@@ -308,7 +308,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             #[cfg(feature = "checks")]
             crate::block_check::validate_link(&*page, block, next);
             #[cfg(all(feature = "secure", not(feature = "checks")))]
-            crate::secure::check_link(&*page, block, next);
+            crate::secure::check_popped(&*page, block, next);
             Page::set_used(page, Page::used_of(page) + 1);
             #[cfg(feature = "stats")]
             {

@@ -751,8 +751,8 @@ impl Page {
 
     /// Links the `n` blocks just carved from `first` into a list and
     /// returns its head: in address order, or with `secure` in a random
-    /// order; with `checks` each block gets its carved mark, with `secure`
-    /// the freed tag.
+    /// order (the page's first block, if in the batch, last); with `checks`
+    /// each block gets its carved mark, with `secure` the freed tag.
     ///
     /// # Safety
     /// As for [`Page::extend`]; the `n` blocks from `first` are the
@@ -764,15 +764,34 @@ impl Page {
             let (key, block_size) = ((*this).key, (*this).block_size);
             #[cfg(all(feature = "secure", not(feature = "checks")))]
             if n > 1 && n <= SHUFFLE_MAX {
+                // The page's first block goes last in its batch: its address
+                // is the start of the slices the page took, which a freed
+                // large block (or another page's first block) had, so a
+                // double free of that stale pointer finds it free, with
+                // its tag, for as long as possible.
+                let last = if first == (*this).start as *mut Block {
+                    first
+                } else {
+                    ptr::null_mut()
+                };
+                let (from, m) = if last.is_null() {
+                    (first, n)
+                } else {
+                    (first.wrapping_byte_add(block_size), n - 1)
+                };
                 let mut buf = [core::mem::MaybeUninit::<u16>::uninit(); SHUFFLE_MAX];
-                let order = shuffled(&mut buf, n, key ^ first as usize);
-                let at = |i: usize| first.wrapping_byte_add(order[i] as usize * block_size);
-                for i in 0..n - 1 {
+                let order = shuffled(&mut buf, m, key ^ first as usize);
+                let at = |i: usize| from.wrapping_byte_add(order[i] as usize * block_size);
+                for i in 0..m - 1 {
                     (*at(i)).next = encode_link(key, at(i + 1));
                     tag_carved(key, at(i) as *mut u8);
                 }
-                (*at(n - 1)).next = encode_link(key, ptr::null_mut());
-                tag_carved(key, at(n - 1) as *mut u8);
+                (*at(m - 1)).next = encode_link(key, last);
+                tag_carved(key, at(m - 1) as *mut u8);
+                if !last.is_null() {
+                    (*last).next = encode_link(key, ptr::null_mut());
+                    tag_carved(key, last as *mut u8);
+                }
                 return at(0);
             }
             let mut b = first;
@@ -861,11 +880,14 @@ pub(crate) fn block_start_within(start: usize, block_size: usize, count: u32, p:
     off % block_size == 0 && off / block_size < count as usize
 }
 
-/// With `checks` or `secure`, a freed block carries this in its second word.
+/// With `checks` or `secure`, a freed block carries this in its second word:
+/// the complement of the page's secret key (one instruction on the free and
+/// allocation paths, which check it; as secret as the key, and unlike any
+/// encoded link, which is the key mixed with an address and rotated).
 #[cfg(any(feature = "checks", feature = "secure"))]
 #[inline]
 pub(crate) fn freed_tag(key: usize) -> usize {
-    key.rotate_left(31) ^ 0x5a5a_f4ee_d0b1_0c4b_u64 as usize
+    !key
 }
 
 /// Tags a block `Page::extend` just carved (never handed out) as free, so

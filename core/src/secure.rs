@@ -9,7 +9,10 @@
 //!   `Os`, under a segment with its cookie, in a page in use, at a block's
 //!   start (`ForeignPointer`); a block whose second word holds the freed
 //!   tag is freed twice (`DoubleFree`).
-//!   Each freed block gets the tag; a block handed out loses it.
+//!   Each freed block gets the tag; a block handed out loses it, and must
+//!   still hold it when it is popped (`UseAfterFree` otherwise: it was
+//!   written while free). `Heap::check_heap` (at exit in the `masu` crate)
+//!   verifies the tag and link of every free block on the owner's lists.
 //! * New blocks are carved in a random order within their batch, so that
 //!   the address of the next block is not the one after the last
 //!   (`Page::extend`).
@@ -139,18 +142,87 @@ pub(crate) unsafe fn untag(ptr: *mut u8) {
     unsafe { (ptr as *mut usize).add(1).write(0) };
 }
 
-/// A link popped from `page`'s free list must be null or inside the page
-/// (a range check: one comparison of the offset from the page's start).
+/// Validates the block `take_block` pops from `page`'s free list and the
+/// link it read from it: the link must be null or inside the page (one
+/// comparison of the offset from the page's start), and the block must
+/// still hold its freed tag (`UseAfterFree` otherwise: its second word was
+/// written while it was free). A link that a write after free bent to
+/// another address inside the page is caught at the next pop, which finds
+/// no tag there. Two loads and two compares on the allocation fast path.
+///
+/// # Safety
+/// `block` is the first block of `page`'s `free` list (at least 16 bytes).
 #[inline(always)]
-pub(crate) fn check_link(page: &Page, block: *mut Block, next: *mut Block) {
+pub(crate) unsafe fn check_popped(page: &Page, block: *mut Block, next: *mut Block) {
     let n = next as usize;
     if !next.is_null() && n.wrapping_sub(page.start as usize) >= page.span_bytes as usize {
-        fault(
-            FaultKind::CorruptFreeList,
-            block as usize,
-            "a free block's link leads out of its page (overwritten after its free, or by an overflow)",
-            n,
-        );
+        link_out_of_page(block, n);
+    }
+    // SAFETY: guaranteed by the caller.
+    if unsafe { (block as *const usize).add(1).read() } != freed_tag(page.key) {
+        tag_overwritten(block, page.block_size);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn link_out_of_page(block: *mut Block, link: usize) -> ! {
+    fault(
+        FaultKind::CorruptFreeList,
+        block as usize,
+        "a free block's link leads out of its page (overwritten after its free, or by an overflow)",
+        link,
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn tag_overwritten(block: *mut Block, block_size: usize) -> ! {
+    fault(
+        FaultKind::UseAfterFree,
+        block as usize,
+        "a free block's freed tag was overwritten: written after its free, or by an overflow of the block before it",
+        block_size,
+    )
+}
+
+/// Verifies the blocks on `page`'s `free` and `local_free` lists, at most
+/// `*budget` of them (each one verified counts it down): each block's freed
+/// tag, and a link that is null or leads to the start of one of the page's
+/// carved blocks; at most `capacity` blocks per list, so a cycle that an
+/// overwritten link made ends the walk (`CorruptFreeList`).
+/// Reports the first fault. What [`Heap::check_heap`](crate::Heap::check_heap)
+/// runs with `secure`, on demand and (in the `masu` crate) at exit: it
+/// finds a write after free or an overflow into a free block that is never
+/// handed out again. Blocks other threads freed into the page
+/// (`thread_free`) are checked when the owner takes them and pops them.
+///
+/// # Safety
+/// `page` is a live page owned by the caller's heap, in no heap call.
+pub(crate) unsafe fn check_page_lists(page: *const Page, budget: &mut usize) {
+    // SAFETY: guaranteed by the caller.
+    let page = unsafe { &*page };
+    for head in [page.free_list(), page.local_list()] {
+        let mut block = head;
+        let mut steps = 0u32;
+        while !block.is_null() && *budget > 0 {
+            *budget -= 1;
+            steps += 1;
+            if steps > page.capacity {
+                link_out_of_page(block, block as usize);
+            }
+            // SAFETY: `block` is the head the page keeps, or a link checked
+            // below to lead to a carved block of the page.
+            let next = page.decode(unsafe { (*block).next });
+            if !next.is_null() && !page.is_block_start(next as usize) {
+                link_out_of_page(block, next as usize);
+            }
+            // SAFETY: as above.
+            if unsafe { (block as *const usize).add(1).read() } != freed_tag(page.key) {
+                tag_overwritten(block, page.block_size);
+            }
+            block = next;
+        }
     }
 }
 

@@ -43,21 +43,27 @@ fn an_interior_pointer_is_caught() {
     unsafe { h.dealloc(p.add(8), L) };
 }
 
-#[test]
-#[should_panic(expected = "never handed out")]
-fn a_pointer_at_a_block_never_handed_out_is_caught() {
-    let mut h = heap();
-    // The one block handed out of a fresh page: every neighbour 48 bytes
-    // away is a carved block still on the free list (the misuse suite's
-    // `free_interior` and `free_before_start` at small sizes land there).
-    // The page starts at a slice (4 KiB) and its first carved batch holds
-    // many blocks, so a neighbour of `p` inside the page is a block start.
+/// The one block handed out of a fresh page of `h`, and a neighbour 48
+/// bytes away inside the page: a carved block still on the free list. The
+/// page starts at a slice (4 KiB) and its first carved batch holds many
+/// blocks, so a neighbour inside the page is a block start.
+fn first_block_and_free_neighbour(h: &mut Heap<FixedRegion>) -> (*mut u8, *mut u8) {
     let p = h.alloc(L);
     let neighbour = if p as usize % 4096 == 0 {
         p.wrapping_add(L.size())
     } else {
         p.wrapping_sub(L.size())
     };
+    (p, neighbour)
+}
+
+#[test]
+#[should_panic(expected = "never handed out")]
+fn a_pointer_at_a_block_never_handed_out_is_caught() {
+    let mut h = heap();
+    // The misuse suite's `free_interior` and `free_before_start` at small
+    // sizes land on such a neighbour.
+    let (_, neighbour) = first_block_and_free_neighbour(&mut h);
     // SAFETY: deliberately the start of a neighbouring block never handed
     // out.
     unsafe { h.dealloc(neighbour, L) };
@@ -109,4 +115,75 @@ fn new_blocks_come_in_a_random_order_and_correct_use_raises_no_fault() {
     }
     assert_counted!(h.stats().live_bytes, 0);
     h.assert_valid();
+    // Every block is free now, with its tag and a valid link.
+    h.check_heap();
+}
+
+/// A heap in which a block was freed and then written after its free: its
+/// second word (a field at offset 8), which holds the freed tag while the
+/// block is free. Another block keeps the page in use.
+fn heap_with_a_block_written_after_free() -> Heap<FixedRegion> {
+    let mut h = heap();
+    let p = h.alloc(L);
+    let _keep = h.alloc(L);
+    // SAFETY: deliberately a use after free.
+    unsafe {
+        h.dealloc(p, L);
+        (p as *mut usize).add(1).write(42);
+    }
+    h
+}
+
+#[test]
+#[should_panic(expected = "freed tag was overwritten")]
+fn a_write_after_free_is_caught_when_the_block_is_handed_out_again() {
+    let mut h = heap_with_a_block_written_after_free();
+    // The page's carved blocks go first; `p` waits on `local_free` until
+    // they run out, then is popped.
+    for _ in 0..10_000 {
+        let _ = h.alloc(L);
+    }
+}
+
+#[test]
+#[should_panic(expected = "freed tag was overwritten")]
+fn check_heap_finds_a_write_after_free_the_program_never_reuses() {
+    heap_with_a_block_written_after_free().check_heap();
+}
+
+#[test]
+fn a_new_pages_first_block_is_handed_out_last_of_its_batch() {
+    let mut h = heap();
+    // A fresh page starts at a slice (4 KiB); its first carved batch is
+    // 4 KiB of 48-byte blocks (85), of which only the first block lies on
+    // a 4 KiB boundary. It is the address a freed large block there had: a
+    // double free of that pointer must keep finding it free.
+    let got: Vec<usize> = (0..85).map(|_| h.alloc(L) as usize).collect();
+    let aligned: Vec<usize> = got.iter().copied().filter(|p| p % 4096 == 0).collect();
+    assert_eq!(aligned.len(), 1, "{got:x?}");
+    assert_eq!(got[84], aligned[0], "the page's first block came out early");
+}
+
+#[test]
+fn check_heap_bounded_verifies_no_more_free_blocks_than_asked() {
+    let h = heap_with_a_block_written_after_free();
+    // The written block heads `local_free`, behind the page's carved blocks on `free`
+    // (more than one: a carved batch of 48-byte blocks).
+    h.check_heap_bounded(0);
+    h.check_heap_bounded(1);
+    let verified = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        h.check_heap_bounded(usize::MAX)
+    }));
+    assert!(verified.is_err(), "the unbounded check missed the write");
+}
+
+#[test]
+#[should_panic(expected = "corrupted free list")]
+fn check_heap_finds_an_overflow_into_a_free_neighbour() {
+    let mut h = heap();
+    let (_, neighbour) = first_block_and_free_neighbour(&mut h);
+    // SAFETY: deliberately a one-byte overflow into a free neighbour's
+    // first byte (a byte of its encoded link).
+    unsafe { neighbour.write(neighbour.read() ^ 0x08) };
+    h.check_heap();
 }

@@ -42,6 +42,7 @@ const PARSED: Options = Options {
     memory_limit: 512 << 20,
     quarantine_bytes: 64 << 10,
     guard_pages: false,
+    exit_check: false,
     stats_at_exit: true,
     stats_json: true,
     verbose: false,

@@ -1,5 +1,6 @@
-//! [`check_heap`]: with the `checks` feature, the calling thread's heap
-//! verified on demand, and at exit (`lifecycle.rs` registers it).
+//! [`check_heap`]: with the `checks` or `secure` feature, the calling
+//! thread's heap verified on demand, and at exit (`lifecycle.rs` registers
+//! it, unless `MASU_EXIT_CHECK=0`).
 
 use crate::thread_slot::{current, is_slot, with_heap};
 
@@ -7,16 +8,31 @@ use crate::thread_slot::{current, is_slot, with_heap};
 /// heap (see [`masu_core::Heap::check_heap`]): the redzone of every live
 /// block, so that an overflow of a block that is never freed is found too,
 /// and the fill of every free or quarantined block, so that a write after
-/// free is found before the block is reused. A fault prints its message and
-/// aborts. Without `checks`, nothing.
+/// free is found before the block is reused. With `secure` (without
+/// `checks`), the freed tag and the link of every free block on the heap's
+/// pages: a write after free or an overflow into a free block's first 16
+/// bytes. A fault prints its message and aborts. Without either feature,
+/// nothing.
 ///
-/// With `checks`, masu runs it once more at exit (an `atexit` handler), on
-/// the exiting thread's heap.
+/// With `checks` or `secure`, masu runs it once more at exit (an `atexit`
+/// handler), on the exiting thread's heap, unless `MASU_EXIT_CHECK=0`.
 pub fn check_heap() {
+    check_heap_bounded(usize::MAX);
+}
+
+/// Free blocks the exit check verifies at most with `secure` (each costs
+/// about a cache miss: 65,536 take a few milliseconds; measured in
+/// docs/results/secure/).
+#[cfg(any(feature = "checks", feature = "secure"))]
+pub(crate) const EXIT_CHECK_FREE_BLOCKS: usize = 1 << 16;
+
+/// [`check_heap`] with at most `max_free_blocks` free blocks verified with
+/// `secure` (see [`masu_core::Heap::check_heap_bounded`]).
+pub(crate) fn check_heap_bounded(max_free_blocks: usize) {
     let s = current();
     if is_slot(s) {
         // SAFETY: the thread holds its slot, in no heap call.
-        unsafe { with_heap(s, |h| h.check_heap()) };
+        unsafe { with_heap(s, |h| h.check_heap_bounded(max_free_blocks)) };
     }
 }
 

@@ -70,16 +70,21 @@ pub fn register_hooks() {
         if options::stats_at_exit() {
             libc::atexit(print_at_exit);
         }
-        #[cfg(feature = "checks")]
-        libc::atexit(check_at_exit);
+        #[cfg(any(feature = "checks", feature = "secure"))]
+        if options::exit_check() {
+            libc::atexit(check_at_exit);
+        }
     }
 }
 
-/// With `checks`: the exiting thread's heap verified at exit (an overflow of
-/// a block never freed, a write into a freed block never reused).
-#[cfg(feature = "checks")]
+/// With `checks` or `secure` (and `MASU_EXIT_CHECK`): the exiting thread's
+/// heap verified at exit (with `checks`, every block: an overflow of a
+/// block never freed, a write into a freed block never reused; with
+/// `secure`, the first `EXIT_CHECK_FREE_BLOCKS` free blocks' tags and
+/// links).
+#[cfg(any(feature = "checks", feature = "secure"))]
 extern "C" fn check_at_exit() {
-    crate::heap_check::check_heap();
+    crate::heap_check::check_heap_bounded(crate::heap_check::EXIT_CHECK_FREE_BLOCKS);
 }
 
 /// Gives the calling thread a heap; returns its slot (null when out of

@@ -16,6 +16,7 @@
 //! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
 //! | `MASU_IDLE_DISCARD` | `1`: the background purger also gives back free memory in place in the pages that live, idle threads keep: emptied first pages with nothing on `free` (reset to nothing carved), the freed tail of a page behind its `local_free` head, and the insides of free blocks larger than a memory page (each block's first 16 bytes stay); `0`: it leaves those pages alone | 1 |
 //! | `MASU_QUARANTINE` | with the `checks` feature: bytes of freed small blocks each heap holds back before they can be handed out again (`K`, `M`, `G`); `0` none; without `checks`, not read | 4M |
+//! | `MASU_EXIT_CHECK` | with `checks` or `secure`: `1`: at exit, the exiting thread's heap is verified (as by [`check_heap`](crate::check_heap)): with `checks` every block's redzone and fill, with `secure` the freed tag and link of every free block, so that a write after free or an overflow into a free block that the program never reuses stops the process; `0`: no check at exit; without either feature, not read | 1 |
 //! | `MASU_GUARD_PAGES` | with the `secure` feature: `1`: an inaccessible page after every reservation (segment) and between each segment's header and its blocks; `0`: none; without `secure`, not read | 1 |
 //! | `MASU_MEMORY_LIMIT` | most bytes committed by all heaps together; allocation returns null past it; `0` no limit | no limit |
 //! | `MASU_STATS` | `1`: print the statistics report to stderr at exit; `json`: print it as one JSON object (a [`Snapshot`](crate::Snapshot)) | 0 |
@@ -93,6 +94,8 @@ pub struct Options {
     /// With `secure`: guard pages after every reservation and between
     /// segment headers and blocks (read once, at initialisation).
     pub guard_pages: bool,
+    /// With `checks` or `secure`: verify the exiting thread's heap at exit.
+    pub exit_check: bool,
     /// Print the report at exit.
     pub stats_at_exit: bool,
     /// Print it as one JSON object (`MASU_STATS=json`; see
@@ -120,6 +123,7 @@ const DEFAULTS: Options = Options {
     memory_limit: 0,
     quarantine_bytes: DEFAULT_QUARANTINE,
     guard_pages: true,
+    exit_check: true,
     stats_at_exit: false,
     stats_json: false,
     verbose: false,
@@ -145,6 +149,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     memory_limit: U,
     quarantine_bytes: U,
     guard_pages: B,
+    exit_check: B,
     stats_at_exit: B,
     stats_json: B,
     verbose: B,
@@ -173,6 +178,7 @@ impl OptionStore {
             memory_limit: AtomicUsize::new(d.memory_limit),
             quarantine_bytes: AtomicUsize::new(d.quarantine_bytes),
             guard_pages: AtomicBool::new(d.guard_pages),
+            exit_check: AtomicBool::new(d.exit_check),
             stats_at_exit: AtomicBool::new(d.stats_at_exit),
             stats_json: AtomicBool::new(d.stats_json),
             verbose: AtomicBool::new(d.verbose),
@@ -202,6 +208,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             memory_limit: U::new(d.memory_limit),
             quarantine_bytes: U::new(d.quarantine_bytes),
             guard_pages: B::new(d.guard_pages),
+            exit_check: B::new(d.exit_check),
             stats_at_exit: B::new(d.stats_at_exit),
             stats_json: B::new(d.stats_json),
             verbose: B::new(d.verbose),
@@ -227,6 +234,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             memory_limit: self.memory_limit.load(Relaxed),
             quarantine_bytes: self.quarantine_bytes.load(Relaxed),
             guard_pages: self.guard_pages.load(Relaxed),
+            exit_check: self.exit_check.load(Relaxed),
             stats_at_exit: self.stats_at_exit.load(Relaxed),
             stats_json: self.stats_json.load(Relaxed),
             verbose: self.verbose.load(Relaxed),
@@ -252,6 +260,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.quarantine_bytes.store(o.quarantine_bytes, Relaxed);
         self.guard_pages.store(o.guard_pages, Relaxed);
+        self.exit_check.store(o.exit_check, Relaxed);
         self.stats_at_exit.store(o.stats_at_exit, Relaxed);
         self.stats_json.store(o.stats_json, Relaxed);
         self.verbose.store(o.verbose, Relaxed);
@@ -466,6 +475,12 @@ pub(crate) fn background() -> bool {
 #[cfg(feature = "secure")]
 pub(crate) fn guard_pages() -> bool {
     OPTIONS.guard_pages.load(Relaxed)
+}
+
+/// The exit check (`MASU_EXIT_CHECK`, with `checks` or `secure`).
+#[cfg(any(feature = "checks", feature = "secure"))]
+pub(crate) fn exit_check() -> bool {
+    OPTIONS.exit_check.load(Relaxed)
 }
 
 /// Huge reservations may grow with `mremap` (`MASU_REMAP`).
@@ -746,6 +761,9 @@ pub(crate) fn load_from_env() {
     read(b"MASU_GUARD_PAGES\0", "0 or 1", parse_bool, |v| {
         o.guard_pages = v
     });
+    read(b"MASU_EXIT_CHECK\0", "0 or 1", parse_bool, |v| {
+        o.exit_check = v
+    });
     read(
         b"MASU_STATS\0",
         "0, 1 or json",
@@ -775,7 +793,7 @@ pub(crate) fn load_from_env() {
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
              remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} background={} idle_discard={} memory_limit={} quarantine={} \
-             guard_pages={} stats={}",
+             guard_pages={} exit_check={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
             o.exit_retain_bytes,
@@ -790,6 +808,7 @@ pub(crate) fn load_from_env() {
             o.memory_limit,
             o.quarantine_bytes,
             o.guard_pages as u8,
+            o.exit_check as u8,
             o.stats_at_exit as u8,
         );
     }

@@ -7,32 +7,14 @@
 //! a nested `cargo build` into `target/masu-checks` (a separate target
 //! directory, so it does not wait for the lock of the running build).
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-/// `target/<profile>` of the running test binary.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 fn double_free_program() -> PathBuf {
-    let built = profile_dir().join("examples").join("double_free");
-    if cfg!(feature = "checks") && built.exists() {
-        return built;
-    }
-    let target = profile_dir().parent().unwrap().join("masu-checks");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "masu", "--features", "checks"])
-        .args(["--example", "double_free", "--target-dir"])
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo");
-    assert!(status.success(), "building the double_free example failed");
-    target.join("debug").join("examples").join("double_free")
+    common::example_built_with("double_free", "checks", cfg!(feature = "checks"))
 }
 
 #[test]
