@@ -77,7 +77,7 @@ pub(crate) const KEPT_BYTES: usize = 2 * core::mem::size_of::<usize>();
 /// Calls `discard(start, len)` for the memory pages (of `page_size` bytes)
 /// that lie wholly inside a free block of `page` on its `local_free` or
 /// `thread_free` list, past the block's first [`KEPT_BYTES`]; returns the
-/// bytes passed.
+/// bytes given back (those of the calls that returned true).
 ///
 /// # Safety
 /// `page` is a live page whose owner's slow paths the caller excludes (the
@@ -86,7 +86,7 @@ pub(crate) const KEPT_BYTES: usize = 2 * core::mem::size_of::<usize>();
 pub(crate) unsafe fn discard_page_insides(
     page: *const Page,
     page_size: usize,
-    discard: impl FnMut(*mut u8, usize),
+    discard: impl FnMut(*mut u8, usize) -> bool,
 ) -> usize {
     // SAFETY: guaranteed by the caller.
     unsafe { discard_lists(page, page_size, lists_off_free(page), discard) }
@@ -118,7 +118,7 @@ pub(crate) unsafe fn discard_lists(
     page: *const Page,
     page_size: usize,
     heads: impl IntoIterator<Item = *mut Block>,
-    mut discard: impl FnMut(*mut u8, usize),
+    mut discard: impl FnMut(*mut u8, usize) -> bool,
 ) -> usize {
     // SAFETY: guaranteed by the caller; `key` and `block_size` are fixed
     // while the page is in use.
@@ -138,8 +138,7 @@ pub(crate) unsafe fn discard_lists(
             steps += 1;
             let lo = (b as usize + KEPT_BYTES).next_multiple_of(page_size);
             let hi = (b as usize + block_size) & !(page_size - 1);
-            if hi > lo {
-                discard(lo as *mut u8, hi - lo);
+            if hi > lo && discard(lo as *mut u8, hi - lo) {
                 bytes += hi - lo;
             }
             // SAFETY: `b` is a free block on one of the lists, whose link
@@ -175,8 +174,9 @@ const TAIL_MAX_BLOCKS: usize = 8192;
 /// Takes the run of carved blocks at the end of `page` that all wait on
 /// its `local_free` list (behind the list's head) off the list and off the
 /// carved count, and calls `discard(start, len)` for the whole memory pages
-/// (of `page_size` bytes) they cover; returns the bytes passed (0, and
-/// nothing changed, when that is not one memory page). With `FRESH` (the
+/// (of `page_size` bytes) they cover; returns the bytes given back (0 when
+/// `discard` returned false; 0, and nothing changed, when the run covers
+/// no whole memory page). With `FRESH` (the
 /// uncarved part reads as zero) the run is left zero: the ends outside the
 /// discarded pages are cleared, and so is the rest if `discard` returns
 /// false (it did nothing).
@@ -262,10 +262,13 @@ pub(crate) unsafe fn trim_tail(
             (from as *mut u8).write_bytes(0, lo - from);
             (hi as *mut u8).write_bytes(0, to - hi);
         }
-        if !discard(lo as *mut u8, hi - lo) && fresh {
+        if discard(lo as *mut u8, hi - lo) {
+            return hi - lo;
+        }
+        if fresh {
             (lo as *mut u8).write_bytes(0, hi - lo);
         }
-        hi - lo
+        0
     }
 }
 
@@ -334,9 +337,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: as above.
         unsafe {
             self.for_each_page_above(page_size, |p| {
-                bytes += discard_page_insides(p, page_size, |q, len| {
-                    discard(q, len);
-                })
+                bytes += discard_page_insides(p, page_size, discard)
             })
         };
         bytes

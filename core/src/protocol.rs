@@ -216,7 +216,13 @@ impl ProtocolPage {
         discard: impl FnMut(*mut u8, usize),
     ) -> usize {
         // SAFETY: forwarded from the caller.
-        unsafe { crate::idle_discard::discard_page_insides(self.page.get(), page_size, discard) }
+        unsafe {
+            crate::idle_discard::discard_page_insides(
+                self.page.get(),
+                page_size,
+                gives_back(discard),
+            )
+        }
     }
 
     /// The background purger's check before it resets a first page
@@ -313,7 +319,7 @@ impl ProtocolPage {
                 p,
                 page_size,
                 [Page::free_of(p), local, remote],
-                discard,
+                gives_back(discard),
             )
         }
     }
@@ -432,5 +438,14 @@ impl ProtocolBuffer {
     /// True when no block waits.
     pub fn is_empty(&self) -> bool {
         self.0.len() == 0
+    }
+}
+
+/// A model's `discard`, which records the ranges, as one that gave them
+/// back (returns true).
+fn gives_back(mut discard: impl FnMut(*mut u8, usize)) -> impl FnMut(*mut u8, usize) -> bool {
+    move |p, len| {
+        discard(p, len);
+        true
     }
 }

@@ -246,6 +246,31 @@ fn release_and_discards(
     Some((r, discards))
 }
 
+#[test]
+fn nothing_counts_as_given_back_where_the_os_cannot_discard() {
+    let os = common::VmLikeOs::new(64 << 20);
+    os.refuse_discards
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let l = big();
+    let blocks: Vec<*mut u8> = (0..12).map(|_| owner.alloc(l)).collect();
+    // In each page of four blocks the first stays live and the owner frees
+    // the other three, last first: a tail behind the list's head to trim,
+    // and blocks whose insides could go.
+    for page in blocks.chunks(4) {
+        for &b in page[1..].iter().rev() {
+            // SAFETY: a live block, freed once.
+            unsafe { owner.dealloc(b, l) };
+        }
+    }
+    // SAFETY: nothing else uses `owner` during the call.
+    let r = unsafe { owner.release_while_owner_idle(true) };
+    assert_eq!(r.discarded, 0, "counted bytes the Os did not take");
+    assert!(os.discards.lock().unwrap().is_empty());
+    owner.assert_valid();
+    free_all_vm(&mut owner, l, blocks.iter().copied().step_by(4));
+}
+
 /// The owner frees its live `blocks` of `layout` and its heap is valid and
 /// holds nothing.
 fn free_all_vm(

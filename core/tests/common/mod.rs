@@ -72,6 +72,9 @@ pub struct VmLikeOs {
     pub commit_limit: AtomicUsize,
     /// The ranges given to `discard_contents`, in order.
     pub discards: std::sync::Mutex<Vec<(usize, usize)>>,
+    /// `discard_contents` does nothing and returns false (an `Os` that
+    /// cannot discard).
+    pub refuse_discards: std::sync::atomic::AtomicBool,
 }
 
 impl VmLikeOs {
@@ -86,6 +89,7 @@ impl VmLikeOs {
             net_committed: AtomicUsize::new(0),
             commit_limit: AtomicUsize::new(usize::MAX),
             discards: std::sync::Mutex::new(Vec::new()),
+            refuse_discards: std::sync::atomic::AtomicBool::new(false),
         }))
     }
     pub fn free_bytes(&self) -> usize {
@@ -124,6 +128,9 @@ unsafe impl Os for VmLikeOs {
         true
     }
     unsafe fn discard_contents(&self, ptr: *mut u8, size: usize) -> bool {
+        if self.refuse_discards.load(Ordering::Relaxed) {
+            return false;
+        }
         // Contents lost: zeros, as the contract says (a discard of a link
         // the heap still follows ends its list, which the tests see).
         // SAFETY: the caller passes an unused range of one of our spans.
