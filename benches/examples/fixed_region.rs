@@ -59,19 +59,21 @@ const NAMES: [&str; 8] = [
 
 struct Masu(Heap<FixedRegion>);
 
+/// The number environment variable `name` holds, if it is set to one.
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 impl Masu {
-    /// masu-core with `config` (the environment variables `DIRECT_ABOVE`
-    /// and `SEGMENT=shift,slice` override it, for tuning; `segments`: every
+    /// masu-core with `config` (the environment variables `DIRECT_ABOVE`,
+    /// `PAGE_BLOCKS` and `SEGMENT=shift,slice` override it, for tuning; `segments`: every
     /// block in a segment, `direct_above = usize::MAX`, as before direct
     /// blocks).
     ///
     /// # Safety
     /// `arena` is valid for `len` bytes, used by nothing else while the heap lives.
     unsafe fn new(arena: *mut u8, len: usize, mut config: Config, segments: bool) -> Self {
-        if let Some(n) = std::env::var("DIRECT_ABOVE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(n) = env_number("DIRECT_ABOVE") {
             config = config.with_direct_above(n);
         }
         if let Some((seg, slice)) = std::env::var("SEGMENT").ok().and_then(|v| {
@@ -79,6 +81,9 @@ impl Masu {
                 .map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap()))
         }) {
             config = config.with_segment(seg, slice);
+        }
+        if let Some(n) = env_number("PAGE_BLOCKS") {
+            config = config.with_page_blocks(n);
         }
         if segments {
             config = config.with_direct_above(usize::MAX);
