@@ -168,7 +168,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Raises the peak to `live`, unless `live` reads below zero (a heap
     /// that freed more direct blocks of a shared region than it allocated:
-    /// its wrapped figure is no peak).
+    /// its wrapped figure is no peak). (The live figure is summed from the
+    /// pages only with `stats`.)
+    #[cfg(feature = "stats")]
     fn note_live_unless_negative(&self, live: usize) {
         if !below_zero(live) {
             self.counters.note_live(live);
