@@ -159,6 +159,17 @@ pub(crate) unsafe fn check_popped(page: &Page, block: *mut Block, next: *mut Blo
         link_out_of_page(block, n);
     }
     // SAFETY: guaranteed by the caller.
+    unsafe { check_tag(page, block) };
+}
+
+/// Reports `UseAfterFree` unless the free `block` of `page` still holds
+/// its freed tag.
+///
+/// # Safety
+/// `block` is a free block of `page` (at least 16 bytes).
+#[inline(always)]
+unsafe fn check_tag(page: &Page, block: *mut Block) {
+    // SAFETY: guaranteed by the caller.
     if unsafe { (block as *const usize).add(1).read() } != freed_tag(page.key) {
         tag_overwritten(block, page.block_size);
     }
@@ -218,9 +229,7 @@ pub(crate) unsafe fn check_page_lists(page: *const Page, budget: &mut usize) {
                 link_out_of_page(block, next as usize);
             }
             // SAFETY: as above.
-            if unsafe { (block as *const usize).add(1).read() } != freed_tag(page.key) {
-                tag_overwritten(block, page.block_size);
-            }
+            unsafe { check_tag(page, block) };
             block = next;
         }
     }
