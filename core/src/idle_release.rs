@@ -26,7 +26,12 @@
 //!   complete, its `local_free` push visible. Such a page is collected and
 //!   freed: its slices go back to its segment and wait for the purge delay.
 //!   The queue's first page stays, so the direct table does not change, and
-//!   its flags are not written (`PageQueues::remove_behind_first`).
+//!   its flags are not written (`PageQueues::remove_unreached`);
+//! * the first page of a class above the direct table's (`DIRECT_MAX`),
+//!   when it holds no live block: only the slow paths allocate from such a
+//!   page, and no fast free can come without a live block. Freed as above,
+//!   with no other page's flags written; the owner's next allocation of the
+//!   class takes a page afresh.
 //!
 //! It leaves the heap's batch of remote frees alone (`remote_buffer.rs`):
 //! the std shim frees other heaps' blocks into it outside the gate
@@ -49,7 +54,7 @@
 use crate::heap::Heap;
 use crate::os::Os;
 use crate::page::Page;
-use crate::size_class::CLASS_COUNT;
+use crate::size_class::{class_size, CLASS_COUNT, DIRECT_MAX};
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
 
@@ -121,7 +126,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if !cfg!(feature = "checks") {
             for c in 0..CLASS_COUNT {
                 // SAFETY: guaranteed by the caller.
-                pages_freed += unsafe { self.free_emptied_behind_first(c) };
+                pages_freed += unsafe {
+                    self.free_emptied_behind_first(c) + self.free_emptied_first_off_table(c)
+                };
             }
             // SAFETY: guaranteed by the caller.
             pages_freed += unsafe { self.free_emptied_full() };
@@ -153,7 +160,34 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: queued pages are live and ours; the caller excludes the
         // slow paths, and the fast paths do not reach a page behind the
         // first (the direct table holds first pages only).
-        unsafe { self.free_emptied_from((*first).next, Self::free_behind_first) }
+        unsafe { self.free_emptied_from((*first).next, Self::free_unreached) }
+    }
+
+    /// Frees the first page of class `class` when no fast path reaches it
+    /// (the class is above the direct table's, so only the slow paths
+    /// allocate from it) and it holds no live block; returns 1 if it did.
+    /// An empty page of such a class is kept only to spare the owner's
+    /// next slow path a page search: an owner idle for the purger's interval
+    /// needs none, and the page may be all that holds its segment.
+    ///
+    /// # Safety
+    /// As for [`Heap::release_while_owner_idle`].
+    unsafe fn free_emptied_first_off_table(&mut self, class: usize) -> usize {
+        let first = self.pages.first(class);
+        // SAFETY: a queued page is live and ours; the caller excludes the
+        // slow paths; a page of a class above `DIRECT_MAX` is in no direct
+        // entry, so the owner's fast allocation never reaches it, and with
+        // no live block its fast free cannot either (see the module
+        // documentation for why the reads of `holds_no_live_block` suffice).
+        unsafe {
+            if first.is_null() || class_size(class) <= DIRECT_MAX || !holds_no_live_block(first) {
+                return 0;
+            }
+            self.merge_and_fold(first);
+            debug_assert_eq!(Page::used_of(first), 0);
+            self.free_unreached(first);
+        }
+        1
     }
 
     /// Frees the pages of `full` that hold only remote frees; returns how
@@ -197,18 +231,19 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         freed
     }
 
-    /// Unlinks an emptied page from behind its class queue's first page
-    /// (`PageQueues::remove_behind_first`: no direct entry or flag of the
-    /// first page written) and frees it: what `free_any_page` does to a
+    /// Unlinks an emptied page that no fast path reaches from its class
+    /// queue (`PageQueues::remove_unreached`: no direct entry or flag of
+    /// another page written) and frees it: what `free_any_page` does to a
     /// small page.
     ///
     /// # Safety
-    /// `page` is an empty small page of this heap behind its queue's first.
-    unsafe fn free_behind_first(&mut self, page: *mut Page) {
+    /// `page` is an empty small page of this heap behind its queue's first,
+    /// or the first of a class above `DIRECT_MAX`.
+    unsafe fn free_unreached(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
             let class = (*page).class.index();
-            self.pages.remove_behind_first(page);
+            self.pages.remove_unreached(page);
             self.counts.page_freed(class);
             self.release_page_slices(page);
         }

@@ -12,7 +12,7 @@
 //! * bit `c` of `lone_mask` is set exactly when queue `c` holds one page,
 //!   and `PageFlags::KEEP` is set on that page exactly when lone pages are
 //!   kept and bit `c` of `unkept_mask` is clear (set when the background
-//!   purger left the page alone, [`PageQueues::remove_behind_first`]: it
+//!   purger left the page alone, [`PageQueues::remove_unreached`]: it
 //!   does not write the flags of a first page, which the owner's fast free
 //!   reads; the queue's next change sets `KEEP` and clears the bit);
 //! * `full_live` is the sum of `stat_used * block_size` over `full`.
@@ -276,24 +276,28 @@ impl PageQueues {
         }
     }
 
-    /// Takes `page`, behind the first page of its class queue, out of the
-    /// queue for the background purger (`idle_release.rs`), which runs
-    /// while the owner's fast paths read the direct table and the first
-    /// page's flags: it writes neither. A first page left alone gets no
-    /// `KEEP` (its bit in `unkept_mask` says so) until the queue's next
-    /// change.
+    /// Takes `page` out of its class queue for the background purger
+    /// (`idle_release.rs`), which runs while the owner's fast paths read
+    /// the direct table and the flags of pages that hold live blocks: it
+    /// writes neither. `page` is behind its queue's first page, or the first
+    /// page of a class above the direct table's (no direct entry names it).
+    /// A first page left alone gets no `KEEP` (its bit in `unkept_mask`
+    /// says so) until the queue's next change.
     ///
     /// # Safety
     /// `page` is a live small page of the heap in its class queue, not the
-    /// first.
-    pub(crate) unsafe fn remove_behind_first(&mut self, page: *mut Page) {
+    /// first unless its class is above `DIRECT_MAX`.
+    pub(crate) unsafe fn remove_unreached(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
             let class = (*page).class.index();
-            debug_assert!(self.queues[class].first != page);
+            debug_assert!(self.queues[class].first != page || class_size(class) > DIRECT_MAX);
             self.queues[class].remove(page);
             let q = self.queues[class];
-            if q.first == q.last {
+            if q.first.is_null() {
+                self.lone_mask &= !(1 << class);
+                self.unkept_mask &= !(1 << class);
+            } else if q.first == q.last {
                 self.lone_mask |= 1 << class;
                 if self.keep_lone {
                     self.unkept_mask |= 1 << class;

@@ -355,6 +355,17 @@ impl ProtocolPage {
         unsafe { crate::idle_release::only_remote_frees(self.page.get()) }
     }
 
+    /// The background purger's check before it frees the first page of a
+    /// class above the direct table (`idle_release::holds_no_live_block`):
+    /// true when no block of the page is live, remote frees or none.
+    ///
+    /// # Safety
+    /// As for [`ProtocolPage::only_remote_frees`].
+    pub unsafe fn holds_no_live_block(&self) -> bool {
+        // SAFETY: forwarded from the caller.
+        unsafe { crate::idle_release::holds_no_live_block(self.page.get()) }
+    }
+
     /// Blocks handed out and not known freed (pending remote frees count as
     /// used until collected).
     ///

@@ -288,26 +288,26 @@ fn free_all_vm(
 }
 
 /// A class's lone page that the owner emptied, with nothing on its `free`
-/// list (4 KiB blocks are carved one at a time), and a second class's page
-/// that another heap emptied: both are reset to nothing carved and their
-/// memory given back whole; the owner then carves them again.
+/// list (the page was filled to its last block), and a second class's page
+/// that another heap emptied, both of classes in the direct table: both are
+/// reset to nothing carved and their memory given back whole; the owner then
+/// carves them again.
 #[test]
 fn emptied_first_pages_with_an_empty_free_list_go_back_whole() {
     let os = common::VmLikeOs::new(64 << 20);
     let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
     let mut other = Heap::new(os, Config::VIRTUAL_MEMORY);
+    // (With `checks` a block carries a trailer of 16 bytes.)
+    let t = if cfg!(feature = "checks") { 16 } else { 0 };
     let (a, b) = (
-        Layout::from_size_align(4096, 8).unwrap(),
-        Layout::from_size_align(3072, 8).unwrap(),
+        Layout::from_size_align(1024 - t, 8).unwrap(),
+        Layout::from_size_align(512 - t, 8).unwrap(),
     );
-    // Sixteen 4 KiB blocks fill one 64 KiB page; 3 KiB blocks too (21).
-    let mine: Vec<*mut u8> = (0..16).map(|_| owner.alloc(a)).collect();
-    let theirs: Vec<*mut u8> = (0..21).map(|_| owner.alloc(b)).collect();
+    // A 64 KiB page holds 64 blocks of 1 KiB, 128 of 512 B: each filled.
+    let mine: Vec<*mut u8> = (0..64).map(|_| owner.alloc(a)).collect();
+    let theirs: Vec<*mut u8> = (0..128).map(|_| owner.alloc(b)).collect();
     let pages = |h: &Heap<&'static common::VmLikeOs>| h.stats().pages_per_class.iter().sum::<u32>();
-    if !cfg!(feature = "checks") {
-        // (With `checks` a block carries a trailer: other classes.)
-        assert_eq!(pages(&owner), 2, "one page of each class");
-    }
+    assert_eq!(pages(&owner), 2, "one page of each class");
     for &p in &mine {
         // SAFETY: a live block, freed once.
         unsafe { owner.dealloc(p, a) };
@@ -326,13 +326,11 @@ fn emptied_first_pages_with_an_empty_free_list_go_back_whole() {
         return;
     }
     let start = |v: &[*mut u8]| *v.iter().min().unwrap() as usize;
-    let mut want = vec![
-        (start(&mine), 16 * 4096),
-        (start(&theirs), (21 * 3072) & !4095),
-    ];
+    let mut want = vec![(start(&mine), 64 << 10), (start(&theirs), 64 << 10)];
     want.sort_unstable();
     assert_eq!(got, want, "both pages' blocks, whole");
-    assert_eq!(r.discarded, 16 * 4096 + ((21 * 3072) & !4095));
+    assert_eq!(r.discarded, 128 << 10);
+    assert_eq!(r.pages_freed, 0, "in the direct table: they stay");
     assert_eq!(pages(&owner), 2, "the pages stay, their queues' first");
     owner.assert_valid();
     assert_counted!(owner.stats().live_bytes, 0);
@@ -340,17 +338,72 @@ fn emptied_first_pages_with_an_empty_free_list_go_back_whole() {
     let again = unsafe { owner.release_while_owner_idle(true) };
     assert_eq!(again.discarded, 0, "nothing carved: left alone");
     // Carved again, in the same pages.
-    let more: Vec<*mut u8> = (0..16).map(|_| owner.alloc(a)).collect();
+    let more: Vec<*mut u8> = (0..64).map(|_| owner.alloc(a)).collect();
     let mut sorted = more.clone();
     sorted.sort_unstable();
     let mut before = mine.clone();
     before.sort_unstable();
     assert_eq!(sorted, before, "the page is carved again");
     for &p in &more {
-        // SAFETY: live 4 KiB blocks.
-        unsafe { p.write_bytes(0x77, 4096) };
+        // SAFETY: live 1 KiB blocks.
+        unsafe { p.write_bytes(0x77, 1024 - t) };
     }
     free_all_vm(&mut owner, a, more);
+}
+
+/// First pages of classes above the direct table (no fast path allocates
+/// from them) that hold no live block are freed whole, whether the owner
+/// or another heap emptied them and whatever their `free` list holds; one
+/// with a live block stays; the owner allocates from fresh pages after.
+#[test]
+fn emptied_first_pages_above_the_direct_table_are_freed() {
+    let os = common::VmLikeOs::new(64 << 20);
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let mut other = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let t = if cfg!(feature = "checks") { 16 } else { 0 };
+    let sizes = [2048 - t, 3072 - t, 4096 - t, 6144 - t];
+    let l = |i: usize| Layout::from_size_align(sizes[i], 8).unwrap();
+    // Two blocks of each class; the 2 KiB page keeps carved blocks on
+    // `free` (a batch carves more than two).
+    let blocks: Vec<[*mut u8; 2]> = (0..4)
+        .map(|i| [owner.alloc(l(i)), owner.alloc(l(i))])
+        .collect();
+    let pages = |h: &Heap<&'static common::VmLikeOs>| h.stats().pages_per_class.iter().sum::<u32>();
+    assert_eq!(pages(&owner), 4);
+    // 2 KiB and 4 KiB: the owner frees both; 3 KiB: another heap does; 6
+    // KiB: one stays live.
+    for (i, pair) in blocks.iter().enumerate() {
+        for (j, &p) in pair.iter().enumerate() {
+            // SAFETY: live blocks, each freed once.
+            unsafe {
+                match (i, j) {
+                    (1, _) => other.dealloc(p, l(i)),
+                    (3, 1) => {}
+                    _ => owner.dealloc(p, l(i)),
+                }
+            }
+        }
+    }
+    other.flush_remote_frees();
+    // SAFETY: nothing else uses `owner` during the call.
+    let r = unsafe { owner.release_while_owner_idle(true) };
+    if cfg!(feature = "checks") {
+        assert_eq!(r.pages_freed, 0, "checks: nothing is reached");
+        return;
+    }
+    assert_eq!(r.pages_freed, 3, "all but the page with a live block");
+    assert_eq!(pages(&owner), 1);
+    owner.assert_valid();
+    assert_counted!(owner.stats().live_bytes, 6144, "the 6 KiB block");
+    // The owner goes on: new pages for the freed classes.
+    let more: Vec<*mut u8> = (0..3).map(|i| owner.alloc(l(i))).collect();
+    for (i, &p) in more.iter().enumerate() {
+        // SAFETY: a live block of `sizes[i]` bytes.
+        unsafe { p.write_bytes(0x5a, sizes[i]) };
+        // SAFETY: as above, freed once.
+        unsafe { owner.dealloc(p, l(i)) };
+    }
+    free_all_vm(&mut owner, l(3), [blocks[3][1]]);
 }
 
 /// A lone emptied page whose `free` list still holds blocks (the fast

@@ -12,7 +12,9 @@
 //! later. The purger yields before it looks (see `remote_free.rs` on loom's
 //! partial-order reduction), and [`Coverage`] fails the model if the purger
 //! never took the page. The twins free the owner's block with the count lowered before the
-//! push, or with a Relaxed count, and loom must catch each.
+//! push, or with a Relaxed count, and loom must catch each. The same model
+//! runs the check of a class's first page above the direct table
+//! (`holds_no_live_block`: no remote free needed), with the first twin.
 //!
 //! [`Coverage`]: masu_loom_tests::Coverage
 #![cfg(loom)]
@@ -27,7 +29,16 @@ use masu_loom_tests::{
 /// How the owner frees its block on its fast path.
 type OwnerFree = unsafe fn(&ProtocolPage, *mut u8);
 
+/// The purger's check: `only_remote_frees` (a page behind its queue's
+/// first, or in `full`) or `holds_no_live_block` (the first page of a class
+/// above the direct table).
+type PurgerCheck = unsafe fn(&ProtocolPage) -> bool;
+
 fn run(owner_free: OwnerFree, taken: &'static Coverage) {
+    run_with(owner_free, ProtocolPage::only_remote_frees, taken)
+}
+
+fn run_with(owner_free: OwnerFree, check: PurgerCheck, taken: &'static Coverage) {
     model(3, move || {
         let f = Arc::new(PageFixture::new(2));
         let fo = f.clone();
@@ -44,7 +55,7 @@ fn run(owner_free: OwnerFree, taken: &'static Coverage) {
         // does, so that loom explores the pushes landing before it looks.
         thread::yield_now();
         // SAFETY: this thread stands for the slow paths until the joins.
-        let claimed = unsafe { f.page.only_remote_frees() };
+        let claimed = unsafe { check(&f.page) };
         taken.count(claimed);
         if claimed {
             let blocks = collect_and_pop(&f.page);
@@ -107,4 +118,23 @@ fn twin_count_lowered_before_the_push_is_caught() {
 fn twin_relaxed_count_is_caught() {
     static TAKEN: Coverage = Coverage::new("purger took the page");
     run(broken_relaxed, &TAKEN);
+}
+
+#[test]
+fn a_first_page_above_the_direct_table_is_taken_only_when_every_block_is_free() {
+    static TAKEN: Coverage = Coverage::new("purger took the page");
+    run_with(free_local, ProtocolPage::holds_no_live_block, &TAKEN);
+    let min = if cfg!(feature = "checks") { 0 } else { 1 };
+    TAKEN.check("the purger taking the page", min);
+}
+
+#[test]
+#[cfg_attr(not(feature = "checks"), should_panic(expected = "block missing"))]
+fn twin_count_lowered_before_the_push_is_caught_by_the_first_page_check() {
+    static TAKEN: Coverage = Coverage::new("purger took the page");
+    run_with(
+        broken_count_first,
+        ProtocolPage::holds_no_live_block,
+        &TAKEN,
+    );
 }

@@ -120,8 +120,10 @@ pub fn run(args: &Args) -> Report {
     };
     let secs = secs(t);
     let freed = phase("freed");
-    // `snapshot=1`: print masu's report (libmasu only) right after the frees.
-    if args.get("snapshot", 0, 0) != 0 {
+    // `snapshot=1`: print masu's report (libmasu only) right after the frees;
+    // `snapshot=2`: at the end of the idle, before the threads end.
+    let snapshot = args.get("snapshot", 0, 0);
+    if snapshot == 1 {
         super::masu_snapshot();
     }
     let idle_start = Instant::now();
@@ -142,6 +144,9 @@ pub fn run(args: &Args) -> Report {
         if at_1s.is_none() && ms >= 1000.0 {
             at_1s = Some(last);
         }
+    }
+    if snapshot == 2 {
+        super::masu_snapshot();
     }
     for e in ends {
         let _ = e.send(());
