@@ -44,6 +44,11 @@
 //! larger than a memory page on the `local_free` and `thread_free` lists
 //! of every page, first pages and pages with live blocks included.
 //!
+//! Last, after the due purges, the cached segments whose purge is done are
+//! released (`Heap::release_purged_cache`): the cache spares a busy owner
+//! its mappings; an idle one makes none, and each cached segment keeps its
+//! header resident. No fast path reaches a cached segment.
+//!
 //! Not reached: first pages with blocks on `free` or a live block (but for
 //! those insides), pages whose remote frees are not counted in the word
 //! (`checks`, 32-bit targets), and small blocks freed into pages that still
@@ -105,14 +110,17 @@ pub struct IdleRelease {
     pub waiting: bool,
     /// Bytes of the insides of free blocks given back (`idle_discard.rs`).
     pub discarded: usize,
+    /// Cached segments whose purge was done, released to the `Os`.
+    pub segments_released: usize,
 }
 
 impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Gives back what may go while the owner is alive but idle: frees the
     /// pages that other threads emptied and no fast path reaches, with
     /// `discard_insides` gives back the insides of free blocks larger than
-    /// a memory page (`idle_discard.rs`), and does the due purges (see the
-    /// module documentation).
+    /// a memory page (`idle_discard.rs`), does the due purges and releases
+    /// the cached segments whose purge is done (see the module
+    /// documentation).
     ///
     /// # Safety
     /// The caller excludes every other use of the heap but the owner's fast
@@ -140,10 +148,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
         }
         self.purge_queue_due();
+        let segments_released = self.release_purged_cache();
         IdleRelease {
             pages_freed,
             waiting: !self.lists.purge_first().is_null(),
             discarded,
+            segments_released,
         }
     }
 

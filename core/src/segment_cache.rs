@@ -159,6 +159,30 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         any
     }
 
+    /// Releases the cached segments whose purge is done (none of their free
+    /// memory waits for its delay: they hold their header and address
+    /// space only); returns how many. For an owner that went idle
+    /// (`Heap::release_while_owner_idle`): its cache spares the mappings
+    /// of a busy owner, and an idle one makes none.
+    pub(crate) fn release_purged_cache(&mut self) -> usize {
+        let mut released = 0;
+        let mut seg = self.lists.cache_first();
+        while !seg.is_null() {
+            // SAFETY: cached segments are live and ours; `next` is read
+            // before the segment is released.
+            unsafe {
+                let next = (*seg).next;
+                if !(*seg).in_purge_queue {
+                    self.lists.cache_take(seg);
+                    self.release_segment(seg);
+                    released += 1;
+                }
+                seg = next;
+            }
+        }
+        released
+    }
+
     /// Gives a segment (in no list) back to the `Os`.
     pub(crate) fn release_segment(&mut self, seg: *mut Segment) {
         // SAFETY: `seg` is live, ours, and in no segment list.

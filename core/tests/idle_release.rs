@@ -505,3 +505,50 @@ fn the_walk_stops_at_an_overwritten_link() {
     );
     assert_eq!(r.discarded, 2 * inside(blocks[1]).1);
 }
+
+/// The segment cache of an idle owner: an emptied segment waits in the
+/// cache for its purge delay and is released at the first call after it
+/// (not before), counted in `segments_released`; the owner then maps anew.
+#[test]
+fn cached_segments_go_back_once_their_purge_is_done() {
+    let os = common::VmLikeOs::new(64 << 20);
+    // Purge delay: four slow-path events (no clock in the test `Os`).
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(4));
+    let l = Layout::from_size_align(1 << 20, 8).unwrap();
+    // Large blocks fill a segment of their own; freed, it goes to the cache.
+    let p = owner.alloc(l);
+    // SAFETY: a live block, freed once.
+    unsafe { owner.dealloc(p, l) };
+    assert_eq!(
+        owner.stats().cached_segments,
+        1,
+        "the emptied segment, cached"
+    );
+    let releases = || os.releases.load(std::sync::atomic::Ordering::Relaxed);
+    let before = releases();
+    let mut released = 0;
+    let mut calls = 0;
+    while released == 0 && calls < 16 {
+        // SAFETY: nothing else uses `owner` during the call.
+        let r = unsafe { owner.release_while_owner_idle(true) };
+        if r.segments_released == 0 {
+            assert!(r.waiting, "nothing waits and the segment stays cached");
+        }
+        released = r.segments_released;
+        calls += 1;
+        // An event of the owner's: the test `Os` has no clock.
+        owner.collect(false);
+    }
+    assert_eq!(released, 1, "released once its purge was done");
+    assert!(calls > 1, "not before its purge delay had passed");
+    assert_eq!(owner.stats().cached_segments, 0);
+    assert_eq!(releases(), before + 1, "given back to the Os");
+    owner.assert_valid();
+    let q = owner.alloc(l);
+    assert!(!q.is_null());
+    // SAFETY: a live block of 1 MiB, freed once.
+    unsafe {
+        q.write_bytes(0x33, 1 << 20);
+        owner.dealloc(q, l);
+    }
+}
