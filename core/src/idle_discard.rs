@@ -50,6 +50,20 @@
 //! blocks (nor the first-page reset: a double free of a block that lost its
 //! tag would not be caught).
 //!
+//! A run of freed blocks further down, between blocks that must stay (live
+//! ones, the heads of `local_free` and `thread_free`, the last carved
+//! batch's unused blocks on `free`), is parked ([`park_run`], where
+//! [`PAGES_PARK`]): the run of carved blocks behind the heads that covers
+//! the most whole memory pages leaves the lists, the page records it in
+//! `Page::parked` (its first block and length), and its memory pages go
+//! back; [`Page::extend`] carves the run again before any new block. One
+//! run a page: a page with a parked run parks nothing more until the owner
+//! has carved it all. Blocks behind the head of `thread_free` park too on
+//! a page whose word counts the list: the count stays, so `used` keeps
+//! counting them until the owner's collect subtracts the count
+//! (`Page::merge_frees` trusts the count over the list it walks). Remote
+//! frees push in front of the head and never read the blocks behind it.
+//!
 //! Idle heaps are looked at again and again (the std shim's purger passes
 //! once a second); the heap keeps a digest of the lists' heads it last
 //! discarded under ([`Heap::idle_discard_digest`]) and does nothing while
@@ -58,6 +72,7 @@
 //! after as many steps as the page has carved blocks. The loom models
 //! `loom-tests/tests/idle_discard.rs`, `idle_reset.rs` and `idle_trim.rs`
 //! run [`discard_page_insides`], [`resettable`] and [`trim_page_tail`]
+//! (the trim and the parking, the latter with a remote free as well)
 //! against an owner's fast paths.
 
 use crate::heap::Heap;
@@ -65,6 +80,7 @@ use crate::idle_release::holds_no_live_block;
 use crate::os::Os;
 use crate::page::{
     block_start_within, decode_link, encode_link, remote_word_parts, Block, Page, PageFlags,
+    PAGES_PARK,
 };
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
@@ -171,13 +187,24 @@ unsafe fn listed(page: *const Page, b: *mut Block) -> *mut Block {
 /// Most blocks a page may have for [`trim_page_tail`] (its bitmap's bits).
 const TAIL_MAX_BLOCKS: usize = 8192;
 
+/// Which of a page's blocks wait on its `local_free` list: a bit per block.
+type OnList = [u64; TAIL_MAX_BLOCKS / 64];
+
+/// True when block `i` is on the list.
+fn is_on(on: &OnList, i: usize) -> bool {
+    on[i / 64] >> (i % 64) & 1 != 0
+}
+
 /// Takes the run of carved blocks at the end of `page` that all wait on
 /// its `local_free` list (behind the list's head) off the list and off the
 /// carved count, and calls `discard(start, len)` for the whole memory pages
-/// (of `page_size` bytes) they cover; returns the bytes given back (0 when
-/// `discard` returned false; 0, and nothing changed, when the run covers
-/// no whole memory page). With `FRESH` (the
-/// uncarved part reads as zero) the run is left zero: the ends outside the
+/// (of `page_size` bytes) they cover; then, where pages park
+/// ([`PAGES_PARK`]) and this one has no parked run, parks the run of
+/// carved blocks further down that all wait behind the head and cover the
+/// most whole memory pages ([`park_run`]). Returns the bytes given back
+/// (those of the `discard` calls that returned true); nothing changes for a
+/// run that covers no whole memory page. With `FRESH` (the uncarved part
+/// reads as zero) the trimmed tail is left zero: the ends outside the
 /// discarded pages are cleared, and so is the rest if `discard` returns
 /// false (it did nothing).
 ///
@@ -193,8 +220,9 @@ pub(crate) unsafe fn trim_page_tail(
     unsafe { trim_tail(page, page_size, true, discard) }
 }
 
-/// [`trim_page_tail`], which keeps the list's head (`keep_head`); without
-/// it, the loom model's broken twin.
+/// [`trim_page_tail`], which keeps the lists' heads (`keep_head`); without
+/// it, the loom models' broken twin, whose trim may take the `local_free`
+/// head and whose parked run may hold either head.
 ///
 /// # Safety
 /// As for [`trim_page_tail`].
@@ -209,54 +237,175 @@ pub(crate) unsafe fn trim_tail(
     // `local_free` behind a head read with Acquire, whose links nobody else
     // writes (see the module documentation).
     unsafe {
-        let (key, start, block_size, capacity) = (
-            (*page).key,
-            (*page).start as usize,
-            (*page).block_size,
-            (*page).capacity as usize,
-        );
         let head = listed(page, Page::local_free_acquire(page));
-        if head.is_null() || capacity > TAIL_MAX_BLOCKS {
+        let mut on_list = [0u64; TAIL_MAX_BLOCKS / 64];
+        if !mark_listed(page, head, &mut on_list) {
             return 0;
         }
-        let index = |b: *mut Block| (b as usize - start) / block_size;
-        let mut on_list = [0u64; TAIL_MAX_BLOCKS / 64];
+        let (start, block_size) = ((*page).start as usize, (*page).block_size);
+        let index = |b: *mut Block| {
+            if b.is_null() {
+                usize::MAX
+            } else {
+                (b as usize - start) / block_size
+            }
+        };
+        let mut bytes = 0;
+        if !head.is_null() {
+            // The head stays: blocks the owner frees from now on link to it.
+            let keep = if keep_head { index(head) + 1 } else { 0 };
+            bytes += trim_run(page, head, &on_list, keep, page_size, &mut discard);
+        }
+        if PAGES_PARK && Page::parked_of(page).1 == 0 {
+            // Blocks on `thread_free` behind its head may park too where
+            // the word keeps the list's count (the owner's collect lowers
+            // `used` by the count, parked blocks included).
+            let remote = remote_head(page);
+            if !mark_listed_from(page, remote, &mut on_list) {
+                return bytes;
+            }
+            let heads = [head, remote];
+            // (The twin may park the heads too.)
+            let keep_out = if keep_head {
+                [index(head), index(remote)]
+            } else {
+                [usize::MAX; 2]
+            };
+            bytes += park_run(page, heads, &on_list, keep_out, page_size, &mut discard);
+        }
+        bytes
+    }
+}
+
+/// The first block on `page`'s `thread_free` list, read with Acquire, on a
+/// page whose word counts the list's blocks; null when it has none, or
+/// the word has no count (then every block of the list must stay on it).
+///
+/// # Safety
+/// As for [`trim_tail`].
+unsafe fn remote_head(page: *const Page) -> *mut Block {
+    // SAFETY: guaranteed by the caller; `thread_free` is an atomic.
+    unsafe {
+        if !Page::counts_remote(page) {
+            return core::ptr::null_mut();
+        }
+        let word = (*page).thread_free.load(Ordering::Acquire);
+        listed(page, remote_word_parts(word, true).0)
+    }
+}
+
+/// Marks in `on` the blocks on `page`'s `local_free` list from `head` (none
+/// when null); false (and nothing to trim) when the page has too many blocks, or the
+/// walk finds a cycle or a link that leads out of the page's blocks (a
+/// write after a free).
+///
+/// # Safety
+/// As for [`trim_tail`]; `head` is the list's head, a block of the page.
+unsafe fn mark_listed(page: *const Page, head: *mut Block, on: &mut OnList) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        if (*page).capacity as usize > TAIL_MAX_BLOCKS {
+            return false;
+        }
+        mark_listed_from(page, head, on)
+    }
+}
+
+/// [`mark_listed`] for any of the page's lists whose blocks behind `head`
+/// nobody but the purger writes (`local_free`, `thread_free`), once the
+/// capacity is known to fit the bitmap: a block already marked is a cycle
+/// (the two lists never share a block).
+///
+/// # Safety
+/// As for [`mark_listed`].
+unsafe fn mark_listed_from(page: *const Page, head: *mut Block, on: &mut OnList) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let (key, start, block_size) = ((*page).key, (*page).start as usize, (*page).block_size);
         let mut b = head;
         while !b.is_null() {
-            let i = index(b);
-            if on_list[i / 64] >> (i % 64) & 1 != 0 {
-                return 0; // a cycle: a link was overwritten
+            let i = (b as usize - start) / block_size;
+            if is_on(on, i) {
+                return false; // a cycle: a link was overwritten
             }
-            on_list[i / 64] |= 1 << (i % 64);
+            on[i / 64] |= 1 << (i % 64);
             let next = listed(page, decode_link(key, (*b).next));
             if next.is_null() && (*b).next != encode_link(key, core::ptr::null_mut()) {
-                return 0; // a link leads out of the page's blocks
+                return false; // a link leads out of the page's blocks
             }
             b = next;
         }
-        let is_on_list = |i: usize| on_list[i / 64] >> (i % 64) & 1 != 0;
-        // The head stays: blocks the owner frees from now on link to it.
-        let keep = if keep_head { index(head) + 1 } else { 0 };
-        let mut carved = capacity;
-        while carved > keep && is_on_list(carved - 1) {
-            carved -= 1;
-        }
-        let (from, to) = (start + carved * block_size, start + capacity * block_size);
-        let (lo, hi) = (from.next_multiple_of(page_size), to & !(page_size - 1));
-        if hi <= lo {
-            return 0;
-        }
+        true
+    }
+}
+
+/// Takes the blocks with an index in `range` off the list of `page`'s
+/// blocks behind `head` (which stays whatever its index).
+///
+/// # Safety
+/// As for [`trim_tail`]; `head` heads `local_free` or `thread_free`.
+unsafe fn unlink(page: *const Page, head: *mut Block, range: core::ops::Range<usize>) {
+    // SAFETY: guaranteed by the caller: the purger's to relink.
+    unsafe {
+        let (key, start, block_size) = ((*page).key, (*page).start as usize, (*page).block_size);
+        let index = |b: *mut Block| (b as usize - start) / block_size;
         let (mut prev, mut b) = (head, decode_link(key, (*head).next));
         while !b.is_null() {
             let next = decode_link(key, (*b).next);
-            if index(b) < carved {
+            if !range.contains(&index(b)) {
                 (*prev).next = encode_link(key, b);
                 prev = b;
             }
             b = next;
         }
         (*prev).next = encode_link(key, core::ptr::null_mut());
+    }
+}
+
+/// The whole memory pages (of `page_size` bytes) inside blocks `run` of
+/// `page`, as an address range (empty when none).
+///
+/// # Safety
+/// `page` is a live page descriptor.
+unsafe fn whole_pages(
+    page: *const Page,
+    run: &core::ops::Range<usize>,
+    page_size: usize,
+) -> (usize, usize) {
+    // SAFETY: guaranteed by the caller; fixed fields.
+    let (start, block_size) = unsafe { ((*page).start as usize, (*page).block_size) };
+    let (from, to) = (start + run.start * block_size, start + run.end * block_size);
+    (from.next_multiple_of(page_size), to & !(page_size - 1))
+}
+
+/// The trim of [`trim_tail`]: the listed run at the page's end, down to
+/// block `keep` at the lowest, leaves the list and `capacity`.
+///
+/// # Safety
+/// As for [`trim_tail`]; `on` marks the list from `head`.
+unsafe fn trim_run(
+    page: *mut Page,
+    head: *mut Block,
+    on: &OnList,
+    keep: usize,
+    page_size: usize,
+    discard: &mut impl FnMut(*mut u8, usize) -> bool,
+) -> usize {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let capacity = (*page).capacity as usize;
+        let mut carved = capacity;
+        while carved > keep && is_on(on, carved - 1) {
+            carved -= 1;
+        }
+        let (lo, hi) = whole_pages(page, &(carved..capacity), page_size);
+        if hi <= lo {
+            return 0;
+        }
+        unlink(page, head, carved..capacity);
         (*page).capacity = carved as u32;
+        let (start, block_size) = ((*page).start as usize, (*page).block_size);
+        let (from, to) = (start + carved * block_size, start + capacity * block_size);
         let fresh = (*page).flags.has(PageFlags::FRESH);
         if fresh {
             (from as *mut u8).write_bytes(0, lo - from);
@@ -269,6 +418,61 @@ pub(crate) unsafe fn trim_tail(
             (lo as *mut u8).write_bytes(0, hi - lo);
         }
         0
+    }
+}
+
+/// Parks the run of `page`'s carved blocks (below `capacity`) that all
+/// wait behind the heads of `local_free` and `thread_free` and cover the
+/// most whole memory pages: they leave the lists, the page records them as
+/// its parked run (`Page::parked_of`; [`Page::extend`] carves them again
+/// first), and `discard` gets those memory pages. The run may lie anywhere:
+/// between blocks still live, blocks on `free` (the fast path's), and the
+/// lists' heads. Blocks taken from `thread_free` stay in its word's count,
+/// so `used` counts them until the owner's collect subtracts the count.
+/// Returns the bytes given back; parks nothing when no run covers a whole
+/// memory page.
+///
+/// # Safety
+/// As for [`trim_tail`]; `on` marks the lists from `heads` (`local_free`'s,
+/// and `thread_free`'s or null), whose indices are `keep_out`; the page has
+/// no parked run.
+unsafe fn park_run(
+    page: *mut Page,
+    heads: [*mut Block; 2],
+    on: &OnList,
+    keep_out: [usize; 2],
+    page_size: usize,
+    discard: &mut impl FnMut(*mut u8, usize) -> bool,
+) -> usize {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let capacity = (*page).capacity as usize;
+        let (mut best, mut best_pages) = (0..0, (0, 0));
+        let mut i = 0;
+        while i < capacity {
+            let a = i;
+            while i < capacity && !keep_out.contains(&i) && is_on(on, i) {
+                i += 1;
+            }
+            let (lo, hi) = whole_pages(page, &(a..i), page_size);
+            if hi > lo && hi - lo > best_pages.1 - best_pages.0 {
+                (best, best_pages) = (a..i, (lo, hi));
+            }
+            i += 1;
+        }
+        let (lo, hi) = best_pages;
+        if hi <= lo {
+            return 0;
+        }
+        for head in heads.into_iter().filter(|h| !h.is_null()) {
+            unlink(page, head, best.clone());
+        }
+        Page::set_parked(page, best.start, best.len());
+        if discard(lo as *mut u8, hi - lo) {
+            hi - lo
+        } else {
+            0
+        }
     }
 }
 
@@ -388,6 +592,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             Page::set_local_free(page, core::ptr::null_mut());
             self.flush_page(page);
             (*page).capacity = 0;
+            Page::set_parked(page, 0, 0);
             (*page)
                 .flags
                 .remove(PageFlags::FRESH.with(PageFlags::FREE_IS_ZERO));

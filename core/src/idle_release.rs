@@ -27,8 +27,8 @@
 //!   freed: its slices go back to its segment and wait for the purge delay.
 //!   The queue's first page stays, so the direct table does not change, and
 //!   its flags are not written (`PageQueues::remove_unreached`);
-//! * the first page of a class above the direct table's (`DIRECT_MAX`),
-//!   when it holds no live block: only the slow paths allocate from such a
+//! * with `discard_insides`, the first page of a class above the direct
+//!   table's (`DIRECT_MAX`), when it holds no live block: only the slow paths allocate from such a
 //!   page, and no fast free can come without a live block. Freed as above,
 //!   with no other page's flags written; the owner's next allocation of the
 //!   class takes a page afresh.
@@ -44,8 +44,8 @@
 //! larger than a memory page on the `local_free` and `thread_free` lists
 //! of every page, first pages and pages with live blocks included.
 //!
-//! Last, after the due purges, the cached segments whose purge is done are
-//! released (`Heap::release_purged_cache`): the cache spares a busy owner
+//! Last, after the due purges, with `discard_insides`, the cached segments
+//! whose purge is done are released (`Heap::release_purged_cache`): the cache spares a busy owner
 //! its mappings; an idle one makes none, and each cached segment keeps its
 //! header resident. No fast path reaches a cached segment.
 //!
@@ -117,9 +117,12 @@ pub struct IdleRelease {
 impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Gives back what may go while the owner is alive but idle: frees the
     /// pages that other threads emptied and no fast path reaches, with
-    /// `discard_insides` gives back the insides of free blocks larger than
-    /// a memory page (`idle_discard.rs`), does the due purges and releases
-    /// the cached segments whose purge is done (see the module
+    /// `discard_insides` (the std shim's `MASU_IDLE_DISCARD`) also frees
+    /// the emptied first pages of the classes above the direct table, gives
+    /// back free memory in place (`idle_discard.rs`: the insides of free
+    /// blocks larger than a memory page, emptied first pages, freed tails
+    /// and parked runs) and releases the cached segments whose purge is
+    /// done; in any case it does the due purges (see the module
     /// documentation).
     ///
     /// # Safety
@@ -134,9 +137,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if !cfg!(feature = "checks") {
             for c in 0..CLASS_COUNT {
                 // SAFETY: guaranteed by the caller.
-                pages_freed += unsafe {
-                    self.free_emptied_behind_first(c) + self.free_emptied_first_off_table(c)
-                };
+                pages_freed += unsafe { self.free_emptied_behind_first(c) };
+                if discard_insides {
+                    // SAFETY: as above.
+                    pages_freed += unsafe { self.free_emptied_first_off_table(c) };
+                }
             }
             // SAFETY: guaranteed by the caller.
             pages_freed += unsafe { self.free_emptied_full() };
@@ -148,7 +153,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
         }
         self.purge_queue_due();
-        let segments_released = self.release_purged_cache();
+        let segments_released = if discard_insides {
+            self.release_purged_cache()
+        } else {
+            0
+        };
         IdleRelease {
             pages_freed,
             waiting: !self.lists.purge_first().is_null(),

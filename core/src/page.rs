@@ -123,6 +123,26 @@ impl PageFlags {
     }
 }
 
+/// True where a page can park a run of its carved blocks
+/// ([`Page::parked_of`]): on 64-bit targets (where the field costs no
+/// descriptor bytes with `stats`), and not with `checks` or `secure`, whose
+/// freed blocks carry fills and tags that must stay (the background
+/// purger, which parks, leaves their blocks alone).
+pub(crate) const PAGES_PARK: bool = cfg!(all(
+    target_pointer_width = "64",
+    not(any(feature = "checks", feature = "secure"))
+));
+
+// `Page::parked` costs no descriptor bytes in the build the std shim uses:
+// it fills the hole before `block_size` that `stats` leaves (112 bytes,
+// as before the field).
+#[cfg(all(
+    feature = "stats",
+    target_pointer_width = "64",
+    not(any(feature = "checks", feature = "secure"))
+))]
+static_assertions::const_assert_eq!(core::mem::size_of::<Page>(), 112);
+
 /// `Page::retired_at` of a kept empty page that the epoch tick has not yet
 /// stamped with the time.
 pub(crate) const RETIRED_UNSTAMPED: u32 = u32::MAX;
@@ -191,6 +211,15 @@ pub(crate) struct Page {
     /// Low 32 bits of `Heap::now()` when a kept page became empty, or, in
     /// the descriptor of a free slice, when that slice was freed.
     pub retired_at: u32,
+    /// The parked run (see [`Page::parked_of`]): its first block's index in
+    /// the low 16 bits, its length in the high 16. Only where pages park
+    /// ([`PAGES_PARK`]): there, with `stats`, it fills the hole before
+    /// `block_size`.
+    #[cfg(all(
+        target_pointer_width = "64",
+        not(any(feature = "checks", feature = "secure"))
+    ))]
+    pub parked: u32,
     /// With `secure`: `reserved * block_size` (saturated), the bytes from
     /// `start` where the page's blocks lie, so that a block's range check
     /// is one compare (`secure.rs`).
@@ -243,6 +272,11 @@ impl Page {
             slice_count: 0,
             slice_offset: 0,
             retired_at: 0,
+            #[cfg(all(
+                target_pointer_width = "64",
+                not(any(feature = "checks", feature = "secure"))
+            ))]
+            parked: 0,
             #[cfg(all(feature = "secure", not(feature = "checks")))]
             span_bytes: 0,
             block_size: 0,
@@ -418,6 +452,56 @@ impl Page {
     pub unsafe fn free_of(this: *const Page) -> *mut Block {
         // SAFETY: guaranteed by the caller; an atomic.
         unsafe { (*this).free.load(Ordering::Relaxed) }
+    }
+
+    /// The parked run: `(index of its first block, blocks)`, `(0, 0)` when
+    /// the page has none. Parked blocks are carved (below `capacity`) but on
+    /// no list and not in `used`: the background purger took them off
+    /// `local_free` and gave their memory pages back
+    /// (`idle_discard::park_run`), and [`Page::extend`] carves them again
+    /// before any block past `capacity`. Read and written by the owner's
+    /// slow paths and the purger, which excludes them; never by a fast
+    /// path.
+    ///
+    /// # Safety
+    /// `this` points to a live page descriptor; the caller holds the page's
+    /// slow paths.
+    #[inline]
+    pub unsafe fn parked_of(this: *const Page) -> (usize, usize) {
+        #[cfg(all(
+            target_pointer_width = "64",
+            not(any(feature = "checks", feature = "secure"))
+        ))]
+        // SAFETY: guaranteed by the caller.
+        let v = unsafe { (*this).parked } as usize;
+        #[cfg(not(all(
+            target_pointer_width = "64",
+            not(any(feature = "checks", feature = "secure"))
+        )))]
+        let v = {
+            let _ = this;
+            0
+        };
+        (v & 0xffff, v >> 16)
+    }
+
+    /// Sets the parked run (see [`Page::parked_of`]).
+    ///
+    /// # Safety
+    /// As for [`Page::parked_of`]; `from + len <= capacity <= u16::MAX`,
+    /// and `len` is 0 where pages do not park.
+    #[inline]
+    pub unsafe fn set_parked(this: *mut Page, from: usize, len: usize) {
+        debug_assert!(from + len <= 0xffff && (PAGES_PARK || len == 0));
+        #[cfg(all(
+            target_pointer_width = "64",
+            not(any(feature = "checks", feature = "secure"))
+        ))]
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            (*this).parked = (from | len << 16) as u32;
+        }
+        let _ = (this, from, len);
     }
 
     /// Sets `free` (owner only: its slow paths).
@@ -624,7 +708,10 @@ impl Page {
 
     /// Moves `thread_free` and `local_free` onto `free` (owner only). Returns
     /// the number of remote-freed blocks collected, which are no longer
-    /// `used`. `validate` is called on every collected remote block.
+    /// `used`: the count in the `thread_free` word where the page keeps one,
+    /// which includes blocks parked from the list (see
+    /// [`Page::parked_of`]). `validate` is called on every collected remote
+    /// block.
     ///
     /// # Safety
     /// `this` is in use and owned by the caller.
@@ -668,7 +755,11 @@ impl Page {
                 remote = next;
                 collected += 1;
             }
-            debug_assert!(count.is_none() || count == Some(collected));
+            // The count may exceed the list: blocks the background purger
+            // parked from behind the list's head stay counted until now
+            // (`idle_discard::park_run`).
+            debug_assert!(count.map_or(true, |n| n >= collected));
+            let collected = count.unwrap_or(collected);
             Page::set_used(this, Page::used_of(this) - collected);
             let local = Page::local_free_of(this);
             if !local.is_null() {
@@ -720,16 +811,21 @@ impl Page {
         }
     }
 
-    /// Carves up to [`EXTEND_BYTES`] of not-yet-used blocks onto `free`.
-    /// Returns false when the page is fully carved.
+    /// Carves up to [`EXTEND_BYTES`] of not-yet-used blocks onto `free`:
+    /// from the parked run first (see [`Page::parked_of`]), then past
+    /// `capacity`. Returns false when the page is fully carved.
     ///
     /// # Safety
     /// The page is in use, owned by the caller, committed, and `free` is empty.
     pub unsafe fn extend(this: *mut Page) -> bool {
         // SAFETY: guaranteed by the caller (see "Access" on [`Page`]); the
-        // carved blocks lie in the committed, uncarved part of the page.
+        // carved blocks lie in the committed, uncarved part of the page, or
+        // in the parked run, whose blocks are on no list.
         unsafe {
             debug_assert!(Page::free_of(this).is_null());
+            if PAGES_PARK && Self::unpark(this) {
+                return true;
+            }
             let (block_size, capacity) = ((*this).block_size, (*this).capacity);
             let left = ((*this).reserved - capacity) as usize;
             if left == 0 {
@@ -745,6 +841,30 @@ impl Page {
             } else {
                 (*this).flags.remove(PageFlags::FREE_IS_ZERO);
             }
+            true
+        }
+    }
+
+    /// [`Page::extend`] from the parked run: up to [`EXTEND_BYTES`] of its
+    /// first blocks onto `free`; false when the page has no parked run.
+    /// Their memory reads as zero or as old contents: not `FREE_IS_ZERO`.
+    ///
+    /// # Safety
+    /// As for [`Page::extend`].
+    unsafe fn unpark(this: *mut Page) -> bool {
+        // SAFETY: guaranteed by the caller; the run's blocks are carved,
+        // committed and on no list.
+        unsafe {
+            let (from, len) = Page::parked_of(this);
+            if len == 0 {
+                return false;
+            }
+            let block_size = (*this).block_size;
+            let n = (EXTEND_BYTES / block_size).clamp(1, len);
+            let first = (*this).start.wrapping_add(from * block_size) as *mut Block;
+            Page::set_free(this, Self::link_batch(this, first, n));
+            Page::set_parked(this, from + n, len - n);
+            (*this).flags.remove(PageFlags::FREE_IS_ZERO);
             true
         }
     }

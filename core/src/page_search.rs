@@ -196,6 +196,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 p.stat_used = 0;
             }
             p.capacity = 0;
+            Page::set_parked(p, 0, 0);
             p.reserved = reserved;
             p.class = class;
             p.flags = if fresh {

@@ -258,9 +258,9 @@ impl ProtocolPage {
         }
     }
 
-    /// The background purger's trim of the page's freed tail
-    /// (`idle_discard::trim_page_tail`), with memory pages of `page_size`
-    /// bytes: `discard` gets the range given back.
+    /// The background purger's trim of the page's freed tail and parking of
+    /// a freed run (`idle_discard::trim_page_tail`), with memory pages of
+    /// `page_size` bytes: `discard` gets the ranges given back.
     ///
     /// # Safety
     /// As for [`ProtocolPage::only_remote_frees`].
@@ -287,6 +287,17 @@ impl ProtocolPage {
     ) -> usize {
         // SAFETY: forwarded from the caller.
         unsafe { crate::idle_discard::trim_tail(self.page.get(), page_size, false, discard) }
+    }
+
+    /// The owner's slow path when `free` is empty: `Page::extend`, which
+    /// carves the parked run first; false when nothing is left to carve.
+    ///
+    /// # Safety
+    /// Only the thread that holds the page's slow paths calls it, with the
+    /// page's `free` list empty.
+    pub unsafe fn extend(&self) -> bool {
+        // SAFETY: guaranteed by the caller.
+        unsafe { Page::extend(self.page.get()) }
     }
 
     /// Blocks carved (the page's `capacity`).

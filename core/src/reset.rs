@@ -141,6 +141,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // The statistics count the drop of `used` as frees.
                 Page::set_used(page, 0);
                 (*page).capacity = 0;
+                Page::set_parked(page, 0, 0);
                 Page::set_free(page, ptr::null_mut());
                 Page::set_local_free(page, ptr::null_mut());
                 (*page).thread_free.store(0, Ordering::Relaxed);

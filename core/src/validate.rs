@@ -7,8 +7,9 @@
 //!   full pages' folded bytes;
 //! * every page in use is in exactly one queue, owned by this heap (its
 //!   owner word is the heap's id, with `OWNER_SLOW` exactly while in
-//!   `full`), and `used + |free| + |local_free| = capacity <= reserved`,
-//!   with every block on those lists a block start of the page;
+//!   `full`), and `used + |free| + |local_free| + parked = capacity <=
+//!   reserved`, with every block on those lists a block start of the page
+//!   outside its parked run (`Page::parked_of`);
 //! * a normal segment's masks: free slices outside the header, used and
 //!   header slices committed, known-zero slices committed; its descriptors
 //!   tile the used slices into pages (interior descriptors point back),
@@ -150,10 +151,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if used > p.capacity || p.capacity > p.reserved {
             return Err("a page's used <= capacity <= reserved does not hold");
         }
+        // SAFETY: as above.
+        let (parked_from, parked) = unsafe { Page::parked_of(p) };
+        if parked != 0 && parked_from + parked > p.capacity as usize {
+            return Err("a page's parked run reaches past its carved blocks");
+        }
         let free = count_list(p, p.free_list())?;
         let local = count_list(p, p.local_list())?;
-        if used as usize + free + local != p.capacity as usize {
-            return Err("a page's used + free + local_free differs from its capacity");
+        let parked_remote = parked_remote_frees(p)?;
+        if used as usize + free + local + parked != p.capacity as usize + parked_remote {
+            return Err("a page's used + free + local_free + parked differs from its capacity");
         }
         if p.class.is_span() && (p.capacity != 1 || !p.flags.has(PageFlags::IN_FULL)) {
             return Err("a large or huge page is not a one-block page filed full");
@@ -337,13 +344,35 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 }
 
+/// The blocks that the `thread_free` word of `page` counts but its list
+/// no longer holds: parked from behind its head (`Page::parked_of`); they
+/// are in `used` until the owner's collect subtracts the count.
+fn parked_remote_frees(page: &Page) -> Result<usize, Broken> {
+    // SAFETY: a live descriptor.
+    if !unsafe { Page::counts_remote(page) } {
+        return Ok(0);
+    }
+    let word = page.thread_free.load(Ordering::Acquire);
+    let (head, count) = crate::page::remote_word_parts(word, true);
+    let listed = count_list(page, head)?;
+    (count as usize)
+        .checked_sub(listed)
+        .ok_or("a page's thread_free list holds more blocks than its word counts")
+}
+
 /// The length of the free list of `page` starting at `head`; an error when
-/// it holds something other than the page's block starts or is longer than
-/// the page (a cycle).
+/// it holds something other than the page's block starts (a parked block
+/// included) or is longer than the page (a cycle).
 fn count_list(page: &Page, mut cur: *mut Block) -> Result<usize, Broken> {
+    // SAFETY: a live descriptor, read by the heap's owner.
+    let (parked_from, parked) = unsafe { Page::parked_of(page) };
+    let parked_bytes = parked_from * page.block_size..(parked_from + parked) * page.block_size;
     let mut n = 0usize;
     while !cur.is_null() {
-        if n > page.capacity as usize || !page.is_block_start(cur as usize) {
+        if n > page.capacity as usize
+            || !page.is_block_start(cur as usize)
+            || parked_bytes.contains(&(cur as usize - page.start as usize))
+        {
             return Err("a page's free list holds something other than its free blocks");
         }
         n += 1;

@@ -552,3 +552,131 @@ fn cached_segments_go_back_once_their_purge_is_done() {
         owner.dealloc(q, l);
     }
 }
+
+/// `n` blocks of 64 bytes (640: ten batches, nothing left on `free`): the
+/// first 64 and those from the 600th stay live, the 536 between are freed
+/// by `free_between` (the lowest last).
+fn page_with_a_freed_middle(
+    owner: &mut Heap<&'static common::VmLikeOs>,
+    n: usize,
+    free_between: impl FnOnce(&mut Heap<&'static common::VmLikeOs>, &[*mut u8]),
+) -> Vec<*mut u8> {
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let blocks: Vec<*mut u8> = (0..n).map(|_| owner.alloc(l)).collect();
+    for &p in blocks[..64].iter().chain(&blocks[600..]) {
+        // SAFETY: live 64-byte blocks.
+        unsafe { p.write_bytes(0x5a, 64) };
+    }
+    let mut middle = blocks[64..600].to_vec();
+    middle.reverse();
+    free_between(owner, &middle);
+    blocks
+}
+
+/// The owner takes the freed middle back (zeroed: parked memory is not
+/// known to be zero), each block once, beside the `on_free` fresh blocks
+/// its `free` list held, the live blocks intact; then frees everything.
+fn parked_blocks_come_back(
+    owner: &mut Heap<&'static common::VmLikeOs>,
+    blocks: &[*mut u8],
+    on_free: usize,
+) {
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let more: Vec<*mut u8> = (0..536 + on_free).map(|_| owner.alloc_zeroed(l)).collect();
+    owner.assert_valid();
+    for &p in &more {
+        // SAFETY: live, zeroed 64-byte blocks.
+        let bytes = unsafe { core::slice::from_raw_parts(p, 64) };
+        assert!(
+            bytes.iter().all(|&x| x == 0),
+            "a block handed out zeroed is not"
+        );
+    }
+    let back: std::collections::HashSet<*mut u8> = more.iter().copied().collect();
+    let missing = blocks[64..600].iter().filter(|p| !back.contains(p)).count();
+    assert_eq!(
+        missing, 0,
+        "every freed block comes back (live at once: each once)"
+    );
+    let live = blocks[..64].iter().chain(&blocks[600..]);
+    for &p in live.clone() {
+        // SAFETY: live 64-byte blocks.
+        let bytes = unsafe { core::slice::from_raw_parts(p, 64) };
+        assert!(bytes.iter().all(|&x| x == 0x5a), "a live block changed");
+    }
+    free_all_vm(owner, l, more.into_iter().chain(live.copied()));
+}
+
+/// Freed blocks between live ones, behind the `local_free` head (the
+/// lowest, freed last), with live blocks at the page's end (no tail to
+/// trim): the run behind the head is parked and its whole memory pages go
+/// back; the owner carves the run again before any new block.
+#[test]
+fn a_freed_run_between_live_blocks_is_parked() {
+    let os = common::VmLikeOs::new(64 << 20);
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let blocks = page_with_a_freed_middle(&mut owner, 640, |owner, middle| {
+        for &p in middle {
+            // SAFETY: a live block, freed once.
+            unsafe { owner.dealloc(p, l) };
+        }
+    });
+    let Some((r, got)) = release_and_discards(&mut owner, os) else {
+        return;
+    };
+    let start = blocks[0] as usize;
+    if cfg!(any(feature = "secure", target_pointer_width = "32")) {
+        assert_eq!(r.discarded, 0, "no parking");
+    } else {
+        // Block 64 heads `local_free` and stays; 65..600 park: their whole
+        // memory pages are 8192..36864 bytes from the page's start.
+        assert_eq!(got, [(start + 8192, 36864 - 8192)]);
+        assert_eq!(r.discarded, 36864 - 8192);
+    }
+    owner.assert_valid();
+    // SAFETY: nothing else uses `owner` during the call.
+    let again = unsafe { owner.release_while_owner_idle(true) };
+    assert_eq!(again.discarded, 0, "parked already: nothing more");
+    parked_blocks_come_back(&mut owner, &blocks, 0);
+}
+
+/// The same freed middle, freed by another heap: its blocks wait on
+/// `thread_free`, whose word counts them; those behind the list's head
+/// park while the count stays, and the owner's collect lowers `used` by
+/// the count (`assert_valid` checks the sum on both sides of it).
+#[test]
+fn remote_frees_behind_the_lists_head_are_parked() {
+    let os = common::VmLikeOs::new(64 << 20);
+    let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let mut other = Heap::new(os, Config::VIRTUAL_MEMORY);
+    let l = Layout::from_size_align(64, 8).unwrap();
+    // 641: the eleventh batch leaves 63 blocks on `free`, so the collect
+    // walks the remote list (it splices without a walk onto an empty
+    // `free`) and must still lower `used` by the word's count.
+    let blocks = page_with_a_freed_middle(&mut owner, 641, |_, middle| {
+        for &p in middle {
+            // SAFETY: a live block of `owner`, freed once.
+            unsafe { other.dealloc(p, l) };
+        }
+        other.flush_remote_frees();
+    });
+    let Some((r, got)) = release_and_discards(&mut owner, os) else {
+        return;
+    };
+    if cfg!(any(feature = "secure", target_pointer_width = "32")) {
+        assert_eq!(r.discarded, 0, "no parking");
+    } else {
+        let (lo, hi) = (blocks[64] as usize, blocks[600] as usize);
+        assert_eq!(got.len(), 1, "one parked run");
+        let (at, len) = got[0];
+        assert!(at >= lo && at + len <= hi, "only the freed blocks' memory");
+        // The list's head splits the run: the larger part is at least half.
+        assert!(len >= (hi - lo) / 2 - 8192, "parked {len} of {}", hi - lo);
+        assert_eq!(r.discarded, len);
+    }
+    owner.assert_valid();
+    owner.collect(false);
+    owner.assert_valid();
+    parked_blocks_come_back(&mut owner, &blocks, 63);
+}

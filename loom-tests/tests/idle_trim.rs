@@ -15,13 +15,26 @@
 //! fails the model if no interleaving trimmed. The twin may take the
 //! list's head with the tail, and loom must catch it.
 //!
+//! The second model parks (`idle_discard::park_run`): six blocks, 1 to 3
+//! freed by the owner (3 heads `local_free`), 4 freed by another thread
+//! before the model; meanwhile the owner frees 0 and the other thread 5
+//! (`Page::push_remote`, which may put a block in front of 4). The run
+//! behind the heads parks, remote frees included (their count stays in
+//! the word). Afterwards the owner collects, pops and carves the parked run
+//! again ([`Page::extend`]): every block comes back exactly once and
+//! `used` counts each. Its twin may park the lists' heads.
+//!
+//! [`Page::extend`]: masu_core::protocol::ProtocolPage::extend
+//!
 //! [`Coverage`]: masu_loom_tests::Coverage
 #![cfg(loom)]
 
 use loom::sync::Arc;
 use loom::thread;
 use masu_core::protocol::ProtocolPage;
-use masu_loom_tests::{collect_and_pop, model, use_block, Coverage, PageFixture};
+use masu_loom_tests::{
+    collect_and_pop, model, spawn_remote_free, use_block, Coverage, PageFixture,
+};
 
 /// The model's memory page: small, so that a block's payload lies in a
 /// whole one.
@@ -29,6 +42,20 @@ const PAGE: usize = 8;
 
 /// How the purger trims.
 type Trim = unsafe fn(&ProtocolPage, &mut dyn FnMut(*mut u8, usize) -> bool) -> usize;
+
+/// What the model's purger "discards": every block the range touches gets
+/// a new payload (its contents are lost), which races with any use.
+fn discarder(f: &PageFixture) -> impl FnMut(*mut u8, usize) -> bool + '_ {
+    move |p: *mut u8, len: usize| {
+        let (first, _) = f.locate(p);
+        let (last, _) = f.locate(p.wrapping_add(len - 1));
+        for i in first..=last {
+            // SAFETY: blocks of the fixture with payloads.
+            unsafe { use_block(f.block(i), 3) };
+        }
+        true
+    }
+}
 
 fn run(trim: Trim, trimmed: &'static Coverage) {
     model(3, move || {
@@ -49,16 +76,7 @@ fn run(trim: Trim, trimmed: &'static Coverage) {
             }
         });
         thread::yield_now();
-        let mut discard = |p: *mut u8, len: usize| {
-            let (first, _) = f.locate(p);
-            let (last, _) = f.locate(p.wrapping_add(len - 1));
-            for i in first..=last {
-                // The discard: the block's contents are lost.
-                // SAFETY: blocks of the fixture with payloads.
-                unsafe { use_block(f.block(i), 3) };
-            }
-            true
-        };
+        let mut discard = discarder(&f);
         // SAFETY: this thread stands for the slow paths until the join.
         let bytes = unsafe { trim(&f.page, &mut discard) };
         trimmed.count(bytes > 0);
@@ -104,4 +122,68 @@ fn the_purger_trims_only_behind_the_lists_head() {
 fn twin_trimming_the_head_is_caught() {
     static TRIMMED: Coverage = Coverage::new("purger trimmed the tail");
     run(broken_trim, &TRIMMED);
+}
+
+fn run_park(trim: Trim, parked: &'static Coverage) {
+    model(3, move || {
+        let f = PageFixture::new(6);
+        // SAFETY: the model's thread is the owner until the spawns; block 4
+        // is freed by "another thread" before them.
+        unsafe {
+            for i in 1..=3 {
+                f.page.free_local(f.block(i));
+            }
+            f.page.push_remote(f.block(4));
+        }
+        let f = Arc::new(f);
+        let fo = f.clone();
+        let owner = thread::spawn(move || {
+            let b = fo.block(0);
+            // SAFETY: block 0 is the owner's; it is done with it after this.
+            unsafe {
+                use_block(b, 1);
+                fo.page.free_local(b);
+            }
+        });
+        let remote = spawn_remote_free(&f, 5, 2);
+        thread::yield_now();
+        let mut discard = discarder(&f);
+        // SAFETY: this thread stands for the slow paths until the joins.
+        let bytes = unsafe { trim(&f.page, &mut discard) };
+        parked.count(bytes > 0);
+        owner.join().unwrap();
+        remote.join().unwrap();
+        // SAFETY: the others are done; this thread holds the slow paths.
+        let carved = unsafe { f.page.capacity() } as usize;
+        let mut blocks = collect_and_pop(&f.page);
+        // SAFETY: as above; `free` is empty after the pops.
+        while unsafe { f.page.extend() } {
+            blocks.extend(collect_and_pop(&f.page));
+        }
+        let mut blocks: Vec<usize> = blocks.into_iter().map(|b| f.locate(b).0).collect();
+        blocks.sort_unstable();
+        assert_eq!(
+            blocks,
+            (0..carved).collect::<Vec<_>>(),
+            "a carved block was lost or handed out twice"
+        );
+        // SAFETY: as above.
+        assert_eq!(unsafe { f.page.used() } as usize, carved, "used miscounts");
+    });
+}
+
+#[test]
+fn the_purger_parks_only_behind_the_lists_heads() {
+    static PARKED: Coverage = Coverage::new("purger parked a run");
+    run_park(trim, &PARKED);
+    // Pages park only on 64-bit targets without `checks`.
+    let min = if cfg!(feature = "checks") { 0 } else { 1 };
+    PARKED.check("the purger parking a run", min);
+}
+
+#[test]
+#[cfg_attr(not(feature = "checks"), should_panic(expected = "handed out twice"))]
+fn twin_parking_a_head_is_caught() {
+    static PARKED: Coverage = Coverage::new("purger parked a run");
+    run_park(broken_trim, &PARKED);
 }
