@@ -58,11 +58,16 @@
 //! `Page::parked` (its first block and length), and its memory pages go
 //! back; [`Page::extend`] carves the run again before any new block. One
 //! run a page: a page with a parked run parks nothing more until the owner
-//! has carved it all. Blocks behind the head of `thread_free` park too on
-//! a page whose word counts the list: the count stays, so `used` keeps
-//! counting them until the owner's collect subtracts the count
-//! (`Page::merge_frees` trusts the count over the list it walks). Remote
-//! frees push in front of the head and never read the blocks behind it.
+//! has carved it all. Remote frees park too, on a page whose `thread_free`
+//! word counts its list: the count stays, so `used` keeps counting them
+//! until the owner's collect subtracts the count (`Page::merge_frees`
+//! trusts the count over the list it walks). Where `local_free` has a head,
+//! the purger first moves the whole remote list behind it
+//! ([`adopt_remote`]: one CAS empties the word's list and keeps its count;
+//! a push that lands first makes it fail, one after it pushes onto an
+//! empty list), so that no second head splits the runs; else the blocks
+//! behind the remote list's head may park. Remote frees push in front of
+//! the head and never read the blocks behind it.
 //!
 //! Idle heaps are looked at again and again (the std shim's purger passes
 //! once a second); the heap keeps a digest of the lists' heads it last
@@ -79,8 +84,8 @@ use crate::heap::Heap;
 use crate::idle_release::holds_no_live_block;
 use crate::os::Os;
 use crate::page::{
-    block_start_within, decode_link, encode_link, remote_word_parts, Block, Page, PageFlags,
-    PAGES_PARK,
+    block_start_within, decode_link, encode_link, remote_word, remote_word_parts, Block, Page,
+    PageFlags, PAGES_PARK,
 };
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
@@ -257,9 +262,18 @@ pub(crate) unsafe fn trim_tail(
             bytes += trim_run(page, head, &on_list, keep, page_size, &mut discard);
         }
         if PAGES_PARK && Page::parked_of(page).1 == 0 {
-            // Blocks on `thread_free` behind its head may park too where
-            // the word keeps the list's count (the owner's collect lowers
-            // `used` by the count, parked blocks included).
+            // Remote frees park too where the word keeps the list's count
+            // (the owner's collect lowers `used` by the count, parked blocks
+            // included): moved behind the local head (after the trim, which
+            // takes only the owner's frees: `used` counts the remote ones
+            // until the collect, and must stay within `capacity`), or else
+            // those behind the remote list's head.
+            if adopt_remote(page, head) {
+                on_list = [0u64; TAIL_MAX_BLOCKS / 64];
+                if !mark_listed(page, head, &mut on_list) {
+                    return bytes;
+                }
+            }
             let remote = remote_head(page);
             if !mark_listed_from(page, remote, &mut on_list) {
                 return bytes;
@@ -274,6 +288,73 @@ pub(crate) unsafe fn trim_tail(
             bytes += park_run(page, heads, &on_list, keep_out, page_size, &mut discard);
         }
         bytes
+    }
+}
+
+/// Moves the blocks of `page`'s `thread_free` list behind the `local_free`
+/// list's `head`, so that they trim and park as the owner's frees do and
+/// no second head splits the runs: one CAS swaps the word's list for none
+/// and keeps its count (a remote free that pushes meanwhile makes the CAS
+/// fail, and nothing changes; one after it pushes onto an empty list), and
+/// the chain is linked behind the local list's last block. `used` keeps
+/// counting the blocks until the owner's collect subtracts the count, as
+/// it would have. False when nothing moved: no local head (the owner's
+/// word, which the purger may not write), a word without a count, an empty
+/// remote list, or one whose links do not end within the page's blocks.
+///
+/// # Safety
+/// As for [`trim_tail`]; `head` is null or heads `local_free`, whose
+/// blocks [`mark_listed`] walked.
+unsafe fn adopt_remote(page: *mut Page, head: *mut Block) -> bool {
+    // SAFETY: guaranteed by the caller; `thread_free` is an atomic; the
+    // chain behind a head read with Acquire is written by nobody but the
+    // purger (pushers write their own block and the word).
+    unsafe {
+        if head.is_null() || !Page::counts_remote(page) {
+            return false;
+        }
+        let thread_free = &(*page).thread_free;
+        let word = thread_free.load(Ordering::Acquire);
+        let (first, count) = remote_word_parts(word, true);
+        let first = listed(page, first);
+        let (Some(_), Some(tail)) = (last_listed(page, first), last_listed(page, head)) else {
+            return false;
+        };
+        let empty = remote_word(core::ptr::null_mut(), count, true);
+        if thread_free
+            .compare_exchange(word, empty, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        (*tail).next = encode_link((*page).key, first);
+        true
+    }
+}
+
+/// The last block of the list of `page`'s blocks from `first`, or None when
+/// it is empty or its links do not end (with an encoded null) within as
+/// many steps as the page has carved blocks, each at a carved block.
+///
+/// # Safety
+/// As for [`trim_tail`]; nobody but the caller writes the list's links.
+unsafe fn last_listed(page: *const Page, first: *mut Block) -> Option<*mut Block> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let (key, capacity) = ((*page).key, (*page).capacity);
+        let mut b = first;
+        for _ in 0..capacity {
+            if b.is_null() {
+                return None;
+            }
+            let raw = (*b).next;
+            let next = listed(page, decode_link(key, raw));
+            if next.is_null() {
+                return (raw == encode_link(key, core::ptr::null_mut())).then_some(b);
+            }
+            b = next;
+        }
+        None
     }
 }
 
@@ -515,14 +596,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// As for [`Heap::release_while_owner_idle`].
     pub(crate) unsafe fn discard_idle_insides(&mut self) -> usize {
         let page_size = self.os().page_size();
-        let mut digest = 0u64;
-        // SAFETY: (the three walks) guaranteed by the caller; queued pages
+        // SAFETY: (the four walks) guaranteed by the caller; queued pages
         // are live pages of this heap.
-        unsafe { self.for_each_page_above(0, |p| digest = digest.wrapping_add(digest_of(p))) };
-        if digest == self.idle_discard_digest {
+        if unsafe { self.idle_digest() } == self.idle_discard_digest {
             return 0;
         }
-        self.idle_discard_digest = digest;
         let mut bytes = 0;
         let os = self.store.os();
         let discard = |p: *mut u8, len: usize| {
@@ -544,7 +622,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 bytes += discard_page_insides(p, page_size, discard)
             })
         };
+        // The lists' heads as this left them (the parking moves remote
+        // frees off `thread_free`): the next call does nothing until they
+        // move.
+        // SAFETY: as above.
+        self.idle_discard_digest = unsafe { self.idle_digest() };
         bytes
+    }
+
+    /// The digest of every queued page's lists' heads ([`digest_of`]).
+    ///
+    /// # Safety
+    /// As for [`Heap::release_while_owner_idle`].
+    unsafe fn idle_digest(&self) -> u64 {
+        let mut digest = 0u64;
+        // SAFETY: guaranteed by the caller; queued pages are live pages of
+        // this heap.
+        unsafe { self.for_each_page_above(0, |p| digest = digest.wrapping_add(digest_of(p))) };
+        digest
     }
 
     /// Resets each class queue's first page that holds no live block and

@@ -139,7 +139,7 @@ pub(crate) const PAGES_PARK: bool = cfg!(all(
 #[cfg(all(
     feature = "stats",
     target_pointer_width = "64",
-    not(any(feature = "checks", feature = "secure"))
+    not(any(feature = "checks", feature = "secure", loom))
 ))]
 static_assertions::const_assert_eq!(core::mem::size_of::<Page>(), 112);
 

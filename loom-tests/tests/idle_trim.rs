@@ -19,8 +19,9 @@
 //! freed by the owner (3 heads `local_free`), 4 freed by another thread
 //! before the model; meanwhile the owner frees 0 and the other thread 5
 //! (`Page::push_remote`, which may put a block in front of 4). The run
-//! behind the heads parks, remote frees included (their count stays in
-//! the word). Afterwards the owner collects, pops and carves the parked run
+//! behind the heads parks, remote frees included: the purger moves them
+//! behind the `local_free` head with a CAS that keeps the word's count,
+//! racing the push of 5. Afterwards the owner collects, pops and carves the parked run
 //! again ([`Page::extend`]): every block comes back exactly once and
 //! `used` counts each. Its twin may park the lists' heads.
 //!
@@ -124,7 +125,10 @@ fn twin_trimming_the_head_is_caught() {
     run(broken_trim, &TRIMMED);
 }
 
-fn run_park(trim: Trim, parked: &'static Coverage) {
+/// `adopted` counts the interleavings in which the purger moved the remote
+/// frees behind the `local_free` head (the word's list was empty, its
+/// count kept, right after the trim).
+fn run_park(trim: Trim, parked: &'static Coverage, adopted: &'static Coverage) {
     model(3, move || {
         let f = PageFixture::new(6);
         // SAFETY: the model's thread is the owner until the spawns; block 4
@@ -151,6 +155,12 @@ fn run_park(trim: Trim, parked: &'static Coverage) {
         // SAFETY: this thread stands for the slow paths until the joins.
         let bytes = unsafe { trim(&f.page, &mut discard) };
         parked.count(bytes > 0);
+        let word = f
+            .page
+            .thread_free()
+            .load(loom::sync::atomic::Ordering::Relaxed);
+        let (head, count) = f.page.remote_word_parts(word);
+        adopted.count(head.is_null() && count > 0);
         owner.join().unwrap();
         remote.join().unwrap();
         // SAFETY: the others are done; this thread holds the slow paths.
@@ -175,15 +185,18 @@ fn run_park(trim: Trim, parked: &'static Coverage) {
 #[test]
 fn the_purger_parks_only_behind_the_lists_heads() {
     static PARKED: Coverage = Coverage::new("purger parked a run");
-    run_park(trim, &PARKED);
+    static ADOPTED: Coverage = Coverage::new("purger moved the remote frees");
+    run_park(trim, &PARKED, &ADOPTED);
     // Pages park only on 64-bit targets without `checks`.
     let min = if cfg!(feature = "checks") { 0 } else { 1 };
     PARKED.check("the purger parking a run", min);
+    ADOPTED.check("the purger moving the remote frees", min);
 }
 
 #[test]
 #[cfg_attr(not(feature = "checks"), should_panic(expected = "handed out twice"))]
 fn twin_parking_a_head_is_caught() {
     static PARKED: Coverage = Coverage::new("purger parked a run");
-    run_park(broken_trim, &PARKED);
+    static ADOPTED: Coverage = Coverage::new("purger moved the remote frees");
+    run_park(broken_trim, &PARKED, &ADOPTED);
 }
