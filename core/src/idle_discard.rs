@@ -53,11 +53,12 @@
 //! A run of freed blocks further down, between blocks that must stay (live
 //! ones, the heads of `local_free` and `thread_free`, the last carved
 //! batch's unused blocks on `free`), is parked ([`park_run`], where
-//! [`PAGES_PARK`]): the run of carved blocks behind the heads that covers
-//! the most whole memory pages leaves the lists, the page records it in
-//! `Page::parked` (its first block and length), and its memory pages go
-//! back; [`Page::extend`] carves the run again before any new block. One
-//! run a page: a page with a parked run parks nothing more until the owner
+//! [`PAGES_PARK`]): the run of listed blocks that covers the most whole
+//! memory pages, with at most one of the lists' heads inside as its hole,
+//! leaves the lists (but the hole), the page records it in `Page::parked`
+//! and `Page::parked_hole`, and its memory pages go back (but the hole's
+//! link page while the hole links to a block); [`Page::extend`] carves the
+//! run again, skipping the hole, before any new block. One run a page: a page with a parked run parks nothing more until the owner
 //! has carved it all. Remote frees park too, on a page whose `thread_free`
 //! word counts its list: the count stays, so `used` keeps counting them
 //! until the owner's collect subtracts the count (`Page::merge_frees`
@@ -85,7 +86,7 @@ use crate::idle_release::holds_no_live_block;
 use crate::os::Os;
 use crate::page::{
     block_start_within, decode_link, encode_link, remote_word, remote_word_parts, Block, Page,
-    PageFlags, PAGES_PARK,
+    PageFlags, NO_HOLE, PAGES_PARK,
 };
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
@@ -503,20 +504,23 @@ unsafe fn trim_run(
 }
 
 /// Parks the run of `page`'s carved blocks (below `capacity`) that all
-/// wait behind the heads of `local_free` and `thread_free` and cover the
-/// most whole memory pages: they leave the lists, the page records them as
-/// its parked run (`Page::parked_of`; [`Page::extend`] carves them again
-/// first), and `discard` gets those memory pages. The run may lie anywhere:
-/// between blocks still live, blocks on `free` (the fast path's), and the
-/// lists' heads. Blocks taken from `thread_free` stay in its word's count,
-/// so `used` counts them until the owner's collect subtracts the count.
-/// Returns the bytes given back; parks nothing when no run covers a whole
-/// memory page.
+/// wait on `local_free` or `thread_free` and cover the most whole memory
+/// pages, with at most one of the lists' heads (`keep_out`) inside as its
+/// hole: the blocks but the hole leave the lists, the page records the run
+/// (`Page::parked_of`; [`Page::extend`] carves it again first, skipping the
+/// hole), and `discard` gets the run's whole memory pages, but for the one
+/// that holds the hole's link if the hole still links to a block (a head
+/// whose list ends with it links to nothing, and a discarded link reads
+/// as null where pages park). The run may lie anywhere: between blocks
+/// still live and blocks on `free` (the fast path's). Blocks taken from
+/// `thread_free` stay in its word's count, so `used` counts them until the
+/// owner's collect subtracts the count. Returns the bytes given back;
+/// parks nothing when no run covers a whole memory page.
 ///
 /// # Safety
 /// As for [`trim_tail`]; `on` marks the lists from `heads` (`local_free`'s,
-/// and `thread_free`'s or null), whose indices are `keep_out`; the page has
-/// no parked run.
+/// and `thread_free`'s or null), whose indices are `keep_out` (or
+/// `usize::MAX`); the page has no parked run.
 unsafe fn park_run(
     page: *mut Page,
     heads: [*mut Block; 2],
@@ -527,33 +531,122 @@ unsafe fn park_run(
 ) -> usize {
     // SAFETY: guaranteed by the caller.
     unsafe {
+        let Some((run, hole)) = best_run(page, on, keep_out, page_size) else {
+            return 0;
+        };
+        for head in heads.into_iter().filter(|h| !h.is_null()) {
+            unlink(page, head, run.clone());
+        }
+        Page::set_parked(page, run.start, run.len(), hole);
+        let (lo, hi) = whole_pages(page, &run, page_size);
+        let (start, block_size, key) = ((*page).start as usize, (*page).block_size, (*page).key);
+        debug_assert_eq!(encode_link(key, core::ptr::null_mut()), 0);
+        let keep = hole_pages(hole, start, block_size, page_size, lo, hi);
+        let mut bytes = 0;
+        for (from, to) in [(lo, keep.0), (keep.1, hi)] {
+            if to > from && discard(from as *mut u8, to - from) {
+                bytes += to - from;
+            }
+        }
+        bytes
+    }
+}
+
+/// The memory pages among `[lo, hi)` (the parked run's) that stay for its
+/// hole, as a range inside `[lo, hi)` (`(hi, hi)` for none): none without a
+/// hole; a large block's pages (`discard_page_insides` gives back its
+/// insides: it is on a list); a small block's link page unless the link is
+/// null (a discarded link reads as null where pages park).
+///
+/// # Safety
+/// The hole, if any, is a free block of the page whose link nobody else
+/// writes.
+unsafe fn hole_pages(
+    hole: usize,
+    start: usize,
+    block_size: usize,
+    page_size: usize,
+    lo: usize,
+    hi: usize,
+) -> (usize, usize) {
+    if hole == NO_HOLE as usize {
+        return (hi, hi);
+    }
+    let link = start + hole * block_size;
+    let (from, to) = if block_size > page_size {
+        (
+            link & !(page_size - 1),
+            (link + block_size).next_multiple_of(page_size),
+        )
+    // SAFETY: guaranteed by the caller.
+    } else if unsafe { (*(link as *const Block)).next } == 0 {
+        return (hi, hi);
+    } else {
+        (
+            link & !(page_size - 1),
+            (link & !(page_size - 1)) + page_size,
+        )
+    };
+    let (from, to) = (from.max(lo), to.min(hi));
+    if from < to {
+        (from, to)
+    } else {
+        (hi, hi)
+    }
+}
+
+/// The run [`park_run`] parks: of the maximal runs of listed blocks below
+/// `capacity` (one with both heads inside split at either), the one whose
+/// whole memory pages, less those its hole keeps, are the most; with its
+/// hole ([`NO_HOLE`] for none). None when no run gives back a memory page.
+///
+/// # Safety
+/// As for [`park_run`].
+unsafe fn best_run(
+    page: *const Page,
+    on: &OnList,
+    keep_out: [usize; 2],
+    page_size: usize,
+) -> Option<(core::ops::Range<usize>, usize)> {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        let (start, block_size) = ((*page).start as usize, (*page).block_size);
         let capacity = (*page).capacity as usize;
-        let (mut best, mut best_pages) = (0..0, (0, 0));
+        let gain = |run: &core::ops::Range<usize>, hole: usize| {
+            let (lo, hi) = whole_pages(page, run, page_size);
+            if hi <= lo {
+                return 0;
+            }
+            // (The hole is a listed head: `hole_pages` may read its link.)
+            let (k0, k1) = hole_pages(hole, start, block_size, page_size, lo, hi);
+            hi - lo - (k1 - k0)
+        };
+        let mut best: Option<(core::ops::Range<usize>, usize, usize)> = None;
         let mut i = 0;
         while i < capacity {
+            if !is_on(on, i) {
+                i += 1;
+                continue;
+            }
             let a = i;
-            while i < capacity && !keep_out.contains(&i) && is_on(on, i) {
+            while i < capacity && is_on(on, i) {
                 i += 1;
             }
-            let (lo, hi) = whole_pages(page, &(a..i), page_size);
-            if hi > lo && hi - lo > best_pages.1 - best_pages.0 {
-                (best, best_pages) = (a..i, (lo, hi));
+            let mut kept = keep_out.map(|k| if (a..i).contains(&k) { k } else { usize::MAX });
+            kept.sort_unstable();
+            let candidates = match kept {
+                [usize::MAX, _] => [(a..i, NO_HOLE as usize), (0..0, NO_HOLE as usize)],
+                [k, usize::MAX] => [(a..i, k), (0..0, NO_HOLE as usize)],
+                [k0, k1] => [(a..k1, k0), (k0 + 1..i, k1)],
+            };
+            for (run, hole) in candidates {
+                let g = gain(&run, hole);
+                if g > best.as_ref().map_or(0, |b| b.2) {
+                    best = Some((run, hole, g));
+                }
             }
-            i += 1;
         }
-        let (lo, hi) = best_pages;
-        if hi <= lo {
-            return 0;
-        }
-        for head in heads.into_iter().filter(|h| !h.is_null()) {
-            unlink(page, head, best.clone());
-        }
-        Page::set_parked(page, best.start, best.len());
-        if discard(lo as *mut u8, hi - lo) {
-            hi - lo
-        } else {
-            0
-        }
+        best.map(|(run, hole, _)| (run, hole))
     }
 }
 
@@ -687,7 +780,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             Page::set_local_free(page, core::ptr::null_mut());
             self.flush_page(page);
             (*page).capacity = 0;
-            Page::set_parked(page, 0, 0);
+            Page::set_parked(page, 0, 0, NO_HOLE as usize);
             (*page)
                 .flags
                 .remove(PageFlags::FRESH.with(PageFlags::FREE_IS_ZERO));

@@ -143,6 +143,13 @@ pub(crate) const PAGES_PARK: bool = cfg!(all(
 ))]
 static_assertions::const_assert_eq!(core::mem::size_of::<Page>(), 112);
 
+/// `Page::parked_hole` when the parked run has no hole.
+pub(crate) const NO_HOLE: u16 = u16::MAX;
+
+static_assertions::const_assert!(
+    (crate::config::MAX_SLICES - 1) * core::mem::size_of::<Page>() <= u16::MAX as usize
+);
+
 /// `Page::retired_at` of a kept empty page that the epoch tick has not yet
 /// stamped with the time.
 pub(crate) const RETIRED_UNSTAMPED: u32 = u32::MAX;
@@ -206,8 +213,12 @@ pub(crate) struct Page {
     pub flags: PageFlags,
     /// Slices in the page (first descriptor only).
     pub slice_count: u16,
-    /// Distance, in descriptors, back to the page's first descriptor.
-    pub slice_offset: u32,
+    /// Distance, in bytes, back to the page's first descriptor (at most
+    /// `MAX_SLICES - 1` descriptors: it fits 16 bits).
+    pub slice_offset: u16,
+    /// The block inside the parked run that is not parked (a list's head
+    /// the run was parked around), or [`NO_HOLE`]; see [`Page::parked_of`].
+    pub parked_hole: u16,
     /// Low 32 bits of `Heap::now()` when a kept page became empty, or, in
     /// the descriptor of a free slice, when that slice was freed.
     pub retired_at: u32,
@@ -271,6 +282,7 @@ impl Page {
             flags: PageFlags::EMPTY,
             slice_count: 0,
             slice_offset: 0,
+            parked_hole: NO_HOLE,
             retired_at: 0,
             #[cfg(all(
                 target_pointer_width = "64",
@@ -454,10 +466,12 @@ impl Page {
         unsafe { (*this).free.load(Ordering::Relaxed) }
     }
 
-    /// The parked run: `(index of its first block, blocks)`, `(0, 0)` when
-    /// the page has none. Parked blocks are carved (below `capacity`) but on
-    /// no list and not in `used`: the background purger took them off
-    /// `local_free` and gave their memory pages back
+    /// The parked run: `(index of its first block, length, hole)`, length 0
+    /// when the page has none. Its blocks are carved (below `capacity`) but
+    /// on no list and not in `used`, but for the hole (a block index inside
+    /// the run, or [`NO_HOLE`]): a list's head that the run was parked
+    /// around, which stays on its list. The background purger took them off
+    /// the lists and gave their memory pages back
     /// (`idle_discard::park_run`), and [`Page::extend`] carves them again
     /// before any block past `capacity`. Read and written by the owner's
     /// slow paths and the purger, which excludes them; never by a fast
@@ -467,32 +481,44 @@ impl Page {
     /// `this` points to a live page descriptor; the caller holds the page's
     /// slow paths.
     #[inline]
-    pub unsafe fn parked_of(this: *const Page) -> (usize, usize) {
+    pub unsafe fn parked_of(this: *const Page) -> (usize, usize, usize) {
         #[cfg(all(
             target_pointer_width = "64",
             not(any(feature = "checks", feature = "secure"))
         ))]
         // SAFETY: guaranteed by the caller.
-        let v = unsafe { (*this).parked } as usize;
+        let (v, hole) = unsafe { ((*this).parked as usize, (*this).parked_hole as usize) };
         #[cfg(not(all(
             target_pointer_width = "64",
             not(any(feature = "checks", feature = "secure"))
         )))]
-        let v = {
+        let (v, hole) = {
             let _ = this;
-            0
+            (0, NO_HOLE as usize)
         };
-        (v & 0xffff, v >> 16)
+        (v & 0xffff, v >> 16, hole)
+    }
+
+    /// The blocks the parked run holds: its length less the hole.
+    ///
+    /// # Safety
+    /// As for [`Page::parked_of`].
+    #[inline]
+    pub unsafe fn parked_count(this: *const Page) -> usize {
+        // SAFETY: forwarded from the caller.
+        let (from, len, hole) = unsafe { Page::parked_of(this) };
+        len - (from..from + len).contains(&hole) as usize
     }
 
     /// Sets the parked run (see [`Page::parked_of`]).
     ///
     /// # Safety
-    /// As for [`Page::parked_of`]; `from + len <= capacity <= u16::MAX`,
-    /// and `len` is 0 where pages do not park.
+    /// As for [`Page::parked_of`]; `from + len <= capacity < u16::MAX`,
+    /// `hole` is [`NO_HOLE`] or below `u16::MAX`, and `len` is 0 where
+    /// pages do not park.
     #[inline]
-    pub unsafe fn set_parked(this: *mut Page, from: usize, len: usize) {
-        debug_assert!(from + len <= 0xffff && (PAGES_PARK || len == 0));
+    pub unsafe fn set_parked(this: *mut Page, from: usize, len: usize, hole: usize) {
+        debug_assert!(from + len < 0xffff && hole <= 0xffff && (PAGES_PARK || len == 0));
         #[cfg(all(
             target_pointer_width = "64",
             not(any(feature = "checks", feature = "secure"))
@@ -501,7 +527,8 @@ impl Page {
         unsafe {
             (*this).parked = (from | len << 16) as u32;
         }
-        let _ = (this, from, len);
+        // SAFETY: as above.
+        unsafe { (*this).parked_hole = hole as u16 };
     }
 
     /// Sets `free` (owner only: its slow paths).
@@ -853,17 +880,26 @@ impl Page {
     /// As for [`Page::extend`].
     unsafe fn unpark(this: *mut Page) -> bool {
         // SAFETY: guaranteed by the caller; the run's blocks are carved,
-        // committed and on no list.
+        // committed and on no list (the hole is skipped).
         unsafe {
-            let (from, len) = Page::parked_of(this);
+            let (mut from, mut len, hole) = Page::parked_of(this);
+            if len != 0 && from == hole {
+                (from, len) = (from + 1, len - 1);
+            }
             if len == 0 {
+                Page::set_parked(this, 0, 0, NO_HOLE as usize);
                 return false;
             }
+            let upto = if (from..from + len).contains(&hole) {
+                hole
+            } else {
+                from + len
+            };
             let block_size = (*this).block_size;
-            let n = (EXTEND_BYTES / block_size).clamp(1, len);
+            let n = (EXTEND_BYTES / block_size).clamp(1, upto - from);
             let first = (*this).start.wrapping_add(from * block_size) as *mut Block;
             Page::set_free(this, Self::link_batch(this, first, n));
-            Page::set_parked(this, from + n, len - n);
+            Page::set_parked(this, from + n, len - n, hole);
             (*this).flags.remove(PageFlags::FREE_IS_ZERO);
             true
         }

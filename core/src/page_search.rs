@@ -5,7 +5,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Block, Page, PageClass, PageFlags};
+use crate::page::{Block, Page, PageClass, PageFlags, NO_HOLE};
 use crate::page_queue::End;
 use crate::segment::Segment;
 use crate::size_class::class_size;
@@ -196,7 +196,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 p.stat_used = 0;
             }
             p.capacity = 0;
-            Page::set_parked(p, 0, 0);
+            Page::set_parked(p, 0, 0, NO_HOLE as usize);
             p.reserved = reserved;
             p.class = class;
             p.flags = if fresh {

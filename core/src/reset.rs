@@ -10,7 +10,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Page, PageFlags, RETIRED_UNSTAMPED};
+use crate::page::{Page, PageFlags, NO_HOLE, RETIRED_UNSTAMPED};
 use crate::page_queue::End;
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
@@ -141,7 +141,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // The statistics count the drop of `used` as frees.
                 Page::set_used(page, 0);
                 (*page).capacity = 0;
-                Page::set_parked(page, 0, 0);
+                Page::set_parked(page, 0, 0, NO_HOLE as usize);
                 Page::set_free(page, ptr::null_mut());
                 Page::set_local_free(page, ptr::null_mut());
                 (*page).thread_free.store(0, Ordering::Relaxed);

@@ -276,7 +276,7 @@ impl Segment {
             let desc = size_of::<Segment>() + idx * size_of::<Page>();
             let back = *(this as *const u8)
                 .add(desc + core::mem::offset_of!(Page, slice_offset))
-                .cast::<u32>();
+                .cast::<u16>();
             (this as *mut u8).add(desc - back as usize) as *mut Page
         }
     }
@@ -324,7 +324,7 @@ impl Segment {
             // SAFETY: `first + k < slice_count` by the caller's guarantee.
             unsafe {
                 let d = Segment::page(this, first + k);
-                (*d).slice_offset = (k * core::mem::size_of::<Page>()) as u32;
+                (*d).slice_offset = (k * core::mem::size_of::<Page>()) as u16;
                 (*d).class = PageClass::UNUSED;
             }
         }

@@ -152,8 +152,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return Err("a page's used <= capacity <= reserved does not hold");
         }
         // SAFETY: as above.
-        let (parked_from, parked) = unsafe { Page::parked_of(p) };
-        if parked != 0 && parked_from + parked > p.capacity as usize {
+        let ((parked_from, parked_len, _), parked) =
+            unsafe { (Page::parked_of(p), Page::parked_count(p)) };
+        if parked_len != 0 && parked_from + parked_len > p.capacity as usize {
             return Err("a page's parked run reaches past its carved blocks");
         }
         let free = count_list(p, p.free_list())?;
@@ -362,17 +363,18 @@ fn parked_remote_frees(page: &Page) -> Result<usize, Broken> {
 
 /// The length of the free list of `page` starting at `head`; an error when
 /// it holds something other than the page's block starts (a parked block
-/// included) or is longer than the page (a cycle).
+/// included; the run's hole may be listed) or is longer than the page (a
+/// cycle).
 fn count_list(page: &Page, mut cur: *mut Block) -> Result<usize, Broken> {
     // SAFETY: a live descriptor, read by the heap's owner.
-    let (parked_from, parked) = unsafe { Page::parked_of(page) };
-    let parked_bytes = parked_from * page.block_size..(parked_from + parked) * page.block_size;
+    let (parked_from, parked_len, hole) = unsafe { Page::parked_of(page) };
+    let parked = |b: *mut Block| {
+        let i = (b as usize - page.start as usize) / page.block_size;
+        (parked_from..parked_from + parked_len).contains(&i) && i != hole
+    };
     let mut n = 0usize;
     while !cur.is_null() {
-        if n > page.capacity as usize
-            || !page.is_block_start(cur as usize)
-            || parked_bytes.contains(&(cur as usize - page.start as usize))
-        {
+        if n > page.capacity as usize || !page.is_block_start(cur as usize) || parked(cur) {
             return Err("a page's free list holds something other than its free blocks");
         }
         n += 1;
