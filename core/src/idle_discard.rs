@@ -541,7 +541,10 @@ unsafe fn park_run(
         let (lo, hi) = whole_pages(page, &run, page_size);
         let (start, block_size, key) = ((*page).start as usize, (*page).block_size, (*page).key);
         debug_assert_eq!(encode_link(key, core::ptr::null_mut()), 0);
-        let keep = hole_pages(hole, start, block_size, page_size, lo, hi);
+        // The hole's link as the unlinking left it (the purger's to read).
+        let link_null =
+            hole != NO_HOLE as usize && (*((start + hole * block_size) as *const Block)).next == 0;
+        let keep = hole_pages(hole, (start, block_size, page_size), (lo, hi), link_null);
         let mut bytes = 0;
         for (from, to) in [(lo, keep.0), (keep.1, hi)] {
             if to > from && discard(from as *mut u8, to - from) {
@@ -556,36 +559,24 @@ unsafe fn park_run(
 /// hole, as a range inside `[lo, hi)` (`(hi, hi)` for none): none without a
 /// hole; a large block's pages (`discard_page_insides` gives back its
 /// insides: it is on a list); a small block's link page unless the link is
-/// null (a discarded link reads as null where pages park).
-///
-/// # Safety
-/// The hole, if any, is a free block of the page whose link nobody else
-/// writes.
-unsafe fn hole_pages(
+/// null (`link_null`: a discarded link reads as null where pages park).
+fn hole_pages(
     hole: usize,
-    start: usize,
-    block_size: usize,
-    page_size: usize,
-    lo: usize,
-    hi: usize,
+    (start, block_size, page_size): (usize, usize, usize),
+    (lo, hi): (usize, usize),
+    link_null: bool,
 ) -> (usize, usize) {
     if hole == NO_HOLE as usize {
         return (hi, hi);
     }
-    let link = start + hole * block_size;
+    let link_page = (start + hole * block_size) & !(page_size - 1);
     let (from, to) = if block_size > page_size {
-        (
-            link & !(page_size - 1),
-            (link + block_size).next_multiple_of(page_size),
-        )
-    // SAFETY: guaranteed by the caller.
-    } else if unsafe { (*(link as *const Block)).next } == 0 {
+        let end = start + (hole + 1) * block_size;
+        (link_page, end.next_multiple_of(page_size))
+    } else if link_null {
         return (hi, hi);
     } else {
-        (
-            link & !(page_size - 1),
-            (link & !(page_size - 1)) + page_size,
-        )
+        (link_page, link_page + page_size)
     };
     let (from, to) = (from.max(lo), to.min(hi));
     if from < to {
@@ -612,13 +603,18 @@ unsafe fn best_run(
     unsafe {
         let (start, block_size) = ((*page).start as usize, (*page).block_size);
         let capacity = (*page).capacity as usize;
+        let listed_in =
+            |run: &core::ops::Range<usize>| run.clone().filter(|&i| is_on(on, i)).count();
+        let listed = listed_in(&(0..capacity));
         let gain = |run: &core::ops::Range<usize>, hole: usize| {
             let (lo, hi) = whole_pages(page, run, page_size);
             if hi <= lo {
                 return 0;
             }
-            // (The hole is a listed head: `hole_pages` may read its link.)
-            let (k0, k1) = hole_pages(hole, start, block_size, page_size, lo, hi);
+            // The hole will end its list when the run holds every listed
+            // block.
+            let link_null = listed_in(run) == listed;
+            let (k0, k1) = hole_pages(hole, (start, block_size, page_size), (lo, hi), link_null);
             hi - lo - (k1 - k0)
         };
         let mut best: Option<(core::ops::Range<usize>, usize, usize)> = None;
