@@ -201,6 +201,17 @@ fn is_on(on: &OnList, i: usize) -> bool {
     on[i / 64] >> (i % 64) & 1 != 0
 }
 
+/// The bits of `on` below `n`.
+fn count_below(on: &OnList, n: usize) -> usize {
+    let whole: usize = on[..n / 64].iter().map(|w| w.count_ones() as usize).sum();
+    let part = if n % 64 == 0 {
+        0
+    } else {
+        (on[n / 64] & ((1u64 << (n % 64)) - 1)).count_ones() as usize
+    };
+    whole + part
+}
+
 /// Takes the run of carved blocks at the end of `page` that all wait on
 /// its `local_free` list (behind the list's head) off the list and off the
 /// carved count, and calls `discard(start, len)` for the whole memory pages
@@ -603,17 +614,17 @@ unsafe fn best_run(
     unsafe {
         let (start, block_size) = ((*page).start as usize, (*page).block_size);
         let capacity = (*page).capacity as usize;
-        let listed_in =
-            |run: &core::ops::Range<usize>| run.clone().filter(|&i| is_on(on, i)).count();
-        let listed = listed_in(&(0..capacity));
+        // Every block of a candidate run is listed: a run holds every listed
+        // block (below `capacity`: the trim's are off the lists) when it is
+        // as long as their count.
+        let listed = count_below(on, capacity);
         let gain = |run: &core::ops::Range<usize>, hole: usize| {
             let (lo, hi) = whole_pages(page, run, page_size);
             if hi <= lo {
                 return 0;
             }
-            // The hole will end its list when the run holds every listed
-            // block.
-            let link_null = listed_in(run) == listed;
+            // The hole then ends its list.
+            let link_null = run.len() == listed;
             let (k0, k1) = hole_pages(hole, (start, block_size, page_size), (lo, hi), link_null);
             hi - lo - (k1 - k0)
         };
