@@ -284,6 +284,12 @@ impl Config {
 
 /// Most slices in a segment: one bit each in a `u64` mask.
 pub const MAX_SLICES: usize = 64;
+
+// `Page::slice_offset`, the bytes back from a slice's descriptor to its
+// page's first, fits 16 bits.
+static_assertions::const_assert!(
+    (MAX_SLICES - 1) * core::mem::size_of::<Page>() <= u16::MAX as usize
+);
 /// Smallest slice: 256 bytes.
 pub const MIN_SLICE_SHIFT: u32 = 8;
 /// The fewest blocks a page of a size class may be configured to hold

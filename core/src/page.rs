@@ -146,10 +146,6 @@ static_assertions::const_assert_eq!(core::mem::size_of::<Page>(), 112);
 /// `Page::parked_hole` when the parked run has no hole.
 pub(crate) const NO_HOLE: u16 = u16::MAX;
 
-static_assertions::const_assert!(
-    (crate::config::MAX_SLICES - 1) * core::mem::size_of::<Page>() <= u16::MAX as usize
-);
-
 /// `Page::retired_at` of a kept empty page that the epoch tick has not yet
 /// stamped with the time.
 pub(crate) const RETIRED_UNSTAMPED: u32 = u32::MAX;
