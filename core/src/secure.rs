@@ -188,6 +188,17 @@ fn link_out_of_page(block: *mut Block, link: usize) -> ! {
 
 #[cold]
 #[inline(never)]
+fn list_cycle(block: *mut Block, capacity: u32) -> ! {
+    fault(
+        FaultKind::CorruptFreeList,
+        block as usize,
+        "a page's free list runs past its carved blocks: an overwritten link closes a cycle",
+        capacity as usize,
+    )
+}
+
+#[cold]
+#[inline(never)]
 fn tag_overwritten(block: *mut Block, block_size: usize) -> ! {
     fault(
         FaultKind::UseAfterFree,
@@ -220,7 +231,7 @@ pub(crate) unsafe fn check_page_lists(page: *const Page, budget: &mut usize) {
             *budget -= 1;
             steps += 1;
             if steps > page.capacity {
-                link_out_of_page(block, block as usize);
+                list_cycle(block, page.capacity);
             }
             // SAFETY: `block` is the head the page keeps, or a link checked
             // below to lead to a carved block of the page.

@@ -187,3 +187,25 @@ fn check_heap_finds_an_overflow_into_a_free_neighbour() {
     unsafe { neighbour.write(neighbour.read() ^ 0x08) };
     h.check_heap();
 }
+
+/// A link rewritten to lead back along the list (`a`'s, to `b`, which leads
+/// to `a`): every link still leads to a carved block with its tag, and the
+/// walk names the cycle. (The test knows the links' encoding, `(next ^
+/// key).rotate_left(17)`, and recovers the key from `b`'s link to `a`.)
+#[test]
+#[should_panic(expected = "closes a cycle")]
+fn check_heap_names_a_cycle_in_a_free_list() {
+    let mut h = heap();
+    let a = h.alloc(L);
+    let b = h.alloc(L);
+    let _keep = h.alloc(L);
+    // SAFETY: deliberately a write after free of `a`'s link.
+    unsafe {
+        h.dealloc(a, L);
+        h.dealloc(b, L);
+        let to_a = (b as *const usize).read();
+        let key = to_a.rotate_right(17) ^ a as usize;
+        (a as *mut usize).write((b as usize ^ key).rotate_left(17));
+    }
+    h.check_heap();
+}
