@@ -388,9 +388,9 @@ unsafe fn remote_head(page: *const Page) -> *mut Block {
 }
 
 /// Marks in `on` the blocks on `page`'s `local_free` list from `head` (none
-/// when null); false (and nothing to trim) when the page has too many blocks, or the
-/// walk finds a cycle or a link that leads out of the page's blocks (a
-/// write after a free).
+/// when null); false (and nothing to trim) when the page has too many
+/// blocks, or the walk finds a cycle or a link that leads out of the page's
+/// blocks (a write after a free).
 ///
 /// # Safety
 /// As for [`trim_tail`]; `head` is the list's head, a block of the page.
@@ -519,10 +519,10 @@ unsafe fn trim_run(
 /// pages, with at most one of the lists' heads (`keep_out`) inside as its
 /// hole: the blocks but the hole leave the lists, the page records the run
 /// (`Page::parked_of`; [`Page::extend`] carves it again first, skipping the
-/// hole), and `discard` gets the run's whole memory pages, but for the one
-/// that holds the hole's link if the hole still links to a block (a head
-/// whose list ends with it links to nothing, and a discarded link reads
-/// as null where pages park). The run may lie anywhere: between blocks
+/// hole), and `discard` gets the run's whole memory pages but those the
+/// hole keeps ([`hole_pages`]: a head that ends its list links to nothing,
+/// and a discarded link reads as null where pages park). The run may lie
+/// anywhere: between blocks
 /// still live and blocks on `free` (the fast path's). Blocks taken from
 /// `thread_free` stay in its word's count, so `used` counts them until the
 /// owner's collect subtracts the count. Returns the bytes given back;
