@@ -7,6 +7,7 @@
 
 use crate::check::{fault, FaultKind};
 use crate::config::Geometry;
+use crate::list_walk::{Broken, ListWalk};
 use crate::os::Os;
 use crate::page::{
     carved_fill, carved_tag, freed_tag, quarantine_tag, Block, Page, PageClass, FILL_BLOCKS,
@@ -200,17 +201,15 @@ pub(crate) unsafe fn check_page(page: *mut Page) {
         return;
     }
     for head in [pg.free_list(), pg.local_list()] {
-        let mut b = head;
-        let mut steps = 0;
-        while !b.is_null() && steps <= pg.capacity {
-            // SAFETY: a free block of the page (its start was validated).
-            unsafe {
-                check_free(pg, b as *mut u8);
-                let next = pg.decode((*b).next);
-                validate_link(pg, b, next);
-                b = next;
+        // SAFETY: the owner walks its own page's lists.
+        for step in unsafe { ListWalk::new(pg, head) } {
+            match step {
+                // SAFETY: a carved block of the page, on its list.
+                Ok(b) => unsafe { check_free(pg, b as *mut u8) },
+                Err(Broken::LinkOut { from, link }) => validate_link(pg, from, link as *mut Block),
+                // (A cycle: the page's blocks were all looked at.)
+                Err(Broken::TooLong) => break,
             }
-            steps += 1;
         }
     }
     for i in 0..pg.capacity as usize {

@@ -83,6 +83,7 @@
 
 use crate::heap::Heap;
 use crate::idle_release::holds_no_live_block;
+use crate::list_walk::ListWalk;
 use crate::os::Os;
 use crate::page::{
     block_start_within, decode_link, encode_link, remote_word, remote_word_parts, Block, Page,
@@ -142,30 +143,24 @@ pub(crate) unsafe fn discard_lists(
     heads: impl IntoIterator<Item = *mut Block>,
     mut discard: impl FnMut(*mut u8, usize) -> bool,
 ) -> usize {
-    // SAFETY: guaranteed by the caller; `key` and `block_size` are fixed
-    // while the page is in use.
-    let (key, block_size) = unsafe { ((*page).key, (*page).block_size) };
+    // SAFETY: guaranteed by the caller; `block_size` is fixed while the
+    // page is in use.
+    let block_size = unsafe { (*page).block_size };
     if block_size <= page_size {
         return 0;
     }
-    // SAFETY: as above.
-    let capacity = unsafe { (*page).capacity };
     let mut bytes = 0;
     for head in heads {
-        // SAFETY: guaranteed by the caller.
-        let mut b = unsafe { listed(page, head) };
-        // At most `capacity` steps: an overwritten link may close a cycle.
-        let mut steps = 0;
-        while !b.is_null() && steps < capacity {
-            steps += 1;
+        // SAFETY: guaranteed by the caller: the lists' links behind heads
+        // read with Acquire are written by nobody until the owner's next
+        // slow path. The walk ends at a broken link (left for the owner's
+        // collect or pop to report).
+        for b in unsafe { ListWalk::new(page, head) }.map_while(Result::ok) {
             let lo = (b as usize + KEPT_BYTES).next_multiple_of(page_size);
             let hi = (b as usize + block_size) & !(page_size - 1);
             if hi > lo && discard(lo as *mut u8, hi - lo) {
                 bytes += hi - lo;
             }
-            // SAFETY: `b` is a free block on one of the lists, whose link
-            // nobody writes until the owner's next slow path.
-            b = unsafe { listed(page, decode_link(key, (*b).next)) };
         }
     }
     bytes
@@ -351,23 +346,12 @@ unsafe fn adopt_remote(page: *mut Page, head: *mut Block) -> bool {
 /// # Safety
 /// As for [`trim_tail`]; nobody but the caller writes the list's links.
 unsafe fn last_listed(page: *const Page, first: *mut Block) -> Option<*mut Block> {
+    let mut last = None;
     // SAFETY: guaranteed by the caller.
-    unsafe {
-        let (key, capacity) = ((*page).key, (*page).capacity);
-        let mut b = first;
-        for _ in 0..capacity {
-            if b.is_null() {
-                return None;
-            }
-            let raw = (*b).next;
-            let next = listed(page, decode_link(key, raw));
-            if next.is_null() {
-                return (raw == encode_link(key, core::ptr::null_mut())).then_some(b);
-            }
-            b = next;
-        }
-        None
+    for step in unsafe { ListWalk::new(page, first) } {
+        last = Some(step.ok()?);
     }
+    last
 }
 
 /// The first block on `page`'s `thread_free` list, read with Acquire, on a
@@ -413,23 +397,19 @@ unsafe fn mark_listed(page: *const Page, head: *mut Block, on: &mut OnList) -> b
 /// As for [`mark_listed`].
 unsafe fn mark_listed_from(page: *const Page, head: *mut Block, on: &mut OnList) -> bool {
     // SAFETY: guaranteed by the caller.
-    unsafe {
-        let (key, start, block_size) = ((*page).key, (*page).start as usize, (*page).block_size);
-        let mut b = head;
-        while !b.is_null() {
-            let i = (b as usize - start) / block_size;
-            if is_on(on, i) {
-                return false; // a cycle: a link was overwritten
-            }
-            on[i / 64] |= 1 << (i % 64);
-            let next = listed(page, decode_link(key, (*b).next));
-            if next.is_null() && (*b).next != encode_link(key, core::ptr::null_mut()) {
-                return false; // a link leads out of the page's blocks
-            }
-            b = next;
+    let (start, block_size) = unsafe { ((*page).start as usize, (*page).block_size) };
+    // SAFETY: guaranteed by the caller: nobody else writes these links.
+    for step in unsafe { ListWalk::new(page, head) } {
+        let Ok(b) = step else {
+            return false; // a link overwritten after a free
+        };
+        let i = (b as usize - start) / block_size;
+        if is_on(on, i) {
+            return false; // a cycle, or the two lists share a block
         }
-        true
+        on[i / 64] |= 1 << (i % 64);
     }
+    true
 }
 
 /// Takes the blocks with an index in `range` off the list of `page`'s

@@ -41,6 +41,7 @@ mod heap_stats;
 mod idle_discard;
 mod idle_release;
 mod large;
+mod list_walk;
 mod local_heap;
 mod locked;
 mod os;

@@ -4,6 +4,7 @@
 //! is on its page's free lists (a double free).
 
 use crate::check::{fault, FaultKind};
+use crate::list_walk::ListWalk;
 use crate::os::Os;
 use crate::page::Block;
 use crate::page::{Page, PageClass};
@@ -103,19 +104,11 @@ pub(crate) fn is_on_free_list(heap_id: usize, page: *mut Page, block: *mut Block
         )
 }
 
-/// True when `block` is on the list starting at `head` (owner only).
-pub(crate) fn list_contains(page: &Page, mut cur: *mut Block, block: *mut Block) -> bool {
-    let mut steps = 0usize;
-    while !cur.is_null() && steps <= page.reserved as usize {
-        if cur == block {
-            return true;
-        }
-        if !page.is_block_start(cur as usize) {
-            return false;
-        }
-        // SAFETY: `cur` is a free block of the page.
-        cur = page.decode(unsafe { (*cur).next });
-        steps += 1;
-    }
-    false
+/// True when `block` is on the list starting at `head` (owner only); a
+/// broken list holds it only if it lies before the break.
+pub(crate) fn list_contains(page: &Page, head: *mut Block, block: *mut Block) -> bool {
+    // SAFETY: the owner walks its own page's list.
+    unsafe { ListWalk::new(page, head) }
+        .map_while(Result::ok)
+        .any(|b| b == block)
 }

@@ -18,6 +18,7 @@
 //!   (`Page::extend`).
 
 use crate::check::{fault, FaultKind};
+use crate::list_walk::{Broken, ListWalk};
 use crate::page::{freed_tag, Block, Page, PageClass};
 use crate::segment::Segment;
 
@@ -225,23 +226,20 @@ pub(crate) unsafe fn check_page_lists(page: *const Page, budget: &mut usize) {
     // SAFETY: guaranteed by the caller.
     let page = unsafe { &*page };
     for head in [page.free_list(), page.local_list()] {
-        let mut block = head;
-        let mut steps = 0u32;
-        while !block.is_null() && *budget > 0 {
-            *budget -= 1;
-            steps += 1;
-            if steps > page.capacity {
-                list_cycle(block, page.capacity);
+        // SAFETY: the owner walks its own lists, in no heap call.
+        for step in unsafe { ListWalk::new(page, head) } {
+            if *budget == 0 {
+                return;
             }
-            // SAFETY: `block` is the head the page keeps, or a link checked
-            // below to lead to a carved block of the page.
-            let next = page.decode(unsafe { (*block).next });
-            if !next.is_null() && !page.is_block_start(next as usize) {
-                link_out_of_page(block, next as usize);
+            match step {
+                Ok(block) => {
+                    *budget -= 1;
+                    // SAFETY: a carved block of the page, on its list.
+                    unsafe { check_tag(page, block) };
+                }
+                Err(Broken::LinkOut { from, link }) => link_out_of_page(from, link),
+                Err(Broken::TooLong) => list_cycle(head, page.capacity),
             }
-            // SAFETY: as above.
-            unsafe { check_tag(page, block) };
-            block = next;
         }
     }
 }

@@ -26,6 +26,7 @@
 //! tests, model tests and fuzzing, not for production paths.
 
 use crate::heap::Heap;
+use crate::list_walk::ListWalk;
 use crate::os::Os;
 use crate::page::{Block, Page, PageClass, PageFlags, OWNER_SLOW};
 use crate::segment::{all_slices, low_bits, Segment, SegmentKind};
@@ -365,7 +366,7 @@ fn parked_remote_frees(page: &Page) -> Result<usize, Broken> {
 /// it holds something other than the page's block starts (a parked block
 /// included; the run's hole may be listed) or is longer than the page (a
 /// cycle).
-fn count_list(page: &Page, mut cur: *mut Block) -> Result<usize, Broken> {
+fn count_list(page: &Page, head: *mut Block) -> Result<usize, Broken> {
     // SAFETY: a live descriptor, read by the heap's owner.
     let (parked_from, parked_len, hole) = unsafe { Page::parked_of(page) };
     let parked = |b: *mut Block| {
@@ -373,13 +374,12 @@ fn count_list(page: &Page, mut cur: *mut Block) -> Result<usize, Broken> {
         (parked_from..parked_from + parked_len).contains(&i) && i != hole
     };
     let mut n = 0usize;
-    while !cur.is_null() {
-        if n > page.capacity as usize || !page.is_block_start(cur as usize) || parked(cur) {
-            return Err("a page's free list holds something other than its free blocks");
+    // SAFETY: the owner walks its own page's list.
+    for step in unsafe { ListWalk::new(page, head) } {
+        match step {
+            Ok(b) if !parked(b) => n += 1,
+            _ => return Err("a page's free list holds something other than its free blocks"),
         }
-        n += 1;
-        // SAFETY: `cur` is a free block of the page (checked above).
-        cur = page.decode(unsafe { (*cur).next });
     }
     Ok(n)
 }
