@@ -86,8 +86,8 @@ use crate::idle_release::holds_no_live_block;
 use crate::list_walk::ListWalk;
 use crate::os::Os;
 use crate::page::{
-    block_start_within, decode_link, encode_link, remote_word, remote_word_parts, Block, Page,
-    PageFlags, NO_HOLE, PAGES_PARK,
+    decode_link, encode_link, remote_word, remote_word_parts, Block, Page, PageFlags, NO_HOLE,
+    PAGES_PARK,
 };
 use crate::size_class::CLASS_COUNT;
 use crate::stats::CounterSink;
@@ -166,25 +166,6 @@ pub(crate) unsafe fn discard_lists(
     bytes
 }
 
-/// `b` if it is null or the start of one of `page`'s carved blocks, else
-/// null: a walk ends there rather than follow a link that a write after a
-/// free (or an overflow) left pointing elsewhere, which the owner's next
-/// collect or pop reports (`CorruptFreeList` with `checks` or `secure`).
-///
-/// # Safety
-/// As for [`discard_page_insides`].
-unsafe fn listed(page: *const Page, b: *mut Block) -> *mut Block {
-    // SAFETY: guaranteed by the caller: the fields read are fixed or
-    // written by the owner's slow paths only, which the caller excludes.
-    let (start, block_size, capacity) =
-        unsafe { ((*page).start as usize, (*page).block_size, (*page).capacity) };
-    if b.is_null() || block_start_within(start, block_size, capacity, b as usize) {
-        b
-    } else {
-        core::ptr::null_mut()
-    }
-}
-
 /// Most blocks a page may have for [`trim_page_tail`] (its bitmap's bits).
 const TAIL_MAX_BLOCKS: usize = 8192;
 
@@ -249,7 +230,7 @@ pub(crate) unsafe fn trim_tail(
     // `local_free` behind a head read with Acquire, whose links nobody else
     // writes (see the module documentation).
     unsafe {
-        let head = listed(page, Page::local_free_acquire(page));
+        let head = Page::local_free_acquire(page);
         let mut on_list = [0u64; TAIL_MAX_BLOCKS / 64];
         if !mark_listed(page, head, &mut on_list) {
             return 0;
@@ -323,7 +304,6 @@ unsafe fn adopt_remote(page: *mut Page, head: *mut Block) -> bool {
         let thread_free = &(*page).thread_free;
         let word = thread_free.load(Ordering::Acquire);
         let (first, count) = remote_word_parts(word, true);
-        let first = listed(page, first);
         let (Some(_), Some(tail)) = (last_listed(page, first), last_listed(page, head)) else {
             return false;
         };
@@ -367,17 +347,17 @@ unsafe fn remote_head(page: *const Page) -> *mut Block {
             return core::ptr::null_mut();
         }
         let word = (*page).thread_free.load(Ordering::Acquire);
-        listed(page, remote_word_parts(word, true).0)
+        remote_word_parts(word, true).0
     }
 }
 
 /// Marks in `on` the blocks on `page`'s `local_free` list from `head` (none
 /// when null); false (and nothing to trim) when the page has too many
 /// blocks, or the walk finds a cycle or a link that leads out of the page's
-/// blocks (a write after a free).
+/// blocks (a write after a free; the head itself is checked too).
 ///
 /// # Safety
-/// As for [`trim_tail`]; `head` is the list's head, a block of the page.
+/// As for [`trim_tail`]; `head` is the list's head.
 unsafe fn mark_listed(page: *const Page, head: *mut Block, on: &mut OnList) -> bool {
     // SAFETY: guaranteed by the caller.
     unsafe {

@@ -14,14 +14,21 @@ const CONFIG: Config = Config::FIXED_REGION.with_direct_above(usize::MAX);
 /// 64-byte blocks: a FIXED_REGION page of them holds 64.
 const PER_PAGE: usize = 64;
 
+/// The bytes a block carries past the request: `checks`' trailer.
+const TRAILER: usize = if cfg!(feature = "checks") { 16 } else { 0 };
+
 fn layout() -> Layout {
-    let t = if cfg!(feature = "checks") { 16 } else { 0 };
-    Layout::from_size_align(64 - t, 8).unwrap()
+    Layout::from_size_align(64 - TRAILER, 8).unwrap()
 }
 
 type Owner = Heap<&'static masu_core::FixedRegion>;
 
 fn pages_of_64(h: &Owner) -> u32 {
+    h.stats().pages_per_class.iter().sum()
+}
+
+/// The pages a heap over a `VmLikeOs` holds, of every class.
+fn pages_vm(h: &Heap<&'static common::VmLikeOs>) -> u32 {
     h.stats().pages_per_class.iter().sum()
 }
 
@@ -304,8 +311,7 @@ fn emptied_first_pages_with_an_empty_free_list_go_back_whole() {
     let os = common::VmLikeOs::new(64 << 20);
     let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
     let mut other = Heap::new(os, Config::VIRTUAL_MEMORY);
-    // (With `checks` a block carries a trailer of 16 bytes.)
-    let t = if cfg!(feature = "checks") { 16 } else { 0 };
+    let t = TRAILER;
     let (a, b) = (
         Layout::from_size_align(1024 - t, 8).unwrap(),
         Layout::from_size_align(512 - t, 8).unwrap(),
@@ -313,8 +319,7 @@ fn emptied_first_pages_with_an_empty_free_list_go_back_whole() {
     // A 64 KiB page holds 64 blocks of 1 KiB, 128 of 512 B: each filled.
     let mine: Vec<*mut u8> = (0..64).map(|_| owner.alloc(a)).collect();
     let theirs: Vec<*mut u8> = (0..128).map(|_| owner.alloc(b)).collect();
-    let pages = |h: &Heap<&'static common::VmLikeOs>| h.stats().pages_per_class.iter().sum::<u32>();
-    assert_eq!(pages(&owner), 2, "one page of each class");
+    assert_eq!(pages_vm(&owner), 2, "one page of each class");
     for &p in &mine {
         // SAFETY: a live block, freed once.
         unsafe { owner.dealloc(p, a) };
@@ -338,7 +343,7 @@ fn emptied_first_pages_with_an_empty_free_list_go_back_whole() {
     assert_eq!(got, want, "both pages' blocks, whole");
     assert_eq!(r.discarded, 128 << 10);
     assert_eq!(r.pages_freed, 0, "in the direct table: they stay");
-    assert_eq!(pages(&owner), 2, "the pages stay, their queues' first");
+    assert_eq!(pages_vm(&owner), 2, "the pages stay, their queues' first");
     owner.assert_valid();
     assert_counted!(owner.stats().live_bytes, 0);
     // SAFETY: as above.
@@ -367,7 +372,7 @@ fn emptied_first_pages_above_the_direct_table_are_freed() {
     let os = common::VmLikeOs::new(64 << 20);
     let mut owner = Heap::new(os, Config::VIRTUAL_MEMORY);
     let mut other = Heap::new(os, Config::VIRTUAL_MEMORY);
-    let t = if cfg!(feature = "checks") { 16 } else { 0 };
+    let t = TRAILER;
     let sizes = [2048 - t, 3072 - t, 4096 - t, 6144 - t];
     let l = |i: usize| Layout::from_size_align(sizes[i], 8).unwrap();
     // Two blocks of each class; the 2 KiB page keeps carved blocks on
@@ -375,8 +380,7 @@ fn emptied_first_pages_above_the_direct_table_are_freed() {
     let blocks: Vec<[*mut u8; 2]> = (0..4)
         .map(|i| [owner.alloc(l(i)), owner.alloc(l(i))])
         .collect();
-    let pages = |h: &Heap<&'static common::VmLikeOs>| h.stats().pages_per_class.iter().sum::<u32>();
-    assert_eq!(pages(&owner), 4);
+    assert_eq!(pages_vm(&owner), 4);
     // 2 KiB and 4 KiB: the owner frees both; 3 KiB: another heap does; 6
     // KiB: one stays live.
     for (i, pair) in blocks.iter().enumerate() {
@@ -399,7 +403,7 @@ fn emptied_first_pages_above_the_direct_table_are_freed() {
         return;
     }
     assert_eq!(r.pages_freed, 3, "all but the page with a live block");
-    assert_eq!(pages(&owner), 1);
+    assert_eq!(pages_vm(&owner), 1);
     owner.assert_valid();
     assert_counted!(owner.stats().live_bytes, 6144, "the 6 KiB block");
     // The owner goes on: new pages for the freed classes.

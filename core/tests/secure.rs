@@ -79,20 +79,27 @@ fn a_pointer_outside_the_heap_is_caught() {
     unsafe { h.dealloc(local.as_mut_ptr(), L) };
 }
 
+/// Two blocks `a` and `b`, freed in that order (so `b`'s link leads to
+/// `a`), with a third block live after them.
+fn two_freed(h: &mut Heap<FixedRegion>) -> (*mut u8, *mut u8) {
+    let (a, b) = (h.alloc(L), h.alloc(L));
+    let _keep = h.alloc(L);
+    // SAFETY: live blocks, each freed once.
+    unsafe {
+        h.dealloc(a, L);
+        h.dealloc(b, L);
+    }
+    (a, b)
+}
+
 #[test]
 #[should_panic(expected = "corrupted free list")]
 fn a_scribbled_link_is_caught_not_followed() {
     let mut h = heap();
-    let a = h.alloc(L);
-    let b = h.alloc(L);
-    let _keep = h.alloc(L);
+    let (a, b) = two_freed(&mut h);
     // SAFETY: a use after free overwrites `b`'s link with a plausible
     // pointer (the block before it): encoded, it decodes out of the page.
-    unsafe {
-        h.dealloc(a, L);
-        h.dealloc(b, L);
-        (b as *mut usize).write(a as usize);
-    }
+    unsafe { (b as *mut usize).write(a as usize) };
     for _ in 0..10_000 {
         let _ = h.alloc(L);
     }
@@ -196,13 +203,9 @@ fn check_heap_finds_an_overflow_into_a_free_neighbour() {
 #[should_panic(expected = "closes a cycle")]
 fn check_heap_names_a_cycle_in_a_free_list() {
     let mut h = heap();
-    let a = h.alloc(L);
-    let b = h.alloc(L);
-    let _keep = h.alloc(L);
+    let (a, b) = two_freed(&mut h);
     // SAFETY: deliberately a write after free of `a`'s link.
     unsafe {
-        h.dealloc(a, L);
-        h.dealloc(b, L);
         let to_a = (b as *const usize).read();
         let key = to_a.rotate_right(17) ^ a as usize;
         (a as *mut usize).write((b as usize ^ key).rotate_left(17));

@@ -490,6 +490,18 @@ impl PageFixture {
     }
 }
 
+/// Spawns the page's owner, which uses block `i` of `fixture` (writing
+/// `value` in its payload) and frees it on its fast path
+/// (`Page::push_local`, then the count).
+pub fn spawn_owner_free(
+    fixture: &loom::sync::Arc<PageFixture>,
+    i: usize,
+    value: u64,
+) -> loom::thread::JoinHandle<()> {
+    // SAFETY: the owner frees its own block (the contract of `spawn_free`).
+    spawn_free(fixture, i, value, |page, b| unsafe { page.free_local(b) })
+}
+
 /// Spawns the thread that uses block `i` of `fixture` (writing `value` in
 /// its payload) and frees it remotely (`Page::push_remote`), as a thread
 /// that was handed the block does.
@@ -498,13 +510,24 @@ pub fn spawn_remote_free(
     i: usize,
     value: u64,
 ) -> loom::thread::JoinHandle<()> {
+    // SAFETY: a block handed to this thread (the contract of `spawn_free`).
+    spawn_free(fixture, i, value, |page, b| unsafe { page.push_remote(b) })
+}
+
+/// Spawns a thread that uses block `i` of `fixture` and then frees it with
+/// `free`, which must be a free that thread may make of a block it holds.
+fn spawn_free(
+    fixture: &loom::sync::Arc<PageFixture>,
+    i: usize,
+    value: u64,
+    free: fn(&masu_core::protocol::ProtocolPage, *mut u8),
+) -> loom::thread::JoinHandle<()> {
     let f = fixture.clone();
     loom::thread::spawn(move || {
         let b = f.block(i);
-        // SAFETY: block `i` was handed to this thread, which frees it.
-        unsafe {
-            use_block(b, value);
-            f.page.push_remote(b);
-        }
+        // SAFETY: block `i` was handed to this thread, which is done with
+        // it after the free.
+        unsafe { use_block(b, value) };
+        free(&f.page, b);
     })
 }

@@ -34,7 +34,7 @@ use loom::sync::Arc;
 use loom::thread;
 use masu_core::protocol::ProtocolPage;
 use masu_loom_tests::{
-    collect_and_pop, model, spawn_remote_free, use_block, Coverage, PageFixture,
+    collect_and_pop, model, spawn_owner_free, spawn_remote_free, use_block, Coverage, PageFixture,
 };
 
 /// The model's memory page: small, so that a block's payload lies in a
@@ -58,6 +58,24 @@ fn discarder(f: &PageFixture) -> impl FnMut(*mut u8, usize) -> bool + '_ {
     }
 }
 
+/// After the model's other threads are done: the page's carved count, and
+/// the indices of every block the owner's slow paths get back (collected,
+/// popped, and the parked run carved again), sorted. (Not for the trim's
+/// model, whose trimmed tail must not come back listed: `extend` would
+/// carve it again.)
+fn blocks_back(f: &PageFixture) -> (usize, Vec<usize>) {
+    // SAFETY: the other threads are done; this thread holds the slow paths.
+    let carved = unsafe { f.page.capacity() } as usize;
+    let mut blocks = collect_and_pop(&f.page);
+    // SAFETY: as above; `free` is empty after the pops.
+    while unsafe { f.page.extend() } {
+        blocks.extend(collect_and_pop(&f.page));
+    }
+    let mut blocks: Vec<usize> = blocks.into_iter().map(|b| f.locate(b).0).collect();
+    blocks.sort_unstable();
+    (carved, blocks)
+}
+
 fn run(trim: Trim, trimmed: &'static Coverage) {
     model(3, move || {
         let f = PageFixture::new(3);
@@ -67,15 +85,7 @@ fn run(trim: Trim, trimmed: &'static Coverage) {
             f.page.free_local(f.block(1));
         }
         let f = Arc::new(f);
-        let fo = f.clone();
-        let owner = thread::spawn(move || {
-            let b = fo.block(0);
-            // SAFETY: block 0 is the owner's; it is done with it after this.
-            unsafe {
-                use_block(b, 1);
-                fo.page.free_local(b);
-            }
-        });
+        let owner = spawn_owner_free(&f, 0, 1);
         thread::yield_now();
         let mut discard = discarder(&f);
         // SAFETY: this thread stands for the slow paths until the join.
@@ -140,15 +150,7 @@ fn run_park(trim: Trim, parked: &'static Coverage, adopted: &'static Coverage) {
             f.page.push_remote(f.block(4));
         }
         let f = Arc::new(f);
-        let fo = f.clone();
-        let owner = thread::spawn(move || {
-            let b = fo.block(0);
-            // SAFETY: block 0 is the owner's; it is done with it after this.
-            unsafe {
-                use_block(b, 1);
-                fo.page.free_local(b);
-            }
-        });
+        let owner = spawn_owner_free(&f, 0, 1);
         let remote = spawn_remote_free(&f, 5, 2);
         thread::yield_now();
         let mut discard = discarder(&f);
@@ -163,15 +165,7 @@ fn run_park(trim: Trim, parked: &'static Coverage, adopted: &'static Coverage) {
         adopted.count(head.is_null() && count > 0);
         owner.join().unwrap();
         remote.join().unwrap();
-        // SAFETY: the others are done; this thread holds the slow paths.
-        let carved = unsafe { f.page.capacity() } as usize;
-        let mut blocks = collect_and_pop(&f.page);
-        // SAFETY: as above; `free` is empty after the pops.
-        while unsafe { f.page.extend() } {
-            blocks.extend(collect_and_pop(&f.page));
-        }
-        let mut blocks: Vec<usize> = blocks.into_iter().map(|b| f.locate(b).0).collect();
-        blocks.sort_unstable();
+        let (carved, blocks) = blocks_back(&f);
         assert_eq!(
             blocks,
             (0..carved).collect::<Vec<_>>(),
