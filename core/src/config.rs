@@ -93,6 +93,14 @@ pub struct Config {
     /// memory, and a page empties sooner; more make fewer pages to set up.
     /// Read when the heap is built.
     pub page_blocks: usize,
+    /// A heap that made no slow path for longer than
+    /// [`Config::purge_delay`] keeps the purges then due for one more purge
+    /// delay after its next slow path, so that a burst after a pause takes
+    /// back the memory it freed before the pause instead of having it
+    /// decommitted at its first slow path and faulting it in again
+    /// (`release.rs`, "A heap waking"). `false`: the first slow path after
+    /// the pause purges what is due.
+    pub wake_keep: bool,
 }
 
 impl Config {
@@ -116,6 +124,7 @@ impl Config {
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 8,
+        wake_keep: true,
     };
 
     /// For fixed regions where every byte counts: [`Config::FIXED_REGION`]
@@ -150,6 +159,7 @@ impl Config {
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 8,
+        wake_keep: true,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -170,6 +180,7 @@ impl Config {
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 4,
+        wake_keep: true,
     };
 
     /// Usable bytes of the live block at `ptr` of any heap built with this
@@ -259,6 +270,12 @@ impl Config {
     /// This config with [`Config::quarantine_bytes`] set to `bytes`.
     pub const fn with_quarantine(mut self, bytes: usize) -> Self {
         self.quarantine_bytes = bytes;
+        self
+    }
+
+    /// This config with [`Config::wake_keep`] set to `on`.
+    pub const fn with_wake_keep(mut self, on: bool) -> Self {
+        self.wake_keep = on;
         self
     }
 

@@ -70,6 +70,12 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// The digest of the free lists whose blocks' insides the background
     /// purger last discarded (see `idle_discard.rs`).
     pub(crate) idle_discard_digest: u64,
+    /// When the owner's slow path last looked at the purge queue, and until
+    /// when it leaves what is due there (see `release.rs`, "A heap
+    /// waking"), in [`Heap::now`]'s unit.
+    pub(crate) purge_looked_at: u64,
+    /// See [`Heap::purge_looked_at`].
+    pub(crate) purge_held_until: u64,
     /// Freed blocks held back before reuse (see `quarantine.rs`).
     #[cfg(feature = "checks")]
     pub(crate) quarantine: crate::quarantine::Quarantine,
@@ -130,6 +136,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             store: Store::new(os),
             direct_cache: crate::direct_cache::DirectCache::EMPTY,
             idle_discard_digest: 0,
+            purge_looked_at: 0,
+            purge_held_until: 0,
             #[cfg(feature = "checks")]
             quarantine: crate::quarantine::Quarantine::EMPTY,
             #[cfg(feature = "checks")]

@@ -13,6 +13,17 @@
 //!
 //! Every event does bounded work: at most [`PURGE_PER_EVENT`] segments are
 //! examined per slow-path event and the tick scans one queue head per class.
+//!
+//! A heap waking (`Config::wake_keep`): the delay is counted from the time
+//! a slice was freed, so after a pause longer than the delay everything
+//! the heap freed before it is due at its first slow path, just when a new
+//! burst is about to take that memory again: purging it then only makes
+//! the burst fault it back in. So when the owner's slow path finds that it
+//! last looked at the purge queue more than a delay ago, it leaves the
+//! queue alone for one more delay from now; what the burst does not take
+//! back by then goes as before. (The background purger's passes over an
+//! idle heap are not held: they run only once its owner has been idle for
+//! `MASU_IDLE_HOLD`, and purge what is due.)
 
 use crate::heap::Heap;
 use crate::os::Os;
@@ -34,7 +45,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.count_event();
         self.remote.get_mut().flush();
         if !self.lists.purge_first().is_null() {
-            self.purge_due(PURGE_PER_EVENT);
+            self.purge_due_unless_waking(PURGE_PER_EVENT);
         }
         if self.epoch % TICK_EVENTS == 0 {
             self.follow_policy();
@@ -72,12 +83,47 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
+    /// The owner's [`Heap::purge_due`], which leaves the queue alone for a
+    /// purge delay after a pause (see "A heap waking" above). (Out of
+    /// line: inlined, it would weigh on every slow path's registers.)
+    #[inline(never)]
+    fn purge_due_unless_waking(&mut self, limit: usize) {
+        // Without a clock the delay counts the heap's own slow paths, and a
+        // heap that makes none does not age: nothing to hold.
+        let Some(now) = self.store.clock_ms() else {
+            return self.purge_due_at(self.epoch, limit);
+        };
+        if !self.held_after_pause(now) {
+            self.purge_due_at(now, limit);
+        }
+    }
+
+    /// Notes the owner's look at the purge queue at `now` (milliseconds);
+    /// true while the queue is held after a pause longer than the purge
+    /// delay.
+    fn held_after_pause(&mut self, now: u64) -> bool {
+        let delay = self.config.purge_delay;
+        if !self.config.wake_keep || delay == u32::MAX {
+            return false;
+        }
+        let last = core::mem::replace(&mut self.purge_looked_at, now);
+        if now.wrapping_sub(last) > delay as u64 {
+            self.purge_held_until = now.wrapping_add(delay as u64);
+        }
+        // Wrapping: the clock may start anywhere.
+        (self.purge_held_until.wrapping_sub(now) as i64) > 0
+    }
+
     /// Examines up to `limit` segments at the front of the purge queue,
-    /// decommitting the free slices whose delay has passed. (Out of line:
-    /// inlined, it would weigh on every slow path's registers.)
+    /// decommitting the free slices whose delay has passed.
     #[inline(never)]
     pub(crate) fn purge_due(&mut self, limit: usize) {
         let now = self.now();
+        self.purge_due_at(now, limit);
+    }
+
+    /// [`Heap::purge_due`] at time `now`.
+    fn purge_due_at(&mut self, now: u64, limit: usize) {
         for _ in 0..limit {
             let seg = self.lists.purge_first();
             if seg.is_null() {

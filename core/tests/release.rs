@@ -69,6 +69,61 @@ fn empty_pages_are_decommitted_only_after_the_delay() {
     free_all(&mut h, SMALL, keep);
 }
 
+/// A heap over a clocked `Os` frees 300 blocks of 6000 B (pages that empty
+/// and queue their slices for purging), pauses for `pause` ms of its clock,
+/// then allocates 300 again: returns the decommits made by those
+/// allocations' slow paths, and after 2 delays more of slow paths.
+fn decommits_after_pause(wake_keep: bool, pause: u64) -> (usize, usize) {
+    let os = VmLikeOs::new(64 << 20);
+    os.clocked.store(true, Relaxed);
+    let delay = 10;
+    let config = Config::VIRTUAL_MEMORY
+        .with_purge_delay(delay)
+        .with_wake_keep(wake_keep);
+    let mut h = Heap::new(os, config);
+    let mid = Layout::from_size_align(6000, 8).unwrap();
+    let keep = alloc_n(&mut h, SMALL, 1);
+    let blocks = alloc_n(&mut h, mid, 300);
+    free_all(&mut h, mid, blocks);
+    assert_eq!(
+        os.decommits.load(Relaxed),
+        0,
+        "decommitted before the delay"
+    );
+    os.clock.fetch_add(pause, Relaxed);
+    let again = alloc_n(&mut h, mid, 300);
+    let at_wake = os.decommits.load(Relaxed);
+    free_all(&mut h, mid, again);
+    // What the second burst does not take back goes once the heap has been
+    // active for the delay: slow paths over 2 delays of its clock.
+    let l = Layout::from_size_align(200_000, 8).unwrap();
+    for _ in 0..(3 * delay) {
+        os.clock.fetch_add(1, Relaxed);
+        let p = h.alloc(l);
+        // SAFETY: a live block.
+        unsafe { h.dealloc(p, l) };
+    }
+    let later = os.decommits.load(Relaxed);
+    free_all(&mut h, SMALL, keep);
+    (at_wake, later)
+}
+
+#[test]
+fn a_heap_waking_after_a_pause_keeps_its_due_purges_for_a_delay() {
+    // `Config::wake_keep`: the burst after the pause finds its memory
+    // committed; it is purged when the heap stays away from it.
+    let (at_wake, later) = decommits_after_pause(true, 1000);
+    assert_eq!(at_wake, 0, "purged at the wake, under the burst");
+    assert!(later > 0, "never purged after the wake");
+    // The twin: without the rule, the first slow paths after the pause
+    // purge what the burst is about to take back.
+    let (at_wake, _) = decommits_after_pause(false, 1000);
+    assert!(at_wake > 0, "the twin did not purge at the wake");
+    // A pause shorter than the delay changes nothing either way.
+    let (at_wake, _) = decommits_after_pause(true, 5);
+    assert_eq!(at_wake, 0);
+}
+
 #[test]
 fn small_slow_path_events_advance_the_epoch() {
     // A workload of only small allocations must still reach the purge: the

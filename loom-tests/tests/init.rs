@@ -39,6 +39,8 @@ const PARSED: Options = Options {
     page_blocks: 8,
     background: false,
     idle_discard: false,
+    idle_hold_ms: 300,
+    wake_keep: false,
     memory_limit: 512 << 20,
     quarantine_bytes: 64 << 10,
     guard_pages: false,

@@ -15,6 +15,8 @@
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
 //! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
 //! | `MASU_IDLE_DISCARD` | `1`: the background purger also gives back free memory in place in the pages that live, idle threads keep: emptied first pages with nothing on `free` (reset to nothing carved), the freed tail of a page behind its `local_free` head, a parked run of freed blocks further down (carved again before any new block), and the insides of free blocks larger than a memory page (each block's first 16 bytes stay); it also frees their emptied first pages above 1 KiB and releases their purged cached segments; `0`: it leaves those pages alone | 1 |
+//! | `MASU_IDLE_HOLD` | milliseconds a live thread's heap must have made no heap call but fast paths before the background purger takes its memory (at least 100, and at least the purge delay); `-1` never | 300 |
+//! | `MASU_WAKE_KEEP` | `1`: a heap whose slow paths paused for longer than the purge delay leaves what is then due to purge for one more purge delay, so that the burst after the pause takes that memory back without faulting it in again; `0`: its first slow path purges what is due | 1 |
 //! | `MASU_QUARANTINE` | with the `checks` feature: bytes of freed small blocks each heap holds back before they can be handed out again (`K`, `M`, `G`); `0` none; without `checks`, not read | 4M |
 //! | `MASU_EXIT_CHECK` | with `checks` or `secure`: `1`: at exit, the exiting thread's heap is verified (as by [`check_heap`](crate::check_heap)): with `checks` every block's redzone and fill, with `secure` the freed tag and link of every free block, so that a write after free or an overflow into a free block that the program never reuses stops the process; `0`: no check at exit; without either feature, not read | 1 |
 //! | `MASU_GUARD_PAGES` | with the `secure` feature: `1`: an inaccessible page after every reservation (segment) and between each segment's header and its blocks; `0`: none; without `secure`, not read | 1 |
@@ -46,6 +48,12 @@ pub const DEFAULT_HUGE_PURGE_DELAY_MS: u32 = 1000;
 /// Default bound of the committed bytes in each heap's segment cache (it
 /// grows with the heap's live huge blocks, `MASU_CACHE_FOLLOWS_HUGE`).
 pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_bytes;
+
+/// Default time a live thread's heap must be idle before the background
+/// purger takes its memory: a program that pauses for less finds its memory
+/// where it left it (masu-work `pause-burst`), one idle for longer has it
+/// back in the system within a second of its last free (issue 11).
+pub const DEFAULT_IDLE_HOLD_MS: u32 = 300;
 
 /// Default bound of the free committed memory a heap keeps at thread exit.
 pub const DEFAULT_EXIT_RETAIN: usize = 16 << 20;
@@ -87,6 +95,12 @@ pub struct Options {
     pub background: bool,
     /// The purger discards the insides of free blocks of idle live heaps.
     pub idle_discard: bool,
+    /// Milliseconds a live thread's heap must have made no heap call but
+    /// fast paths before the purger takes its memory.
+    pub idle_hold_ms: u32,
+    /// A heap that paused keeps its due purges for one more purge delay
+    /// after waking (`Config::wake_keep`).
+    pub wake_keep: bool,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
     /// With `checks`: bytes of freed blocks each heap holds back.
@@ -120,6 +134,8 @@ const DEFAULTS: Options = Options {
     page_blocks: Config::VIRTUAL_MEMORY.page_blocks as u32,
     background: true,
     idle_discard: true,
+    idle_hold_ms: DEFAULT_IDLE_HOLD_MS,
+    wake_keep: true,
     memory_limit: 0,
     quarantine_bytes: DEFAULT_QUARANTINE,
     guard_pages: true,
@@ -146,6 +162,8 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     page_blocks: U32,
     background: B,
     idle_discard: B,
+    idle_hold_ms: U32,
+    wake_keep: B,
     memory_limit: U,
     quarantine_bytes: U,
     guard_pages: B,
@@ -175,6 +193,8 @@ impl OptionStore {
             page_blocks: AtomicU32::new(d.page_blocks),
             background: AtomicBool::new(d.background),
             idle_discard: AtomicBool::new(d.idle_discard),
+            idle_hold_ms: AtomicU32::new(d.idle_hold_ms),
+            wake_keep: AtomicBool::new(d.wake_keep),
             memory_limit: AtomicUsize::new(d.memory_limit),
             quarantine_bytes: AtomicUsize::new(d.quarantine_bytes),
             guard_pages: AtomicBool::new(d.guard_pages),
@@ -205,6 +225,8 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             page_blocks: U32::new(d.page_blocks),
             background: B::new(d.background),
             idle_discard: B::new(d.idle_discard),
+            idle_hold_ms: U32::new(d.idle_hold_ms),
+            wake_keep: B::new(d.wake_keep),
             memory_limit: U::new(d.memory_limit),
             quarantine_bytes: U::new(d.quarantine_bytes),
             guard_pages: B::new(d.guard_pages),
@@ -231,6 +253,8 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             page_blocks: self.page_blocks.load(Relaxed),
             background: self.background.load(Relaxed),
             idle_discard: self.idle_discard.load(Relaxed),
+            idle_hold_ms: self.idle_hold_ms.load(Relaxed),
+            wake_keep: self.wake_keep.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             quarantine_bytes: self.quarantine_bytes.load(Relaxed),
             guard_pages: self.guard_pages.load(Relaxed),
@@ -257,6 +281,8 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.page_blocks.store(o.page_blocks, Relaxed);
         self.background.store(o.background, Relaxed);
         self.idle_discard.store(o.idle_discard, Relaxed);
+        self.idle_hold_ms.store(o.idle_hold_ms, Relaxed);
+        self.wake_keep.store(o.wake_keep, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.quarantine_bytes.store(o.quarantine_bytes, Relaxed);
         self.guard_pages.store(o.guard_pages, Relaxed);
@@ -439,6 +465,20 @@ pub fn set_idle_discard(on: bool) {
     OPTIONS.idle_discard.store(on, Relaxed);
 }
 
+/// Sets how long a live thread must stay idle before the purger takes its
+/// heap's memory (`MASU_IDLE_HOLD`) at run time: milliseconds up to
+/// [`MAX_DELAY_MS`], or `None` for never (the purger then leaves live
+/// threads' heaps alone). From the purger's next pass.
+pub fn set_idle_hold_ms(ms: Option<u32>) -> Result<(), OptionError> {
+    check(
+        ms.map_or(true, |m| m <= MAX_DELAY_MS),
+        "MASU_IDLE_HOLD",
+        "0 to 86400000 milliseconds, or never (None)",
+    )?;
+    OPTIONS.idle_hold_ms.store(ms.unwrap_or(u32::MAX), Relaxed);
+    Ok(())
+}
+
 #[inline]
 pub(crate) fn idle_discard() -> bool {
     OPTIONS.idle_discard.load(Relaxed)
@@ -528,6 +568,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_committed_first(OPTIONS.committed_first.load(Relaxed))
         .with_cache_follows_huge(OPTIONS.cache_follows_huge.load(Relaxed))
         .with_huge_keep_slack(OPTIONS.huge_keep_slack.load(Relaxed))
+        .with_wake_keep(OPTIONS.wake_keep.load(Relaxed))
         .with_page_blocks(OPTIONS.page_blocks.load(Relaxed) as usize)
         .with_quarantine(OPTIONS.quarantine_bytes.load(Relaxed))
         .with_seed(seed)
@@ -612,7 +653,6 @@ pub(crate) fn parse_delay(s: &[u8]) -> Option<u32> {
     Some(n.min(u32::MAX as u64 - 1) as u32)
 }
 
-/// Parses a switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
 /// A remote-free batch size: 1 to 65535 blocks.
 pub(crate) fn parse_batch(s: &[u8]) -> Option<u32> {
     let s = s.trim_ascii();
@@ -629,6 +669,7 @@ pub(crate) fn parse_page_blocks(s: &[u8]) -> Option<u32> {
     parse_batch(s).filter(|&v| (masu_core::MIN_BLOCKS_PER_PAGE as u32..=64).contains(&v))
 }
 
+/// Parses a switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
 pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
     let s = s.trim_ascii();
     for t in [&b"1"[..], b"true", b"yes", b"on"] {
@@ -747,6 +788,15 @@ pub(crate) fn load_from_env() {
         o.idle_discard = v
     });
     read(
+        b"MASU_IDLE_HOLD\0",
+        "milliseconds or -1",
+        parse_delay,
+        |v| o.idle_hold_ms = v,
+    );
+    read(b"MASU_WAKE_KEEP\0", "0 or 1", parse_bool, |v| {
+        o.wake_keep = v
+    });
+    read(
         b"MASU_MEMORY_LIMIT\0",
         "a byte count such as 512M or 0 (no limit)",
         parse_size,
@@ -792,7 +842,7 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} background={} idle_discard={} memory_limit={} quarantine={} \
+             remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} background={} idle_discard={} idle_hold={} wake_keep={} memory_limit={} quarantine={} \
              guard_pages={} exit_check={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
@@ -805,6 +855,8 @@ pub(crate) fn load_from_env() {
             o.page_blocks,
             o.background as u8,
             o.idle_discard as u8,
+            o.idle_hold_ms,
+            o.wake_keep as u8,
             o.memory_limit,
             o.quarantine_bytes,
             o.guard_pages as u8,

@@ -225,17 +225,24 @@ pub(crate) struct LivePass {
     pub discarded: usize,
 }
 
-/// How long a live thread must have made no heap call but fast paths before
-/// the purger works on its heap (at least the purge delay).
+/// The least time a live thread must have made no heap call but fast paths
+/// before the purger works on its heap (`MASU_IDLE_HOLD`, and the purge
+/// delay, may make it longer).
 const LIVE_IDLE_MS: u64 = 100;
 
 /// One pass of the background purger over the heaps of live threads, under
 /// the pool lock: each heap whose owner went idle (no heap call but fast
-/// paths for `LIVE_IDLE_MS`, none now: the slot's gate) gets
+/// paths for `MASU_IDLE_HOLD`, none now: the slot's gate) gets
 /// `release_while_owner_idle`, unless its previous one found nothing to do
 /// and the pass is not `thorough` (the purger's first pass after it wakes).
 pub(crate) fn purge_live_heaps(thorough: bool) -> LivePass {
-    let idle_ms = LIVE_IDLE_MS.max(options::options().purge_delay_ms as u64);
+    let o = options::options();
+    if o.idle_hold_ms == u32::MAX {
+        return LivePass::default();
+    }
+    let idle_ms = LIVE_IDLE_MS
+        .max(o.idle_hold_ms as u64)
+        .max(o.purge_delay_ms as u64);
     let mut pass = LivePass::default();
     POOL.for_each_held(|s| {
         // SAFETY: we are the purger and hold the pool lock; `s` is held.

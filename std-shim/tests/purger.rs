@@ -69,6 +69,62 @@ fn an_exited_threads_retained_memory_goes_back_while_the_program_sleeps() {
 }
 
 #[test]
+fn a_short_pause_keeps_a_live_threads_memory_a_long_one_gives_it_back() {
+    // `MASU_IDLE_HOLD` (300 ms): the purger leaves a live thread that
+    // paused for less alone, so the burst after the pause finds its memory;
+    // past the hold, the memory goes back while the thread still sleeps.
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    masu::init();
+    // What earlier tests' exited threads kept goes back first.
+    std::thread::sleep(Duration::from_millis(300));
+    // A purge delay below the hold but longer than the burst's frees take
+    // (slow with `checks` in a debug build): the owner purges nothing of
+    // the burst before it goes idle.
+    masu::set_purge_delay_ms(Some(250)).unwrap();
+    let base = masu::os_stats().committed_bytes;
+    let (freed_tx, freed_rx) = std::sync::mpsc::channel::<()>();
+    let (end_tx, end_rx) = std::sync::mpsc::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        // 40 MiB: more than an adopted heap may have kept (`MASU_EXIT_RETAIN`).
+        let blocks: Vec<Vec<u8>> = (0..20_000)
+            .map(|i| vec![3u8; 500 + (i % 7) * 500])
+            .collect();
+        drop(blocks);
+        freed_tx.send(()).unwrap();
+        // Alive and idle: no allocator call until told to end.
+        end_rx.recv().unwrap();
+    });
+    freed_rx.recv().unwrap();
+    let held = masu::os_stats().committed_bytes;
+    assert!(
+        held > base + (4 << 20),
+        "the burst committed too little: {base} then {held}"
+    );
+    // A pause of half the hold: nothing is taken (a slow machine only
+    // makes the purger later).
+    std::thread::sleep(Duration::from_millis(150));
+    let after_short = masu::os_stats().committed_bytes;
+    let took = wait_for(|| masu::os_stats().committed_bytes < base + (held - base) / 4);
+    end_tx.send(()).unwrap();
+    worker.join().unwrap();
+    masu::set_purge_delay_ms(Some(masu::DEFAULT_PURGE_DELAY_MS)).unwrap();
+    println!(
+        "base {} KiB, held {} KiB, {} KiB after 150 ms, back {took:?} later",
+        base >> 10,
+        held >> 10,
+        after_short >> 10
+    );
+    assert!(
+        after_short + (held - base) / 8 >= held,
+        "the purger took a heap idle for less than its hold: {after_short} of {held} bytes"
+    );
+    if !cfg!(feature = "checks") {
+        // (With `checks` the quarantine holds freed blocks as live.)
+        assert!(took.is_some(), "never given back past the hold");
+    }
+}
+
+#[test]
 fn blocks_a_live_thread_frees_into_an_idle_heap_come_back() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     masu::init();
@@ -329,8 +385,9 @@ fn blocks_kept_and_made_around_parked_runs_stay_intact() {
                     to_next.send(give).unwrap();
                     drop(from_prev.recv().unwrap());
                     barrier.wait();
-                    // Idle: the purger parks what the frees left.
-                    std::thread::sleep(Duration::from_millis(400));
+                    // Idle past `MASU_IDLE_HOLD` (300 ms) and a pass or two:
+                    // the purger parks what the frees left.
+                    std::thread::sleep(Duration::from_millis(700));
                     bad += kept
                         .iter()
                         .filter(|(i, b)| b.iter().any(|&x| x != tag(*i)))

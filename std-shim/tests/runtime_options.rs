@@ -29,7 +29,20 @@ fn out_of_range_values_are_refused_and_change_nothing() {
     let e = masu::set_memory_limit(4096).unwrap_err();
     assert_eq!(e.option, "MASU_MEMORY_LIMIT");
     assert!(e.accepted.contains("1 MiB"));
+    let e = masu::set_idle_hold_ms(Some(masu::MAX_DELAY_MS + 1)).unwrap_err();
+    assert_eq!(e.option, "MASU_IDLE_HOLD");
     assert_eq!(masu::options(), before, "a refused value changed an option");
+}
+
+#[test]
+fn the_idle_hold_is_set_and_read_back() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let before = masu::options().idle_hold_ms;
+    masu::set_idle_hold_ms(Some(1234)).unwrap();
+    assert_eq!(masu::options().idle_hold_ms, 1234);
+    masu::set_idle_hold_ms(None).unwrap();
+    assert_eq!(masu::options().idle_hold_ms, u32::MAX);
+    masu::set_idle_hold_ms(Some(before)).unwrap();
 }
 
 /// A 32 MiB block freed goes to the heap's segment cache (64 MiB by

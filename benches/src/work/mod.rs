@@ -34,6 +34,7 @@ mod burst_idle;
 mod dist;
 mod large;
 mod pairs;
+mod pause_burst;
 mod producer_consumer;
 mod random_mt;
 mod realloc_grow;
@@ -55,9 +56,9 @@ pub const WORKLOADS: &[&str] = &[
 ];
 
 /// Extra programs that are not part of the comparison table: `tiny` (one
-/// small allocation, for the fixed overhead) and `pairs` (malloc/free pairs
-/// for callgrind).
-pub const TOOLS: &[&str] = &["tiny", "pairs"];
+/// small allocation, for the fixed overhead), `pairs` (malloc/free pairs
+/// for callgrind) and `pause-burst` (bursts after idle pauses).
+pub const TOOLS: &[&str] = &["tiny", "pairs", "pause-burst"];
 
 /// How big a run is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +145,7 @@ pub fn main() {
         "thread-churn" => thread_churn::run(&args),
         "tiny" => tiny::run(&args),
         "pairs" => pairs::run(&args),
+        "pause-burst" => pause_burst::run(&args),
         other => fail(&format!("unknown workload {other:?}")),
     };
     let mut line = format!(

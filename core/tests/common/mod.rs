@@ -75,6 +75,11 @@ pub struct VmLikeOs {
     /// `discard_contents` does nothing and returns false (an `Os` that
     /// cannot discard).
     pub refuse_discards: std::sync::atomic::AtomicBool,
+    /// The clock in milliseconds that `clock_ms` reads, once `clocked`
+    /// (before that the heap counts its delays in slow-path events).
+    pub clock: std::sync::atomic::AtomicU64,
+    /// `clock_ms` returns `clock`.
+    pub clocked: std::sync::atomic::AtomicBool,
 }
 
 impl VmLikeOs {
@@ -90,6 +95,8 @@ impl VmLikeOs {
             commit_limit: AtomicUsize::new(usize::MAX),
             discards: std::sync::Mutex::new(Vec::new()),
             refuse_discards: std::sync::atomic::AtomicBool::new(false),
+            clock: std::sync::atomic::AtomicU64::new(0),
+            clocked: std::sync::atomic::AtomicBool::new(false),
         }))
     }
     pub fn free_bytes(&self) -> usize {
@@ -151,6 +158,11 @@ unsafe impl Os for VmLikeOs {
     }
     fn may_contain(&self, addr: usize) -> bool {
         self.region.may_contain(addr)
+    }
+    fn clock_ms(&self) -> Option<u64> {
+        self.clocked
+            .load(Ordering::Relaxed)
+            .then(|| self.clock.load(Ordering::Relaxed))
     }
 }
 
