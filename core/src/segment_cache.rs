@@ -148,15 +148,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Releases every cached segment; true when any was released.
     pub(crate) fn release_cache(&mut self) -> bool {
-        let mut any = false;
-        while !self.lists.cache_first().is_null() {
-            let seg = self.lists.cache_first();
-            // SAFETY: cached segments are live and ours.
-            unsafe { self.lists.cache_take(seg) };
-            self.release_segment(seg);
-            any = true;
-        }
-        any
+        self.release_cached_where(|_| true) != 0
     }
 
     /// Releases the cached segments whose purge is done (none of their free
@@ -165,6 +157,15 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// (`Heap::release_while_owner_idle`): its cache spares the mappings
     /// of a busy owner, and an idle one makes none.
     pub(crate) fn release_purged_cache(&mut self) -> usize {
+        self.release_cached_where(|seg| {
+            // SAFETY: cached segments are live.
+            !unsafe { (*seg).in_purge_queue }
+        })
+    }
+
+    /// Releases the cached segments for which `release` is true; returns
+    /// how many.
+    fn release_cached_where(&mut self, mut release: impl FnMut(*mut Segment) -> bool) -> usize {
         let mut released = 0;
         let mut seg = self.lists.cache_first();
         while !seg.is_null() {
@@ -172,7 +173,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // before the segment is released.
             unsafe {
                 let next = (*seg).next;
-                if !(*seg).in_purge_queue {
+                if release(seg) {
                     self.lists.cache_take(seg);
                     self.release_segment(seg);
                     released += 1;
