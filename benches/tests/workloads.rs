@@ -18,6 +18,8 @@ const TINY: &[(&str, &[&str])] = &[
     ("large", &["ops=6", "slots=3"]),
     ("burst-idle", &["burst_mib=8", "idle_ms=100"]),
     ("thread-churn", &["threads=24"]),
+    // A tool, not in the comparison table, but checked the same way.
+    ("pause-burst", &["rounds=3", "blocks=300", "pause_ms=20"]),
 ];
 
 fn run(exe: &str, workload: &str, params: &[&str]) -> BTreeMap<String, String> {
