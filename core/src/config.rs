@@ -93,13 +93,14 @@ pub struct Config {
     /// memory, and a page empties sooner; more make fewer pages to set up.
     /// Read when the heap is built.
     pub page_blocks: usize,
-    /// A heap that made no slow path for longer than
-    /// [`Config::purge_delay`] keeps the purges then due for one more purge
-    /// delay after its next slow path, so that a burst after a pause takes
-    /// back the memory it freed before the pause instead of having it
-    /// decommitted at its first slow path and faulting it in again
-    /// (`release.rs`, "A heap waking"). `false`: the first slow path after
-    /// the pause purges what is due.
+    /// A heap whose slow paths last looked at its purge queue more than
+    /// [`Config::purge_delay`] ago (it paused, or had nothing to purge)
+    /// leaves the purges then due for one more purge delay, so that a burst
+    /// after a pause takes back the memory it freed before the pause
+    /// instead of having it decommitted at its first slow path and faulting
+    /// it in again (`release.rs`, "A heap waking"). Only over an `Os` with
+    /// a clock. `false`: the first slow path after the pause purges what is
+    /// due.
     pub wake_keep: bool,
 }
 

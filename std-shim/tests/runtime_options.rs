@@ -38,6 +38,7 @@ fn out_of_range_values_are_refused_and_change_nothing() {
 fn the_idle_hold_is_set_and_read_back() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let before = masu::options().idle_hold_ms;
+    assert_eq!(before, masu::DEFAULT_IDLE_HOLD_MS);
     masu::set_idle_hold_ms(Some(1234)).unwrap();
     assert_eq!(masu::options().idle_hold_ms, 1234);
     masu::set_idle_hold_ms(None).unwrap();
