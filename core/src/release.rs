@@ -91,10 +91,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // Without a clock the delay counts the heap's own slow paths, and a
         // heap that makes none does not age: nothing to hold.
         let Some(now) = self.store.clock_ms() else {
-            return self.purge_due_at(self.epoch, limit);
+            return self.purge_due(self.epoch, limit);
         };
         if !self.held_after_pause(now) {
-            self.purge_due_at(now, limit);
+            self.purge_due(now, limit);
         }
     }
 
@@ -115,15 +115,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Examines up to `limit` segments at the front of the purge queue,
-    /// decommitting the free slices whose delay has passed.
-    #[inline(never)]
-    pub(crate) fn purge_due(&mut self, limit: usize) {
-        let now = self.now();
-        self.purge_due_at(now, limit);
-    }
-
-    /// [`Heap::purge_due`] at time `now`.
-    fn purge_due_at(&mut self, now: u64, limit: usize) {
+    /// decommitting the free slices whose delay has passed at `now`.
+    fn purge_due(&mut self, now: u64, limit: usize) {
         for _ in 0..limit {
             let seg = self.lists.purge_first();
             if seg.is_null() {
@@ -155,7 +148,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: queued segments are live and ours.
             seg = unsafe { (*seg).purge_next };
         }
-        self.purge_due(n);
+        self.purge_due(self.now(), n);
     }
 
     /// Decommits the free, committed slices of `seg` that have been free for
