@@ -66,13 +66,17 @@ fn env_number(name: &str) -> Option<usize> {
 
 impl Masu {
     /// masu-core with `config` (the environment variables `DIRECT_ABOVE`,
-    /// `PAGE_BLOCKS` and `SEGMENT=shift,slice` override it, for tuning; `segments`: every
+    /// `PAGE_BLOCKS`, `SEGMENT=shift,slice` and `CACHE_PACKS=0|1` override
+    /// it, for tuning; `segments`: every
     /// block in a segment, `direct_above = usize::MAX`, as before direct
     /// blocks).
     ///
     /// # Safety
     /// `arena` is valid for `len` bytes, used by nothing else while the heap lives.
     unsafe fn new(arena: *mut u8, len: usize, mut config: Config, segments: bool) -> Self {
+        if let Some(n) = env_number("CACHE_PACKS") {
+            config = config.with_direct_cache_packs(n != 0);
+        }
         if let Some(n) = env_number("DIRECT_ABOVE") {
             config = config.with_direct_above(n);
         }

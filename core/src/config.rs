@@ -73,6 +73,15 @@ pub struct Config {
     /// allocation reports out of memory, and by `collect`, `reset` and
     /// `Drop`.
     pub direct_cache_bytes: usize,
+    /// With a direct-block cache ([`Config::direct_cache_bytes`]): once less
+    /// than three quarters of the region is free, a freed direct block next
+    /// to free memory goes back to the region to merge instead of into the
+    /// cache, so that the region's free memory stays in larger pieces (a
+    /// cached block looks used to the region and keeps its free neighbour
+    /// from growing). While the region has more free, every small block
+    /// may be cached, which is faster. `false`: cached whenever there is
+    /// room.
+    pub direct_cache_packs: bool,
     /// Over an `Os` that serves direct blocks: a request above
     /// [`Config::direct_above`] that the region can no longer serve as a
     /// direct block takes room its heap's segments already hold (a block of
@@ -122,6 +131,7 @@ impl Config {
         quarantine_bytes: 0,
         direct_above: 1024,
         direct_cache_bytes: 64 << 10,
+        direct_cache_packs: true,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 8,
@@ -157,6 +167,7 @@ impl Config {
         quarantine_bytes: 0,
         direct_above: 0,
         direct_cache_bytes: 4 << 10,
+        direct_cache_packs: true,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 8,
@@ -178,6 +189,7 @@ impl Config {
         quarantine_bytes: 0,
         direct_above: usize::MAX,
         direct_cache_bytes: 0,
+        direct_cache_packs: true,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 4,
@@ -265,6 +277,12 @@ impl Config {
     /// This config with [`Config::direct_cache_bytes`] set to `bytes`.
     pub const fn with_direct_cache(mut self, bytes: usize) -> Self {
         self.direct_cache_bytes = bytes;
+        self
+    }
+
+    /// This config with [`Config::direct_cache_packs`] set to `on`.
+    pub const fn with_direct_cache_packs(mut self, on: bool) -> Self {
+        self.direct_cache_packs = on;
         self
     }
 

@@ -107,7 +107,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Frees the direct block `ptr`: into the heap's cache when it is small
-    /// and the cache has room, else to the `Os`.
+    /// and the cache has room, else to the `Os`; with
+    /// [`Config::direct_cache_packs`](crate::Config::direct_cache_packs), to
+    /// the `Os` also when it says the free packs its memory better (a block
+    /// next to free memory in a region short of it).
     ///
     /// # Safety
     /// `ptr` is a live direct block of this heap's `Os`, not used afterwards.
@@ -115,11 +118,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) unsafe fn free_direct(&mut self, ptr: *mut u8) {
         // SAFETY: guaranteed by the caller.
         let usable = unsafe { self.store.os().direct_size(ptr) };
-        // SAFETY: as above: the block is no longer used.
-        if !unsafe {
-            self.direct_cache
-                .put(ptr, usable, self.config.direct_cache_bytes)
-        } {
+        let packs = |heap: &mut Self| {
+            // SAFETY: as above: the block is live until freed below.
+            heap.config.direct_cache_packs && unsafe { heap.store.os_mut().direct_free_packs(ptr) }
+        };
+        let cache = self
+            .direct_cache
+            .has_room(usable, self.config.direct_cache_bytes)
+            && !packs(self);
+        if cache {
+            // SAFETY: as above: the block is no longer used, and it fits.
+            unsafe { self.direct_cache.put(ptr, usable) };
+        } else {
             // SAFETY: as above.
             unsafe { self.store.os_mut().direct_free(ptr) };
         }

@@ -60,24 +60,26 @@ impl DirectCache {
         b
     }
 
-    /// Caches block `b` of `usable` bytes when it is small enough and the
-    /// cache has room for it under `limit` bytes; false otherwise.
+    /// True when a block of `usable` bytes is small enough to cache and the
+    /// cache has room for it under `limit` bytes.
+    #[inline(always)]
+    pub(crate) fn has_room(&self, usable: usize, limit: usize) -> bool {
+        usable <= CACHE_MAX && self.bytes + usable <= limit
+    }
+
+    /// Caches block `b` of `usable` bytes.
     ///
     /// # Safety
     /// `b` is a live direct block of `usable` bytes (at least a word), no
-    /// longer used by anyone.
+    /// longer used by anyone, and [`DirectCache::has_room`] for it.
     #[inline(always)]
-    pub(crate) unsafe fn put(&mut self, b: *mut u8, usable: usize, limit: usize) -> bool {
-        if usable > CACHE_MAX || self.bytes + usable > limit {
-            return false;
-        }
-        debug_assert!(usable % 8 == 0 && usable >= 8);
+    pub(crate) unsafe fn put(&mut self, b: *mut u8, usable: usize) {
+        debug_assert!(usable % 8 == 0 && (8..=CACHE_MAX).contains(&usable));
         let head = &mut self.heads[usable / 8 - 1];
         // SAFETY: guaranteed by the caller: the block is ours to link.
         unsafe { *(b as *mut *mut u8) = *head };
         *head = b;
         self.bytes += usable;
-        true
     }
 
     /// Takes every cached block off the lists, calling `free` on each.

@@ -265,6 +265,12 @@ unsafe impl Os for FixedRegion {
         unsafe { Tlsf::usable_size(ptr) }
     }
 
+    #[inline(always)]
+    unsafe fn direct_free_packs(&mut self, ptr: *const u8) -> bool {
+        // SAFETY: the caller passes a live direct block.
+        unsafe { self.blocks.get_mut().free_packs(ptr) }
+    }
+
     unsafe fn direct_free_all(&mut self) -> Option<(usize, usize)> {
         Some(self.blocks.get_mut().free_all_blocks())
     }

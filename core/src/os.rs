@@ -238,6 +238,21 @@ pub unsafe trait Os {
         0
     }
 
+    /// True when freeing the live direct block `ptr` now packs this `Os`'s
+    /// memory better than a heap's keeping it for reuse (a
+    /// [`FixedRegion`](crate::FixedRegion): the region is short of free
+    /// memory and the block would merge with a free neighbour). Asked by
+    /// the heap that owns this `Os`, without a lock; the default, and a
+    /// shared `&O`, say false.
+    ///
+    /// # Safety
+    /// `ptr` is a live direct block of this `Os`.
+    #[inline]
+    unsafe fn direct_free_packs(&mut self, ptr: *const u8) -> bool {
+        let _ = ptr;
+        false
+    }
+
     /// Frees every direct block of this `Os` at once, for
     /// [`Heap::reset`](crate::Heap::reset) of a heap that owns its `Os` (by
     /// value: then no other heap can use it). Returns `(blocks, usable

@@ -207,6 +207,64 @@ fn a_direct_request_spills_into_free_slices_when_the_region_is_full() {
     );
 }
 
+/// Frees `a`, `x`, `b` of `[a, x, b, c]` (neighbours, `x` large, the others
+/// 64 bytes) in the order `b`, `x`, `a` over a 1 MiB `COMPACT_REGION` with
+/// `packs`, after a live block of `used` bytes; returns the cached bytes
+/// after `b` and after `a`, and how much the region's free bytes grew when
+/// `a` was freed.
+#[cfg(not(any(feature = "checks", feature = "secure")))]
+fn free_next_to_free_memory(used: usize, packs: bool) -> (usize, usize, usize) {
+    let os = FixedRegion::from_slice(common::region(1 << 20));
+    let mut heap = Heap::new(os, Config::COMPACT_REGION.with_direct_cache_packs(packs));
+    let filler = Layout::from_size_align(used, 8).unwrap();
+    let f = heap.alloc(filler);
+    let small = Layout::from_size_align(64, 8).unwrap();
+    let big = Layout::from_size_align(4096, 8).unwrap();
+    // Carved one after another from the region's one free block.
+    let [a, x, b, c] = [small, big, small, small].map(|l| heap.alloc(l));
+    assert!(
+        !f.is_null() && f < a && a < x && x < b && b < c,
+        "neighbours in order"
+    );
+    // SAFETY: each block is live with its layout and freed once.
+    unsafe {
+        heap.dealloc(b, small);
+        let after_b = heap.stats().direct_cached_bytes;
+        heap.dealloc(x, big);
+        let free = heap.os().free_bytes();
+        heap.dealloc(a, small);
+        let after_a = heap.stats().direct_cached_bytes;
+        let grew = heap.os().free_bytes() - free;
+        heap.dealloc(c, small);
+        heap.dealloc(f, filler);
+        heap.collect(true);
+        heap.os().check();
+        assert_eq!(
+            heap.os().free_bytes(),
+            heap.os().size(),
+            "region whole again"
+        );
+        (after_b, after_a, grew)
+    }
+}
+
+/// `Config::direct_cache_packs`: in a region less than three quarters
+/// free, a small freed block next to free memory goes back to the region
+/// and merges, so the region's free memory stays in one piece (in a 2 MiB
+/// region of random 1–3000-byte requests, caching such blocks cost 0.16
+/// points of the region at the first failure); a small block between two
+/// live ones is still cached. With the region mostly free, or the switch
+/// off, both are cached.
+#[cfg(not(any(feature = "checks", feature = "secure")))]
+#[test]
+fn a_small_direct_block_next_to_free_memory_merges_when_the_region_is_short() {
+    // `b`, between `x` and `c`, cached; `a`, before the freed `x`, merges:
+    // its 64 bytes and its 8-byte header join `x`'s free block.
+    assert_eq!(free_next_to_free_memory(600 << 10, true), (64, 64, 72));
+    assert_eq!(free_next_to_free_memory(600 << 10, false), (64, 128, 0));
+    assert_eq!(free_next_to_free_memory(64 << 10, true), (64, 128, 0));
+}
+
 /// Allocates `layout` until it fails.
 #[cfg(not(any(feature = "checks", feature = "secure")))]
 fn fill_until_oom_with(heap: &mut Heap<FixedRegion>, layout: Layout) -> Vec<(*mut u8, Layout)> {
