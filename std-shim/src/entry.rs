@@ -166,7 +166,7 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
         // block, whose page may now be empty): wake the purger, so that the
         // memory goes back even if no thread makes a further call. Outside
         // the gate: starting the purger may allocate.
-        purger::wake_for_live_heap();
+        purger::wake_for_live_heap(lifecycle::ensure_fork_handlers);
         return;
     }
     if s == idle() {
@@ -176,7 +176,7 @@ unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
         // SAFETY: the thread holds its slot; the caller vouches for `ptr`.
         // (`dealloc`, not `dealloc_slow`: the checks ran on the sentinel.)
         unsafe { with_heap(s, |h| h.dealloc(ptr, layout)) };
-        purger::wake_for_live_heap();
+        purger::wake_for_live_heap(lifecycle::ensure_fork_handlers);
     } else {
         debug_assert!(s == gone() || s.is_null());
         // SAFETY: forwarded from the caller.
@@ -207,7 +207,7 @@ pub(crate) unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *
         drop(inside);
         if pending {
             // Outside the gate: starting the purger may allocate.
-            purger::wake_for_live_heap();
+            purger::wake_for_live_heap(lifecycle::ensure_fork_handlers);
         }
         if !p.is_null() {
             return p;

@@ -3,6 +3,30 @@
 //! exit, the `fork` handlers and the exit report. The layer above the pool,
 //! the purger and the report: it wires them together, and none of them
 //! reaches back up here.
+//!
+//! # `fork` handlers, when first needed
+//!
+//! The handlers hold the pool lock across `fork` (so that a child never
+//! starts with another thread's hold on it) and reset the purger's state in
+//! the child. A process that has never had a second thread needs neither:
+//! its one thread cannot be inside the pool lock when it forks, and it has
+//! no purger. Registering them costs such a process a page of libc's
+//! read-only data that `pthread_atfork` reads, and the kernel maps 64 KiB of
+//! the file around it (`docs/results/issue11/README.md`), so
+//! [`ensure_fork_handlers`] registers them when first needed:
+//!
+//! * in [`attach`], before the thread takes a heap from the pool, when the
+//!   process has or had a second thread ([`platform::single_threaded`] is
+//!   false; always where the C library cannot tell): every thread but a
+//!   process's first attaches after `pthread_create` made that false, so
+//!   the handlers are in before any second thread first takes the pool
+//!   lock;
+//! * before the purger thread starts (`purger::notify`'s `before_start`).
+//!
+//! A `fork` in between finds no second thread in the pool lock and no
+//! purger. If `pthread_atfork` allocates, that allocation attaches the
+//! thread first (the registration is claimed before the call), which
+//! `attach` allows for.
 
 use crate::options;
 use crate::platform;
@@ -58,15 +82,25 @@ fn init_slow() {
     });
 }
 
-/// Registers the `fork` handlers and the exit report, once. These calls may
-/// allocate, so they run after the calling thread is attached.
+/// Registers the `fork` handlers, once (see the module documentation for
+/// when they are needed).
+pub(crate) fn ensure_fork_handlers() {
+    if !pool::claim_fork_handlers() {
+        return;
+    }
+    // SAFETY: the handlers are `extern "C" fn()` that never unwind.
+    unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child)) };
+}
+
+/// Registers the exit report (and, with `checks` or `secure`, the exit
+/// check), once. These calls may allocate, so they run after the calling
+/// thread is attached.
 pub fn register_hooks() {
     if HOOKS.load(Relaxed) || HOOKS.swap(true, Relaxed) {
         return;
     }
     // SAFETY: the handlers are `extern "C" fn()` that never unwind.
     unsafe {
-        libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
         if options::stats_at_exit() {
             libc::atexit(print_at_exit);
         }
@@ -96,6 +130,14 @@ pub(crate) fn attach() -> *mut Slot {
     let s = current();
     if s != idle() {
         return s;
+    }
+    if !platform::single_threaded() {
+        ensure_fork_handlers();
+        // Registering may have allocated, and so attached this thread.
+        let s = current();
+        if s != idle() {
+            return s;
+        }
     }
     let (s, adopted) = pool::take_slot();
     if s.is_null() {
@@ -138,7 +180,7 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     unsafe { pool::release_slot(s) };
     pool::count_thread_exit();
     if waiting {
-        purger::notify();
+        purger::notify(ensure_fork_handlers);
     }
 }
 

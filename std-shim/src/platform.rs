@@ -56,6 +56,24 @@ pub fn page_size() -> usize {
     p
 }
 
+/// True while the process has never had a second thread, as far as the C
+/// library can tell: glibc's `__libc_single_threaded` (set false by the
+/// first `pthread_create`, never set back). False where it cannot tell.
+pub(crate) fn single_threaded() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            static __libc_single_threaded: core::ffi::c_char;
+        }
+        // SAFETY: glibc (2.32 and later, as `pthread_sigmask` here already
+        // needs) defines the byte; a volatile read of it is what
+        // `<sys/single_threaded.h>` asks of its readers.
+        unsafe { ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
+}
+
 /// Maps `len` bytes of fresh, private, anonymous, unreserved memory; null on
 /// failure. Used for heap reservations and for masu's own metadata.
 pub(crate) fn map(len: usize) -> *mut u8 {

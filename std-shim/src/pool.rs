@@ -32,7 +32,8 @@
 //!   that owns nothing, and an allocation borrows an idle slot for the one
 //!   call. A thread whose first call is a free attaches like one whose first
 //!   call is an allocation.
-//! * `fork`: `pthread_atfork` handlers hold the pool lock across `fork`. In
+//! * `fork`: `pthread_atfork` handlers hold the pool lock across `fork`
+//!   (registered when first needed: `lifecycle.rs`). In
 //!   the child only the forking thread exists; the slots of the parent's other
 //!   threads stay marked in use (their heaps may have been caught in the
 //!   middle of an operation), so they are never adopted: their live blocks
@@ -48,7 +49,7 @@ use crate::thread_slot::{
 use core::mem::ManuallyDrop;
 use core::ptr;
 use core::sync::atomic::Ordering::Relaxed;
-use core::sync::atomic::{AtomicU64, AtomicUsize};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use masu_core::Config;
 
 /// The pool's own state, under the pool lock (the idle slots are beside
@@ -77,6 +78,7 @@ static THREAD_EXITS: AtomicU64 = AtomicU64::new(0);
 static BORROWS: AtomicU64 = AtomicU64::new(0);
 static ORPHAN_FREES: AtomicU64 = AtomicU64::new(0);
 static FORKS: AtomicU64 = AtomicU64::new(0);
+static FORK_HANDLERS: AtomicBool = AtomicBool::new(false);
 static METADATA_BYTES: AtomicUsize = AtomicUsize::new(0);
 static SEED: AtomicU64 = AtomicU64::new(0);
 
@@ -96,8 +98,15 @@ pub struct PoolStats {
     pub borrows: u64,
     /// Frees by threads without a heap (remote frees through a scratch heap).
     pub orphan_frees: u64,
-    /// `fork` calls seen in a child.
+    /// `fork` calls seen in a child (by the `fork` handlers: not those of
+    /// a process that forked while it had never had a second thread nor the
+    /// purger, which needs no handlers; see [`PoolStats::fork_handlers`]).
     pub forks: u64,
+    /// Registrations of masu's `fork` handlers: 1 once they are registered
+    /// (at the first allocation of a process that already has a second
+    /// thread, or once a second thread allocates or the purger starts), 0
+    /// before.
+    pub fork_handlers: u64,
     /// Bytes mapped for heap slots.
     pub metadata_bytes: usize,
 }
@@ -113,6 +122,7 @@ pub fn pool_stats() -> PoolStats {
         borrows: BORROWS.load(Relaxed),
         orphan_frees: ORPHAN_FREES.load(Relaxed),
         forks: FORKS.load(Relaxed),
+        fork_handlers: FORK_HANDLERS.load(Relaxed) as u64,
         metadata_bytes: METADATA_BYTES.load(Relaxed),
     }
 }
@@ -365,6 +375,12 @@ pub fn collect_abandoned(force: bool) {
     if force {
         crate::deferred_release::unmap_waiting();
     }
+}
+
+/// Claims the registration of the `fork` handlers: true for the one caller
+/// that is to register them (see `lifecycle.rs`).
+pub(crate) fn claim_fork_handlers() -> bool {
+    !FORK_HANDLERS.load(Relaxed) && !FORK_HANDLERS.swap(true, Relaxed)
 }
 
 /// Takes the pool lock before `fork` (see `lifecycle.rs`).

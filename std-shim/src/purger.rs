@@ -110,32 +110,34 @@ pub fn live_bytes_discarded() -> u64 {
 }
 
 /// Memory waits in the calling thread's live heap, or it freed another
-/// heap's block: wake the purger if it may sleep, starting it if need be.
-/// Called after a heap call, outside it; one load when the purger is awake.
+/// heap's block: wake the purger if it may sleep, starting it if need be
+/// (after `before_start`: see [`notify`]). Called after a heap call,
+/// outside it; one load when the purger is awake.
 #[inline]
-pub(crate) fn wake_for_live_heap() {
+pub(crate) fn wake_for_live_heap(before_start: fn()) {
     if SLEEPING.load(core::sync::atomic::Ordering::Relaxed) {
-        wake_slow();
+        wake_slow(before_start);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn wake_slow() {
+fn wake_slow(before_start: fn()) {
     if SLEEPING.swap(false, core::sync::atomic::Ordering::Relaxed) {
-        notify();
+        notify(before_start);
     }
 }
 
-/// Memory waits in an idle heap: tell the purger, starting it if need be.
-/// Called outside every heap call (at thread exit, after the heap went
-/// back to the pool).
-pub(crate) fn notify() {
+/// Memory waits in an idle heap: tell the purger, starting it if need be,
+/// after calling `before_start` (the `fork` handlers' registration, which
+/// a second thread needs and which lives above this module). Called outside
+/// every heap call (at thread exit, after the heap went back to the pool).
+pub(crate) fn notify(before_start: fn()) {
     if !options::background() {
         return;
     }
     wakeup::give();
-    if STARTER.claim() && !spawn() {
+    if STARTER.claim() && !start(before_start) {
         STARTER.reset();
         return;
     }
@@ -150,6 +152,13 @@ pub(crate) fn after_fork_in_child() {
     crate::deferred_release::unmap_waiting();
     SLEEPING.store(true, core::sync::atomic::Ordering::Relaxed);
     LIVE_OK.store(false, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Calls `before_start`, then starts the purger thread; false when the
+/// thread could not be made.
+fn start(before_start: fn()) -> bool {
+    before_start();
+    spawn()
 }
 
 /// Starts the purger thread (detached, every signal blocked so that no

@@ -34,7 +34,7 @@ pub struct Snapshot {
 /// The JSON text before each number of [`Snapshot::write_json`], in order:
 /// the keys with the punctuation that leads to them. `pages_per_class`
 /// comes after the first `STATS_HEAD` numbers.
-const KEYS: [&str; 48] = [
+const KEYS: [&str; 49] = [
     "{\"stats\":{\"live_bytes\":",
     ",\"peak_live_bytes\":",
     ",\"alloc_count\":",
@@ -73,6 +73,7 @@ const KEYS: [&str; 48] = [
     ",\"borrows\":",
     ",\"orphan_frees\":",
     ",\"forks\":",
+    ",\"fork_handlers\":",
     ",\"metadata_bytes\":",
     "},\"breakdown\":{\"live_bytes\":",
     ",\"free_in_pages\":",
@@ -151,6 +152,7 @@ impl Snapshot {
             p.borrows as i128,
             p.orphan_frees as i128,
             p.forks as i128,
+            p.fork_handlers as i128,
             p.metadata_bytes as i128,
             b.live_bytes as i128,
             b.free_in_pages as i128,

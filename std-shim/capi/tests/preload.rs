@@ -197,3 +197,37 @@ fn masu_stats_json_is_one_snapshot() {
         "{stderr}"
     );
 }
+
+/// masu's `fork` handlers are registered only once a process needs them
+/// (`lifecycle.rs`): a process that never had a second thread forks without
+/// them (and keeps the 64 KiB of libc that registering them maps in); one
+/// that started a thread, or whose purger started, has them. Every child
+/// allocates and starts a thread after the fork.
+#[test]
+fn fork_handlers_are_registered_once_a_second_thread_needs_them() {
+    let exe = common::compile_c("fork_handlers");
+    let handlers = |mode: &str, background: &str| {
+        let out = run_preloaded(
+            Command::new(&exe).arg(mode),
+            &[("MASU_STATS", "json"), ("MASU_BACKGROUND", background)],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{mode}: {:?} {stderr}", out.status);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok", "{mode}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_else(|| panic!("no JSON line in: {stderr}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let n = |field: &str| {
+            v["pool"][field]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{line}"))
+        };
+        (n("fork_handlers"), n("forks"))
+    };
+    assert_eq!(handlers("single", "0").0, 0, "one thread: no handlers");
+    assert_eq!(handlers("threaded", "0").0, 1, "a second thread: handlers");
+    assert_eq!(handlers("purger", "1").0, 1, "the purger: handlers");
+}
