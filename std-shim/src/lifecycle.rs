@@ -16,7 +16,7 @@
 //! [`ensure_fork_handlers`] registers them when first needed:
 //!
 //! * in [`attach`], before the thread takes a heap from the pool, when the
-//!   process has or had a second thread ([`platform::single_threaded`] is
+//!   process has more than one thread ([`platform::single_threaded`] is
 //!   false; always where the C library cannot tell): every thread but a
 //!   process's first attaches after `pthread_create` made that false, so
 //!   the handlers are in before any second thread first takes the pool

@@ -56,9 +56,10 @@ pub fn page_size() -> usize {
     p
 }
 
-/// True while the process has never had a second thread, as far as the C
-/// library can tell: glibc's `__libc_single_threaded` (set false by the
-/// first `pthread_create`, never set back). False where it cannot tell.
+/// True while the process has one thread, as far as the C library can
+/// tell: glibc's `__libc_single_threaded`, which `pthread_create` sets
+/// false before the new thread runs (so a thread other than the process's
+/// first always reads false). False where the C library cannot tell.
 pub(crate) fn single_threaded() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
