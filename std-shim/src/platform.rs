@@ -69,7 +69,7 @@ pub(crate) fn single_threaded() -> bool {
         // SAFETY: glibc (2.32 and later, as `pthread_sigmask` here already
         // needs) defines the byte; a volatile read of it is what
         // `<sys/single_threaded.h>` asks of its readers.
-        unsafe { ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+        unsafe { ptr::read_volatile(ptr::addr_of!(__libc_single_threaded)) != 0 }
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     false
