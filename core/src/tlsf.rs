@@ -488,6 +488,13 @@ impl Tlsf {
         addr & (GRANULE - 1) == 0 && self.span_bit(addr, SPAN)
     }
 
+    /// True when a block starts at `at` (an address where a block or span
+    /// ends): neither the end of the block area nor a span.
+    #[inline(always)]
+    fn block_starts_at(&self, at: usize) -> bool {
+        at != self.limit && !self.span_starts_at(at)
+    }
+
     // ----- headers -----
 
     /// The header word of the block at `b`.
@@ -960,7 +967,7 @@ impl Tlsf {
                 return true;
             }
             let next = b + (h & !FLAGS);
-            next != self.limit && !self.span_starts_at(next) && Self::header(next) & USED == 0
+            self.block_starts_at(next) && Self::header(next) & USED == 0
         }
     }
 
@@ -997,7 +1004,7 @@ impl Tlsf {
                 size += prev_size;
             }
             let next = b + size;
-            let next_is_block = next != self.limit && !self.span_starts_at(next);
+            let next_is_block = self.block_starts_at(next);
             if next_is_block {
                 let h = Self::header(next);
                 if h & USED == 0 {
@@ -1066,7 +1073,7 @@ impl Tlsf {
             let next = b + have;
             let mut avail = have;
             let mut next_free = 0;
-            if next != self.limit && !self.span_starts_at(next) {
+            if self.block_starts_at(next) {
                 let nh = Self::header(next);
                 if nh & USED == 0 {
                     next_free = nh & !FLAGS;
