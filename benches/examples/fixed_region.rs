@@ -66,8 +66,8 @@ fn env_number(name: &str) -> Option<usize> {
 
 impl Masu {
     /// masu-core with `config` (the environment variables `DIRECT_ABOVE`,
-    /// `PAGE_BLOCKS`, `SEGMENT=shift,slice` and `CACHE_PACKS=0|1` override
-    /// it, for tuning; `segments`: every
+    /// `PAGE_BLOCKS`, `SEGMENT=shift,slice`, `CACHE_PACKS=0|1`,
+    /// `CACHE_BYTES` and `CACHE_SHARE` override it, for tuning; `segments`: every
     /// block in a segment, `direct_above = usize::MAX`, as before direct
     /// blocks).
     ///
@@ -76,6 +76,12 @@ impl Masu {
     unsafe fn new(arena: *mut u8, len: usize, mut config: Config, segments: bool) -> Self {
         if let Some(n) = env_number("CACHE_PACKS") {
             config = config.with_direct_cache_packs(n != 0);
+        }
+        if let Some(n) = env_number("CACHE_BYTES") {
+            config = config.with_direct_cache(n);
+        }
+        if let Some(n) = env_number("CACHE_SHARE") {
+            config = config.with_direct_cache_share(n);
         }
         if let Some(n) = env_number("DIRECT_ABOVE") {
             config = config.with_direct_above(n);

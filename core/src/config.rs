@@ -82,6 +82,16 @@ pub struct Config {
     /// may be cached, which is faster. `false`: cached whenever there is
     /// room.
     pub direct_cache_packs: bool,
+    /// With a direct-block cache ([`Config::direct_cache_bytes`]): one of its
+    /// exact-size lists holds at most a `direct_cache_share`th of its bytes
+    /// (always room for one 512-byte block, never more than 64 KiB less a
+    /// byte), so that no one size fills the cache. A `realloc` that shrinks
+    /// a block in place makes a block of the smaller size that no allocation
+    /// took from the cache, so under random reallocs the smallest size's
+    /// list grew until it held the whole cache and later frees of every
+    /// other size went to the region. 1: one list may take the whole cache.
+    /// At least 1.
+    pub direct_cache_share: usize,
     /// Over an `Os` that serves direct blocks: a request above
     /// [`Config::direct_above`] that the region can no longer serve as a
     /// direct block takes room its heap's segments already hold (a block of
@@ -132,6 +142,7 @@ impl Config {
         direct_above: 1024,
         direct_cache_bytes: 64 << 10,
         direct_cache_packs: true,
+        direct_cache_share: 32,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 8,
@@ -168,6 +179,7 @@ impl Config {
         direct_above: 0,
         direct_cache_bytes: 4 << 10,
         direct_cache_packs: true,
+        direct_cache_share: 32,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 8,
@@ -190,6 +202,7 @@ impl Config {
         direct_above: usize::MAX,
         direct_cache_bytes: 0,
         direct_cache_packs: true,
+        direct_cache_share: 32,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 4,
@@ -286,6 +299,12 @@ impl Config {
         self
     }
 
+    /// This config with [`Config::direct_cache_share`] set to `share`.
+    pub const fn with_direct_cache_share(mut self, share: usize) -> Self {
+        self.direct_cache_share = share;
+        self
+    }
+
     /// This config with [`Config::quarantine_bytes`] set to `bytes`.
     pub const fn with_quarantine(mut self, bytes: usize) -> Self {
         self.quarantine_bytes = bytes;
@@ -374,6 +393,10 @@ impl Geometry {
 
     pub const fn new(config: &Config) -> Geometry {
         assert!(config.remote_batch >= 1, "masu: remote_batch below 1");
+        assert!(
+            config.direct_cache_share >= 1,
+            "masu: direct_cache_share below 1"
+        );
         assert!(
             config.page_blocks >= MIN_BLOCKS_PER_PAGE,
             "masu: page_blocks below 4"

@@ -122,10 +122,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: as above: the block is live until freed below.
             heap.config.direct_cache_packs && unsafe { heap.store.os_mut().direct_free_packs(ptr) }
         };
-        let cache = self
-            .direct_cache
-            .has_room(usable, self.config.direct_cache_bytes)
-            && !packs(self);
+        let cache = self.direct_cache.has_room(usable) && !packs(self);
         if cache {
             // SAFETY: as above: the block is no longer used, and it fits.
             unsafe { self.direct_cache.put(ptr, usable) };

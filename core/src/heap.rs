@@ -134,7 +134,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             remote: core::cell::UnsafeCell::new(RemoteBuffer::EMPTY),
             counts: HeapCounts::ZERO,
             store: Store::new(os),
-            direct_cache: crate::direct_cache::DirectCache::EMPTY,
+            direct_cache: crate::direct_cache::DirectCache::new(&config),
             idle_discard_digest: 0,
             purge_looked_at: 0,
             purge_held_until: 0,
