@@ -74,3 +74,38 @@ fn a_share_of_zero_is_refused() {
     let os = FixedRegion::from_slice(common::region(1 << 16));
     let _ = Heap::new(os, Config::COMPACT_REGION.with_direct_cache_share(0));
 }
+
+/// A `realloc` of a small block to a size the cache holds moves it into the
+/// cached block (a pop, a copy and a push) instead of resizing it in the
+/// region: a shrink that would have split the block in place takes the
+/// cached block, with the data, and the old block is cached in its place.
+#[test]
+fn a_realloc_to_a_cached_size_takes_the_cached_block() {
+    let os = FixedRegion::from_slice(common::region(1 << 20));
+    let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    let (big, small) = (
+        Layout::from_size_align(128, 8).unwrap(),
+        Layout::from_size_align(64, 8).unwrap(),
+    );
+    let a = heap.alloc(big);
+    let x = heap.alloc(small);
+    let keep = heap.alloc(small);
+    assert!(!a.is_null() && !x.is_null() && !keep.is_null());
+    // SAFETY: live blocks of these layouts, each freed once.
+    unsafe {
+        for i in 0..128 {
+            a.add(i).write(i as u8);
+        }
+        heap.dealloc(x, small);
+        let cached = heap.stats().direct_cached_bytes;
+        let b = heap.realloc(a, big, 64);
+        assert_eq!(b, x, "the shrink took the cached 64-byte block");
+        assert!(
+            (0..64).all(|i| b.add(i).read() == i as u8),
+            "the data moved"
+        );
+        assert_eq!(heap.stats().direct_cached_bytes, cached - 64 + 128);
+        heap.dealloc(b, small);
+        heap.dealloc(keep, small);
+    }
+}
