@@ -118,19 +118,45 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[inline(never)]
     pub(crate) unsafe fn free_direct(&mut self, ptr: *mut u8) {
         // SAFETY: guaranteed by the caller.
+        unsafe { self.free_direct_inline(ptr) }
+    }
+
+    /// [`Heap::free_direct`] with the cache's push inlined into the caller
+    /// (the reallocs, which free a direct block as often as the program
+    /// does; in `free`, out of line, it would weigh on the size classes'
+    /// path: callgrind, `FIXED_REGION` at 200 B, +1.2 % instructions); the
+    /// `Os`'s free stays out of line.
+    ///
+    /// # Safety
+    /// As for [`Heap::free_direct`].
+    #[inline(always)]
+    unsafe fn free_direct_inline(&mut self, ptr: *mut u8) {
+        // SAFETY: guaranteed by the caller.
         let usable = unsafe { self.store.os().direct_size(ptr) };
         let packs = |heap: &mut Self| {
             // SAFETY: as above: the block is live until freed below.
             heap.config.direct_cache_packs && unsafe { heap.store.os_mut().direct_free_packs(ptr) }
         };
-        let cache = self.direct_cache.has_room(usable) && !packs(self);
-        if cache {
+        if self.direct_cache.has_room(usable) && !packs(self) {
             // SAFETY: as above: the block is no longer used, and it fits.
             unsafe { self.direct_cache.put(ptr, usable) };
+            self.counters.on_blocks(0, 1, 0, usable);
+            self.counts.direct(false, usable);
         } else {
             // SAFETY: as above.
-            unsafe { self.store.os_mut().direct_free(ptr) };
+            unsafe { self.free_direct_to_os(ptr, usable) };
         }
+    }
+
+    /// [`Heap::free_direct`]'s way to the `Os`, for block `ptr` of `usable`
+    /// bytes.
+    ///
+    /// # Safety
+    /// As for [`Heap::free_direct`].
+    #[inline(never)]
+    unsafe fn free_direct_to_os(&mut self, ptr: *mut u8, usable: usize) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.store.os_mut().direct_free(ptr) };
         self.counters.on_blocks(0, 1, 0, usable);
         self.counts.direct(false, usable);
     }
@@ -200,7 +226,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             self.hand_out_direct(p, new_layout.size(), usable, false);
             ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_layout.size()));
-            self.free_direct(ptr);
+            self.free_direct_inline(ptr);
         }
         p
     }
@@ -238,7 +264,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let new = self.alloc(new_layout);
             if !new.is_null() {
                 ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_layout.size()));
-                self.free_direct(ptr);
+                self.free_direct_inline(ptr);
             }
             new
         }
