@@ -231,8 +231,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         p
     }
 
-    /// `realloc` of the direct block `ptr`: in place when the block can
-    /// grow or shrink where it is, else allocate (by the usual rules),
+    /// `realloc` of the direct block `ptr`: into a cached block of the new
+    /// size (see [`Heap::realloc_from_cache`]), else in place when the block
+    /// can grow or shrink where it is, else allocate (by the usual rules),
     /// copy and free. Null, leaving the block alone, when out of memory.
     ///
     /// # Safety
