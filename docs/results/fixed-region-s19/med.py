@@ -1,5 +1,6 @@
+# Medians of the per-round values and ratios of a speed*.sh output: python3 med.py FILE ("base" and "new" columns; rename others with sed first)
 import collections,statistics,sys
-rows=[l.split() for l in open(sys.argv[1])]
+rows=[l.split() for l in open(sys.argv[1]) if not l.startswith('#')]
 by=collections.defaultdict(dict)
 for r,m,c,v in rows: by[(r,m)][c]=int(v)
 for m in sorted({k[1] for k in by}, key=int):
