@@ -240,7 +240,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// `ptr` is a live direct block of this heap's `Os`, allocated with
     /// `layout` (or resized to `layout.size()`); `new_layout` has its
     /// alignment.
-    #[cold]
     #[inline(never)]
     pub(crate) unsafe fn realloc_direct(
         &mut self,

@@ -261,6 +261,10 @@ pub(crate) struct Tlsf {
     map_bytes: usize,
     /// Bytes in free blocks (their headers included).
     free_bytes: usize,
+    /// Three quarters of the block area ([`Tlsf::size`]): with fewer free
+    /// bytes, a free packs ([`Tlsf::free_packs`]). Set with `base` and
+    /// `limit`.
+    packs_below: usize,
     /// The last block of the area is free (invariant 3 for `limit`).
     limit_prev_free: bool,
 }
@@ -285,6 +289,7 @@ impl Tlsf {
             map: ptr::null(),
             map_bytes: 0,
             free_bytes: 0,
+            packs_below: 0,
             limit_prev_free: false,
         }
     }
@@ -353,6 +358,7 @@ impl Tlsf {
         } else {
             (base, at)
         };
+        self.packs_below = self.size() / 4 * 3;
         // SAFETY: the block area is ours and empty.
         unsafe { self.release_range(self.base, self.limit - self.base, false) };
         true
@@ -433,6 +439,7 @@ impl Tlsf {
             // SAFETY: `[b, b + len)` held the old arrays, unused now.
             unsafe { self.release_range(b, len, false) };
         }
+        self.packs_below = self.size() / 4 * 3;
         true
     }
 
@@ -955,7 +962,7 @@ impl Tlsf {
     /// `p` is a live block of this allocator.
     #[inline(always)]
     pub(crate) unsafe fn free_packs(&self, p: *const u8) -> bool {
-        if self.free_bytes >= self.size() / 4 * 3 {
+        if self.free_bytes >= self.packs_below {
             return false;
         }
         let b = p as usize - HEAD;
@@ -1203,6 +1210,7 @@ impl Tlsf {
         if !self.has_memory() {
             return;
         }
+        assert_eq!(self.packs_below, self.size() / 4 * 3, "packs_below");
         let (mut at, mut prev_free, mut free, mut listed) = (self.base, false, 0, 0);
         while at < self.limit {
             if self.span_starts_at(at) {
