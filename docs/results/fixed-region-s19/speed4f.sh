@@ -1,5 +1,5 @@
 #!/bin/bash
-# Alternating rounds: COMPACT_REGION before (fr_base) and after (fr_new), talc.
+# Alternating rounds: COMPACT_REGION before (fr_base) and after step 3 (fr_in), talc.
 # fixed_region full machine (200 ms windows, median of 3), one line per run.
 cd /tmp/s19
 for r in $(seq 1 $1); do
