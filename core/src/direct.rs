@@ -140,8 +140,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if self.direct_cache.has_room(usable) && !packs(self) {
             // SAFETY: as above: the block is no longer used, and it fits.
             unsafe { self.direct_cache.put(ptr, usable) };
-            self.counters.on_blocks(0, 1, 0, usable);
-            self.counts.direct(false, usable);
+            self.count_direct_free(usable);
         } else {
             // SAFETY: as above.
             unsafe { self.free_direct_to_os(ptr, usable) };
@@ -157,6 +156,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     unsafe fn free_direct_to_os(&mut self, ptr: *mut u8, usable: usize) {
         // SAFETY: guaranteed by the caller.
         unsafe { self.store.os_mut().direct_free(ptr) };
+        self.count_direct_free(usable);
+    }
+
+    /// Counts a direct block of `usable` bytes as freed.
+    #[inline(always)]
+    fn count_direct_free(&mut self, usable: usize) {
         self.counters.on_blocks(0, 1, 0, usable);
         self.counts.direct(false, usable);
     }

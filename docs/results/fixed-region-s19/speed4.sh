@@ -1,5 +1,6 @@
 #!/bin/bash
-# Alternating rounds: COMPACT_REGION before (fr_base) and after (fr_new2), talc.
+# Alternating rounds: COMPACT_REGION before (fr_base) and after ($NEW: fr_new2 for step 1,
+# fr_new for step 2, fr_in for step 3), talc. Usage: NEW=fr_in ./speed4.sh ROUNDS
 # fixed_region full machine (200 ms windows, median of 3), one line per run.
 cd /tmp/s19
 for r in $(seq 1 $1); do
@@ -8,7 +9,7 @@ for r in $(seq 1 $1); do
    case $c in
     talc) o=$(./fr_base full machine only=talc max=$m trials=1 2>&1 | grep -o 'ops_per_s=[0-9]*');;
     base) o=$(./fr_base full machine only=${ONLY:-masu-core/compact} max=$m trials=1 2>&1 | grep -o 'ops_per_s=[0-9]*');;
-    new) o=$(./fr_new2 full machine only=${ONLY:-masu-core/compact} max=$m trials=1 2>&1 | grep -o 'ops_per_s=[0-9]*');;
+    new) o=$(./${NEW:-fr_new2} full machine only=${ONLY:-masu-core/compact} max=$m trials=1 2>&1 | grep -o 'ops_per_s=[0-9]*');;
    esac
    echo "$r $m $c ${o#ops_per_s=}"
   done
