@@ -230,10 +230,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // is live (guaranteed by the caller) and distinct from it.
         unsafe {
             self.hand_out_direct(p, new_layout.size(), usable, false);
-            ptr::copy_nonoverlapping(ptr, p, layout.size().min(new_layout.size()));
-            self.free_direct_inline(ptr);
+            self.move_direct(ptr, p, layout.size().min(new_layout.size()));
         }
         p
+    }
+
+    /// The end of a `realloc` that moved the direct block `from` to `to`:
+    /// copies the `len` bytes that stay and frees `from`.
+    ///
+    /// # Safety
+    /// `from` is a live direct block of this heap's `Os`, `to` a distinct
+    /// live block, both of at least `len` bytes.
+    #[inline(always)]
+    unsafe fn move_direct(&mut self, from: *mut u8, to: *mut u8, len: usize) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            ptr::copy_nonoverlapping(from, to, len);
+            self.free_direct_inline(from);
+        }
     }
 
     /// `realloc` of the direct block `ptr`: into a cached block of the new
@@ -268,8 +282,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             let new = self.alloc(new_layout);
             if !new.is_null() {
-                ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_layout.size()));
-                self.free_direct_inline(ptr);
+                self.move_direct(ptr, new, layout.size().min(new_layout.size()));
             }
             new
         }

@@ -94,7 +94,7 @@ fn a_short_pause_keeps_a_live_threads_memory_a_long_one_gives_it_back() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     masu::init();
     // What earlier tests' exited threads kept goes back first.
-    std::thread::sleep(Duration::from_millis(300));
+    settled_committed_bytes();
     // A purge delay below the hold but longer than the burst's frees take
     // (slow with `checks` in a debug build): the owner purges nothing of
     // the burst before it goes idle.
@@ -206,8 +206,7 @@ fn memory_two_live_threads_freed_goes_back_while_they_sleep() {
     masu::init();
     // The heaps of threads that earlier tests ended go back first, so that
     // their memory does not pass for this test's.
-    std::thread::sleep(Duration::from_millis(300));
-    let base = masu::os_stats().committed_bytes;
+    let base = settled_committed_bytes();
     let freed_before = masu::purger_live_pages_freed();
     let built = Arc::new(Barrier::new(3));
     let freed = Arc::new(Barrier::new(3));
