@@ -129,16 +129,25 @@ fn list_of(size: usize) -> (usize, usize) {
     }
 }
 
-/// The first list whose every block holds `size` bytes (`size` rounded up
-/// to the next list boundary); `None` when that overflows.
+/// The index (`f * SL + s`) of the list that a free block of `size` bytes
+/// goes on ([`list_of`]), and whether `size` lies inside that list's range
+/// rather than at its start: then not every block of the list holds `size`
+/// bytes, and the first list whose every block does is the next one up
+/// (index + 1, also across a level). One mapping for both, where the
+/// allocation path needs both.
 #[inline(always)]
-fn list_at_least(size: usize) -> Option<(usize, usize)> {
+fn list_index(size: usize) -> (usize, bool) {
     if size < LINEAR {
-        return Some(list_of(size));
+        (size / ALIGN, size % ALIGN != 0)
+    } else {
+        let log = (usize::BITS - 1 - size.leading_zeros()) as usize;
+        let shift = log - SL_SHIFT as usize;
+        let f = log - (SL_SHIFT as usize + 2);
+        (
+            f * SL + (size >> shift) - SL,
+            size & ((1 << shift) - 1) != 0,
+        )
     }
-    let log = usize::BITS - 1 - size.leading_zeros();
-    let up = size.checked_add((1 << (log - SL_SHIFT)) - 1)?;
-    Some(list_of(up))
 }
 
 /// Whether the metadata (`bytes` of it) of the region `[base, end)` goes
@@ -768,16 +777,16 @@ impl Tlsf {
         // Not when the good fit is the next list up (or `need`'s own, at a
         // list boundary): its block is as close, and looking at the own
         // list's head would cost a cache miss for nothing.
-        let (f0, s0) = list_of(need);
-        let good = self.find_good_fit(need);
+        let (own, inside) = list_index(need);
+        let good = self.first_listed_from(own + inside as usize);
         let own_first = match good {
-            Some((f, s)) => f * SL + s > f0 * SL + s0 + 1,
+            Some(i) => i > own + 1,
             None => true,
         };
-        if own_first && f0 < self.levels {
-            // SAFETY: `f0 < levels`; a list head is 0 or a free block.
+        if own_first && own < self.levels * SL {
+            // SAFETY: `own < levels * SL`; a list head is 0 or a free block.
             unsafe {
-                let n = self.head_number(f0 * SL + s0);
+                let n = self.head_number(own);
                 if n != 0 {
                     let b = self.block_of(n);
                     let size = Self::header(b) & !FLAGS;
@@ -788,18 +797,18 @@ impl Tlsf {
                 }
             }
         }
-        let Some((f, s)) = good else {
+        let Some(i) = good else {
             return self.take_exact(need);
         };
-        // SAFETY: the bitmaps say list `(f, s)` is non-empty: pop its head.
+        // SAFETY: the bitmaps say list `i` is non-empty: pop its head.
         unsafe {
-            let b = self.block_of(self.head_number(f * SL + s));
+            let b = self.block_of(self.head_number(i));
             let size = Self::header(b) & !FLAGS;
             let next = Self::next_number(b);
             if next != 0 {
                 Self::set_prev_number(self.block_of(next), 0);
             }
-            self.set_head(f, s, next);
+            self.set_head(i / SL, i % SL, next);
             self.free_bytes -= size;
             Some((b, size))
         }
@@ -817,30 +826,26 @@ impl Tlsf {
         Some((b, size))
     }
 
-    /// The first non-empty list whose every block holds `need` bytes.
+    /// The first non-empty list at index `from` (`f * SL + s`) or above.
     #[inline(always)]
-    fn find_good_fit(&self, need: usize) -> Option<(usize, usize)> {
-        let (f, s) = list_at_least(need)?;
+    fn first_listed_from(&self, from: usize) -> Option<usize> {
+        let (f, s) = (from / SL, from % SL);
         if f >= self.levels {
             return None;
         }
         // SAFETY: `f < levels`.
         let sl = unsafe { *self.sl_bitmaps.add(f) } & (u16::MAX << s);
-        let (f, s) = if sl != 0 {
-            (f, sl.trailing_zeros() as usize)
-        } else {
-            let fl = self.fl_bitmap & usize::MAX.checked_shl(f as u32 + 1).unwrap_or(0);
-            if fl == 0 {
-                return None;
-            }
-            let f = fl.trailing_zeros() as usize;
-            // SAFETY: a set level bit is below `levels`.
-            (
-                f,
-                unsafe { *self.sl_bitmaps.add(f) }.trailing_zeros() as usize,
-            )
-        };
-        Some((f, s))
+        if sl != 0 {
+            return Some(f * SL + sl.trailing_zeros() as usize);
+        }
+        let fl = self.fl_bitmap & usize::MAX.checked_shl(f as u32 + 1).unwrap_or(0);
+        if fl == 0 {
+            return None;
+        }
+        let f = fl.trailing_zeros() as usize;
+        // SAFETY: a set level bit is below `levels`.
+        let sl = unsafe { *self.sl_bitmaps.add(f) };
+        Some(f * SL + sl.trailing_zeros() as usize)
     }
 
     /// A block of `need` bytes or more on `need`'s own list (which the
@@ -874,7 +879,7 @@ impl Tlsf {
 
     /// A block with at least `size` payload bytes aligned to `align` (a
     /// power of two); null when nothing fits.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
         let Some(need) = Self::block_bytes(size) else {
             return ptr::null_mut();
@@ -1067,6 +1072,7 @@ impl Tlsf {
     ///
     /// # Safety
     /// `p` is a live block of this allocator.
+    #[inline(always)]
     pub(crate) unsafe fn resize(&mut self, p: *mut u8, size: usize) -> bool {
         let Some(need) = Self::block_bytes(size) else {
             return false;
@@ -1449,19 +1455,32 @@ mod tests {
 
     #[test]
     fn list_mapping_rounds_searches_up() {
+        // The smallest size a list `i` holds.
+        let lower = |i: usize| {
+            let (f, s) = (i / SL, i % SL);
+            if f == 0 {
+                s * ALIGN
+            } else {
+                (SL + s) << (f + 2)
+            }
+        };
         let top = if cfg!(miri) { 5_000 } else { 100_000 };
-        for size in (ALIGN..top).step_by(ALIGN) {
+        for size in 1..top {
             let (f, s) = list_of(size);
             assert!(s < SL);
-            let (gf, gs) = list_at_least(size).unwrap();
-            assert!((gf, gs) >= (f, s));
-            // Every size on the good-fit list is at least `size`.
-            let lower = if gf == 0 {
-                gs * ALIGN
-            } else {
-                (SL + gs) << (gf + 2)
-            };
-            assert!(lower >= size, "size {size}: list ({gf},{gs}) from {lower}");
+            let (own, inside) = list_index(size);
+            assert_eq!(own, f * SL + s);
+            // Its own list starts at or below `size`, the next one above.
+            assert!(lower(own) <= size && lower(own + 1) > size, "size {size}");
+            // The good fit is the first list whose every size is at least
+            // `size`: its own when `size` is where the list starts.
+            let good = own + inside as usize;
+            assert!(
+                lower(good) >= size,
+                "size {size}: list {good} from {}",
+                lower(good)
+            );
+            assert_eq!(inside, lower(own) < size, "size {size}");
         }
     }
 
