@@ -208,6 +208,7 @@ pub(crate) fn retire_heap(h: &mut ShimHeap) {
 /// One pass of the background purger (`purger.rs`) over the idle heaps:
 /// `collect(false)` on each, under the pool lock. True when any of them
 /// still has memory waiting for its purge delay afterwards.
+#[inline(never)]
 pub(crate) fn purge_idle_heaps() -> bool {
     let mut waiting = false;
     POOL.for_each_idle(|s| {
@@ -245,6 +246,7 @@ const LIVE_IDLE_MS: u64 = 100;
 /// paths for `MASU_IDLE_HOLD`, none now: the slot's gate) gets
 /// `release_while_owner_idle`, unless its previous one found nothing to do
 /// and the pass is not `thorough` (the purger's first pass after it wakes).
+#[inline(never)]
 pub(crate) fn purge_live_heaps(thorough: bool) -> LivePass {
     let o = options::options();
     if o.idle_hold_ms == u32::MAX {
