@@ -115,18 +115,25 @@ pub(crate) unsafe fn span_memory(map: *const AtomicU8, addr: usize) -> bool {
 }
 
 /// The list (first level, second level) that a free block of `size` bytes
+/// goes on, and the log2 of that list's step (the sizes it holds are
+/// `1 << step` apart in their range). The one mapping of sizes to lists.
+#[inline(always)]
+fn list_and_step(size: usize) -> (usize, usize, usize) {
+    if size < LINEAR {
+        (0, size / ALIGN, ALIGN.trailing_zeros() as usize)
+    } else {
+        let log = (usize::BITS - 1 - size.leading_zeros()) as usize;
+        let step = log - SL_SHIFT as usize;
+        (log - (SL_SHIFT as usize + 2), (size >> step) - SL, step)
+    }
+}
+
+/// The list (first level, second level) that a free block of `size` bytes
 /// goes on.
 #[inline(always)]
 fn list_of(size: usize) -> (usize, usize) {
-    if size < LINEAR {
-        (0, size / ALIGN)
-    } else {
-        let log = (usize::BITS - 1 - size.leading_zeros()) as usize;
-        (
-            log - (SL_SHIFT as usize + 2),
-            (size >> (log - SL_SHIFT as usize)) - SL,
-        )
-    }
+    let (f, s, _) = list_and_step(size);
+    (f, s)
 }
 
 /// The index (`f * SL + s`) of the list that a free block of `size` bytes
@@ -137,17 +144,8 @@ fn list_of(size: usize) -> (usize, usize) {
 /// allocation path needs both.
 #[inline(always)]
 fn list_index(size: usize) -> (usize, bool) {
-    if size < LINEAR {
-        (size / ALIGN, size % ALIGN != 0)
-    } else {
-        let log = (usize::BITS - 1 - size.leading_zeros()) as usize;
-        let shift = log - SL_SHIFT as usize;
-        let f = log - (SL_SHIFT as usize + 2);
-        (
-            f * SL + (size >> shift) - SL,
-            size & ((1 << shift) - 1) != 0,
-        )
-    }
+    let (f, s, step) = list_and_step(size);
+    (f * SL + s, size & ((1 << step) - 1) != 0)
 }
 
 /// Whether the metadata (`bytes` of it) of the region `[base, end)` goes
