@@ -2,7 +2,9 @@
 # Alternating rounds: COMPACT_REGION before (fr_base) and after ($NEW: fr_new2 for step 1,
 # fr_new for step 2, fr_in for step 3), talc. Usage: NEW=fr_in ./speed4.sh ROUNDS
 # fixed_region full machine (200 ms windows, median of 3), one line per run.
-cd /tmp/s19
+# DIR= the folder holding the builds (/tmp/s19 in session 19, /tmp/s20 in
+# session 20 with NEW=fr_new); MAXES= and ONLY= narrow the run.
+cd "${DIR:-/tmp/s19}"
 for r in $(seq 1 $1); do
  for m in ${MAXES:-200 1000 3000 10000 30000}; do
   for c in base new talc; do
