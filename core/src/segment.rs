@@ -57,6 +57,11 @@ pub(crate) struct Segment {
     pub cached: bool,
     /// Slices taken by the header.
     pub header_slices: u8,
+    /// Page descriptors written so far: `[0, described)`. The rest are
+    /// written, all at once, before any of their slices is first claimed
+    /// (see [`Segment::describe_all`]), so a segment whose pages all lie in
+    /// its first slices never touches the header's later memory pages.
+    pub described: u8,
     /// Start, size and alignment of the `Os` reservation.
     pub reservation: *mut u8,
     pub reserved_size: usize,
@@ -101,18 +106,26 @@ impl Segment {
     /// Writes the header of a new normal segment at `this` (the start of
     /// `res`) with `slice_count` slices of `1 << slice_shift` bytes, the
     /// first `header_slices` of them (the header's) committed and used, and
-    /// resets its page descriptors.
+    /// resets the page descriptors that lie in its first `page_size` bytes
+    /// (all of them with `checks` or `secure`, whose free validates a
+    /// pointer into any slice by its descriptor).
     ///
     /// # Safety
     /// The header's slices are committed, ours, and hold no live segment.
     pub unsafe fn write_normal(
         this: *mut Segment,
         res: Reservation,
-        slice_shift: u32,
-        slice_count: usize,
-        header_slices: usize,
+        geometry: (u32, usize, usize),
         key: usize,
+        page_size: usize,
     ) {
+        let (slice_shift, slice_count, header_slices) = geometry;
+        let described = if cfg!(any(feature = "checks", feature = "secure")) {
+            slice_count
+        } else {
+            (page_size.saturating_sub(size_of::<Segment>()) / size_of::<Page>())
+                .clamp(header_slices, slice_count)
+        };
         // SAFETY: guaranteed by the caller.
         unsafe {
             Segment::write(
@@ -122,11 +135,12 @@ impl Segment {
                     slice_count: slice_count as u32,
                     kind: SegmentKind::Normal,
                     header_slices: header_slices as u8,
+                    described: described as u8,
                     free_mask: low_bits(slice_count) & !low_bits(header_slices),
                     committed_mask: low_bits(header_slices),
                     ..Segment::blank(res, key)
                 },
-                slice_count,
+                described,
             )
         }
     }
@@ -146,6 +160,7 @@ impl Segment {
                     slice_shift: usize::BITS - 1,
                     slice_count: 1,
                     kind: SegmentKind::Huge,
+                    described: 1,
                     committed_bytes: committed,
                     ..Segment::blank(res, key)
                 },
@@ -165,6 +180,7 @@ impl Segment {
             in_purge_queue: false,
             cached: false,
             header_slices: 0,
+            described: 0,
             reservation: res.base,
             reserved_size: res.size,
             reserved_align: res.align,
@@ -196,7 +212,7 @@ impl Segment {
                     ..header
                 },
             );
-            Segment::reset_pages(this, descriptors);
+            Segment::reset_pages(this, 0, descriptors);
         }
     }
 
@@ -297,14 +313,36 @@ impl Segment {
         (this as *mut u8).wrapping_add(i << slice_shift)
     }
 
-    /// Initialises descriptors `[0, count)` to "unused".
+    /// Initialises descriptors `[from, to)` to "unused". Out of line: its
+    /// three callers (a new segment, one taken from the cache, the first
+    /// claim past `described`) are all slow paths.
     ///
     /// # Safety
-    /// The header's descriptor area is committed and writable.
-    pub unsafe fn reset_pages(this: *mut Segment, count: usize) {
-        for i in 0..count {
+    /// The header's descriptor area is committed and writable up to `to`.
+    #[inline(never)]
+    pub unsafe fn reset_pages(this: *mut Segment, from: usize, to: usize) {
+        for i in from..to {
             // SAFETY: descriptor `i` is in the committed header.
             unsafe { ptr::write(Segment::page(this, i), Page::new()) };
+        }
+    }
+
+    /// Writes the descriptors not yet written (see [`Segment::described`]),
+    /// before a slice past them is first claimed.
+    ///
+    /// # Safety
+    /// `this` is a live normal segment of the caller's; the slices past
+    /// `described` are free and uncommitted, so nothing reads their
+    /// descriptors yet.
+    #[inline]
+    pub unsafe fn describe_all(this: *mut Segment) {
+        // SAFETY: guaranteed by the caller; the header is committed up to
+        // its last descriptor. Written through the raw pointer (see
+        // "Access" on `Segment`).
+        unsafe {
+            let (from, to) = ((*this).described as usize, (*this).slice_count as usize);
+            Segment::reset_pages(this, from, to);
+            (*this).described = to as u8;
         }
     }
 

@@ -119,6 +119,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let range = range_bits(idx, n);
         // SAFETY: `seg` is live and ours; the range is free.
         unsafe {
+            if idx + n > (*seg).described as usize {
+                Segment::describe_all(seg);
+            }
             let missing = range & !(*seg).committed_mask;
             if missing != 0 && !self.commit_slices(seg, missing) {
                 // Retry once after giving back what waits for its purge delay
@@ -223,7 +226,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             };
             // SAFETY: the header is committed and ours.
             unsafe {
-                Segment::write_normal(seg, res, g.slice_shift, g.slice_count, g.header_slices, key)
+                Segment::write_normal(
+                    seg,
+                    res,
+                    (g.slice_shift, g.slice_count, g.header_slices),
+                    key,
+                    self.store.page_size(),
+                )
             };
             debug_assert!(header_bytes(g.slice_count) <= header);
         }

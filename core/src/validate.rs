@@ -122,7 +122,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let off = page as usize - (seg as usize + core::mem::size_of::<Segment>());
             let i = off / core::mem::size_of::<Page>();
             off % core::mem::size_of::<Page>() == 0
-                && i < (*seg).slice_count as usize
+                && i < (*seg).described as usize
                 && (*page).class != PageClass::UNUSED
                 && (*page).slice_offset == 0
         }
@@ -246,8 +246,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             count.committed += Segment::committed(seg);
             count.reserved += (*seg).reserved_size;
+            let described = (*seg).described as usize;
+            if described > n || described < (*seg).header_slices as usize {
+                return Err("a segment's described count lies outside its slices");
+            }
+            let undescribed = all_slices(n) & !low_bits(described);
+            if undescribed & !(free & !committed) != 0 {
+                return Err("a slice past the described descriptors is used or committed");
+            }
             let mut i = (*seg).header_slices as usize;
-            while i < n {
+            while i < described {
                 let d = Segment::page(seg, i);
                 if free & (1 << i) != 0 {
                     if (*d).class != PageClass::UNUSED || (*d).slice_offset != 0 {
