@@ -1,7 +1,7 @@
 #!/bin/bash
 # A/B runs of two builds of masu, the measurements the session notes quote:
-# one runner instead of a script per session (docs/results/README.md,
-# "Before and after a change").
+# one runner instead of a script per session (README.md, under the
+# benchmarks' table).
 #
 #   benches/ab.sh build REV DIR   the programs of git revision REV (a commit,
 #                                 a branch, or "." for the working tree)
