@@ -196,6 +196,17 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             };
             return self.alloc_from_class(CLASS_BY_WORDS[idx] as usize, zero_len);
         }
+        if Self::ARENAS && size >= self.arena_lo {
+            return self.alloc_above_arena_lo(size, align, zero);
+        }
+        self.alloc_in_pages(size, align, zero)
+    }
+
+    /// [`Heap::alloc_from_segments`] for a request above the direct table:
+    /// its size class's page, a large span or a huge segment.
+    #[inline(always)]
+    fn alloc_in_pages(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        let zero_len = if zero { size } else { 0 };
         // `Layout` guarantees `size + align - 1` does not overflow.
         match self.geometry.small_class(size, align) {
             Some(class) => {
@@ -213,6 +224,22 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             None => self.alloc_large(size, align, zero),
         }
+    }
+
+    /// A request of at least `arena_lo` bytes: from the heap's arenas when
+    /// they serve it, else (too large or too aligned for them, or no arena
+    /// to be had) as [`Heap::alloc_in_pages`]. Out of line, reached by a
+    /// tail call: with arenas off (`arena_lo` is `usize::MAX`), the path
+    /// above pays one compare.
+    #[inline(never)]
+    fn alloc_above_arena_lo(&mut self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        if self.arena_serves(size, align) {
+            let p = self.alloc_arena(size, zero);
+            if !p.is_null() {
+                return p;
+            }
+        }
+        self.alloc_in_pages(size, align, zero)
     }
 
     /// [`Heap::alloc_fast`] with C `malloc`'s alignment, which depends on the

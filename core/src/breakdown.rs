@@ -88,6 +88,17 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg = (*seg).next;
             }
         }
+        let mut seg = self.lists.arena_first();
+        while Self::ARENAS && !seg.is_null() {
+            // SAFETY: listed arenas are live and ours.
+            unsafe {
+                let (header, live, free) = Self::arena_bytes(seg);
+                b.headers += header;
+                b.live_bytes += live;
+                b.free_in_pages += free;
+                seg = (*seg).next;
+            }
+        }
         let mut seg = self.lists.cache_first();
         while !seg.is_null() {
             // SAFETY: cached segments are live and ours.

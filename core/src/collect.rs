@@ -86,6 +86,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
         }
         self.reclaim_full_pages();
+        self.collect_arenas(force);
         // Every page's pending counts reach the sink (the collection above
         // folded in those of the queued pages already).
         self.flush_stats();
@@ -167,6 +168,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     pub(crate) fn release_everything(&mut self) {
         // Counts pending in pages reach the sink, which may outlive the heap.
         self.flush_stats();
+        self.release_all_arenas();
         self.release_cache();
         for list in [0, 1] {
             loop {

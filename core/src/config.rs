@@ -121,6 +121,15 @@ pub struct Config {
     /// a clock. `false`: the first slow path after the pause purges what is
     /// due.
     pub wake_keep: bool,
+    /// Requests of more than this many bytes, up to
+    /// [`ARENA_MAX`](crate::ARENA_MAX) and aligned to at most 16, go to the
+    /// heap's *arenas*, a coalescing store shared by all their sizes,
+    /// instead of the size classes (see `arena.rs`); 0: none (every
+    /// preset). Classes keep one page's worth of blocks per size; an arena
+    /// holds the blocks of every size together, so a program with few live
+    /// blocks of many medium sizes keeps less memory. Without effect with
+    /// `checks` or `secure`, and without the `arenas` feature.
+    pub arena_above: usize,
 }
 
 impl Config {
@@ -147,6 +156,7 @@ impl Config {
         huge_keep_slack: true,
         page_blocks: 8,
         wake_keep: true,
+        arena_above: 0,
     };
 
     /// For fixed regions where every byte counts: [`Config::FIXED_REGION`]
@@ -184,6 +194,7 @@ impl Config {
         huge_keep_slack: true,
         page_blocks: 8,
         wake_keep: true,
+        arena_above: 0,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -207,6 +218,7 @@ impl Config {
         huge_keep_slack: true,
         page_blocks: 4,
         wake_keep: true,
+        arena_above: 0,
     };
 
     /// Usable bytes of the live block at `ptr` of any heap built with this
@@ -314,6 +326,12 @@ impl Config {
     /// This config with [`Config::wake_keep`] set to `on`.
     pub const fn with_wake_keep(mut self, on: bool) -> Self {
         self.wake_keep = on;
+        self
+    }
+
+    /// This config with [`Config::arena_above`] set to `bytes` (0: no arenas).
+    pub const fn with_arena_above(mut self, bytes: usize) -> Self {
+        self.arena_above = bytes;
         self
     }
 

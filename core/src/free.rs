@@ -222,6 +222,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     .free(page, ptr as *mut Block, self.config.remote_batch);
                 return;
             }
+            if Self::ARENAS && (*page).class == PageClass::ARENA {
+                return self.free_arena_block(page, ptr);
+            }
             // Ours: written through the raw pointer (see "Access" on `Page`).
             Page::push_local(page, ptr as *mut Block);
             Page::set_used(page, Page::used_of(page) - 1);

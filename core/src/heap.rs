@@ -46,6 +46,10 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// down to 16, so rounding up to 16 stays within the size classes (and
     /// with direct blocks, at most `config.direct_above`).
     pub(crate) direct_max: usize,
+    /// The smallest request that may go to the heap's arenas
+    /// (`config.arena_above + 1`), or `usize::MAX` without arenas: one
+    /// compare in the allocation path above the direct table.
+    pub(crate) arena_lo: usize,
     pub(crate) config: Config,
     /// Slow-path events so far.
     pub(crate) epoch: u64,
@@ -125,6 +129,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 config.direct_above & !15
             } else {
                 direct_max(&config)
+            },
+            arena_lo: if Self::ARENAS && config.arena_above != 0 {
+                config.arena_above + 1
+            } else {
+                usize::MAX
             },
             config,
             epoch: 0,

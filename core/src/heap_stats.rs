@@ -158,7 +158,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             reserved_bytes: self.store.reserved_bytes().wrapping_add_signed(direct),
             direct_cached_bytes: self.direct_cache.bytes(),
             decommitted_bytes: self.store.decommitted_bytes(),
-            segments: normal + huge,
+            segments: normal + huge + self.lists.arena_count(),
             cached_segments: self.lists.cached().0,
             ..Stats::ZERO
         };

@@ -10,6 +10,11 @@
 //! `local_free`, `retired_at`). So this touches only what they cannot reach:
 //!
 //! * the purge queue: the purges whose delay has passed;
+//! * the heap's arenas (`arena.rs`), which only the owner's slow paths
+//!   use: the blocks other threads freed into them are taken back (the
+//!   same swap of `thread_free` against their pushes as a page's
+//!   collection), an emptied arena goes back to the `Os` or, the heap's
+//!   last, waits in the purge queue;
 //! * pages with no live block that no fast path reaches: behind the first
 //!   page of a class queue, or in `full`. A page has no live block when its
 //!   `used` equals the number of blocks on its `thread_free` (read first,
@@ -152,6 +157,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 discarded = unsafe { self.reset_idle_first_pages() + self.discard_idle_insides() };
             }
         }
+        // No fast path touches an arena: its remote frees are taken back
+        // and an emptied one goes (or waits for its purge) as when the
+        // owner collects.
+        self.collect_arenas(false);
         self.purge_queue_due();
         let segments_released = if discard_insides {
             self.release_purged_cache()

@@ -12,7 +12,7 @@
 use crate::heap::Heap;
 use crate::os::Os;
 use crate::page::{Page, PageClass, OWNER_SLOW};
-use crate::segment::{range_bits, Reservation, Segment};
+use crate::segment::{range_bits, Reservation, Segment, SegmentKind};
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
 use core::mem::size_of;
@@ -298,7 +298,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             align: lay.align,
         };
         // SAFETY: the header area is committed and ours.
-        unsafe { Segment::write_huge(seg, res, committed, key) };
+        unsafe { Segment::write_one_page(seg, SegmentKind::Huge, res, committed, key) };
         Some((seg, zero_from))
     }
 

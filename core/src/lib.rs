@@ -21,6 +21,7 @@
 mod alloc;
 #[doc(hidden)]
 pub mod allocator;
+mod arena;
 #[cfg(feature = "checks")]
 mod block_check;
 mod breakdown;
@@ -78,6 +79,7 @@ mod validate;
 /// The `Allocator` trait that [`LocalHeap`] and [`LockedHeap`] implement
 /// (stable Rust's stand-in for `core::alloc::Allocator`).
 pub use allocator_api2;
+pub use arena::ARENA_MAX;
 pub use breakdown::CommittedBreakdown;
 pub use config::{Config, MAX_SLICES, MIN_BLOCKS_PER_PAGE, MIN_SLICE_SHIFT};
 #[cfg(feature = "critical-section")]

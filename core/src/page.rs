@@ -31,6 +31,9 @@ pub(crate) const EXTEND_BYTES: usize = 4096;
 pub(crate) struct PageClass(u8);
 
 impl PageClass {
+    /// An arena segment's descriptor: blocks of many sizes in a `Tlsf`
+    /// (see `arena.rs`).
+    pub const ARENA: PageClass = PageClass(252);
     /// A descriptor of free slices or of a page's interior.
     pub const UNUSED: PageClass = PageClass(253);
     /// A page holding one large span.
@@ -48,7 +51,7 @@ impl PageClass {
     /// True for a size class.
     #[inline(always)]
     pub const fn is_small(self) -> bool {
-        self.0 < PageClass::UNUSED.0
+        self.0 < PageClass::ARENA.0
     }
 
     /// True for a large or huge page (one block).

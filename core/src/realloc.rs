@@ -4,7 +4,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::Page;
+use crate::page::{Page, PageClass};
 use crate::segment::Segment;
 use crate::stats::CounterSink;
 use core::alloc::Layout;
@@ -53,7 +53,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let page = unsafe { Segment::page_of(seg, ptr) };
         // SAFETY: as above.
         let (owned, class) = unsafe { (Page::owner_id_of(page) == self.id, (*page).class) };
-        if owned {
+        if owned && Self::ARENAS && class == PageClass::ARENA {
+            // SAFETY: a live block of one of our arenas.
+            if self.arena_serves(need, align) && unsafe { self.resize_arena_block(page, ptr, need) }
+            {
+                return ptr;
+            }
+        } else if owned {
             let new_class = self.geometry.small_class(need, align);
             if class.is_small() {
                 if new_class == Some(class.index()) {

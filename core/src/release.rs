@@ -161,6 +161,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.lists.purge_remove(seg);
             // Through the raw pointer: other threads read the header of a
             // segment with live blocks (see "Access" on `Segment`).
+            if (*seg).kind == SegmentKind::Arena {
+                return self.purge_arena(seg, force, now);
+            }
             let page_size = self.store.page_size();
             if (*seg).kind == SegmentKind::Huge {
                 // A cached one keeps its header; one in use (queued for the

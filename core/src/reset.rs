@@ -51,6 +51,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 self.free_all_but_first(c);
             }
             self.empty_full_pages();
+            self.release_all_arenas();
             for c in 0..CLASS_COUNT {
                 self.settle_kept_page(c);
             }

@@ -26,6 +26,8 @@ pub(crate) enum SegmentKind {
     Normal,
     /// One huge block.
     Huge,
+    /// A heap's arena: blocks of many sizes in a `Tlsf` (see `arena.rs`).
+    Arena,
 }
 
 /// Mixed into every segment's cookie.
@@ -145,13 +147,22 @@ impl Segment {
         }
     }
 
-    /// Writes the header of a new huge segment at `this` inside `res`, with
-    /// `committed` bytes committed from `this` on, and resets its one page
-    /// descriptor.
+    /// Writes the header of a new segment of one page, a huge segment or an
+    /// arena (`kind`), at `this` inside `res`, with `committed` bytes
+    /// committed from `this` on, and resets its one page descriptor: every
+    /// pointer in it maps to that descriptor (`slice_shift = usize::BITS -
+    /// 1`).
     ///
     /// # Safety
     /// The header is committed, ours, and holds no live segment.
-    pub unsafe fn write_huge(this: *mut Segment, res: Reservation, committed: usize, key: usize) {
+    pub unsafe fn write_one_page(
+        this: *mut Segment,
+        kind: SegmentKind,
+        res: Reservation,
+        committed: usize,
+        key: usize,
+    ) {
+        debug_assert!(kind != SegmentKind::Normal);
         // SAFETY: guaranteed by the caller.
         unsafe {
             Segment::write(
@@ -159,7 +170,7 @@ impl Segment {
                 Segment {
                     slice_shift: usize::BITS - 1,
                     slice_count: 1,
-                    kind: SegmentKind::Huge,
+                    kind,
                     described: 1,
                     committed_bytes: committed,
                     ..Segment::blank(res, key)
@@ -231,6 +242,8 @@ impl Segment {
             let page = Segment::page_of(Segment::of(ptr, base_mask), ptr);
             if (*page).class.is_span() {
                 (*page).block_size - (ptr as usize - (*page).start as usize)
+            } else if cfg!(feature = "arenas") && (*page).class == PageClass::ARENA {
+                crate::tlsf::Tlsf::usable_size(ptr)
             } else {
                 (*page).block_size
             }

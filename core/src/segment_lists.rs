@@ -1,7 +1,8 @@
 //! [`SegmentLists`]: where each of a heap's segments is filed. A normal
 //! segment in use is in `normal` (those with free slices first, full ones at
 //! the back, so that a search for free slices stops at the first full one);
-//! a huge segment in use is in `huge`; an empty normal or freed huge segment
+//! a huge segment in use is in `huge`; an arena segment in `arenas` (the
+//! one that serves first at the front); an empty normal or freed huge segment
 //! kept for reuse is in the cache (newest first, `cached` set, its committed
 //! bytes counted in `cache_bytes`); a segment with free, committed memory
 //! waiting for its purge delay is also in the purge queue. Only this file
@@ -9,7 +10,7 @@
 //! release) is in `segment_cache.rs` and `release.rs`.
 //!
 //! Invariants (checked by `Heap::check_invariants`): every listed segment is
-//! in exactly one of `normal`, `huge` and the cache; `cached` is set exactly
+//! in exactly one of `normal`, `huge`, `arenas` and the cache; `cached` is set exactly
 //! in the cache; `cache_bytes` is the committed bytes of the cached
 //! segments; `in_purge_queue` is set exactly in the purge queue; no segment
 //! with free slices follows a full one in `normal`.
@@ -20,6 +21,7 @@ use crate::segment::{PurgeQueue, Segment, SegmentList};
 pub(crate) struct SegmentLists {
     normal: SegmentList,
     huge: SegmentList,
+    arenas: SegmentList,
     cache: SegmentList,
     cache_bytes: usize,
     purge: PurgeQueue,
@@ -30,6 +32,7 @@ impl SegmentLists {
     pub(crate) const EMPTY: SegmentLists = SegmentLists {
         normal: SegmentList::EMPTY,
         huge: SegmentList::EMPTY,
+        arenas: SegmentList::EMPTY,
         cache: SegmentList::EMPTY,
         cache_bytes: 0,
         purge: PurgeQueue::EMPTY,
@@ -125,6 +128,36 @@ impl SegmentLists {
                 self.normal.push_front(seg);
             }
         }
+    }
+
+    /// The arena segment that serves first, or null (the others follow).
+    #[inline]
+    pub(crate) fn arena_first(&self) -> *mut Segment {
+        self.arenas.first
+    }
+
+    /// Arena segments.
+    #[inline]
+    pub(crate) fn arena_count(&self) -> usize {
+        self.arenas.len
+    }
+
+    /// Files an arena segment first, to serve before the others.
+    ///
+    /// # Safety
+    /// `seg` is a live arena segment of the heap in no list.
+    pub(crate) unsafe fn add_arena_first(&mut self, seg: *mut Segment) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.arenas.push_front(seg) }
+    }
+
+    /// Takes an arena segment out of the list.
+    ///
+    /// # Safety
+    /// `seg` is in `arenas`.
+    pub(crate) unsafe fn remove_arena(&mut self, seg: *mut Segment) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.arenas.remove(seg) }
     }
 
     /// Files a huge segment as in use.

@@ -53,7 +53,8 @@ pub struct Stats {
     pub reserved_bytes: usize,
     /// Total bytes ever decommitted (given back to the platform).
     pub decommitted_bytes: u64,
-    /// Segments the heap holds, huge ones included, cached ones excluded.
+    /// Segments the heap holds, huge ones and arenas included, cached ones
+    /// excluded.
     pub segments: usize,
     /// Segments held in the segment cache.
     pub cached_segments: usize,

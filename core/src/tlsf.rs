@@ -327,6 +327,11 @@ impl Tlsf {
         self.end
     }
 
+    /// The block area, `[base, limit)`.
+    pub(crate) fn block_area(&self) -> (usize, usize) {
+        (self.base, self.limit)
+    }
+
     /// True when `addr` lies in the block area.
     pub(crate) fn contains(&self, addr: usize) -> bool {
         addr >= self.base && addr < self.limit
@@ -1209,13 +1214,14 @@ impl Tlsf {
     // ----- checking -----
 
     /// Walks the block area and the lists and panics with a message at the
-    /// first broken invariant (see the module documentation).
-    pub(crate) fn check(&self) {
+    /// first broken invariant (see the module documentation); returns the
+    /// number of used blocks (spans not counted).
+    pub(crate) fn check(&self) -> usize {
         if !self.has_memory() {
-            return;
+            return 0;
         }
         assert_eq!(self.packs_below, self.size() / 4 * 3, "packs_below");
-        let (mut at, mut prev_free, mut free, mut listed) = (self.base, false, 0, 0);
+        let (mut at, mut prev_free, mut free, mut listed, mut used) = (self.base, false, 0, 0, 0);
         while at < self.limit {
             if self.span_starts_at(at) {
                 assert_eq!(
@@ -1239,6 +1245,7 @@ impl Tlsf {
             );
             assert_eq!(h & PREV_FREE != 0, prev_free, "block {at:#x} PREV_FREE");
             let is_free = h & USED == 0;
+            used += !is_free as usize;
             if is_free {
                 assert!(!prev_free, "free neighbours at {at:#x}");
                 // SAFETY: a free block has its footer.
@@ -1259,6 +1266,7 @@ impl Tlsf {
         assert_eq!(prev_free, self.limit_prev_free, "limit mark");
         assert_eq!(free, self.free_bytes, "free bytes");
         assert_eq!(self.count_listed(), listed, "listed blocks");
+        used
     }
 
     /// Free blocks on the lists, each checked to be on the right list and

@@ -218,7 +218,34 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if len != self.lists.in_use().1 {
             return Err("the huge list's length is not its count");
         }
+        self.check_arenas(count)?;
         self.check_cache(count)
+    }
+
+    /// The arena list: each arena's `Tlsf` and descriptor, and recounts.
+    fn check_arenas(&self, count: &mut Recount) -> Result<(), Broken> {
+        if !Self::ARENAS {
+            return Ok(());
+        }
+        let mut seg = self.lists.arena_first();
+        let mut len = 0;
+        while !seg.is_null() {
+            // SAFETY: listed arenas are live and ours.
+            unsafe {
+                if (*seg).kind != SegmentKind::Arena || (*seg).cached {
+                    return Err("the arena list holds a segment that is not an arena");
+                }
+                self.check_arena(seg)?;
+                count.committed += Segment::committed(seg);
+                count.reserved += (*seg).reserved_size;
+                len += 1;
+                seg = (*seg).next;
+            }
+        }
+        if len != self.lists.arena_count() {
+            return Err("the arena list's length is not its count");
+        }
+        Ok(())
     }
 
     /// A normal segment's masks and descriptors.

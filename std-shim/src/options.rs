@@ -8,6 +8,7 @@
 //! | `MASU_LARGE_CACHE` | committed bytes of empty and freed huge segments each heap keeps for reuse (`K`, `M`, `G` suffixes, powers of 1024) | 64M |
 //! | `MASU_CACHE_FOLLOWS_HUGE` | `1`: the cache may also hold as many committed bytes as the heap's live huge blocks take; `0`: `MASU_LARGE_CACHE` alone | 1 |
 //! | `MASU_PAGE_BLOCKS` | the fewest blocks a page of a size class holds, 4 to 64 (read when a heap is made): fewer make smaller pages for the large classes, so classes with few live blocks hold less memory; more make fewer pages to set up | 4 |
+//! | `MASU_ARENA_ABOVE` | with the `arenas` feature: requests of more than this many bytes, up to 32 KiB and aligned to at most 16, go to the heap's arenas, a coalescing store shared by all their sizes, instead of the size classes (`K` suffix; read when a heap is made): a program with few live blocks of many medium sizes keeps less memory; `0`: none; without effect with `checks` or `secure`; without the feature only `0` is taken | 0 |
 //! | `MASU_HUGE_KEEP_SLACK` | `1`: a cached huge segment reused for a smaller block keeps its committed memory past the block until `MASU_HUGE_PURGE_DELAY` has passed; `0`: up to the block's size of it becomes the block's usable size and the rest is decommitted at once | 1 |
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
@@ -91,6 +92,9 @@ pub struct Options {
     pub huge_keep_slack: bool,
     /// The fewest blocks a page of a size class holds.
     pub page_blocks: u32,
+    /// Requests above this many bytes (up to `ARENA_MAX`) go to arenas
+    /// (`Config::arena_above`; 0: none).
+    pub arena_above: usize,
     /// The background purger of idle heaps.
     pub background: bool,
     /// The purger discards the insides of free blocks of idle live heaps.
@@ -132,6 +136,7 @@ const DEFAULTS: Options = Options {
     cache_follows_huge: true,
     huge_keep_slack: true,
     page_blocks: Config::VIRTUAL_MEMORY.page_blocks as u32,
+    arena_above: Config::VIRTUAL_MEMORY.arena_above,
     background: true,
     idle_discard: true,
     idle_hold_ms: DEFAULT_IDLE_HOLD_MS,
@@ -160,6 +165,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     cache_follows_huge: B,
     huge_keep_slack: B,
     page_blocks: U32,
+    arena_above: U,
     background: B,
     idle_discard: B,
     idle_hold_ms: U32,
@@ -191,6 +197,7 @@ impl OptionStore {
             cache_follows_huge: AtomicBool::new(d.cache_follows_huge),
             huge_keep_slack: AtomicBool::new(d.huge_keep_slack),
             page_blocks: AtomicU32::new(d.page_blocks),
+            arena_above: AtomicUsize::new(d.arena_above),
             background: AtomicBool::new(d.background),
             idle_discard: AtomicBool::new(d.idle_discard),
             idle_hold_ms: AtomicU32::new(d.idle_hold_ms),
@@ -223,6 +230,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             cache_follows_huge: B::new(d.cache_follows_huge),
             huge_keep_slack: B::new(d.huge_keep_slack),
             page_blocks: U32::new(d.page_blocks),
+            arena_above: U::new(d.arena_above),
             background: B::new(d.background),
             idle_discard: B::new(d.idle_discard),
             idle_hold_ms: U32::new(d.idle_hold_ms),
@@ -251,6 +259,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             cache_follows_huge: self.cache_follows_huge.load(Relaxed),
             huge_keep_slack: self.huge_keep_slack.load(Relaxed),
             page_blocks: self.page_blocks.load(Relaxed),
+            arena_above: self.arena_above.load(Relaxed),
             background: self.background.load(Relaxed),
             idle_discard: self.idle_discard.load(Relaxed),
             idle_hold_ms: self.idle_hold_ms.load(Relaxed),
@@ -279,6 +288,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.cache_follows_huge.store(o.cache_follows_huge, Relaxed);
         self.huge_keep_slack.store(o.huge_keep_slack, Relaxed);
         self.page_blocks.store(o.page_blocks, Relaxed);
+        self.arena_above.store(o.arena_above, Relaxed);
         self.background.store(o.background, Relaxed);
         self.idle_discard.store(o.idle_discard, Relaxed);
         self.idle_hold_ms.store(o.idle_hold_ms, Relaxed);
@@ -570,6 +580,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_huge_keep_slack(OPTIONS.huge_keep_slack.load(Relaxed))
         .with_wake_keep(OPTIONS.wake_keep.load(Relaxed))
         .with_page_blocks(OPTIONS.page_blocks.load(Relaxed) as usize)
+        .with_arena_above(OPTIONS.arena_above.load(Relaxed))
         .with_quarantine(OPTIONS.quarantine_bytes.load(Relaxed))
         .with_seed(seed)
 }
@@ -667,6 +678,12 @@ pub(crate) fn parse_batch(s: &[u8]) -> Option<u32> {
 /// (`masu_core::MIN_BLOCKS_PER_PAGE`) to 64.
 pub(crate) fn parse_page_blocks(s: &[u8]) -> Option<u32> {
     parse_batch(s).filter(|&v| (masu_core::MIN_BLOCKS_PER_PAGE as u32..=64).contains(&v))
+}
+
+/// A `MASU_ARENA_ABOVE` value: a byte count; only 0 in a build without
+/// the `arenas` feature (another value would be ignored in silence).
+pub(crate) fn parse_arena_above(s: &[u8]) -> Option<usize> {
+    parse_size(s).filter(|&v| v == 0 || cfg!(feature = "arenas"))
 }
 
 /// Parses a switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
@@ -781,6 +798,12 @@ pub(crate) fn load_from_env() {
         parse_page_blocks,
         |v| o.page_blocks = v,
     );
+    read(
+        b"MASU_ARENA_ABOVE\0",
+        "a byte count (K suffix), 0 for none, in a build with the arenas feature",
+        parse_arena_above,
+        |v| o.arena_above = v,
+    );
     read(b"MASU_BACKGROUND\0", "0 or 1", parse_bool, |v| {
         o.background = v
     });
@@ -842,7 +865,7 @@ pub(crate) fn load_from_env() {
         let _ = writeln!(
             w,
             " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} background={} idle_discard={} idle_hold={} wake_keep={} memory_limit={} quarantine={} \
+             remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} arena_above={} background={} idle_discard={} idle_hold={} wake_keep={} memory_limit={} quarantine={} \
              guard_pages={} exit_check={} stats={}",
             if o.decommit_free { "free" } else { "dontneed" },
             o.large_cache_bytes,
@@ -853,6 +876,7 @@ pub(crate) fn load_from_env() {
             o.cache_follows_huge as u8,
             o.huge_keep_slack as u8,
             o.page_blocks,
+            o.arena_above,
             o.background as u8,
             o.idle_discard as u8,
             o.idle_hold_ms,
@@ -880,6 +904,15 @@ mod tests {
         assert_eq!(parse_batch(b"99999999"), None);
         assert_eq!(parse_batch(b"-3"), None);
         assert_eq!(parse_batch(b""), None);
+    }
+
+    #[test]
+    fn arena_above_takes_a_size_and_more_than_0_only_with_arenas() {
+        assert_eq!(parse_arena_above(b"0"), Some(0));
+        let built = cfg!(feature = "arenas");
+        assert_eq!(parse_arena_above(b"2048"), built.then_some(2048));
+        assert_eq!(parse_arena_above(b"2K"), built.then_some(2048));
+        assert_eq!(parse_arena_above(b"x"), None);
     }
 
     #[test]

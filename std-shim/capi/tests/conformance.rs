@@ -21,6 +21,26 @@ fn c_abi_conformance_under_ld_preload() {
 }
 
 #[test]
+#[cfg(feature = "arenas")]
+fn c_abi_conformance_with_arenas() {
+    // Requests of 2049 B to 32 KiB from the heaps' arenas (`MASU_ARENA_ABOVE`):
+    // every edge case, cross-thread frees and exits with live blocks again,
+    // and an empty arena purged at once (`MASU_PURGE_DELAY=0`).
+    let exe = compile_c("conformance");
+    for delay in ["10", "0"] {
+        let out = run_preloaded(
+            &mut Command::new(&exe),
+            &[("MASU_ARENA_ABOVE", "2048"), ("MASU_PURGE_DELAY", delay)],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{:?}\n{stdout}\n{stderr}", out.status);
+        assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+}
+
+#[test]
 fn c_abi_conformance_with_eager_purging_and_madv_free() {
     // Every empty page is decommitted at once with MADV_FREE, whose memory
     // is not known to read as zero again: calloc must zero it itself.

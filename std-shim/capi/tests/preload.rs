@@ -28,6 +28,11 @@ fn scratch() -> PathBuf {
 /// Runs `args` with and without masu; returns false when the program is
 /// missing, panics when the outputs differ.
 fn same_output(args: &[&str]) -> bool {
+    same_output_with(args, &[])
+}
+
+/// [`same_output`] with masu's options `env`.
+fn same_output_with(args: &[&str], env: &[(&str, &str)]) -> bool {
     if !have(args[0]) {
         println!("skipped (not installed): {}", args[0]);
         return false;
@@ -40,7 +45,7 @@ fn same_output(args: &[&str]) -> bool {
         c
     };
     let plain: Output = cmd().output().unwrap();
-    let masu = run_preloaded(&mut cmd(), &[]);
+    let masu = run_preloaded(&mut cmd(), env);
     assert_eq!(
         masu.status.code(),
         plain.status.code(),
@@ -121,6 +126,12 @@ fn real_programs_print_the_same_with_masu() {
     ];
     let ran = runs.iter().filter(|r| same_output(r)).count();
     assert!(ran >= 2, "only {ran} of the programs are installed");
+    // Again with the heaps' arenas serving 2049 B to 32 KiB.
+    if cfg!(feature = "arenas") {
+        let arenas = [("MASU_ARENA_ABOVE", "2048")];
+        let ran = runs.iter().filter(|r| same_output_with(r, &arenas)).count();
+        assert!(ran >= 2, "only {ran} of the programs are installed");
+    }
 }
 
 #[test]

@@ -29,8 +29,16 @@ pub fn libmasu() -> PathBuf {
             }
             let target = profile_dir().parent().unwrap().join("masu-capi-build");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            // The tests' own features: with `arenas`, a library with them.
+            let features: &[&str] = if cfg!(feature = "arenas") {
+                &["--features", "arenas"]
+            } else {
+                &[]
+            };
             let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "masu-capi", "--target-dir"])
+                .args(["build", "--quiet", "-p", "masu-capi"])
+                .args(features)
+                .arg("--target-dir")
                 .arg(&target)
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .status()
