@@ -47,8 +47,9 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// with direct blocks, at most `config.direct_above`).
     pub(crate) direct_max: usize,
     /// The smallest request that may go to the heap's arenas
-    /// (`config.arena_above + 1`), or `usize::MAX` without arenas: one
-    /// compare in the allocation path above the direct table.
+    /// (`config.arena_above + 1`), or `usize::MAX` without arenas (also
+    /// with segments below `ARENA_MIN_SEGMENT`): one compare in the
+    /// allocation path above the direct table.
     pub(crate) arena_lo: usize,
     pub(crate) config: Config,
     /// Slow-path events so far.
@@ -130,7 +131,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             } else {
                 direct_max(&config)
             },
-            arena_lo: if Self::ARENAS && config.arena_above != 0 {
+            arena_lo: if Self::ARENAS
+                && config.arena_above != 0
+                && (1usize << config.segment_shift) >= crate::arena::ARENA_MIN_SEGMENT
+            {
                 config.arena_above + 1
             } else {
                 usize::MAX

@@ -376,3 +376,22 @@ fn an_idle_owners_arena_gets_back_what_other_heaps_freed() {
     );
     owner.check_invariants().unwrap();
 }
+
+#[test]
+fn no_arenas_with_segments_too_small_for_them() {
+    // `SMALL_REGION`'s 16 KiB segments cannot hold a 32 KiB block: medium
+    // requests keep to the classes and large spans, and nothing is mapped
+    // for an arena that would serve none of them.
+    let os = VmLikeOs::new(16 << 20);
+    let mut h = Heap::new(os, Config::SMALL_REGION.with_arena_above(2048));
+    let l = Layout::from_size_align(30_000, 16).unwrap();
+    let blocks: Vec<*mut u8> = (0..20).map(|_| h.alloc(l)).collect();
+    assert!(blocks.iter().all(|p| !p.is_null()));
+    let reserves = os.reserves.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(reserves <= 21, "{reserves} reservations for 20 blocks");
+    for p in blocks {
+        // SAFETY: live blocks of `h`.
+        unsafe { h.dealloc(p, l) };
+    }
+    h.check_invariants().unwrap();
+}
