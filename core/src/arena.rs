@@ -44,6 +44,7 @@
 //!   touched again). The free memory of an arena that holds live blocks
 //!   is not given back until it empties.
 
+use crate::config::ARENA_MAX;
 use crate::heap::Heap;
 use crate::os::Os;
 use crate::page::{decode_link, Page, PageClass, PageFlags, OWNER_SLOW};
@@ -54,17 +55,9 @@ use crate::tlsf::Tlsf;
 use core::mem::{align_of, size_of};
 use core::ptr;
 
-/// Largest request an arena serves.
-pub const ARENA_MAX: usize = 32 << 10;
-
 /// Bytes of an arena segment that are committed and serve blocks (less its
 /// header), when the segment is at least that large.
 pub(crate) const ARENA_BYTES: usize = 1 << 20;
-
-/// The smallest segment size with arenas: an arena is one segment, and
-/// must hold several of the largest blocks it serves (a heap with smaller
-/// segments, `SMALL_REGION`'s 16 KiB, has none).
-pub(crate) const ARENA_MIN_SEGMENT: usize = 4 * ARENA_MAX;
 
 /// Alignment of every arena payload.
 const ARENA_ALIGN: usize = 16;

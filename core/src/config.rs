@@ -355,6 +355,14 @@ impl Config {
     }
 }
 
+/// Largest request a heap's arenas serve (see [`Config::arena_above`]).
+pub const ARENA_MAX: usize = 32 << 10;
+
+/// The smallest segment size with arenas: an arena is one segment, and
+/// must hold several of the largest blocks it serves (a heap with smaller
+/// segments, `SMALL_REGION`'s 16 KiB, has none).
+pub(crate) const ARENA_MIN_SEGMENT: usize = 4 * ARENA_MAX;
+
 /// Most slices in a segment: one bit each in a `u64` mask.
 pub const MAX_SLICES: usize = 64;
 

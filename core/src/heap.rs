@@ -133,7 +133,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             },
             arena_lo: if Self::ARENAS
                 && config.arena_above != 0
-                && (1usize << config.segment_shift) >= crate::arena::ARENA_MIN_SEGMENT
+                && (1usize << config.segment_shift) >= crate::config::ARENA_MIN_SEGMENT
             {
                 config.arena_above + 1
             } else {

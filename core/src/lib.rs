@@ -79,9 +79,8 @@ mod validate;
 /// The `Allocator` trait that [`LocalHeap`] and [`LockedHeap`] implement
 /// (stable Rust's stand-in for `core::alloc::Allocator`).
 pub use allocator_api2;
-pub use arena::ARENA_MAX;
 pub use breakdown::CommittedBreakdown;
-pub use config::{Config, MAX_SLICES, MIN_BLOCKS_PER_PAGE, MIN_SLICE_SHIFT};
+pub use config::{Config, ARENA_MAX, MAX_SLICES, MIN_BLOCKS_PER_PAGE, MIN_SLICE_SHIFT};
 #[cfg(feature = "critical-section")]
 pub use critical_section_lock::CriticalSectionLock;
 pub use fixed_region::FixedRegion;
