@@ -409,10 +409,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: a listed arena, live and ours.
             unsafe {
                 let page = Segment::page(seg, 0);
-                let t = tlsf(seg);
-                let used = Page::used_of(page) as usize;
-                let live = t.size() - t.free_bytes() - used * crate::tlsf::HEAD;
-                self.counters.on_blocks(0, used, 0, live);
+                let (_, live, _) = Self::arena_bytes(seg);
+                self.counters
+                    .on_blocks(0, Page::used_of(page) as usize, 0, live);
                 Page::set_used(page, 0);
                 self.release_arena(seg);
             }
@@ -435,8 +434,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if Page::used_of(Segment::page(seg, 0)) != 0 {
                 return;
             }
-            let delay = self.config.purge_delay;
-            if !force && (delay == u32::MAX || now.wrapping_sub((*seg).dirtied_at) < delay as u64) {
+            if !force && !Self::delay_passed(self.config.purge_delay, now, (*seg).dirtied_at) {
                 self.lists.purge_enqueue(seg);
                 return;
             }
@@ -485,7 +483,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         true
     }
 
-    /// Where arena `seg`'s committed bytes are, for the breakdown: its
+    /// Where arena `seg`'s committed bytes are (the breakdown; its live
+    /// bytes are what `release_all_arenas` counts freed): its
     /// header, `Tlsf` metadata and block headers; its blocks in use (their
     /// usable bytes); its free blocks.
     ///

@@ -68,7 +68,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// True when something that went idle at `since` has waited `delay`.
-    fn delay_passed(delay: u32, now: u64, since: u64) -> bool {
+    pub(crate) fn delay_passed(delay: u32, now: u64, since: u64) -> bool {
         delay != u32::MAX && now.wrapping_sub(since) >= delay as u64
     }
 
