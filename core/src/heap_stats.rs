@@ -40,7 +40,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///
     /// # Safety
     /// `page` is a live page owned by this heap.
-    #[inline]
+    // Out of line: only slow paths flush a page, from about a dozen places.
+    #[inline(never)]
     pub(crate) unsafe fn flush_page(&mut self, page: *mut Page) {
         #[cfg(feature = "stats")]
         // SAFETY: guaranteed by the caller; written through the raw pointer

@@ -265,6 +265,7 @@ impl PageQueues {
     ///
     /// # Safety
     /// `page` is a live small page of the heap, not in `full`.
+    #[inline(never)]
     pub(crate) unsafe fn remove(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {
@@ -339,6 +340,7 @@ impl PageQueues {
     ///
     /// # Safety
     /// `page` is a live page of the heap in `full`.
+    #[inline(never)]
     pub(crate) unsafe fn leave_full(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
         unsafe {

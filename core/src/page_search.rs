@@ -75,6 +75,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///
     /// # Safety
     /// `page` is a live page owned by this heap.
+    #[inline(never)]
     pub(crate) unsafe fn merge_and_fold(&mut self, page: *mut Page) {
         // SAFETY: forwarded from the caller.
         unsafe {

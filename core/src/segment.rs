@@ -260,7 +260,7 @@ impl Segment {
     ///
     /// # Safety
     /// `this` is a live segment.
-    #[inline]
+    #[inline(never)]
     pub unsafe fn committed(this: *const Segment) -> usize {
         // SAFETY: guaranteed by the caller; read through the raw pointer
         // (see "Access" on `Segment`).
@@ -370,6 +370,7 @@ impl Segment {
     ///
     /// # Safety
     /// The range is inside the segment.
+    #[inline(never)]
     pub unsafe fn link_interior(this: *mut Segment, first: usize, n: usize) {
         for k in 1..n {
             // SAFETY: `first + k < slice_count` by the caller's guarantee.
@@ -554,6 +555,7 @@ impl PurgeQueue {
     ///
     /// # Safety
     /// `s` is a live segment.
+    #[inline(never)]
     pub unsafe fn remove(&mut self, s: *mut Segment) {
         // SAFETY: the caller guarantees `s` and the queued segments are live.
         unsafe {

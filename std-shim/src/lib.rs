@@ -131,6 +131,11 @@ mod wakeup;
 
 #[cfg(target_os = "linux")]
 pub use fault::report_panic;
+/// Text output without `core::fmt`, for `libmasu.so`'s reports (not a
+/// stable interface).
+#[doc(hidden)]
+#[cfg(target_os = "linux")]
+pub use fmtbuf::Text;
 #[cfg(target_os = "linux")]
 pub use global::Masu;
 #[cfg(target_os = "linux")]

@@ -34,9 +34,8 @@
 //! limit again by [`set_memory_limit`], a single value). The loom models in
 //! `loom-tests/` run this store and the `Once` together.
 
-use crate::fmtbuf::StackWriter;
+use crate::fmtbuf::{StackWriter, Text};
 use crate::sync::{Atomic, AtomicCount, Ordering, Ordering::Relaxed};
-use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use masu_core::Config;
 
@@ -246,6 +245,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
     }
 
     /// The options stored.
+    #[inline(never)]
     pub fn get(&self) -> Options {
         Options {
             purge_delay_ms: self.purge_delay_ms.load(Relaxed),
@@ -586,9 +586,10 @@ pub(crate) fn heap_config(seed: u64) -> Config {
 }
 
 /// Prints `masu: <msg>` on stderr when `MASU_VERBOSE=1`.
+#[inline(never)]
 pub(crate) fn verbose_event(msg: &[u8]) {
     if OPTIONS.verbose.load(Relaxed) {
-        let mut w = StackWriter::<256>::stderr();
+        let mut w = StackWriter::stderr();
         w.bytes(b"masu: ");
         w.bytes(msg);
         w.bytes(b"\n");
@@ -596,6 +597,7 @@ pub(crate) fn verbose_event(msg: &[u8]) {
 }
 
 /// The value of environment variable `name` (NUL-terminated), if set.
+#[inline(never)]
 fn env(name: &[u8]) -> Option<&'static [u8]> {
     debug_assert!(name.ends_with(b"\0"));
     // SAFETY: `name` is NUL-terminated; getenv does not allocate and returns
@@ -611,6 +613,7 @@ fn env(name: &[u8]) -> Option<&'static [u8]> {
 
 /// Parses a byte count: digits with an optional `K`, `M`, `G` or `T` suffix
 /// (powers of 1024), optionally followed by `B` or `iB`.
+#[inline(never)]
 pub(crate) fn parse_size(s: &[u8]) -> Option<usize> {
     let s = s.trim_ascii();
     let digits = s.iter().take_while(|c| c.is_ascii_digit()).count();
@@ -648,10 +651,18 @@ pub(crate) fn parse_size(s: &[u8]) -> Option<usize> {
         .filter(|&v| v <= isize::MAX as usize)
 }
 
+/// Whether option text `s` is the word `w`, ignoring ASCII case. (One copy
+/// out of line: the comparison inlined at each of its uses took a kilobyte.)
+#[inline(never)]
+fn same_word(s: &[u8], w: &[u8]) -> bool {
+    s.eq_ignore_ascii_case(w)
+}
+
 /// Parses a purge delay: milliseconds, or `-1` for never.
+#[inline(never)]
 pub(crate) fn parse_delay(s: &[u8]) -> Option<u32> {
     let s = s.trim_ascii();
-    if s == b"-1" || s.eq_ignore_ascii_case(b"never") {
+    if s == b"-1" || same_word(s, b"never") {
         return Some(u32::MAX);
     }
     if !s.iter().all(|c| c.is_ascii_digit()) || s.is_empty() {
@@ -665,6 +676,7 @@ pub(crate) fn parse_delay(s: &[u8]) -> Option<u32> {
 }
 
 /// A remote-free batch size: 1 to 65535 blocks.
+#[inline(never)]
 pub(crate) fn parse_batch(s: &[u8]) -> Option<u32> {
     let s = s.trim_ascii();
     if s.is_empty() || s.len() > 5 || !s.iter().all(u8::is_ascii_digit) {
@@ -687,15 +699,16 @@ pub(crate) fn parse_arena_above(s: &[u8]) -> Option<usize> {
 }
 
 /// Parses a switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+#[inline(never)]
 pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
     let s = s.trim_ascii();
     for t in [&b"1"[..], b"true", b"yes", b"on"] {
-        if s.eq_ignore_ascii_case(t) {
+        if same_word(s, t) {
             return Some(true);
         }
     }
     for f in [&b"0"[..], b"false", b"no", b"off", b""] {
-        if s.eq_ignore_ascii_case(f) {
+        if same_word(s, f) {
             return Some(false);
         }
     }
@@ -704,7 +717,7 @@ pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
 
 /// Parses `MASU_STATS`: whether to report at exit, and whether as JSON.
 pub(crate) fn parse_stats(s: &[u8]) -> Option<(bool, bool)> {
-    if s.trim_ascii().eq_ignore_ascii_case(b"json") {
+    if same_word(s.trim_ascii(), b"json") {
         Some((true, true))
     } else {
         parse_bool(s).map(|on| (on, false))
@@ -714,9 +727,9 @@ pub(crate) fn parse_stats(s: &[u8]) -> Option<(bool, bool)> {
 /// Parses `MASU_DECOMMIT`: true for `free`.
 pub(crate) fn parse_decommit(s: &[u8]) -> Option<bool> {
     let s = s.trim_ascii();
-    if s.eq_ignore_ascii_case(b"free") {
+    if same_word(s, b"free") {
         Some(true)
-    } else if s.eq_ignore_ascii_case(b"dontneed") {
+    } else if same_word(s, b"dontneed") {
         Some(false)
     } else {
         None
@@ -724,13 +737,14 @@ pub(crate) fn parse_decommit(s: &[u8]) -> Option<bool> {
 }
 
 /// Reports a value that did not parse.
+#[inline(never)]
 fn complain(name: &[u8], value: &[u8], expected: &str) {
-    let mut w = StackWriter::<512>::stderr();
+    let mut w = StackWriter::stderr();
     w.bytes(b"masu: ignoring ");
     w.bytes(&name[..name.len() - 1]);
     w.bytes(b"=\"");
     w.bytes(&value[..value.len().min(64)]);
-    let _ = writeln!(w, "\": expected {expected}; using the default");
+    w.s("\": expected ").s(expected).s("; using the default\n");
 }
 
 /// Reads one variable with `parse`; stores it with `store` when it parses.
@@ -849,44 +863,46 @@ pub(crate) fn load_from_env() {
     read(b"MASU_VERBOSE\0", "0 or 1", parse_bool, |v| o.verbose = v);
     OPTIONS.set(&o);
     if o.verbose {
-        let mut w = StackWriter::<512>::stderr();
-        let _ = write!(w, "masu: options: purge_delay=");
-        if o.purge_delay_ms == u32::MAX {
-            let _ = write!(w, "never");
-        } else {
-            let _ = write!(w, "{}ms", o.purge_delay_ms);
+        let mut w = StackWriter::stderr();
+        w.s("masu: options: purge_delay=");
+        write_delay(&mut w, o.purge_delay_ms);
+        w.s(" huge_purge_delay=");
+        write_delay(&mut w, o.huge_purge_delay_ms);
+        w.s(" decommit=");
+        w.s(if o.decommit_free { "free" } else { "dontneed" });
+        let fields = [
+            (" large_cache=", o.large_cache_bytes as u64),
+            (" exit_retain=", o.exit_retain_bytes as u64),
+            (" remote_batch=", o.remote_batch as u64),
+            (" committed_first=", o.committed_first as u64),
+            (" remap=", o.remap as u64),
+            (" cache_follows_huge=", o.cache_follows_huge as u64),
+            (" huge_keep_slack=", o.huge_keep_slack as u64),
+            (" page_blocks=", o.page_blocks as u64),
+            (" arena_above=", o.arena_above as u64),
+            (" background=", o.background as u64),
+            (" idle_discard=", o.idle_discard as u64),
+            (" idle_hold=", o.idle_hold_ms as u64),
+            (" wake_keep=", o.wake_keep as u64),
+            (" memory_limit=", o.memory_limit as u64),
+            (" quarantine=", o.quarantine_bytes as u64),
+            (" guard_pages=", o.guard_pages as u64),
+            (" exit_check=", o.exit_check as u64),
+            (" stats=", o.stats_at_exit as u64),
+        ];
+        for (name, v) in fields {
+            w.s(name).num(v);
         }
-        let _ = write!(w, " huge_purge_delay=");
-        if o.huge_purge_delay_ms == u32::MAX {
-            let _ = write!(w, "never");
-        } else {
-            let _ = write!(w, "{}ms", o.huge_purge_delay_ms);
-        }
-        let _ = writeln!(
-            w,
-            " decommit={} large_cache={} exit_retain={} remote_batch={} committed_first={} \
-             remap={} cache_follows_huge={} huge_keep_slack={} page_blocks={} arena_above={} background={} idle_discard={} idle_hold={} wake_keep={} memory_limit={} quarantine={} \
-             guard_pages={} exit_check={} stats={}",
-            if o.decommit_free { "free" } else { "dontneed" },
-            o.large_cache_bytes,
-            o.exit_retain_bytes,
-            o.remote_batch,
-            o.committed_first as u8,
-            o.remap as u8,
-            o.cache_follows_huge as u8,
-            o.huge_keep_slack as u8,
-            o.page_blocks,
-            o.arena_above,
-            o.background as u8,
-            o.idle_discard as u8,
-            o.idle_hold_ms,
-            o.wake_keep as u8,
-            o.memory_limit,
-            o.quarantine_bytes,
-            o.guard_pages as u8,
-            o.exit_check as u8,
-            o.stats_at_exit as u8,
-        );
+        w.s("\n");
+    }
+}
+
+/// Writes a purge delay of the verbose options line: `never`, or `Nms`.
+fn write_delay(w: &mut StackWriter, ms: u32) {
+    if ms == u32::MAX {
+        w.s("never");
+    } else {
+        w.num(ms as u64).s("ms");
     }
 }
 

@@ -40,11 +40,19 @@ pub(crate) fn syscalls() -> Syscalls {
 }
 
 /// The system page size (cached after the first call).
+#[inline]
 pub fn page_size() -> usize {
     let p = PAGE_SIZE.load(Relaxed);
     if p != 0 {
         return p;
     }
+    page_size_first()
+}
+
+/// [`page_size`]'s first call: asks the system and caches the answer.
+#[cold]
+#[inline(never)]
+fn page_size_first() -> usize {
     // SAFETY: sysconf has no preconditions and does not allocate.
     let raw = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     let p = if raw >= 4096 && (raw as usize).is_power_of_two() {
@@ -259,7 +267,9 @@ pub(crate) fn timespec_ms(ms: u64) -> libc::timespec {
 }
 
 /// Milliseconds of `CLOCK_MONOTONIC_COARSE` (a vDSO read, no system call; its
-/// few-millisecond resolution is plenty for purge delays).
+/// few-millisecond resolution is plenty for purge delays). Out of line: only
+/// slow paths read the clock.
+#[inline(never)]
 pub fn clock_ms() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

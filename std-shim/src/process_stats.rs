@@ -128,13 +128,13 @@ pub fn print_stats() {
 /// Prints the report on `fd`: one JSON object with `MASU_STATS=json`, else
 /// the text report, with a line per heap slot when verbose.
 pub(crate) fn print_to(fd: libc::c_int) {
-    let mut w = StackWriter::<1024>::to_fd(fd);
+    let mut w = StackWriter::to_fd(fd);
     // This flushes the calling thread's heap (at exit: the exiting
     // thread's) into its counters first, so they and the per-heap lines
     // include its last fast-path allocations and frees.
     let snap = snapshot();
     if crate::options::options().stats_json {
-        let _ = snap.write_json(&mut w);
+        snap.write_json_text(&mut w);
         w.bytes(b"\n");
         return;
     }

@@ -2,9 +2,8 @@
 //! a [`Snapshot`] handed to it into a stack buffer, written with
 //! `write(2)`: it never allocates, and gathers nothing itself.
 
-use crate::fmtbuf::StackWriter;
+use crate::fmtbuf::{StackWriter, Text};
 use crate::snapshot::Snapshot;
-use core::fmt::{self, Write};
 use masu_core::size_class::class_size;
 use masu_core::Counts;
 
@@ -17,32 +16,52 @@ pub(crate) struct Report {
     pub own_object: Option<(usize, [u8; 256], usize)>,
 }
 
-/// A byte count printed exactly and in binary units.
-struct Bytes(u64);
+/// Writes byte count `v` exactly (14 columns) and in binary units (or as
+/// many spaces).
+fn bytes(w: &mut StackWriter, v: u64) {
+    w.num_w(v, 14);
+    let (unit, div) = if v >= 1 << 30 {
+        (" GiB)", 1u64 << 30)
+    } else if v >= 1 << 20 {
+        (" MiB)", 1 << 20)
+    } else if v >= 1 << 10 {
+        (" KiB)", 1 << 10)
+    } else {
+        w.pad(10);
+        return;
+    };
+    let tenths = (v * 10 + div / 2) / div;
+    w.s(" (")
+        .num_w(tenths / 10, 4)
+        .s(".")
+        .num(tenths % 10)
+        .s(unit);
+}
 
-impl fmt::Display for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        let (unit, div) = if v >= 1 << 30 {
-            ("GiB", 1u64 << 30)
-        } else if v >= 1 << 20 {
-            ("MiB", 1 << 20)
-        } else if v >= 1 << 10 {
-            ("KiB", 1 << 10)
-        } else {
-            return write!(f, "{v:>14}          ");
-        };
-        let tenths = (v * 10 + div / 2) / div;
-        write!(f, "{v:>14} ({:>4}.{} {unit})", tenths / 10, tenths % 10)
-    }
+/// Writes a line: `label` (padded to the figures' column), then byte count
+/// `v` as [`bytes`] does.
+fn row(w: &mut StackWriter, label: &str, v: u64) {
+    w.left(label, 26);
+    bytes(w, v);
+    w.s("\n");
+}
+
+/// Writes a line: `label` (padded to the figures' column), then count `v`.
+fn count_row(w: &mut StackWriter, label: &str, v: u64) {
+    w.left(label, 26).num_w(v, 14).s("\n");
+}
+
+/// Writes `label` and count `v` (a list item of a line: `, label v`).
+fn item(w: &mut StackWriter, label: &str, v: u64) {
+    w.s(label).num(v);
 }
 
 /// Writes where the `committed` bytes are, source by source (they add up
 /// to it), and the metadata outside the heaps.
-fn write_breakdown(w: &mut StackWriter<1024>, r: &Report) {
+fn write_breakdown(w: &mut StackWriter, r: &Report) {
     let (b, os, pool) = (&r.snap.breakdown, &r.snap.os, &r.snap.pool);
     let committed = os.committed_bytes;
-    let _ = writeln!(w, "  where the committed bytes are:");
+    w.s("  where the committed bytes are:\n");
     let rows = [
         ("live blocks (at block size)", b.live_bytes),
         ("free blocks in pages in use", b.free_in_pages),
@@ -56,127 +75,127 @@ fn write_breakdown(w: &mut StackWriter<1024>, r: &Report) {
         ),
     ];
     for (name, v) in rows {
-        let _ = writeln!(w, "    {name:<28}{}", Bytes(v as u64));
+        w.s("    ").left(name, 28);
+        bytes(w, v as u64);
+        w.s("\n");
     }
-    let _ = writeln!(
-        w,
-        "  outside the heaps: heap slots {}, commit map {}",
-        Bytes(pool.metadata_bytes as u64),
-        Bytes(os.commit_map_bytes as u64)
-    );
-    if let Some((bytes, name, len)) = r.own_object {
-        let _ = write!(w, "  resident code and data of ");
+    w.s("  outside the heaps: heap slots ");
+    bytes(w, pool.metadata_bytes as u64);
+    w.s(", commit map ");
+    bytes(w, os.commit_map_bytes as u64);
+    w.s("\n");
+    if let Some((resident, name, len)) = r.own_object {
+        w.s("  resident code and data of ");
         w.bytes(&name[..len]);
-        let _ = writeln!(w, " (the object holding masu): {}", Bytes(bytes as u64));
+        w.s(" (the object holding masu): ");
+        bytes(w, resident as u64);
+        w.s("\n");
     }
 }
 
+/// Writes `items` (each a label and a count) one after the other, then
+/// `end`.
+fn items(w: &mut StackWriter, items: &[(&str, u64)], end: &str) {
+    for &(label, v) in items {
+        item(w, label, v);
+    }
+    w.s(end);
+}
+
 /// Writes the report `r` to `w`.
-pub(crate) fn write_report(w: &mut StackWriter<1024>, r: &Report) {
+pub(crate) fn write_report(w: &mut StackWriter, r: &Report) {
     let (st, os, pool) = (&r.snap.stats, &r.snap.os, &r.snap.pool);
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
-    let _ = writeln!(w, "masu statistics (pid {pid})");
-    let _ = writeln!(w, "  blocks allocated        {:>14}", st.alloc_count);
-    let _ = writeln!(w, "  blocks freed            {:>14}", st.free_count);
-    let _ = writeln!(
-        w,
-        "  blocks live             {:>14}",
-        st.alloc_count.saturating_sub(st.free_count)
-    );
-    let _ = writeln!(
-        w,
-        "  live                    {}",
-        Bytes(st.live_bytes as u64)
-    );
-    let _ = writeln!(
-        w,
-        "  peak live (sum/heaps)   {}",
-        Bytes(st.peak_live_bytes as u64)
-    );
-    let _ = writeln!(
-        w,
-        "  committed               {}",
-        Bytes(os.committed_bytes as u64)
-    );
-    let _ = writeln!(
-        w,
-        "  peak committed          {}",
-        Bytes(os.peak_committed_bytes as u64)
-    );
-    let _ = writeln!(
-        w,
-        "  reserved                {}",
-        Bytes(os.reserved_bytes as u64)
-    );
-    let _ = writeln!(
-        w,
-        "  decommitted (total)     {}",
-        Bytes(os.decommitted_bytes)
-    );
-    let _ = writeln!(
-        w,
-        "  heap metadata           {}",
-        Bytes(pool.metadata_bytes as u64)
-    );
-    let _ = writeln!(
-        w,
-        "  heaps                   {:>14} made, {} in use, {} adoptions, {} thread exits, {} purger passes ({} pages of live heaps freed, {} of free blocks' insides given back)",
-        pool.heaps,
-        pool.heaps_in_use,
-        pool.adoptions,
-        pool.thread_exits,
-        r.snap.purger_passes,
-        r.snap.purger_live_pages_freed,
-        Bytes(r.snap.purger_live_bytes_discarded)
-    );
-    let _ = writeln!(
-        w,
-        "  reservations            {:>14} now; mmap {}, munmap {} ({} handed to the purger), madvise {}, mprotect {}, failed mmap {}",
-        os.reservations,
-        os.mmap_calls,
-        os.munmap_calls,
-        os.deferred_unmaps,
-        os.madvise_calls,
-        os.mprotect_calls,
-        os.map_failures
-    );
-    let _ = writeln!(
-        w,
-        "  limit refusals          {:>14}; orphan frees {}, borrowed allocations {}",
-        os.limit_refusals, pool.orphan_frees, pool.borrows
-    );
-    let _ = writeln!(
-        w,
-        "  readable heaps (this thread's and idle ones): {} segments, {} cached, {} large spans, {} huge, {} purges, {} remote frees collected",
-        st.segments,
-        st.cached_segments,
-        st.large_spans,
-        st.huge_allocs,
-        st.purges,
-        st.remote_frees_collected
-    );
+    items(w, &[("masu statistics (pid ", pid as u64)], ")\n");
+    let counts = [
+        ("  blocks allocated", st.alloc_count),
+        ("  blocks freed", st.free_count),
+        (
+            "  blocks live",
+            st.alloc_count.saturating_sub(st.free_count),
+        ),
+    ];
+    for (label, v) in counts {
+        count_row(w, label, v);
+    }
+    let rows = [
+        ("  live", st.live_bytes as u64),
+        ("  peak live (sum/heaps)", st.peak_live_bytes as u64),
+        ("  committed", os.committed_bytes as u64),
+        ("  peak committed", os.peak_committed_bytes as u64),
+        ("  reserved", os.reserved_bytes as u64),
+        ("  decommitted (total)", os.decommitted_bytes),
+        ("  heap metadata", pool.metadata_bytes as u64),
+    ];
+    for (label, v) in rows {
+        row(w, label, v);
+    }
+    w.left("  heaps", 26).num_w(pool.heaps as u64, 14);
+    let heaps = [
+        (" made, ", pool.heaps_in_use as u64),
+        (" in use, ", pool.adoptions),
+        (" adoptions, ", pool.thread_exits),
+        (" thread exits, ", r.snap.purger_passes),
+        (" purger passes (", r.snap.purger_live_pages_freed),
+    ];
+    items(w, &heaps, " pages of live heaps freed, ");
+    bytes(w, r.snap.purger_live_bytes_discarded);
+    w.s(" of free blocks' insides given back)\n");
+    w.left("  reservations", 26)
+        .num_w(os.reservations as u64, 14);
+    let calls = [
+        (" now; mmap ", os.mmap_calls),
+        (", munmap ", os.munmap_calls),
+        (" (", os.deferred_unmaps),
+        (" handed to the purger), madvise ", os.madvise_calls),
+        (", mprotect ", os.mprotect_calls),
+        (", failed mmap ", os.map_failures),
+    ];
+    items(w, &calls, "\n");
+    w.left("  limit refusals", 26).num_w(os.limit_refusals, 14);
+    let limits = [
+        ("; orphan frees ", pool.orphan_frees),
+        (", borrowed allocations ", pool.borrows),
+    ];
+    items(w, &limits, "\n");
+    let readable = [
+        (
+            "  readable heaps (this thread's and idle ones): ",
+            st.segments as u64,
+        ),
+        (" segments, ", st.cached_segments as u64),
+        (" cached, ", st.large_spans as u64),
+        (" large spans, ", st.huge_allocs as u64),
+        (" huge, ", st.purges),
+        (" purges, ", st.remote_frees_collected),
+    ];
+    items(w, &readable, " remote frees collected\n");
     write_breakdown(w, r);
+    write_classes(w, &st.pages_per_class);
+}
+
+/// Writes the table of pages per size class (the classes with pages).
+fn write_classes(w: &mut StackWriter, pages_per_class: &[u32]) {
     let mut any = false;
-    for (class, &pages) in st.pages_per_class.iter().enumerate() {
+    for (class, &pages) in pages_per_class.iter().enumerate() {
         if pages != 0 {
             if !any {
-                let _ = writeln!(w, "    class   block size   pages");
+                w.s("    class   block size   pages\n");
                 any = true;
             }
-            let _ = writeln!(w, "    {class:>5}   {:>10}   {pages:>5}", class_size(class));
+            w.s("    ").num_w(class as u64, 5).s("   ");
+            w.num_w(class_size(class) as u64, 10).s("   ");
+            w.num_w(pages as u64, 5).s("\n");
         }
     }
 }
 
 /// Writes the verbose report's line of heap slot `n`.
-pub(crate) fn write_slot_line(w: &mut StackWriter<1024>, n: usize, held: bool, c: &Counts) {
-    let _ = writeln!(
-        w,
-        "  heap {n:>4}  {}  live {:>12}  allocs {:>12}  frees {:>12}",
-        if held { "in use" } else { "idle  " },
-        c.live_bytes,
-        c.alloc_count,
-        c.free_count
-    );
+pub(crate) fn write_slot_line(w: &mut StackWriter, n: usize, held: bool, c: &Counts) {
+    w.s("  heap ").num_w(n as u64, 4);
+    w.s(if held { "  in use" } else { "  idle  " });
+    w.s("  live ").num_w(c.live_bytes as u64, 12);
+    w.s("  allocs ").num_w(c.alloc_count as u64, 12);
+    w.s("  frees ").num_w(c.free_count as u64, 12).s("\n");
 }

@@ -3,6 +3,7 @@
 //! text, or as one JSON object with `MASU_STATS=json`), and, with the
 //! `serde` feature, what serialises.
 
+use crate::fmtbuf::Text;
 use crate::os::OsStats;
 use crate::pool::PoolStats;
 use core::fmt;
@@ -97,17 +98,44 @@ impl Snapshot {
     /// `w`): the `MASU_STATS=json` report writes it from inside the
     /// allocator.
     pub fn write_json(&self, w: &mut dyn fmt::Write) -> fmt::Result {
+        /// [`Text`] over a `fmt::Write`, keeping its first error.
+        struct Adapter<'a>(&'a mut dyn fmt::Write, fmt::Result);
+        impl Text for Adapter<'_> {
+            fn put(&mut self, b: &[u8]) {
+                if self.1.is_ok() {
+                    // The JSON text is ASCII: never an error here.
+                    self.1 = match core::str::from_utf8(b) {
+                        Ok(t) => self.0.write_str(t),
+                        Err(_) => Err(fmt::Error),
+                    };
+                }
+            }
+        }
+        let mut a = Adapter(w, Ok(()));
+        self.write_json_text(&mut a);
+        a.1
+    }
+
+    /// [`Snapshot::write_json`] into any [`Text`] sink (the exit report's
+    /// form: without `core::fmt`).
+    pub(crate) fn write_json_text(&self, w: &mut impl Text) {
         let v = self.numbers();
         for (i, (key, n)) in KEYS.iter().zip(v).enumerate() {
             if i == STATS_HEAD {
-                w.write_str(",\"pages_per_class\":[")?;
-                for (k, p) in self.stats.pages_per_class.iter().enumerate() {
-                    write!(w, "{}{p}", if k == 0 { "" } else { "," })?;
+                w.s(",\"pages_per_class\":[");
+                for (k, &p) in self.stats.pages_per_class.iter().enumerate() {
+                    w.s(if k == 0 { "" } else { "," }).num(p as u64);
                 }
             }
-            write!(w, "{key}{n}")?;
+            // Every field is a `u64`, `usize` or `isize`: its magnitude fits
+            // a `u64`.
+            w.s(key);
+            if n < 0 {
+                w.s("-");
+            }
+            w.num(n.unsigned_abs() as u64);
         }
-        w.write_str("}")
+        w.s("}");
     }
 
     /// The numbers of [`Snapshot::write_json`], in the order of [`KEYS`].

@@ -55,6 +55,19 @@ impl<T, F: Atomic<bool>> SpinLock<T, F> {
     /// Takes the lock, spinning until it is free.
     #[inline]
     pub fn raw_lock(&self) {
+        if self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended();
+        }
+    }
+
+    /// [`SpinLock::raw_lock`] once the first try failed: spins, then yields.
+    #[cold]
+    #[inline(never)]
+    fn lock_contended(&self) {
         let mut spins = 0u32;
         while self
             .locked

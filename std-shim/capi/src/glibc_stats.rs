@@ -4,7 +4,7 @@
 //! masu's memory, not glibc's unused arena.
 
 use core::ffi::{c_char, c_int, c_void};
-use core::fmt::Write;
+use masu_shim::Text;
 
 /// glibc's `struct mallinfo2` (glibc 2.33 and later).
 #[repr(C)]
@@ -61,19 +61,18 @@ pub extern "C" fn malloc_stats() {
     masu_shim::print_stats();
 }
 
-/// A fixed buffer that `core::fmt` writes into (what does not fit is cut).
+/// A fixed buffer that text is written into (what does not fit is cut).
 struct Buf {
     bytes: [u8; 512],
     len: usize,
 }
 
-impl Write for Buf {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+impl Text for Buf {
+    fn put(&mut self, s: &[u8]) {
         let room = self.bytes.len() - 1 - self.len;
         let n = s.len().min(room);
-        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s[..n]);
         self.len += n;
-        Ok(())
     }
 }
 
@@ -94,13 +93,16 @@ pub unsafe extern "C" fn malloc_info(options: c_int, stream: *mut c_void) -> c_i
         bytes: [0; 512],
         len: 0,
     };
-    let _ = write!(
-        b,
-        "<malloc version=\"masu-1\">\n<total type=\"committed\" size=\"{}\"/>\n\
-         <total type=\"live\" size=\"{}\"/>\n<total type=\"free\" size=\"{}\"/>\n\
-         <total type=\"reserved\" count=\"{}\" size=\"{}\"/>\n</malloc>\n",
-        f.arena, f.uordblks, f.fordblks, f.hblks, f.hblkhd
-    );
+    b.s("<malloc version=\"masu-1\">\n<total type=\"committed\" size=\"");
+    b.num(f.arena as u64);
+    b.s("\"/>\n<total type=\"live\" size=\"")
+        .num(f.uordblks as u64);
+    b.s("\"/>\n<total type=\"free\" size=\"")
+        .num(f.fordblks as u64);
+    b.s("\"/>\n<total type=\"reserved\" count=\"")
+        .num(f.hblks as u64);
+    b.s("\" size=\"").num(f.hblkhd as u64);
+    b.s("\"/>\n</malloc>\n");
     // The buffer keeps its last byte 0: a C string.
     // SAFETY: a NUL-terminated string and the caller's open stream.
     let rc = unsafe { libc::fputs(b.bytes.as_ptr() as *const c_char, stream as *mut libc::FILE) };

@@ -68,13 +68,14 @@ extern "C" {}
 #[global_allocator]
 static RUST_ALLOC: masu_shim::Masu = masu_shim::Masu::new();
 
-/// Prints the panic's message on stderr (without allocating) and aborts.
+/// Prints the panic's location, and its message when a plain string, on
+/// stderr (without allocating) and aborts.
 /// (Off x86-64 the masu crate links `std` for its thread-local slot word,
 /// and `std`'s handler and personality serve.)
 #[cfg(all(not(test), target_arch = "x86_64"))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    masu_shim::report_panic(info)
+    masu_shim::report_panic(info, info.message().as_str())
 }
 
 /// Runs when the library is loaded (after libc is initialised): reads the
