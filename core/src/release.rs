@@ -9,7 +9,9 @@
 //! * the only page of a class, kept when it empties, is freed by the epoch
 //!   tick once idle for `purge_delay` events;
 //! * [`Heap::collect`] on demand (see `collect.rs`); out of memory flushes
-//!   the cache and retries.
+//!   the cache and retries;
+//! * a hold ([`Heap::hold_purges`], the std shim's thread exit) keeps due
+//!   purges waiting until it ends (`collect(true)` purges regardless).
 //!
 //! Every event does bounded work: at most [`PURGE_PER_EVENT`] segments are
 //! examined per slow-path event and the tick scans one queue head per class.
@@ -104,14 +106,38 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     fn held_after_pause(&mut self, now: u64) -> bool {
         let delay = self.config.purge_delay;
         if !self.config.wake_keep || delay == u32::MAX {
-            return false;
+            return self.purges_held(now);
         }
         let last = core::mem::replace(&mut self.purge_looked_at, now);
-        if now.wrapping_sub(last) > delay as u64 {
+        // A longer hold (`hold_purges`) is kept.
+        if now.wrapping_sub(last) > delay as u64
+            && !self.purges_held(now.wrapping_add(delay as u64))
+        {
             self.purge_held_until = now.wrapping_add(delay as u64);
         }
-        // Wrapping: the clock may start anywhere.
+        self.purges_held(now)
+    }
+
+    /// True while the purge queue is held at `now` (see
+    /// [`Heap::hold_purges`] and "A heap waking" above). Wrapping: the
+    /// clock may start anywhere.
+    fn purges_held(&self, now: u64) -> bool {
         (self.purge_held_until.wrapping_sub(now) as i64) > 0
+    }
+
+    /// Leaves the purge queue alone for `ms` milliseconds from now: no
+    /// due purge of free slices (`collect(false)`, slow paths) until then,
+    /// unless forced (`collect(true)`). For the std shim's thread exit
+    /// (`MASU_EXIT_HOLD`): the next thread to adopt the heap, if it comes
+    /// within the hold, takes the exited thread's memory as it was instead
+    /// of faulting it in again. Does nothing for a heap without a clock.
+    pub fn hold_purges(&mut self, ms: u32) {
+        if let Some(now) = self.store.clock_ms() {
+            self.purge_looked_at = now;
+            if !self.purges_held(now.wrapping_add(ms as u64)) {
+                self.purge_held_until = now.wrapping_add(ms as u64);
+            }
+        }
     }
 
     /// Examines up to `limit` segments at the front of the purge queue,
@@ -141,6 +167,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// the purger's look at an idle owner's heap): [`Heap::purge_due`] over
     /// the whole queue.
     pub(crate) fn purge_queue_due(&mut self) {
+        if self
+            .store
+            .clock_ms()
+            .is_some_and(|now| self.purges_held(now))
+        {
+            return;
+        }
         let mut n = 0;
         let mut seg = self.lists.purge_first();
         while !seg.is_null() {

@@ -124,6 +124,52 @@ fn a_heap_waking_after_a_pause_keeps_its_due_purges_for_a_delay() {
     assert_eq!(at_wake, 0);
 }
 
+/// A heap over a clocked `Os` frees 300 blocks of 6000 B, then (a thread
+/// exit in the std shim) holds its purges for `hold` ms; `collect(false)`
+/// runs at `at` ms after the frees: returns the decommits made by then,
+/// and those after a `collect(false)` once the hold has passed.
+fn decommits_with_hold(hold: u32, at: u64) -> (usize, usize) {
+    let os = VmLikeOs::new(64 << 20);
+    os.clocked.store(true, Relaxed);
+    let config = Config::VIRTUAL_MEMORY.with_purge_delay(10);
+    let mut h = Heap::new(os, config);
+    let mid = Layout::from_size_align(6000, 8).unwrap();
+    let keep = alloc_n(&mut h, SMALL, 1);
+    let blocks = alloc_n(&mut h, mid, 300);
+    free_all(&mut h, mid, blocks);
+    h.hold_purges(hold);
+    os.clock.fetch_add(at, Relaxed);
+    h.collect(false);
+    let during = os.decommits.load(Relaxed);
+    os.clock.fetch_add(hold as u64, Relaxed);
+    h.collect(false);
+    let after = os.decommits.load(Relaxed);
+    free_all(&mut h, SMALL, keep);
+    (during, after)
+}
+
+#[test]
+fn held_purges_wait_for_the_hold_then_go() {
+    // 50 ms after the frees their 10 ms delay has passed, but the 300 ms
+    // hold keeps them; once it has passed, collect(false) purges them.
+    let (during, after) = decommits_with_hold(300, 50);
+    assert_eq!(during, 0, "purged during the hold");
+    assert!(after > 0, "never purged after the hold");
+    // The twin: no hold, and the same collect purges at 50 ms.
+    let (during, _) = decommits_with_hold(0, 50);
+    assert!(during > 0, "the twin did not purge once the delay passed");
+    // collect(true) purges regardless of the hold.
+    let os = VmLikeOs::new(64 << 20);
+    os.clocked.store(true, Relaxed);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(10));
+    let mid = Layout::from_size_align(6000, 8).unwrap();
+    let blocks = alloc_n(&mut h, mid, 300);
+    free_all(&mut h, mid, blocks);
+    h.hold_purges(300);
+    h.collect(true);
+    assert!(os.decommits.load(Relaxed) > 0, "collect(true) held back");
+}
+
 #[test]
 fn small_slow_path_events_advance_the_epoch() {
     // A workload of only small allocations must still reach the purge: the

@@ -148,10 +148,11 @@ pub use lifecycle::{init, register_hooks};
 pub use masu_core;
 #[cfg(target_os = "linux")]
 pub use options::{
-    options, set_background, set_decommit_free, set_exit_retain_bytes, set_huge_purge_delay_ms,
-    set_idle_discard, set_idle_hold_ms, set_large_cache_bytes, set_memory_limit,
-    set_purge_delay_ms, OptionError, Options, DEFAULT_IDLE_HOLD_MS, DEFAULT_LARGE_CACHE,
-    DEFAULT_PURGE_DELAY_MS, MAX_BOUND_BYTES, MAX_DELAY_MS, MIN_MEMORY_LIMIT,
+    options, set_background, set_decommit_free, set_exit_hold_ms, set_exit_retain_bytes,
+    set_huge_purge_delay_ms, set_idle_discard, set_idle_hold_ms, set_large_cache_bytes,
+    set_memory_limit, set_purge_delay_ms, OptionError, Options, DEFAULT_EXIT_HOLD_MS,
+    DEFAULT_EXIT_RETAIN, DEFAULT_IDLE_HOLD_MS, DEFAULT_LARGE_CACHE, DEFAULT_PURGE_DELAY_MS,
+    MAX_BOUND_BYTES, MAX_DELAY_MS, MIN_MEMORY_LIMIT,
 };
 #[cfg(target_os = "linux")]
 pub use os::{os_stats, page_size, MmapOs, OsStats, CHUNK};

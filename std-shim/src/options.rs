@@ -10,7 +10,8 @@
 //! | `MASU_PAGE_BLOCKS` | the fewest blocks a page of a size class holds, 4 to 64 (read when a heap is made): fewer make smaller pages for the large classes, so classes with few live blocks hold less memory; more make fewer pages to set up | 4 |
 //! | `MASU_ARENA_ABOVE` | with the `arenas` feature: requests of more than this many bytes, up to 32 KiB and aligned to at most 16, go to the heap's arenas, a coalescing store shared by all their sizes, instead of the size classes (`K` suffix; read when a heap is made): a program with few live blocks of many medium sizes keeps less memory; `0`: none; without effect with `checks` or `secure`; without the feature only `0` is taken | 0 |
 //! | `MASU_HUGE_KEEP_SLACK` | `1`: a cached huge segment reused for a smaller block keeps its committed memory past the block until `MASU_HUGE_PURGE_DELAY` has passed; `0`: up to the block's size of it becomes the block's usable size and the rest is decommitted at once | 1 |
-//! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 16M |
+//! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 64M |
+//! | `MASU_EXIT_HOLD` | milliseconds after a thread's exit during which its heap's free memory is not purged for its delay (only by `collect(true)`, or `MASU_EXIT_RETAIN`'s bound at the exit), so that a thread started meanwhile adopts it as it was; `0`: purged for its delay from the exit on, as before; `-1` never | 300 |
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
@@ -55,8 +56,15 @@ pub const DEFAULT_LARGE_CACHE: usize = Config::VIRTUAL_MEMORY.segment_cache_byte
 /// back in the system within a second of its last free (issue 11).
 pub const DEFAULT_IDLE_HOLD_MS: u32 = 300;
 
-/// Default bound of the free committed memory a heap keeps at thread exit.
-pub const DEFAULT_EXIT_RETAIN: usize = 16 << 20;
+/// Default bound of the free committed memory a heap keeps at thread exit
+/// (16 MiB before session 22: mimalloc-bench's `mstress` at 16 threads,
+/// whose threads each free 20 to 40 MiB as they end, gave it all back at
+/// every exit and faulted it in again in the next thread).
+pub const DEFAULT_EXIT_RETAIN: usize = 64 << 20;
+
+/// Default time after a thread's exit during which its heap's free memory
+/// is not purged: the idle hold of live threads' heaps.
+pub const DEFAULT_EXIT_HOLD_MS: u32 = DEFAULT_IDLE_HOLD_MS;
 
 /// Default bound of each heap's quarantine (with the `checks` feature).
 pub const DEFAULT_QUARANTINE: usize = 4 << 20;
@@ -78,6 +86,9 @@ pub struct Options {
     pub large_cache_bytes: usize,
     /// Free committed bytes a heap may keep at its thread's exit.
     pub exit_retain_bytes: usize,
+    /// Milliseconds after a thread's exit during which its heap's free
+    /// memory is not purged for its delay (`u32::MAX`: never).
+    pub exit_hold_ms: u32,
     /// Remote frees chained per page before they are published (>= 1).
     pub remote_batch: u32,
     /// New pages prefer free slices that are still committed.
@@ -129,6 +140,7 @@ const DEFAULTS: Options = Options {
     decommit_free: false,
     large_cache_bytes: DEFAULT_LARGE_CACHE,
     exit_retain_bytes: DEFAULT_EXIT_RETAIN,
+    exit_hold_ms: DEFAULT_EXIT_HOLD_MS,
     remote_batch: Config::VIRTUAL_MEMORY.remote_batch,
     committed_first: Config::VIRTUAL_MEMORY.committed_first,
     remap: true,
@@ -158,6 +170,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     decommit_free: B,
     large_cache_bytes: U,
     exit_retain_bytes: U,
+    exit_hold_ms: U32,
     remote_batch: U32,
     committed_first: B,
     remap: B,
@@ -190,6 +203,7 @@ impl OptionStore {
             decommit_free: AtomicBool::new(d.decommit_free),
             large_cache_bytes: AtomicUsize::new(d.large_cache_bytes),
             exit_retain_bytes: AtomicUsize::new(d.exit_retain_bytes),
+            exit_hold_ms: AtomicU32::new(d.exit_hold_ms),
             remote_batch: AtomicU32::new(d.remote_batch),
             committed_first: AtomicBool::new(d.committed_first),
             remap: AtomicBool::new(d.remap),
@@ -223,6 +237,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             decommit_free: B::new(d.decommit_free),
             large_cache_bytes: U::new(d.large_cache_bytes),
             exit_retain_bytes: U::new(d.exit_retain_bytes),
+            exit_hold_ms: U32::new(d.exit_hold_ms),
             remote_batch: U32::new(d.remote_batch),
             committed_first: B::new(d.committed_first),
             remap: B::new(d.remap),
@@ -253,6 +268,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             decommit_free: self.decommit_free.load(Relaxed),
             large_cache_bytes: self.large_cache_bytes.load(Relaxed),
             exit_retain_bytes: self.exit_retain_bytes.load(Relaxed),
+            exit_hold_ms: self.exit_hold_ms.load(Relaxed),
             remote_batch: self.remote_batch.load(Relaxed),
             committed_first: self.committed_first.load(Relaxed),
             remap: self.remap.load(Relaxed),
@@ -282,6 +298,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.decommit_free.store(o.decommit_free, Relaxed);
         self.large_cache_bytes.store(o.large_cache_bytes, Relaxed);
         self.exit_retain_bytes.store(o.exit_retain_bytes, Relaxed);
+        self.exit_hold_ms.store(o.exit_hold_ms, Relaxed);
         self.remote_batch.store(o.remote_batch, Relaxed);
         self.committed_first.store(o.committed_first, Relaxed);
         self.remap.store(o.remap, Relaxed);
@@ -461,6 +478,19 @@ pub fn set_exit_retain_bytes(bytes: usize) -> Result<(), OptionError> {
     Ok(())
 }
 
+/// Sets how long after a thread's exit its heap's free memory is kept from
+/// purging (`MASU_EXIT_HOLD`) at run time: milliseconds up to
+/// [`MAX_DELAY_MS`], or `None` for never. Applies to the next thread exit.
+pub fn set_exit_hold_ms(ms: Option<u32>) -> Result<(), OptionError> {
+    check(
+        ms.map_or(true, |m| m <= MAX_DELAY_MS),
+        "MASU_EXIT_HOLD",
+        "0 to 86400000 milliseconds, or never (None)",
+    )?;
+    OPTIONS.exit_hold_ms.store(ms.unwrap_or(u32::MAX), Relaxed);
+    Ok(())
+}
+
 /// Turns the background purger of idle heaps (`MASU_BACKGROUND`) on or off
 /// at run time. Applies when it would next start (a thread exits leaving
 /// memory to purge); a purger already running keeps running.
@@ -546,6 +576,10 @@ pub(crate) fn decommit_free() -> bool {
 
 /// Free committed bytes a heap may keep at its thread's exit.
 #[inline]
+pub(crate) fn exit_hold_ms() -> u32 {
+    OPTIONS.exit_hold_ms.load(Relaxed)
+}
+
 pub(crate) fn exit_retain_bytes() -> usize {
     OPTIONS.exit_retain_bytes.load(Relaxed)
 }
@@ -791,6 +825,12 @@ pub(crate) fn load_from_env() {
         |v| o.exit_retain_bytes = v,
     );
     read(
+        b"MASU_EXIT_HOLD\0",
+        "milliseconds or -1",
+        parse_delay,
+        |v| o.exit_hold_ms = v,
+    );
+    read(
         b"MASU_REMOTE_BATCH\0",
         "a block count from 1 to 65535",
         parse_batch,
@@ -873,6 +913,7 @@ pub(crate) fn load_from_env() {
         let fields = [
             (" large_cache=", o.large_cache_bytes as u64),
             (" exit_retain=", o.exit_retain_bytes as u64),
+            (" exit_hold=", o.exit_hold_ms as u64),
             (" remote_batch=", o.remote_batch as u64),
             (" committed_first=", o.committed_first as u64),
             (" remap=", o.remap as u64),

@@ -191,14 +191,18 @@ fn make_seed() -> u64 {
 }
 
 /// What a thread's exit does to its heap before the pool takes it back:
-/// collect remote frees, free empty pages and do the due purges; then, if
-/// the free memory still committed exceeds `MASU_EXIT_RETAIN`, give all of
-/// it back (`collect(true)`). Below the bound the memory stays for the next
-/// thread that adopts the heap, which then allocates without page faults:
-/// programs that start and end threads all the time (mimalloc-bench's
-/// mstress, masu-bench's thread-churn) paid a fault for every page of every
-/// thread when the exit decommitted everything.
+/// hold its purges for `MASU_EXIT_HOLD`, collect remote frees and free
+/// empty pages; then, if the free memory still committed exceeds
+/// `MASU_EXIT_RETAIN`, give all of it back (`collect(true)`). Below the
+/// bound the memory stays, through the hold, for the next thread that
+/// adopts the heap, which then allocates without page faults: programs
+/// that start and end threads all the time (mimalloc-bench's mstress,
+/// masu-bench's thread-churn) paid a fault for every page of every thread
+/// when the exit decommitted everything, or when the purge delay (counted
+/// from each free) ran out in the gap between one thread's end and the
+/// next one's start. After the hold, the purger gives back what is due.
 pub(crate) fn retire_heap(h: &mut ShimHeap) {
+    h.hold_purges(options::exit_hold_ms());
     h.collect(false);
     if h.free_committed_bytes() > options::exit_retain_bytes() {
         h.collect(true);

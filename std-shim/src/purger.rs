@@ -1,7 +1,8 @@
 //! The background purger: a thread that gives back, while the program makes
 //! no allocator call, the memory that the heaps of exited threads keep
 //! waiting for its purge delay (`MASU_EXIT_RETAIN`, empty pages kept for
-//! their class, free slices, the segment cache), and collects the blocks
+//! their class, free slices, the segment cache), once `MASU_EXIT_HOLD`
+//! since the exit has passed, and collects the blocks
 //! that live threads free into those heaps' pages.
 //!
 //! * **Lazily started**: by the first thread exit that leaves memory

@@ -1,4 +1,4 @@
-//! A thread's exit keeps up to `MASU_EXIT_RETAIN` (default 16 MiB) of free
+//! A thread's exit keeps up to `MASU_EXIT_RETAIN` (default 64 MiB; 16 here) of free
 //! committed memory in its heap for the next thread that adopts the heap,
 //! and gives everything free back when there is more.
 
@@ -53,6 +53,8 @@ fn exits_keep_memory_up_to_the_bound_for_the_next_thread() {
     // carves and frees) takes longer than the default 10 ms between a
     // page's emptying and the exit, and the purge would give it back first.
     masu::set_purge_delay_ms(Some(1000)).unwrap();
+    // The bound the test crosses below with a 48 MiB burst.
+    masu::set_exit_retain_bytes(16 * MIB).unwrap();
     masu::collect_abandoned(true);
     let base = committed();
     let f1 = burst_in_a_thread(8 * MIB);

@@ -25,8 +25,12 @@ fn wait_for(mut done: impl FnMut() -> bool) -> Option<Duration> {
 
 /// The committed bytes once they have stopped moving for 300 ms (at most
 /// 3 s): the purger may still be giving back what an earlier step (or
-/// test) freed, which would hide what the next step retains.
+/// test) freed, which would hide what the next step retains. The idle
+/// heaps are trimmed first: an exited thread's heap keeps its memory for
+/// `MASU_EXIT_HOLD` (300 ms), long enough to look settled, and the next
+/// thread would adopt it with that memory.
 fn settled_committed_bytes() -> usize {
+    masu::collect_abandoned(true);
     let t = Instant::now();
     let mut last = masu::os_stats().committed_bytes;
     let mut since = Instant::now();
@@ -84,6 +88,42 @@ fn an_exited_threads_retained_memory_goes_back_while_the_program_sleeps() {
         masu::os_stats().committed_bytes
     );
     assert!(masu::purger_passes() > 0);
+}
+
+#[test]
+fn an_exited_threads_memory_stays_through_the_exit_hold_then_goes() {
+    // `MASU_EXIT_HOLD`: what a thread leaves at its exit is not purged for
+    // its delay while the hold lasts (a thread started meanwhile adopts it
+    // as it was); after the hold the purger gives it back.
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    masu::init();
+    masu::set_purge_delay_ms(Some(100)).unwrap();
+    let base = settled_committed_bytes();
+    // Long enough that a loaded machine's sleep below stays inside it.
+    masu::set_exit_hold_ms(Some(2000)).unwrap();
+    churn_and_exit();
+    let kept = masu::os_stats().committed_bytes;
+    // Twenty purge delays: without the hold the purger takes it back now.
+    std::thread::sleep(Duration::from_millis(400));
+    let held = masu::os_stats().committed_bytes;
+    let took = wait_for(|| masu::os_stats().committed_bytes < base + (1 << 20));
+    masu::set_exit_hold_ms(Some(masu::DEFAULT_EXIT_HOLD_MS)).unwrap();
+    masu::set_purge_delay_ms(Some(masu::DEFAULT_PURGE_DELAY_MS)).unwrap();
+    println!(
+        "base {} KiB, kept {} KiB, {} KiB after 400 ms, back {took:?} later",
+        base >> 10,
+        kept >> 10,
+        held >> 10
+    );
+    assert!(
+        kept > base + (4 << 20),
+        "nothing kept at exit: {base} -> {kept}"
+    );
+    assert!(
+        held + (1 << 20) >= kept,
+        "purged during the hold: {kept} -> {held}"
+    );
+    assert!(took.is_some(), "not given back after the hold: {held}");
 }
 
 #[test]

@@ -31,6 +31,8 @@ fn out_of_range_values_are_refused_and_change_nothing() {
     assert!(e.accepted.contains("1 MiB"));
     let e = masu::set_idle_hold_ms(Some(masu::MAX_DELAY_MS + 1)).unwrap_err();
     assert_eq!(e.option, "MASU_IDLE_HOLD");
+    let e = masu::set_exit_hold_ms(Some(masu::MAX_DELAY_MS + 1)).unwrap_err();
+    assert_eq!(e.option, "MASU_EXIT_HOLD");
     assert_eq!(masu::options(), before, "a refused value changed an option");
 }
 
