@@ -56,8 +56,11 @@ fn burst_here(rng: &mut Rng, bytes: u64, sum: &mut Sum) -> (u64, u64) {
 }
 
 /// The two-thread burst: returns (blocks allocated, peak resident set, the
-/// threads' sums, and a sender per thread that lets it end).
-fn burst_in_two_threads(seed: u64, bytes: u64) -> (u64, u64, Sum, Vec<mpsc::Sender<()>>) {
+/// resident set once both threads run, before they allocate, the threads'
+/// sums, and a sender per thread that lets it end).
+fn burst_in_two_threads(seed: u64, bytes: u64) -> (u64, u64, u64, Sum, Vec<mpsc::Sender<()>>) {
+    let ready = Arc::new(Barrier::new(3));
+    let go = Arc::new(Barrier::new(3));
     let built = Arc::new(Barrier::new(3));
     let freed = Arc::new(Barrier::new(3));
     let (to0, from1) = mpsc::channel::<Vec<Block>>();
@@ -65,10 +68,13 @@ fn burst_in_two_threads(seed: u64, bytes: u64) -> (u64, u64, Sum, Vec<mpsc::Send
     let (done_tx, done_rx) = mpsc::channel::<(u64, Sum)>();
     let mut ends = Vec::new();
     for (id, give, take) in [(0u64, to1, from1), (1, to0, from0)] {
+        let (ready, go) = (ready.clone(), go.clone());
         let (built, freed, done_tx) = (built.clone(), freed.clone(), done_tx.clone());
         let (end_tx, end_rx) = mpsc::channel::<()>();
         ends.push(end_tx);
         std::thread::spawn(move || {
+            ready.wait();
+            go.wait();
             let mut rng = Rng::with_seed(seed ^ (id + 1).wrapping_mul(0x9e37_79b9));
             let mut sum = Sum::default();
             let mut mine = build(&mut rng, bytes / 2);
@@ -85,6 +91,9 @@ fn burst_in_two_threads(seed: u64, bytes: u64) -> (u64, u64, Sum, Vec<mpsc::Send
             let _ = end_rx.recv();
         });
     }
+    ready.wait();
+    let running = phase("threads");
+    go.wait();
     built.wait();
     let peak = phase("burst");
     freed.wait();
@@ -95,7 +104,7 @@ fn burst_in_two_threads(seed: u64, bytes: u64) -> (u64, u64, Sum, Vec<mpsc::Send
         count += c;
         sum.add(s);
     }
-    (count, peak, sum, ends)
+    (count, peak, running, sum, ends)
 }
 
 pub fn run(args: &Args) -> Report {
@@ -110,13 +119,13 @@ pub fn run(args: &Args) -> Report {
         .collect();
     let pre = phase("pre");
     let t = Instant::now();
-    let (count, peak, ends) = if threads == 2 {
-        let (count, peak, s, ends) = burst_in_two_threads(seed, burst);
+    let (count, peak, running, ends) = if threads == 2 {
+        let (count, peak, running, s, ends) = burst_in_two_threads(seed, burst);
         sum.add(s);
-        (count, peak, ends)
+        (count, peak, running, ends)
     } else {
         let (count, peak) = burst_here(&mut rng, burst, &mut sum);
-        (count, peak, Vec::new())
+        (count, peak, pre, Vec::new())
     };
     let secs = secs(t);
     let freed = phase("freed");
@@ -162,6 +171,7 @@ pub fn run(args: &Args) -> Report {
         corrupt: sum.corrupt,
         extra: vec![
             ("rss_pre_kb", pre.to_string()),
+            ("rss_threads_kb", running.to_string()),
             ("rss_peak_kb", peak.to_string()),
             ("rss_freed_kb", freed.to_string()),
             ("rss_idle_1s_kb", at_1s.unwrap_or(last).to_string()),
