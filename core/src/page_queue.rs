@@ -265,6 +265,7 @@ impl PageQueues {
     ///
     /// # Safety
     /// `page` is a live small page of the heap, not in `full`.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub(crate) unsafe fn remove(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.
@@ -340,6 +341,7 @@ impl PageQueues {
     ///
     /// # Safety
     /// `page` is a live page of the heap in `full`.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub(crate) unsafe fn leave_full(&mut self, page: *mut Page) {
         // SAFETY: guaranteed by the caller.

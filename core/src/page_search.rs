@@ -75,6 +75,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///
     /// # Safety
     /// `page` is a live page owned by this heap.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub(crate) unsafe fn merge_and_fold(&mut self, page: *mut Page) {
         // SAFETY: forwarded from the caller.

@@ -287,6 +287,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///
     /// # Safety
     /// `page` is an empty page of this heap in no queue.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub(crate) unsafe fn release_page_slices(&mut self, page: *mut Page) {
         // SAFETY: page descriptors live in their segment's header.

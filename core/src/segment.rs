@@ -260,6 +260,7 @@ impl Segment {
     ///
     /// # Safety
     /// `this` is a live segment.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub unsafe fn committed(this: *const Segment) -> usize {
         // SAFETY: guaranteed by the caller; read through the raw pointer
@@ -370,6 +371,7 @@ impl Segment {
     ///
     /// # Safety
     /// The range is inside the segment.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub unsafe fn link_interior(this: *mut Segment, first: usize, n: usize) {
         for k in 1..n {
@@ -555,6 +557,7 @@ impl PurgeQueue {
     ///
     /// # Safety
     /// `s` is a live segment.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub unsafe fn remove(&mut self, s: *mut Segment) {
         // SAFETY: the caller guarantees `s` and the queued segments are live.

@@ -188,6 +188,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Gives a segment (in no list) back to the `Os`.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub(crate) fn release_segment(&mut self, seg: *mut Segment) {
         // SAFETY: `seg` is live, ours, and in no segment list.

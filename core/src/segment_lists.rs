@@ -195,6 +195,7 @@ impl SegmentLists {
     ///
     /// # Safety
     /// `seg` is in the cache.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub(crate) unsafe fn cache_take(&mut self, seg: *mut Segment) {
         // SAFETY: guaranteed by the caller.

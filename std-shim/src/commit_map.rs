@@ -115,6 +115,7 @@ fn leaf(chunk: usize, create: bool) -> Option<&'static [AtomicU32; LEAF_LEN]> {
 }
 
 /// The entry of chunk `chunk`, if its leaf exists (or is made).
+// Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
 #[inline(never)]
 fn entry(chunk: usize, create: bool) -> Option<&'static AtomicU32> {
     leaf(chunk, create).map(|l| &l[chunk & (LEAF_LEN - 1)])

@@ -105,6 +105,7 @@ impl StackWriter {
     }
 
     /// Writes out what is buffered.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub fn flush(&mut self) {
         write_all(self.fd, &self.buf[..self.len]);
@@ -112,6 +113,7 @@ impl StackWriter {
     }
 
     /// Appends raw bytes.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub fn bytes(&mut self, mut s: &[u8]) {
         while !s.is_empty() {
@@ -140,6 +142,7 @@ impl Drop for StackWriter {
 
 /// Writes all of `bytes` to `fd`, retrying on partial writes and `EINTR`;
 /// gives up silently on other errors (there is nowhere to report them).
+// Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
 #[inline(never)]
 pub(crate) fn write_all(fd: libc::c_int, mut bytes: &[u8]) {
     while !bytes.is_empty() {

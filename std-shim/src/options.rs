@@ -260,6 +260,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
     }
 
     /// The options stored.
+    // Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
     #[inline(never)]
     pub fn get(&self) -> Options {
         Options {
@@ -620,6 +621,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
 }
 
 /// Prints `masu: <msg>` on stderr when `MASU_VERBOSE=1`.
+// Out of line: inlined, each caller had a copy (libmasu.so's text, issue 11).
 #[inline(never)]
 pub(crate) fn verbose_event(msg: &[u8]) {
     if OPTIONS.verbose.load(Relaxed) {
@@ -631,6 +633,7 @@ pub(crate) fn verbose_event(msg: &[u8]) {
 }
 
 /// The value of environment variable `name` (NUL-terminated), if set.
+// Out of line: inlined, each option's read had a copy (libmasu.so's text).
 #[inline(never)]
 fn env(name: &[u8]) -> Option<&'static [u8]> {
     debug_assert!(name.ends_with(b"\0"));
@@ -647,6 +650,7 @@ fn env(name: &[u8]) -> Option<&'static [u8]> {
 
 /// Parses a byte count: digits with an optional `K`, `M`, `G` or `T` suffix
 /// (powers of 1024), optionally followed by `B` or `iB`.
+// Out of line: inlined, each option's read had a copy (libmasu.so's text).
 #[inline(never)]
 pub(crate) fn parse_size(s: &[u8]) -> Option<usize> {
     let s = s.trim_ascii();
@@ -693,6 +697,7 @@ fn same_word(s: &[u8], w: &[u8]) -> bool {
 }
 
 /// Parses a purge delay: milliseconds, or `-1` for never.
+// Out of line: inlined, each option's read had a copy (libmasu.so's text).
 #[inline(never)]
 pub(crate) fn parse_delay(s: &[u8]) -> Option<u32> {
     let s = s.trim_ascii();
@@ -710,6 +715,7 @@ pub(crate) fn parse_delay(s: &[u8]) -> Option<u32> {
 }
 
 /// A remote-free batch size: 1 to 65535 blocks.
+// Out of line: inlined, each option's read had a copy (libmasu.so's text).
 #[inline(never)]
 pub(crate) fn parse_batch(s: &[u8]) -> Option<u32> {
     let s = s.trim_ascii();
@@ -733,6 +739,7 @@ pub(crate) fn parse_arena_above(s: &[u8]) -> Option<usize> {
 }
 
 /// Parses a switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+// Out of line: inlined, each option's read had a copy (libmasu.so's text).
 #[inline(never)]
 pub(crate) fn parse_bool(s: &[u8]) -> Option<bool> {
     let s = s.trim_ascii();
@@ -771,6 +778,7 @@ pub(crate) fn parse_decommit(s: &[u8]) -> Option<bool> {
 }
 
 /// Reports a value that did not parse.
+// Out of line: inlined, each option's read had a copy (libmasu.so's text).
 #[inline(never)]
 fn complain(name: &[u8], value: &[u8], expected: &str) {
     let mut w = StackWriter::stderr();
