@@ -125,6 +125,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         (self.purge_held_until.wrapping_sub(now) as i64) > 0
     }
 
+    /// True while a hold ([`Heap::hold_purges`]) keeps the purge queue
+    /// waiting (never for a heap without a clock).
+    pub fn purges_held_now(&self) -> bool {
+        self.store
+            .clock_ms()
+            .is_some_and(|now| self.purges_held(now))
+    }
+
     /// Leaves the purge queue alone for `ms` milliseconds from now: no
     /// due purge of free slices (`collect(false)`, slow paths) until then,
     /// unless forced (`collect(true)`). For the std shim's thread exit
@@ -167,11 +175,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// the purger's look at an idle owner's heap): [`Heap::purge_due`] over
     /// the whole queue.
     pub(crate) fn purge_queue_due(&mut self) {
-        if self
-            .store
-            .clock_ms()
-            .is_some_and(|now| self.purges_held(now))
-        {
+        if self.purges_held_now() {
             return;
         }
         let mut n = 0;

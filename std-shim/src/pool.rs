@@ -219,6 +219,12 @@ pub(crate) fn purge_idle_heaps() -> bool {
         // SAFETY: an idle slot's heap is only touched under the pool lock,
         // which `for_each_idle` holds.
         let h = unsafe { heap_of(s) };
+        // A heap whose thread exited within `MASU_EXIT_HOLD` waits whole:
+        // its collection would purge nothing, and walks every page.
+        if h.purges_held_now() {
+            waiting = true;
+            return;
+        }
         h.collect(false);
         waiting |= h.has_pending_release();
     });
