@@ -31,6 +31,7 @@ const PARSED: Options = Options {
     decommit_free: true,
     large_cache_bytes: 1 << 20,
     exit_retain_bytes: 3 << 20,
+    exit_hold_ms: 77,
     remote_batch: 7,
     committed_first: false,
     remap: false,
