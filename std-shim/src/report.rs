@@ -51,11 +51,6 @@ fn count_row(w: &mut StackWriter, label: &str, v: u64) {
     w.left(label, 26).num_w(v, 14).s("\n");
 }
 
-/// Writes `label` and count `v` (a list item of a line: `, label v`).
-fn item(w: &mut StackWriter, label: &str, v: u64) {
-    w.s(label).num(v);
-}
-
 /// Writes where the `committed` bytes are, source by source (they add up
 /// to it), and the metadata outside the heaps.
 fn write_breakdown(w: &mut StackWriter, r: &Report) {
@@ -97,7 +92,7 @@ fn write_breakdown(w: &mut StackWriter, r: &Report) {
 /// `end`.
 fn items(w: &mut StackWriter, items: &[(&str, u64)], end: &str) {
     for &(label, v) in items {
-        item(w, label, v);
+        w.s(label).num(v);
     }
     w.s(end);
 }
