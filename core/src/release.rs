@@ -128,9 +128,16 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// True while a hold ([`Heap::hold_purges`]) keeps the purge queue
     /// waiting (never for a heap without a clock).
     pub fn purges_held_now(&self) -> bool {
-        self.store
-            .clock_ms()
-            .is_some_and(|now| self.purges_held(now))
+        self.purge_hold_left_ms().is_some()
+    }
+
+    /// How many milliseconds the hold that keeps the purge queue waiting
+    /// has left ([`Heap::hold_purges`]); `None` when none does (nor ever
+    /// for a heap without a clock). For a purger that sleeps until then.
+    pub fn purge_hold_left_ms(&self) -> Option<u64> {
+        let now = self.store.clock_ms()?;
+        let left = self.purge_held_until.wrapping_sub(now);
+        self.purges_held(now).then_some(left)
     }
 
     /// Leaves the purge queue alone for `ms` milliseconds from now: no

@@ -171,6 +171,28 @@ fn held_purges_wait_for_the_hold_then_go() {
 }
 
 #[test]
+fn a_hold_tells_how_long_it_has_left() {
+    // The purger sleeps until the first hold ends: what it is told must
+    // count down with the clock and end with the hold.
+    let os = VmLikeOs::new(64 << 20);
+    os.clocked.store(true, Relaxed);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(10));
+    assert_eq!(h.purge_hold_left_ms(), None, "held before any hold");
+    h.hold_purges(300);
+    assert_eq!(h.purge_hold_left_ms(), Some(300));
+    os.clock.fetch_add(120, Relaxed);
+    assert_eq!(h.purge_hold_left_ms(), Some(180));
+    assert!(h.purges_held_now());
+    os.clock.fetch_add(180, Relaxed);
+    assert_eq!(h.purge_hold_left_ms(), None, "held after its end");
+    assert!(!h.purges_held_now());
+    // Without a clock there is no hold.
+    let mut h = Heap::new(VmLikeOs::new(64 << 20), Config::VIRTUAL_MEMORY);
+    h.hold_purges(300);
+    assert_eq!(h.purge_hold_left_ms(), None);
+}
+
+#[test]
 fn small_slow_path_events_advance_the_epoch() {
     // A workload of only small allocations must still reach the purge: the
     // epoch counts small slow paths too.

@@ -209,26 +209,36 @@ pub(crate) fn retire_heap(h: &mut ShimHeap) {
     }
 }
 
+/// What a pass of the background purger over the idle heaps found.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdlePass {
+    /// A heap it collected still has memory waiting for its purge delay.
+    pub waiting: bool,
+    /// The least time, in milliseconds, that a heap it left whole has left
+    /// of its hold (`MASU_EXIT_HOLD`); `None` when none is held.
+    pub held_ms: Option<u64>,
+}
+
 /// One pass of the background purger (`purger.rs`) over the idle heaps:
-/// `collect(false)` on each, under the pool lock. True when any of them
-/// still has memory waiting for its purge delay afterwards.
+/// `collect(false)` on each but the held ones, under the pool lock.
 #[inline(never)]
-pub(crate) fn purge_idle_heaps() -> bool {
-    let mut waiting = false;
+pub(crate) fn purge_idle_heaps() -> IdlePass {
+    let mut pass = IdlePass::default();
     POOL.for_each_idle(|s| {
         // SAFETY: an idle slot's heap is only touched under the pool lock,
         // which `for_each_idle` holds.
         let h = unsafe { heap_of(s) };
         // A heap whose thread exited within `MASU_EXIT_HOLD` waits whole:
-        // its collection would purge nothing, and walks every page.
-        if h.purges_held_now() {
-            waiting = true;
+        // its collection would purge nothing, and walks every page. The
+        // purger sleeps until the first hold ends, not a purge delay.
+        if let Some(left) = h.purge_hold_left_ms() {
+            pass.held_ms = Some(pass.held_ms.map_or(left, |m| m.min(left)));
             return;
         }
         h.collect(false);
-        waiting |= h.has_pending_release();
+        pass.waiting |= h.has_pending_release();
     });
-    waiting
+    pass
 }
 
 /// What a pass of the background purger over the heaps of live threads

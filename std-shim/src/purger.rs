@@ -16,11 +16,12 @@
 //!   slots are marked in use, so the purger's walk skips them. The heaps of live threads are their owners' alone (their
 //!   fast paths take no lock), so the purger never touches them.
 //! * **Work, then sleep**: a pass runs `collect(false)` on every idle heap
-//!   (their due purges, their empty pages, other threads' frees into their
-//!   pages); while any still has memory waiting, the next pass follows a
-//!   purge delay later; otherwise it sleeps on a futex until the next
-//!   thread exit with memory waiting, or a second (frees by live threads
-//!   into idle heaps' pages wake nobody).
+//!   but those whose `MASU_EXIT_HOLD` lasts (their due purges, their empty
+//!   pages, other threads' frees into their pages); while any still has
+//!   memory waiting, the next pass follows a purge delay later; otherwise
+//!   it sleeps on a futex until the next thread exit with memory waiting,
+//!   the end of the first hold, or a second (frees by live threads into
+//!   idle heaps' pages wake nobody).
 //! * **fork**: the child has no purger thread; `after_fork_in_child` marks
 //!   it not started, so the child's next thread exit with memory waiting
 //!   starts one. The fork handlers take the pool lock, which the purger
@@ -199,21 +200,30 @@ extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
             b"membarrier is missing: the purger leaves live threads' heaps alone",
         );
     }
+    let mut nap = MAX_NAP_MS;
     loop {
         if let Err(seq) = wakeup::take() {
-            wakeup::sleep(seq, 1000);
+            wakeup::sleep(seq, nap);
             if wakeup::moved(seq) {
                 continue; // a notice came: take it
             }
-            // A second without notice: passes look for frees by live
-            // threads into idle heaps' pages, which wake nobody.
+            // A nap without notice: a hold ended, or a second passed (passes
+            // look for frees by live threads into idle heaps' pages, which
+            // wake nobody).
         }
         // The first pass after waking looks at every live heap, and so
         // does one a second after: other threads' frees may have emptied
         // pages of a heap found with nothing to do.
         let mut last_thorough = crate::platform::clock_ms();
         let mut thorough = true;
-        while let Some(wait) = pass(thorough) {
+        loop {
+            let wait = match pass(thorough) {
+                Next::Pass(wait) => wait,
+                Next::Nap(ms) => {
+                    nap = ms;
+                    break;
+                }
+            };
             sleep_ms(wait.max(delay));
             let now = crate::platform::clock_ms();
             thorough = now.wrapping_sub(last_thorough) >= 1000;
@@ -224,24 +234,55 @@ extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
     }
 }
 
+/// The longest the purger sleeps without a notice, in milliseconds.
+const MAX_NAP_MS: u64 = 1000;
+
+/// What the purger does after a pass.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Next {
+    /// Another pass, this many milliseconds later (at least the purge
+    /// delay): memory waits for its delay, or owners were busy.
+    Pass(u64),
+    /// Sleep until a notice, at most this many milliseconds: nothing waits
+    /// but heaps whose hold (`MASU_EXIT_HOLD`) ends then, or nothing at all.
+    Nap(u64),
+}
+
+/// After a pass that found `idle` and `live`: memory waiting for its purge
+/// delay passes again a delay later, busy owners 100 ms later (they purge
+/// on their own slow paths; the next pass looks whether they went idle);
+/// held heaps alone let the purger sleep until the first hold ends (it
+/// passed every purge delay through the hold before), nothing a second.
+fn next_after(idle: crate::pool::IdlePass, live: crate::pool::LivePass) -> Next {
+    if idle.waiting || live.waiting {
+        Next::Pass(0)
+    } else if live.active {
+        Next::Pass(100)
+    } else {
+        // One millisecond more: the hold has ended when the clock reads
+        // its end.
+        Next::Nap(
+            idle.held_ms
+                .map_or(MAX_NAP_MS, |ms| (ms + 1).min(MAX_NAP_MS)),
+        )
+    }
+}
+
 /// One pass over the idle heaps and, with `membarrier`, the heaps of live
 /// threads that went idle (all of them if `thorough`, the first pass after
 /// the purger wakes; else not those found with nothing to do since their
-/// owner's last heap call). Returns how long to wait before the next pass
-/// (at least the purge delay): None when nothing waits, 100 ms while only
-/// busy owners were seen (they purge on their own slow paths; the next
-/// pass looks whether they went idle).
+/// owner's last heap call). Returns what to do next ([`next_after`]).
 // Out of line, as are the pool's passes it calls: inlined into `run`
 // (a 13 KB function) they took 1.9 KB more of libmasu.so's text, for
 // code that runs a few times a second (114,075 -> 112,143 bytes).
 #[inline(never)]
-fn pass(thorough: bool) -> Option<u64> {
+fn pass(thorough: bool) -> Next {
     use core::sync::atomic::Ordering::Relaxed;
     // Set before the heaps are looked at: an owner whose memory starts to
     // wait after its heap was looked at wakes the purger again.
     SLEEPING.store(true, Relaxed);
     crate::deferred_release::unmap_waiting();
-    let idle_waiting = crate::pool::purge_idle_heaps();
+    let idle = crate::pool::purge_idle_heaps();
     let live = if LIVE_OK.load(Relaxed) {
         crate::pool::purge_live_heaps(thorough)
     } else {
@@ -250,21 +291,57 @@ fn pass(thorough: bool) -> Option<u64> {
     PASSES.fetch_add(1, Relaxed);
     LIVE_PAGES_FREED.fetch_add(live.pages_freed as u64, Relaxed);
     LIVE_BYTES_DISCARDED.fetch_add(live.discarded as u64, Relaxed);
-    let wait = if idle_waiting || live.waiting {
-        Some(0)
-    } else if live.active {
-        Some(100)
-    } else {
-        None
-    };
-    if wait.is_some() {
+    let next = next_after(idle, live);
+    if let Next::Pass(_) = next {
         SLEEPING.store(false, Relaxed);
     }
-    wait
+    next
 }
 
 fn sleep_ms(ms: u64) {
     let ts = crate::platform::timespec_ms(ms);
     // SAFETY: a valid timespec; an interrupted sleep is merely shorter.
     unsafe { libc::nanosleep(&ts, core::ptr::null_mut()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{next_after, Next, MAX_NAP_MS};
+    use crate::pool::{IdlePass, LivePass};
+
+    fn idle(waiting: bool, held_ms: Option<u64>) -> IdlePass {
+        IdlePass { waiting, held_ms }
+    }
+
+    #[test]
+    fn held_heaps_alone_let_the_purger_sleep_until_the_first_hold_ends() {
+        let quiet = LivePass::default();
+        // Before, a held heap made the purger pass every purge delay
+        // through the whole hold (30 passes in the default 300 ms).
+        assert_eq!(next_after(idle(false, Some(250)), quiet), Next::Nap(251));
+        assert_eq!(next_after(idle(false, Some(0)), quiet), Next::Nap(1));
+        // A hold longer than a nap: the purger looks again after a nap.
+        assert_eq!(
+            next_after(idle(false, Some(86_400_000)), quiet),
+            Next::Nap(MAX_NAP_MS)
+        );
+        assert_eq!(next_after(idle(false, None), quiet), Next::Nap(MAX_NAP_MS));
+    }
+
+    #[test]
+    fn memory_waiting_or_busy_owners_keep_the_purger_passing() {
+        let quiet = LivePass::default();
+        let waiting = LivePass {
+            waiting: true,
+            ..LivePass::default()
+        };
+        let busy = LivePass {
+            active: true,
+            ..LivePass::default()
+        };
+        assert_eq!(next_after(idle(true, Some(250)), quiet), Next::Pass(0));
+        assert_eq!(next_after(idle(false, Some(250)), waiting), Next::Pass(0));
+        assert_eq!(next_after(idle(false, Some(250)), busy), Next::Pass(100));
+        assert_eq!(next_after(idle(true, None), busy), Next::Pass(0));
+    }
 }
