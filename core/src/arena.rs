@@ -281,13 +281,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// Writes arena `seg`'s `Tlsf` over `[start, end)`, shortened at its end
     /// until the block area is a multiple of 16 bytes that starts 8 bytes
-    /// past a 16-byte boundary; false when the range is too short.
+    /// past a 16-byte boundary; false when the range is too short. Up to 24
+    /// bytes: where the range ends on a 4 KiB boundary the `Tlsf` puts its
+    /// metadata at the bottom (the top's last granule has no room for it),
+    /// which moves the block area's start, and 8 bytes less moves the
+    /// metadata back to the top (the 128 KiB arenas of
+    /// `Config::FIXED_REGION`, which 8 bytes left without any arena).
     ///
     /// # Safety
     /// `seg` is a new arena segment of ours; the range is committed, past
     /// its `Tlsf`, and used by nothing.
     unsafe fn init_arena_tlsf(seg: *mut Segment, start: usize, end: usize) -> bool {
-        for trim in [0, 8] {
+        for trim in [0, 8, 16, 24] {
             // SAFETY: guaranteed by the caller.
             unsafe {
                 let t = (seg as *mut u8).add(TLSF_OFFSET) as *mut Tlsf;

@@ -395,3 +395,30 @@ fn no_arenas_with_segments_too_small_for_them() {
     }
     h.check_invariants().unwrap();
 }
+
+#[test]
+fn arenas_serve_over_a_fixed_region_of_segments_only() {
+    // The fuzz target `core_ops`' `FixedRegionArenas` geometry: a region's
+    // 128 KiB segments hold arenas, and everything goes back whole.
+    let region = masu_core::FixedRegion::from_slice(common::region(4 << 20));
+    let start = region.free_bytes();
+    let config = Config::FIXED_REGION
+        .with_direct_above(usize::MAX)
+        .with_arena_above(1024);
+    let mut h = Heap::new(&region, config);
+    let l = Layout::from_size_align(2500, 8).unwrap();
+    let blocks: Vec<*mut u8> = (0..40).map(|_| h.alloc(l)).collect();
+    assert!(blocks.iter().all(|p| !p.is_null()));
+    // SAFETY: a live block of `h`.
+    let size = unsafe { h.block_size(blocks[0]) };
+    // The classes would hand out 2560 bytes; an arena 2500 and its rounding.
+    assert_eq!(size < 2560, ARENAS, "block size {size}");
+    for p in blocks {
+        // SAFETY: live blocks of `h`.
+        unsafe { h.dealloc(p, l) };
+    }
+    h.check_invariants().unwrap();
+    h.collect(true);
+    drop(h);
+    assert_eq!(region.free_bytes(), start, "the region is not whole again");
+}

@@ -31,6 +31,10 @@ pub enum Geometry {
     SmallRegion,
     /// `Config::FIXED_REGION` with purge delay 0 and no segment cache.
     FixedRegionEager,
+    /// `Config::FIXED_REGION` with every request in segments (no direct
+    /// blocks) and, in a build with the `arenas` feature, requests of
+    /// 1–32 KiB in the heap's arenas (`Config::arena_above`).
+    FixedRegionArenas,
 }
 
 impl Geometry {
@@ -42,6 +46,9 @@ impl Geometry {
             Geometry::FixedRegionEager => Config::FIXED_REGION
                 .with_purge_delay(0)
                 .with_segment_cache(0, 0),
+            Geometry::FixedRegionArenas => Config::FIXED_REGION
+                .with_direct_above(usize::MAX)
+                .with_arena_above(1024),
         }
     }
 }
