@@ -148,6 +148,15 @@ pub unsafe trait Os {
         None
     }
 
+    /// How far [`Os::clock_ms`] moves at each of its ticks, in milliseconds
+    /// (at least 1): a coarse clock reads the same between its ticks, then
+    /// jumps. A heap takes a jump of a tick or two for time passing, not
+    /// for a pause (see [`Config::wake_keep`](crate::Config::wake_keep)).
+    /// The default: 1.
+    fn clock_tick_ms(&self) -> u64 {
+        1
+    }
+
     /// A number that changes whenever [`Os::policy`] would answer
     /// differently (options changed at run time). A heap compares it with
     /// the one it last saw at each epoch tick and at `collect`, never on a
@@ -351,6 +360,10 @@ unsafe impl<O: Os + ?Sized> Os for &O {
     #[inline]
     fn clock_ms(&self) -> Option<u64> {
         (**self).clock_ms()
+    }
+    #[inline]
+    fn clock_tick_ms(&self) -> u64 {
+        (**self).clock_tick_ms()
     }
     #[inline]
     fn policy_generation(&self) -> u64 {

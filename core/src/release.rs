@@ -23,7 +23,9 @@
 //! the burst fault it back in. So when the owner's slow path finds that it
 //! last looked at the purge queue more than a delay ago, it leaves the
 //! queue alone for one more delay from now; what the burst does not take
-//! back by then goes as before. (The background purger's passes over an
+//! back by then goes as before. A pause is also longer than two of the
+//! clock's ticks ([`Os::clock_tick_ms`]), which a busy heap's looks at a
+//! coarse clock straddle. (The background purger's passes over an
 //! idle heap are not held: they run only once its owner has been idle for
 //! `MASU_IDLE_HOLD`, and purge what is due.)
 
@@ -109,10 +111,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return self.purges_held(now);
         }
         let last = core::mem::replace(&mut self.purge_looked_at, now);
+        // A pause is also longer than two of the clock's ticks: a coarse
+        // clock (the std shim's ticks every 4 ms) jumps by a tick between
+        // looks only microseconds apart, and under a delay shorter than its
+        // tick every tick looked like a pause, so the queue stayed held and
+        // nothing was ever purged.
+        let pause = (delay as u64).max(2 * self.store.clock_tick_ms());
         // A longer hold (`hold_purges`) is kept.
-        if now.wrapping_sub(last) > delay as u64
-            && !self.purges_held(now.wrapping_add(delay as u64))
-        {
+        if now.wrapping_sub(last) > pause && !self.purges_held(now.wrapping_add(delay as u64)) {
             self.purge_held_until = now.wrapping_add(delay as u64);
         }
         self.purges_held(now)

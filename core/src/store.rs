@@ -82,6 +82,13 @@ impl<O: Os> Store<O> {
         self.os.clock_ms()
     }
 
+    /// The `Os` clock's tick in milliseconds (at least 1; see
+    /// [`Os::clock_tick_ms`]).
+    #[inline]
+    pub(crate) fn clock_tick_ms(&self) -> u64 {
+        self.os.clock_tick_ms().max(1)
+    }
+
     /// Whether the heap puts guard pages into its segments: with `secure`,
     /// when the `Os` has them ([`Os::guard_pages`]).
     #[inline]

@@ -124,6 +124,46 @@ fn a_heap_waking_after_a_pause_keeps_its_due_purges_for_a_delay() {
     assert_eq!(at_wake, 0);
 }
 
+/// A heap over a clocked `Os` whose clock says it ticks every `tick` ms,
+/// with purge delay `delay`, frees 300 blocks of 6000 B (their slices queue
+/// for purging), then, 20 times, advances its clock by 4 ms and makes two
+/// slow paths (a 200,000 B block made and freed): returns the decommits
+/// made.
+fn decommits_at_ticks(tick: u64, delay: u32) -> usize {
+    let os = VmLikeOs::new(64 << 20);
+    os.clocked.store(true, Relaxed);
+    os.tick.store(tick, Relaxed);
+    let mut h = Heap::new(os, Config::VIRTUAL_MEMORY.with_purge_delay(delay));
+    let mid = Layout::from_size_align(6000, 8).unwrap();
+    let keep = alloc_n(&mut h, SMALL, 1);
+    let blocks = alloc_n(&mut h, mid, 300);
+    free_all(&mut h, mid, blocks);
+    let l = Layout::from_size_align(200_000, 8).unwrap();
+    for _ in 0..20 {
+        os.clock.fetch_add(4, Relaxed);
+        let p = h.alloc(l);
+        // SAFETY: a live block.
+        unsafe { h.dealloc(p, l) };
+    }
+    let made = os.decommits.load(Relaxed);
+    free_all(&mut h, SMALL, keep);
+    made
+}
+
+#[test]
+fn a_heap_busy_at_a_coarse_clocks_ticks_still_purges() {
+    // The std shim's clock ticks every 4 ms. Under a purge delay of 1 or 2
+    // ms every tick looked like a pause longer than the delay (`wake_keep`),
+    // each one held the queue for one more delay, and the heap never
+    // purged (masu-work dist at `MASU_PURGE_DELAY=1`: 0 purges).
+    for delay in [1, 2, 5] {
+        let made = decommits_at_ticks(4, delay);
+        assert!(made > 0, "never purged under a {delay} ms delay");
+    }
+    // The twin: the same clock, but the `Os` does not say it is coarse.
+    assert_eq!(decommits_at_ticks(1, 1) + decommits_at_ticks(1, 2), 0);
+}
+
 /// A heap over a clocked `Os` frees 300 blocks of 6000 B, then (a thread
 /// exit in the std shim) holds its purges for `hold` ms; `collect(false)`
 /// runs at `at` ms after the frees: returns the decommits made by then,

@@ -290,6 +290,10 @@ unsafe impl Os for MmapOs {
         Some(platform::clock_ms())
     }
 
+    fn clock_tick_ms(&self) -> u64 {
+        platform::clock_tick_ms()
+    }
+
     fn policy_generation(&self) -> u64 {
         options::generation()
     }

@@ -258,6 +258,41 @@ pub(crate) unsafe fn move_mapping(from: *mut u8, len: usize, to: *mut u8) -> boo
     true
 }
 
+/// [`clock_ms`]'s tick in milliseconds (cached after the first call; 0:
+/// not asked yet).
+static CLOCK_TICK_MS: AtomicU64 = AtomicU64::new(0);
+
+/// How far [`clock_ms`] moves at each tick, in milliseconds (at least 1):
+/// `CLOCK_MONOTONIC_COARSE` advances with the kernel's timer interrupt (4 ms
+/// at Debian's `HZ=250`).
+#[inline]
+pub fn clock_tick_ms() -> u64 {
+    let t = CLOCK_TICK_MS.load(Relaxed);
+    if t != 0 {
+        return t;
+    }
+    clock_tick_ms_first()
+}
+
+/// [`clock_tick_ms`]'s first call: asks the system and caches the answer.
+#[cold]
+#[inline(never)]
+fn clock_tick_ms_first() -> u64 {
+    let mut res = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `res` is a valid out-pointer. Where the coarse clock is
+    // missing `clock_ms` reads `CLOCK_MONOTONIC`, of 1 ms here.
+    let t = if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } == 0 {
+        (res.tv_sec as u64 * 1000 + (res.tv_nsec as u64).div_ceil(1_000_000)).max(1)
+    } else {
+        1
+    };
+    CLOCK_TICK_MS.store(t, Relaxed);
+    t
+}
+
 /// `ms` milliseconds as a `timespec` (for sleeps and futex waits).
 pub(crate) fn timespec_ms(ms: u64) -> libc::timespec {
     libc::timespec {

@@ -80,6 +80,8 @@ pub struct VmLikeOs {
     pub clock: std::sync::atomic::AtomicU64,
     /// `clock_ms` returns `clock`.
     pub clocked: std::sync::atomic::AtomicBool,
+    /// What `clock_tick_ms` says (1 unless a test sets it).
+    pub tick: std::sync::atomic::AtomicU64,
 }
 
 impl VmLikeOs {
@@ -97,6 +99,7 @@ impl VmLikeOs {
             refuse_discards: std::sync::atomic::AtomicBool::new(false),
             clock: std::sync::atomic::AtomicU64::new(0),
             clocked: std::sync::atomic::AtomicBool::new(false),
+            tick: std::sync::atomic::AtomicU64::new(1),
         }))
     }
     pub fn free_bytes(&self) -> usize {
@@ -163,6 +166,9 @@ unsafe impl Os for VmLikeOs {
         self.clocked
             .load(Ordering::Relaxed)
             .then(|| self.clock.load(Ordering::Relaxed))
+    }
+    fn clock_tick_ms(&self) -> u64 {
+        self.tick.load(Ordering::Relaxed)
     }
 }
 
