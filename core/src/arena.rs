@@ -430,7 +430,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///
     /// # Safety
     /// `seg` is a listed arena of this heap, in no purge queue.
-    pub(crate) unsafe fn purge_arena(&mut self, seg: *mut Segment, force: bool, now: u64) {
+    pub(crate) unsafe fn purge_arena(
+        &mut self,
+        seg: *mut Segment,
+        force: bool,
+        now: u64,
+        lag: u64,
+    ) {
         if !Self::ARENAS {
             return;
         }
@@ -439,7 +445,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if Page::used_of(Segment::page(seg, 0)) != 0 {
                 return;
             }
-            if !force && !Self::delay_passed(self.config.purge_delay, now, (*seg).dirtied_at) {
+            if !force
+                && !Self::delay_passed_by(self.config.purge_delay, now, (*seg).dirtied_at, lag)
+            {
                 self.lists.purge_enqueue(seg);
                 return;
             }

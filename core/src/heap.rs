@@ -81,6 +81,10 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     pub(crate) purge_looked_at: u64,
     /// See [`Heap::purge_looked_at`].
     pub(crate) purge_held_until: u64,
+    /// When the owner's slow path found the heap waking the second last
+    /// time and the last time (see `release.rs`, "A heap waking"); 0
+    /// before.
+    pub(crate) purge_woke_at: [u64; 2],
     /// Freed blocks held back before reuse (see `quarantine.rs`).
     #[cfg(feature = "checks")]
     pub(crate) quarantine: crate::quarantine::Quarantine,
@@ -151,6 +155,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             idle_discard_digest: 0,
             purge_looked_at: 0,
             purge_held_until: 0,
+            purge_woke_at: [0; 2],
             #[cfg(feature = "checks")]
             quarantine: crate::quarantine::Quarantine::EMPTY,
             #[cfg(feature = "checks")]

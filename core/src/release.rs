@@ -23,9 +23,12 @@
 //! the burst fault it back in. So when the owner's slow path finds that it
 //! last looked at the purge queue more than a delay ago, it leaves the
 //! queue alone for one more delay from now; what the burst does not take
-//! back by then goes as before. A pause is also longer than two of the
-//! clock's ticks ([`Os::clock_tick_ms`]), which a busy heap's looks at a
-//! coarse clock straddle. (The background purger's passes over an
+//! back by then goes as before, and what was due at the second waking
+//! before goes at a waking (slow paths spaced more than a delay apart are
+//! each a waking: without that they would hold the queue for ever). A
+//! pause is also longer than two of the clock's ticks
+//! ([`Os::clock_tick_ms`]), which a busy heap's looks at a coarse clock
+//! straddle. (The background purger's passes over an
 //! idle heap are not held: they run only once its owner has been idle for
 //! `MASU_IDLE_HOLD`, and purge what is due.)
 
@@ -71,9 +74,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.store.clock_ms().unwrap_or(self.epoch)
     }
 
-    /// True when something that went idle at `since` has waited `delay`.
-    pub(crate) fn delay_passed(delay: u32, now: u64, since: u64) -> bool {
-        delay != u32::MAX && now.wrapping_sub(since) >= delay as u64
+    /// True when something that went idle at `since` had waited `delay`
+    /// already `lag` before `now` (0: by `now`).
+    pub(crate) fn delay_passed_by(delay: u32, now: u64, since: u64, lag: u64) -> bool {
+        delay != u32::MAX && now.wrapping_sub(since) >= (delay as u64).saturating_add(lag)
     }
 
     /// The purge delay of `seg`: `huge_purge_delay` for a huge segment
@@ -95,20 +99,28 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // Without a clock the delay counts the heap's own slow paths, and a
         // heap that makes none does not age: nothing to hold.
         let Some(now) = self.store.clock_ms() else {
-            return self.purge_due(self.epoch, limit);
+            return self.purge_due(self.epoch, 0, limit);
         };
-        if !self.held_after_pause(now) {
-            self.purge_due(now, limit);
+        if let Some(lag) = self.look_at_purge_queue(now) {
+            self.purge_due(now, lag, limit);
         }
     }
 
-    /// Notes the owner's look at the purge queue at `now` (milliseconds);
-    /// true while the queue is held after a pause longer than the purge
-    /// delay.
-    fn held_after_pause(&mut self, now: u64) -> bool {
+    /// Notes the owner's look at the purge queue at `now` (milliseconds)
+    /// and says what it purges: `None` while the queue is held (a hold, or
+    /// a pause longer than the purge delay that ended now), else how long
+    /// before `now` what goes had to be due: 0, or at a waking, the time
+    /// since the second waking before it. What was due then has been left
+    /// through two holds and the work after each, which did not take it
+    /// back; it goes now. (Since the first waking before, a program that
+    /// alternates between two sets of memory pages from burst to burst
+    /// would fault one of them in again at each burst.) Without that, a heap whose slow paths came regularly more
+    /// than a delay apart (a program that does a little work every 50 ms)
+    /// took each for a waking and never purged what an earlier burst left.
+    fn look_at_purge_queue(&mut self, now: u64) -> Option<u64> {
         let delay = self.config.purge_delay;
         if !self.config.wake_keep || delay == u32::MAX {
-            return self.purges_held(now);
+            return (!self.purges_held(now)).then_some(0);
         }
         let last = core::mem::replace(&mut self.purge_looked_at, now);
         // A pause is also longer than two of the clock's ticks: a coarse
@@ -120,8 +132,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // A longer hold (`hold_purges`) is kept.
         if now.wrapping_sub(last) > pause && !self.purges_held(now.wrapping_add(delay as u64)) {
             self.purge_held_until = now.wrapping_add(delay as u64);
+            let [second_last, last_waking] = self.purge_woke_at;
+            self.purge_woke_at = [last_waking, now];
+            return Some(now.wrapping_sub(second_last));
         }
-        self.purges_held(now)
+        (!self.purges_held(now)).then_some(0)
     }
 
     /// True while the purge queue is held at `now` (see
@@ -162,8 +177,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Examines up to `limit` segments at the front of the purge queue,
-    /// decommitting the free slices whose delay has passed at `now`.
-    fn purge_due(&mut self, now: u64, limit: usize) {
+    /// decommitting the free slices whose delay had passed `lag` before
+    /// `now`.
+    fn purge_due(&mut self, now: u64, lag: u64, limit: usize) {
         for _ in 0..limit {
             let seg = self.lists.purge_first();
             if seg.is_null() {
@@ -171,8 +187,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // SAFETY: queued segments are live and ours.
             let dirtied_at = unsafe { (*seg).dirtied_at };
-            if Self::delay_passed(self.delay_of(seg), now, dirtied_at) {
-                self.purge_segment(seg, false);
+            if Self::delay_passed_by(self.delay_of(seg), now, dirtied_at, lag) {
+                self.purge_segment_lagging(seg, false, lag);
             } else {
                 // Nothing in it is due yet: move it behind the others.
                 // SAFETY: as above.
@@ -198,13 +214,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: queued segments are live and ours.
             seg = unsafe { (*seg).purge_next };
         }
-        self.purge_due(self.now(), n);
+        self.purge_due(self.now(), 0, n);
     }
 
     /// Decommits the free, committed slices of `seg` that have been free for
     /// the purge delay (all of them when `force`), and keeps the segment
     /// queued while others are still waiting.
     pub(crate) fn purge_segment(&mut self, seg: *mut Segment, force: bool) {
+        self.purge_segment_lagging(seg, force, 0);
+    }
+
+    /// [`Heap::purge_segment`] of what was due `lag` before now.
+    fn purge_segment_lagging(&mut self, seg: *mut Segment, force: bool, lag: u64) {
         let now = self.now();
         // SAFETY: `seg` is a live segment of ours.
         unsafe {
@@ -212,14 +233,19 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // Through the raw pointer: other threads read the header of a
             // segment with live blocks (see "Access" on `Segment`).
             if (*seg).kind == SegmentKind::Arena {
-                return self.purge_arena(seg, force, now);
+                return self.purge_arena(seg, force, now, lag);
             }
             let page_size = self.store.page_size();
             if (*seg).kind == SegmentKind::Huge {
                 // A cached one keeps its header; one in use (queued for the
                 // slack past its block, `huge_keep_slack`) keeps its block.
                 if !force
-                    && !Self::delay_passed(self.config.huge_purge_delay, now, (*seg).dirtied_at)
+                    && !Self::delay_passed_by(
+                        self.config.huge_purge_delay,
+                        now,
+                        (*seg).dirtied_at,
+                        lag,
+                    )
                 {
                     self.lists.purge_enqueue(seg);
                     return;
@@ -257,7 +283,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let i = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let age = now32.wrapping_sub((*Segment::page(seg, i)).retired_at);
-                if force || (delay != u32::MAX && age as u64 >= delay as u64) {
+                if force || (delay != u32::MAX && age as u64 >= (delay as u64).saturating_add(lag))
+                {
                     due |= 1 << i;
                 } else {
                     oldest_waiting = Some(oldest_waiting.map_or(age, |a| a.max(age)));

@@ -126,10 +126,10 @@ fn a_heap_waking_after_a_pause_keeps_its_due_purges_for_a_delay() {
 
 /// A heap over a clocked `Os` whose clock says it ticks every `tick` ms,
 /// with purge delay `delay`, frees 300 blocks of 6000 B (their slices queue
-/// for purging), then, 20 times, advances its clock by 4 ms and makes two
-/// slow paths (a 200,000 B block made and freed): returns the decommits
-/// made.
-fn decommits_at_ticks(tick: u64, delay: u32) -> usize {
+/// for purging), then, `steps` times, advances its clock by `step` ms and
+/// makes two slow paths (a 200,000 B block made and freed): returns the
+/// decommits made.
+fn decommits_at_steps(tick: u64, delay: u32, step: u64, steps: usize) -> usize {
     let os = VmLikeOs::new(64 << 20);
     os.clocked.store(true, Relaxed);
     os.tick.store(tick, Relaxed);
@@ -139,8 +139,8 @@ fn decommits_at_ticks(tick: u64, delay: u32) -> usize {
     let blocks = alloc_n(&mut h, mid, 300);
     free_all(&mut h, mid, blocks);
     let l = Layout::from_size_align(200_000, 8).unwrap();
-    for _ in 0..20 {
-        os.clock.fetch_add(4, Relaxed);
+    for _ in 0..steps {
+        os.clock.fetch_add(step, Relaxed);
         let p = h.alloc(l);
         // SAFETY: a live block.
         unsafe { h.dealloc(p, l) };
@@ -151,17 +151,38 @@ fn decommits_at_ticks(tick: u64, delay: u32) -> usize {
 }
 
 #[test]
-fn a_heap_busy_at_a_coarse_clocks_ticks_still_purges() {
-    // The std shim's clock ticks every 4 ms. Under a purge delay of 1 or 2
-    // ms every tick looked like a pause longer than the delay (`wake_keep`),
-    // each one held the queue for one more delay, and the heap never
-    // purged (masu-work dist at `MASU_PURGE_DELAY=1`: 0 purges).
-    for delay in [1, 2, 5] {
-        let made = decommits_at_ticks(4, delay);
-        assert!(made > 0, "never purged under a {delay} ms delay");
+fn a_heap_busy_at_a_coarse_clocks_ticks_purges_as_it_goes() {
+    // The std shim's clock ticks every 4 ms. Under a purge delay of 1 to 3
+    // ms every tick looked like a pause longer than the delay
+    // (`wake_keep`) and held the queue for one more delay (before session
+    // 23 for ever: masu-work dist at `MASU_PURGE_DELAY=1` made 0 purges).
+    // A jump of two ticks or less is time passing, not a pause: the first
+    // tick's slow paths purge what the delay made due.
+    for delay in [1, 2, 3] {
+        let made = decommits_at_steps(4, delay, 4, 1);
+        assert!(
+            made > 0,
+            "nothing purged at the first tick under a {delay} ms delay"
+        );
     }
     // The twin: the same clock, but the `Os` does not say it is coarse.
-    assert_eq!(decommits_at_ticks(1, 1) + decommits_at_ticks(1, 2), 0);
+    assert_eq!(
+        decommits_at_steps(1, 1, 4, 1) + decommits_at_steps(1, 2, 4, 1),
+        0
+    );
+}
+
+#[test]
+fn what_the_work_after_pauses_does_not_take_back_goes() {
+    // Slow paths 50 ms apart under a 10 ms delay (a program that does a
+    // little work every 50 ms after a burst): each is a waking, which
+    // holds what is due for the work after it; what was due at the waking
+    // before, and stayed through a whole hold, goes. Before session 23
+    // each waking held the queue again and nothing was ever purged.
+    assert_eq!(decommits_at_steps(1, 10, 50, 1), 0, "purged at the waking");
+    assert!(decommits_at_steps(1, 10, 50, 4) > 0, "never purged");
+    // Slow paths longer apart too.
+    assert!(decommits_at_steps(1, 10, 1000, 4) > 0, "never purged");
 }
 
 /// A heap over a clocked `Os` frees 300 blocks of 6000 B, then (a thread
