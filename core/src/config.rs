@@ -121,6 +121,13 @@ pub struct Config {
     /// a clock. `false`: the first slow path after the pause purges what is
     /// due.
     pub wake_keep: bool,
+    /// Pages of the `full` queue that the epoch tick (every 64 slow-path
+    /// events) checks for other threads' frees, freeing those that emptied
+    /// (`release.rs`). A full page is otherwise looked at again only when
+    /// its class runs out of pages, so a burst that another thread freed,
+    /// in a class the owner no longer allocates from, stayed while the
+    /// owner was busy. 0: none (before session 23).
+    pub full_rescan: usize,
     /// Requests of more than this many bytes, up to
     /// [`ARENA_MAX`](crate::ARENA_MAX) and aligned to at most 16, go to the
     /// heap's *arenas*, a coalescing store shared by all their sizes,
@@ -156,6 +163,7 @@ impl Config {
         huge_keep_slack: true,
         page_blocks: 8,
         wake_keep: true,
+        full_rescan: 4,
         arena_above: 0,
     };
 
@@ -194,6 +202,7 @@ impl Config {
         huge_keep_slack: true,
         page_blocks: 8,
         wake_keep: true,
+        full_rescan: 4,
         arena_above: 0,
     };
 
@@ -218,6 +227,7 @@ impl Config {
         huge_keep_slack: true,
         page_blocks: 4,
         wake_keep: true,
+        full_rescan: 4,
         arena_above: 0,
     };
 
@@ -326,6 +336,12 @@ impl Config {
     /// This config with [`Config::wake_keep`] set to `on`.
     pub const fn with_wake_keep(mut self, on: bool) -> Self {
         self.wake_keep = on;
+        self
+    }
+
+    /// This config with [`Config::full_rescan`] set to `pages` (0: none).
+    pub const fn with_full_rescan(mut self, pages: usize) -> Self {
+        self.full_rescan = pages;
         self
     }
 

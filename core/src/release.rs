@@ -8,6 +8,8 @@
 //!   see `segment_cache.rs`), then the `Os`;
 //! * the only page of a class, kept when it empties, is freed by the epoch
 //!   tick once idle for `purge_delay` events;
+//! * the epoch tick checks a few pages of the `full` queue for other
+//!   threads' frees, and frees those that emptied;
 //! * [`Heap::collect`] on demand (see `collect.rs`); out of memory flushes
 //!   the cache and retries;
 //! * a hold ([`Heap::hold_purges`], the std shim's thread exit) keeps due
@@ -57,6 +59,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         if self.epoch % TICK_EVENTS == 0 {
             self.follow_policy();
             self.free_idle_pages(false);
+            self.rescan_full(usize::MAX, self.config.full_rescan);
         }
     }
 
@@ -128,9 +131,14 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // looks only microseconds apart, and under a delay shorter than its
         // tick every tick looked like a pause, so the queue stayed held and
         // nothing was ever purged.
-        let pause = (delay as u64).max(2 * self.store.clock_tick_ms());
+        // (The tick is asked only past the delay: a busy heap's looks are
+        // a tick apart at most.)
+        let gap = now.wrapping_sub(last);
         // A longer hold (`hold_purges`) is kept.
-        if now.wrapping_sub(last) > pause && !self.purges_held(now.wrapping_add(delay as u64)) {
+        if gap > delay as u64
+            && gap > 2 * self.store.clock_tick_ms()
+            && !self.purges_held(now.wrapping_add(delay as u64))
+        {
             self.purge_held_until = now.wrapping_add(delay as u64);
             let [second_last, last_waking] = self.purge_woke_at;
             self.purge_woke_at = [last_waking, now];
