@@ -75,6 +75,9 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// The digest of the free lists whose blocks' insides the background
     /// purger last discarded (see `idle_discard.rs`).
     pub(crate) idle_discard_digest: u64,
+    /// Where the epoch tick's look at the class queues for other threads'
+    /// frees stands (see `Heap::rescan_queues`).
+    pub(crate) rescan: crate::page_queue::QueueRescan,
     /// When the owner's slow path last looked at the purge queue, and until
     /// when it leaves what is due there (see `release.rs`, "A heap
     /// waking"), in [`Heap::now`]'s unit.
@@ -153,6 +156,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             store: Store::new(os),
             direct_cache: crate::direct_cache::DirectCache::new(&config),
             idle_discard_digest: 0,
+            rescan: crate::page_queue::QueueRescan::START,
             purge_looked_at: 0,
             purge_held_until: 0,
             purge_woke_at: [0; 2],

@@ -128,6 +128,29 @@ impl PageQueue {
     }
 }
 
+/// Where the epoch tick's look at the class queues for other threads'
+/// frees (`Heap::rescan_queues`) stands: the class it looks at, the steps
+/// it took there, and the first page it rotated there (when that page
+/// comes round again, the queue has been looked at whole).
+#[derive(Clone, Copy)]
+pub(crate) struct QueueRescan {
+    /// The class queue looked at.
+    pub class: u32,
+    /// Pages looked at in it so far.
+    pub steps: u32,
+    /// The first page rotated in it (compared, never read).
+    pub mark: *mut Page,
+}
+
+impl QueueRescan {
+    /// At the first class.
+    pub(crate) const START: QueueRescan = QueueRescan {
+        class: 0,
+        steps: 0,
+        mark: ptr::null_mut(),
+    };
+}
+
 /// Where a page goes in its class queue.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum End {
@@ -352,6 +375,27 @@ impl PageQueues {
             {
                 self.full_live -= (*page).stat_used as usize * (*page).block_size;
             }
+        }
+    }
+
+    /// Moves the page behind `class`'s first page to the back of the
+    /// queue and returns it (null when the queue has fewer than two pages):
+    /// a round-robin over the pages the class's allocations do not take
+    /// from first.
+    pub(crate) fn rotate_second(&mut self, class: usize) -> *mut Page {
+        let first = self.queues[class].first;
+        if first.is_null() {
+            return first;
+        }
+        // SAFETY: queued pages are live pages owned by this heap.
+        unsafe {
+            let second = (*first).next;
+            if !second.is_null() && second != self.queues[class].last {
+                self.queues[class].remove(second);
+                self.queues[class].push_back(second);
+                self.changed(class);
+            }
+            second
         }
     }
 

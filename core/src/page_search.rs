@@ -6,15 +6,19 @@
 use crate::heap::Heap;
 use crate::os::Os;
 use crate::page::{Block, Page, PageClass, PageFlags, NO_HOLE};
-use crate::page_queue::End;
+use crate::page_queue::{End, QueueRescan};
 use crate::segment::Segment;
-use crate::size_class::class_size;
+use crate::size_class::{class_size, CLASS_COUNT};
 use crate::stats::CounterSink;
 use crate::sync::Ordering;
 use core::ptr;
 
 /// Full pages checked for remote frees per slow-path event.
 const FULL_RESCAN: usize = 4;
+
+/// The most pages [`Heap::rescan_queues`] looks at in one class queue
+/// before it goes on to the next class.
+const RESCAN_CLASS_STEPS: u32 = 4096;
 
 impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Finds or makes a page of `class` with a free block and puts it first in
@@ -101,6 +105,43 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             })
         };
         self.counts.remote_collected(n as u64);
+    }
+
+    /// Checks up to `limit` pages behind the first of the class queues for
+    /// other threads' frees, and frees those that emptied: one class after
+    /// the other, each until its queue has gone round once (or
+    /// `RESCAN_CLASS_STEPS` steps). A page is otherwise looked at again
+    /// only when its class's allocations reach it, so a burst that another
+    /// thread freed, in a class the owner no longer used, stayed while the
+    /// owner was busy (the background purger takes only idle owners).
+    pub(crate) fn rescan_queues(&mut self, limit: usize) {
+        for _ in 0..limit {
+            let class = self.rescan.class as usize;
+            let page = self.pages.rotate_second(class);
+            if page.is_null() || page == self.rescan.mark || self.rescan.steps >= RESCAN_CLASS_STEPS
+            {
+                self.rescan = QueueRescan {
+                    class: ((class + 1) % CLASS_COUNT) as u32,
+                    steps: 0,
+                    mark: ptr::null_mut(),
+                };
+                continue;
+            }
+            if self.rescan.mark.is_null() {
+                // Compared, never read: the page it names may go meanwhile.
+                self.rescan.mark = page;
+            }
+            self.rescan.steps += 1;
+            // SAFETY: queued pages are live pages owned by this heap.
+            unsafe {
+                if (*page).has_remote() {
+                    self.merge_and_fold(page);
+                    if Page::used_of(page) == 0 {
+                        self.free_any_page(page);
+                    }
+                }
+            }
+        }
     }
 
     /// Checks up to `limit` full pages for remote frees; returns a page of

@@ -240,24 +240,31 @@ fn direct_blocks_freed_by_another_heap_go_back_to_the_region() {
 }
 
 /// The owner's burst of 800 blocks of 6000 bytes fills pages that go to
-/// `full`; another heap frees every block; the owner then makes and frees
+/// `full`; with `local`, the owner frees every eighth block itself first
+/// (its page leaves `full` for its class queue); another heap frees every
+/// other block; the owner then makes and frees
 /// small blocks, one at a time, of 64 sizes in turn: its slow paths only
 /// move a page's freed blocks back to its `free` list (the page's `free`
 /// runs dry every few dozen blocks); no class runs out of pages. Returns
 /// the owner's collected remote frees and live bytes.
-fn busy_owner_after_a_remote_freed_burst(config: Config) -> (u64, usize) {
+fn busy_owner_after_a_remote_freed_burst(config: Config, local: bool) -> (u64, usize) {
     let region = common::shared_region(32 << 20);
     let mut owner = Heap::new(region, config);
     let big = Layout::from_size_align(6000 - T, 16).unwrap();
     let blocks: Vec<usize> = (0..800).map(|_| owner.alloc(big) as usize).collect();
     assert!(blocks.iter().all(|&p| p != 0));
     let mut other = Heap::new(region, config);
-    for &p in &blocks {
+    for (i, &p) in blocks.iter().enumerate() {
+        if local && i % 8 == 0 {
+            // SAFETY: a live block of the owner, freed once.
+            unsafe { owner.dealloc(p as *mut u8, big) };
+            continue;
+        }
         // SAFETY: live blocks of the owner, freed once.
         unsafe { other.dealloc(p as *mut u8, big) };
     }
     other.collect(false); // publishes its batched remote frees
-    for round in 0..200_000 {
+    for round in 0..500_000 {
         let l = Layout::from_size_align(16 + (round % 64) * 8, 8).unwrap();
         let p = owner.alloc(l);
         // SAFETY: just allocated with `l`.
@@ -269,20 +276,28 @@ fn busy_owner_after_a_remote_freed_burst(config: Config) -> (u64, usize) {
 }
 
 #[test]
-fn a_busy_owner_frees_the_full_pages_another_heap_emptied() {
-    // A full page was looked at again only when its class ran out of
-    // pages, so the burst's pages stayed for good while the owner was busy
-    // elsewhere; the epoch tick now checks a few of them
-    // (`Config::full_rescan`).
-    let (collected, live) = busy_owner_after_a_remote_freed_burst(CONFIG);
-    assert_eq!(collected, 800, "the other heap's frees were not collected");
-    // The emptied pages went back to their segments: the owner's live
-    // bytes are its small blocks' alone.
-    assert!(live < 64 * 1024, "live bytes {live}");
-    // The twin: without the tick's look, most of them wait.
-    let (collected, _) = busy_owner_after_a_remote_freed_burst(CONFIG.with_full_rescan(0));
-    assert!(
-        collected < 400,
-        "{collected} collected without the tick's look"
-    );
+fn a_busy_owner_frees_the_pages_another_heap_emptied() {
+    // A page was looked at again only when its class's allocations reached
+    // it (a full page: when its class ran out of pages), so the burst's
+    // pages stayed for good while the owner was busy elsewhere; the epoch
+    // tick now checks a few of them (`Config::full_rescan`), in `full` and
+    // (`local`: pages that left it) behind the first page of each class.
+    for (local, remote) in [(false, 800), (true, 700)] {
+        let config = CONFIG.with_full_rescan(4);
+        let (collected, live) = busy_owner_after_a_remote_freed_burst(config, local);
+        assert_eq!(
+            collected, remote,
+            "the other heap's frees were not collected"
+        );
+        // The emptied pages went back to their segments: the owner's live
+        // bytes are its small blocks' alone.
+        assert!(live < 64 * 1024, "live bytes {live}");
+        // The twin: without the tick's look, most of them wait.
+        let (collected, _) =
+            busy_owner_after_a_remote_freed_burst(config.with_full_rescan(0), local);
+        assert!(
+            collected < remote / 2,
+            "{collected} collected without the tick's look"
+        );
+    }
 }
