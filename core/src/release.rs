@@ -132,9 +132,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// before `now` what goes had to be due: 0, or at a waking, the time
     /// since the second waking before it. What was due then has been left
     /// through two holds and the work after each, which did not take it
-    /// back; it goes now. (Since the first waking before, a program that
-    /// alternates between two sets of memory pages from burst to burst
-    /// would fault one of them in again at each burst.) Without that, a heap whose slow paths came regularly more
+    /// back; it goes now. (Not what was due at the waking just before: a
+    /// program whose bursts alternate between two sets of memory pages
+    /// would then fault one set in again at every burst.) Without that, a heap whose slow paths came regularly more
     /// than a delay apart (a program that does a little work every 50 ms)
     /// took each for a waking and never purged what an earlier burst left.
     fn look_at_purge_queue(&mut self, now: u64) -> Option<u64> {
