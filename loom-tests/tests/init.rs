@@ -33,6 +33,7 @@ const PARSED: Options = Options {
     exit_retain_bytes: 3 << 20,
     exit_hold_ms: 77,
     remote_batch: 7,
+    full_rescan: 9,
     committed_first: false,
     remap: false,
     cache_follows_huge: false,

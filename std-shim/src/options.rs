@@ -13,6 +13,7 @@
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 64M |
 //! | `MASU_EXIT_HOLD` | milliseconds after a thread's exit during which its heap's free memory is not purged for its delay (only by `collect(true)`, or `MASU_EXIT_RETAIN`'s bound at the exit), so that a thread started meanwhile adopts it as it was; `0`: purged for its delay from the exit on, as before; `-1` never | 300 |
 //! | `MASU_REMOTE_BATCH` | most blocks freed to one page of another thread's heap that a heap chains before publishing them with one atomic operation; `1` publishes each free at once | 64 |
+//! | `MASU_FULL_RESCAN` | pages that a heap's epoch tick (every 64 slow paths) checks for other threads' frees, freeing those that emptied (`Config::full_rescan`); `0`: none | 4 |
 //! | `MASU_COMMITTED_FIRST` | `1`: new pages go to free slices that are still committed first; `0`: to the first free run | 1 |
 //! | `MASU_REMAP` | `1`: a huge block that outgrows its reservation (realloc, or a cached huge segment reused for a larger block) moves to a larger one with `mremap`, without copying or faulting its pages in again; `0`: a new reservation, copied | 1 |
 //! | `MASU_BACKGROUND` | `1`: a background thread, started by the first thread exit that leaves memory waiting in its heap, gives back what idle heaps (of exited threads) keep once its purge delay has passed, and collects live threads' frees into their pages; `0`: none | 1 |
@@ -91,6 +92,9 @@ pub struct Options {
     pub exit_hold_ms: u32,
     /// Remote frees chained per page before they are published (>= 1).
     pub remote_batch: u32,
+    /// Pages the epoch tick checks for other threads' frees
+    /// (`Config::full_rescan`).
+    pub full_rescan: u32,
     /// New pages prefer free slices that are still committed.
     pub committed_first: bool,
     /// Huge reservations grow with `mremap`.
@@ -142,6 +146,7 @@ const DEFAULTS: Options = Options {
     exit_retain_bytes: DEFAULT_EXIT_RETAIN,
     exit_hold_ms: DEFAULT_EXIT_HOLD_MS,
     remote_batch: Config::VIRTUAL_MEMORY.remote_batch,
+    full_rescan: Config::VIRTUAL_MEMORY.full_rescan as u32,
     committed_first: Config::VIRTUAL_MEMORY.committed_first,
     remap: true,
     cache_follows_huge: true,
@@ -172,6 +177,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     exit_retain_bytes: U,
     exit_hold_ms: U32,
     remote_batch: U32,
+    full_rescan: U32,
     committed_first: B,
     remap: B,
     cache_follows_huge: B,
@@ -205,6 +211,7 @@ impl OptionStore {
             exit_retain_bytes: AtomicUsize::new(d.exit_retain_bytes),
             exit_hold_ms: AtomicU32::new(d.exit_hold_ms),
             remote_batch: AtomicU32::new(d.remote_batch),
+            full_rescan: AtomicU32::new(d.full_rescan),
             committed_first: AtomicBool::new(d.committed_first),
             remap: AtomicBool::new(d.remap),
             cache_follows_huge: AtomicBool::new(d.cache_follows_huge),
@@ -239,6 +246,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             exit_retain_bytes: U::new(d.exit_retain_bytes),
             exit_hold_ms: U32::new(d.exit_hold_ms),
             remote_batch: U32::new(d.remote_batch),
+            full_rescan: U32::new(d.full_rescan),
             committed_first: B::new(d.committed_first),
             remap: B::new(d.remap),
             cache_follows_huge: B::new(d.cache_follows_huge),
@@ -271,6 +279,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             exit_retain_bytes: self.exit_retain_bytes.load(Relaxed),
             exit_hold_ms: self.exit_hold_ms.load(Relaxed),
             remote_batch: self.remote_batch.load(Relaxed),
+            full_rescan: self.full_rescan.load(Relaxed),
             committed_first: self.committed_first.load(Relaxed),
             remap: self.remap.load(Relaxed),
             cache_follows_huge: self.cache_follows_huge.load(Relaxed),
@@ -301,6 +310,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.exit_retain_bytes.store(o.exit_retain_bytes, Relaxed);
         self.exit_hold_ms.store(o.exit_hold_ms, Relaxed);
         self.remote_batch.store(o.remote_batch, Relaxed);
+        self.full_rescan.store(o.full_rescan, Relaxed);
         self.committed_first.store(o.committed_first, Relaxed);
         self.remap.store(o.remap, Relaxed);
         self.cache_follows_huge.store(o.cache_follows_huge, Relaxed);
@@ -610,6 +620,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_huge_purge_delay(huge_delay)
         .with_segment_cache(count, cache)
         .with_remote_batch(OPTIONS.remote_batch.load(Relaxed).max(1))
+        .with_full_rescan(OPTIONS.full_rescan.load(Relaxed) as usize)
         .with_committed_first(OPTIONS.committed_first.load(Relaxed))
         .with_cache_follows_huge(OPTIONS.cache_follows_huge.load(Relaxed))
         .with_huge_keep_slack(OPTIONS.huge_keep_slack.load(Relaxed))
@@ -724,6 +735,15 @@ pub(crate) fn parse_batch(s: &[u8]) -> Option<u32> {
     }
     let v = s.iter().fold(0u32, |v, &c| v * 10 + (c - b'0') as u32);
     (1..=0xffff).contains(&v).then_some(v)
+}
+
+/// A `MASU_FULL_RESCAN` value: a page count from 0 to 4096.
+pub(crate) fn parse_rescan(s: &[u8]) -> Option<u32> {
+    let s = s.trim_ascii();
+    if s == b"0" {
+        return Some(0);
+    }
+    parse_batch(s).filter(|&v| v <= 4096)
 }
 
 /// A `MASU_PAGE_BLOCKS` value: a block count from 4
@@ -844,6 +864,12 @@ pub(crate) fn load_from_env() {
         parse_batch,
         |v| o.remote_batch = v,
     );
+    read(
+        b"MASU_FULL_RESCAN\0",
+        "a page count from 0 to 4096",
+        parse_rescan,
+        |v| o.full_rescan = v,
+    );
     read(b"MASU_COMMITTED_FIRST\0", "0 or 1", parse_bool, |v| {
         o.committed_first = v
     });
@@ -923,6 +949,7 @@ pub(crate) fn load_from_env() {
             (" exit_retain=", o.exit_retain_bytes as u64),
             (" exit_hold=", o.exit_hold_ms as u64),
             (" remote_batch=", o.remote_batch as u64),
+            (" full_rescan=", o.full_rescan as u64),
             (" committed_first=", o.committed_first as u64),
             (" remap=", o.remap as u64),
             (" cache_follows_huge=", o.cache_follows_huge as u64),
@@ -969,6 +996,17 @@ mod tests {
         assert_eq!(parse_batch(b"99999999"), None);
         assert_eq!(parse_batch(b"-3"), None);
         assert_eq!(parse_batch(b""), None);
+    }
+
+    #[test]
+    fn full_rescan_parses_from_0_to_4096() {
+        assert_eq!(parse_rescan(b"0"), Some(0));
+        assert_eq!(parse_rescan(b" 0 "), Some(0));
+        assert_eq!(parse_rescan(b"4"), Some(4));
+        assert_eq!(parse_rescan(b"4096"), Some(4096));
+        assert_eq!(parse_rescan(b"4097"), None);
+        assert_eq!(parse_rescan(b""), None);
+        assert_eq!(parse_rescan(b"-1"), None);
     }
 
     #[test]
