@@ -54,6 +54,32 @@ fn tick_ms() -> f64 {
     res.tv_sec as f64 * 1e3 + res.tv_nsec as f64 / 1e6
 }
 
+/// What a burst of 8000 blocks of 6000 bytes left committed: the burst is
+/// made, handed to `free` (which drops it), then `work` runs in a loop, at
+/// most 10 s, until the committed bytes are back within 8 MiB of where they
+/// started. Returns the bytes committed before the burst, at its peak and
+/// at the end, and how long the work ran.
+fn committed_after_burst(
+    free: impl FnOnce(Vec<Vec<u8>>),
+    mut work: impl FnMut(),
+) -> (usize, usize, usize, Duration) {
+    let base = masu::os_stats().committed_bytes;
+    let burst: Vec<Vec<u8>> = (0..8000).map(|i| vec![i as u8; 6000]).collect();
+    let peak = masu::os_stats().committed_bytes;
+    assert!(
+        peak > base + (32 << 20),
+        "the burst committed too little: {base} then {peak}"
+    );
+    free(burst);
+    let t = Instant::now();
+    let mut last = peak;
+    while t.elapsed() < Duration::from_secs(10) && last >= base + (8 << 20) {
+        work();
+        last = masu::os_stats().committed_bytes;
+    }
+    (base, peak, last, t.elapsed())
+}
+
 #[test]
 fn a_thread_that_works_a_little_every_50_ms_gives_back_what_a_burst_left() {
     // Each bit of work comes more than a purge delay after the last: a
@@ -64,33 +90,17 @@ fn a_thread_that_works_a_little_every_50_ms_gives_back_what_a_burst_left() {
     // docs/results/issue11/periodic-work/).
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     masu::init();
-    let base = masu::os_stats().committed_bytes;
-    let burst: Vec<Vec<u8>> = (0..8000).map(|i| vec![i as u8; 6000]).collect();
-    let peak = masu::os_stats().committed_bytes;
-    drop(burst);
-    let t = Instant::now();
-    let mut last = peak;
-    while t.elapsed() < Duration::from_secs(10) {
+    let (base, peak, last, took) = committed_after_burst(drop, || {
         std::thread::sleep(Duration::from_millis(50));
         // A little work that reaches slow paths.
         let work: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 2000 + i * 16]).collect();
         assert!(work.iter().enumerate().all(|(i, w)| w[0] == i as u8));
-        drop(work);
-        last = masu::os_stats().committed_bytes;
-        if last < base + (8 << 20) {
-            break;
-        }
-    }
-    assert!(
-        peak > base + (32 << 20),
-        "the burst committed too little: {base} then {peak}"
-    );
+    });
     assert!(
         last < base + (8 << 20),
-        "kept {} KiB of the burst's {} KiB after {:?} of work every 50 ms",
+        "kept {} KiB of the burst's {} KiB after {took:?} of work every 50 ms",
         (last - base) >> 10,
         (peak - base) >> 10,
-        t.elapsed()
     );
 }
 
@@ -104,36 +114,22 @@ fn a_busy_thread_gives_back_a_burst_another_thread_freed() {
     // epoch tick now checks a few full pages for other threads' frees.
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     masu::init();
-    let base = masu::os_stats().committed_bytes;
-    let burst: Vec<Vec<u8>> = (0..8000).map(|i| vec![i as u8; 6000]).collect();
-    let peak = masu::os_stats().committed_bytes;
     // For the message only: `masu::stats()` sums the heaps it can read.
     let before = masu::stats().remote_frees_collected;
-    std::thread::spawn(move || drop(burst)).join().unwrap();
-    let t = Instant::now();
-    let mut last = peak;
     let mut k = 0usize;
-    while t.elapsed() < Duration::from_secs(10) {
+    let freer = |burst| std::thread::spawn(move || drop(burst)).join().unwrap();
+    let (base, peak, last, took) = committed_after_burst(freer, || {
         for _ in 0..100_000 {
             let v: Vec<u8> = Vec::with_capacity(16 + (k & 63) * 8);
             std::hint::black_box(&v);
             k += 1;
         }
-        last = masu::os_stats().committed_bytes;
-        if last < base + (8 << 20) {
-            break;
-        }
-    }
+    });
     let collected = masu::stats().remote_frees_collected.saturating_sub(before);
     assert!(
-        peak > base + (32 << 20),
-        "the burst committed too little: {base} then {peak}"
-    );
-    assert!(
         last < base + (8 << 20),
-        "kept {} KiB of the burst's {} KiB after {:?} of work ({collected} of its blocks collected)",
+        "kept {} KiB of the burst's {} KiB after {took:?} of work ({collected} of its blocks collected)",
         (last - base) >> 10,
         (peak - base) >> 10,
-        t.elapsed()
     );
 }
