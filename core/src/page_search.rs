@@ -137,6 +137,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if (*page).has_remote() {
                     self.merge_and_fold(page);
                     if Page::used_of(page) == 0 {
+                        if page == self.rescan.mark {
+                            // It will not come round: the next page marks.
+                            self.rescan.mark = ptr::null_mut();
+                        }
                         self.free_any_page(page);
                     }
                 }
