@@ -132,11 +132,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// before `now` what goes had to be due: 0, or at a waking, the time
     /// since the second waking before it. What was due then has been left
     /// through two holds and the work after each, which did not take it
-    /// back; it goes now. (Not what was due at the waking just before: a
-    /// program whose bursts alternate between two sets of memory pages
-    /// would then fault one set in again at every burst.) Without that, a heap whose slow paths came regularly more
-    /// than a delay apart (a program that does a little work every 50 ms)
-    /// took each for a waking and never purged what an earlier burst left.
+    /// back; it goes now. Without that, a heap whose slow paths came
+    /// regularly more than a delay apart (a program that does a little work
+    /// every 50 ms) took each for a waking and never purged what an earlier
+    /// burst left. (Not what was due at the waking just before: a program
+    /// whose bursts alternate between two sets of memory pages would then
+    /// fault one set in again at every burst.)
     fn look_at_purge_queue(&mut self, now: u64) -> Option<u64> {
         let delay = self.config.purge_delay;
         if !self.config.wake_keep || delay == u32::MAX {
@@ -147,9 +148,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // clock (the std shim's ticks every 4 ms) jumps by a tick between
         // looks only microseconds apart, and under a delay shorter than its
         // tick every tick looked like a pause, so the queue stayed held and
-        // nothing was ever purged.
-        // (The tick is asked only past the delay: a busy heap's looks are
-        // a tick apart at most.)
+        // nothing was ever purged. (The tick is asked only past the delay:
+        // a busy heap's looks are a tick apart at most.)
         let gap = now.wrapping_sub(last);
         // A longer hold (`hold_purges`) is kept.
         if gap > delay as u64
