@@ -140,6 +140,19 @@ pub struct Config {
     /// blocks of many medium sizes keeps less memory. Without effect with
     /// `checks` or `secure`, and without the `arenas` feature.
     pub arena_above: usize,
+    /// Requests of more than this many bytes (after rounding to their
+    /// alignment) take every second size class: 4 classes for each
+    /// doubling of size instead of 8, so a block is at most 25 % larger
+    /// than asked instead of 12.5 %, and half as many classes each keep a
+    /// page of their own. A program with few live blocks spread over many
+    /// medium and large sizes keeps a partly used page for each size it
+    /// meets; with half the classes it keeps half the pages (mimalloc and
+    /// jemalloc have 4 classes a doubling). At least
+    /// [`DIRECT_MAX`](crate::size_class::DIRECT_MAX), whose requests the
+    /// fast path's table classes; `usize::MAX`: 8 classes a doubling
+    /// throughout (the region presets, whose requests above 1 KiB are
+    /// mostly direct blocks).
+    pub coarse_above: usize,
 }
 
 impl Config {
@@ -168,6 +181,7 @@ impl Config {
         wake_keep: true,
         full_rescan: 0,
         arena_above: 0,
+        coarse_above: usize::MAX,
     };
 
     /// For fixed regions where every byte counts: [`Config::FIXED_REGION`]
@@ -207,6 +221,7 @@ impl Config {
         wake_keep: true,
         full_rescan: 0,
         arena_above: 0,
+        coarse_above: usize::MAX,
     };
 
     /// For a virtual-memory OS: 4 MiB segments of 64 KiB slices.
@@ -232,6 +247,7 @@ impl Config {
         wake_keep: true,
         full_rescan: 4,
         arena_above: 0,
+        coarse_above: 1024,
     };
 
     /// Usable bytes of the live block at `ptr` of any heap built with this
@@ -354,6 +370,13 @@ impl Config {
         self
     }
 
+    /// This config with [`Config::coarse_above`] set to `bytes` (at least
+    /// [`DIRECT_MAX`](crate::size_class::DIRECT_MAX); `usize::MAX`: never).
+    pub const fn with_coarse_above(mut self, bytes: usize) -> Self {
+        self.coarse_above = bytes;
+        self
+    }
+
     /// This config with [`Config::page_blocks`] set to `blocks` (at least
     /// [`MIN_BLOCKS_PER_PAGE`]).
     pub const fn with_page_blocks(mut self, blocks: usize) -> Self {
@@ -414,6 +437,8 @@ pub(crate) struct Geometry {
     pub class_slices: [u8; CLASS_COUNT],
     /// Largest span, in slices, placed inside a normal segment.
     pub max_large_slices: usize,
+    /// [`Config::coarse_above`].
+    pub coarse_above: usize,
 }
 
 /// Bytes of a normal segment's header: the segment fields plus one page
@@ -430,7 +455,10 @@ impl Geometry {
     pub fn small_class(&self, size: usize, align: usize) -> Option<usize> {
         let rounded = crate::size_class::request_bytes(size, align);
         if rounded <= self.max_small_size && align <= self.slice_size {
-            Some(crate::size_class::class_of(rounded))
+            // Above `coarse_above` only the odd classes (the larger of each
+            // pair) serve; the last class served is odd then (`new`).
+            let coarse = (rounded > self.coarse_above) as usize;
+            Some(crate::size_class::class_of(rounded) | coarse)
         } else {
             None
         }
@@ -483,9 +511,21 @@ impl Geometry {
             }
             c += 1;
         }
+        // With coarse classes only odd classes above `coarse_above` serve:
+        // an even last class would round up to one with no pages, so its
+        // requests become large spans instead.
+        let last = crate::size_class::class_of(max_small_size);
+        if last % 2 == 0 && max_small_size > config.coarse_above {
+            class_slices[last] = 0;
+            max_small_size = class_size(last - 1);
+        }
         assert!(
             max_small_size >= 64,
             "masu: segment too small to hold a page of 64-byte blocks"
+        );
+        assert!(
+            config.coarse_above >= crate::size_class::DIRECT_MAX,
+            "masu: coarse_above below 1024"
         );
         let max_large_slices = if usable / 2 > 1 { usable / 2 } else { 1 };
         Geometry {
@@ -498,6 +538,7 @@ impl Geometry {
             max_small_size,
             class_slices,
             max_large_slices,
+            coarse_above: config.coarse_above,
         }
     }
 }
@@ -544,6 +585,32 @@ mod tests {
             assert!(config.page_blocks >= MIN_BLOCKS_PER_PAGE);
             assert_eq!(served, class_of(g.max_small_size) + 1);
         }
+    }
+
+    #[test]
+    fn coarse_classes_stop_at_the_last_class_served() {
+        // Whatever the last class 8 classes a doubling would serve (odd or
+        // even: it follows `page_blocks`), with coarse classes the last one
+        // is odd, and every request up to it gets a class that has pages
+        // and holds it, never the class after the last (which has none).
+        let mut even_last = 0;
+        for blocks in 4..=64 {
+            let config = Config::VIRTUAL_MEMORY.with_page_blocks(blocks);
+            let fine = Geometry::new(&config.with_coarse_above(usize::MAX));
+            even_last += (class_of(fine.max_small_size) % 2 == 0) as usize;
+            let g = Geometry::new(&config);
+            let last = class_of(g.max_small_size);
+            assert_eq!(last % 2, 1, "{blocks}");
+            for size in (1..=g.max_small_size).step_by(97).chain([g.max_small_size]) {
+                let c = g.small_class(size, 8).unwrap();
+                assert!(c <= last && g.class_slices[c] != 0, "{blocks}: {size}");
+                assert!(class_size(c) >= size);
+                let fine = class_of(crate::size_class::request_bytes(size, 8));
+                assert_eq!(c, if size > 1024 { fine | 1 } else { fine });
+            }
+            assert_eq!(g.small_class(g.max_small_size + 1, 8), None);
+        }
+        assert!(even_last > 0, "no geometry had an even last class");
     }
 
     #[test]

@@ -32,8 +32,10 @@ pub enum Geometry {
     /// `Config::FIXED_REGION` with purge delay 0 and no segment cache.
     FixedRegionEager,
     /// `Config::FIXED_REGION` with every request in segments (no direct
-    /// blocks) and, in a build with the `arenas` feature, requests of
-    /// 1–32 KiB in the heap's arenas (`Config::arena_above`).
+    /// blocks), 4 size classes a doubling above 1 KiB
+    /// (`Config::coarse_above`, as in the std shim) and, in a build with
+    /// the `arenas` feature, requests of 1–32 KiB in the heap's arenas
+    /// (`Config::arena_above`).
     FixedRegionArenas,
 }
 
@@ -48,6 +50,7 @@ impl Geometry {
                 .with_segment_cache(0, 0),
             Geometry::FixedRegionArenas => Config::FIXED_REGION
                 .with_direct_above(usize::MAX)
+                .with_coarse_above(1024)
                 .with_arena_above(1024),
         }
     }

@@ -44,6 +44,7 @@ const PARSED: Options = Options {
     idle_hold_ms: 300,
     wake_keep: false,
     arena_above: 0,
+    coarse_above: 4096,
     memory_limit: 512 << 20,
     quarantine_bytes: 64 << 10,
     guard_pages: false,

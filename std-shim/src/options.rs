@@ -9,6 +9,7 @@
 //! | `MASU_CACHE_FOLLOWS_HUGE` | `1`: the cache may also hold as many committed bytes as the heap's live huge blocks take; `0`: `MASU_LARGE_CACHE` alone | 1 |
 //! | `MASU_PAGE_BLOCKS` | the fewest blocks a page of a size class holds, 4 to 64 (read when a heap is made): fewer make smaller pages for the large classes, so classes with few live blocks hold less memory; more make fewer pages to set up | 4 |
 //! | `MASU_ARENA_ABOVE` | with the `arenas` feature: requests of more than this many bytes, up to 32 KiB and aligned to at most 16, go to the heap's arenas, a coalescing store shared by all their sizes, instead of the size classes (`K` suffix; read when a heap is made): a program with few live blocks of many medium sizes keeps less memory; `0`: none; without effect with `checks` or `secure`; without the feature only `0` is taken | 0 |
+//! | `MASU_COARSE_ABOVE` | requests of more than this many bytes (1024 or more; `K` suffix) take every second size class: 4 classes a doubling instead of 8, so a block is at most 25 % larger than asked instead of 12.5 %, and a program with few live blocks of many sizes keeps half as many partly used pages (read when a heap is made); `0`: 8 classes a doubling throughout | 1K |
 //! | `MASU_HUGE_KEEP_SLACK` | `1`: a cached huge segment reused for a smaller block keeps its committed memory past the block until `MASU_HUGE_PURGE_DELAY` has passed; `0`: up to the block's size of it becomes the block's usable size and the rest is decommitted at once | 1 |
 //! | `MASU_EXIT_RETAIN` | bytes of free committed memory a thread's heap may keep at the thread's exit for the next thread that adopts it (`K`, `M`, `G`); above it, everything free is decommitted then; `0` decommits everything at exit (as before 0.2) | 64M |
 //! | `MASU_EXIT_HOLD` | milliseconds after a thread's exit during which its heap's free memory is not purged for its delay (only by `collect(true)`, or `MASU_EXIT_RETAIN`'s bound at the exit), so that a thread started meanwhile adopts it as it was; `0`: purged for its delay from the exit on, as before; `-1` never | 300 |
@@ -109,6 +110,9 @@ pub struct Options {
     /// Requests above this many bytes (up to `ARENA_MAX`) go to arenas
     /// (`Config::arena_above`; 0: none).
     pub arena_above: usize,
+    /// Requests above this many bytes take every second size class
+    /// (`Config::coarse_above`; 0: never).
+    pub coarse_above: usize,
     /// The background purger of idle heaps.
     pub background: bool,
     /// The purger discards the insides of free blocks of idle live heaps.
@@ -153,6 +157,7 @@ const DEFAULTS: Options = Options {
     huge_keep_slack: true,
     page_blocks: Config::VIRTUAL_MEMORY.page_blocks as u32,
     arena_above: Config::VIRTUAL_MEMORY.arena_above,
+    coarse_above: Config::VIRTUAL_MEMORY.coarse_above,
     background: true,
     idle_discard: true,
     idle_hold_ms: DEFAULT_IDLE_HOLD_MS,
@@ -184,6 +189,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     huge_keep_slack: B,
     page_blocks: U32,
     arena_above: U,
+    coarse_above: U,
     background: B,
     idle_discard: B,
     idle_hold_ms: U32,
@@ -218,6 +224,7 @@ impl OptionStore {
             huge_keep_slack: AtomicBool::new(d.huge_keep_slack),
             page_blocks: AtomicU32::new(d.page_blocks),
             arena_above: AtomicUsize::new(d.arena_above),
+            coarse_above: AtomicUsize::new(d.coarse_above),
             background: AtomicBool::new(d.background),
             idle_discard: AtomicBool::new(d.idle_discard),
             idle_hold_ms: AtomicU32::new(d.idle_hold_ms),
@@ -253,6 +260,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             huge_keep_slack: B::new(d.huge_keep_slack),
             page_blocks: U32::new(d.page_blocks),
             arena_above: U::new(d.arena_above),
+            coarse_above: U::new(d.coarse_above),
             background: B::new(d.background),
             idle_discard: B::new(d.idle_discard),
             idle_hold_ms: U32::new(d.idle_hold_ms),
@@ -286,6 +294,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             huge_keep_slack: self.huge_keep_slack.load(Relaxed),
             page_blocks: self.page_blocks.load(Relaxed),
             arena_above: self.arena_above.load(Relaxed),
+            coarse_above: self.coarse_above.load(Relaxed),
             background: self.background.load(Relaxed),
             idle_discard: self.idle_discard.load(Relaxed),
             idle_hold_ms: self.idle_hold_ms.load(Relaxed),
@@ -317,6 +326,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.huge_keep_slack.store(o.huge_keep_slack, Relaxed);
         self.page_blocks.store(o.page_blocks, Relaxed);
         self.arena_above.store(o.arena_above, Relaxed);
+        self.coarse_above.store(o.coarse_above, Relaxed);
         self.background.store(o.background, Relaxed);
         self.idle_discard.store(o.idle_discard, Relaxed);
         self.idle_hold_ms.store(o.idle_hold_ms, Relaxed);
@@ -627,6 +637,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_wake_keep(OPTIONS.wake_keep.load(Relaxed))
         .with_page_blocks(OPTIONS.page_blocks.load(Relaxed) as usize)
         .with_arena_above(OPTIONS.arena_above.load(Relaxed))
+        .with_coarse_above(OPTIONS.coarse_above.load(Relaxed))
         .with_quarantine(OPTIONS.quarantine_bytes.load(Relaxed))
         .with_seed(seed)
 }
@@ -756,6 +767,16 @@ pub(crate) fn parse_page_blocks(s: &[u8]) -> Option<u32> {
 /// the `arenas` feature (another value would be ignored in silence).
 pub(crate) fn parse_arena_above(s: &[u8]) -> Option<usize> {
     parse_size(s).filter(|&v| v == 0 || cfg!(feature = "arenas"))
+}
+
+/// A `MASU_COARSE_ABOVE` value: a byte count of at least 1024
+/// (`masu_core::size_class::DIRECT_MAX`, whose requests the fast path's
+/// table classes), or 0 for never (`usize::MAX`).
+pub(crate) fn parse_coarse_above(s: &[u8]) -> Option<usize> {
+    match parse_size(s)? {
+        0 => Some(usize::MAX),
+        v => (v >= masu_core::size_class::DIRECT_MAX).then_some(v),
+    }
 }
 
 /// Parses a switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
@@ -892,6 +913,12 @@ pub(crate) fn load_from_env() {
         parse_arena_above,
         |v| o.arena_above = v,
     );
+    read(
+        b"MASU_COARSE_ABOVE\0",
+        "a byte count of at least 1024 (K suffix), 0 for never",
+        parse_coarse_above,
+        |v| o.coarse_above = v,
+    );
     read(b"MASU_BACKGROUND\0", "0 or 1", parse_bool, |v| {
         o.background = v
     });
@@ -956,6 +983,15 @@ pub(crate) fn load_from_env() {
             (" huge_keep_slack=", o.huge_keep_slack as u64),
             (" page_blocks=", o.page_blocks as u64),
             (" arena_above=", o.arena_above as u64),
+            // 0 for never, as the variable takes it.
+            (
+                " coarse_above=",
+                if o.coarse_above == usize::MAX {
+                    0
+                } else {
+                    o.coarse_above as u64
+                },
+            ),
             (" background=", o.background as u64),
             (" idle_discard=", o.idle_discard as u64),
             (" idle_hold=", o.idle_hold_ms as u64),
@@ -1007,6 +1043,16 @@ mod tests {
         assert_eq!(parse_rescan(b"4097"), None);
         assert_eq!(parse_rescan(b""), None);
         assert_eq!(parse_rescan(b"-1"), None);
+    }
+
+    #[test]
+    fn coarse_above_takes_1024_and_up_or_0_for_never() {
+        assert_eq!(parse_coarse_above(b"1024"), Some(1024));
+        assert_eq!(parse_coarse_above(b"2K"), Some(2048));
+        assert_eq!(parse_coarse_above(b"0"), Some(usize::MAX));
+        assert_eq!(parse_coarse_above(b"1023"), None);
+        assert_eq!(parse_coarse_above(b"x"), None);
+        assert_eq!(parse_coarse_above(b""), None);
     }
 
     #[test]
