@@ -344,7 +344,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 self.release_arena(seg);
             } else if !(*seg).in_purge_queue {
                 (*seg).dirtied_at = self.now();
-                self.lists.purge_enqueue(seg);
+                self.queue_purge(seg);
             }
         }
     }
@@ -448,7 +448,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if !force
                 && !Self::delay_passed_by(self.config.purge_delay, now, (*seg).dirtied_at, lag)
             {
-                self.lists.purge_enqueue(seg);
+                self.queue_purge(seg);
                 return;
             }
             // The free block's header, links and footer stay.

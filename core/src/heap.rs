@@ -188,6 +188,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Panics when `remote_batch` is 0.
     pub fn set_policy(&mut self, config: &Config) {
         assert!(config.remote_batch >= 1, "masu: remote_batch below 1");
+        let delays = (config.purge_delay, config.huge_purge_delay);
+        let resort = delays != (self.config.purge_delay, self.config.huge_purge_delay);
         let c = &mut self.config;
         c.purge_delay = config.purge_delay;
         c.huge_purge_delay = config.huge_purge_delay;
@@ -198,6 +200,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         c.remote_batch = config.remote_batch;
         c.quarantine_bytes = config.quarantine_bytes;
         self.pages.set_keep_lone(config.purge_delay != 0);
+        if resort {
+            // The purge queue is in the order purges fall due, which the
+            // delays decide.
+            self.requeue_purges();
+        }
     }
 
     /// Takes the `Os`'s policy (see [`Os::policy`]) if it changed since the

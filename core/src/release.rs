@@ -102,7 +102,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// The purge delay of `seg`: `huge_purge_delay` for a huge segment
     /// (only cached ones are purged), `purge_delay` for the others.
-    fn delay_of(&self, seg: *mut Segment) -> u32 {
+    pub(crate) fn delay_of(&self, seg: *mut Segment) -> u32 {
         // SAFETY: callers pass a live segment of ours.
         if unsafe { (*seg).kind } == SegmentKind::Huge {
             self.config.huge_purge_delay
@@ -212,17 +212,47 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             // SAFETY: queued segments are live and ours.
             let dirtied_at = unsafe { (*seg).dirtied_at };
-            if Self::delay_passed_by(self.delay_of(seg), now, dirtied_at, lag) {
-                self.purge_segment_lagging(seg, false, lag);
-            } else {
-                // Nothing in it is due yet: move it behind the others.
-                // SAFETY: as above.
-                unsafe {
-                    self.lists.purge_remove(seg);
-                    self.lists.purge_enqueue(seg);
-                }
+            if !Self::delay_passed_by(self.delay_of(seg), now, dirtied_at, lag) {
+                // The queue is in the order purges fall due: none behind
+                // the first is due before it.
+                return;
             }
+            self.purge_segment_lagging(seg, false, lag);
         }
+    }
+
+    /// Queues every segment of the purge queue again, in the order its
+    /// purges fall due under the delays now configured.
+    pub(crate) fn requeue_purges(&mut self) {
+        let mut queued = self.lists.purge_first();
+        self.lists.purge_clear();
+        while !queued.is_null() {
+            // SAFETY: the segments that were queued are live and ours; the
+            // link is read before the segment is queued again.
+            let next = unsafe { (*queued).purge_next };
+            // SAFETY: as above.
+            unsafe { (*queued).in_purge_queue = false };
+            self.queue_purge(queued);
+            queued = next;
+        }
+    }
+
+    /// Queues `seg` for purging (unless it is queued) where its purge falls
+    /// due: `dirtied_at` plus its delay ([`Heap::delay_of`]).
+    pub(crate) fn queue_purge(&mut self, seg: *mut Segment) {
+        let (delay, huge_delay) = (self.config.purge_delay, self.config.huge_purge_delay);
+        let due = move |s: *mut Segment| {
+            // SAFETY: the queue holds live segments of ours, and `seg` is one.
+            let (at, kind) = unsafe { ((*s).dirtied_at, (*s).kind) };
+            let d = if kind == SegmentKind::Huge {
+                huge_delay
+            } else {
+                delay
+            };
+            at.wrapping_add(d as u64)
+        };
+        // SAFETY: `seg` is a live segment of ours.
+        unsafe { self.lists.purge_enqueue(seg, due) };
     }
 
     /// Examines every segment of the purge queue once (`collect(false)`,
@@ -272,7 +302,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                         lag,
                     )
                 {
-                    self.lists.purge_enqueue(seg);
+                    self.queue_purge(seg);
                     return;
                 }
                 let keep = if (*seg).cached {
@@ -335,7 +365,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
             if let Some(age) = oldest_waiting {
                 (*seg).dirtied_at = now.wrapping_sub(age as u64);
-                self.lists.purge_enqueue(seg);
+                self.queue_purge(seg);
             }
         }
     }
@@ -408,7 +438,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             0 => self.purge_segment(seg, true),
             u32::MAX => {}
             // SAFETY: `seg` is live and ours.
-            _ => unsafe { self.lists.purge_enqueue(seg) },
+            _ => self.queue_purge(seg),
         }
     }
 

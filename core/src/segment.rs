@@ -519,7 +519,10 @@ impl SegmentList {
     }
 }
 
-/// A FIFO of segments through `purge_next`/`purge_prev`.
+/// The segments waiting for a purge, through `purge_next`/`purge_prev`,
+/// in the order their purges fall due (earliest first; segments due at
+/// the same time in the order they came): the heap looks only at the first
+/// to know whether any is due.
 pub(crate) struct PurgeQueue {
     pub first: *mut Segment,
     pub last: *mut Segment,
@@ -531,26 +534,38 @@ impl PurgeQueue {
         last: ptr::null_mut(),
     };
 
-    /// Appends `s` unless it is queued already.
+    /// Queues `s`, unless it is queued already, behind every queued
+    /// segment whose purge is not due later than its own (`due`: when a
+    /// segment's purge falls due, on a clock that may wrap). The search
+    /// starts at the back: a segment's purge is most often due last.
     ///
     /// # Safety
     /// `s` is a live segment.
-    pub unsafe fn enqueue(&mut self, s: *mut Segment) {
+    pub unsafe fn enqueue(&mut self, s: *mut Segment, due: impl Fn(*mut Segment) -> u64) {
         // SAFETY: the caller guarantees `s` and the queued segments are live.
         unsafe {
             if (*s).in_purge_queue {
                 return;
             }
-            (*s).in_purge_queue = true;
-            (*s).purge_next = ptr::null_mut();
-            (*s).purge_prev = self.last;
-            if self.last.is_null() {
-                self.first = s;
-            } else {
-                (*self.last).purge_next = s;
+            let at = due(s);
+            let mut prev = self.last;
+            while !prev.is_null() && due_before(at, due(prev)) {
+                prev = (*prev).purge_prev;
             }
+            let next = if prev.is_null() {
+                core::mem::replace(&mut self.first, s)
+            } else {
+                core::mem::replace(&mut (*prev).purge_next, s)
+            };
+            if next.is_null() {
+                self.last = s;
+            } else {
+                (*next).purge_prev = s;
+            }
+            (*s).in_purge_queue = true;
+            (*s).purge_prev = prev;
+            (*s).purge_next = next;
         }
-        self.last = s;
     }
 
     /// Removes `s` if queued.
@@ -583,9 +598,73 @@ impl PurgeQueue {
     }
 }
 
+/// True when a time `a` comes before `b` on a clock that may wrap (they
+/// are less than half its range apart).
+pub(crate) fn due_before(a: u64, b: u64) -> bool {
+    (b.wrapping_sub(a) as i64) > 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The dues of the queue's segments, front to back (7 of them).
+    fn order(q: &PurgeQueue) -> [u64; 7] {
+        let mut v = [0; 7];
+        let (mut s, mut n) = (q.first, 0);
+        while !s.is_null() {
+            // SAFETY: the test's segments live until its end.
+            unsafe {
+                v[n] = (*s).dirtied_at;
+                n += 1;
+                let next = (*s).purge_next;
+                assert_eq!(next.is_null(), s == q.last);
+                if !next.is_null() {
+                    assert_eq!((*next).purge_prev, s);
+                }
+                s = next;
+            }
+        }
+        assert_eq!(n, 7);
+        v
+    }
+
+    #[test]
+    fn the_purge_queue_keeps_the_order_purges_fall_due_in() {
+        let res = || Reservation {
+            base: ptr::null_mut(),
+            size: 0,
+            align: 0,
+        };
+        // Dues on a clock about to wrap: `MAX - 1` comes before 2.
+        let dues = [7, u64::MAX - 1, 2, 7, 5, 9, u64::MAX - 1];
+        let mut segs = dues.map(|_| Segment::blank(res(), 0));
+        // Every pointer from one base, so that none invalidates another.
+        let base = segs.as_mut_ptr();
+        let seg: [*mut Segment; 7] = core::array::from_fn(|i| base.wrapping_add(i));
+        let mut q = PurgeQueue::EMPTY;
+        for (&s, &d) in seg.iter().zip(&dues) {
+            // SAFETY: live segments, each queued once.
+            unsafe {
+                (*s).dirtied_at = d;
+                q.enqueue(s, |s| (*s).dirtied_at);
+            }
+        }
+        assert_eq!(order(&q), [u64::MAX - 1, u64::MAX - 1, 2, 5, 7, 7, 9]);
+        // Equal dues keep the order they came in.
+        assert_eq!(q.first, seg[1]);
+        // Queued already: nothing moves; removed, it is queued again in place.
+        let third = seg[2];
+        // SAFETY: as above.
+        unsafe {
+            q.enqueue(third, |_| 100);
+            assert_eq!(order(&q), [u64::MAX - 1, u64::MAX - 1, 2, 5, 7, 7, 9]);
+            q.remove(third);
+            (*third).dirtied_at = 8;
+            q.enqueue(third, |s| (*s).dirtied_at);
+        }
+        assert_eq!(order(&q), [u64::MAX - 1, u64::MAX - 1, 5, 7, 7, 8, 9]);
+    }
 
     #[test]
     fn run_starts_finds_only_full_runs() {

@@ -213,13 +213,24 @@ impl SegmentLists {
         self.cache_bytes -= len;
     }
 
-    /// Queues `seg` for purging, at the back, unless it is queued.
+    /// Queues `seg` for purging, unless it is queued, in the order the
+    /// purges fall due (`due`; see [`PurgeQueue::enqueue`]).
     ///
     /// # Safety
     /// `seg` is a live segment of the heap.
-    pub(crate) unsafe fn purge_enqueue(&mut self, seg: *mut Segment) {
+    pub(crate) unsafe fn purge_enqueue(
+        &mut self,
+        seg: *mut Segment,
+        due: impl Fn(*mut Segment) -> u64,
+    ) {
         // SAFETY: guaranteed by the caller.
-        unsafe { self.purge.enqueue(seg) }
+        unsafe { self.purge.enqueue(seg, due) }
+    }
+
+    /// Empties the purge queue without touching its segments: the caller
+    /// clears their `in_purge_queue` and queues them again.
+    pub(crate) fn purge_clear(&mut self) {
+        self.purge = PurgeQueue::EMPTY;
     }
 
     /// Takes `seg` out of the purge queue if it is queued.

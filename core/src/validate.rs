@@ -341,12 +341,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return Err("the cache's length is not its count");
         }
         let mut seg = self.lists.purge_first();
+        let mut last_due = None;
         while !seg.is_null() {
             // SAFETY: queued segments are live and ours.
             unsafe {
                 if !(*seg).in_purge_queue {
                     return Err("a segment in the purge queue is not flagged in it");
                 }
+                let due = (*seg).dirtied_at.wrapping_add(self.delay_of(seg) as u64);
+                if last_due.is_some_and(|last| crate::segment::due_before(due, last)) {
+                    return Err("the purge queue is not in the order its purges fall due");
+                }
+                last_due = Some(due);
                 seg = (*seg).purge_next;
             }
         }
