@@ -546,6 +546,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             let seg = (page as *mut u8).sub(size_of::<Segment>()) as *mut Segment;
             (*page).class = PageClass::UNUSED;
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            crate::secure::mark_unused(&mut *page);
             (*page).owner.store(OWNER_SLOW, Ordering::Relaxed);
             self.lists.remove_huge(seg);
             // Queued for its slack (`huge_keep_slack`): `cache_put` queues

@@ -398,6 +398,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 (*Segment::page(seg, idx + k)).slice_offset = 0;
             }
             (*page).class = PageClass::UNUSED;
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
+            crate::secure::mark_unused(&mut *page);
             (*page).flags = PageFlags::EMPTY;
             Page::set_free(page, ptr::null_mut());
             Page::set_local_free(page, ptr::null_mut());

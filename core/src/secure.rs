@@ -42,25 +42,18 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
             );
         }
         let page = Segment::page_of(seg, ptr);
-        let (class, start, block_size) =
-            ((*page).class, (*page).start as usize, (*page).block_size);
+        let (start, block_size) = ((*page).start as usize, (*page).block_size);
         let p = ptr as usize;
-        let magic = (*page).div_magic;
-        if class == PageClass::UNUSED {
-            foreign(
-                ptr,
-                "its page is not in use (freed twice, or never handed out)",
-                start,
-            );
-        }
+        // One test for three faults. A descriptor that does not start a
+        // page in use has `span_bytes` 0 (`mark_unused`; checked by
+        // `check_invariants`). A span's one block has `reserved` 1, so the
+        // only offset below `span_bytes` that is a multiple of the block
+        // size its fields were derived from is 0, whatever size it was
+        // resized to in place since (past 2^32 bytes, `span_bytes`
+        // saturates below the offset).
         let off = p.wrapping_sub(start);
-        let misplaced = if class.is_span() {
-            off != 0
-        } else {
-            off >= (*page).span_bytes as usize || !is_multiple(off, magic)
-        };
-        if misplaced {
-            foreign(ptr, "not at the start of a block", start);
+        if off >= (*page).span_bytes as usize || !is_multiple(off, (*page).div_magic) {
+            misplaced(ptr, page);
         }
         // The tag alone decides: another thread's free of the block may
         // wait in that thread's batch, on no list yet (a correct program's
@@ -115,6 +108,32 @@ const fn divisor_magic(d: usize) -> u64 {
 #[inline(always)]
 fn is_multiple(n: usize, magic: u64) -> bool {
     (n as u64).wrapping_mul(magic) < magic
+}
+
+/// Reports a free that [`check_free`] found at no block's start: of a page
+/// not in use, or inside a block.
+///
+/// # Safety
+/// `page` is a page descriptor of a segment of ours.
+#[cold]
+#[inline(never)]
+unsafe fn misplaced(ptr: *mut u8, page: *const Page) -> ! {
+    // SAFETY: guaranteed by the caller.
+    let (class, start) = unsafe { ((*page).class, (*page).start as usize) };
+    if class == PageClass::UNUSED {
+        foreign(
+            ptr,
+            "its page is not in use (freed twice, or never handed out)",
+            start,
+        );
+    }
+    foreign(ptr, "not at the start of a block", start)
+}
+
+/// A page that goes out of use keeps no block: every free into it is
+/// reported (see [`check_free`]).
+pub(crate) fn mark_unused(page: &mut Page) {
+    page.span_bytes = 0;
 }
 
 #[cold]

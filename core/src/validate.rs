@@ -288,6 +288,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     if (*d).class != PageClass::UNUSED || (*d).slice_offset != 0 {
                         return Err("a free slice's descriptor is not unused");
                     }
+                    // `secure`'s free check takes no block there (`check_free`).
+                    #[cfg(all(feature = "secure", not(feature = "checks")))]
+                    if (*d).span_bytes != 0 {
+                        return Err("a free slice's descriptor has a block span");
+                    }
                     i += 1;
                     continue;
                 }
@@ -305,6 +310,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                         || (*inner).slice_offset as usize != k * core::mem::size_of::<Page>()
                     {
                         return Err("a page's interior descriptor does not point back to it");
+                    }
+                    #[cfg(all(feature = "secure", not(feature = "checks")))]
+                    if (*inner).span_bytes != 0 {
+                        return Err("a page's interior descriptor has a block span");
                     }
                 }
                 match (*d).class {
