@@ -490,6 +490,10 @@ impl Geometry {
             config.segment_shift < usize::BITS - 2,
             "masu: segment_shift too large"
         );
+        assert!(
+            config.coarse_above >= crate::size_class::DIRECT_MAX,
+            "masu: coarse_above below 1024"
+        );
         let segment_size = 1usize << config.segment_shift;
         let slice_size = 1usize << config.slice_shift;
         let slice_count = segment_size / slice_size;
@@ -522,10 +526,6 @@ impl Geometry {
         assert!(
             max_small_size >= 64,
             "masu: segment too small to hold a page of 64-byte blocks"
-        );
-        assert!(
-            config.coarse_above >= crate::size_class::DIRECT_MAX,
-            "masu: coarse_above below 1024"
         );
         let max_large_slices = if usable / 2 > 1 { usable / 2 } else { 1 };
         Geometry {

@@ -102,13 +102,19 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// The purge delay of `seg`: `huge_purge_delay` for a huge segment
     /// (only cached ones are purged), `purge_delay` for the others.
-    pub(crate) fn delay_of(&self, seg: *mut Segment) -> u32 {
-        // SAFETY: callers pass a live segment of ours.
-        if unsafe { (*seg).kind } == SegmentKind::Huge {
-            self.config.huge_purge_delay
-        } else {
-            self.config.purge_delay
-        }
+    fn delay_of(&self, seg: *mut Segment) -> u32 {
+        delay_for(seg, self.purge_delays())
+    }
+
+    /// `purge_delay` and `huge_purge_delay`.
+    fn purge_delays(&self) -> (u32, u32) {
+        (self.config.purge_delay, self.config.huge_purge_delay)
+    }
+
+    /// When the purge of `seg` falls due: `dirtied_at` plus its delay (the
+    /// purge queue's order).
+    pub(crate) fn purge_due_at(&self, seg: *mut Segment) -> u64 {
+        due_at(seg, self.purge_delays())
     }
 
     /// The owner's [`Heap::purge_due`], which leaves the queue alone for a
@@ -238,21 +244,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Queues `seg` for purging (unless it is queued) where its purge falls
-    /// due: `dirtied_at` plus its delay ([`Heap::delay_of`]).
+    /// due ([`Heap::purge_due_at`]).
     pub(crate) fn queue_purge(&mut self, seg: *mut Segment) {
-        let (delay, huge_delay) = (self.config.purge_delay, self.config.huge_purge_delay);
-        let due = move |s: *mut Segment| {
-            // SAFETY: the queue holds live segments of ours, and `seg` is one.
-            let (at, kind) = unsafe { ((*s).dirtied_at, (*s).kind) };
-            let d = if kind == SegmentKind::Huge {
-                huge_delay
-            } else {
-                delay
-            };
-            at.wrapping_add(d as u64)
-        };
-        // SAFETY: `seg` is a live segment of ours.
-        unsafe { self.lists.purge_enqueue(seg, due) };
+        let delays = self.purge_delays();
+        // SAFETY: `seg` is a live segment of ours, as are the queued ones
+        // that `due_at` reads.
+        unsafe { self.lists.purge_enqueue(seg, |s| due_at(s, delays)) };
     }
 
     /// Examines every segment of the purge queue once (`collect(false)`,
@@ -519,6 +516,23 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             }
         }
     }
+}
+
+/// The purge delay of `seg` under `(purge_delay, huge_purge_delay)`.
+fn delay_for(seg: *mut Segment, (delay, huge_delay): (u32, u32)) -> u32 {
+    // SAFETY: callers pass a live segment of the heap.
+    if unsafe { (*seg).kind } == SegmentKind::Huge {
+        huge_delay
+    } else {
+        delay
+    }
+}
+
+/// When the purge of `seg` falls due under `delays` (see [`delay_for`]).
+fn due_at(seg: *mut Segment, delays: (u32, u32)) -> u64 {
+    // SAFETY: callers pass a live segment of the heap.
+    let at = unsafe { (*seg).dirtied_at };
+    at.wrapping_add(delay_for(seg, delays) as u64)
 }
 
 #[cfg(test)]

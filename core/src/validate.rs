@@ -357,7 +357,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 if !(*seg).in_purge_queue {
                     return Err("a segment in the purge queue is not flagged in it");
                 }
-                let due = (*seg).dirtied_at.wrapping_add(self.delay_of(seg) as u64);
+                let due = self.purge_due_at(seg);
                 if last_due.is_some_and(|last| crate::segment::due_before(due, last)) {
                     return Err("the purge queue is not in the order its purges fall due");
                 }
