@@ -145,6 +145,9 @@ pub(crate) const PAGES_PARK: bool = cfg!(all(
     not(any(feature = "checks", feature = "secure", loom))
 ))]
 static_assertions::const_assert_eq!(core::mem::size_of::<Page>(), 112);
+// The fast paths' fields lie in the first 48 bytes (see "Layout" on `Page`).
+#[cfg(all(feature = "stats", target_pointer_width = "64", not(loom)))]
+static_assertions::const_assert!(core::mem::offset_of!(Page, stat_allocs) + 8 <= 48);
 
 /// `Page::parked_hole` when the parked run has no hole.
 pub(crate) const NO_HOLE: u16 = u16::MAX;
@@ -179,6 +182,13 @@ pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 /// covers, and write only atomics). Only [`Heap::init_page`], before any
 /// block of the page exists, writes the whole descriptor.
 ///
+/// # Layout
+/// The fields the fast paths touch come first (`free` to `flags`, and
+/// `stat_allocs` with `stats`: 48 bytes on 64-bit targets), so that an
+/// allocation or a free reads one or two cache lines of the descriptor
+/// rather than two or three; `thread_free`, which other threads write, lies
+/// behind the fields the owner writes on every operation.
+///
 /// [`Heap::init_page`]: crate::Heap
 #[repr(C)]
 pub(crate) struct Page {
@@ -188,17 +198,38 @@ pub(crate) struct Page {
     /// atomic so that the background purger may read it while the owner
     /// runs its fast paths ([`Page::free_acquire`], `idle_release.rs`).
     pub free: UntrackedAtomicPtr<Block>,
-    /// Blocks the owner's allocation paths handed out since the page's
-    /// counts were last folded into the heap's sink (`Heap::flush_page`);
-    /// with `used` and `stat_used` it gives the frees too. Owner only.
-    #[cfg(feature = "stats")]
-    pub stat_allocs: usize,
+    /// Blocks the owner freed since the last collect. Written by the owner
+    /// only ([`Page::local_free_of`], [`Page::set_local_free`], and
+    /// [`Page::push_local`], which publishes the block with Release); an
+    /// atomic so that the background purger may walk the list while the
+    /// owner frees on its fast path (`Page::local_free_acquire`,
+    /// `idle_release.rs`).
+    pub local_free: AtomicPtr<Block>,
+    /// Free-list encoding key (a copy of the segment's).
+    pub key: usize,
+    /// Id of the owning heap (0: none), with [`OWNER_SLOW`] while the
+    /// page is in the heap's full queue or unused. Written by the owner
+    /// only; read by any thread that frees a block of the page (a word that
+    /// is not its own heap's id means a remote free).
+    pub owner: AtomicUsize,
     /// Blocks handed out and not known freed (includes pending remote frees).
     /// Written by the owner only, with plain (relaxed) loads and stores
     /// ([`Page::used_of`], [`Page::set_used`]); an atomic so that the
     /// background purger may read it while the owner runs its fast paths
     /// (see [`Page::used_acquire`] and `idle_release.rs`).
     pub used: AtomicU32,
+    /// Distance, in bytes, back to the page's first descriptor (at most
+    /// `MAX_SLICES - 1` descriptors: it fits 16 bits).
+    pub slice_offset: u16,
+    /// Size class, or one of the markers.
+    pub class: PageClass,
+    /// State bits.
+    pub flags: PageFlags,
+    /// Blocks the owner's allocation paths handed out since the page's
+    /// counts were last folded into the heap's sink (`Heap::flush_page`);
+    /// with `used` and `stat_used` it gives the frees too. Owner only.
+    #[cfg(feature = "stats")]
+    pub stat_allocs: usize,
     /// `used` when the page's counts were last folded in. Owner only.
     #[cfg(feature = "stats")]
     pub stat_used: u32,
@@ -206,15 +237,8 @@ pub(crate) struct Page {
     pub capacity: u32,
     /// Blocks the page can hold.
     pub reserved: u32,
-    /// Size class, or one of the markers.
-    pub class: PageClass,
-    /// State bits.
-    pub flags: PageFlags,
     /// Slices in the page (first descriptor only).
     pub slice_count: u16,
-    /// Distance, in bytes, back to the page's first descriptor (at most
-    /// `MAX_SLICES - 1` descriptors: it fits 16 bits).
-    pub slice_offset: u16,
     /// The block inside the parked run that is not parked (a list's head
     /// the run was parked around), or [`NO_HOLE`]; see [`Page::parked_of`].
     pub parked_hole: u16,
@@ -239,22 +263,8 @@ pub(crate) struct Page {
     pub block_size: usize,
     /// First block.
     pub start: *mut u8,
-    /// Blocks the owner freed since the last collect. Written by the owner
-    /// only ([`Page::local_free_of`], [`Page::set_local_free`], and
-    /// [`Page::push_local`], which publishes the block with Release); an
-    /// atomic so that the background purger may walk the list while the
-    /// owner frees on its fast path (`Page::local_free_acquire`,
-    /// `idle_release.rs`).
-    pub local_free: AtomicPtr<Block>,
     /// Blocks other threads freed: a Treiber stack of (encoded) links.
     pub thread_free: AtomicUsize,
-    /// Id of the owning heap (0: none), with [`OWNER_SLOW`] while the
-    /// page is in the heap's full queue or unused. Written by the owner
-    /// only; read by any thread that frees a block of the page (a word that
-    /// is not its own heap's id means a remote free).
-    pub owner: AtomicUsize,
-    /// Free-list encoding key (a copy of the segment's).
-    pub key: usize,
     /// With `secure`: `block_size`'s divisibility constant, which tells a
     /// block's start with a multiplication instead of a division
     /// (`secure::divisor_magic`).
@@ -732,12 +742,17 @@ impl Page {
         self.thread_free.load(Ordering::Relaxed) != 0
     }
 
-    /// Moves `thread_free` and `local_free` onto `free` (owner only). Returns
-    /// the number of remote-freed blocks collected, which are no longer
-    /// `used`: the count in the `thread_free` word where the page keeps one,
-    /// which includes blocks parked from the list (see
-    /// [`Page::parked_of`]). `validate` is called on every collected remote
-    /// block.
+    /// Collects `thread_free` and `local_free` (owner only) so that `free`
+    /// is non-empty if either was. Returns the number of remote-freed blocks
+    /// collected, which are no longer `used`: the count in the `thread_free`
+    /// word where the page keeps one, which includes blocks parked from the
+    /// list (see [`Page::parked_of`]). `validate` is called on every
+    /// collected remote block.
+    ///
+    /// Where the page counts its remote frees and `free` is empty, no list
+    /// is walked: `local_free` becomes `free` and the remote list waits on
+    /// `local_free` (or becomes `free` if `local_free` was empty). Otherwise
+    /// every list ends on `free`.
     ///
     /// # Safety
     /// `this` is in use and owned by the caller.
@@ -752,22 +767,21 @@ impl Page {
             let key = (*this).key;
             let (mut remote, count) = (*this).take_remote();
             if let (Some(n), true) = (count, Page::free_of(this).is_null()) {
-                // The list's length is known: splice it in without touching
-                // its blocks (another core wrote each of them: walking the
-                // list would take a cache miss per block, one after another).
-                // `local_free` (this thread's own frees) goes in front.
+                // The list's length is known: take it without touching its
+                // blocks (another core wrote each of them: walking the list
+                // would take a cache miss per block, one after another). Nor
+                // is `local_free` walked for its tail (the owner's frees,
+                // scattered over the page: a miss per block too): it becomes
+                // `free`, and the remote blocks wait on `local_free` until
+                // `free` runs dry again. Either way `free` is empty only if
+                // both lists were.
                 let local = Page::local_free_of(this);
-                let list = if local.is_null() {
-                    remote
-                } else {
-                    if !remote.is_null() {
-                        (*Page::tail_of(this, local)).next = encode_link(key, remote);
-                    }
-                    local
-                };
-                if !list.is_null() {
-                    Page::set_free(this, list);
-                    Page::set_local_free(this, ptr::null_mut());
+                if !local.is_null() {
+                    Page::set_free(this, local);
+                    Page::set_local_free(this, remote);
+                    (*this).flags.remove(PageFlags::FREE_IS_ZERO);
+                } else if !remote.is_null() {
+                    Page::set_free(this, remote);
                     (*this).flags.remove(PageFlags::FREE_IS_ZERO);
                 }
                 Page::set_used(this, Page::used_of(this) - n);
@@ -1178,5 +1192,58 @@ mod tests {
             in_place < 4 * SHUFFLE_MAX * 2,
             "{in_place} entries left in place"
         );
+    }
+}
+
+#[cfg(test)]
+mod collect_tests {
+    use super::*;
+
+    /// Four 64-byte blocks, all handed out, of a small page over `mem`.
+    fn page_over(mem: &mut [u64; 32]) -> Page {
+        let mut page = Page::new();
+        page.class = PageClass::small(0);
+        page.start = mem.as_mut_ptr() as *mut u8;
+        page.block_size = 64;
+        page.capacity = 4;
+        page.reserved = 4;
+        page.used = AtomicU32::new(4);
+        page.slice_count = 1;
+        page
+    }
+
+    #[test]
+    fn a_collect_takes_both_lists_without_writing_a_block() {
+        let mut mem = [0u64; 32];
+        let mut page = page_over(&mut mem);
+        let p: *mut Page = &mut page;
+        let base = page.start as usize;
+        let block = |i: usize| (base + 64 * i) as *mut Block;
+        // SAFETY: the test owns the page and its blocks; blocks 0 and 1 are
+        // freed by the owner, 2 and 3 by "another thread" as one chain.
+        unsafe {
+            if !Page::counts_remote(p) {
+                return; // `checks`: the collect walks (and validates) anyway.
+            }
+            Page::push_local(p, block(0));
+            Page::push_local(p, block(1));
+            Page::set_used(p, 2);
+            (*block(3)).next = encode_link((*p).key, block(2));
+            Page::push_remote_chain(p, block(3), block(2), 2);
+            let links = [0, 1, 2, 3].map(|i| (*block(i)).next);
+            assert_eq!(Page::merge_frees(p, |_, _| {}), 2);
+            // No block was touched: walking either list for its tail costs
+            // a cache miss per block (the `server` workload's slow paths).
+            assert_eq!(links, [0, 1, 2, 3].map(|i| (*block(i)).next));
+            assert_eq!(Page::used_of(p), 0);
+            // The owner's frees first; the remote chain waits on
+            // `local_free` and is `free` after the next collect.
+            assert_eq!(Page::free_of(p), block(1));
+            assert_eq!(Page::local_free_of(p), block(3));
+            Page::set_free(p, ptr::null_mut());
+            assert_eq!(Page::merge_frees(p, |_, _| {}), 0);
+            assert_eq!(Page::free_of(p), block(3));
+            assert!(Page::local_free_of(p).is_null());
+        }
     }
 }

@@ -113,8 +113,9 @@ impl ProtocolPage {
     }
 
     /// The real `Page::merge_frees`, with the validation `Heap::merge_and_fold`
-    /// passes it: moves `thread_free` and `local_free` onto `free`; returns
-    /// the number of remote frees collected.
+    /// passes it: collects `thread_free` and `local_free` so that `free` is
+    /// empty only if both were (the remote list may wait on `local_free`);
+    /// returns the number of remote frees collected.
     ///
     /// # Safety
     /// Only the page's owner calls it, never two threads at once.

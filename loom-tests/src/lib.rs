@@ -162,21 +162,30 @@ pub unsafe fn read_block(block: *mut u8) -> u64 {
 
 /// Every block on `page`'s lists, reclaimed the way the owner's slow path
 /// does (`Page::merge_frees`, which takes the remote list with
-/// `Page::take_remote`, then every block popped off `free`). A model calls
-/// it from the one thread that holds the page's slow paths at that point
-/// (the owner, or the purger standing in for it).
+/// `Page::take_remote`, then every block popped off `free`), collecting
+/// again until a collect leaves `free` empty: a collect may leave the remote
+/// blocks on `local_free` for the next one, but never an empty `free` while
+/// either list holds a block. A model calls it from the one thread that
+/// holds the page's slow paths at that point (the owner, or the purger
+/// standing in for it).
 pub fn collect_and_pop(page: &masu_core::protocol::ProtocolPage) -> Vec<*mut u8> {
     let mut out = Vec::new();
     // SAFETY: the model calls this from the thread that holds the page's
     // slow paths (see above).
     unsafe {
-        page.merge_frees();
         loop {
-            let b = page.pop_free();
-            if b.is_null() {
+            page.merge_frees();
+            let popped = out.len();
+            loop {
+                let b = page.pop_free();
+                if b.is_null() {
+                    break;
+                }
+                out.push(b);
+            }
+            if out.len() == popped {
                 break;
             }
-            out.push(b);
         }
     }
     out
