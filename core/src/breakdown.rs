@@ -28,7 +28,8 @@ pub struct CommittedBreakdown {
     /// for their purge delay.
     pub empty_waiting: usize,
     /// Empty pages kept for their class (the only page of a class is kept
-    /// when it empties, until it has been idle for the purge delay).
+    /// when it empties, and a page other threads emptied waits in its
+    /// class queue, until it has been idle for the purge delay).
     pub kept_pages: usize,
     /// Committed memory of the segments in the segment cache.
     pub cached: usize,

@@ -70,21 +70,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.count_event();
         self.flush_quarantine();
         self.remote.get_mut().flush();
-        for c in 0..CLASS_COUNT {
-            let mut page = self.pages.first(c);
-            while !page.is_null() {
-                // SAFETY: queued pages are live and ours.
-                unsafe {
-                    let next = (*page).next;
-                    self.merge_and_fold(page);
-                    let only = self.pages.first(c) == page && next.is_null();
-                    if Page::used_of(page) == 0 && (force || !only) {
-                        self.free_any_page(page);
-                    }
-                    page = next;
-                }
-            }
-        }
+        self.free_empty_queued_pages(force);
         self.reclaim_full_pages();
         self.collect_arenas(force);
         // Every page's pending counts reach the sink (the collection above
@@ -103,6 +89,29 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         } else {
             self.free_idle_pages(false);
             self.purge_queue_due();
+        }
+    }
+
+    /// Collects the remote and local frees of every page in the class
+    /// queues and frees those with no live block, but for a class's lone
+    /// page unless `force` (`collect`, and memory pressure: the pages other
+    /// threads emptied wait behind the first for the purge delay).
+    #[inline(never)]
+    pub(crate) fn free_empty_queued_pages(&mut self, force: bool) {
+        for c in 0..CLASS_COUNT {
+            let mut page = self.pages.first(c);
+            while !page.is_null() {
+                // SAFETY: queued pages are live and ours.
+                unsafe {
+                    let next = (*page).next;
+                    self.merge_and_fold(page);
+                    let only = self.pages.first(c) == page && next.is_null();
+                    if Page::used_of(page) == 0 && (force || !only) {
+                        self.free_any_page(page);
+                    }
+                    page = next;
+                }
+            }
         }
     }
 

@@ -131,6 +131,13 @@ pub struct Config {
     /// free into its pages: there the look only cost, 1 % more instructions
     /// per operation of `fixed_region` at 1000 B).
     pub full_rescan: usize,
+    /// A small page that other threads emptied, found in the `full` queue,
+    /// goes back to its class queue when that class would make a new page
+    /// at its next slow path (its class's next allocations take its blocks,
+    /// linked already, where the new page would carve them again), and
+    /// waits there for the purge delay at most; `false`: it is freed at
+    /// once (`page_search.rs`, `rescan_full`).
+    pub requeue_emptied: bool,
     /// Requests of more than this many bytes, up to
     /// [`ARENA_MAX`](crate::ARENA_MAX) and aligned to at most 16, go to the
     /// heap's *arenas*, a coalescing store shared by all their sizes,
@@ -180,6 +187,7 @@ impl Config {
         page_blocks: 8,
         wake_keep: true,
         full_rescan: 0,
+        requeue_emptied: true,
         arena_above: 0,
         coarse_above: usize::MAX,
     };
@@ -220,6 +228,7 @@ impl Config {
         page_blocks: 8,
         wake_keep: true,
         full_rescan: 0,
+        requeue_emptied: true,
         arena_above: 0,
         coarse_above: usize::MAX,
     };
@@ -246,6 +255,7 @@ impl Config {
         page_blocks: 4,
         wake_keep: true,
         full_rescan: 4,
+        requeue_emptied: true,
         arena_above: 0,
         coarse_above: 1024,
     };
@@ -361,6 +371,12 @@ impl Config {
     /// This config with [`Config::full_rescan`] set to `pages` (0: none).
     pub const fn with_full_rescan(mut self, pages: usize) -> Self {
         self.full_rescan = pages;
+        self
+    }
+
+    /// This config with [`Config::requeue_emptied`] set to `on`.
+    pub const fn with_requeue_emptied(mut self, on: bool) -> Self {
+        self.requeue_emptied = on;
         self
     }
 

@@ -5,7 +5,7 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Block, Page, PageClass, PageFlags, NO_HOLE};
+use crate::page::{Block, Page, PageClass, PageFlags, NO_HOLE, RETIRED_UNSTAMPED};
 use crate::page_queue::{End, QueueRescan};
 use crate::segment::Segment;
 use crate::size_class::{class_size, CLASS_COUNT};
@@ -134,24 +134,55 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             self.rescan.steps += 1;
             // SAFETY: queued pages are live pages owned by this heap.
             unsafe {
-                if (*page).has_remote() {
+                let emptied = (*page).has_remote() && {
                     self.merge_and_fold(page);
-                    if Page::used_of(page) == 0 {
-                        if page == self.rescan.mark {
-                            // It will not come round: the next page marks.
-                            self.rescan.mark = ptr::null_mut();
-                        }
-                        self.free_any_page(page);
+                    Page::used_of(page) == 0
+                };
+                if emptied || (Page::used_of(page) == 0 && self.empty_page_due(page)) {
+                    if page == self.rescan.mark {
+                        // It will not come round: the next page marks.
+                        self.rescan.mark = ptr::null_mut();
                     }
+                    self.free_any_page(page);
                 }
             }
         }
     }
 
+    /// True when `page`, with no live block behind the first page of its
+    /// queue, has waited there for the purge delay since it was found
+    /// empty ([`Heap::rescan_full`] stamps it; one found unstamped is
+    /// stamped now).
+    ///
+    /// # Safety
+    /// `page` is a live page owned by this heap, in a class queue, and not
+    /// its first page.
+    unsafe fn empty_page_due(&mut self, page: *mut Page) -> bool {
+        let now = self.now() as u32;
+        // SAFETY: guaranteed by the caller; no fast path reaches the page.
+        unsafe {
+            let at = (*page).retired_at;
+            if at == RETIRED_UNSTAMPED {
+                (*page).retired_at = now.min(RETIRED_UNSTAMPED - 1);
+                return false;
+            }
+            let delay = self.config.purge_delay;
+            delay != u32::MAX && now.wrapping_sub(at) >= delay
+        }
+    }
+
     /// Checks up to `limit` full pages for remote frees; returns a page of
-    /// `class` that has free blocks again, if one turns up.
+    /// `class` that has free blocks again, if one turns up. Every small page
+    /// with free blocks again goes back to its class queue. An emptied one
+    /// is freed, unless (`Config::requeue_emptied`) its class would make a
+    /// new page at its next slow path ([`Heap::class_hungry`], or `class`
+    /// itself): then it goes back too, its blocks linked already, where
+    /// the new page would carve them (and fault them in) again; one of
+    /// another class is stamped and waits behind the first page for the
+    /// purge delay ([`Heap::rescan_queues`] frees it then).
     pub(crate) fn rescan_full(&mut self, class: usize, limit: usize) -> *mut Page {
         let mut found: *mut Page = ptr::null_mut();
+        let mut now = None;
         for _ in 0..limit {
             let page = self.pages.rotate_full();
             if page.is_null() {
@@ -163,22 +194,53 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     continue;
                 }
                 self.merge_and_fold(page);
-                if Page::used_of(page) == 0 {
+                if !(*page).class.is_small() {
+                    if Page::used_of(page) == 0 {
+                        self.pages.leave_full(page);
+                        self.free_any_page(page);
+                    }
+                    continue;
+                }
+                let c = (*page).class.index();
+                let emptied = Page::used_of(page) == 0;
+                let wanted = c == class && found.is_null();
+                if emptied && !(self.config.requeue_emptied && (wanted || self.class_hungry(c))) {
                     self.pages.leave_full(page);
                     self.free_any_page(page);
-                } else if (*page).class.is_small() && !Page::free_of(page).is_null() {
-                    self.pages.leave_full(page);
-                    let c = (*page).class.index();
-                    if c == class && found.is_null() {
-                        self.pages.push(c, page, End::Front);
-                        found = page;
-                    } else {
-                        self.pages.push(c, page, End::Back);
-                    }
+                    continue;
                 }
+                if Page::free_of(page).is_null() {
+                    continue;
+                }
+                self.pages.leave_full(page);
+                if wanted {
+                    self.pages.push(c, page, End::Front);
+                    found = page;
+                    continue;
+                }
+                if emptied {
+                    (*page).retired_at =
+                        *now.get_or_insert_with(|| (self.now() as u32).min(RETIRED_UNSTAMPED - 1));
+                }
+                self.pages.push(c, page, End::Back);
             }
         }
         found
+    }
+
+    /// True when the next allocation of `class` that misses its fast path
+    /// would make a new page: its queue is empty, or holds one page with
+    /// no free block, on its owner's lists or freed by other threads.
+    pub(crate) fn class_hungry(&self, class: usize) -> bool {
+        let first = self.pages.first(class);
+        // SAFETY: queued pages are live pages owned by this heap.
+        first.is_null()
+            || unsafe {
+                (*first).next.is_null()
+                    && Page::free_of(first).is_null()
+                    && Page::local_free_of(first).is_null()
+                    && !(*first).has_remote()
+            }
     }
 
     /// Makes a new page of `class` and puts it first in its queue.

@@ -449,6 +449,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let pages_before = self.counts.pages();
         let before = (self.store.decommitted_bytes(), self.store.reserved_bytes());
         self.free_idle_pages(true);
+        self.free_empty_queued_pages(false);
         let pages_freed = self.counts.pages() != pages_before;
         self.purge_waiting_now();
         pages_freed || (self.store.decommitted_bytes(), self.store.reserved_bytes()) != before

@@ -765,3 +765,81 @@ fn the_cache_follows_the_live_huge_bytes_and_falls_back_when_they_go() {
         assert_eq!(h.stats().reserved_bytes, 0);
     }
 }
+
+/// `n` slow paths of `h` (a 200,000 B block made and freed each time): the
+/// epoch tick comes every 64.
+fn slow_paths(h: &mut Heap<&'static VmLikeOs>, n: usize) {
+    let l = Layout::from_size_align(200_000, 8).unwrap();
+    for _ in 0..n {
+        let p = h.alloc(l);
+        assert!(!p.is_null());
+        // SAFETY: a live block of `l`.
+        unsafe { h.dealloc(p, l) };
+    }
+}
+
+#[test]
+fn a_page_another_heap_emptied_feeds_its_hungry_class_for_the_delay() {
+    // A small page that another heap emptied, found in `full` by the
+    // owner's tick: when its class would make a new page at its next slow
+    // path (its one page has no free block), it goes back to the class
+    // queue whole, its blocks linked already, and waits there for the
+    // purge delay; the other emptied pages, and it after the delay, are
+    // freed. Before, each was freed at once and the class made a new page,
+    // carving the same blocks again.
+    let os = VmLikeOs::new(64 << 20);
+    os.clocked.store(true, Relaxed);
+    let delay = 50;
+    let config = Config::VIRTUAL_MEMORY.with_purge_delay(delay);
+    let mut owner = Heap::new(os, config);
+    let mut other = Heap::new(os, config);
+    // Four full pages of 48 B blocks (64 KiB each); the last, first in its
+    // queue, stays live. (With `checks`, a request takes its 16-byte
+    // redzone too.)
+    let small = Layout::from_size_align(if cfg!(feature = "checks") { 32 } else { 48 }, 8).unwrap();
+    let per_page = (64 << 10) / 48;
+    let mut blocks = alloc_n(&mut owner, small, 4 * per_page);
+    let last = blocks.split_off(3 * per_page);
+    for p in blocks {
+        // SAFETY: live blocks of the owner, freed once, through `other`.
+        unsafe { other.dealloc(p, small) };
+    }
+    other.collect(false); // publishes its batched remote frees
+    slow_paths(&mut owner, 256);
+    let b = owner.committed_breakdown();
+    assert_eq!(
+        b.kept_pages,
+        1 << 16,
+        "one emptied page feeds the class: {b:?}"
+    );
+    owner.check_invariants().unwrap();
+    // The class's next page is that one: no new page is made, no slice
+    // taken (two emptied pages' slices wait to be purged, as before).
+    let waiting = b.empty_waiting;
+    let again = alloc_n(&mut owner, small, per_page / 2);
+    let b = owner.committed_breakdown();
+    assert_eq!((b.kept_pages, b.empty_waiting), (0, waiting), "{b:?}");
+    free_all(&mut owner, small, again);
+    // Emptied by the owner's own frees, it is the class's lone page no
+    // more: it goes at once. Empty the class again through `other` but
+    // one page, and let the delay pass while the owner is busy elsewhere.
+    let blocks = alloc_n(&mut owner, small, 2 * per_page);
+    let mut all = last;
+    all.extend(blocks);
+    let keep = all.split_off(all.len() - per_page);
+    for p in all {
+        // SAFETY: live blocks of the owner, freed once, through `other`.
+        unsafe { other.dealloc(p, small) };
+    }
+    other.collect(false);
+    slow_paths(&mut owner, 256);
+    os.clock.fetch_add(delay as u64 + 1, Relaxed);
+    slow_paths(&mut owner, 1024);
+    let b = owner.committed_breakdown();
+    assert_eq!(
+        b.kept_pages, 0,
+        "an emptied page stayed past the delay: {b:?}"
+    );
+    owner.check_invariants().unwrap();
+    free_all(&mut owner, small, keep);
+}

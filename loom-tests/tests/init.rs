@@ -43,6 +43,7 @@ const PARSED: Options = Options {
     idle_discard: false,
     idle_hold_ms: 300,
     wake_keep: false,
+    requeue_emptied: false,
     arena_above: 0,
     coarse_above: 4096,
     memory_limit: 512 << 20,
