@@ -1143,18 +1143,29 @@ const SHUFFLE_MAX: usize = EXTEND_BYTES / 16;
 fn shuffled(buf: &mut [core::mem::MaybeUninit<u16>; SHUFFLE_MAX], n: usize, seed: usize) -> &[u16] {
     let n = n.min(SHUFFLE_MAX);
     let mut x = (seed as u64) | 1;
-    for i in 0..n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+    // Step `i` of the shuffle with the 32 random bits `r`.
+    let mut place = |i: usize, r: u32| {
         // In 0..=i: the high half of a 32 by 32-bit product.
-        let j = ((x as u32 as u64 * (i as u64 + 1)) >> 32) as usize;
+        let j = ((r as u64 * (i as u64 + 1)) >> 32) as usize;
         if j != i {
             // SAFETY: `j < i`: written by an earlier step.
             let moved = unsafe { buf[j].assume_init() };
             buf[i].write(moved);
         }
         buf[j].write(i as u16);
+    };
+    // One xorshift64 step for two steps of the shuffle: its low half, then
+    // its high half.
+    let mut i = 0;
+    while i < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        place(i, x as u32);
+        if i + 1 < n {
+            place(i + 1, (x >> 32) as u32);
+        }
+        i += 2;
     }
     // SAFETY: every entry below `n` was written above.
     unsafe { core::slice::from_raw_parts(buf.as_ptr() as *const u16, n) }
