@@ -5,8 +5,9 @@
 
 use crate::heap::Heap;
 use crate::os::Os;
-use crate::page::{Block, Page, PageClass, PageFlags, NO_HOLE, RETIRED_UNSTAMPED};
+use crate::page::{Block, Page, PageClass, PageFlags, NO_HOLE};
 use crate::page_queue::{End, QueueRescan};
+use crate::release::retire_stamp;
 use crate::segment::Segment;
 use crate::size_class::{class_size, CLASS_COUNT};
 use crate::stats::CounterSink;
@@ -138,7 +139,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     self.merge_and_fold(page);
                     Page::used_of(page) == 0
                 };
-                if emptied || (Page::used_of(page) == 0 && self.empty_page_due(page)) {
+                if emptied || (Page::used_of(page) == 0 && self.empty_for_delay(page, self.now())) {
                     if page == self.rescan.mark {
                         // It will not come round: the next page marks.
                         self.rescan.mark = ptr::null_mut();
@@ -146,28 +147,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     self.free_any_page(page);
                 }
             }
-        }
-    }
-
-    /// True when `page`, with no live block behind the first page of its
-    /// queue, has waited there for the purge delay since it was found
-    /// empty ([`Heap::rescan_full`] stamps it; one found unstamped is
-    /// stamped now).
-    ///
-    /// # Safety
-    /// `page` is a live page owned by this heap, in a class queue, and not
-    /// its first page.
-    unsafe fn empty_page_due(&mut self, page: *mut Page) -> bool {
-        let now = self.now() as u32;
-        // SAFETY: guaranteed by the caller; no fast path reaches the page.
-        unsafe {
-            let at = (*page).retired_at;
-            if at == RETIRED_UNSTAMPED {
-                (*page).retired_at = now.min(RETIRED_UNSTAMPED - 1);
-                return false;
-            }
-            let delay = self.config.purge_delay;
-            delay != u32::MAX && now.wrapping_sub(at) >= delay
         }
     }
 
@@ -219,8 +198,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     continue;
                 }
                 if emptied {
-                    (*page).retired_at =
-                        *now.get_or_insert_with(|| (self.now() as u32).min(RETIRED_UNSTAMPED - 1));
+                    (*page).retired_at = retire_stamp(*now.get_or_insert_with(|| self.now()));
                 }
                 self.pages.push(c, page, End::Back);
             }

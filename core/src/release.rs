@@ -476,6 +476,26 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
+    /// True when the empty page `page` has stayed empty for the purge delay
+    /// by `now`; one not yet stamped (`RETIRED_UNSTAMPED`: the first look to
+    /// see it empty) is stamped `now` and is not.
+    ///
+    /// # Safety
+    /// `page` is a live page of this heap that no fast path writes.
+    pub(crate) unsafe fn empty_for_delay(&self, page: *mut Page, now: u64) -> bool {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            if (*page).retired_at == RETIRED_UNSTAMPED {
+                (*page).retired_at = retire_stamp(now);
+                return false;
+            }
+            // `retired_at` keeps the low 32 bits of `now()`.
+            let idle = (now as u32).wrapping_sub((*page).retired_at) as u64;
+            let delay = self.config.purge_delay;
+            delay != u32::MAX && idle >= delay as u64
+        }
+    }
+
     /// Frees kept empty pages: those idle for the purge delay, or all when
     /// `force`.
     #[inline(never)]
@@ -499,24 +519,18 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                     continue;
                 }
                 let now = *now.get_or_insert_with(|| self.now());
-                let due = if force {
-                    true
-                } else if (*page).retired_at == RETIRED_UNSTAMPED {
-                    // First tick to see it empty: start its idle time now.
-                    (*page).retired_at = (now as u32).min(RETIRED_UNSTAMPED - 1);
-                    false
-                } else {
-                    // `retired_at` keeps the low 32 bits of `now()`.
-                    let idle = (now as u32).wrapping_sub((*page).retired_at) as u64;
-                    let delay = self.config.purge_delay;
-                    delay != u32::MAX && idle >= delay as u64
-                };
-                if due {
+                if force || self.empty_for_delay(page, now) {
                     self.free_any_page(page);
                 }
             }
         }
     }
+}
+
+/// `now` as an empty page's stamp in `Page::retired_at`: its low 32 bits,
+/// never `RETIRED_UNSTAMPED`.
+pub(crate) fn retire_stamp(now: u64) -> u32 {
+    (now as u32).min(RETIRED_UNSTAMPED - 1)
 }
 
 /// The purge delay of `seg` under `(purge_delay, huge_purge_delay)`.

@@ -124,8 +124,8 @@ pub struct Options {
     /// A heap that paused keeps its due purges for one more purge delay
     /// after waking (`Config::wake_keep`).
     pub wake_keep: bool,
-    /// Pages other threads emptied wait in their class queue for the purge
-    /// delay (`Config::requeue_emptied`).
+    /// A page other threads emptied goes back to its class queue when the
+    /// class would make a new page (`Config::requeue_emptied`).
     pub requeue_emptied: bool,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
