@@ -21,7 +21,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// # Safety
     /// `ptr` was returned by `alloc`, `alloc_zeroed` or `realloc` of a heap
     /// whose segments are still live, with this `layout` (or the size last
-    /// passed to `realloc`), and is not used afterwards.
+    /// passed to `realloc`), and is not used afterwards. That heap, if not
+    /// this one, was built with this heap's segment geometry
+    /// (`segment_shift` and `slice_shift` of its [`Config`](crate::Config)):
+    /// the free finds the block's page with this heap's slice shift.
     #[inline]
     pub unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller vouches for `ptr`.
@@ -86,7 +89,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: the caller guarantees `ptr` is a live block, so its segment
         // header and page descriptor are live; an owned page is the caller's.
         unsafe {
-            let page = Segment::page_of(seg, ptr);
+            let page = self.fast_page_of(seg, ptr);
             // Not this heap's, or in the full queue (`OWNER_SLOW`: a full
             // small page, or a large or huge one). Read through the raw
             // pointer: until the owner check passes, the page may be another
@@ -164,7 +167,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: a live block: its segment header and page descriptor are
         // live; the owner word is an atomic.
         unsafe {
-            let page = Segment::page_of(seg, ptr);
+            let page = self.fast_page_of(seg, ptr);
             if Page::owner_id_of(page) == self.id {
                 return false;
             }
@@ -175,6 +178,39 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             (*self.remote.get()).free(page, ptr as *mut Block, self.config.remote_batch);
         }
         true
+    }
+
+    /// The page of block `ptr` in segment `seg`, for the free fast path and
+    /// the remote free ([`Heap::dealloc_remote`]). Without `checks`, `secure` and `arenas`, by the heap's slice shift
+    /// ([`Segment::page_of_with`]), which every segment a block can be
+    /// freed from shares: heaps that free each other's blocks are built
+    /// with one geometry (the `masu` crate's are; per-CPU heaps over one
+    /// region must be), and a huge segment whose block lies past its first
+    /// slice has the descriptor there lead back (`start_huge_block`). With
+    /// those features, by the header's: their checks and arenas free
+    /// pointers that lie anywhere in a segment.
+    ///
+    /// # Safety
+    /// `seg` is the live segment of `ptr`, a live block.
+    #[inline(always)]
+    unsafe fn fast_page_of(&self, seg: *mut Segment, ptr: *mut u8) -> *mut Page {
+        #[cfg(not(any(feature = "checks", feature = "secure", feature = "arenas")))]
+        // SAFETY: guaranteed by the caller, and the geometry (above).
+        unsafe {
+            let page = Segment::page_of_with(seg, ptr, self.geometry.slice_shift);
+            debug_assert_eq!(
+                page,
+                Segment::page_of(seg, ptr),
+                "a block's page by the heap's slice shift is its page: heaps that free each \
+                 other's blocks share one geometry"
+            );
+            page
+        }
+        #[cfg(any(feature = "checks", feature = "secure", feature = "arenas"))]
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            Segment::page_of(seg, ptr)
+        }
     }
 
     /// [`Heap::dealloc_slow`] for a block known to be in a segment.

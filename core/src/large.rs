@@ -329,6 +329,22 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 committed
             };
             let block_size = end - lay.block_off;
+            // The free fast path finds the page by the heap's slice shift
+            // (`Heap::fast_page_of`): a block aligned past the first slice
+            // needs the descriptor of its slice to lead back to the page.
+            // It lies in the committed bytes between the header and the
+            // block (no guard page without `secure`).
+            #[cfg(not(any(feature = "checks", feature = "secure", feature = "arenas")))]
+            {
+                let idx = lay.block_off >> self.geometry.slice_shift;
+                if idx > 0 {
+                    debug_assert!(
+                        size_of::<Segment>() + (idx + 1) * size_of::<Page>() <= lay.block_off,
+                        "the descriptor lies before the block"
+                    );
+                    Segment::point_back(seg, idx);
+                }
+            }
             let page = Segment::page(seg, 0);
             let start = (seg as *mut u8).add(lay.block_off);
             self.init_page(

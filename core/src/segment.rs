@@ -298,8 +298,25 @@ impl Segment {
     pub unsafe fn page_of(this: *mut Segment, p: *const u8) -> *mut Page {
         // SAFETY: the caller guarantees `p` is in this segment, so the slice
         // index is below `slice_count` (huge segments shift everything to 0).
+        unsafe { Segment::page_of_with(this, p, (*this).slice_shift) }
+    }
+
+    /// [`Segment::page_of`] with the slice shift given instead of read from
+    /// the header: the free fast path passes its heap's, which it can load
+    /// before it knows the segment, so one load leaves the chain of
+    /// dependent loads between a pointer and its page's owner.
+    ///
+    /// # Safety
+    /// `this` is a live segment holding `p`, and descriptor
+    /// `(p - this) >> shift` lies in its header and leads back to `p`'s page
+    /// (every normal segment with `shift` its `slice_shift`; a huge segment
+    /// whose block starts at that descriptor's slice, see
+    /// [`Segment::point_back`]).
+    #[inline(always)]
+    pub unsafe fn page_of_with(this: *mut Segment, p: *const u8, shift: u32) -> *mut Page {
+        // SAFETY: guaranteed by the caller.
         unsafe {
-            let idx = ((p as usize) - (this as usize)) >> (*this).slice_shift;
+            let idx = ((p as usize) - (this as usize)) >> shift;
             // Byte offsets from the segment base, so that the page ends up as
             // the base plus one register (fields are then one addressing
             // mode away): descriptor `idx`, then back by its `slice_offset`.
@@ -308,6 +325,30 @@ impl Segment {
                 .add(desc + core::mem::offset_of!(Page, slice_offset))
                 .cast::<u16>();
             (this as *mut u8).add(desc - back as usize) as *mut Page
+        }
+    }
+
+    /// Makes descriptor `idx` of one-page segment `this` lead back to its
+    /// page (descriptor 0), for [`Segment::page_of_with`] with a shift under
+    /// the header's: only its `slice_offset` is written.
+    ///
+    /// # Safety
+    /// `this` is a one-page segment of ours; the descriptor's bytes are
+    /// committed and belong to no block.
+    #[cfg_attr(
+        any(feature = "checks", feature = "secure", feature = "arenas"),
+        allow(dead_code)
+    )]
+    pub unsafe fn point_back(this: *mut Segment, idx: usize) {
+        let back = idx * size_of::<Page>();
+        debug_assert!(back <= u16::MAX as usize, "a back offset fits its field");
+        // SAFETY: guaranteed by the caller; the field is written alone,
+        // through the raw pointer (see "Access").
+        unsafe {
+            let desc = (this as *mut u8).add(size_of::<Segment>() + back);
+            desc.add(core::mem::offset_of!(Page, slice_offset))
+                .cast::<u16>()
+                .write(back as u16);
         }
     }
 
