@@ -197,7 +197,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         #[cfg(not(any(feature = "checks", feature = "secure", feature = "arenas")))]
         // SAFETY: guaranteed by the caller, and the geometry (above).
         unsafe {
-            let page = Segment::page_of_with(seg, ptr, self.geometry.slice_shift);
+            let page = Segment::page_of_with(seg, ptr, self.slice_shift());
             debug_assert_eq!(
                 page,
                 Segment::page_of(seg, ptr),

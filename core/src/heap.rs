@@ -129,6 +129,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     ///
     /// Panics (at compile time in a `static`) when `config` is invalid.
     pub const fn with_counters(os: O, config: Config, counters: C) -> Self {
+        if let Some((segment_shift, slice_shift)) = O::GEOMETRY {
+            assert!(
+                config.segment_shift == segment_shift && config.slice_shift == slice_shift,
+                "masu: the Os fixes another segment geometry (segment_shift, slice_shift)"
+            );
+        }
         Heap {
             pages: PageQueues::new(config.purge_delay != 0),
             lists: SegmentLists::EMPTY,
@@ -253,7 +259,24 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     #[inline(always)]
     pub(crate) fn segment_base_mask(&self) -> usize {
-        self.geometry.segment_base_mask
+        match O::GEOMETRY {
+            Some((segment_shift, _)) => !((1usize << segment_shift) - 1),
+            None => self.geometry.segment_base_mask,
+        }
+    }
+
+    /// The slice shift of every normal segment this heap frees blocks of:
+    /// a constant where the `Os` fixes the geometry ([`Os::GEOMETRY`]).
+    #[cfg_attr(
+        any(feature = "checks", feature = "secure", feature = "arenas"),
+        allow(dead_code)
+    )]
+    #[inline(always)]
+    pub(crate) fn slice_shift(&self) -> u32 {
+        match O::GEOMETRY {
+            Some((_, slice_shift)) => slice_shift,
+            None => self.geometry.slice_shift,
+        }
     }
 
     /// Gives the heap its process-unique id on first use.

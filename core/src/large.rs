@@ -336,7 +336,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // block (no guard page without `secure`).
             #[cfg(not(any(feature = "checks", feature = "secure", feature = "arenas")))]
             {
-                let idx = lay.block_off >> self.geometry.slice_shift;
+                let idx = lay.block_off >> self.slice_shift();
                 if idx > 0 {
                     debug_assert!(
                         size_of::<Segment>() + (idx + 1) * size_of::<Page>() <= lay.block_off,

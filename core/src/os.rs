@@ -189,6 +189,16 @@ pub unsafe trait Os {
     /// slow-path time on it.
     const DECOMMITS: bool = true;
 
+    /// The segment geometry of every heap over this `Os`, as
+    /// `(segment_shift, slice_shift)`, where the `Os` fixes it (the `masu`
+    /// crate's `MmapOs`: the `VIRTUAL_MEMORY` preset's). A heap's free
+    /// fast path then masks a pointer to its segment and shifts it to its
+    /// slice by constants, where it would load both from the heap: two
+    /// loads fewer ahead of the page's owner word. A heap built over this
+    /// `Os` with another geometry panics (at compile time in a `static`).
+    /// The default, None: each heap's own.
+    const GEOMETRY: Option<(u32, u32)> = None;
+
     /// A direct block of at least `size` bytes aligned to `align` (a power
     /// of two), outside every reservation; null when out of memory (and
     /// always without [`Os::DIRECT_BLOCKS`]). Takes `&self`: other heaps
@@ -374,6 +384,7 @@ unsafe impl<O: Os + ?Sized> Os for &O {
     }
     const DIRECT_BLOCKS: bool = O::DIRECT_BLOCKS;
     const DECOMMITS: bool = O::DECOMMITS;
+    const GEOMETRY: Option<(u32, u32)> = O::GEOMETRY;
     #[inline]
     fn direct_alloc_shared(&self, size: usize, align: usize) -> *mut u8 {
         (**self).direct_alloc_shared(size, align)

@@ -130,6 +130,12 @@ pub struct MmapOs;
 // memory reads as zero unless MADV_FREE is in use, in which case
 // `fresh_memory_is_zeroed` says false; `page_size` is the system page size.
 unsafe impl Os for MmapOs {
+    // One geometry for every heap of the shim: the free fast path masks
+    // and shifts by constants.
+    const GEOMETRY: Option<(u32, u32)> = Some((
+        masu_core::Config::VIRTUAL_MEMORY.segment_shift,
+        masu_core::Config::VIRTUAL_MEMORY.slice_shift,
+    ));
     fn reserve(&self, size: usize, align: usize) -> *mut u8 {
         let page = platform::page_size();
         let align = align.max(CHUNK);
@@ -365,5 +371,21 @@ mod tests {
             os.release(old, size, CHUNK);
             os.release(new, 3 * CHUNK, CHUNK);
         }
+    }
+
+    /// The free fast path masks and shifts by `MmapOs::GEOMETRY`: a heap
+    /// over it with any other geometry would find wrong pages, so it is
+    /// refused when built.
+    #[test]
+    #[should_panic(expected = "the Os fixes another segment geometry")]
+    fn a_heap_over_mmap_os_with_another_geometry_is_refused() {
+        let _ = masu_core::Heap::new(MmapOs, masu_core::Config::FIXED_REGION);
+    }
+
+    #[test]
+    fn the_shim_heaps_geometry_is_the_one_mmap_os_fixes() {
+        let c = crate::options::heap_config(1);
+        assert_eq!(MmapOs::GEOMETRY, Some((c.segment_shift, c.slice_shift)));
+        let _ = masu_core::Heap::new(MmapOs, c);
     }
 }
