@@ -181,7 +181,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// The page of block `ptr` in segment `seg`, for the free fast path and
-    /// the remote free ([`Heap::dealloc_remote`]). Without `checks`, `secure` and `arenas`, by the heap's slice shift
+    /// the remote free ([`Heap::dealloc_remote`]). Without `checks`,
+    /// `secure` and `arenas`, by the heap's slice shift
     /// ([`Segment::page_of_with`]), which every segment a block can be
     /// freed from shares: heaps that free each other's blocks are built
     /// with one geometry (the `masu` crate's are; per-CPU heaps over one

@@ -117,7 +117,8 @@ impl<O: Os> Heap<O, Counters> {
     /// A heap over `os` that keeps its counters inside. Takes no memory until
     /// the first allocation.
     ///
-    /// Panics (at compile time in a `static`) when `config` is invalid.
+    /// Panics (at compile time in a `static`) when `config` is invalid, or
+    /// when `O` fixes another segment geometry ([`Os::GEOMETRY`]).
     pub const fn new(os: O, config: Config) -> Self {
         Heap::with_counters(os, config, Counters::new())
     }
@@ -127,7 +128,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// A heap over `os` counting into `counters` (for instance a
     /// `&'static Counters` that other threads read).
     ///
-    /// Panics (at compile time in a `static`) when `config` is invalid.
+    /// Panics (at compile time in a `static`) when `config` is invalid, or
+    /// when `O` fixes another segment geometry ([`Os::GEOMETRY`]).
     pub const fn with_counters(os: O, config: Config, counters: C) -> Self {
         if let Some((segment_shift, slice_shift)) = O::GEOMETRY {
             assert!(
