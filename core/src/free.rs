@@ -6,7 +6,7 @@
 //! `remote_buffer.rs`). A page goes back to its segment when it empties,
 //! unless it is the one kept for its class (`PageFlags::KEEP`).
 
-use crate::heap::Heap;
+use crate::heap::{Heap, FREE_BY_HEAP_SHIFT};
 use crate::os::Os;
 use crate::page::{Block, Page, PageClass, PageFlags, RETIRED_UNSTAMPED};
 use crate::page_queue::End;
@@ -195,7 +195,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// `seg` is the live segment of `ptr`, a live block.
     #[inline(always)]
     unsafe fn fast_page_of(&self, seg: *mut Segment, ptr: *mut u8) -> *mut Page {
-        #[cfg(not(any(feature = "checks", feature = "secure", feature = "arenas")))]
+        if !FREE_BY_HEAP_SHIFT {
+            // SAFETY: guaranteed by the caller.
+            return unsafe { Segment::page_of(seg, ptr) };
+        }
         // SAFETY: guaranteed by the caller, and the geometry (above).
         unsafe {
             let page = Segment::page_of_with(seg, ptr, self.slice_shift());
@@ -206,11 +209,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                  other's blocks share one geometry"
             );
             page
-        }
-        #[cfg(any(feature = "checks", feature = "secure", feature = "arenas"))]
-        // SAFETY: guaranteed by the caller.
-        unsafe {
-            Segment::page_of(seg, ptr)
         }
     }
 

@@ -113,6 +113,15 @@ const fn direct_max(config: &Config) -> usize {
     m & !15
 }
 
+/// Whether the free fast path and the remote free find a block's page by
+/// the heap's slice shift (`Heap::fast_page_of`): not with `checks`,
+/// `secure` or `arenas`, whose frees take pointers anywhere in a segment.
+pub(crate) const FREE_BY_HEAP_SHIFT: bool = !cfg!(any(
+    feature = "checks",
+    feature = "secure",
+    feature = "arenas"
+));
+
 impl<O: Os> Heap<O, Counters> {
     /// A heap over `os` that keeps its counters inside. Takes no memory until
     /// the first allocation.
@@ -269,10 +278,6 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
 
     /// The slice shift of every normal segment this heap frees blocks of:
     /// a constant where the `Os` fixes the geometry ([`Os::GEOMETRY`]).
-    #[cfg_attr(
-        any(feature = "checks", feature = "secure", feature = "arenas"),
-        allow(dead_code)
-    )]
     #[inline(always)]
     pub(crate) fn slice_shift(&self) -> u32 {
         match O::GEOMETRY {

@@ -9,7 +9,7 @@
 //!   huge segments pass through the byte-bounded segment cache (see
 //!   `release.rs`) before going back to the `Os`.
 
-use crate::heap::Heap;
+use crate::heap::{Heap, FREE_BY_HEAP_SHIFT};
 use crate::os::Os;
 use crate::page::{Page, PageClass, OWNER_SLOW};
 use crate::segment::{range_bits, Reservation, Segment, SegmentKind};
@@ -334,8 +334,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // needs the descriptor of its slice to lead back to the page.
             // It lies in the committed bytes between the header and the
             // block (no guard page without `secure`).
-            #[cfg(not(any(feature = "checks", feature = "secure", feature = "arenas")))]
-            {
+            if FREE_BY_HEAP_SHIFT {
                 let idx = lay.block_off >> self.slice_shift();
                 if idx > 0 {
                     debug_assert!(

@@ -335,10 +335,6 @@ impl Segment {
     /// # Safety
     /// `this` is a one-page segment of ours; the descriptor's bytes are
     /// committed and belong to no block.
-    #[cfg_attr(
-        any(feature = "checks", feature = "secure", feature = "arenas"),
-        allow(dead_code)
-    )]
     pub unsafe fn point_back(this: *mut Segment, idx: usize) {
         let back = idx * size_of::<Page>();
         debug_assert!(back <= u16::MAX as usize, "a back offset fits its field");
