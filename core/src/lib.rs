@@ -24,6 +24,8 @@ pub mod allocator;
 mod arena;
 #[cfg(feature = "checks")]
 mod block_check;
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+mod block_set;
 mod breakdown;
 pub mod check;
 mod collect;

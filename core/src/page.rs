@@ -949,19 +949,23 @@ impl Page {
                     (first.wrapping_byte_add(block_size), n - 1)
                 };
                 let mut buf = [core::mem::MaybeUninit::<u16>::uninit(); SHUFFLE_MAX];
-                let order = shuffled(&mut buf, m, key ^ first as usize);
-                let at = |i: usize| from.wrapping_byte_add(order[i] as usize * block_size);
-                for i in 0..m - 1 {
-                    (*at(i)).next = encode_link(key, at(i + 1));
-                    tag_carved(key, at(i) as *mut u8);
+                let offsets = shuffled(&mut buf, m, block_size, key ^ first as usize);
+                // Link the blocks in the shuffled order, each tagged freed.
+                let head = from.wrapping_byte_add(offsets[0] as usize);
+                let mut at = head;
+                for &off in &offsets[1..] {
+                    let next = from.wrapping_byte_add(off as usize);
+                    (*at).next = encode_link(key, next);
+                    tag_carved(key, at as *mut u8);
+                    at = next;
                 }
-                (*at(m - 1)).next = encode_link(key, last);
-                tag_carved(key, at(m - 1) as *mut u8);
+                (*at).next = encode_link(key, last);
+                tag_carved(key, at as *mut u8);
                 if !last.is_null() {
                     (*last).next = encode_link(key, ptr::null_mut());
                     tag_carved(key, last as *mut u8);
                 }
-                return at(0);
+                return head;
             }
             let mut b = first;
             for _ in 1..n {
@@ -1134,25 +1138,40 @@ pub(crate) unsafe fn mark_carved(page: &Page, block: *mut u8) {
 #[cfg(all(feature = "secure", not(feature = "checks")))]
 const SHUFFLE_MAX: usize = EXTEND_BYTES / 16;
 
-/// A random permutation of `0..n` (`n <= SHUFFLE_MAX`) drawn from `seed`,
-/// written into `buf[..n]` and returned: Fisher-Yates "inside out" (each
-/// entry is written before it is read, so `buf` needs no zeroing), with
-/// xorshift64 and a multiply-shift in place of a remainder (no division:
-/// this runs for every block `Page::extend` carves).
+/// The byte offsets `0, size, 2 * size, ..., (n - 1) * size` of `n` blocks
+/// of `size` bytes (`n <= SHUFFLE_MAX`, the last offset below 2^16: a
+/// carved batch spans at most `EXTEND_BYTES`) in a random order drawn from
+/// `seed`, written into `buf[..n]` and returned. Fisher-Yates "inside out"
+/// (each entry is written before it is read, so `buf` needs no zeroing),
+/// with xorshift64 and a multiply-shift in place of a remainder, no branch
+/// on the draw, and offsets rather than indices (so the caller's linking
+/// needs no multiply): this runs for every block `Page::extend` carves.
 #[cfg(all(feature = "secure", not(feature = "checks")))]
-fn shuffled(buf: &mut [core::mem::MaybeUninit<u16>; SHUFFLE_MAX], n: usize, seed: usize) -> &[u16] {
+#[inline(always)]
+fn shuffled(
+    buf: &mut [core::mem::MaybeUninit<u16>; SHUFFLE_MAX],
+    n: usize,
+    size: usize,
+    seed: usize,
+) -> &[u16] {
     let n = n.min(SHUFFLE_MAX);
+    debug_assert!(n == 0 || (n - 1) * size <= u16::MAX as usize);
     let mut x = (seed as u64) | 1;
-    // Step `i` of the shuffle with the 32 random bits `r`.
+    let mut off = 0usize;
+    // Step `i` of the shuffle with the 32 random bits `r`: entry `i` takes
+    // entry `j` (drawn from `0..=i`), which takes block `i`'s offset.
     let mut place = |i: usize, r: u32| {
-        // In 0..=i: the high half of a 32 by 32-bit product.
         let j = ((r as u64 * (i as u64 + 1)) >> 32) as usize;
-        if j != i {
-            // SAFETY: `j < i`: written by an earlier step.
-            let moved = unsafe { buf[j].assume_init() };
-            buf[i].write(moved);
+        // SAFETY: `j <= i < n <= SHUFFLE_MAX`; entry `i` is written before
+        // entry `j` is read, so both are initialised (when `j == i` the
+        // read sees the offset just written, which stays).
+        unsafe {
+            buf.get_unchecked_mut(i).write(off as u16);
+            let moved = buf.get_unchecked(j).assume_init();
+            buf.get_unchecked_mut(i).write(moved);
+            buf.get_unchecked_mut(j).write(off as u16);
         }
-        buf[j].write(i as u16);
+        off += size;
     };
     // One xorshift64 step for two steps of the shuffle: its low half, then
     // its high half.
@@ -1179,22 +1198,24 @@ mod tests {
     fn a_shuffled_batch_is_a_permutation_and_seldom_in_order() {
         let mut in_place = 0;
         for n in 1..=SHUFFLE_MAX {
+            let size = EXTEND_BYTES / n;
             for seed in [1usize, 0x1234_5678, usize::MAX, n * 7919] {
                 let mut buf = [core::mem::MaybeUninit::<u16>::uninit(); SHUFFLE_MAX];
-                let order = shuffled(&mut buf, n, seed);
+                let offsets = shuffled(&mut buf, n, size, seed);
                 let mut seen = [false; SHUFFLE_MAX];
-                for &o in order {
+                for &o in offsets {
+                    let o = o as usize;
                     assert!(
-                        (o as usize) < n && !seen[o as usize],
-                        "n {n}: {o} twice or out of range"
+                        o % size == 0 && o / size < n && !seen[o / size],
+                        "n {n}: offset {o} twice, out of range or not a block's"
                     );
-                    seen[o as usize] = true;
+                    seen[o / size] = true;
                 }
-                assert_eq!(order.len(), n);
-                in_place += order
+                assert_eq!(offsets.len(), n);
+                in_place += offsets
                     .iter()
                     .enumerate()
-                    .filter(|&(i, &o)| i == o as usize)
+                    .filter(|&(i, &o)| i * size == o as usize)
                     .count();
             }
         }

@@ -25,6 +25,12 @@
 //! page's own lists, and a block waiting in another heap's chain is on none
 //! of them.
 //!
+//! With `secure`, whose blocks are carved in a random order, the chain is
+//! kept as a set of block numbers ([`BlockSet`]) and linked in address
+//! order when it is published, so that the owner pops it in that order
+//! (see `block_set.rs` for why); a block numbered past the set is pushed at
+//! once.
+//!
 //! # Invariants
 //! * The chain's blocks are all blocks of `page`, a small page of *another*
 //!   heap, each freed once and not yet published; `count` is their number,
@@ -35,6 +41,8 @@
 //!   appear on `thread_free` with a Release CAS; it takes them with an
 //!   Acquire swap. Loom checks the chain push (`loom-tests/`).
 
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+use crate::block_set::BlockSet;
 use crate::page::{Block, Page};
 use core::ptr;
 
@@ -45,6 +53,10 @@ pub(crate) struct RemoteBuffer {
     head: *mut Block,
     tail: *mut Block,
     count: u32,
+    /// With `secure`: the chain's block numbers, linked at `flush` (`head`
+    /// and `tail` stay null).
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    set: BlockSet,
 }
 
 impl RemoteBuffer {
@@ -54,6 +66,8 @@ impl RemoteBuffer {
         head: ptr::null_mut(),
         tail: ptr::null_mut(),
         count: 0,
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        set: BlockSet::EMPTY,
     };
 
     /// Frees `block` of `page`, a page owned by another heap: adds it to the
@@ -75,13 +89,30 @@ impl RemoteBuffer {
         if self.page != page {
             self.flush();
             self.page = page;
-            self.tail = block;
-        } else {
-            // SAFETY: `block` is ours until published; the key is a fixed
-            // field of the page.
-            unsafe { (*block).next = crate::page::encode_link((*page).key, self.head) };
+            #[cfg(not(feature = "secure"))]
+            {
+                self.tail = block;
+            }
         }
-        self.head = block;
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        if !self.set.insert(
+            // SAFETY: `page` is a live small page and `block` one of its
+            // blocks.
+            unsafe { crate::secure::block_number(&*page, block) },
+        ) {
+            // SAFETY: forwarded from the caller.
+            unsafe { Page::push_remote_chain(page, block, block, 1) };
+            return;
+        }
+        #[cfg(not(feature = "secure"))]
+        {
+            if self.count != 0 {
+                // SAFETY: `block` is ours until published; the key is a
+                // fixed field of the page.
+                unsafe { (*block).next = crate::page::encode_link((*page).key, self.head) };
+            }
+            self.head = block;
+        }
         self.count += 1;
         if self.count >= batch {
             self.flush();
@@ -94,11 +125,52 @@ impl RemoteBuffer {
         if self.count == 0 {
             return;
         }
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        // SAFETY: the invariants: the set's blocks are unpublished blocks of
+        // `page`, which is still live.
+        unsafe {
+            self.link_in_order()
+        };
         debug_assert!(!self.page.is_null() && !self.head.is_null() && !self.tail.is_null());
         // SAFETY: the invariants: the chain's blocks are linked, unpublished
         // blocks of `page`, which is still live.
         unsafe { Page::push_remote_chain(self.page, self.head, self.tail, self.count) };
-        *self = RemoteBuffer::EMPTY;
+        self.page = ptr::null();
+        self.head = ptr::null_mut();
+        self.tail = ptr::null_mut();
+        self.count = 0;
+    }
+
+    /// Links the blocks of the set (all but the last) in address order into
+    /// the chain from `head` to `tail`, and empties the set.
+    ///
+    /// # Safety
+    /// The set holds `count` (at least one) unpublished blocks of the live
+    /// small page `page`.
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    #[inline(always)]
+    unsafe fn link_in_order(&mut self) {
+        // SAFETY: guaranteed by the caller; `start`, `block_size` and `key`
+        // are fixed fields of a page in use.
+        let (start, size, key) = unsafe {
+            (
+                (*self.page).start,
+                (*self.page).block_size,
+                (*self.page).key,
+            )
+        };
+        let (mut head, mut tail) = (ptr::null_mut::<Block>(), ptr::null_mut::<Block>());
+        self.set.drain(|n| {
+            let b = start.wrapping_add(n * size) as *mut Block;
+            if tail.is_null() {
+                head = b;
+            } else {
+                // SAFETY: `tail` is a block of the set, ours until published.
+                unsafe { (*tail).next = crate::page::encode_link(key, b) };
+            }
+            tail = b;
+        });
+        (self.head, self.tail) = (head, tail);
     }
 
     /// Blocks waiting in the chain.

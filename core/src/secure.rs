@@ -110,6 +110,21 @@ fn is_multiple(n: usize, magic: u64) -> bool {
     (n as u64).wrapping_mul(magic) < magic
 }
 
+/// The number of `block` in `page` (its offset from the page's start over
+/// the block size), from the page's `div_magic` without a division: exact
+/// for offsets below 2^32 (Lemire, Kaser and Kurz, as for `is_multiple`).
+///
+/// # Safety
+/// `block` is a block of the small page `page`.
+#[inline(always)]
+pub(crate) unsafe fn block_number(page: &Page, block: *mut Block) -> usize {
+    let off = (block as usize).wrapping_sub(page.start as usize) as u64;
+    debug_assert!(off < 1 << 32);
+    let n = ((off as u128 * page.div_magic as u128) >> 64) as usize;
+    debug_assert_eq!(n, off as usize / page.block_size);
+    n
+}
+
 /// Reports a free that [`check_free`] found at no block's start: of a page
 /// not in use, or inside a block.
 ///

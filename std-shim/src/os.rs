@@ -332,12 +332,26 @@ mod tests {
         }
     }
 
+    std::thread_local! {
+        /// Whether the calling test's last `reserve_the_old_range` got the
+        /// range it asked for.
+        static TOOK_OLD: Cell<bool> = const { Cell::new(false) };
+    }
+
     /// Stands for another thread reserving the range a moved block left,
-    /// as the kernel may let it the moment the mapping moved.
+    /// as the kernel may let it the moment the mapping moved. A test
+    /// running beside this one may have taken the range first: then nothing
+    /// is kept and `TOOK_OLD` says so.
     fn reserve_the_old_range(old: *mut u8, old_size: usize) {
         let p = platform::map_near(old as usize, old_size);
-        assert_eq!(p, old, "the old range is free");
-        assert!(commit_map::add_reservation(old as usize, old_size));
+        let took = p == old;
+        if took {
+            assert!(commit_map::add_reservation(old as usize, old_size));
+        } else if !p.is_null() {
+            // SAFETY: the mapping just made, which nothing uses.
+            unsafe { platform::unmap(p, old_size) };
+        }
+        TOOK_OLD.with(|t| t.set(took));
     }
 
     /// A reservation made where a moved block was, between the move and
@@ -352,25 +366,36 @@ mod tests {
         }
         let os = MmapOs;
         let size = 2 * CHUNK;
-        let old = os.reserve(size, CHUNK);
-        assert!(!old.is_null());
-        // SAFETY: the whole reservation, not committed yet.
-        assert!(unsafe { os.commit(old, size) });
-        AFTER_MOVE.with(|h| h.set(Some(reserve_the_old_range)));
-        // SAFETY: a whole committed reservation that nothing uses.
-        let new = unsafe { os.remap(old, size, 3 * CHUNK, CHUNK) };
-        AFTER_MOVE.with(|h| h.set(None));
-        assert!(!new.is_null() && new != old);
-        assert!(commit_map::contains(new as usize));
-        assert!(
-            commit_map::contains(old as usize) && commit_map::contains(old as usize + CHUNK),
-            "the reservation made at the old place was forgotten"
-        );
-        // SAFETY: both are whole reservations that nothing uses.
-        unsafe {
-            os.release(old, size, CHUNK);
-            os.release(new, 3 * CHUNK, CHUNK);
+        // Tests run side by side in this process and map memory too: one
+        // may take the old range before the hook does; then try again.
+        for _ in 0..20 {
+            let old = os.reserve(size, CHUNK);
+            assert!(!old.is_null());
+            // SAFETY: the whole reservation, not committed yet.
+            assert!(unsafe { os.commit(old, size) });
+            AFTER_MOVE.with(|h| h.set(Some(reserve_the_old_range)));
+            // SAFETY: a whole committed reservation that nothing uses.
+            let new = unsafe { os.remap(old, size, 3 * CHUNK, CHUNK) };
+            AFTER_MOVE.with(|h| h.set(None));
+            assert!(!new.is_null() && new != old);
+            assert!(commit_map::contains(new as usize));
+            if !TOOK_OLD.with(|t| t.get()) {
+                // SAFETY: a whole reservation that nothing uses.
+                unsafe { os.release(new, 3 * CHUNK, CHUNK) };
+                continue;
+            }
+            assert!(
+                commit_map::contains(old as usize) && commit_map::contains(old as usize + CHUNK),
+                "the reservation made at the old place was forgotten"
+            );
+            // SAFETY: both are whole reservations that nothing uses.
+            unsafe {
+                os.release(old, size, CHUNK);
+                os.release(new, 3 * CHUNK, CHUNK);
+            }
+            return;
         }
+        panic!("another test took the old range in each of 20 tries");
     }
 
     /// The free fast path masks and shifts by `MmapOs::GEOMETRY`: a heap
