@@ -138,6 +138,12 @@ pub struct Config {
     /// waits there for the purge delay at most; `false`: it is freed at
     /// once (`page_search.rs`, `rescan_full`).
     pub requeue_emptied: bool,
+    /// With `secure` (read only there): a chain of remote frees to one page
+    /// is linked in address order when it is published (`block_set.rs`),
+    /// so the page's owner hands its blocks out again in an order the
+    /// hardware prefetcher follows, where `secure`'s random carve order
+    /// would otherwise reach it; `false`: in the order they were freed.
+    pub remote_in_order: bool,
     /// Requests of more than this many bytes, up to
     /// [`ARENA_MAX`](crate::ARENA_MAX) and aligned to at most 16, go to the
     /// heap's *arenas*, a coalescing store shared by all their sizes,
@@ -188,6 +194,7 @@ impl Config {
         wake_keep: true,
         full_rescan: 0,
         requeue_emptied: true,
+        remote_in_order: true,
         arena_above: 0,
         coarse_above: usize::MAX,
     };
@@ -229,6 +236,7 @@ impl Config {
         wake_keep: true,
         full_rescan: 0,
         requeue_emptied: true,
+        remote_in_order: true,
         arena_above: 0,
         coarse_above: usize::MAX,
     };
@@ -256,6 +264,7 @@ impl Config {
         wake_keep: true,
         full_rescan: 4,
         requeue_emptied: true,
+        remote_in_order: true,
         arena_above: 0,
         coarse_above: 1024,
     };
@@ -371,6 +380,12 @@ impl Config {
     /// This config with [`Config::full_rescan`] set to `pages` (0: none).
     pub const fn with_full_rescan(mut self, pages: usize) -> Self {
         self.full_rescan = pages;
+        self
+    }
+
+    /// This config with [`Config::remote_in_order`] set to `on`.
+    pub const fn with_remote_in_order(mut self, on: bool) -> Self {
+        self.remote_in_order = on;
         self
     }
 

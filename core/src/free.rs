@@ -175,7 +175,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             crate::secure::tag_freed(page, ptr);
             // The batch through its cell: the std shim's background purger
             // may hold the heap meanwhile, but never touches the batch.
-            (*self.remote.get()).free(page, ptr as *mut Block, self.config.remote_batch);
+            (*self.remote.get()).free(
+                page,
+                ptr as *mut Block,
+                self.config.remote_batch,
+                self.config.remote_in_order,
+            );
         }
         true
     }
@@ -252,9 +257,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 // Another heap's block: onto the page's `thread_free`, through
                 // the raw pointer (the owner may be writing the page), in a
                 // batch of frees to that page (`remote_buffer.rs`).
-                self.remote
-                    .get_mut()
-                    .free(page, ptr as *mut Block, self.config.remote_batch);
+                self.remote.get_mut().free(
+                    page,
+                    ptr as *mut Block,
+                    self.config.remote_batch,
+                    self.config.remote_in_order,
+                );
                 return;
             }
             if Self::ARENAS && (*page).class == PageClass::ARENA {

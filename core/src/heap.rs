@@ -195,7 +195,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// Takes the policy of `config`: the purge delays, the segment cache's
-    /// bounds, `cache_follows_huge`, `committed_first`, `remote_batch` and
+    /// bounds, `cache_follows_huge`, `committed_first`, `remote_batch`,
+    /// `remote_in_order` (from the next chain of remote frees) and
     /// `quarantine_bytes` (a smaller quarantine shrinks at the next free).
     /// The geometry (segment and slice sizes) and the free-list seed stay
     /// what the heap was built with. A smaller cache bound applies from the
@@ -215,6 +216,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         c.cache_follows_huge = config.cache_follows_huge;
         c.committed_first = config.committed_first;
         c.remote_batch = config.remote_batch;
+        c.remote_in_order = config.remote_in_order;
         c.quarantine_bytes = config.quarantine_bytes;
         self.pages.set_keep_lone(config.purge_delay != 0);
         if resort {

@@ -445,7 +445,7 @@ impl ProtocolBuffer {
     pub unsafe fn free(&mut self, page: &ProtocolPage, block: *mut u8) {
         // SAFETY: forwarded from the caller; the buffer only reads the
         // page's fixed fields and pushes onto its atomic list.
-        unsafe { self.0.free(page.page.get(), block as *mut Block, 64) }
+        unsafe { self.0.free(page.page.get(), block as *mut Block, 64, true) }
     }
 
     /// The real `RemoteBuffer::flush`: publishes the chain with one CAS.

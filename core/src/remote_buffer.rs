@@ -28,8 +28,8 @@
 //! With `secure`, whose blocks are carved in a random order, the chain is
 //! kept as a set of block numbers ([`BlockSet`]) and linked in address
 //! order when it is published, so that the owner pops it in that order
-//! (see `block_set.rs` for why); a block numbered past the set is pushed at
-//! once.
+//! (see `block_set.rs` for why; `Config::remote_in_order`, on by default,
+//! turns it off); a block numbered past the set is pushed at once.
 //!
 //! # Invariants
 //! * The chain's blocks are all blocks of `page`, a small page of *another*
@@ -53,10 +53,14 @@ pub(crate) struct RemoteBuffer {
     head: *mut Block,
     tail: *mut Block,
     count: u32,
-    /// With `secure`: the chain's block numbers, linked at `flush` (`head`
-    /// and `tail` stay null).
+    /// With `secure`, when `ordered`: the chain's block numbers, linked at
+    /// `flush` (`head` and `tail` are set there).
     #[cfg(all(feature = "secure", not(feature = "checks")))]
     set: BlockSet,
+    /// With `secure`: whether this chain is kept in `set`
+    /// ([`Config::remote_in_order`](crate::Config) when it began).
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    ordered: bool,
 }
 
 impl RemoteBuffer {
@@ -68,18 +72,28 @@ impl RemoteBuffer {
         count: 0,
         #[cfg(all(feature = "secure", not(feature = "checks")))]
         set: BlockSet::EMPTY,
+        #[cfg(all(feature = "secure", not(feature = "checks")))]
+        ordered: false,
     };
 
     /// Frees `block` of `page`, a page owned by another heap: adds it to the
     /// chain (publishing the chain first if it is for another page, and
     /// after the block if the chain then holds `batch` blocks), or pushes it
-    /// at once if the page is not a small page.
+    /// at once if the page is not a small page. With `secure` and
+    /// `in_order`, a chain begun here is linked in address order when it is
+    /// published.
     ///
     /// # Safety
     /// `block` is a live block of `page`, which another heap owns, given up
     /// by the caller; the caller is this buffer's heap's owner.
     #[inline]
-    pub unsafe fn free(&mut self, page: *const Page, block: *mut Block, batch: u32) {
+    pub unsafe fn free(
+        &mut self,
+        page: *const Page,
+        block: *mut Block,
+        batch: u32,
+        in_order: bool,
+    ) {
         // SAFETY: `page` is a live descriptor; `class` is a fixed field.
         if cfg!(feature = "checks") || batch <= 1 || unsafe { !(*page).class.is_small() } {
             // SAFETY: forwarded from the caller.
@@ -89,30 +103,36 @@ impl RemoteBuffer {
         if self.page != page {
             self.flush();
             self.page = page;
-            #[cfg(not(feature = "secure"))]
+            self.tail = block;
+            #[cfg(all(feature = "secure", not(feature = "checks")))]
             {
-                self.tail = block;
+                self.ordered = in_order;
             }
         }
+        #[cfg(not(all(feature = "secure", not(feature = "checks"))))]
+        let _ = in_order;
         #[cfg(all(feature = "secure", not(feature = "checks")))]
-        if !self.set.insert(
+        if self.ordered {
             // SAFETY: `page` is a live small page and `block` one of its
             // blocks.
-            unsafe { crate::secure::block_number(&*page, block) },
-        ) {
-            // SAFETY: forwarded from the caller.
-            unsafe { Page::push_remote_chain(page, block, block, 1) };
+            let n = unsafe { crate::secure::block_number(&*page, block) };
+            if !self.set.insert(n) {
+                // SAFETY: forwarded from the caller.
+                unsafe { Page::push_remote_chain(page, block, block, 1) };
+                return;
+            }
+            self.count += 1;
+            if self.count >= batch {
+                self.flush();
+            }
             return;
         }
-        #[cfg(not(feature = "secure"))]
-        {
-            if self.count != 0 {
-                // SAFETY: `block` is ours until published; the key is a
-                // fixed field of the page.
-                unsafe { (*block).next = crate::page::encode_link((*page).key, self.head) };
-            }
-            self.head = block;
+        if self.count != 0 {
+            // SAFETY: `block` is ours until published; the key is a fixed
+            // field of the page.
+            unsafe { (*block).next = crate::page::encode_link((*page).key, self.head) };
         }
+        self.head = block;
         self.count += 1;
         if self.count >= batch {
             self.flush();
@@ -126,11 +146,11 @@ impl RemoteBuffer {
             return;
         }
         #[cfg(all(feature = "secure", not(feature = "checks")))]
-        // SAFETY: the invariants: the set's blocks are unpublished blocks of
-        // `page`, which is still live.
-        unsafe {
-            self.link_in_order()
-        };
+        if self.ordered {
+            // SAFETY: the invariants: the set's blocks are unpublished
+            // blocks of `page`, which is still live.
+            unsafe { self.link_in_order() };
+        }
         debug_assert!(!self.page.is_null() && !self.head.is_null() && !self.tail.is_null());
         // SAFETY: the invariants: the chain's blocks are linked, unpublished
         // blocks of `page`, which is still live.

@@ -218,6 +218,29 @@ fn secure_publishes_remote_chains_in_address_order() {
     );
 }
 
+/// `Config::remote_in_order` off: the chain keeps the order of the frees
+/// (the last freed block first), as without `secure`.
+#[test]
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+fn secure_without_remote_in_order_keeps_the_order_of_the_frees() {
+    let region = common::shared_region(8 << 20);
+    let mut owner = Heap::new(region, CONFIG);
+    let mut other = Heap::new(region, CONFIG.with_remote_in_order(false));
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let blocks: Vec<*mut u8> = (0..64).map(|_| owner.alloc(l)).collect();
+    for &p in &blocks {
+        // SAFETY: a live block, freed once.
+        unsafe { other.dealloc(p, l) };
+    }
+    other.flush_remote_frees();
+    let again: Vec<*mut u8> = (0..64).map(|_| owner.alloc(l)).collect();
+    let reversed: Vec<*mut u8> = blocks.iter().rev().copied().collect();
+    assert_eq!(
+        again, reversed,
+        "the chain did not keep the order of the frees"
+    );
+}
+
 /// `Config::remote_batch` = 1 turns batching off: each remote free is
 /// published at once.
 #[test]

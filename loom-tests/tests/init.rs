@@ -44,6 +44,7 @@ const PARSED: Options = Options {
     idle_hold_ms: 300,
     wake_keep: false,
     requeue_emptied: false,
+    remote_in_order: false,
     arena_above: 0,
     coarse_above: 4096,
     memory_limit: 512 << 20,
