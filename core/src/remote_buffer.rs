@@ -34,7 +34,9 @@
 //! # Invariants
 //! * The chain's blocks are all blocks of `page`, a small page of *another*
 //!   heap, each freed once and not yet published; `count` is their number,
-//!   `head` the last freed, `tail` the first, `tail`'s link unset.
+//!   `head` the last freed, `tail` the first, `tail`'s link unset (an
+//!   ordered chain, with `secure`: its blocks are the set's, unlinked, and
+//!   `flush` links them and sets `head` and `tail`).
 //! * While blocks of a page wait here they still count as used by their
 //!   owner, so the page cannot be freed or change owner: `page` stays valid.
 //! * What the owner sees is as before: whole, linked lists of freed blocks
@@ -155,6 +157,8 @@ impl RemoteBuffer {
         // SAFETY: the invariants: the chain's blocks are linked, unpublished
         // blocks of `page`, which is still live.
         unsafe { Page::push_remote_chain(self.page, self.head, self.tail, self.count) };
+        // Field by field: with `secure` the set is empty already (drained)
+        // and `ordered` is set when the next chain begins.
         self.page = ptr::null();
         self.head = ptr::null_mut();
         self.tail = ptr::null_mut();

@@ -187,6 +187,26 @@ fn batched_remote_frees_reach_the_owner_at_each_publication_point() {
     assert_counted!(live(&mut owner), 0);
 }
 
+/// One page of 64-byte blocks (a FIXED_REGION page holds 64) handed out by
+/// an owner heap, freed in that order through a heap with `freer`'s
+/// config, the chain published, and the owner's next 64 blocks: `(handed
+/// out first, handed out again)`.
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+fn freed_remotely_and_taken_again(freer: Config) -> (Vec<*mut u8>, Vec<*mut u8>) {
+    let region = common::shared_region(8 << 20);
+    let mut owner = Heap::new(region, CONFIG);
+    let mut other = Heap::new(region, freer);
+    let l = Layout::from_size_align(64, 8).unwrap();
+    let blocks: Vec<*mut u8> = (0..64).map(|_| owner.alloc(l)).collect();
+    for &p in &blocks {
+        // SAFETY: a live block, freed once.
+        unsafe { other.dealloc(p, l) };
+    }
+    other.flush_remote_frees();
+    let again = (0..64).map(|_| owner.alloc(l)).collect();
+    (blocks, again)
+}
+
 /// With `secure`, whose blocks are carved in a random order, a chain of
 /// remote frees is published in address order whatever order the program
 /// freed its blocks in, so the owner hands them out again in that order
@@ -194,22 +214,11 @@ fn batched_remote_frees_reach_the_owner_at_each_publication_point() {
 #[test]
 #[cfg(all(feature = "secure", not(feature = "checks")))]
 fn secure_publishes_remote_chains_in_address_order() {
-    let region = common::shared_region(8 << 20);
-    let mut owner = Heap::new(region, CONFIG);
-    let mut other = Heap::new(region, CONFIG);
-    let l = Layout::from_size_align(64, 8).unwrap();
-    // One page: a FIXED_REGION page of 64 B blocks holds 64.
-    let blocks: Vec<*mut u8> = (0..64).map(|_| owner.alloc(l)).collect();
+    let (blocks, again) = freed_remotely_and_taken_again(CONFIG);
     assert!(
         blocks.windows(2).any(|w| w[1] < w[0]),
         "secure carved the page in address order"
     );
-    for &p in &blocks {
-        // SAFETY: a live block, freed once.
-        unsafe { other.dealloc(p, l) };
-    }
-    other.flush_remote_frees();
-    let again: Vec<*mut u8> = (0..64).map(|_| owner.alloc(l)).collect();
     let mut sorted = blocks.clone();
     sorted.sort();
     assert_eq!(
@@ -223,17 +232,7 @@ fn secure_publishes_remote_chains_in_address_order() {
 #[test]
 #[cfg(all(feature = "secure", not(feature = "checks")))]
 fn secure_without_remote_in_order_keeps_the_order_of_the_frees() {
-    let region = common::shared_region(8 << 20);
-    let mut owner = Heap::new(region, CONFIG);
-    let mut other = Heap::new(region, CONFIG.with_remote_in_order(false));
-    let l = Layout::from_size_align(64, 8).unwrap();
-    let blocks: Vec<*mut u8> = (0..64).map(|_| owner.alloc(l)).collect();
-    for &p in &blocks {
-        // SAFETY: a live block, freed once.
-        unsafe { other.dealloc(p, l) };
-    }
-    other.flush_remote_frees();
-    let again: Vec<*mut u8> = (0..64).map(|_| owner.alloc(l)).collect();
+    let (blocks, again) = freed_remotely_and_taken_again(CONFIG.with_remote_in_order(false));
     let reversed: Vec<*mut u8> = blocks.iter().rev().copied().collect();
     assert_eq!(
         again, reversed,
