@@ -102,8 +102,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// As for [`Heap::alloc_fast`].
     #[inline(always)]
     unsafe fn alloc_fast_inner(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
-        let size_or_min = size_or_min(size);
-        if size_or_min > self.direct_max {
+        // `size`, not raised to `MIN_BLOCK`: the table's entries below it
+        // hold the smallest block's class, and `direct_max` is at least
+        // `MIN_BLOCK` where it is above 1 (`Heap::with_counters`).
+        if size > self.direct_max {
             return ptr::null_mut();
         }
         // One load finds the page: every class up to `direct_max` rounded to
@@ -114,9 +116,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         let idx = if align <= 8 {
             // Every class is a multiple of 8 bytes, so an alignment up to 8
             // needs no rounding beyond that: the class of `size` serves it.
-            (size_or_min + 7) >> 3
+            (size + 7) >> 3
         } else if align <= 16 {
-            ((size_or_min + 15) & !15) >> 3
+            ((size + 15) & !15) >> 3
         } else {
             return ptr::null_mut();
         };
@@ -274,19 +276,19 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[cfg(not(feature = "checks"))]
     #[inline(always)]
     unsafe fn alloc_fast_malloc_inner(&self, size: usize, zero: bool) -> *mut u8 {
-        let size_or_min = size_or_min(size);
-        if size_or_min > self.direct_max {
+        // `size`, not raised to `MIN_BLOCK`: as in `alloc_fast_inner`.
+        if size > self.direct_max {
             return ptr::null_mut();
         }
-        let words = (size_or_min + 7) >> 3;
+        let words = (size + 7) >> 3;
         // Rounded up to 16 bytes (an even number of words) beyond one word.
         let idx = words + (words & (words > 1) as usize);
         debug_assert_eq!(
             idx,
-            if size_or_min <= 8 {
-                (size_or_min + 7) >> 3
+            if size <= 8 {
+                (size + 7) >> 3
             } else {
-                ((size_or_min + 15) & !15) >> 3
+                ((size + 15) & !15) >> 3
             }
         );
         // SAFETY: forwarded from the caller; `idx` is a direct index.

@@ -44,7 +44,10 @@ pub struct Heap<O: Os, C: CounterSink = Counters> {
     /// Requests up to this size with an alignment up to 16 take the table
     /// lookup in `alloc_impl`: `min(DIRECT_MAX, max_small_size)` rounded
     /// down to 16, so rounding up to 16 stays within the size classes (and
-    /// with direct blocks, at most `config.direct_above`).
+    /// with direct blocks, at most `config.direct_above`). At least
+    /// `MIN_BLOCK` where that is above 1 (`checks`, `secure`: no direct
+    /// blocks there), so that the fast paths may look up requests below
+    /// it without raising them first.
     pub(crate) direct_max: usize,
     /// The smallest request that may go to the heap's arenas
     /// (`config.arena_above + 1`), or `usize::MAX` without arenas (also
@@ -146,6 +149,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 "masu: the Os fixes another segment geometry (segment_shift, slice_shift)"
             );
         }
+        assert!(
+            crate::size_class::MIN_BLOCK <= 1
+                || direct_max(&config) >= crate::size_class::MIN_BLOCK,
+            "masu: the direct table must reach the smallest block (MIN_BLOCK)"
+        );
         Heap {
             pages: PageQueues::new(config.purge_delay != 0),
             lists: SegmentLists::EMPTY,

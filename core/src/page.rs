@@ -1054,13 +1054,19 @@ pub(crate) fn block_start_within(start: usize, block_size: usize, count: u32, p:
 }
 
 /// With `checks` or `secure`, a freed block carries this in its second word:
-/// the complement of the page's secret key (one instruction on the free and
-/// allocation paths, which check it; as secret as the key, and unlike any
-/// encoded link, which is the key mixed with an address and rotated).
+/// the page's secret key itself. The free path compares the word with the
+/// key it loads anyway and writes the key back, and the allocation path
+/// compares the popped block's word with the key it decodes the link with:
+/// no instruction to derive the tag. A tag derived from the key (its
+/// complement, say) would be no more secret: whoever reads a freed block's
+/// tag learns the key either way. The key is never 0 (`Heap::new_key`), so
+/// a zeroed word is never a freed tag; it is unlike any encoded link (the
+/// key mixed with an address and rotated).
 #[cfg(any(feature = "checks", feature = "secure"))]
 #[inline]
 pub(crate) fn freed_tag(key: usize) -> usize {
-    !key
+    debug_assert!(key != 0);
+    key
 }
 
 /// Tags a block `Page::extend` just carved (never handed out) as free, so

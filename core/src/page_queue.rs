@@ -489,8 +489,15 @@ impl PageQueues {
             q.first
         };
         // The requests of `8 * i` bytes that this class serves: those above
-        // the previous class, and the zero-size request for the 16-byte class.
-        let lo = if class == 0 {
+        // the previous class, every one from 8 bytes for the smallest class
+        // a request gets (the 16-byte class with `checks` or `secure`, which
+        // raise requests to `MIN_BLOCK`; no entry for the 8-byte class
+        // then), and the zero-size request for the 16-byte class.
+        let smallest = CLASS_BY_WORDS[1] as usize;
+        if class < smallest {
+            return;
+        }
+        let lo = if class == smallest {
             1
         } else {
             class_size(class - 1) / 8 + 1

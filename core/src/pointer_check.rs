@@ -24,7 +24,7 @@ pub(crate) fn check_segment<O: Os>(os: &O, seg: *mut Segment, ptr: *mut u8) {
     }
     // SAFETY: `seg` lies in memory of our `Os`, which is readable.
     let cookie = unsafe { (*seg).cookie };
-    if cookie != Segment::cookie_for(seg as usize) {
+    if !Segment::has_cookie(seg as usize, cookie) {
         fault(
             FaultKind::ForeignPointer,
             p,

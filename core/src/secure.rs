@@ -34,7 +34,7 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
     // header is read (see above); the page descriptor is read only once the
     // cookie proved the header is a segment's.
     unsafe {
-        if (*seg).cookie != Segment::cookie_for(seg as usize) {
+        if !Segment::has_cookie(seg as usize, (*seg).cookie) {
             foreign(
                 ptr,
                 "no masu segment header at its segment address",

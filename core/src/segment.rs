@@ -30,9 +30,6 @@ pub(crate) enum SegmentKind {
     Arena,
 }
 
-/// Mixed into every segment's cookie.
-const COOKIE_SALT: usize = 0x4d41_5355_5345_474d_u64 as usize;
-
 /// A segment header. The page descriptors follow it directly.
 ///
 /// # Access
@@ -45,7 +42,8 @@ const COOKIE_SALT: usize = 0x4d41_5355_5345_474d_u64 as usize;
 /// set up, cached or released).
 #[repr(C)]
 pub(crate) struct Segment {
-    /// `address ^ COOKIE_SALT`: lets checked builds reject foreign pointers.
+    /// The header's address negated ([`Segment::cookie_for`]): lets checked
+    /// builds reject foreign pointers.
     pub cookie: usize,
     /// log2 of the slice size (63 for huge segments).
     pub slice_shift: u32,
@@ -274,10 +272,22 @@ impl Segment {
         }
     }
 
-    /// The expected cookie of a segment at `addr`.
+    /// The expected cookie of a segment at `addr`: the address negated, a
+    /// word that memory holds by no natural pattern (a constant mixed in
+    /// would be no more secret: the cookie tells a foreign pointer, it is
+    /// no secret against forgery), tested with one add: see
+    /// [`Segment::has_cookie`].
     #[inline]
     pub fn cookie_for(addr: usize) -> usize {
-        addr ^ COOKIE_SALT
+        addr.wrapping_neg()
+    }
+
+    /// Whether `cookie`, read at `addr`, is the cookie of a segment there:
+    /// their sum is 0 (an add and a branch on the free paths that check it).
+    #[cfg(any(feature = "checks", feature = "secure"))]
+    #[inline(always)]
+    pub fn has_cookie(addr: usize, cookie: usize) -> bool {
+        cookie.wrapping_add(addr) == 0
     }
 
     /// Descriptor `i`.

@@ -103,7 +103,11 @@ const fn build_class_by_words() -> [u8; DIRECT_MAX / 8 + 1] {
     let mut t = [0u8; DIRECT_MAX / 8 + 1];
     let mut i = 0;
     while i <= DIRECT_MAX / 8 {
-        t[i] = class_of(i * 8) as u8;
+        // A request below the smallest block (with `checks` or `secure`)
+        // gets the smallest block's class, so that the fast paths need not
+        // raise the size first.
+        let bytes = if i * 8 < MIN_BLOCK { MIN_BLOCK } else { i * 8 };
+        t[i] = class_of(bytes) as u8;
         i += 1;
     }
     // A zero-size request gets a 16-byte block, aligned for any alignment up
@@ -112,9 +116,11 @@ const fn build_class_by_words() -> [u8; DIRECT_MAX / 8 + 1] {
     t
 }
 
-/// `class_of(8 * i)` for every `1 <= i <= DIRECT_MAX / 8`, and the 16-byte
-/// class for `i == 0`: the class of a request of `n` bytes (after rounding up
-/// to an alignment of at most 16) is `CLASS_BY_WORDS[(n + 7) / 8]`, one load.
+/// `class_of(max(8 * i, MIN_BLOCK))` for every `1 <= i <= DIRECT_MAX / 8`,
+/// and the 16-byte class for `i == 0`: the class of a request of `n` bytes
+/// (after rounding up to an alignment of at most 16) is
+/// `CLASS_BY_WORDS[(n + 7) / 8]`, one load, whether or not `n` was first
+/// raised to [`MIN_BLOCK`] ([`size_or_min`]).
 pub const CLASS_BY_WORDS: [u8; DIRECT_MAX / 8 + 1] = build_class_by_words();
 
 /// Block size of every class, smallest first.
@@ -180,14 +186,15 @@ const_assert!(waste_is_bounded());
 const_assert!(alignment_rule_holds());
 const_assert!(CLASS_COUNT <= u8::MAX as usize);
 
-/// True when the table agrees with `class_of` for every size it covers.
+/// True when the table agrees with `class_of` for every size it covers
+/// (raised to [`MIN_BLOCK`], as every allocation path raises it).
 const fn class_by_words_is_exact() -> bool {
     if CLASS_BY_WORDS[0] as usize != class_of(16) {
         return false;
     }
     let mut n = 1;
     while n <= DIRECT_MAX {
-        if CLASS_BY_WORDS[n.div_ceil(8)] as usize != class_of(n) {
+        if CLASS_BY_WORDS[n.div_ceil(8)] as usize != class_of(size_or_min(n)) {
             return false;
         }
         n += 1;
