@@ -120,7 +120,7 @@ const fn build_class_by_words() -> [u8; DIRECT_MAX / 8 + 1] {
 /// and the 16-byte class for `i == 0`: the class of a request of `n` bytes
 /// (after rounding up to an alignment of at most 16) is
 /// `CLASS_BY_WORDS[(n + 7) / 8]`, one load, whether or not `n` was first
-/// raised to [`MIN_BLOCK`] ([`size_or_min`]).
+/// raised to `MIN_BLOCK` (16 bytes with `checks` or `secure`, else 1).
 pub const CLASS_BY_WORDS: [u8; DIRECT_MAX / 8 + 1] = build_class_by_words();
 
 /// Block size of every class, smallest first.
