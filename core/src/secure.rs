@@ -190,11 +190,19 @@ pub(crate) unsafe fn untag(ptr: *mut u8) {
 #[inline(always)]
 pub(crate) unsafe fn check_popped(page: &Page, block: *mut Block, next: *mut Block) {
     let n = next as usize;
-    if !next.is_null() && n.wrapping_sub(page.start as usize) >= page.span_bytes as usize {
-        link_out_of_page(block, n);
+    // Both tests computed first and taken in one branch: a branch on the
+    // link being null (the end of a list, which comes at no regular
+    // interval) cost `glibc-thread` about 4 % (docs/results/secure/,
+    // "Session 29"). A bad link is reported before a bad tag, as before.
+    let out = (n.wrapping_sub(page.start as usize) >= page.span_bytes as usize) & (n != 0);
+    // SAFETY: guaranteed by the caller: a free block of at least 16 bytes.
+    let tag = unsafe { (block as *const usize).add(1).read() };
+    if out | (tag != freed_tag(page.key)) {
+        if out {
+            link_out_of_page(block, n);
+        }
+        tag_overwritten(block, page.block_size);
     }
-    // SAFETY: guaranteed by the caller.
-    unsafe { check_tag(page, block) };
 }
 
 /// Reports `UseAfterFree` unless the free `block` of `page` still holds
