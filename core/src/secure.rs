@@ -196,8 +196,7 @@ pub(crate) unsafe fn check_popped(page: &Page, block: *mut Block, next: *mut Blo
     // "Session 29"). A bad link is reported before a bad tag, as before.
     let out = (n.wrapping_sub(page.start as usize) >= page.span_bytes as usize) & (n != 0);
     // SAFETY: guaranteed by the caller: a free block of at least 16 bytes.
-    let tag = unsafe { (block as *const usize).add(1).read() };
-    if out | (tag != freed_tag(page.key)) {
+    if out | !unsafe { holds_tag(page, block) } {
         if out {
             link_out_of_page(block, n);
         }
@@ -213,9 +212,19 @@ pub(crate) unsafe fn check_popped(page: &Page, block: *mut Block, next: *mut Blo
 #[inline(always)]
 unsafe fn check_tag(page: &Page, block: *mut Block) {
     // SAFETY: guaranteed by the caller.
-    if unsafe { (block as *const usize).add(1).read() } != freed_tag(page.key) {
+    if !unsafe { holds_tag(page, block) } {
         tag_overwritten(block, page.block_size);
     }
+}
+
+/// Whether the free `block` of `page` still holds its freed tag.
+///
+/// # Safety
+/// `block` is a block of `page` of at least 16 bytes.
+#[inline(always)]
+unsafe fn holds_tag(page: &Page, block: *mut Block) -> bool {
+    // SAFETY: guaranteed by the caller.
+    unsafe { (block as *const usize).add(1).read() == freed_tag(page.key) }
 }
 
 #[cold]
