@@ -248,7 +248,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg,
                 SegmentKind::Arena,
                 res,
-                committed,
+                (committed, self.geometry.page_stride),
                 self.new_key(base as usize),
             );
             let start =

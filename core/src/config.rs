@@ -144,6 +144,17 @@ pub struct Config {
     /// hardware prefetcher follows, where `secure`'s random carve order
     /// would otherwise reach it; `false`: in the order they were freed.
     pub remote_in_order: bool,
+    /// Each page descriptor of a segment's header on cache lines of its own
+    /// (spaced [`page_stride`] bytes apart: its size rounded up to 64, 128
+    /// on 64-bit targets); `false`: packed. Packed, one page's second half
+    /// (its `thread_free`, and the fixed fields another thread's free
+    /// reads) shares a line with the next descriptor's first, which that
+    /// page's owner writes on every operation: a thread that allocates
+    /// from one page and another that frees into its neighbour move the
+    /// line back and forth (mimalloc-bench `xmalloc-test`; docs/flags.md).
+    /// Spaced, a header takes 14 % more bytes (written only as its slices
+    /// are first used), which a small region's segments pay in blocks.
+    pub line_pages: bool,
     /// Requests of more than this many bytes, up to
     /// [`ARENA_MAX`](crate::ARENA_MAX) and aligned to at most 16, go to the
     /// heap's *arenas*, a coalescing store shared by all their sizes,
@@ -195,6 +206,7 @@ impl Config {
         full_rescan: 0,
         requeue_emptied: true,
         remote_in_order: true,
+        line_pages: false,
         arena_above: 0,
         coarse_above: usize::MAX,
     };
@@ -237,6 +249,7 @@ impl Config {
         full_rescan: 0,
         requeue_emptied: true,
         remote_in_order: true,
+        line_pages: false,
         arena_above: 0,
         coarse_above: usize::MAX,
     };
@@ -265,6 +278,7 @@ impl Config {
         full_rescan: 4,
         requeue_emptied: true,
         remote_in_order: true,
+        line_pages: true,
         arena_above: 0,
         coarse_above: 1024,
     };
@@ -383,6 +397,12 @@ impl Config {
         self
     }
 
+    /// This config with [`Config::line_pages`] set to `on`.
+    pub const fn with_line_pages(mut self, on: bool) -> Self {
+        self.line_pages = on;
+        self
+    }
+
     /// This config with [`Config::remote_in_order`] set to `on`.
     pub const fn with_remote_in_order(mut self, on: bool) -> Self {
         self.remote_in_order = on;
@@ -440,10 +460,20 @@ pub(crate) const ARENA_MIN_SEGMENT: usize = 4 * ARENA_MAX;
 pub const MAX_SLICES: usize = 64;
 
 // `Page::slice_offset`, the bytes back from a slice's descriptor to its
-// page's first, fits 16 bits.
-static_assertions::const_assert!(
-    (MAX_SLICES - 1) * core::mem::size_of::<Page>() <= u16::MAX as usize
-);
+// page's first, fits 16 bits; so does `Segment::page_stride`.
+static_assertions::const_assert!((MAX_SLICES - 1) * page_stride(true) <= u16::MAX as usize);
+
+/// The bytes from one page descriptor of a segment header to the next: a
+/// descriptor's size, rounded up to whole 64-byte cache lines when
+/// `line_pages` ([`Config::line_pages`]).
+pub const fn page_stride(line_pages: bool) -> usize {
+    let size = core::mem::size_of::<Page>();
+    if line_pages {
+        size.next_multiple_of(64)
+    } else {
+        size
+    }
+}
 /// Smallest slice: 256 bytes.
 pub const MIN_SLICE_SHIFT: u32 = 8;
 /// The fewest blocks a page of a size class may be configured to hold
@@ -462,6 +492,8 @@ pub(crate) struct Geometry {
     pub slice_size: usize,
     pub slice_count: usize,
     pub header_slices: usize,
+    /// [`page_stride`] of [`Config::line_pages`].
+    pub page_stride: usize,
     /// Largest request (after rounding to its alignment) served by a class.
     pub max_small_size: usize,
     /// Slices per page, per class (0 for classes too large for this geometry).
@@ -473,9 +505,9 @@ pub(crate) struct Geometry {
 }
 
 /// Bytes of a normal segment's header: the segment fields plus one page
-/// descriptor per slice.
-pub(crate) const fn header_bytes(slice_count: usize) -> usize {
-    core::mem::size_of::<Segment>() + slice_count * core::mem::size_of::<Page>()
+/// descriptor per slice, `stride` bytes apart ([`page_stride`]).
+pub(crate) const fn header_bytes(slice_count: usize, stride: usize) -> usize {
+    core::mem::size_of::<Segment>() + slice_count * stride
 }
 
 impl Geometry {
@@ -528,7 +560,8 @@ impl Geometry {
         let segment_size = 1usize << config.segment_shift;
         let slice_size = 1usize << config.slice_shift;
         let slice_count = segment_size / slice_size;
-        let header_slices = header_bytes(slice_count).div_ceil(slice_size);
+        let page_stride = page_stride(config.line_pages);
+        let header_slices = header_bytes(slice_count, page_stride).div_ceil(slice_size);
         assert!(
             header_slices < slice_count,
             "masu: segment header fills the segment"
@@ -566,6 +599,7 @@ impl Geometry {
             slice_size,
             slice_count,
             header_slices,
+            page_stride,
             max_small_size,
             class_slices,
             max_large_slices,

@@ -206,7 +206,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
         // SAFETY: guaranteed by the caller, and the geometry (above).
         unsafe {
-            let page = Segment::page_of_with(seg, ptr, self.slice_shift());
+            let page = Segment::page_of_with(seg, ptr, self.slice_shift(), self.page_stride());
             debug_assert_eq!(
                 page,
                 Segment::page_of(seg, ptr),

@@ -296,6 +296,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
     }
 
+    /// The bytes between the page descriptors of every normal segment this
+    /// heap frees blocks of ([`Config::line_pages`]).
+    #[inline(always)]
+    pub(crate) fn page_stride(&self) -> usize {
+        self.geometry.page_stride
+    }
+
     /// Gives the heap its process-unique id on first use.
     #[inline]
     pub(crate) fn ensure_id(&mut self) {

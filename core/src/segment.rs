@@ -62,6 +62,9 @@ pub(crate) struct Segment {
     /// (see [`Segment::describe_all`]), so a segment whose pages all lie in
     /// its first slices never touches the header's later memory pages.
     pub described: u8,
+    /// Bytes from one page descriptor to the next
+    /// ([`page_stride`](crate::config::page_stride)).
+    pub page_stride: u16,
     /// Start, size and alignment of the `Os` reservation.
     pub reservation: *mut u8,
     pub reserved_size: usize,
@@ -115,15 +118,15 @@ impl Segment {
     pub unsafe fn write_normal(
         this: *mut Segment,
         res: Reservation,
-        geometry: (u32, usize, usize),
+        geometry: (u32, usize, usize, usize),
         key: usize,
         page_size: usize,
     ) {
-        let (slice_shift, slice_count, header_slices) = geometry;
+        let (slice_shift, slice_count, header_slices, page_stride) = geometry;
         let described = if cfg!(any(feature = "checks", feature = "secure")) {
             slice_count
         } else {
-            (page_size.saturating_sub(size_of::<Segment>()) / size_of::<Page>())
+            (page_size.saturating_sub(size_of::<Segment>()) / page_stride)
                 .clamp(header_slices, slice_count)
         };
         // SAFETY: guaranteed by the caller.
@@ -138,7 +141,7 @@ impl Segment {
                     described: described as u8,
                     free_mask: low_bits(slice_count) & !low_bits(header_slices),
                     committed_mask: low_bits(header_slices),
-                    ..Segment::blank(res, key)
+                    ..Segment::blank(res, key, page_stride)
                 },
                 described,
             )
@@ -149,7 +152,7 @@ impl Segment {
     /// arena (`kind`), at `this` inside `res`, with `committed` bytes
     /// committed from `this` on, and resets its one page descriptor: every
     /// pointer in it maps to that descriptor (`slice_shift = usize::BITS -
-    /// 1`).
+    /// 1`). `page_stride` is the heap's, for [`Segment::point_back`].
     ///
     /// # Safety
     /// The header is committed, ours, and holds no live segment.
@@ -157,7 +160,7 @@ impl Segment {
         this: *mut Segment,
         kind: SegmentKind,
         res: Reservation,
-        committed: usize,
+        (committed, page_stride): (usize, usize),
         key: usize,
     ) {
         debug_assert!(kind != SegmentKind::Normal);
@@ -171,7 +174,7 @@ impl Segment {
                     kind,
                     described: 1,
                     committed_bytes: committed,
-                    ..Segment::blank(res, key)
+                    ..Segment::blank(res, key, page_stride)
                 },
                 1,
             )
@@ -180,7 +183,8 @@ impl Segment {
 
     /// The fields every new segment starts with (cookie filled in by
     /// `write`).
-    fn blank(res: Reservation, key: usize) -> Segment {
+    fn blank(res: Reservation, key: usize, page_stride: usize) -> Segment {
+        debug_assert!(page_stride >= size_of::<Page>() && page_stride <= u16::MAX as usize);
         Segment {
             cookie: 0,
             slice_shift: 0,
@@ -190,6 +194,7 @@ impl Segment {
             cached: false,
             header_slices: 0,
             described: 0,
+            page_stride: page_stride as u16,
             reservation: res.base,
             reserved_size: res.size,
             reserved_align: res.align,
@@ -296,8 +301,11 @@ impl Segment {
     /// `this` is a live segment and `i < slice_count`.
     #[inline(always)]
     pub unsafe fn page(this: *mut Segment, i: usize) -> *mut Page {
-        // SAFETY: descriptors follow the header contiguously.
-        unsafe { (this.add(1) as *mut Page).add(i) }
+        // SAFETY: descriptors follow the header, `page_stride` bytes apart.
+        unsafe {
+            (this as *mut u8).add(size_of::<Segment>() + i * (*this).page_stride as usize)
+                as *mut Page
+        }
     }
 
     /// The page holding `p`.
@@ -308,29 +316,36 @@ impl Segment {
     pub unsafe fn page_of(this: *mut Segment, p: *const u8) -> *mut Page {
         // SAFETY: the caller guarantees `p` is in this segment, so the slice
         // index is below `slice_count` (huge segments shift everything to 0).
-        unsafe { Segment::page_of_with(this, p, (*this).slice_shift) }
+        unsafe { Segment::page_of_with(this, p, (*this).slice_shift, (*this).page_stride as usize) }
     }
 
-    /// [`Segment::page_of`] with the slice shift given instead of read from
-    /// the header: the free fast path passes its heap's, which it can load
-    /// before it knows the segment, so one load leaves the chain of
-    /// dependent loads between a pointer and its page's owner.
+    /// [`Segment::page_of`] with the slice shift and the page stride given
+    /// instead of read from the header: the free fast path passes its
+    /// heap's, which it can load before it knows the segment, so one load
+    /// leaves the chain of dependent loads between a pointer and its page's
+    /// owner.
     ///
     /// # Safety
     /// `this` is a live segment holding `p`, and descriptor
-    /// `(p - this) >> shift` lies in its header and leads back to `p`'s page
-    /// (every normal segment with `shift` its `slice_shift`; a huge segment
+    /// `(p - this) >> shift`, `stride` bytes apart, lies in its header and
+    /// leads back to `p`'s page (every normal segment with `shift` its
+    /// `slice_shift` and `stride` its `page_stride`; a huge segment
     /// whose block starts at that descriptor's slice, see
     /// [`Segment::point_back`]).
     #[inline(always)]
-    pub unsafe fn page_of_with(this: *mut Segment, p: *const u8, shift: u32) -> *mut Page {
+    pub unsafe fn page_of_with(
+        this: *mut Segment,
+        p: *const u8,
+        shift: u32,
+        stride: usize,
+    ) -> *mut Page {
         // SAFETY: guaranteed by the caller.
         unsafe {
             let idx = ((p as usize) - (this as usize)) >> shift;
             // Byte offsets from the segment base, so that the page ends up as
             // the base plus one register (fields are then one addressing
             // mode away): descriptor `idx`, then back by its `slice_offset`.
-            let desc = size_of::<Segment>() + idx * size_of::<Page>();
+            let desc = size_of::<Segment>() + idx * stride;
             let back = *(this as *const u8)
                 .add(desc + core::mem::offset_of!(Page, slice_offset))
                 .cast::<u16>();
@@ -346,7 +361,8 @@ impl Segment {
     /// `this` is a one-page segment of ours; the descriptor's bytes are
     /// committed and belong to no block.
     pub unsafe fn point_back(this: *mut Segment, idx: usize) {
-        let back = idx * size_of::<Page>();
+        // SAFETY: guaranteed by the caller: a live header.
+        let back = idx * unsafe { (*this).page_stride } as usize;
         debug_assert!(back <= u16::MAX as usize, "a back offset fits its field");
         // SAFETY: guaranteed by the caller; the field is written alone,
         // through the raw pointer (see "Access").
@@ -364,8 +380,9 @@ impl Segment {
     /// `page` is one of `this`'s descriptors.
     #[inline]
     pub unsafe fn index_of(this: *mut Segment, page: *mut Page) -> usize {
-        // SAFETY: both pointers are in the same header.
-        unsafe { page.offset_from(Segment::page(this, 0)) as usize }
+        // SAFETY: both pointers are in the same header, `page_stride` bytes
+        // a descriptor apart.
+        unsafe { (page as usize - Segment::page(this, 0) as usize) / (*this).page_stride as usize }
     }
 
     /// Address of slice `i`.
@@ -425,7 +442,7 @@ impl Segment {
             // SAFETY: `first + k < slice_count` by the caller's guarantee.
             unsafe {
                 let d = Segment::page(this, first + k);
-                (*d).slice_offset = (k * core::mem::size_of::<Page>()) as u16;
+                (*d).slice_offset = (k * (*this).page_stride as usize) as u16;
                 (*d).class = PageClass::UNUSED;
             }
         }
@@ -685,7 +702,7 @@ mod tests {
         };
         // Dues on a clock about to wrap: `MAX - 1` comes before 2.
         let dues = [7, u64::MAX - 1, 2, 7, 5, 9, u64::MAX - 1];
-        let mut segs = dues.map(|_| Segment::blank(res(), 0));
+        let mut segs = dues.map(|_| Segment::blank(res(), 0, size_of::<Page>()));
         // Every pointer from one base, so that none invalidates another.
         let base = segs.as_mut_ptr();
         let seg: [*mut Segment; 7] = core::array::from_fn(|i| base.wrapping_add(i));

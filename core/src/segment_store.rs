@@ -181,7 +181,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return true;
         }
         let page = self.store.page_size();
-        let from = header_bytes(g.slice_count).next_multiple_of(page);
+        let from = header_bytes(g.slice_count, g.page_stride).next_multiple_of(page);
         let to = g.header_slices << g.slice_shift;
         // SAFETY: guaranteed by the caller; `[from, to)` is past the header.
         to <= from || unsafe { self.store.guard(base.add(from), to - from) }
@@ -229,12 +229,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 Segment::write_normal(
                     seg,
                     res,
-                    (g.slice_shift, g.slice_count, g.header_slices),
+                    (g.slice_shift, g.slice_count, g.header_slices, g.page_stride),
                     key,
                     self.store.page_size(),
                 )
             };
-            debug_assert!(header_bytes(g.slice_count) <= header);
+            debug_assert!(header_bytes(g.slice_count, g.page_stride) <= header);
         }
         // SAFETY: `seg` is live and in no list.
         unsafe { self.lists.add_normal(seg) };

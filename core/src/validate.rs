@@ -120,8 +120,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // when it is one of its descriptors, which the index check confirms.
         unsafe {
             let off = page as usize - (seg as usize + core::mem::size_of::<Segment>());
-            let i = off / core::mem::size_of::<Page>();
-            off % core::mem::size_of::<Page>() == 0
+            let stride = (*seg).page_stride as usize;
+            let i = off / stride;
+            off % stride == 0
                 && i < (*seg).described as usize
                 && (*page).class != PageClass::UNUSED
                 && (*page).slice_offset == 0
@@ -307,7 +308,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 for k in 1..len {
                     let inner = Segment::page(seg, i + k);
                     if free & (1 << (i + k)) != 0
-                        || (*inner).slice_offset as usize != k * core::mem::size_of::<Page>()
+                        || (*inner).slice_offset as usize != k * (*seg).page_stride as usize
                     {
                         return Err("a page's interior descriptor does not point back to it");
                     }

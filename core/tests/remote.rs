@@ -354,3 +354,48 @@ fn a_busy_owner_frees_the_pages_another_heap_emptied() {
         );
     }
 }
+
+/// With `Config::line_pages` each page descriptor takes whole cache lines
+/// (`page_stride`): another heap's free finds the block's page by that
+/// stride (its own heap's, on the fast path), pages of several slices lead
+/// back to their first descriptor by it, and the header's invariants hold.
+#[test]
+fn remote_frees_find_their_pages_with_line_pages() {
+    let config = CONFIG.with_line_pages(true);
+    let region = common::shared_region(64 << 20);
+    let mut owner = Heap::new(region, config);
+    // A small class, a class of several slices, a large span.
+    let layouts = [96 - T, 3000 - T, 40_000].map(|s| Layout::from_size_align(s, 16).unwrap());
+    let n = common::scaled(1500, 90);
+    let blocks: Vec<(usize, usize)> = (0..n)
+        .map(|i| {
+            let p = owner.alloc(layouts[i % 3]);
+            assert!(!p.is_null());
+            // SAFETY: a fresh block of at least 96 bytes.
+            unsafe { p.write_bytes(i as u8, 96 - T) };
+            (p as usize, i % 3)
+        })
+        .collect();
+    owner
+        .check_invariants()
+        .expect("the owner's segments, line pages");
+    let freer = std::thread::spawn(move || {
+        let mut other = Heap::new(region, config);
+        for (i, &(p, k)) in blocks.iter().enumerate() {
+            // SAFETY: a live block of the owner with this layout, ours to
+            // free; its first byte is the one written above.
+            unsafe {
+                assert_eq!(*(p as *const u8), i as u8, "a block's contents changed");
+                other.dealloc(p as *mut u8, layouts[k]);
+            }
+        }
+    });
+    freer.join().unwrap();
+    owner.collect(false);
+    owner
+        .check_invariants()
+        .expect("after the remote frees were collected");
+    assert_counted!(owner.stats().live_bytes, 0);
+    owner.collect(true);
+    assert_eq!(owner.stats().reserved_bytes, 0, "every segment went back");
+}
