@@ -145,7 +145,7 @@ pub struct Config {
     /// would otherwise reach it; `false`: in the order they were freed.
     pub remote_in_order: bool,
     /// Each page descriptor of a segment's header on cache lines of its own
-    /// (spaced [`page_stride`] bytes apart: its size rounded up to 64, 128
+    /// (spaced `page_stride` bytes apart: its size rounded up to 64, 128
     /// on 64-bit targets); `false`: packed. Packed, one page's second half
     /// (its `thread_free`, and the fixed fields another thread's free
     /// reads) shares a line with the next descriptor's first, which that
@@ -466,7 +466,7 @@ static_assertions::const_assert!((MAX_SLICES - 1) * page_stride(true) <= u16::MA
 /// The bytes from one page descriptor of a segment header to the next: a
 /// descriptor's size, rounded up to whole 64-byte cache lines when
 /// `line_pages` ([`Config::line_pages`]).
-pub const fn page_stride(line_pages: bool) -> usize {
+pub(crate) const fn page_stride(line_pages: bool) -> usize {
     let size = core::mem::size_of::<Page>();
     if line_pages {
         size.next_multiple_of(64)
