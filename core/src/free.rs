@@ -23,8 +23,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// whose segments are still live, with this `layout` (or the size last
     /// passed to `realloc`), and is not used afterwards. That heap, if not
     /// this one, was built with this heap's segment geometry
-    /// (`segment_shift` and `slice_shift` of its [`Config`](crate::Config)):
-    /// the free finds the block's page with this heap's slice shift.
+    /// (`segment_shift`, `slice_shift` and `line_pages` of its
+    /// [`Config`](crate::Config)): the free finds the block's page with
+    /// this heap's slice shift and descriptor stride.
     #[inline]
     pub unsafe fn dealloc(&mut self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller vouches for `ptr`.
