@@ -248,7 +248,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 seg,
                 SegmentKind::Arena,
                 res,
-                (committed, self.geometry.page_stride),
+                (committed, self.page_stride()),
                 self.new_key(base as usize),
             );
             let start =

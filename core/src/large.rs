@@ -297,7 +297,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             size: lay.total,
             align: lay.align,
         };
-        let stride = self.geometry.page_stride;
+        let stride = self.page_stride();
         // SAFETY: the header area is committed and ours.
         unsafe { Segment::write_one_page(seg, SegmentKind::Huge, res, (committed, stride), key) };
         Some((seg, zero_from))
@@ -339,8 +339,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let idx = lay.block_off >> self.slice_shift();
                 if idx > 0 {
                     debug_assert!(
-                        size_of::<Segment>() + (idx + 1) * self.geometry.page_stride
-                            <= lay.block_off,
+                        size_of::<Segment>() + (idx + 1) * self.page_stride() <= lay.block_off,
                         "the descriptor lies before the block"
                     );
                     Segment::point_back(seg, idx);

@@ -302,10 +302,7 @@ impl Segment {
     #[inline(always)]
     pub unsafe fn page(this: *mut Segment, i: usize) -> *mut Page {
         // SAFETY: descriptors follow the header, `page_stride` bytes apart.
-        unsafe {
-            (this as *mut u8).add(size_of::<Segment>() + i * (*this).page_stride as usize)
-                as *mut Page
-        }
+        unsafe { (this as *mut u8).add(desc_offset(i, (*this).page_stride as usize)) as *mut Page }
     }
 
     /// The page holding `p`.
@@ -345,7 +342,7 @@ impl Segment {
             // Byte offsets from the segment base, so that the page ends up as
             // the base plus one register (fields are then one addressing
             // mode away): descriptor `idx`, then back by its `slice_offset`.
-            let desc = size_of::<Segment>() + idx * stride;
+            let desc = desc_offset(idx, stride);
             let back = *(this as *const u8)
                 .add(desc + core::mem::offset_of!(Page, slice_offset))
                 .cast::<u16>();
@@ -367,7 +364,7 @@ impl Segment {
         // SAFETY: guaranteed by the caller; the field is written alone,
         // through the raw pointer (see "Access").
         unsafe {
-            let desc = (this as *mut u8).add(size_of::<Segment>() + back);
+            let desc = (this as *mut u8).add(desc_offset(idx, (*this).page_stride as usize));
             desc.add(core::mem::offset_of!(Page, slice_offset))
                 .cast::<u16>()
                 .write(back as u16);
@@ -447,6 +444,13 @@ impl Segment {
             }
         }
     }
+}
+
+/// The byte offset from a segment's base of its descriptor `i`, with
+/// descriptors `stride` bytes apart after the `Segment` fields.
+#[inline(always)]
+const fn desc_offset(i: usize, stride: usize) -> usize {
+    size_of::<Segment>() + i * stride
 }
 
 /// Bits `[0, n)`.
