@@ -146,8 +146,26 @@ pub(crate) const PAGES_PARK: bool = cfg!(all(
 ))]
 static_assertions::const_assert_eq!(core::mem::size_of::<Page>(), 112);
 // The fast paths' fields lie in the first 48 bytes (see "Layout" on `Page`).
-#[cfg(all(feature = "stats", target_pointer_width = "64", not(loom)))]
+#[cfg(all(
+    feature = "stats",
+    target_pointer_width = "64",
+    not(any(loom, all(feature = "secure", not(feature = "checks"))))
+))]
 static_assertions::const_assert!(core::mem::offset_of!(Page, stat_allocs) + 8 <= 48);
+// With `secure`, the free's fields lie in the first 64 bytes (`div_magic`
+// last of them; see "Layout" on `Page`), and the descriptor stays within
+// two cache lines.
+#[cfg(all(
+    feature = "secure",
+    not(feature = "checks"),
+    target_pointer_width = "64",
+    not(loom)
+))]
+static_assertions::const_assert!(
+    core::mem::offset_of!(Page, div_magic) + 8 <= 64
+        && core::mem::offset_of!(Page, retired_at) < 64
+        && core::mem::size_of::<Page>() <= 128
+);
 
 /// `Page::parked_hole` when the parked run has no hole.
 pub(crate) const NO_HOLE: u16 = u16::MAX;
@@ -188,6 +206,16 @@ pub(crate) const OWNER_SLOW: usize = 1 << (usize::BITS - 1);
 /// allocation or a free reads one or two cache lines of the descriptor
 /// rather than two or three; `thread_free`, which other threads write, lies
 /// behind the fields the owner writes on every operation.
+/// With `secure`, whose fast paths also read `start`, `span_bytes` and
+/// (the free) `div_magic`, those come right after `flags`, with
+/// `retired_at` (which a free that empties a kept page writes), and
+/// `stat_allocs` goes behind them: a free then reads and writes only the
+/// first 64 bytes, one cache line when descriptors are line-aligned
+/// ([`Config::line_pages`]). Behind them, a free missed the descriptor's
+/// second line as often as its first (`perf` on `glibc-thread`,
+/// docs/results/secure/, "Session 31").
+///
+/// [`Config::line_pages`]: crate::Config::line_pages
 ///
 /// [`Heap::init_page`]: crate::Heap
 #[repr(C)]
@@ -228,7 +256,32 @@ pub(crate) struct Page {
     /// Blocks the owner's allocation paths handed out since the page's
     /// counts were last folded into the heap's sink (`Heap::flush_page`);
     /// with `used` and `stat_used` it gives the frees too. Owner only.
-    #[cfg(feature = "stats")]
+    #[cfg(all(
+        feature = "stats",
+        not(all(feature = "secure", not(feature = "checks")))
+    ))]
+    pub stat_allocs: usize,
+    /// With `secure`: `reserved * block_size` (saturated), the bytes from
+    /// `start` where the page's blocks lie, so that a block's range check
+    /// is one compare (`secure.rs`).
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    pub span_bytes: u32,
+    /// With `secure` (here, on the free's cache line; see "Layout"): as
+    /// below.
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    pub retired_at: u32,
+    /// With `secure` (here, on the free's cache line; see "Layout"): the
+    /// first block.
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    pub start: *mut u8,
+    /// With `secure`: `block_size`'s divisibility constant, which tells a
+    /// block's start with a multiplication instead of a division
+    /// (`secure::divisor_magic`).
+    #[cfg(all(feature = "secure", not(feature = "checks")))]
+    pub div_magic: u64,
+    /// With `secure` (behind the free's cache line; see "Layout"): as
+    /// above.
+    #[cfg(all(feature = "stats", feature = "secure", not(feature = "checks")))]
     pub stat_allocs: usize,
     /// `used` when the page's counts were last folded in. Owner only.
     #[cfg(feature = "stats")]
@@ -244,6 +297,7 @@ pub(crate) struct Page {
     pub parked_hole: u16,
     /// Low 32 bits of `Heap::now()` when a kept page became empty, or, in
     /// the descriptor of a free slice, when that slice was freed.
+    #[cfg(not(all(feature = "secure", not(feature = "checks"))))]
     pub retired_at: u32,
     /// The parked run (see [`Page::parked_of`]): its first block's index in
     /// the low 16 bits, its length in the high 16. Only where pages park
@@ -254,22 +308,13 @@ pub(crate) struct Page {
         not(any(feature = "checks", feature = "secure"))
     ))]
     pub parked: u32,
-    /// With `secure`: `reserved * block_size` (saturated), the bytes from
-    /// `start` where the page's blocks lie, so that a block's range check
-    /// is one compare (`secure.rs`).
-    #[cfg(all(feature = "secure", not(feature = "checks")))]
-    pub span_bytes: u32,
     /// Bytes per block (for large and huge pages: the usable span).
     pub block_size: usize,
     /// First block.
+    #[cfg(not(all(feature = "secure", not(feature = "checks"))))]
     pub start: *mut u8,
     /// Blocks other threads freed: a Treiber stack of (encoded) links.
     pub thread_free: AtomicUsize,
-    /// With `secure`: `block_size`'s divisibility constant, which tells a
-    /// block's start with a multiplication instead of a division
-    /// (`secure::divisor_magic`).
-    #[cfg(all(feature = "secure", not(feature = "checks")))]
-    pub div_magic: u64,
     /// Links in the heap's queue.
     pub next: *mut Page,
     pub prev: *mut Page,

@@ -42,7 +42,7 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
             );
         }
         let page = Segment::page_of(seg, ptr);
-        let (start, block_size) = ((*page).start as usize, (*page).block_size);
+        let start = (*page).start as usize;
         let p = ptr as usize;
         // One test for three faults. A descriptor that does not start a
         // page in use has `span_bytes` 0 (`mark_unused`; checked by
@@ -63,7 +63,7 @@ pub(crate) fn check_free(seg: *mut Segment, ptr: *mut u8) {
                 FaultKind::DoubleFree,
                 p,
                 "the block is free (freed already, or never handed out)",
-                block_size,
+                (*page).block_size,
             );
         }
     }

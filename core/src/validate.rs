@@ -262,6 +262,13 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         unsafe {
             let n = (*seg).slice_count as usize;
             let header = low_bits((*seg).header_slices as usize);
+            // The free fast path finds a block's page by the heap's shift and
+            // stride, not the segment's (`Heap::fast_page_of`).
+            if (*seg).slice_shift != self.slice_shift()
+                || (*seg).page_stride as usize != self.page_stride()
+            {
+                return Err("a segment's slice shift or page stride is not its heap's");
+            }
             let (free, committed) = ((*seg).free_mask, (*seg).committed_mask);
             if free & header != 0 || free & !all_slices(n) != 0 {
                 return Err("a segment's free_mask covers its header or slices past its end");
@@ -493,13 +500,19 @@ mod tests {
             // SAFETY: the segment of a live block of this heap.
             unsafe { (*seg).committed_mask = 0 }
         }
-        let cases: [(Corrupt, &str); 6] = [
+        fn stride(h: &mut Heap<FixedRegion>, b: [*mut u8; 4]) {
+            let seg = crate::segment::Segment::of(b[0], h.segment_base_mask());
+            // SAFETY: the segment of a live block of this heap.
+            unsafe { (*seg).page_stride += 64 }
+        }
+        let cases: [(Corrupt, &str); 7] = [
             (|h, _| h.counts.corrupt_page_count(3), "pages_per_class"),
             (|h, _| h.store.corrupt_committed(4096), "committed_bytes"),
             (|h, _| h.counts.corrupt_large_spans(), "large_spans"),
             (used, "used + free + local_free"),
             (in_queue, "flagged in-queue"),
             (committed_mask, "not committed"),
+            (stride, "page stride"),
         ];
         for (corrupt, name) in cases {
             let (mut heap, blocks) = heap_with_blocks();
