@@ -30,8 +30,11 @@
 //!
 //! Prints a table, or with `machine`, one `fixed-region` line per
 //! allocator and size for `masu-bench` (and `small-region` lines). With
-//! `csv=DIR`, also writes `DIR/fixed-region.csv` and
-//! `DIR/small-region.csv`.
+//! `csv=DIR`, also writes `DIR/fixed-region.csv`,
+//! `DIR/small-region.csv` and `DIR/efficiency-trials.csv` (every trial's
+//! efficiency: trial `t` runs the same seed for every allocator, so two
+//! allocators' trials pair up; `benches/paired_efficiency.py` compares
+//! them).
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
@@ -496,6 +499,7 @@ fn main() {
     let small_names: Vec<&str> = names.clone().copied().collect();
     let csv_dir = args.iter().find_map(|a| a.strip_prefix("csv="));
     let mut fixed_csv = String::from("allocator,max,ops_per_s,efficiency\n");
+    let mut trials_csv = String::from("allocator,max,trial,efficiency\n");
     // `small`: just the small regions.
     let small_only = args.iter().any(|a| a == "small");
     for max in MAX_SIZES
@@ -519,6 +523,9 @@ fn main() {
                     })
                 })
                 .collect();
+            for (t, e) in effs.iter().enumerate() {
+                trials_csv.push_str(&format!("{name},{max},{t},{e:.6}\n"));
+            }
             let (eff, eff_sem) = mean_sem(&effs);
             let rate = median(rates);
             fixed_csv.push_str(&format!("{name},{max},{rate:.0},{eff:.5}\n"));
@@ -540,5 +547,7 @@ fn main() {
         let dir = std::path::Path::new(dir);
         std::fs::write(dir.join("fixed-region.csv"), fixed_csv).expect("write fixed-region.csv");
         std::fs::write(dir.join("small-region.csv"), small_csv).expect("write small-region.csv");
+        std::fs::write(dir.join("efficiency-trials.csv"), trials_csv)
+            .expect("write efficiency-trials.csv");
     }
 }

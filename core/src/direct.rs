@@ -111,7 +111,8 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// and the cache has room, else to the `Os`; with
     /// [`Config::direct_cache_packs`](crate::Config::direct_cache_packs), to
     /// the `Os` also when it says the free packs its memory better (a block
-    /// next to free memory in a region short of it).
+    /// next to free memory in a region short of it), and then the whole
+    /// cache with it (see [`Heap::free_direct_to_os`]).
     ///
     /// # Safety
     /// `ptr` is a live direct block of this heap's `Os`, not used afterwards.
@@ -148,15 +149,40 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     }
 
     /// [`Heap::free_direct`]'s way to the `Os`, for block `ptr` of `usable`
-    /// bytes.
+    /// bytes. When the free packs the region (with
+    /// [`Config::direct_cache_packs`](crate::Config::direct_cache_packs): it
+    /// is short of free memory and the block has a free neighbour), the
+    /// cache goes back to the region first: a cached block looks used to
+    /// the region, so each one keeps its neighbours, freed since, from
+    /// merging with it; once the region runs short they merge. Each cached
+    /// block is given back once, so the emptying costs a constant amortised
+    /// over the frees that filled the cache. In a 2 MiB region of random
+    /// 1–3000-byte requests this raised `COMPACT_REGION`'s packing at the
+    /// first failure from 97.64 % to 97.79 % (talc 97.78 %; docs/embedded.md,
+    /// session 32).
     ///
     /// # Safety
     /// As for [`Heap::free_direct`].
     #[inline(never)]
     unsafe fn free_direct_to_os(&mut self, ptr: *mut u8, usable: usize) {
+        // SAFETY: guaranteed by the caller: the block is live until freed
+        // below. (The switch is read second: most frees find the region
+        // far from short, after one compare.)
+        if unsafe { self.store.os_mut().direct_free_packs(ptr) } && self.config.direct_cache_packs {
+            self.flush_direct_cache_cold();
+        }
         // SAFETY: guaranteed by the caller.
         unsafe { self.store.os_mut().direct_free(ptr) };
         self.count_direct_free(usable);
+    }
+
+    /// [`Heap::flush_direct_cache`] kept out of [`Heap::free_direct_to_os`],
+    /// where its loop, inlined, cost every free a larger prologue
+    /// (callgrind: 12 instructions a call).
+    #[cold]
+    #[inline(never)]
+    fn flush_direct_cache_cold(&mut self) {
+        self.flush_direct_cache();
     }
 
     /// Counts a direct block of `usable` bytes as freed.

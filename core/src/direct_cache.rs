@@ -18,8 +18,10 @@
 //! bytes) and the cache served 19 % of allocations (docs/embedded.md,
 //! session 19). Release
 //! boundaries empty the cache into the region: a direct allocation the
-//! region cannot serve (before it reports out of memory), `collect`,
-//! `reset` and `Drop`.
+//! region cannot serve (before it reports out of memory), a free that
+//! merges in a region short of memory (with
+//! [`Config::direct_cache_packs`](crate::Config)), `collect`, `reset` and
+//! `Drop`.
 
 use crate::Config;
 use core::ptr;
@@ -121,8 +123,13 @@ impl DirectCache {
         self.bytes += usable;
     }
 
-    /// Takes every cached block off the lists, calling `free` on each.
+    /// Takes every cached block off the lists, calling `free` on each; an
+    /// empty cache returns at once (a region short of memory empties the
+    /// cache on every free that merges: `Heap::free_direct_packing`).
     pub(crate) fn drain(&mut self, mut free: impl FnMut(*mut u8)) {
+        if self.bytes == 0 {
+            return;
+        }
         debug_assert_eq!(
             self.list_bytes.iter().map(|&b| b as usize).sum::<usize>(),
             self.bytes,

@@ -207,6 +207,26 @@ fn a_direct_request_spills_into_free_slices_when_the_region_is_full() {
     );
 }
 
+/// Frees `blocks`, empties the heap's caches and checks that the region
+/// is whole and consistent again.
+///
+/// # Safety
+/// Each block is live in `heap` with its layout, not used afterwards.
+#[cfg(not(any(feature = "checks", feature = "secure")))]
+unsafe fn free_the_rest(heap: &mut Heap<FixedRegion>, blocks: &[(*mut u8, Layout)]) {
+    for &(p, l) in blocks {
+        // SAFETY: guaranteed by the caller.
+        unsafe { heap.dealloc(p, l) };
+    }
+    heap.collect(true);
+    heap.os().check();
+    assert_eq!(
+        heap.os().free_bytes(),
+        heap.os().size(),
+        "region whole again"
+    );
+}
+
 /// Frees `a`, `x`, `b` of `[a, x, b, c]` (neighbours, `x` large, the others
 /// 64 bytes) in the order `b`, `x`, `a` over a 1 MiB `COMPACT_REGION` with
 /// `packs`, after a live block of `used` bytes; returns the cached bytes
@@ -235,34 +255,65 @@ fn free_next_to_free_memory(used: usize, packs: bool) -> (usize, usize, usize) {
         heap.dealloc(a, small);
         let after_a = heap.stats().direct_cached_bytes;
         let grew = heap.os().free_bytes() - free;
-        heap.dealloc(c, small);
-        heap.dealloc(f, filler);
-        heap.collect(true);
-        heap.os().check();
-        assert_eq!(
-            heap.os().free_bytes(),
-            heap.os().size(),
-            "region whole again"
-        );
+        free_the_rest(&mut heap, &[(c, small), (f, filler)]);
         (after_b, after_a, grew)
     }
 }
 
 /// `Config::direct_cache_packs`: in a region less than three quarters
 /// free, a small freed block next to free memory goes back to the region
-/// and merges, so the region's free memory stays in one piece (in a 2 MiB
-/// region of random 1–3000-byte requests, caching such blocks cost 0.16
-/// points of the region at the first failure); a small block between two
-/// live ones is still cached. With the region mostly free, or the switch
-/// off, both are cached.
+/// and merges, and the cache goes back with it, so the region's free
+/// memory stays in one piece (in a 2 MiB region of random 1–3000-byte
+/// requests, cached blocks cost 0.16 points of the region at the first
+/// failure); a small block between two live ones is still cached until
+/// then. With the region mostly free, or the switch off, both are cached.
 #[cfg(not(any(feature = "checks", feature = "secure")))]
 #[test]
 fn a_small_direct_block_next_to_free_memory_merges_when_the_region_is_short() {
-    // `b`, between `x` and `c`, cached; `a`, before the freed `x`, merges:
-    // its 64 bytes and its 8-byte header join `x`'s free block.
-    assert_eq!(free_next_to_free_memory(600 << 10, true), (64, 64, 72));
+    // `b`, between `x` and `c`, cached; `a`, before the freed `x`, merges,
+    // and takes `b` out of the cache: `b` (after the freed `x`) and `a`
+    // join `x`'s free block, 64 bytes and an 8-byte header each.
+    assert_eq!(free_next_to_free_memory(600 << 10, true), (64, 0, 144));
     assert_eq!(free_next_to_free_memory(600 << 10, false), (64, 128, 0));
     assert_eq!(free_next_to_free_memory(64 << 10, true), (64, 128, 0));
+}
+
+/// `Config::direct_cache_packs` with a block too large for the cache: its
+/// free next to free memory in a short region takes the cache back to the
+/// region too, so the cached block before it merges with it.
+#[cfg(not(any(feature = "checks", feature = "secure")))]
+#[test]
+fn a_large_direct_block_next_to_free_memory_empties_the_cache_when_the_region_is_short() {
+    let os = FixedRegion::from_slice(common::region(1 << 20));
+    let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    let filler = Layout::from_size_align(600 << 10, 8).unwrap();
+    let small = Layout::from_size_align(64, 8).unwrap();
+    let big = Layout::from_size_align(4096, 8).unwrap();
+    let f = heap.alloc(filler);
+    // Carved one after another; after `y`, the region's free rest.
+    let [x, b, y] = [big, small, big].map(|l| heap.alloc(l));
+    assert!(
+        !f.is_null() && f < x && x < b && b < y,
+        "neighbours in order"
+    );
+    // SAFETY: each block is live with its layout and freed once.
+    unsafe {
+        heap.dealloc(b, small);
+        assert_eq!(
+            heap.stats().direct_cached_bytes,
+            64,
+            "b, between x and y, cached"
+        );
+        let free = heap.os().free_bytes();
+        heap.dealloc(y, big);
+        assert_eq!(heap.stats().direct_cached_bytes, 0, "the cache went back");
+        assert_eq!(
+            heap.os().free_bytes() - free,
+            4096 + 8 + 64 + 8,
+            "y and b merged into the free rest"
+        );
+        free_the_rest(&mut heap, &[(x, big), (f, filler)]);
+    }
 }
 
 /// Allocates `layout` until it fails.
