@@ -144,6 +144,14 @@ pub struct Config {
     /// hardware prefetcher follows, where `secure`'s random carve order
     /// would otherwise reach it; `false`: in the order they were freed.
     pub remote_in_order: bool,
+    /// With `secure` (read only there): new blocks are handed out in a
+    /// random order within windows of this many bytes of a carved batch
+    /// (at least 16 blocks; `page.rs`, `window_blocks`), the windows in
+    /// address order, so that a program walking its blocks in the order
+    /// it got them still walks memory upward at the scale the hardware
+    /// prefetcher follows; 4096 (a whole batch) or more: the batch in one
+    /// random order, as before session 32. Read when a page is carved.
+    pub shuffle_window: usize,
     /// Each page descriptor of a segment's header on cache lines of its own
     /// (spaced `page_stride` bytes apart: its size rounded up to 64, 128
     /// on 64-bit targets); `false`: packed. Packed, one page's second half
@@ -206,6 +214,7 @@ impl Config {
         full_rescan: 0,
         requeue_emptied: true,
         remote_in_order: true,
+        shuffle_window: 1024,
         line_pages: false,
         arena_above: 0,
         coarse_above: usize::MAX,
@@ -249,6 +258,7 @@ impl Config {
         full_rescan: 0,
         requeue_emptied: true,
         remote_in_order: true,
+        shuffle_window: 1024,
         line_pages: false,
         arena_above: 0,
         coarse_above: usize::MAX,
@@ -278,6 +288,7 @@ impl Config {
         full_rescan: 4,
         requeue_emptied: true,
         remote_in_order: true,
+        shuffle_window: 1024,
         line_pages: true,
         arena_above: 0,
         coarse_above: 1024,
@@ -406,6 +417,12 @@ impl Config {
     /// This config with [`Config::remote_in_order`] set to `on`.
     pub const fn with_remote_in_order(mut self, on: bool) -> Self {
         self.remote_in_order = on;
+        self
+    }
+
+    /// This config with [`Config::shuffle_window`] set to `bytes`.
+    pub const fn with_shuffle_window(mut self, bytes: usize) -> Self {
+        self.shuffle_window = bytes;
         self
     }
 

@@ -902,13 +902,13 @@ impl Page {
     ///
     /// # Safety
     /// The page is in use, owned by the caller, committed, and `free` is empty.
-    pub unsafe fn extend(this: *mut Page) -> bool {
+    pub unsafe fn extend(this: *mut Page, shuffle_window: usize) -> bool {
         // SAFETY: guaranteed by the caller (see "Access" on [`Page`]); the
         // carved blocks lie in the committed, uncarved part of the page, or
         // in the parked run, whose blocks are on no list.
         unsafe {
             debug_assert!(Page::free_of(this).is_null());
-            if PAGES_PARK && Self::unpark(this) {
+            if PAGES_PARK && Self::unpark(this, shuffle_window) {
                 return true;
             }
             let (block_size, capacity) = ((*this).block_size, (*this).capacity);
@@ -918,7 +918,7 @@ impl Page {
             }
             let n = (EXTEND_BYTES / block_size).clamp(1, left);
             let first = (*this).start.wrapping_add(capacity as usize * block_size) as *mut Block;
-            Page::set_free(this, Self::link_batch(this, first, n));
+            Page::set_free(this, Self::link_batch(this, first, n, shuffle_window));
             (*this).capacity = capacity + n as u32;
             // With `checks`, carved blocks hold their free fill, not zeros.
             if (*this).flags.has(PageFlags::FRESH) && !cfg!(feature = "checks") {
@@ -936,7 +936,7 @@ impl Page {
     ///
     /// # Safety
     /// As for [`Page::extend`].
-    unsafe fn unpark(this: *mut Page) -> bool {
+    unsafe fn unpark(this: *mut Page, shuffle_window: usize) -> bool {
         // SAFETY: guaranteed by the caller; the run's blocks are carved,
         // committed and on no list (the hole is skipped).
         unsafe {
@@ -956,7 +956,7 @@ impl Page {
             let block_size = (*this).block_size;
             let n = (EXTEND_BYTES / block_size).clamp(1, upto - from);
             let first = (*this).start.wrapping_add(from * block_size) as *mut Block;
-            Page::set_free(this, Self::link_batch(this, first, n));
+            Page::set_free(this, Self::link_batch(this, first, n, shuffle_window));
             Page::set_parked(this, from + n, len - n, hole);
             (*this).flags.remove(PageFlags::FREE_IS_ZERO);
             true
@@ -965,14 +965,23 @@ impl Page {
 
     /// Links the `n` blocks just carved from `first` into a list and
     /// returns its head: in address order, or with `secure` in a random
-    /// order (the page's first block, if in the batch, last); with `checks`
-    /// each block gets its carved mark, with `secure` the freed tag.
+    /// order within windows of `shuffle_window` bytes, the windows in
+    /// address order (see [`window_blocks`]; the page's first block, if in
+    /// the batch, last); with `checks` each block gets its carved mark,
+    /// with `secure` the freed tag.
     ///
     /// # Safety
     /// As for [`Page::extend`]; the `n` blocks from `first` are the
     /// committed, uncarved ones it carves.
     #[inline(always)]
-    unsafe fn link_batch(this: *mut Page, first: *mut Block, n: usize) -> *mut Block {
+    unsafe fn link_batch(
+        this: *mut Page,
+        first: *mut Block,
+        n: usize,
+        shuffle_window: usize,
+    ) -> *mut Block {
+        #[cfg(not(all(feature = "secure", not(feature = "checks"))))]
+        let _ = shuffle_window;
         // SAFETY: guaranteed by the caller.
         unsafe {
             let (key, block_size) = ((*this).key, (*this).block_size);
@@ -993,16 +1002,26 @@ impl Page {
                 } else {
                     (first.wrapping_byte_add(block_size), n - 1)
                 };
+                // Link the blocks window by window, each window's in a
+                // shuffled order, each block tagged freed.
+                let per = window_blocks(shuffle_window, block_size);
                 let mut buf = [core::mem::MaybeUninit::<u16>::uninit(); SHUFFLE_MAX];
-                let offsets = shuffled(&mut buf, m, block_size, key ^ first as usize);
-                // Link the blocks in the shuffled order, each tagged freed.
-                let head = from.wrapping_byte_add(offsets[0] as usize);
-                let mut at = head;
-                for &off in &offsets[1..] {
-                    let next = from.wrapping_byte_add(off as usize);
-                    (*at).next = encode_link(key, next);
-                    tag_carved(key, at as *mut u8);
-                    at = next;
+                let (mut head, mut at) = (ptr::null_mut::<Block>(), ptr::null_mut::<Block>());
+                let mut done = 0;
+                while done < m {
+                    let k = per.min(m - done);
+                    let from = from.wrapping_byte_add(done * block_size);
+                    for &off in shuffled(&mut buf, k, block_size, key ^ from as usize) {
+                        let next = from.wrapping_byte_add(off as usize);
+                        if at.is_null() {
+                            head = next;
+                        } else {
+                            (*at).next = encode_link(key, next);
+                            tag_carved(key, at as *mut u8);
+                        }
+                        at = next;
+                    }
+                    done += k;
                 }
                 (*at).next = encode_link(key, last);
                 tag_carved(key, at as *mut u8);
@@ -1188,6 +1207,28 @@ pub(crate) unsafe fn mark_carved(page: &Page, block: *mut u8) {
 /// 16 bytes).
 #[cfg(all(feature = "secure", not(feature = "checks")))]
 const SHUFFLE_MAX: usize = EXTEND_BYTES / 16;
+
+/// With `secure`: the fewest blocks a shuffle window holds (unless the
+/// batch holds fewer).
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+pub(crate) const SHUFFLE_WINDOW_MIN_BLOCKS: usize = 16;
+
+/// With `secure`: the blocks of `block_size` bytes that one window of a
+/// carved batch shuffles among, for a window of `window` bytes
+/// ([`Config::shuffle_window`](crate::Config)): at least
+/// [`SHUFFLE_WINDOW_MIN_BLOCKS`]. The batch's windows follow each other in
+/// address order, and the blocks of each are linked in a random order:
+/// consecutive allocations stay in one window at a time, so a program that
+/// walks the blocks it got in the order it got them (a producer and a
+/// consumer: mimalloc-bench's `xmalloc-test`) still walks memory upward at
+/// the scale the hardware prefetcher follows, while no block's address
+/// follows from the last one's within the window. A window of a whole
+/// batch (`EXTEND_BYTES`) or more shuffles the batch at once.
+#[cfg(all(feature = "secure", not(feature = "checks")))]
+#[inline(always)]
+fn window_blocks(window: usize, block_size: usize) -> usize {
+    (window / block_size).max(SHUFFLE_WINDOW_MIN_BLOCKS)
+}
 
 /// The byte offsets `0, size, 2 * size, ..., (n - 1) * size` of `n` blocks
 /// of `size` bytes (`n <= SHUFFLE_MAX`, the last offset below 2^16: a

@@ -55,7 +55,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
                 let next = (*page).next;
                 self.merge_frees(page);
                 if Page::free_of(page).is_null() {
-                    Page::extend(page);
+                    Page::extend(page, self.config.shuffle_window);
                 }
                 if !Page::free_of(page).is_null() {
                     self.refilled(page);
@@ -247,7 +247,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             );
             self.pages.push(class, page, End::Front);
             self.counts.page_made(class);
-            Page::extend(page);
+            Page::extend(page, self.config.shuffle_window);
             page
         }
     }

@@ -298,7 +298,12 @@ impl ProtocolPage {
     /// page's `free` list empty.
     pub unsafe fn extend(&self) -> bool {
         // SAFETY: guaranteed by the caller.
-        unsafe { Page::extend(self.page.get()) }
+        unsafe {
+            Page::extend(
+                self.page.get(),
+                crate::Config::VIRTUAL_MEMORY.shuffle_window,
+            )
+        }
     }
 
     /// Blocks carved (the page's `capacity`).

@@ -13,8 +13,9 @@
 //!   still hold it when it is popped (`UseAfterFree` otherwise: it was
 //!   written while free). `Heap::check_heap` (at exit in the `masu` crate)
 //!   verifies the tag and link of every free block on the owner's lists.
-//! * New blocks are carved in a random order within their batch, so that
-//!   the address of the next block is not the one after the last
+//! * New blocks are carved in a random order within windows of their
+//!   batch (`Config::shuffle_window`, the windows in address order), so
+//!   that the address of the next block is not the one after the last
 //!   (`Page::extend`).
 
 use crate::check::{fault, FaultKind};

@@ -126,6 +126,42 @@ fn new_blocks_come_in_a_random_order_and_correct_use_raises_no_fault() {
     h.check_heap();
 }
 
+/// The first `n` blocks of 64 bytes a fresh heap with `window` hands out,
+/// in the order it hands them out.
+fn first_blocks_of_64(window: usize, n: usize) -> Vec<usize> {
+    let mut h = Heap::new(
+        FixedRegion::from_slice(common::region(4 << 20)),
+        Config::FIXED_REGION.with_shuffle_window(window),
+    );
+    let l = Layout::from_size_align(64, 8).unwrap();
+    (0..n).map(|_| h.alloc(l) as usize).collect()
+}
+
+/// Whether every chunk of 16 of `blocks` lies below the next chunk.
+fn chunks_ascend(blocks: &[usize]) -> bool {
+    let chunks: Vec<&[usize]> = blocks.chunks(16).collect();
+    chunks
+        .windows(2)
+        .all(|w| w[0].iter().max() < w[1].iter().min())
+}
+
+/// `Config::shuffle_window`: 1 KiB windows of 64-byte blocks are 16 blocks,
+/// handed out in a random order within each window and window after
+/// window in address order (the page's first block comes last, so the
+/// first 48 blocks fill three whole windows). A window of a whole batch
+/// shuffles the batch at once: its first 16 blocks are not the lowest 16.
+#[test]
+fn new_blocks_are_shuffled_within_windows_that_follow_in_address_order() {
+    let blocks = first_blocks_of_64(1024, 48);
+    assert!(chunks_ascend(&blocks), "windows out of order: {blocks:x?}");
+    for w in blocks.chunks(16) {
+        let ascending = w.windows(2).filter(|p| p[1] > p[0]).count();
+        assert!(ascending < 15, "a window in address order: {w:x?}");
+    }
+    let whole = first_blocks_of_64(4096, 48);
+    assert!(!chunks_ascend(&whole), "a whole batch shuffled in windows");
+}
+
 #[test]
 fn requests_below_sixteen_bytes_get_blocks_of_sixteen_on_every_path() {
     // A freed block holds its tag in its second word, so every block must

@@ -45,6 +45,7 @@ const PARSED: Options = Options {
     wake_keep: false,
     requeue_emptied: false,
     remote_in_order: false,
+    shuffle_window: 4096,
     arena_above: 0,
     coarse_above: 4096,
     memory_limit: 512 << 20,

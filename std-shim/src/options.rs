@@ -22,6 +22,7 @@
 //! | `MASU_IDLE_HOLD` | milliseconds a live thread's heap must have made no heap call but fast paths before the background purger takes its memory (at least 100, and at least the purge delay); `-1` never | 300 |
 //! | `MASU_REQUEUE_EMPTIED` | `1`: a page that other threads emptied, found among the heap's full pages, goes back to its class queue when that class would otherwise make a new page (and waits there for the purge delay at most), so that the class's next allocations take its blocks instead of a new page carving them again; `0`: it is freed at once | 1 |
 //! | `MASU_REMOTE_IN_ORDER` | `1`: with `secure`, a heap's chain of frees to one page of another thread's heap is linked in address order when it is published, so the owner hands those blocks out again in an order the hardware prefetcher follows (no effect without `secure`) | 1 |
+//! | `MASU_SHUFFLE_WINDOW` | with `secure`: new blocks are handed out in a random order within windows of this many bytes (at least 16 blocks; `K` suffix), the windows in address order; `4K` or more: each carved batch in one random order (no effect without `secure`; read when a heap is made) | 1K |
 //! | `MASU_WAKE_KEEP` | `1`: a heap whose slow paths paused for longer than the purge delay leaves what is then due to purge for one more purge delay, so that the burst after the pause takes that memory back without faulting it in again (what was due at the second such waking before goes); `0`: its first slow path purges what is due | 1 |
 //! | `MASU_QUARANTINE` | with the `checks` feature: bytes of freed small blocks each heap holds back before they can be handed out again (`K`, `M`, `G`); `0` none; without `checks`, not read | 4M |
 //! | `MASU_EXIT_CHECK` | with `checks` or `secure`: `1`: at exit, the exiting thread's heap is verified (as by [`check_heap`](crate::check_heap)): with `checks` every block's redzone and fill, with `secure` the freed tag and link of every free block, so that a write after free or an overflow into a free block that the program never reuses stops the process; `0`: no check at exit; without either feature, not read | 1 |
@@ -131,6 +132,9 @@ pub struct Options {
     /// With `secure`: remote chains linked in address order
     /// (`Config::remote_in_order`).
     pub remote_in_order: bool,
+    /// With `secure`: the window of new blocks shuffled at a time
+    /// (`Config::shuffle_window`).
+    pub shuffle_window: usize,
     /// Most committed bytes (0: no limit).
     pub memory_limit: usize,
     /// With `checks`: bytes of freed blocks each heap holds back.
@@ -172,6 +176,7 @@ const DEFAULTS: Options = Options {
     wake_keep: true,
     requeue_emptied: true,
     remote_in_order: true,
+    shuffle_window: Config::VIRTUAL_MEMORY.shuffle_window,
     memory_limit: 0,
     quarantine_bytes: DEFAULT_QUARANTINE,
     guard_pages: true,
@@ -206,6 +211,7 @@ pub struct OptionStore<U32 = AtomicU32, B = AtomicBool, U = AtomicUsize> {
     wake_keep: B,
     requeue_emptied: B,
     remote_in_order: B,
+    shuffle_window: U,
     memory_limit: U,
     quarantine_bytes: U,
     guard_pages: B,
@@ -243,6 +249,7 @@ impl OptionStore {
             wake_keep: AtomicBool::new(d.wake_keep),
             requeue_emptied: AtomicBool::new(d.requeue_emptied),
             remote_in_order: AtomicBool::new(d.remote_in_order),
+            shuffle_window: AtomicUsize::new(d.shuffle_window),
             memory_limit: AtomicUsize::new(d.memory_limit),
             quarantine_bytes: AtomicUsize::new(d.quarantine_bytes),
             guard_pages: AtomicBool::new(d.guard_pages),
@@ -281,6 +288,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             wake_keep: B::new(d.wake_keep),
             requeue_emptied: B::new(d.requeue_emptied),
             remote_in_order: B::new(d.remote_in_order),
+            shuffle_window: U::new(d.shuffle_window),
             memory_limit: U::new(d.memory_limit),
             quarantine_bytes: U::new(d.quarantine_bytes),
             guard_pages: B::new(d.guard_pages),
@@ -317,6 +325,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
             wake_keep: self.wake_keep.load(Relaxed),
             requeue_emptied: self.requeue_emptied.load(Relaxed),
             remote_in_order: self.remote_in_order.load(Relaxed),
+            shuffle_window: self.shuffle_window.load(Relaxed),
             memory_limit: self.memory_limit.load(Relaxed),
             quarantine_bytes: self.quarantine_bytes.load(Relaxed),
             guard_pages: self.guard_pages.load(Relaxed),
@@ -351,6 +360,7 @@ impl<U32: Atomic<u32>, B: Atomic<bool>, U: Atomic<usize>> OptionStore<U32, B, U>
         self.wake_keep.store(o.wake_keep, Relaxed);
         self.requeue_emptied.store(o.requeue_emptied, Relaxed);
         self.remote_in_order.store(o.remote_in_order, Relaxed);
+        self.shuffle_window.store(o.shuffle_window, Relaxed);
         self.memory_limit.store(o.memory_limit, Relaxed);
         self.quarantine_bytes.store(o.quarantine_bytes, Relaxed);
         self.guard_pages.store(o.guard_pages, Relaxed);
@@ -657,6 +667,7 @@ pub(crate) fn heap_config(seed: u64) -> Config {
         .with_wake_keep(OPTIONS.wake_keep.load(Relaxed))
         .with_requeue_emptied(OPTIONS.requeue_emptied.load(Relaxed))
         .with_remote_in_order(OPTIONS.remote_in_order.load(Relaxed))
+        .with_shuffle_window(OPTIONS.shuffle_window.load(Relaxed))
         .with_page_blocks(OPTIONS.page_blocks.load(Relaxed) as usize)
         .with_arena_above(OPTIONS.arena_above.load(Relaxed))
         .with_coarse_above(OPTIONS.coarse_above.load(Relaxed))
@@ -963,6 +974,12 @@ pub(crate) fn load_from_env() {
         o.remote_in_order = v
     });
     read(
+        b"MASU_SHUFFLE_WINDOW\0",
+        "a byte count such as 1K",
+        parse_size,
+        |v| o.shuffle_window = v,
+    );
+    read(
         b"MASU_MEMORY_LIMIT\0",
         "a byte count such as 512M or 0 (no limit)",
         parse_size,
@@ -1026,6 +1043,7 @@ pub(crate) fn load_from_env() {
             (" wake_keep=", o.wake_keep as u64),
             (" requeue_emptied=", o.requeue_emptied as u64),
             (" remote_in_order=", o.remote_in_order as u64),
+            (" shuffle_window=", o.shuffle_window as u64),
             (" memory_limit=", o.memory_limit as u64),
             (" quarantine=", o.quarantine_bytes as u64),
             (" guard_pages=", o.guard_pages as u64),
