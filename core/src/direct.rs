@@ -189,9 +189,9 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         self.count_direct_free(usable);
     }
 
-    /// [`Heap::flush_direct_cache`] kept out of [`Heap::free_direct_to_os`],
-    /// where its loop, inlined, cost every free a larger prologue
-    /// (callgrind: 12 instructions a call).
+    /// [`Heap::flush_direct_cache`] for [`Heap::free_direct_to_os`], out of
+    /// line and cold: it runs at most once for each filling of the cache,
+    /// where the free around it runs for every block.
     #[cold]
     #[inline(never)]
     fn flush_direct_cache_cold(&mut self) {

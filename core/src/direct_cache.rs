@@ -125,7 +125,7 @@ impl DirectCache {
 
     /// Takes every cached block off the lists, calling `free` on each; an
     /// empty cache returns at once (a region short of memory empties the
-    /// cache on every free that merges: `Heap::free_direct_packing`).
+    /// cache on every free that merges: `Heap::free_direct_to_os`).
     pub(crate) fn drain(&mut self, mut free: impl FnMut(*mut u8)) {
         if self.bytes == 0 {
             return;

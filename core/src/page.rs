@@ -1211,7 +1211,7 @@ const SHUFFLE_MAX: usize = EXTEND_BYTES / 16;
 /// With `secure`: the fewest blocks a shuffle window holds (unless the
 /// batch holds fewer).
 #[cfg(all(feature = "secure", not(feature = "checks")))]
-pub(crate) const SHUFFLE_WINDOW_MIN_BLOCKS: usize = 16;
+const SHUFFLE_WINDOW_MIN_BLOCKS: usize = 16;
 
 /// With `secure`: the blocks of `block_size` bytes that one window of a
 /// carved batch shuffles among, for a window of `window` bytes
