@@ -70,7 +70,8 @@ fn env_number(name: &str) -> Option<usize> {
 impl Masu {
     /// masu-core with `config` (the environment variables `DIRECT_ABOVE`,
     /// `PAGE_BLOCKS`, `SEGMENT=shift,slice`, `CACHE_PACKS=0|1`,
-    /// `CACHE_BYTES` and `CACHE_SHARE` override it, for tuning; `segments`: every
+    /// `CACHE_BYTES`, `CACHE_SHARE` and `CACHE_LARGE` override it, for
+    /// tuning; `segments`: every
     /// block in a segment, `direct_above = usize::MAX`, as before direct
     /// blocks).
     ///
@@ -85,6 +86,9 @@ impl Masu {
         }
         if let Some(n) = env_number("CACHE_SHARE") {
             config = config.with_direct_cache_share(n);
+        }
+        if let Some(n) = env_number("CACHE_LARGE") {
+            config = config.with_direct_cache_large(n);
         }
         if let Some(n) = env_number("DIRECT_ABOVE") {
             config = config.with_direct_above(n);

@@ -92,6 +92,17 @@ pub struct Config {
     /// other size went to the region. 1: one list may take the whole cache.
     /// At least 1.
     pub direct_cache_share: usize,
+    /// With a direct-block cache over an `Os` that says when its memory is
+    /// roomy (a [`FixedRegion`](crate::FixedRegion): at least three quarters
+    /// free): while it is, freed direct blocks of up to this many usable
+    /// bytes (at most 4096) are cached too, in exact-size lists whose table
+    /// the heap takes from the region, up to a 16th of the region's bytes,
+    /// as long as most of the heap's requests above 512 bytes are of these
+    /// sizes (where larger ones prevail the lists cost more than they
+    /// save); the first free of such a block that finds the region no
+    /// longer roomy gives them and their table back. Up to 512 (or with
+    /// `direct_cache_bytes` 0): none.
+    pub direct_cache_large: usize,
     /// Over an `Os` that serves direct blocks: a request above
     /// [`Config::direct_above`] that the region can no longer serve as a
     /// direct block takes room its heap's segments already hold (a block of
@@ -207,6 +218,7 @@ impl Config {
         direct_cache_bytes: 64 << 10,
         direct_cache_packs: true,
         direct_cache_share: 32,
+        direct_cache_large: 4096,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 8,
@@ -224,9 +236,11 @@ impl Config {
     /// with every request a direct block (`direct_above = 0`): the region's
     /// two-level segregated fit packs blocks to 8 bytes plus an 8-byte
     /// header, and a 64 KiB cache of freed blocks of up to 512 bytes per
-    /// heap serves repeated sizes. No segments, so no size classes: about
-    /// talc's packing and speed, where `FIXED_REGION` is faster for
-    /// requests up to 1 KiB and packs less (docs/embedded.md).
+    /// heap serves repeated sizes, and while the region is at least three
+    /// quarters free, blocks of up to 4 KiB too
+    /// ([`Config::direct_cache_large`]). No segments, so no size classes:
+    /// talc's packing, faster than talc up to 3000-byte requests
+    /// (docs/embedded.md).
     pub const COMPACT_REGION: Config = Config::FIXED_REGION.with_direct_above(0);
 
     /// For small RAM (up to a few hundred KiB): every request a direct block
@@ -251,6 +265,7 @@ impl Config {
         direct_cache_bytes: 4 << 10,
         direct_cache_packs: true,
         direct_cache_share: 32,
+        direct_cache_large: 0,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 8,
@@ -281,6 +296,7 @@ impl Config {
         direct_cache_bytes: 0,
         direct_cache_packs: true,
         direct_cache_share: 32,
+        direct_cache_large: 0,
         direct_spill: true,
         huge_keep_slack: true,
         page_blocks: 4,
@@ -381,6 +397,12 @@ impl Config {
     /// This config with [`Config::direct_cache_packs`] set to `on`.
     pub const fn with_direct_cache_packs(mut self, on: bool) -> Self {
         self.direct_cache_packs = on;
+        self
+    }
+
+    /// This config with [`Config::direct_cache_large`] set to `bytes`.
+    pub const fn with_direct_cache_large(mut self, bytes: usize) -> Self {
+        self.direct_cache_large = bytes;
         self
     }
 
@@ -549,6 +571,10 @@ impl Geometry {
         assert!(
             config.direct_cache_share >= 1,
             "masu: direct_cache_share below 1"
+        );
+        assert!(
+            config.direct_cache_large <= crate::direct_cache::LARGE_MAX,
+            "masu: direct_cache_large above 4096"
         );
         assert!(
             config.page_blocks >= MIN_BLOCKS_PER_PAGE,

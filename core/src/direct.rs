@@ -80,6 +80,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         // SAFETY: `p` is a live direct block of this `Os`, ours alone.
         unsafe {
             let usable = self.store.os().direct_size(p);
+            self.direct_cache.note_miss(usable);
             self.hand_out_direct(p, size, usable, zero);
         }
         p
@@ -95,7 +96,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[cold]
     #[inline(never)]
     fn alloc_direct_again(&mut self, size: usize, align: usize) -> *mut u8 {
-        let cached = self.direct_cache.bytes() != 0;
+        let cached = !self.direct_cache.is_empty();
         self.flush_direct_cache();
         if !self.relieve_memory_pressure() && !cached {
             return ptr::null_mut();
@@ -155,10 +156,71 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: as above: the block is no longer used, and it fits.
             unsafe { self.direct_cache.put(ptr, usable) };
             self.count_direct_free(usable);
+        } else if usable > CACHE_MAX
+            && usable <= self.direct_cache.large_max()
+            // SAFETY: as above: the block is no longer used.
+            && unsafe { self.cache_large(ptr, usable) }
+        {
+            self.count_direct_free(usable);
         } else {
             // SAFETY: as above.
             unsafe { self.free_direct_to_os(ptr, usable) };
         }
+    }
+
+    /// Caches the freed direct block `ptr` of `usable` bytes (above
+    /// `CACHE_MAX`, at most the cache's `large_max`) in the cache's
+    /// large lists while the region is roomy and the lists pay (see
+    /// `DirectCache::large_pays`), making the lists first if need be; false
+    /// when it is not cached. The first such free that finds
+    /// the region no longer roomy empties the cache, the large lists' table
+    /// with it (see `direct_cache.rs`).
+    ///
+    /// # Safety
+    /// `ptr` is a live direct block of this heap's `Os` of `usable` bytes,
+    /// no longer used.
+    #[inline(always)]
+    unsafe fn cache_large(&mut self, ptr: *mut u8, usable: usize) -> bool {
+        if !self.direct_cache.large_pays() {
+            return false;
+        }
+        let room = self.store.os_mut().direct_roomy();
+        if room == 0 {
+            if self.direct_cache.has_large() {
+                self.flush_direct_cache_cold();
+            }
+            return false;
+        }
+        if !self.direct_cache.has_large() && !self.make_large_lists(room) {
+            return false;
+        }
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.direct_cache.put_large(ptr, usable) }
+    }
+
+    /// Makes the direct-block cache's large lists, their table a direct
+    /// block of the region of `room` bytes (roomy now): false when the
+    /// region is under `LARGE_SHARE` times the table or cannot serve it.
+    #[cold]
+    #[inline(never)]
+    fn make_large_lists(&mut self, room: usize) -> bool {
+        use crate::direct_cache::{DirectCache, LARGE_SHARE};
+        let top = self.direct_cache.large_max();
+        let bytes = DirectCache::large_table_bytes(top);
+        if room / LARGE_SHARE < bytes {
+            return false;
+        }
+        let table = self
+            .store
+            .os_mut()
+            .direct_alloc(bytes, core::mem::align_of::<*mut u8>());
+        if table.is_null() {
+            return false;
+        }
+        // SAFETY: a fresh direct block of at least `bytes` bytes, aligned
+        // to a pointer, the cache's until it drains.
+        unsafe { self.direct_cache.make_large(table, top, room / LARGE_SHARE) };
+        true
     }
 
     /// [`Heap::free_direct`]'s way to the `Os`, for block `ptr` of `usable`
@@ -241,9 +303,12 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// [`Heap::realloc_direct`] to a block of the cache: when the block is
     /// small enough to be cached, the new size is another usable size and
     /// the cache holds a block of exactly it, the data moves there and `ptr`
-    /// is freed (a pop, a copy of at most 512 bytes and, room permitting, a
-    /// push, where resizing in place is the region's list work). Null,
-    /// changing nothing, otherwise.
+    /// is freed (a pop, a copy of at most 512 bytes, or 4096 with the large
+    /// lists, and, room permitting, a push, where resizing in place is the
+    /// region's list work: with the large lists, 148 against 161
+    /// instructions per operation in `fixed_region`'s 1000-byte run, 190
+    /// against 209 at 3000 B, session 33). Null, changing nothing,
+    /// otherwise.
     ///
     /// # Safety
     /// As for [`Heap::realloc_direct`]; `old` is the block's usable size.
@@ -256,7 +321,11 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         old: usize,
     ) -> *mut u8 {
         let usable = match crate::tlsf::usable_for(new_layout.size()) {
-            Some(u) if u != old && old <= CACHE_MAX && new_layout.align() <= crate::tlsf::ALIGN => {
+            Some(u)
+                if u != old
+                    && old <= self.direct_cache.large_max().max(CACHE_MAX)
+                    && new_layout.align() <= crate::tlsf::ALIGN =>
+            {
                 u
             }
             _ => return ptr::null_mut(),

@@ -22,6 +22,22 @@
 //! merges in a region short of memory (with
 //! [`Config::direct_cache_packs`](crate::Config)), `collect`, `reset` and
 //! `Drop`.
+//!
+//! **Large lists.** With [`Config::direct_cache_large`](crate::Config)
+//! above [`CACHE_MAX`], blocks of up to that many usable bytes (at most
+//! [`LARGE_MAX`]) are cached too, in exact-size lists of their own, but only
+//! while the region is roomy (at least three quarters of it free:
+//! `Os::direct_roomy`), while most requests above `CACHE_MAX` are of their
+//! sizes ([`DirectCache::large_pays`]), and at most a [`LARGE_SHARE`]th of
+//! the region's bytes. Their table (a list head and a byte count per size: 4.4 KiB for
+//! 4096 bytes on a 64-bit target) is not in the heap: it is a direct block
+//! of the region, taken at the first large free that finds the region
+//! roomy, and given back with the large blocks when the cache empties, the
+//! first time a large free finds the region no longer roomy at the latest.
+//! So the large lists cost the heap no static memory and the region nothing
+//! once it runs short, where its packing is measured; while it is roomy,
+//! reuse of exact sizes up to 4 KiB skips the region's splits and merges
+//! (docs/embedded.md, session 33).
 
 use crate::Config;
 use core::ptr;
@@ -30,6 +46,24 @@ use core::ptr;
 pub(crate) const CACHE_MAX: usize = 512;
 /// Lists: usable sizes 8, 16, ..., `CACHE_MAX`.
 const LISTS: usize = CACHE_MAX / 8;
+/// Largest usable size the large lists may take
+/// ([`Config::direct_cache_large`](crate::Config) at most).
+pub(crate) const LARGE_MAX: usize = 4096;
+/// Bound of the large lists' mix counter ([`DirectCache::large_pays`]): after
+/// a change of the program's sizes, at most this many requests pass before
+/// the lists follow it. Where most requests above 512 bytes are larger than
+/// the lists take, the lists cost more than they save: in `fixed_region`'s
+/// 10,000- and 30,000-byte runs (38 % and 12 % of those requests of at
+/// most 4 KiB), cached lists ran 5–10 % slower than none though they took
+/// fewer instructions (a cached block comes back cold, and keeps the
+/// region from merging around it; session 33).
+const MIX_BOUND: i32 = 1024;
+/// The large lists hold at most a `LARGE_SHARE`th of the region's bytes, and
+/// are made only in a region at least `LARGE_SHARE` times their table. With
+/// sizes spread evenly, their hits grow with the bytes they may hold: in
+/// `fixed_region`'s 3000-byte run (a 64 MiB region) a 64th took 190
+/// instructions per operation, a 16th 174 (session 33).
+pub(crate) const LARGE_SHARE: usize = 16;
 
 /// The most usable bytes one list holds in a cache of `limit` bytes of
 /// which one list may hold a `share`th: room for one block of every size
@@ -59,6 +93,25 @@ pub(crate) struct DirectCache {
     limit: usize,
     /// The most usable bytes one list holds (see [`list_limit`]).
     list_limit: usize,
+    /// The large lists' heads, for usable sizes `CACHE_MAX + 8` to
+    /// `large_top`, followed by their byte counts (`u16`): a direct block
+    /// of the region; null when there is none.
+    large: *mut *mut u8,
+    /// Largest usable size the large lists take; 0 when there are none.
+    large_top: usize,
+    /// Usable bytes in the large lists.
+    large_bytes: usize,
+    /// The most usable bytes the large lists hold, all together.
+    large_limit: usize,
+    /// Largest usable size the large lists would take
+    /// ([`Config::direct_cache_large`](crate::Config) rounded down to 8),
+    /// 0 when the config has none (at most `CACHE_MAX`, or no cache).
+    large_max: usize,
+    /// The mix of the requests above `CACHE_MAX`: one up for each of at most
+    /// `large_max` usable bytes, one down for each larger one, within
+    /// `±MIX_BOUND`. The large lists take blocks only while it is above 0
+    /// (see [`DirectCache::large_pays`]).
+    mix: i32,
 }
 
 impl DirectCache {
@@ -70,21 +123,55 @@ impl DirectCache {
             bytes: 0,
             limit: config.direct_cache_bytes,
             list_limit: list_limit(config.direct_cache_bytes, config.direct_cache_share),
+            large: ptr::null_mut(),
+            large_top: 0,
+            large_bytes: 0,
+            large_limit: 0,
+            mix: 0,
+            large_max: if config.direct_cache_bytes == 0 || config.direct_cache_large <= CACHE_MAX {
+                0
+            } else {
+                config.direct_cache_large & !7
+            },
         }
     }
 
-    /// Usable bytes cached.
-    #[inline]
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+    /// Largest usable size the large lists would take (0: none; see
+    /// [`Config::direct_cache_large`](crate::Config)).
+    #[inline(always)]
+    pub(crate) fn large_max(&self) -> usize {
+        self.large_max
     }
 
-    /// A cached block of exactly `usable` bytes (a multiple of 8), taken
-    /// off its list; null when none.
+    /// Usable bytes cached, in the large lists too, and their table's.
+    #[inline]
+    pub(crate) fn bytes(&self) -> usize {
+        let table = if self.large.is_null() {
+            0
+        } else {
+            Self::large_table_bytes(self.large_top)
+        };
+        self.bytes + self.large_bytes + table
+    }
+
+    /// True when the cache holds nothing of the region's: no block and no
+    /// large lists' table.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.bytes == 0 && self.large.is_null()
+    }
+
+    /// A cached block of exactly `usable` bytes (a multiple of 8, at least
+    /// 8), taken off its list; null when none.
     #[inline(always)]
     pub(crate) fn take(&mut self, usable: usize) -> *mut u8 {
-        if usable > CACHE_MAX || usable == 0 {
-            return ptr::null_mut();
+        debug_assert!(usable >= 8 && usable % 8 == 0);
+        if usable > CACHE_MAX {
+            return if usable <= self.large_top {
+                self.take_large(usable)
+            } else {
+                ptr::null_mut()
+            };
         }
         let i = usable / 8 - 1;
         let b = self.heads[i];
@@ -123,13 +210,129 @@ impl DirectCache {
         self.bytes += usable;
     }
 
-    /// Takes every cached block off the lists, calling `free` on each; an
-    /// empty cache returns at once (a region short of memory empties the
-    /// cache on every free that merges: `Heap::free_direct_to_os`).
-    pub(crate) fn drain(&mut self, mut free: impl FnMut(*mut u8)) {
-        if self.bytes == 0 {
+    /// The large lists' table bytes for sizes up to `top`: a head and a
+    /// 16-bit byte count per size above [`CACHE_MAX`].
+    pub(crate) const fn large_table_bytes(top: usize) -> usize {
+        let lists = (top - CACHE_MAX) / 8;
+        lists * (core::mem::size_of::<*mut u8>() + 2)
+    }
+
+    /// True when the large lists exist.
+    #[inline(always)]
+    pub(crate) fn has_large(&self) -> bool {
+        !self.large.is_null()
+    }
+
+    /// Makes the large lists, for usable sizes up to `top` (a multiple of
+    /// 8 in `CACHE_MAX + 8..=LARGE_MAX`), in `table`, holding at most
+    /// `limit` bytes.
+    ///
+    /// # Safety
+    /// `table` is a block of [`DirectCache::large_table_bytes`]`(top)`
+    /// bytes, aligned to a pointer, the cache's until [`DirectCache::drain`]
+    /// gives it back; there are no large lists.
+    pub(crate) unsafe fn make_large(&mut self, table: *mut u8, top: usize, limit: usize) {
+        debug_assert!(self.large.is_null() && top % 8 == 0 && top > CACHE_MAX && top <= LARGE_MAX);
+        // SAFETY: guaranteed by the caller: the table is ours, this big.
+        unsafe { ptr::write_bytes(table, 0, Self::large_table_bytes(top)) };
+        self.large = table.cast();
+        self.large_top = top;
+        self.large_bytes = 0;
+        self.large_limit = limit;
+    }
+
+    /// Large list `i`'s head and byte count.
+    #[inline(always)]
+    fn large_list(&self, i: usize) -> (*mut *mut u8, *mut u16) {
+        let lists = (self.large_top - CACHE_MAX) / 8;
+        debug_assert!(!self.large.is_null() && i < lists);
+        // SAFETY: the table holds `lists` heads, then as many counts
+        // (`make_large`); `i` is below `lists`.
+        unsafe {
+            let counts = self.large.add(lists).cast::<u16>();
+            (self.large.add(i), counts.add(i))
+        }
+    }
+
+    /// Counts a request of `usable` bytes that the cache did not serve in
+    /// the mix (a hit of the large lists counts itself): one up when the
+    /// large lists would take its size, one down when it is larger; below
+    /// `CACHE_MAX`, or without large lists, nothing.
+    #[inline(always)]
+    pub(crate) fn note_miss(&mut self, usable: usize) {
+        if self.large_max == 0 || usable <= CACHE_MAX {
             return;
         }
+        self.mix = if usable <= self.large_max {
+            (self.mix + 1).min(MIX_BOUND)
+        } else {
+            (self.mix - 1).max(-MIX_BOUND)
+        };
+    }
+
+    /// True while the large lists pay: more of the requests above
+    /// `CACHE_MAX` are of the sizes they take than larger (see
+    /// [`MIX_BOUND`]).
+    #[inline(always)]
+    pub(crate) fn large_pays(&self) -> bool {
+        self.mix > 0
+    }
+
+    /// [`DirectCache::take`] for a usable size in `CACHE_MAX + 8..=large_top`.
+    #[inline(always)]
+    fn take_large(&mut self, usable: usize) -> *mut u8 {
+        let (head, count) = self.large_list((usable - CACHE_MAX) / 8 - 1);
+        // SAFETY: the large lists' table is live (`large_top` is not 0);
+        // a cached block's first word is its link.
+        unsafe {
+            let b = *head;
+            if !b.is_null() {
+                *head = *(b as *const *mut u8);
+                *count -= usable as u16;
+                self.large_bytes -= usable;
+                self.mix = (self.mix + 1).min(MIX_BOUND);
+            }
+            b
+        }
+    }
+
+    /// Caches block `b` of `usable` bytes in the large lists, if they exist,
+    /// take that size and have room for it (under their byte limit, its list
+    /// under 64 KiB less a byte); false, changing nothing, otherwise.
+    ///
+    /// # Safety
+    /// `b` is a live direct block of `usable` bytes, no longer used by
+    /// anyone.
+    #[inline(always)]
+    pub(crate) unsafe fn put_large(&mut self, b: *mut u8, usable: usize) -> bool {
+        let bytes = self.large_bytes + usable;
+        if usable <= CACHE_MAX || usable > self.large_top || bytes > self.large_limit {
+            return false;
+        }
+        let (head, count) = self.large_list((usable - CACHE_MAX) / 8 - 1);
+        // SAFETY: the table is live; the block is ours to link (guaranteed
+        // by the caller).
+        unsafe {
+            if *count as usize + usable > u16::MAX as usize {
+                return false;
+            }
+            *(b as *mut *mut u8) = *head;
+            *head = b;
+            *count += usable as u16;
+        }
+        self.large_bytes += usable;
+        true
+    }
+
+    /// Takes every cached block off the lists, calling `free` on each, and
+    /// then on the large lists' table; an empty cache returns at once (a
+    /// region short of memory empties the cache on every free that merges:
+    /// `Heap::free_direct_to_os`).
+    pub(crate) fn drain(&mut self, mut free: impl FnMut(*mut u8)) {
+        if self.is_empty() {
+            return;
+        }
+        self.drain_large(&mut free);
         debug_assert_eq!(
             self.list_bytes.iter().map(|&b| b as usize).sum::<usize>(),
             self.bytes,
@@ -146,6 +349,31 @@ impl DirectCache {
             }
         }
         self.bytes = 0;
+    }
+
+    /// [`DirectCache::drain`]'s part for the large lists and their table.
+    fn drain_large(&mut self, free: &mut impl FnMut(*mut u8)) {
+        if self.large.is_null() {
+            return;
+        }
+        let lists = (self.large_top - CACHE_MAX) / 8;
+        for i in 0..lists {
+            let (head, _) = self.large_list(i);
+            // SAFETY: the table is live; cached blocks link through their
+            // first word.
+            unsafe {
+                let mut b = core::mem::replace(&mut *head, ptr::null_mut());
+                while !b.is_null() {
+                    let next = *(b as *const *mut u8);
+                    free(b);
+                    b = next;
+                }
+            }
+        }
+        free(self.large.cast());
+        self.large = ptr::null_mut();
+        self.large_top = 0;
+        self.large_bytes = 0;
     }
 }
 

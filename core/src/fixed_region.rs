@@ -271,6 +271,11 @@ unsafe impl Os for FixedRegion {
         unsafe { self.blocks.get_mut().free_packs(ptr) }
     }
 
+    #[inline(always)]
+    fn direct_roomy(&mut self) -> usize {
+        self.blocks.get_mut().roomy()
+    }
+
     unsafe fn direct_free_all(&mut self) -> Option<(usize, usize)> {
         Some(self.blocks.get_mut().free_all_blocks())
     }

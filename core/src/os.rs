@@ -272,6 +272,18 @@ pub unsafe trait Os {
         false
     }
 
+    /// The bytes of this `Os`'s memory for direct blocks while at least
+    /// three quarters of it is free, 0 otherwise (a
+    /// [`FixedRegion`](crate::FixedRegion): its block area). While it is
+    /// roomy, a heap may keep freed direct blocks of up to
+    /// [`Config::direct_cache_large`](crate::Config::direct_cache_large)
+    /// bytes for reuse. Asked by the heap that owns this `Os`, without a
+    /// lock; the default, and a shared `&O`, say 0.
+    #[inline]
+    fn direct_roomy(&mut self) -> usize {
+        0
+    }
+
     /// Frees every direct block of this `Os` at once, for
     /// [`Heap::reset`](crate::Heap::reset) of a heap that owns its `Os` (by
     /// value: then no other heap can use it). Returns `(blocks, usable

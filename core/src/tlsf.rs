@@ -961,6 +961,19 @@ impl Tlsf {
         (unsafe { Self::header(p as usize - HEAD) } & !FLAGS) - HEAD
     }
 
+    /// The block area's size ([`Tlsf::size`]) while at least three quarters
+    /// of it is free (the opposite of [`Tlsf::free_packs`]'s first test:
+    /// a block kept for reuse then costs the region's packing nothing at
+    /// its first failure); 0 otherwise.
+    #[inline(always)]
+    pub(crate) fn roomy(&self) -> usize {
+        if self.free_bytes >= self.packs_below {
+            self.size()
+        } else {
+            0
+        }
+    }
+
     /// True when freeing the live block whose payload is at `p` now would
     /// pack the region better than keeping it for reuse: less than three
     /// quarters of the block area is free, and the block has a free block

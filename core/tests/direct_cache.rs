@@ -109,3 +109,138 @@ fn a_realloc_to_a_cached_size_takes_the_cached_block() {
         heap.dealloc(keep, small);
     }
 }
+
+/// Usable bytes of the large lists' table for blocks of up to 4096 bytes
+/// (a head and a 16-bit count per size from 520 to 4096).
+const LARGE_TABLE: usize = (4096 - 512) / 8 * (core::mem::size_of::<*mut u8>() + 2);
+
+/// While the region is roomy, freed blocks above 512 bytes are cached
+/// (`Config::direct_cache_large`): allocations of their sizes get them back,
+/// and the region serves nothing for them. Without the large lists the
+/// frees go to the region and the cache stays empty.
+#[test]
+fn a_roomy_region_caches_blocks_up_to_4_kib_and_hands_them_back() {
+    let os = FixedRegion::from_slice(common::region(1 << 20));
+    let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    let sizes = [520, 1000, 2048, 4096];
+    let mut freed = Vec::new();
+    for &size in &sizes {
+        freed.extend(blocks(&mut heap, 3, size).into_iter().map(|p| (p, size)));
+    }
+    let cached = freed
+        .iter()
+        .fold(0, |n, &(p, size)| n + free_all(&mut heap, vec![p], size));
+    assert_eq!(
+        cached,
+        3 * sizes.iter().sum::<usize>() + LARGE_TABLE,
+        "every block cached, and the lists' table counted"
+    );
+    let region_free = heap.os().free_bytes();
+    for &size in &sizes {
+        for p in blocks(&mut heap, 3, size) {
+            assert!(
+                freed.contains(&(p, size)),
+                "a {size}-byte block from the cache"
+            );
+        }
+    }
+    assert_eq!(
+        heap.os().free_bytes(),
+        region_free,
+        "the region served nothing"
+    );
+    assert_eq!(heap.stats().direct_cached_bytes, LARGE_TABLE);
+
+    let os = FixedRegion::from_slice(common::region(1 << 20));
+    let mut heap = Heap::new(os, Config::COMPACT_REGION.with_direct_cache_large(0));
+    let v = blocks(&mut heap, 3, 2048);
+    assert_eq!(
+        free_all(&mut heap, v, 2048),
+        0,
+        "no large lists: nothing cached"
+    );
+}
+
+/// The first large free that finds the region no longer roomy (under three
+/// quarters free) gives the whole cache back, the large lists' table with
+/// it; `collect` does too. Then the region is whole again.
+#[test]
+fn the_large_lists_go_back_when_the_region_runs_short() {
+    let os = FixedRegion::from_slice(common::region(1 << 20));
+    let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    let whole = heap.os().free_bytes();
+    let early = blocks(&mut heap, 8, 3000);
+    assert!(free_all(&mut heap, early, 3000) >= 8 * 3000 + LARGE_TABLE);
+    // Fill past a quarter of the region; the cached blocks serve the
+    // first of these.
+    let fill = blocks(&mut heap, whole / 4 / 3000 + 8, 3000);
+    assert!(heap.os().free_bytes() < whole / 4 * 3);
+    let mut fill = fill.into_iter();
+    assert_eq!(
+        heap.stats().direct_cached_bytes,
+        LARGE_TABLE,
+        "the fill took the cached blocks; the table stays"
+    );
+    let one = fill.next().unwrap();
+    // SAFETY: a live block of this layout, freed once.
+    unsafe { heap.dealloc(one, Layout::from_size_align(3000, 8).unwrap()) };
+    assert_eq!(
+        heap.stats().direct_cached_bytes,
+        0,
+        "the cache went back, its table too"
+    );
+    let rest: Vec<_> = fill.collect();
+    free_all(&mut heap, rest, 3000);
+    heap.collect(true);
+    assert_eq!(heap.os().free_bytes(), whole, "the region whole again");
+    heap.os().check();
+}
+
+/// A region under 16 times the large lists' table makes none: its large
+/// frees go to the region.
+#[test]
+fn a_small_region_makes_no_large_lists() {
+    let os = FixedRegion::from_slice(common::region(16 * LARGE_TABLE));
+    let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    let v = blocks(&mut heap, 2, 1000);
+    assert_eq!(free_all(&mut heap, v, 1000), 0);
+}
+
+/// A largest size above 4096 is refused when the heap is built.
+#[test]
+#[should_panic(expected = "direct_cache_large above 4096")]
+fn large_lists_above_4_kib_are_refused() {
+    let os = FixedRegion::from_slice(common::region(1 << 16));
+    let _ = Heap::new(os, Config::COMPACT_REGION.with_direct_cache_large(4104));
+}
+
+/// The large lists take blocks only while most requests above 512 bytes
+/// are of their sizes: after many larger requests, a freed 2000-byte block
+/// goes to the region; after as many of its own size again, it is cached.
+#[test]
+fn the_large_lists_follow_the_mix_of_sizes() {
+    let os = FixedRegion::from_slice(common::region(4 << 20));
+    let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    let big = Layout::from_size_align(8000, 8).unwrap();
+    for _ in 0..2000 {
+        let p = heap.alloc(big);
+        assert!(!p.is_null());
+        // SAFETY: a live block of this layout, freed once.
+        unsafe { heap.dealloc(p, big) };
+    }
+    let v = blocks(&mut heap, 1, 2000);
+    assert_eq!(
+        free_all(&mut heap, v, 2000),
+        0,
+        "larger requests prevail: not cached"
+    );
+    for _ in 0..2000 {
+        let v = blocks(&mut heap, 1, 2000);
+        free_all(&mut heap, v, 2000);
+    }
+    let v = blocks(&mut heap, 1, 2000);
+    assert!(
+        free_all(&mut heap, v, 2000) >= 2000,
+        "its own size prevails: cached"
+    );
+}

@@ -229,13 +229,17 @@ unsafe fn free_the_rest(heap: &mut Heap<FixedRegion>, blocks: &[(*mut u8, Layout
 
 /// Frees `a`, `x`, `b` of `[a, x, b, c]` (neighbours, `x` large, the others
 /// 64 bytes) in the order `b`, `x`, `a` over a 1 MiB `COMPACT_REGION` with
-/// `packs`, after a live block of `used` bytes; returns the cached bytes
-/// after `b` and after `a`, and how much the region's free bytes grew when
-/// `a` was freed.
+/// `packs` and without the large lists (so that `x` is never cached),
+/// after a live block of `used` bytes; returns the cached bytes after `b`
+/// and after `a`, and how much the region's free bytes grew when `a` was
+/// freed.
 #[cfg(not(any(feature = "checks", feature = "secure")))]
 fn free_next_to_free_memory(used: usize, packs: bool) -> (usize, usize, usize) {
     let os = FixedRegion::from_slice(common::region(1 << 20));
-    let mut heap = Heap::new(os, Config::COMPACT_REGION.with_direct_cache_packs(packs));
+    let config = Config::COMPACT_REGION
+        .with_direct_cache_packs(packs)
+        .with_direct_cache_large(0);
+    let mut heap = Heap::new(os, config);
     let filler = Layout::from_size_align(used, 8).unwrap();
     let f = heap.alloc(filler);
     let small = Layout::from_size_align(64, 8).unwrap();
