@@ -114,6 +114,19 @@ fn a_realloc_to_a_cached_size_takes_the_cached_block() {
 /// (a head and a 16-bit count per size from 520 to 4096).
 const LARGE_TABLE: usize = (4096 - 512) / 8 * (core::mem::size_of::<*mut u8>() + 2);
 
+/// Makes `heap`'s large lists pay: a heap starts with its requests above
+/// 512 bytes counted as larger than the lists take (`DirectCache::mix`),
+/// and 1100 requests of 1000 bytes turn that round; then `collect` gives
+/// back what the lists took.
+fn favour_large_lists(heap: &mut Heap<FixedRegion>) {
+    for _ in 0..1100 {
+        let v = blocks(heap, 1, 1000);
+        free_all(heap, v, 1000);
+    }
+    heap.collect(true);
+    assert_eq!(heap.stats().direct_cached_bytes, 0);
+}
+
 /// While the region is roomy, freed blocks above 512 bytes are cached
 /// (`Config::direct_cache_large`): allocations of their sizes get them back,
 /// and the region serves nothing for them. Without the large lists the
@@ -122,6 +135,7 @@ const LARGE_TABLE: usize = (4096 - 512) / 8 * (core::mem::size_of::<*mut u8>() +
 fn a_roomy_region_caches_blocks_up_to_4_kib_and_hands_them_back() {
     let os = FixedRegion::from_slice(common::region(1 << 20));
     let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    favour_large_lists(&mut heap);
     let sizes = [520, 1000, 2048, 4096];
     let mut freed = Vec::new();
     for &size in &sizes {
@@ -153,6 +167,7 @@ fn a_roomy_region_caches_blocks_up_to_4_kib_and_hands_them_back() {
 
     let os = FixedRegion::from_slice(common::region(1 << 20));
     let mut heap = Heap::new(os, Config::COMPACT_REGION.with_direct_cache_large(0));
+    favour_large_lists(&mut heap);
     let v = blocks(&mut heap, 3, 2048);
     assert_eq!(
         free_all(&mut heap, v, 2048),
@@ -168,6 +183,7 @@ fn a_roomy_region_caches_blocks_up_to_4_kib_and_hands_them_back() {
 fn the_large_lists_go_back_when_the_region_runs_short() {
     let os = FixedRegion::from_slice(common::region(1 << 20));
     let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    favour_large_lists(&mut heap);
     let whole = heap.os().free_bytes();
     let early = blocks(&mut heap, 8, 3000);
     assert!(free_all(&mut heap, early, 3000) >= 8 * 3000 + LARGE_TABLE);
@@ -202,6 +218,7 @@ fn the_large_lists_go_back_when_the_region_runs_short() {
 fn a_small_region_makes_no_large_lists() {
     let os = FixedRegion::from_slice(common::region(16 * LARGE_TABLE));
     let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    favour_large_lists(&mut heap);
     let v = blocks(&mut heap, 2, 1000);
     assert_eq!(free_all(&mut heap, v, 1000), 0);
 }
@@ -215,12 +232,21 @@ fn large_lists_above_4_kib_are_refused() {
 }
 
 /// The large lists take blocks only while most requests above 512 bytes
-/// are of their sizes: after many larger requests, a freed 2000-byte block
-/// goes to the region; after as many of its own size again, it is cached.
+/// are of their sizes: a new heap's do not; once they do, after many larger
+/// requests a freed 2000-byte block goes to the region; after as many of its
+/// own size again, it is cached.
 #[test]
 fn the_large_lists_follow_the_mix_of_sizes() {
     let os = FixedRegion::from_slice(common::region(4 << 20));
     let mut heap = Heap::new(os, Config::COMPACT_REGION);
+    let v = blocks(&mut heap, 1, 2000);
+    assert_eq!(free_all(&mut heap, v, 2000), 0, "a new heap: not cached");
+    favour_large_lists(&mut heap);
+    let v = blocks(&mut heap, 1, 2000);
+    assert!(
+        free_all(&mut heap, v, 2000) >= 2000,
+        "after 1000-byte requests: cached"
+    );
     let big = Layout::from_size_align(8000, 8).unwrap();
     for _ in 0..2000 {
         let p = heap.alloc(big);
