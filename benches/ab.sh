@@ -11,6 +11,13 @@
 #                                 and B (folders made by `build`) and talc,
 #                                 alternating in each round; one line per
 #                                 run: "round max_B name ops_per_s"
+#   benches/ab.sh fr-env DIR N NAME=VAR=VAL[,VAR=VAL]...
+#                                 N rounds of fixed_region's speed, one build
+#                                 under environment settings (the example's
+#                                 CACHE_LARGE, CACHE_BYTES, ...; "NAME=" for
+#                                 none) and talc, alternating: the same
+#                                 binary, so no code layout moves between
+#                                 them; same lines as fr-time
 #   benches/ab.sh fr-cg DIR...    callgrind instructions per operation of
 #                                 fixed_region (2,000,000 operations):
 #                                 "build config max_B instructions per_op"
@@ -22,7 +29,7 @@
 # Narrowing: MAXES="200 1000" (fr-*), ONLY=masu-core/compact (fr-time: the
 # config timed; fr-cg: the configs counted, space-separated; add talc or
 # rlsf for the rivals), SIZES="32 1000" (pairs).
-# benches/ab_medians.py FILE summarises fr-time's output.
+# benches/ab_medians.py FILE summarises fr-time's and fr-env's output.
 set -euo pipefail
 
 MAXES=${MAXES:-200 1000 3000 10000 30000}
@@ -88,6 +95,22 @@ fr_time() {
     done
 }
 
+fr_env() {
+    local dir=$1 rounds=$2 only=${ONLY:-masu-core/compact}
+    shift 2
+    for r in $(seq 1 "$rounds"); do
+        for m in $MAXES; do
+            echo "$r $m talc $(fr_run "$dir" talc "$m")"
+            for v in "$@"; do
+                local name=${v%%=*} vars=${v#*=}
+                # shellcheck disable=SC2086 # the settings split at commas
+                echo "$r $m $name $(env ${vars//,/ } "$dir/fixed_region" full machine only="$only" max="$m" trials=1 2>&1 |
+                    grep -o 'ops_per_s=[0-9]*' | cut -d= -f2)"
+            done
+        done
+    done
+}
+
 # Instructions counted inside the benchmark's timed loop.
 callgrind_count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect="$1" "${@:2}" 2>&1 |
@@ -120,6 +143,7 @@ pairs() {
 case ${1:-} in
 build) build "$2" "$3" ;;
 fr-time) fr_time "$2" "$3" "$4" ;;
+fr-env) shift; fr_env "$@" ;;
 fr-cg) shift; fr_cg "$@" ;;
 pairs) shift; pairs "$@" ;;
 *)

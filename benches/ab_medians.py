@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Medians of `benches/ab.sh fr-time` output: python3 benches/ab_medians.py FILE.
+"""Medians of `benches/ab.sh fr-time` or `fr-env` output:
+python3 benches/ab_medians.py FILE.
 
-Each round ran builds `a` and `b` and talc once per size. For every size
-this prints the median of each one's ops/s and the medians of the
-per-round ratios b/a, a/talc and b/talc (ratios of runs made next to each
-other, which the machine's drift between rounds does not move), with the
-first and third quartiles of b/a. Rounds that miss a run are left out.
+fr-time: each round ran builds `a` and `b` and talc once per size. For
+every size this prints the median of each one's ops/s and the medians of
+the per-round ratios b/a, a/talc and b/talc (ratios of runs made next to
+each other, which the machine's drift between rounds does not move), with
+the first and third quartiles of b/a. Rounds that miss a run are left out.
+
+fr-env (names other than `a` and `b`): for every size, each name's median
+ratio over talc in the same round, with its quartiles.
 """
 import collections
 import statistics
@@ -28,6 +32,10 @@ def main(path):
             continue
         rnd, size, name, ops = parts
         runs[(rnd, int(size))][name] = int(ops)
+    names = {n for v in runs.values() for n in v} - {"talc"}
+    if names != {"a", "b"}:
+        env_medians(runs, names)
+        return
     for size in sorted({s for _, s in runs}):
         rounds = [v for (_, s), v in runs.items() if s == size and len(v) == 3]
         if not rounds:
@@ -39,6 +47,22 @@ def main(path):
             f"  talc {med(lambda r: r['talc']) / 1e6:6.1f} M  a/talc {med(lambda r: r['a'] / r['talc']):.3f}"
             f"  b/talc {med(lambda r: r['b'] / r['talc']):.3f}  b/a {mid:.3f} ({lo:.3f}-{hi:.3f})  n={len(rounds)}"
         )
+
+
+def env_medians(runs, names):
+    """fr-env: each name's median ratio over talc, per size."""
+    for size in sorted({s for _, s in runs}):
+        line = [f"{size:>6} B"]
+        for name in sorted(names):
+            ratios = [
+                v[name] / v["talc"]
+                for (_, s), v in runs.items()
+                if s == size and name in v and v.get("talc")
+            ]
+            if ratios:
+                lo, mid, hi = quartiles(ratios)
+                line.append(f"{name}/talc {mid:.3f} ({lo:.3f}-{hi:.3f}) n={len(ratios)}")
+        print("  ".join(line))
 
 
 if __name__ == "__main__":
