@@ -172,9 +172,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// `CACHE_MAX`, at most the cache's `large_max`) in the cache's
     /// large lists while the region is roomy and the lists pay (see
     /// `DirectCache::large_pays`), making the lists first if need be; false
-    /// when it is not cached. The first such free that finds
-    /// the region no longer roomy empties the cache, the large lists' table
-    /// with it (see `direct_cache.rs`).
+    /// when it is not cached. The first such free that finds the region no
+    /// longer roomy while the lists pay empties the cache, the large lists'
+    /// table with it (while they do not pay, the first free that merges in
+    /// the short region does: `free_direct_to_os`; see `direct_cache.rs`).
     ///
     /// # Safety
     /// `ptr` is a live direct block of this heap's `Os` of `usable` bytes,

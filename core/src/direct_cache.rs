@@ -32,8 +32,10 @@
 //! the region's bytes. Their table (a list head and a byte count per size: 4.4 KiB for
 //! 4096 bytes on a 64-bit target) is not in the heap: it is a direct block
 //! of the region, taken at the first large free that finds the region
-//! roomy, and given back with the large blocks when the cache empties, the
-//! first time a large free finds the region no longer roomy at the latest.
+//! roomy, and given back with the large blocks when the cache empties: the
+//! first time a large free finds the region no longer roomy while the lists
+//! pay, else (while they do not) the first free that merges in the short
+//! region, as for the small lists, or an allocation the region cannot serve.
 //! So the large lists cost the heap no static memory and the region nothing
 //! once it runs short, where its packing is measured; while it is roomy,
 //! reuse of exact sizes up to 4 KiB skips the region's splits and merges
