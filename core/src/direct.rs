@@ -206,8 +206,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     #[inline(never)]
     fn make_large_lists(&mut self, room: usize) -> bool {
         use crate::direct_cache::{DirectCache, LARGE_SHARE};
-        let top = self.direct_cache.large_max();
-        let bytes = DirectCache::large_table_bytes(top);
+        let bytes = DirectCache::large_table_bytes(self.direct_cache.large_max());
         if room / LARGE_SHARE < bytes {
             return false;
         }
@@ -219,8 +218,10 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             return false;
         }
         // SAFETY: a fresh direct block of at least `bytes` bytes, aligned
-        // to a pointer, the cache's until it drains.
-        unsafe { self.direct_cache.make_large(table, top, room / LARGE_SHARE) };
+        // to a pointer, the cache's until it drains; the caller only comes
+        // here for a block the large lists would take, so `large_max` is
+        // not 0.
+        unsafe { self.direct_cache.make_large(table, room / LARGE_SHARE) };
         true
     }
 

@@ -230,15 +230,16 @@ impl DirectCache {
         !self.large.is_null()
     }
 
-    /// Makes the large lists, for usable sizes up to `top` (a multiple of
-    /// 8 in `CACHE_MAX + 8..=LARGE_MAX`), in `table`, holding at most
-    /// `limit` bytes.
+    /// Makes the large lists, for usable sizes up to `large_max`, in
+    /// `table`, holding at most `limit` bytes.
     ///
     /// # Safety
-    /// `table` is a block of [`DirectCache::large_table_bytes`]`(top)`
-    /// bytes, aligned to a pointer, the cache's until [`DirectCache::drain`]
-    /// gives it back; there are no large lists.
-    pub(crate) unsafe fn make_large(&mut self, table: *mut u8, top: usize, limit: usize) {
+    /// `large_max` is not 0; `table` is a block of
+    /// [`DirectCache::large_table_bytes`]`(large_max)` bytes, aligned to a
+    /// pointer, the cache's until [`DirectCache::drain`] gives it back;
+    /// there are no large lists.
+    pub(crate) unsafe fn make_large(&mut self, table: *mut u8, limit: usize) {
+        let top = self.large_max;
         debug_assert!(self.large.is_null() && top % 8 == 0 && top > CACHE_MAX && top <= LARGE_MAX);
         // SAFETY: guaranteed by the caller: the table is ours, this big.
         unsafe { ptr::write_bytes(table, 0, Self::large_table_bytes(top)) };
@@ -347,13 +348,8 @@ impl DirectCache {
         );
         self.list_bytes = [0; LISTS];
         for head in self.heads.iter_mut() {
-            let mut b = core::mem::replace(head, ptr::null_mut());
-            while !b.is_null() {
-                // SAFETY: a cached block: its first word is the link.
-                let next = unsafe { *(b as *const *mut u8) };
-                free(b);
-                b = next;
-            }
+            // SAFETY: a list of cached blocks.
+            unsafe { empty_list(head, &mut free) };
         }
         self.bytes = 0;
     }
@@ -366,21 +362,29 @@ impl DirectCache {
         let lists = (self.large_top - CACHE_MAX) / 8;
         for i in 0..lists {
             let (head, _) = self.large_list(i);
-            // SAFETY: the table is live; cached blocks link through their
-            // first word.
-            unsafe {
-                let mut b = core::mem::replace(&mut *head, ptr::null_mut());
-                while !b.is_null() {
-                    let next = *(b as *const *mut u8);
-                    free(b);
-                    b = next;
-                }
-            }
+            // SAFETY: the table is live, and its head `i` a list of cached
+            // blocks.
+            unsafe { empty_list(&mut *head, free) };
         }
         free(self.large.cast());
         self.large = ptr::null_mut();
         self.large_top = 0;
         self.large_bytes = 0;
+    }
+}
+
+/// Takes every block off the list at `head`, calling `free` on each.
+///
+/// # Safety
+/// `head` heads a list of cached blocks, each linked through its first
+/// word.
+unsafe fn empty_list(head: &mut *mut u8, free: &mut impl FnMut(*mut u8)) {
+    let mut b = core::mem::replace(head, ptr::null_mut());
+    while !b.is_null() {
+        // SAFETY: guaranteed by the caller: the first word is the link.
+        let next = unsafe { *(b as *const *mut u8) };
+        free(b);
+        b = next;
     }
 }
 
