@@ -220,8 +220,14 @@ impl DirectCache {
     /// The large lists' table bytes for sizes up to `top`: a head and a
     /// 16-bit byte count per size above [`CACHE_MAX`].
     pub(crate) const fn large_table_bytes(top: usize) -> usize {
-        let lists = (top - CACHE_MAX) / 8;
-        lists * (core::mem::size_of::<*mut u8>() + 2)
+        Self::lists_below(top) * (core::mem::size_of::<*mut u8>() + 2)
+    }
+
+    /// The number of large lists up to `top` usable bytes: one per 8-byte
+    /// size above `CACHE_MAX`.
+    #[inline(always)]
+    const fn lists_below(top: usize) -> usize {
+        (top - CACHE_MAX) / 8
     }
 
     /// True when the large lists exist.
@@ -252,7 +258,7 @@ impl DirectCache {
     /// Large list `i`'s head and byte count.
     #[inline(always)]
     fn large_list(&self, i: usize) -> (*mut *mut u8, *mut u16) {
-        let lists = (self.large_top - CACHE_MAX) / 8;
+        let lists = Self::lists_below(self.large_top);
         debug_assert!(!self.large.is_null() && i < lists);
         // SAFETY: the table holds `lists` heads, then as many counts
         // (`make_large`); `i` is below `lists`.
@@ -359,7 +365,7 @@ impl DirectCache {
         if self.large.is_null() {
             return;
         }
-        let lists = (self.large_top - CACHE_MAX) / 8;
+        let lists = Self::lists_below(self.large_top);
         for i in 0..lists {
             let (head, _) = self.large_list(i);
             // SAFETY: the table is live, and its head `i` a list of cached
