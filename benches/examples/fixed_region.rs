@@ -13,8 +13,9 @@
 //!   each operation picks a slot: an empty one gets a block of 1..=max bytes
 //!   (alignment 8); a full one is freed, or (half the time) reallocated to
 //!   1..=max bytes. The first and last byte of every block are written. The
-//!   run lasts 200 ms (quick: 100 ms) from a fresh arena, repeated 3 times
-//!   (quick: 1), median ops/s.
+//!   run lasts 200 ms (quick: 100 ms) from a fresh arena, repeated 5 times
+//!   (quick: 1), median ops/s. The repetitions are rounds: each times every
+//!   allocator once, in an order that rotates from round to round.
 //! * **heap efficiency**: on a fresh 2 MiB arena (aligned to 1 MiB),
 //!   allocate blocks of 1..=max bytes, freeing a random live one instead one
 //!   time in four, until the first allocation fails; efficiency is the sum
@@ -400,6 +401,33 @@ impl<S: Subject> Runner for S {
     }
 }
 
+/// The throughput of each of `names` at `max`: `reps` rounds, each timing
+/// every allocator once in turn (the first of a round rotates with it), so
+/// that a slow spell of the machine falls on all of them alike. Returns, per
+/// allocator in `names`' order, the median ops/s and the failed allocations.
+fn speed_rounds(
+    arena: *mut u8,
+    names: &[&str],
+    max: usize,
+    reps: usize,
+    window: Duration,
+    op_limit: Option<u64>,
+) -> Vec<(f64, u64)> {
+    let mut rates = vec![Vec::new(); names.len()];
+    let mut ooms = vec![0u64; names.len()];
+    for rep in 0..reps {
+        for k in 0..names.len() {
+            let i = (k + rep) % names.len();
+            let (ops, secs, oom) = with_subject(names[i], arena, SPEED_ARENA, |s| {
+                s.speed(max, window, op_limit, 0x5eed + rep as u64)
+            });
+            rates[i].push(ops as f64 / secs);
+            ooms[i] += oom;
+        }
+    }
+    rates.into_iter().map(median).zip(ooms).collect()
+}
+
 /// Small regions: each region size, and each range of request sizes.
 const SMALL_REGIONS: [usize; 2] = [16 << 10, 64 << 10];
 const FILL_SIZES: [(usize, usize); 2] = [(16, 256), (16, 4096)];
@@ -459,7 +487,7 @@ fn main() {
     let (window, reps, trials) = if quick {
         (Duration::from_millis(100), 1, 2)
     } else {
-        (Duration::from_millis(200), 3, 100)
+        (Duration::from_millis(200), 5, 100)
     };
     let layout = Layout::from_size_align(SPEED_ARENA, 1 << 20).unwrap();
     // SAFETY: a non-zero size; the arena lives until the process ends.
@@ -480,9 +508,11 @@ fn main() {
         .iter()
         .find_map(|a| a.strip_prefix("only="))
         .map(|v| v.split(',').map(str::to_owned).collect());
-    let names = NAMES
+    let chosen: Vec<&str> = NAMES
         .iter()
-        .filter(|n| only.as_ref().is_none_or(|o| o.iter().any(|x| x == *n)));
+        .copied()
+        .filter(|n| only.as_ref().is_none_or(|o| o.iter().any(|x| x == n)))
+        .collect();
     // `max=N`: just this largest request size.
     let only_max: Option<usize> = args
         .iter()
@@ -500,7 +530,6 @@ fn main() {
         .iter()
         .find_map(|a| a.strip_prefix("trials=").and_then(|v| v.parse().ok()))
         .unwrap_or(trials);
-    let small_names: Vec<&str> = names.clone().copied().collect();
     let csv_dir = args.iter().find_map(|a| a.strip_prefix("csv="));
     let mut fixed_csv = String::from("allocator,max,ops_per_s,efficiency\n");
     let mut trials_csv = String::from("allocator,max,trial,efficiency\n");
@@ -510,16 +539,8 @@ fn main() {
         .into_iter()
         .filter(|m| !small_only && only_max.is_none_or(|o| o == *m))
     {
-        for name in names.clone() {
-            let mut rates = Vec::new();
-            let mut ooms = 0;
-            for rep in 0..reps {
-                let (ops, secs, oom) = with_subject(name, arena, SPEED_ARENA, |s| {
-                    s.speed(max, window, op_limit, 0x5eed + rep as u64)
-                });
-                rates.push(ops as f64 / secs);
-                ooms += oom;
-            }
+        let speeds = speed_rounds(arena, &chosen, max, reps, window, op_limit);
+        for (&name, (rate, ooms)) in chosen.iter().zip(speeds) {
             let effs: Vec<f64> = (0..trials)
                 .map(|t| {
                     with_subject(name, arena, EFF_ARENA, |s| {
@@ -531,7 +552,6 @@ fn main() {
                 trials_csv.push_str(&format!("{name},{max},{t},{e:.6}\n"));
             }
             let (eff, eff_sem) = mean_sem(&effs);
-            let rate = median(rates);
             fixed_csv.push_str(&format!("{name},{max},{rate:.0},{eff:.5}\n"));
             if machine {
                 println!("fixed-region alloc={name} max={max} ops_per_s={rate:.0} efficiency={eff:.5} sem={eff_sem:.5} oom={ooms} window_ms={} reps={reps} trials={trials}", window.as_millis());
@@ -545,7 +565,7 @@ fn main() {
     }
     let mut small_csv = String::from("allocator,region,sizes,fill\n");
     if only_max.is_none() {
-        small_regions(arena, &small_names, trials, machine, &mut small_csv);
+        small_regions(arena, &chosen, trials, machine, &mut small_csv);
     }
     if let Some(dir) = csv_dir {
         let dir = std::path::Path::new(dir);

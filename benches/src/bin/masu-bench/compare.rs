@@ -7,7 +7,7 @@ use crate::env::{dirs, header, loadavg};
 use crate::progress::Progress;
 use crate::runs::{check_checksums, median_run, run_one, summarize};
 use crate::{allocator_legend, allocators, charts, ctx_for, report, skipped_note};
-use crate::{Ctx, FixedRow, Run, Summary};
+use crate::{Ctx, FixedRegion, FixedRow, Run, SmallRow, Summary};
 use masu_bench::work::WORKLOADS;
 use std::collections::BTreeMap;
 
@@ -98,7 +98,7 @@ fn charts(ctx: &Ctx, runs: &[Run], sums: &[Summary]) -> Result<Vec<String>, Stri
     Ok(files)
 }
 
-fn fixed_region(ctx: &Ctx) -> Result<Vec<FixedRow>, String> {
+fn fixed_region(ctx: &Ctx) -> Result<FixedRegion, String> {
     let exe = ctx.bin_dir.join("examples").join("fixed_region");
     let out = std::process::Command::new(&exe)
         .args([ctx.scale.as_str(), "machine"])
@@ -111,29 +111,32 @@ fn fixed_region(ctx: &Ctx) -> Result<Vec<FixedRow>, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let mut rows = Vec::new();
-    for l in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.starts_with("fixed-region "))
-    {
+    let mut f = FixedRegion::default();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
         let kv: BTreeMap<&str, &str> = l
             .split_whitespace()
             .filter_map(|w| w.split_once('='))
             .collect();
-        rows.push(FixedRow {
-            alloc: kv.get("alloc").unwrap_or(&"?").to_string(),
-            max: kv.get("max").and_then(|v| v.parse().ok()).unwrap_or(0),
-            ops_per_s: kv
-                .get("ops_per_s")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN),
-            efficiency: kv
-                .get("efficiency")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::NAN),
-        });
+        let text = |k: &str| kv.get(k).unwrap_or(&"?").to_string();
+        let num = |k: &str| kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+        let int = |k: &str| kv.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        if l.starts_with("fixed-region ") {
+            f.rows.push(FixedRow {
+                alloc: text("alloc"),
+                max: int("max"),
+                ops_per_s: num("ops_per_s"),
+                efficiency: num("efficiency"),
+            });
+        } else if l.starts_with("small-region ") {
+            f.small.push(SmallRow {
+                alloc: text("alloc"),
+                region: int("region"),
+                sizes: text("sizes"),
+                fill: num("fill"),
+            });
+        }
     }
-    Ok(rows)
+    Ok(f)
 }
 
 /// The `compare` mode.
@@ -181,7 +184,7 @@ pub fn compare(o: &Opts) -> Result<(), String> {
 /// Every run (repetitions outermost; allocators alternating run by run,
 /// their order rotating with each repetition so that none always runs
 /// first), then the fixed-region example if asked for.
-fn run_all(ctx: &Ctx, allocs: &[Allocator]) -> (Vec<Run>, Vec<FixedRow>) {
+fn run_all(ctx: &Ctx, allocs: &[Allocator]) -> (Vec<Run>, FixedRegion) {
     let reps = ctx.reps;
     let process: Vec<&String> = ctx
         .workloads
@@ -216,21 +219,24 @@ fn run_all(ctx: &Ctx, allocs: &[Allocator]) -> (Vec<Run>, Vec<FixedRow>) {
             }
         }
     }
-    let mut fixed = Vec::new();
+    let mut fixed = FixedRegion::default();
     if with_fixed {
         bar.start("fixed-region (masu-core, talc, rlsf, buddy, linked_list)");
         match fixed_region(ctx) {
             Ok(f) => fixed = f,
             Err(e) => eprintln!("masu-bench: fixed-region: {e}"),
         }
-        bar.finish("fixed-region", &format!("{} rows", fixed.len()));
+        bar.finish(
+            "fixed-region",
+            &format!("{} rows, {} fills", fixed.rows.len(), fixed.small.len()),
+        );
     }
     bar.close();
     (runs, fixed)
 }
 
 /// The tables and goals on the terminal.
-fn print_results(ctx: &Ctx, sums: &[Summary], fixed: &[FixedRow], goals: &str) {
+fn print_results(ctx: &Ctx, sums: &[Summary], fixed: &FixedRegion, goals: &str) {
     println!(
         "\nmedians of {} runs ({} scale); ×mi: ratio to mimalloc (lower is better); RSS sampled every 10 ms, max = peak (VmHWM)\n",
         ctx.reps, ctx.scale
@@ -241,8 +247,9 @@ fn print_results(ctx: &Ctx, sums: &[Summary], fixed: &[FixedRow], goals: &str) {
     }
     if !fixed.is_empty() {
         println!(
-            "\nfixed-region (masu-core over a fixed arena, single thread):\n{}",
-            report::fixed_table(fixed)
+            "\nfixed-region (masu-core over a fixed arena, single thread):\n{}\nsmall regions:\n{}",
+            report::fixed_table(&fixed.rows),
+            report::small_table(&fixed.small)
         );
     }
     println!("\ngoals:\n{goals}");
@@ -254,7 +261,7 @@ fn markdown(
     load: &str,
     missing: &[alloc::Missing],
     sums: &[Summary],
-    fixed: &[FixedRow],
+    fixed: &FixedRegion,
     goals: &str,
     chart_files: &[String],
 ) -> String {
@@ -274,8 +281,9 @@ fn markdown(
     }
     if !fixed.is_empty() {
         md.push_str(&format!(
-            "\n### fixed-region\n\n`benches/examples/fixed_region.rs`: single thread, no lock; throughput of random alloc/realloc/free on 1,000 slots over a 64 MiB arena, and heap efficiency: live requested bytes over a 2 MiB arena at the first failed allocation.\n\n{}",
-            report::fixed_table(fixed)
+            "\n### fixed-region\n\n`benches/examples/fixed_region.rs`: single thread, no lock; throughput of random alloc/realloc/free on 1,000 slots over a 64 MiB arena, and heap efficiency: live requested bytes over a 2 MiB arena at the first failed allocation; throughput the median of 5 rounds of 200 ms, allocators alternating round by round, efficiency the mean of 100 seeds.\n\n{}\nSmall regions: a 16 KiB and a 64 KiB arena filled with random requests of each range of sizes until the first failure (no frees), requested bytes over the arena, mean of 100 seeds.\n\n{}",
+            report::fixed_table(&fixed.rows),
+            report::small_table(&fixed.small)
         ));
     }
     md.push_str(&format!("\n### Goals\n\nmasu is `libmasu.so` under LD_PRELOAD; masu-rs is `masu::Masu` as the global allocator. \"Best\" is the lowest median of Debian's mimalloc, jemalloc and tcmalloc.\n\n{goals}"));

@@ -151,6 +151,36 @@ pub struct FixedRow {
     pub efficiency: f64,
 }
 
+/// One `small-region` line of the fixed-region example: a small arena
+/// filled until the first failure.
+pub struct SmallRow {
+    /// The allocator.
+    pub alloc: String,
+    /// The arena's size, bytes.
+    pub region: usize,
+    /// The range of request sizes, "LOW-HIGH" bytes.
+    pub sizes: String,
+    /// Requested bytes at the first failure over the arena's size.
+    pub fill: f64,
+}
+
+/// What the fixed-region example printed: its throughput and efficiency
+/// rows, and its small-region fills.
+#[derive(Default)]
+pub struct FixedRegion {
+    /// One row per allocator and largest request size.
+    pub rows: Vec<FixedRow>,
+    /// One row per allocator, arena and range of sizes.
+    pub small: Vec<SmallRow>,
+}
+
+impl FixedRegion {
+    /// True when the example did not run (or printed nothing).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.small.is_empty()
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
