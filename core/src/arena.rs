@@ -213,7 +213,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             if zero {
                 ptr::write_bytes(p, 0, size);
             }
-            self.counters.on_blocks(1, 0, Tlsf::usable_size(p), 0);
+            self.counters.on_alloc(Tlsf::usable_size(p));
         }
         p
     }
@@ -324,7 +324,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             let usable = give_back_block(seg, ptr);
             let used = Page::used_of(page) - 1;
             Page::set_used(page, used);
-            self.counters.on_blocks(0, 1, 0, usable);
+            self.counters.on_free(usable);
             if used == 0 {
                 self.arena_emptied(seg);
             }

@@ -117,7 +117,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
         }
         // No peak noted here: the sink's live bytes may still miss frees
         // that pages hold (see `CounterSink`); `stats()` notes the exact one.
-        self.counters.on_blocks(1, 0, usable, 0);
+        self.counters.on_alloc(usable);
         self.counts.direct(true, usable);
     }
 
@@ -265,7 +265,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// Counts a direct block of `usable` bytes as freed.
     #[inline(always)]
     fn count_direct_free(&mut self, usable: usize) {
-        self.counters.on_blocks(0, 1, 0, usable);
+        self.counters.on_free(usable);
         self.counts.direct(false, usable);
     }
 

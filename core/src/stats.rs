@@ -178,6 +178,19 @@ pub trait CounterSink {
     ///
     /// [`note_live`]: CounterSink::note_live
     fn on_blocks(&self, allocs: usize, frees: usize, bytes_in: usize, bytes_out: usize);
+    /// Counts one block of `bytes` handed out: `on_blocks(1, 0, bytes, 0)`,
+    /// which is what it does unless a sink has a cheaper way (the heap's
+    /// direct blocks count each allocation with it).
+    #[inline]
+    fn on_alloc(&self, bytes: usize) {
+        self.on_blocks(1, 0, bytes, 0)
+    }
+    /// Counts one block of `bytes` freed: `on_blocks(0, 1, 0, bytes)`, which
+    /// is what it does unless a sink has a cheaper way.
+    #[inline]
+    fn on_free(&self, bytes: usize) {
+        self.on_blocks(0, 1, 0, bytes)
+    }
     /// Counts a block resized in place from `old` to `new` bytes (the peak
     /// is left alone, as with [`on_blocks`]).
     ///
@@ -257,6 +270,28 @@ impl CounterSink for Counters {
         }
     }
 
+    /// Leaves the free count as it is: an atomic load and store that add 0
+    /// are not dropped by the compiler (1.6 instructions per operation of
+    /// `fixed_region`'s 200-byte run, session 34).
+    #[inline]
+    fn on_alloc(&self, bytes: usize) {
+        if cfg!(feature = "stats") {
+            bump(&self.alloc_count, 1);
+            bump(&self.live_bytes, bytes);
+        }
+    }
+
+    /// Leaves the allocation count as it is (see [`Counters::on_alloc`]).
+    #[inline]
+    fn on_free(&self, bytes: usize) {
+        if cfg!(feature = "stats") {
+            // Release, as in `on_blocks`.
+            let f = &self.free_count;
+            f.store(f.load(Relaxed).wrapping_add(1), Release);
+            bump(&self.live_bytes, bytes.wrapping_neg());
+        }
+    }
+
     #[inline]
     fn on_resize(&self, old: usize, new: usize) {
         if cfg!(feature = "stats") {
@@ -288,6 +323,14 @@ impl<C: CounterSink + ?Sized> CounterSink for &C {
     #[inline]
     fn on_blocks(&self, allocs: usize, frees: usize, bytes_in: usize, bytes_out: usize) {
         (**self).on_blocks(allocs, frees, bytes_in, bytes_out)
+    }
+    #[inline]
+    fn on_alloc(&self, bytes: usize) {
+        (**self).on_alloc(bytes)
+    }
+    #[inline]
+    fn on_free(&self, bytes: usize) {
+        (**self).on_free(bytes)
     }
     #[inline]
     fn on_resize(&self, old: usize, new: usize) {

@@ -97,6 +97,66 @@ fn a_kept_page_counts_every_pair() {
     );
 }
 
+/// Direct blocks reach the sink at once, one allocation or one free at a
+/// time, whether a free goes to the heap's cache or to the region; a
+/// count that does not change is left alone (`Counters::on_alloc` and
+/// `on_free` each touch one of the two).
+#[test]
+fn direct_blocks_reach_the_sink_at_once() {
+    if cfg!(any(feature = "checks", feature = "secure")) {
+        // Every block in a segment: pages hold their counts.
+        return;
+    }
+    let sink: &'static Counters = Box::leak(Box::new(Counters::new()));
+    let mut h = Heap::with_counters(
+        FixedRegion::from_slice(common::region(1 << 20)),
+        Config::COMPACT_REGION,
+        sink,
+    );
+    // 100 B: cached when freed; 20,000 B: above the cache, to the region.
+    let (small, big) = (
+        Layout::from_size_align(100, 8).unwrap(),
+        Layout::from_size_align(20_000, 8).unwrap(),
+    );
+    let blocks = [h.alloc(small), h.alloc(small), h.alloc(big), h.alloc(big)];
+    // SAFETY: live blocks of `h`.
+    let usable: Vec<usize> = blocks
+        .iter()
+        .map(|&p| unsafe { h.usable_size(p) })
+        .collect();
+    let c = sink.read();
+    assert_counted!(
+        (c.alloc_count, c.free_count, c.live_bytes),
+        (4, 0, usable.iter().sum::<usize>())
+    );
+    // SAFETY: live blocks of `h`, freed once.
+    unsafe {
+        h.dealloc(blocks[0], small);
+        h.dealloc(blocks[2], big);
+    }
+    let c = sink.read();
+    assert_counted!(
+        (c.alloc_count, c.free_count, c.live_bytes),
+        (4, 2, usable[1] + usable[3])
+    );
+    // The cached block comes back: an allocation again.
+    let again = h.alloc(small);
+    assert_eq!(again, blocks[0]);
+    let c = sink.read();
+    assert_counted!(
+        (c.alloc_count, c.free_count, c.live_bytes),
+        (5, 2, usable[0] + usable[1] + usable[3])
+    );
+    // SAFETY: live blocks of `h`, freed once.
+    unsafe {
+        h.dealloc(again, small);
+        h.dealloc(blocks[1], small);
+        h.dealloc(blocks[3], big);
+    }
+    let c = sink.read();
+    assert_counted!((c.alloc_count, c.free_count, c.live_bytes), (5, 5, 0));
+}
+
 /// Random work over several classes, large spans included: counts and live
 /// bytes are exact in every snapshot, and the peak (of the snapshot and of
 /// the sink, which is raised on slow paths) is never above the true peak
