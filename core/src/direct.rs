@@ -156,8 +156,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
             // SAFETY: as above: the block is no longer used, and it fits.
             unsafe { self.direct_cache.put(ptr, usable) };
             self.count_direct_free(usable);
-        } else if usable > CACHE_MAX
-            && usable <= self.direct_cache.large_max()
+        } else if self.direct_cache.large_size(usable)
             // SAFETY: as above: the block is no longer used.
             && unsafe { self.put_large_now(ptr, usable) }
         {
@@ -196,8 +195,7 @@ impl<O: Os, C: CounterSink> Heap<O, C> {
     /// As for [`Heap::free_direct`]; `usable` is the block's usable size.
     #[inline(never)]
     unsafe fn free_direct_uncached(&mut self, ptr: *mut u8, usable: usize) {
-        if usable > CACHE_MAX
-            && usable <= self.direct_cache.large_max()
+        if self.direct_cache.large_size(usable)
             // SAFETY: guaranteed by the caller: the block is no longer used.
             && unsafe { self.cache_large(ptr, usable) }
         {

@@ -150,6 +150,13 @@ impl DirectCache {
         self.large_max
     }
 
+    /// True when a block of `usable` bytes is of the large lists' sizes:
+    /// above `CACHE_MAX`, at most [`DirectCache::large_max`].
+    #[inline(always)]
+    pub(crate) fn large_size(&self, usable: usize) -> bool {
+        usable > CACHE_MAX && usable <= self.large_max
+    }
+
     /// Usable bytes cached, in the large lists too, and their table's.
     #[inline]
     pub(crate) fn bytes(&self) -> usize {
